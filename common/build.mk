@@ -1,0 +1,8 @@
+# common/: code shared by at least two programs, built as one static library.
+COMMON_SRCS := $(wildcard common/*.c)
+COMMON_LIB  := $(BUILD)/libcommon.a
+$(COMMON_LIB): $(COMMON_SRCS:%.c=$(BUILD)/%.o)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+# Libraries every program may pull in (static archives drop what is unused).
+LIBS := -lsodium -llmdb -lcurl -lnghttp2 -ljansson -lmicrohttpd -lssl -lcrypto -lseccomp -lexpat -lm

@@ -1,0 +1,318 @@
+/*
+ * config: defaults, then the JSON file, checked against one table of every key.
+ * Trusts nothing in the file: types, ranges and unknown keys are all reported.
+ */
+#include "config.h"
+#include "log.h"
+#include "sock.h"
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum conf_type { C_STR, C_INT, C_BOOL, C_LIST };
+
+struct conf_key {
+	const char *section; /* NULL = top level */
+	const char *name;
+	enum conf_type type;
+	size_t off;
+	const char *dflt;    /* strings, and lists as "a,b" */
+	long idflt, min, max;
+};
+
+#define S(sec, field) offsetof(struct config, sec.field)
+#define T(field) offsetof(struct config, field)
+
+static const struct conf_key keys[] = {
+	{NULL, "state_dir", C_STR, T(state_dir), "var/run", 0, 0, 0},
+	{NULL, "user", C_STR, T(user), "", 0, 0, 0},
+	{NULL, "log_level", C_STR, T(log_level), "info", 0, 0, 0},
+
+	{"ingress_onion", "listen", C_STR, S(onion, listen), "0.0.0.0:5000", 0, 0, 0},
+	{"ingress_onion", "key_file", C_STR, S(onion, key_file), "", 0, 0, 0},
+	{"ingress_onion", "flavour", C_STR, S(onion, flavour), "bchat", 0, 0, 0},
+	{"ingress_onion", "v2_routes", C_LIST, S(onion, v2_routes), "", 0, 0, 0},
+	{"ingress_onion", "v4_routes", C_LIST, S(onion, v4_routes), "", 0, 0, 0},
+	{"ingress_onion", "v2_salts", C_LIST, S(onion, v2_salts), "", 0, 0, 0},
+	{"ingress_onion", "v4_salts", C_LIST, S(onion, v4_salts), "", 0, 0, 0},
+	{"ingress_onion", "max_body", C_INT, S(onion, max_body), NULL, 65536, 1024, 1 << 20},
+	{"ingress_onion", "validate_ids", C_BOOL, S(onion, validate_ids), NULL, 1, 0, 1},
+	{"ingress_onion", "id_prefix", C_STR, S(onion, id_prefix), "", 0, 0, 0},
+	{"ingress_onion", "max_data_len", C_INT, S(onion, max_data_len), NULL, 10240, 1, 1 << 20},
+	{"ingress_onion", "max_groups", C_INT, S(onion, max_groups), NULL, 2048, 0, 2048},
+	{"ingress_onion", "product_name", C_STR, S(onion, product_name), "", 0, 0, 0},
+	{"ingress_onion", "stats_password_hash", C_STR, S(onion, stats_password_hash), "", 0, 0, 0},
+	{"ingress_onion", "max_connections", C_INT, S(onion, max_connections), NULL, 1024, 1, 65536},
+	{"ingress_onion", "timeout_s", C_INT, S(onion, timeout_s), NULL, 10, 1, 300},
+	{"ingress_onion", "threads", C_INT, S(onion, threads), NULL, 2, 1, 64},
+	{"ingress_onion", "max_pending", C_INT, S(onion, max_pending), NULL, 4096, 1, 1 << 20},
+	{"ingress_onion", "router_timeout_ms", C_INT, S(onion, router_timeout_ms), NULL, 5000, 10, 20000},
+
+	{"router", "db_path", C_STR, S(router, db_path), "var/db/registry", 0, 0, 0},
+	{"router", "map_size_mb", C_INT, S(router, map_size_mb), NULL, 4096, 1, 1 << 20},
+	{"router", "outbox_max", C_INT, S(router, outbox_max), NULL, 1000000, 1, 1L << 32},
+	{"router", "max_in_flight", C_INT, S(router, max_in_flight), NULL, 1000, 1, 100000},
+	{"router", "job_max_age_s", C_INT, S(router, job_max_age_s), NULL, 86400, 1, 30 * 86400},
+	{"router", "backoff_first_ms", C_INT, S(router, backoff_first_ms), NULL, 1000, 1, 3600000},
+	{"router", "backoff_cap_ms", C_INT, S(router, backoff_cap_ms), NULL, 300000, 1, 86400000},
+	{"router", "skip_legacy_groups_only", C_BOOL, S(router, skip_legacy_groups_only), NULL, -1, 0, 1},
+	{"router", "failure_threshold", C_INT, S(router, failure_threshold), NULL, 4, 1, 1000},
+
+	{"apns_sender", "url", C_STR, S(apns, url), "https://api.push.apple.com", 0, 0, 0},
+	{"apns_sender", "ca_file", C_STR, S(apns, ca_file), "", 0, 0, 0},
+	{"apns_sender", "auth", C_STR, S(apns, auth), "token", 0, 0, 0},
+	{"apns_sender", "key_file", C_STR, S(apns, key_file), "", 0, 0, 0},
+	{"apns_sender", "key_id", C_STR, S(apns, key_id), "", 0, 0, 0},
+	{"apns_sender", "team_id", C_STR, S(apns, team_id), "", 0, 0, 0},
+	{"apns_sender", "cert_file", C_STR, S(apns, cert_file), "", 0, 0, 0},
+	{"apns_sender", "cert_key_file", C_STR, S(apns, cert_key_file), "", 0, 0, 0},
+	{"apns_sender", "topic", C_STR, S(apns, topic), "", 0, 0, 0},
+	{"apns_sender", "alert_title", C_STR, S(apns, alert_title), "", 0, 0, 0},
+	{"apns_sender", "alert_body", C_STR, S(apns, alert_body), "You've got a new message", 0, 0, 0},
+	{"apns_sender", "expiration_s", C_INT, S(apns, expiration_s), NULL, -1, -1, 30 * 86400},
+	{"apns_sender", "connections", C_INT, S(apns, connections), NULL, 2, 1, 64},
+	{"apns_sender", "max_streams", C_INT, S(apns, max_streams), NULL, 500, 1, 10000},
+	{"apns_sender", "deadline_ms", C_INT, S(apns, deadline_ms), NULL, 10000, 100, 120000},
+	{"apns_sender", "jwt_refresh_s", C_INT, S(apns, jwt_refresh_s), NULL, 3000, 1200, 3300},
+
+	{"fcm_sender", "url", C_STR, S(fcm, url), "https://fcm.googleapis.com", 0, 0, 0},
+	{"fcm_sender", "ca_file", C_STR, S(fcm, ca_file), "", 0, 0, 0},
+	{"fcm_sender", "service_account_file", C_STR, S(fcm, service_account_file), "", 0, 0, 0},
+	{"fcm_sender", "token_uri", C_STR, S(fcm, token_uri), "", 0, 0, 0},
+	{"fcm_sender", "project_id", C_STR, S(fcm, project_id), "", 0, 0, 0},
+	{"fcm_sender", "connections", C_INT, S(fcm, connections), NULL, 1, 1, 64},
+	{"fcm_sender", "max_streams", C_INT, S(fcm, max_streams), NULL, 100, 1, 10000},
+	{"fcm_sender", "deadline_ms", C_INT, S(fcm, deadline_ms), NULL, 10000, 100, 120000},
+
+	{"wns_sender", "token_url", C_STR, S(wns, token_url), "https://login.live.com/accesstoken.srf", 0, 0, 0},
+	{"wns_sender", "ca_file", C_STR, S(wns, ca_file), "", 0, 0, 0},
+	{"wns_sender", "client_id", C_STR, S(wns, client_id), "", 0, 0, 0},
+	{"wns_sender", "client_secret_file", C_STR, S(wns, client_secret_file), "", 0, 0, 0},
+	{"wns_sender", "connections", C_INT, S(wns, connections), NULL, 2, 1, 64},
+	{"wns_sender", "deadline_ms", C_INT, S(wns, deadline_ms), NULL, 10000, 100, 120000},
+
+	{"statsd", "db_path", C_STR, S(statsd, db_path), "var/db/stats", 0, 0, 0},
+	{"statsd", "period_s", C_INT, S(statsd, period_s), NULL, 43200, 1, 30 * 86400},
+	{"statsd", "listen", C_STR, S(statsd, listen), "127.0.0.1:5080", 0, 0, 0},
+};
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+static const char *const sections[] = {"ingress_onion", "router", "apns_sender", "fcm_sender",
+				       "wns_sender", "statsd"};
+
+static void list_set(struct conf_list *l, const char *csv)
+{
+	const char *p = csv;
+	l->n = 0;
+	while (*p && l->n < CONF_LIST_MAX) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		l->v[l->n++] = strndup(p, n);
+		p += n + (e ? 1 : 0);
+	}
+}
+
+static void list_free(struct conf_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	l->n = 0;
+}
+
+static void *field(struct config *c, const struct conf_key *k)
+{
+	return (char *)c + k->off;
+}
+
+static void set_default(struct config *c, const struct conf_key *k)
+{
+	switch (k->type) {
+	case C_STR:
+		*(char **)field(c, k) = strdup(k->dflt);
+		break;
+	case C_INT:
+		*(long *)field(c, k) = k->idflt;
+		break;
+	case C_BOOL:
+		*(int *)field(c, k) = (int)k->idflt;
+		break;
+	case C_LIST:
+		list_set(field(c, k), k->dflt);
+		break;
+	}
+}
+
+static int set_value(struct config *c, const struct conf_key *k, json_t *v, char *err, size_t errlen)
+{
+	const char *full_sec = k->section ? k->section : "";
+	const char *dot = k->section ? "." : "";
+
+	switch (k->type) {
+	case C_STR:
+		if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+			goto type;
+		free(*(char **)field(c, k));
+		*(char **)field(c, k) = strdup(json_string_value(v));
+		return 0;
+	case C_INT:
+		if (!json_is_integer(v))
+			goto type;
+		if (json_integer_value(v) < k->min || json_integer_value(v) > k->max) {
+			snprintf(err, errlen, "%s: %s%s%s: %lld is outside %ld..%ld", c->path, full_sec, dot,
+				 k->name, (long long)json_integer_value(v), k->min, k->max);
+			return -1;
+		}
+		*(long *)field(c, k) = (long)json_integer_value(v);
+		return 0;
+	case C_BOOL:
+		if (!json_is_boolean(v))
+			goto type;
+		*(int *)field(c, k) = json_is_true(v);
+		return 0;
+	case C_LIST: {
+		struct conf_list *l = field(c, k);
+		size_t i;
+		json_t *e;
+		if (!json_is_array(v) || json_array_size(v) > CONF_LIST_MAX)
+			goto type;
+		json_array_foreach(v, i, e) if (!json_is_string(e) || json_string_length(e) == 0) goto type;
+		list_free(l);
+		json_array_foreach(v, i, e) l->v[l->n++] = strdup(json_string_value(e));
+		return 0;
+	}
+	}
+type:
+	snprintf(err, errlen, "%s: %s%s%s: wrong type (expected %s)", c->path, full_sec, dot, k->name,
+		 k->type == C_STR ? "a string" : k->type == C_INT ? "an integer" : k->type == C_BOOL ? "true or false" : "an array of up to 8 non-empty strings");
+	return -1;
+}
+
+static const struct conf_key *find_key(const char *section, const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (((section == NULL && keys[i].section == NULL) ||
+		     (section && keys[i].section && strcmp(section, keys[i].section) == 0)) &&
+		    strcmp(name, keys[i].name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static int is_section(const char *name)
+{
+	for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
+		if (strcmp(name, sections[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Flavour presets (spec: bchat-onion.md §11) fill what the file left empty. */
+static void apply_flavour(struct config *c)
+{
+	int session = strcmp(c->onion.flavour, "session") == 0;
+	struct conf_ingress_onion *o = &c->onion;
+	struct {
+		char **s;
+		const char *bchat, *session;
+	} strs[] = {
+		{&o->id_prefix, "bd", "05"},
+		{&o->product_name, "Bchat", "Session"},
+		{&c->apns.topic, "com.beldex.bchat", "com.loki-project.loki-messenger"},
+		{&c->apns.alert_title, "Bchat", "Session"},
+	};
+	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+		if ((*strs[i].s)[0] == '\0') {
+			free(*strs[i].s);
+			*strs[i].s = strdup(session ? strs[i].session : strs[i].bchat);
+		}
+	if (o->v2_routes.n == 0)
+		list_set(&o->v2_routes, session ? "/loki/v2/lsrpc" : "/beldex/v2/lsrpc,/beldex/v3/lsrpc");
+	if (o->v4_routes.n == 0)
+		list_set(&o->v4_routes, session ? "/oxen/v4/lsrpc" : "/beldex/v4/lsrpc");
+	if (o->v2_salts.n == 0)
+		list_set(&o->v2_salts, session ? "LOKI" : "BELDEX");
+	if (o->v4_salts.n == 0)
+		list_set(&o->v4_salts, session ? "LOKI" : "BELDEX,LOKI");
+	if (c->router.skip_legacy_groups_only < 0)
+		c->router.skip_legacy_groups_only = session;
+}
+
+int config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *root, *v;
+	const char *name;
+
+	memset(c, 0, sizeof *c);
+	c->path = strdup(path);
+	for (size_t i = 0; i < NKEYS; i++)
+		set_default(c, &keys[i]);
+	root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (root == NULL) {
+		snprintf(err, errlen, "%s:%d: %s", path, je.line, je.text);
+		return -1;
+	}
+	if (!json_is_object(root)) {
+		snprintf(err, errlen, "%s: the configuration must be a JSON object", path);
+		goto fail;
+	}
+	json_object_foreach(root, name, v) {
+		const struct conf_key *k;
+		if (is_section(name)) {
+			const char *kn;
+			json_t *kv;
+			if (!json_is_object(v)) {
+				snprintf(err, errlen, "%s: %s: wrong type (expected an object)", path, name);
+				goto fail;
+			}
+			json_object_foreach(v, kn, kv) {
+				if ((k = find_key(name, kn)) == NULL) {
+					snprintf(err, errlen, "%s: %s.%s: unknown key", path, name, kn);
+					goto fail;
+				}
+				if (set_value(c, k, kv, err, errlen) < 0)
+					goto fail;
+			}
+			continue;
+		}
+		if ((k = find_key(NULL, name)) == NULL) {
+			snprintf(err, errlen, "%s: %s: unknown key", path, name);
+			goto fail;
+		}
+		if (set_value(c, k, v, err, errlen) < 0)
+			goto fail;
+	}
+	json_decref(root);
+	if (strcmp(c->onion.flavour, "bchat") != 0 && strcmp(c->onion.flavour, "session") != 0) {
+		snprintf(err, errlen, "%s: ingress_onion.flavour: must be \"bchat\" or \"session\"", path);
+		return -1;
+	}
+	if (log_level_parse(c->log_level) < 0) {
+		snprintf(err, errlen, "%s: log_level: must be debug, info, warn or error", path);
+		return -1;
+	}
+	apply_flavour(c);
+	return 0;
+fail:
+	json_decref(root);
+	return -1;
+}
+
+void config_free(struct config *c)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (keys[i].type == C_STR)
+			free(*(char **)field(c, &keys[i]));
+		else if (keys[i].type == C_LIST)
+			list_free(field(c, &keys[i]));
+	}
+	free(c->path);
+	memset(c, 0, sizeof *c);
+}
+
+const char *config_socket(const struct config *c, const char *name, char *buf, size_t len)
+{
+	if (sock_path(buf, len, c->state_dir, name) < 0)
+		return NULL;
+	return buf;
+}

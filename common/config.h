@@ -1,0 +1,97 @@
+/*
+ * config: the one JSON configuration file, with a section per daemon. Every daemon loads
+ * and validates the whole file, so `-n` on any of them checks everything; an unknown key or
+ * a value of the wrong type is an error naming the file and the key.
+ */
+#ifndef CONFIG_H
+#define CONFIG_H
+#include <stddef.h>
+
+#define CONF_LIST_MAX 8
+
+struct conf_list {
+	char *v[CONF_LIST_MAX];
+	size_t n;
+};
+
+struct conf_ingress_onion {
+	char *listen;		/* "host:port" */
+	char *key_file;		/* server X25519 secret, 64 hex */
+	char *flavour;		/* "bchat" or "session": presets below */
+	struct conf_list v2_routes, v4_routes, v2_salts, v4_salts;
+	long max_body;		/* bytes; 413 above */
+	int validate_ids;
+	char *id_prefix;
+	long max_data_len;
+	long max_groups;
+	char *product_name;
+	char *stats_password_hash; /* "sha256:<hex>" or empty = route answers 401 */
+	long max_connections;
+	long timeout_s;
+	long threads;
+	long max_pending;	/* requests waiting for the router */
+	long router_timeout_ms;
+};
+
+struct conf_router {
+	char *db_path;
+	long map_size_mb;
+	long outbox_max;	/* jobs; past it ingress answers "Server busy" */
+	long max_in_flight;	/* per sender instance */
+	long job_max_age_s;
+	long backoff_first_ms, backoff_cap_ms;
+	int skip_legacy_groups_only;
+	long failure_threshold;
+};
+
+struct conf_apns {
+	char *url;		/* https://api.push.apple.com */
+	char *ca_file;		/* empty = system trust store */
+	char *auth;		/* "token" or "certificate" */
+	char *key_file, *key_id, *team_id;
+	char *cert_file, *cert_key_file;
+	char *topic;
+	char *alert_title, *alert_body;
+	long expiration_s;	/* -1 = header not sent */
+	long connections, max_streams, deadline_ms, jwt_refresh_s;
+};
+
+struct conf_fcm {
+	char *url;		/* https://fcm.googleapis.com */
+	char *ca_file;
+	char *service_account_file;
+	char *token_uri;	/* empty = from the service account */
+	char *project_id;	/* empty = from the service account */
+	long connections, max_streams, deadline_ms;
+};
+
+struct conf_wns {
+	char *token_url, *ca_file, *client_id, *client_secret_file;
+	long connections, deadline_ms;
+};
+
+struct conf_statsd {
+	char *db_path;
+	long period_s;
+	char *listen;		/* loopback HTTP for metrics and the status page */
+};
+
+struct config {
+	char *path;
+	char *state_dir;	/* sockets */
+	char *user;		/* drop privileges to this user when started as root */
+	char *log_level;
+	struct conf_ingress_onion onion;
+	struct conf_router router;
+	struct conf_apns apns;
+	struct conf_fcm fcm;
+	struct conf_wns wns;
+	struct conf_statsd statsd;
+};
+
+/* Loads defaults, then the file. On error returns -1 with a one-line reason in err. */
+int config_load(struct config *c, const char *path, char *err, size_t errlen);
+void config_free(struct config *c);
+/* Joins state_dir and a socket name. */
+const char *config_socket(const struct config *c, const char *name, char *buf, size_t len);
+#endif

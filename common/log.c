@@ -1,0 +1,91 @@
+/*
+ * log: every daemon logs to stderr, one line per event, so runit's svlogd (or supervisord)
+ * keeps one log per daemon. Lines are written with a single write(2) so concurrent
+ * writers never interleave. Tokens and secrets go through log_redact().
+ */
+#include "log.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *log_name = "pushpipe";
+static enum log_level log_min = LOG_INFO;
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void log_init(const char *daemon)
+{
+	log_name = daemon;
+}
+
+void log_set_level(enum log_level lvl)
+{
+	log_min = lvl;
+}
+
+int log_level_parse(const char *s)
+{
+	for (int i = 0; i < 4; i++)
+		if (strcmp(s, level_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static void log_vwrite(enum log_level lvl, const char *fmt, va_list ap)
+{
+	char line[1024];
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+	int r;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
+	r = snprintf(line + n, sizeof line - n, ".%03ldZ %s %s[%ld]: ", ts.tv_nsec / 1000000,
+		     level_names[lvl], log_name, (long)getpid());
+	if (r > 0)
+		n += (size_t)r;
+	if (n < sizeof line) {
+		r = vsnprintf(line + n, sizeof line - n, fmt, ap);
+		if (r > 0)
+			n += (size_t)r;
+	}
+	if (n > sizeof line - 2)
+		n = sizeof line - 2;
+	/* Control characters from peers must not forge extra log lines. */
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20)
+			line[i] = '?';
+	line[n++] = '\n';
+	ssize_t w = write(STDERR_FILENO, line, n);
+	(void)w;
+}
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+	va_list ap;
+	if (lvl < log_min)
+		return;
+	va_start(ap, fmt);
+	log_vwrite(lvl, fmt, ap);
+	va_end(ap);
+}
+
+void fatal(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vwrite(LOG_ERROR, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+const char *log_redact(const char *s, size_t len, char *buf, size_t buflen)
+{
+	size_t show = len < 8 ? len / 2 : 8;
+	snprintf(buf, buflen, "%.*s…(%zu)", (int)show, s, len);
+	return buf;
+}

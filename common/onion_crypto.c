@@ -1,0 +1,454 @@
+/*
+ * onion_crypto: X25519, the two key derivations, AES-256-GCM (OpenSSL EVP) and
+ * XChaCha20-Poly1305 (libsodium) in the onion wire layout, and the server key files.
+ * Trusts nothing it decrypts: every length is checked before use and a failed tag leaves no
+ * plaintext behind. Holds one cached EVP context per thread (the ingress opens and seals on
+ * every request, and re-creating a context per call costs more than the AES itself) and the
+ * one-shot test IV.
+ */
+#include "onion_crypto.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static pthread_key_t ctx_key;
+static int init_failed;
+static _Thread_local EVP_CIPHER_CTX *tls_ctx;
+
+static pthread_mutex_t inject_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int inject_pending;
+static unsigned char inject_iv[ONION_XCHACHA20_NONCE];
+static size_t inject_len;
+
+static void ctx_destroy(void *p)
+{
+	EVP_CIPHER_CTX_free(p);
+}
+
+static void init_all(void)
+{
+	if (sodium_init() < 0 || pthread_key_create(&ctx_key, ctx_destroy) != 0)
+		init_failed = 1;
+}
+
+static int lib_init(void)
+{
+	pthread_once(&init_once, init_all);
+	return init_failed ? -1 : 0;
+}
+
+/* The thread's AES-256-GCM context, created once and re-keyed per call: binding the cipher
+ * once avoids OpenSSL 3's per-init algorithm fetch. */
+static EVP_CIPHER_CTX *gcm_ctx(void)
+{
+	if (tls_ctx != NULL)
+		return tls_ctx;
+	if (lib_init() < 0)
+		return NULL;
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	if (c == NULL)
+		return NULL;
+	if (EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, 1) != 1 ||
+	    pthread_setspecific(ctx_key, c) != 0) {
+		EVP_CIPHER_CTX_free(c);
+		return NULL;
+	}
+	tls_ctx = c;
+	return c;
+}
+
+void onion_thread_cleanup(void)
+{
+	if (tls_ctx == NULL)
+		return;
+	pthread_setspecific(ctx_key, NULL);
+	EVP_CIPHER_CTX_free(tls_ctx);
+	tls_ctx = NULL;
+}
+
+int onion_x25519(unsigned char shared[32], const unsigned char sk[32], const unsigned char pk[32])
+{
+	if (lib_init() < 0 || crypto_scalarmult(shared, sk, pk) != 0) {
+		sodium_memzero(shared, 32);
+		return -1;
+	}
+	return 0;
+}
+
+void onion_derive_aes(struct onion_key *k, const unsigned char shared[32], const char *salt)
+{
+	crypto_auth_hmacsha256_state st;
+	/* The salt is the HMAC key and is 4 or 6 bytes, so the one-shot API (32-byte key) is out. */
+	(void)lib_init();
+	crypto_auth_hmacsha256_init(&st, (const unsigned char *)salt, strlen(salt));
+	crypto_auth_hmacsha256_update(&st, shared, 32);
+	crypto_auth_hmacsha256_final(&st, k->key);
+	sodium_memzero(&st, sizeof st);
+	k->cipher = ONION_AES_GCM;
+}
+
+void onion_derive_xchacha(struct onion_key *k, const unsigned char shared[32],
+			  const unsigned char client_pk[32], const unsigned char server_pk[32])
+{
+	crypto_generichash_state st;
+	(void)lib_init();
+	crypto_generichash_init(&st, NULL, 0, 32);
+	crypto_generichash_update(&st, shared, 32);
+	crypto_generichash_update(&st, client_pk, 32);
+	crypto_generichash_update(&st, server_pk, 32);
+	crypto_generichash_final(&st, k->key, 32);
+	sodium_memzero(&st, sizeof st);
+	k->cipher = ONION_XCHACHA20;
+}
+
+size_t onion_overhead(enum onion_cipher c)
+{
+	switch (c) {
+	case ONION_AES_GCM:
+		return ONION_AES_GCM_IV + ONION_TAG;
+	case ONION_XCHACHA20:
+		return ONION_XCHACHA20_NONCE + ONION_TAG;
+	}
+	return 0;
+}
+
+void onion_test_inject_iv(const unsigned char *iv, size_t len)
+{
+	if (len != ONION_AES_GCM_IV && len != ONION_XCHACHA20_NONCE)
+		return;
+	pthread_mutex_lock(&inject_lock);
+	memcpy(inject_iv, iv, len);
+	inject_len = len;
+	atomic_store(&inject_pending, 1);
+	pthread_mutex_unlock(&inject_lock);
+}
+
+/* Fills iv with the injected test IV if one of this length is pending, else from the CSPRNG.
+ * The atomic flag keeps the production path free of the lock. */
+static void fresh_iv(unsigned char *iv, size_t len)
+{
+	if (atomic_load_explicit(&inject_pending, memory_order_acquire)) {
+		int used = 0;
+		pthread_mutex_lock(&inject_lock);
+		if (inject_pending && inject_len == len) {
+			memcpy(iv, inject_iv, len);
+			atomic_store(&inject_pending, 0);
+			used = 1;
+		}
+		pthread_mutex_unlock(&inject_lock);
+		if (used)
+			return;
+	}
+	randombytes_buf(iv, len);
+}
+
+/* EVP takes int lengths; feed larger inputs in pieces rather than truncate. */
+static int gcm_update(EVP_CIPHER_CTX *c, unsigned char *out, const unsigned char *in, size_t len)
+{
+	while (len > 0) {
+		int chunk = len > (size_t)1 << 30 ? 1 << 30 : (int)len, n = 0;
+		if (EVP_CipherUpdate(c, out, &n, in, chunk) != 1 || n != chunk)
+			return -1;
+		out += chunk;
+		in += chunk;
+		len -= (size_t)chunk;
+	}
+	return 0;
+}
+
+static int gcm_seal(const unsigned char key[32], const unsigned char *pt, size_t len,
+		    unsigned char *out)
+{
+	EVP_CIPHER_CTX *c = gcm_ctx();
+	int n = 0;
+	if (c == NULL)
+		return -1;
+	fresh_iv(out, ONION_AES_GCM_IV);
+	if (EVP_CipherInit_ex(c, NULL, NULL, key, out, 1) != 1 ||
+	    gcm_update(c, out + ONION_AES_GCM_IV, pt, len) < 0 ||
+	    EVP_CipherFinal_ex(c, out + ONION_AES_GCM_IV + len, &n) != 1 || n != 0 ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, ONION_TAG,
+				out + ONION_AES_GCM_IV + len) != 1)
+		return -1;
+	return 0;
+}
+
+static int gcm_open(const unsigned char key[32], const unsigned char *in, size_t len,
+		    unsigned char *pt)
+{
+	EVP_CIPHER_CTX *c = gcm_ctx();
+	size_t ctlen = len - ONION_AES_GCM_IV - ONION_TAG;
+	unsigned char tag[ONION_TAG], tail[16];
+	int n = 0;
+	if (c == NULL)
+		return -1;
+	memcpy(tag, in + len - ONION_TAG, ONION_TAG);
+	if (EVP_CipherInit_ex(c, NULL, NULL, key, in, 0) != 1 ||
+	    gcm_update(c, pt, in + ONION_AES_GCM_IV, ctlen) < 0 ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, ONION_TAG, tag) != 1 ||
+	    EVP_CipherFinal_ex(c, tail, &n) != 1) {
+		/* GCM decrypts before it verifies: do not leave forged plaintext to the caller. */
+		if (ctlen > 0)
+			memset(pt, 0, ctlen);
+		return -1;
+	}
+	return 0;
+}
+
+int onion_seal(const struct onion_key *k, const unsigned char *pt, size_t len, unsigned char *out)
+{
+	static const unsigned char empty[1];
+	unsigned long long clen = 0;
+	if (lib_init() < 0)
+		return -1;
+	if (pt == NULL)
+		pt = empty; /* len is 0: libraries may dislike a NULL source */
+	switch (k->cipher) {
+	case ONION_AES_GCM:
+		return gcm_seal(k->key, pt, len, out);
+	case ONION_XCHACHA20:
+		if (len > crypto_aead_xchacha20poly1305_ietf_MESSAGEBYTES_MAX)
+			return -1;
+		fresh_iv(out, ONION_XCHACHA20_NONCE);
+		return crypto_aead_xchacha20poly1305_ietf_encrypt(out + ONION_XCHACHA20_NONCE, &clen,
+								   pt, len, NULL, 0, NULL, out, k->key);
+	}
+	return -1;
+}
+
+int onion_open(const struct onion_key *k, const unsigned char *in, size_t len, unsigned char *pt)
+{
+	unsigned long long mlen = 0;
+	size_t ov = onion_overhead(k->cipher);
+	if (ov == 0 || len < ov || lib_init() < 0)
+		return -1;
+	switch (k->cipher) {
+	case ONION_AES_GCM:
+		return gcm_open(k->key, in, len, pt);
+	case ONION_XCHACHA20:
+		/* libsodium verifies before it writes, so a failure leaves pt untouched. */
+		return crypto_aead_xchacha20poly1305_ietf_decrypt(pt, &mlen, NULL,
+								   in + ONION_XCHACHA20_NONCE,
+								   len - ONION_XCHACHA20_NONCE, NULL, 0,
+								   in, k->key);
+	}
+	return -1;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int is_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+int onion_key_load(const char *path, unsigned char sk[32], unsigned char pk[32], char *err,
+		   size_t errlen)
+{
+	/* A key file is 65 bytes; anything much larger is not one, and is not read whole. */
+	unsigned char buf[4096];
+	size_t n = 0, b = 0, e;
+	int fd, rc = -1;
+	const char *why = NULL;
+
+	if (lib_init() < 0) {
+		snprintf(err, errlen, "%s: crypto library initialisation failed", path);
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		ssize_t r = read(fd, buf + n, sizeof buf - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			close(fd);
+			goto out;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n == sizeof buf) {
+			why = "file too large for a key";
+			break;
+		}
+	}
+	close(fd);
+	if (why == NULL) {
+		e = n;
+		while (b < e && is_space(buf[b]))
+			b++;
+		while (e > b && is_space(buf[e - 1]))
+			e--;
+		if (e - b != 64) {
+			why = "expected 64 hex digits";
+		} else {
+			for (size_t i = 0; i < 32; i++) {
+				int hi = hexval(buf[b + 2 * i]), lo = hexval(buf[b + 2 * i + 1]);
+				if (hi < 0 || lo < 0) {
+					why = "expected 64 hex digits";
+					break;
+				}
+				sk[i] = (unsigned char)(hi << 4 | lo);
+			}
+		}
+	}
+	if (why == NULL && crypto_scalarmult_base(pk, sk) != 0)
+		why = "unusable secret key";
+	if (why != NULL) {
+		sodium_memzero(sk, 32);
+		snprintf(err, errlen, "%s: %s", path, why);
+	} else {
+		rc = 0;
+	}
+out:
+	sodium_memzero(buf, sizeof buf);
+	return rc;
+}
+
+static void to_hex(char out[65], const unsigned char in[32])
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < 32; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[64] = '\n';
+}
+
+/* Writes path.tmp fully and durably; the caller then links or renames it into place, so a
+ * crash never leaves a half-written key under the real name. */
+static int write_tmp(const char *tmp, const char line[65], mode_t mode)
+{
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	size_t off = 0;
+	int saved;
+	if (fd < 0)
+		return -1;
+	if (fchmod(fd, mode) < 0)
+		goto fail;
+	while (off < 65) {
+		ssize_t w = write(fd, line + off, 65 - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			goto fail;
+		off += (size_t)w;
+	}
+	if (fsync(fd) < 0)
+		goto fail;
+	return close(fd);
+fail:
+	saved = errno;
+	close(fd);
+	unlink(tmp);
+	errno = saved;
+	return -1;
+}
+
+static int sync_dir_of(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd;
+	if (slash == NULL) {
+		strcpy(dir, ".");
+	} else {
+		size_t n = slash == path ? 1 : (size_t)(slash - path);
+		if (n >= sizeof dir)
+			return -1;
+		memcpy(dir, path, n);
+		dir[n] = '\0';
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int onion_key_write_pair(const char *secret_path, const char *public_path, unsigned char sk[32],
+			 unsigned char pk[32])
+{
+	char line[65], tmp[PATH_MAX];
+	int saved;
+
+	if (lib_init() < 0) {
+		errno = EIO;
+		return -1;
+	}
+	randombytes_buf(sk, 32);
+	if (crypto_scalarmult_base(pk, sk) != 0) {
+		errno = EIO;
+		return -1;
+	}
+	to_hex(line, sk);
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", secret_path) >= sizeof tmp) {
+		errno = ENAMETOOLONG;
+		goto fail;
+	}
+	if (write_tmp(tmp, line, 0600) < 0)
+		goto fail;
+	/* link() refuses to replace: an existing server key is never overwritten. */
+	if (link(tmp, secret_path) < 0) {
+		saved = errno;
+		unlink(tmp);
+		errno = saved;
+		goto fail;
+	}
+	unlink(tmp);
+	to_hex(line, pk);
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", public_path) >= sizeof tmp) {
+		errno = ENAMETOOLONG;
+		goto fail_secret;
+	}
+	if (write_tmp(tmp, line, 0644) < 0)
+		goto fail_secret;
+	if (rename(tmp, public_path) < 0) {
+		saved = errno;
+		unlink(tmp);
+		errno = saved;
+		goto fail_secret;
+	}
+	if (sync_dir_of(secret_path) < 0 || sync_dir_of(public_path) < 0)
+		goto fail_secret;
+	sodium_memzero(line, sizeof line);
+	return 0;
+fail_secret:
+	/* Without its public half the pair is not usable; leave no orphan secret behind. */
+	saved = errno;
+	unlink(secret_path);
+	errno = saved;
+fail:
+	sodium_memzero(line, sizeof line);
+	saved = errno;
+	sodium_memzero(sk, 32);
+	sodium_memzero(pk, 32);
+	errno = saved;
+	return -1;
+}

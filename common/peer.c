@@ -1,0 +1,100 @@
+/* peer: bounded outbound queue for one SEQPACKET connection (see peer.h). */
+#include "peer.h"
+#include "frame.h"
+#include "sock.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct peer_msg {
+	struct peer_msg *next;
+	size_t len;
+	uint8_t data[];
+};
+
+void peer_init(struct peer *p, int fd)
+{
+	memset(p, 0, sizeof *p);
+	p->fd = fd;
+}
+
+int peer_has_queued(const struct peer *p)
+{
+	return p->head != NULL;
+}
+
+int peer_send(struct peer *p, const uint8_t *buf, size_t len)
+{
+	struct peer_msg *m;
+
+	if (p->head == NULL) {
+		if (sock_send(p->fd, buf, len) == 0)
+			return 0;
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS)
+			return -1;
+	}
+	if (p->queued_bytes + len > PEER_QUEUE_MAX_BYTES)
+		return -1;
+	if ((m = malloc(sizeof *m + len)) == NULL)
+		return -1;
+	m->next = NULL;
+	m->len = len;
+	memcpy(m->data, buf, len);
+	if (p->tail)
+		p->tail->next = m;
+	else
+		p->head = m;
+	p->tail = m;
+	p->queued_bytes += len;
+	return 0;
+}
+
+int peer_flush(struct peer *p)
+{
+	while (p->head) {
+		struct peer_msg *m = p->head;
+		if (sock_send(p->fd, m->data, m->len) < 0)
+			return (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) ? 0 : -1;
+		p->head = m->next;
+		if (p->head == NULL)
+			p->tail = NULL;
+		p->queued_bytes -= m->len;
+		free(m);
+	}
+	return 0;
+}
+
+void peer_close(struct peer *p)
+{
+	while (p->head) {
+		struct peer_msg *m = p->head;
+		p->head = m->next;
+		free(m);
+	}
+	p->tail = NULL;
+	p->queued_bytes = 0;
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+}
+
+int peer_hello(struct peer *p, const uint8_t *buf, size_t len, const char **why)
+{
+	struct frame f;
+	struct frame_field fl;
+
+	if (frame_parse(buf, len, &f, why) < 0)
+		return -1;
+	if (f.type != FRAME_HELLO)
+		return *why = "first frame is not a hello", -1;
+	p->role = frame_u32(&f, TAG_ROLE, 0);
+	p->platform = frame_u32(&f, TAG_PLATFORM, 0);
+	p->pid = frame_u32(&f, TAG_PID, 0);
+	if (frame_get(&f, TAG_INSTANCE, &fl) == 0) {
+		memcpy(p->instance, fl.val, fl.len);
+		p->instance[fl.len] = '\0';
+	}
+	p->hello_done = 1;
+	return 0;
+}

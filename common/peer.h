@@ -1,0 +1,34 @@
+/*
+ * peer: one frame connection with a bounded queue for frames the socket could not take at
+ * once. A peer whose queue would pass its bound is reported to the caller, which drops it:
+ * a slow peer can cost it its connection, never the process its memory.
+ */
+#ifndef PEER_H
+#define PEER_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define PEER_QUEUE_MAX_BYTES (16u << 20)
+
+struct peer_msg;
+
+struct peer {
+	int fd;
+	uint32_t role, platform, pid;
+	char instance[65];
+	int hello_done;
+	struct peer_msg *head, *tail;
+	size_t queued_bytes;
+};
+
+void peer_init(struct peer *p, int fd);
+/* Sends now or queues; -1 when the queue bound would be passed or the socket failed. */
+int peer_send(struct peer *p, const uint8_t *buf, size_t len);
+/* Sends queued frames until the socket is full; -1 on a socket error. */
+int peer_flush(struct peer *p);
+int peer_has_queued(const struct peer *p);
+/* Frees the queue and closes the fd. */
+void peer_close(struct peer *p);
+/* Applies a hello frame to the peer; -1 (with a reason) when it is not a valid hello. */
+int peer_hello(struct peer *p, const uint8_t *buf, size_t len, const char **why);
+#endif

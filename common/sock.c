@@ -1,0 +1,121 @@
+/*
+ * sock: thin wrappers over Unix-domain sockets. SEQPACKET keeps frame boundaries, so a
+ * frame is always one send and one recv; nothing here ever blocks.
+ */
+#include "sock.h"
+#include "frame.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static int fill_addr(struct sockaddr_un *sa, const char *path)
+{
+	memset(sa, 0, sizeof *sa);
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sa->sun_path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+int sock_listen(const char *path, int type)
+{
+	struct sockaddr_un sa;
+	int fd;
+
+	if (fill_addr(&sa, path) < 0)
+		return -1;
+	fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(path, 0660) < 0 ||
+	    (type == SOCK_SEQPACKET && listen(fd, 128) < 0)) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+int sock_connect(const char *path, int type)
+{
+	struct sockaddr_un sa;
+	int fd;
+
+	if (fill_addr(&sa, path) < 0)
+		return -1;
+	fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+int sock_accept(int lfd)
+{
+	return accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+int sock_send(int fd, const void *buf, size_t len)
+{
+	ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n < 0)
+		return -1;
+	if ((size_t)n != len) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return 0;
+}
+
+ssize_t sock_recv(int fd, uint8_t *buf)
+{
+	ssize_t n = recv(fd, buf, FRAME_MAX, MSG_DONTWAIT | MSG_TRUNC);
+	if (n > FRAME_MAX) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return n;
+}
+
+int sock_path(char *out, size_t outlen, const char *dir, const char *name)
+{
+	int n = snprintf(out, outlen, "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= outlen || (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+int sock_hello(int fd, uint32_t role, uint32_t platform, const char *instance)
+{
+	uint8_t buf[256];
+	struct frame_writer w;
+	long n;
+
+	/* frame_begin needs FRAME_MAX only as an upper bound; a hello is tiny. */
+	frame_begin(&w, buf, FRAME_HELLO, 0);
+	frame_put_u32(&w, TAG_ROLE, role);
+	frame_put_u32(&w, TAG_PID, (uint32_t)getpid());
+	if (platform)
+		frame_put_u32(&w, TAG_PLATFORM, platform);
+	if (instance)
+		frame_put_bytes(&w, TAG_INSTANCE, instance, strnlen(instance, 64));
+	n = frame_end(&w);
+	return n < 0 ? -1 : sock_send(fd, buf, (size_t)n);
+}

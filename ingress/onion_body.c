@@ -1,0 +1,282 @@
+/*
+ * onion_body: turns the bytes a relay POSTs (u32le N ‖ ciphertext ‖ JSON trailer) into the
+ * key and plaintext of one onion request, following spec/bchat-onion.md §3–§4 step by step.
+ * Trusts nothing in the body: N is checked in 64 bits, the trailer is strictly validated
+ * before jansson sees it, and decryption failures are reported, never half-used.
+ */
+#include "onion_body.h"
+#include <jansson.h>
+#include <sodium.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Strict UTF-8 (RFC 3629): no overlongs, no surrogates, nothing above U+10FFFF. jansson checks
+ * too, but the trailer is the first thing we parse from the network, so check it explicitly. */
+static int utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t need;
+		uint32_t cp;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if (c >= 0xc2 && c <= 0xdf) {
+			need = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			need = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			need = 3;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		if (len - i - 1 < need)
+			return 0;
+		for (size_t k = 1; k <= need; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += need + 1;
+	}
+	return 1;
+}
+
+static int hex_nibble(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int b64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+' || c == '-')
+		return 62;
+	if (c == '/' || c == '_')
+		return 63;
+	return -1;
+}
+
+static int b32z_value(unsigned char c)
+{
+	static const char alphabet[] = "ybndrfg8ejkmcpqxot1uwisza345h769";
+	if (c >= 'A' && c <= 'Z')
+		c = (unsigned char)(c - 'A' + 'a');
+	const char *p = c != '\0' ? strchr(alphabet, c) : NULL;
+	return p != NULL ? (int)(p - alphabet) : -1;
+}
+
+/* Decodes `len` symbols of `bits` bits each into exactly 32 bytes. The unused low bits of the
+ * last symbol must be zero, so each key has one spelling. */
+static int decode_bits(const unsigned char *s, size_t len, int bits, int (*val)(unsigned char),
+		       unsigned char out[32])
+{
+	uint32_t acc = 0;
+	int nbits = 0;
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		int v = val(s[i]);
+		if (v < 0)
+			return -1;
+		acc = (acc << bits | (uint32_t)v) & 0xffffu;
+		nbits += bits;
+		if (nbits >= 8) {
+			nbits -= 8;
+			if (o == 32)
+				return -1;
+			out[o++] = (unsigned char)(acc >> nbits);
+		}
+	}
+	if (o != 32 || (acc & ((1u << nbits) - 1)) != 0)
+		return -1;
+	return 0;
+}
+
+/* §3 ephemeral_key encodings. Lengths do not overlap (64 hex, 43/44 base64, 52 z-base-32), so
+ * the length picks the decoder. Base64 is accepted on v2 too (the spec allows it, it costs
+ * nothing and cannot be mistaken for hex); z-base-32 only where allow_b32z (v4 routes). */
+static int decode_ephemeral(const char *s, size_t len, int allow_b32z, unsigned char out[32])
+{
+	const unsigned char *u = (const unsigned char *)s;
+	if (len == 64) {
+		for (size_t i = 0; i < 32; i++) {
+			int hi = hex_nibble(u[2 * i]), lo = hex_nibble(u[2 * i + 1]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			out[i] = (unsigned char)(hi << 4 | lo);
+		}
+		return 0;
+	}
+	if (len == 44 && u[43] == '=')
+		len = 43;
+	if (len == 43)
+		return decode_bits(u, 43, 6, b64_value, out);
+	if (len == 52 && allow_b32z)
+		return decode_bits(u, 52, 5, b32z_value, out);
+	return -1;
+}
+
+static int str_is(json_t *v, const char *lit)
+{
+	size_t n = strlen(lit);
+	return json_string_length(v) == n && memcmp(json_string_value(v), lit, n) == 0;
+}
+
+static enum onion_body_error parse_enc_type(json_t *v, enum onion_cipher *c)
+{
+	if (v == NULL) {
+		*c = ONION_AES_GCM;
+		return ONION_OK;
+	}
+	if (!json_is_string(v))
+		return ONION_E_ENC_TYPE;
+	/* aes-cbc/cbc are deliberately unsupported (no app uses them; §4.2). */
+	if (str_is(v, "aes-gcm") || str_is(v, "gcm")) {
+		*c = ONION_AES_GCM;
+		return ONION_OK;
+	}
+	if (str_is(v, "xchacha20") || str_is(v, "xchacha20-poly1305")) {
+		*c = ONION_XCHACHA20;
+		return ONION_OK;
+	}
+	return ONION_E_ENC_TYPE;
+}
+
+enum onion_body_error onion_body_open(const unsigned char server_sk[32],
+				      const unsigned char server_pk[32],
+				      const struct onion_salts *salts, int allow_b64,
+				      const unsigned char *body, size_t len,
+				      struct onion_request *out)
+{
+	unsigned char client_pk[32], shared[32];
+	enum onion_body_error rc;
+	enum onion_cipher cipher = ONION_AES_GCM;
+	json_error_t jerr;
+	json_t *trailer, *ek;
+	uint64_t n, end;
+
+	memset(out, 0, sizeof *out);
+	if (body == NULL || len < 4)
+		return ONION_E_SHORT;
+	n = (uint64_t)body[0] | (uint64_t)body[1] << 8 | (uint64_t)body[2] << 16 |
+	    (uint64_t)body[3] << 24;
+	end = 4 + n;
+	if (end > (uint64_t)len)
+		return ONION_E_SHORT;
+
+	const unsigned char *ct = body + 4, *tr = body + end;
+	size_t trlen = len - (size_t)end;
+	if (!utf8_valid(tr, trlen))
+		return ONION_E_TRAILER;
+	/* No JSON_DECODE_ANY: the top level must be an object or array; the EOF check stays on
+	 * so nothing but whitespace may follow. Duplicate keys: last one wins. */
+	trailer = json_loadb((const char *)tr, trlen, JSON_DECODE_INT_AS_REAL, &jerr);
+	if (trailer == NULL)
+		return ONION_E_TRAILER;
+	if (!json_is_object(trailer)) {
+		rc = ONION_E_TRAILER;
+		goto done;
+	}
+	ek = json_object_get(trailer, "ephemeral_key");
+	if (!json_is_string(ek) ||
+	    decode_ephemeral(json_string_value(ek), json_string_length(ek), allow_b64, client_pk) < 0) {
+		rc = ONION_E_EPHEMERAL;
+		goto done;
+	}
+	rc = parse_enc_type(json_object_get(trailer, "enc_type"), &cipher);
+	if (rc != ONION_OK)
+		goto done;
+	if (n < onion_overhead(cipher)) {
+		rc = ONION_E_LENGTH;
+		goto done;
+	}
+	/* X25519 is the expensive step: once per request, whatever the number of salts. */
+	if (onion_x25519(shared, server_sk, client_pk) < 0) {
+		rc = ONION_E_LOW_ORDER;
+		goto done;
+	}
+	size_t ptlen = (size_t)n - onion_overhead(cipher);
+	out->plaintext = malloc(ptlen + 1);
+	if (out->plaintext == NULL) {
+		rc = ONION_E_NOMEM;
+		goto wipe;
+	}
+	rc = ONION_E_DECRYPT;
+	if (cipher == ONION_XCHACHA20) {
+		onion_derive_xchacha(&out->key, shared, client_pk, server_pk);
+		if (onion_open(&out->key, ct, (size_t)n, out->plaintext) == 0)
+			rc = ONION_OK;
+	} else if (salts != NULL) {
+		size_t ns = salts->n < ONION_SALTS_MAX ? salts->n : ONION_SALTS_MAX;
+		for (size_t i = 0; i < ns && rc != ONION_OK; i++) {
+			if (salts->names[i] == NULL)
+				continue;
+			onion_derive_aes(&out->key, shared, salts->names[i]);
+			if (onion_open(&out->key, ct, (size_t)n, out->plaintext) == 0)
+				rc = ONION_OK;
+		}
+	}
+	if (rc == ONION_OK) {
+		out->plaintext[ptlen] = '\0';
+		out->plaintext_len = ptlen;
+	}
+wipe:
+	sodium_memzero(shared, sizeof shared);
+done:
+	json_decref(trailer);
+	if (rc != ONION_OK)
+		onion_request_free(out);
+	return rc;
+}
+
+const char *onion_body_error_str(enum onion_body_error e)
+{
+	switch (e) {
+	case ONION_OK:
+		return "ok";
+	case ONION_E_SHORT:
+		return "body shorter than its length prefix";
+	case ONION_E_LENGTH:
+		return "ciphertext shorter than IV and tag";
+	case ONION_E_TRAILER:
+		return "trailer is not one UTF-8 JSON object";
+	case ONION_E_EPHEMERAL:
+		return "bad or missing ephemeral_key";
+	case ONION_E_ENC_TYPE:
+		return "unsupported enc_type";
+	case ONION_E_LOW_ORDER:
+		return "low-order ephemeral key";
+	case ONION_E_DECRYPT:
+		return "decryption failed";
+	case ONION_E_NOMEM:
+		return "out of memory";
+	}
+	return "unknown error";
+}
+
+void onion_request_free(struct onion_request *r)
+{
+	if (r == NULL)
+		return;
+	free(r->plaintext);
+	sodium_memzero(r, sizeof *r);
+}

@@ -1,0 +1,326 @@
+/*
+ * handle: applies a batch of frames from ingresses and senders in one LMDB write
+ * transaction (group commit: one fsync for the whole batch), then answers them. Nothing is
+ * acknowledged before the commit returns. Each request runs in a nested transaction so a
+ * failing one changes nothing while the others still commit.
+ * Trusts frames only after frame_parse(); sender results are checked against the job cache
+ * (a result for a job not in flight on that very sender is stale and ignored).
+ */
+#include "counters.h"
+#include "daemon.h"
+#include "frame.h"
+#include "log.h"
+#include "outbox.h"
+#include "registry.h"
+#include "router.h"
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct resolved {
+	struct router *r;
+	MDB_txn *txn;
+	uint64_t msg_id;
+	uint64_t now;
+	size_t njobs;
+	int failed;
+};
+
+static int fresh_add(struct router *r, uint64_t id, uint32_t platform)
+{
+	if (r->nfresh == r->fresh_cap) {
+		size_t nc = r->fresh_cap ? r->fresh_cap * 2 : 256;
+		uint64_t *a = realloc(r->fresh, nc * sizeof *a);
+		if (a == NULL)
+			return -1;
+		r->fresh = a;
+		uint32_t *b = realloc(r->fresh_platform, nc * sizeof *b);
+		if (b == NULL)
+			return -1;
+		r->fresh_platform = b;
+		r->fresh_cap = nc;
+	}
+	r->fresh[r->nfresh] = id;
+	r->fresh_platform[r->nfresh++] = platform;
+	return 0;
+}
+
+/* Counts the tokens a notify will reach (only platforms that have a sender role). */
+static int count_token(void *arg, const struct registry_token *t)
+{
+	size_t *n = arg;
+	if (t->device != PLATFORM_HUAWEI)
+		(*n)++;
+	return 0;
+}
+
+static int add_job(void *arg, const struct registry_token *t)
+{
+	struct resolved *rs = arg;
+	uint64_t id;
+
+	if (t->device == PLATFORM_HUAWEI) {
+		/* Stored and counted, never delivered (bchat-onion.md §9.1). */
+		counter_add(CTR_HUAWEI_SKIPPED, 1);
+		return 0;
+	}
+	if (outbox_add_job(rs->txn, &rs->r->store, rs->msg_id, t->device, KIND_BCHAT, t->token, t->token_len, rs->now,
+			   (uint64_t)rs->r->cfg->router.job_max_age_s * 1000, &id) < 0 ||
+	    fresh_add(rs->r, id, t->device) < 0) {
+		rs->failed = 1;
+		return 1;
+	}
+	rs->njobs++;
+	return 0;
+}
+
+static uint32_t do_notify(struct router *r, MDB_txn *txn, const struct frame *f, uint64_t now)
+{
+	struct frame_field to, data;
+	enum registry_target target;
+	size_t ntok = 0;
+	struct resolved rs;
+	int skip = r->cfg->router.skip_legacy_groups_only;
+
+	frame_get(f, TAG_ID, &to);
+	frame_get(f, TAG_DATA, &data);
+	if (registry_resolve(txn, &r->store, (const char *)to.val, to.len, skip, &target, count_token, &ntok) < 0)
+		return STATUS_ERROR;
+	if (r->outbox_jobs + ntok > (uint64_t)r->cfg->router.outbox_max) {
+		counter_add(CTR_BUSY_REJECTS, 1);
+		return STATUS_BUSY;
+	}
+	counter_add(target == TARGET_ONE_TO_ONE	    ? CTR_MESSAGES_ONE_TO_ONE
+		    : target == TARGET_CLOSED_GROUP ? CTR_MESSAGES_CLOSED_GROUP
+						    : CTR_MESSAGES_UNTRACKED,
+		    1);
+	memset(&rs, 0, sizeof rs);
+	rs.r = r;
+	rs.txn = txn;
+	rs.now = now;
+	if (ntok > 0 && outbox_add_msg(txn, &r->store, data.val, data.len, (uint32_t)ntok, &rs.msg_id) < 0)
+		return STATUS_ERROR;
+	if (registry_resolve(txn, &r->store, (const char *)to.val, to.len, skip, &target,
+			     ntok > 0 ? add_job : count_token, ntok > 0 ? (void *)&rs : (void *)&ntok) < 0 ||
+	    rs.failed)
+		return STATUS_ERROR;
+	counter_add(CTR_JOBS_QUEUED, rs.njobs);
+	return STATUS_OK;
+}
+
+static uint32_t do_register(struct router *r, MDB_txn *txn, const struct frame *f, uint64_t now)
+{
+	struct frame_field id, tok, fl;
+	size_t pos = 0;
+	uint32_t device = frame_u32(f, TAG_DEVICE, 0), flags = frame_u32(f, TAG_FLAGS, 0);
+
+	frame_get(f, TAG_ID, &id);
+	frame_get(f, TAG_TOKEN, &tok);
+	if (device < PLATFORM_IOS || device > PLATFORM_HUAWEI || tok.len == 0 || id.len == 0)
+		return STATUS_ERROR;
+	if (registry_register(txn, &r->store, (const char *)id.val, id.len, (const char *)tok.val, tok.len, device,
+			      (flags & FRAME_F_LEGACY_GROUPS_ONLY) != 0, now) < 0)
+		return STATUS_ERROR;
+	while (frame_next(f, &pos, &fl) == 0)
+		if (fl.tag == TAG_GROUP && fl.len > 0 &&
+		    registry_subscribe(txn, &r->store, (const char *)fl.val, fl.len, (const char *)id.val, id.len) < 0)
+			return STATUS_ERROR;
+	counter_add(CTR_REGISTRATIONS, 1);
+	return STATUS_OK;
+}
+
+static uint32_t do_request(struct router *r, MDB_txn *txn, const struct frame *f, uint64_t now)
+{
+	struct frame_field a, b;
+	int rc;
+
+	switch (f->type) {
+	case FRAME_REGISTER:
+		return do_register(r, txn, f, now);
+	case FRAME_UNREGISTER:
+		frame_get(f, TAG_TOKEN, &a);
+		rc = registry_unregister(txn, &r->store, (const char *)a.val, a.len);
+		if (rc == 1)
+			counter_add(CTR_UNREGISTRATIONS, 1);
+		return rc < 0 ? STATUS_ERROR : rc == 1 ? STATUS_OK : STATUS_NOT_FOUND;
+	case FRAME_SUBSCRIBE:
+	case FRAME_UNSUBSCRIBE:
+		frame_get(f, TAG_GROUP, &a);
+		frame_get(f, TAG_ID, &b);
+		if (a.len == 0 || b.len == 0)
+			return STATUS_ERROR;
+		if (f->type == FRAME_SUBSCRIBE)
+			return registry_subscribe(txn, &r->store, (const char *)a.val, a.len, (const char *)b.val, b.len) < 0
+				       ? STATUS_ERROR
+				       : STATUS_OK;
+		rc = registry_unsubscribe(txn, &r->store, (const char *)a.val, a.len, (const char *)b.val, b.len);
+		return rc < 0 ? STATUS_ERROR : rc == 1 ? STATUS_OK : STATUS_NOT_FOUND;
+	case FRAME_NOTIFY:
+		return do_notify(r, txn, f, now);
+	}
+	return STATUS_ERROR;
+}
+
+uint64_t router_backoff(const struct router *r, uint32_t attempts)
+{
+	uint64_t d = (uint64_t)r->cfg->router.backoff_first_ms;
+	uint64_t cap = (uint64_t)r->cfg->router.backoff_cap_ms;
+	for (uint32_t i = 0; i < attempts && d < cap; i++)
+		d *= 2;
+	if (d > cap)
+		d = cap;
+	/* ±20 % jitter so retries of one burst do not arrive together (providers.md §0.1). */
+	return d * 80 / 100 + randombytes_uniform((uint32_t)(d * 40 / 100 + 1));
+}
+
+static void count_outcome(uint32_t platform, int delivered)
+{
+	if (platform == PLATFORM_IOS)
+		counter_add(delivered ? CTR_IOS_DELIVERED : CTR_IOS_FAILED, 1);
+	else if (platform == PLATFORM_ANDROID)
+		counter_add(delivered ? CTR_ANDROID_DELIVERED : CTR_ANDROID_FAILED, 1);
+	else if (platform == PLATFORM_WNS)
+		counter_add(delivered ? CTR_WNS_DELIVERED : CTR_WNS_FAILED, 1);
+}
+
+/* Applies a sender's verdict on one job. Returns -1 on a store error. */
+static int do_result(struct router *r, MDB_txn *txn, const struct frame *f, uint64_t now)
+{
+	struct outbox_job j;
+	uint32_t outcome = frame_u32(f, TAG_OUTCOME, 0);
+	uint64_t after = frame_u64(f, TAG_RETRY_AFTER, 0), ts = frame_u64(f, TAG_TIMESTAMP, 0);
+	char tbuf[32];
+	int rc = outbox_get(txn, &r->store, f->id, &j, NULL, NULL);
+
+	if (rc <= 0)
+		return rc;
+	switch (outcome) {
+	case OUTCOME_DELIVERED:
+		count_outcome(j.platform, 1);
+		if (registry_token_failure(txn, &r->store, j.token, j.token_len, 1) < 0)
+			return -1;
+		return outbox_finish(txn, &r->store, &j);
+	case OUTCOME_TOKEN_DEAD:
+		count_outcome(j.platform, 0);
+		rc = registry_token_dead(txn, &r->store, j.token, j.token_len, ts ? ts : j.accepted_ms);
+		if (rc == 1) {
+			counter_add(CTR_TOKENS_DELETED, 1);
+			log_info("token %s removed: provider says it is dead",
+				 log_redact(j.token, j.token_len, tbuf, sizeof tbuf));
+		}
+		return rc < 0 ? -1 : outbox_finish(txn, &r->store, &j);
+	case OUTCOME_TOKEN_SUSPECT:
+		count_outcome(j.platform, 0);
+		rc = registry_token_failure(txn, &r->store, j.token, j.token_len, 0);
+		if (rc >= r->cfg->router.failure_threshold &&
+		    registry_token_dead(txn, &r->store, j.token, j.token_len, now) == 1)
+			counter_add(CTR_TOKENS_DELETED, 1);
+		return rc < 0 ? -1 : outbox_finish(txn, &r->store, &j);
+	case OUTCOME_MESSAGE_FAILED:
+		count_outcome(j.platform, 0);
+		counter_add(CTR_JOBS_FAILED, 1);
+		return outbox_finish(txn, &r->store, &j);
+	case OUTCOME_RETRY:
+	case OUTCOME_CREDENTIALS:
+	default: {
+		uint64_t delay = router_backoff(r, j.attempts);
+		if (after > delay)
+			delay = after;
+		if (now + delay - j.accepted_ms > j.max_age_ms) {
+			count_outcome(j.platform, 0);
+			counter_add(CTR_JOBS_EXPIRED, 1);
+			log_info("job %llu expired after %u attempts", (unsigned long long)j.id, j.attempts + 1);
+			return outbox_finish(txn, &r->store, &j);
+		}
+		counter_add(CTR_JOBS_RETRIED, 1);
+		return outbox_reschedule(txn, &r->store, &j, now + delay);
+	}
+	}
+}
+
+void router_commit_batch(struct router *r)
+{
+	MDB_txn *txn = NULL;
+	uint32_t *status;
+	uint64_t now = now_ms();
+	size_t i;
+	int ok = 1;
+
+	if (r->nbatch == 0)
+		return;
+	status = calloc(r->nbatch, sizeof *status);
+	r->nfresh = 0;
+	if (status == NULL || mdb_txn_begin(r->store.env, NULL, 0, &txn) != 0)
+		ok = 0;
+	for (i = 0; ok && i < r->nbatch; i++) {
+		struct pending *p = &r->batch[i];
+		struct frame f;
+		MDB_txn *child;
+		size_t fresh_mark = r->nfresh;
+
+		if (frame_parse(p->buf, p->len, &f, NULL) < 0 || mdb_txn_begin(r->store.env, txn, 0, &child) != 0) {
+			status[i] = STATUS_ERROR;
+			continue;
+		}
+		if (f.type == FRAME_RESULT)
+			status[i] = do_result(r, child, &f, now) < 0 ? STATUS_ERROR : STATUS_OK;
+		else
+			status[i] = do_request(r, child, &f, now);
+		if (status[i] == STATUS_ERROR || status[i] == STATUS_BUSY) {
+			mdb_txn_abort(child);
+			r->nfresh = fresh_mark;
+		} else if (mdb_txn_commit(child) != 0) {
+			status[i] = STATUS_ERROR;
+			r->nfresh = fresh_mark;
+		}
+	}
+	if (ok) {
+		r->outbox_jobs = outbox_count(txn, &r->store);
+		int rc = mdb_txn_commit(txn);
+		if (rc != 0) {
+			log_error("registry commit failed: %s", mdb_strerror(rc));
+			ok = 0;
+		}
+	} else if (txn) {
+		mdb_txn_abort(txn);
+	}
+	if (!ok) {
+		r->nfresh = 0;
+		MDB_txn *rt;
+		if (mdb_txn_begin(r->store.env, NULL, MDB_RDONLY, &rt) == 0) {
+			r->outbox_jobs = outbox_count(rt, &r->store);
+			mdb_txn_abort(rt);
+		}
+	}
+	/* Answer only now: everything acknowledged below is on disk. */
+	for (i = 0; i < r->nbatch; i++) {
+		struct pending *p = &r->batch[i];
+		struct frame f;
+		int32_t where;
+		if (frame_parse(p->buf, p->len, &f, NULL) < 0) {
+			free(p->buf);
+			continue;
+		}
+		if (f.type == FRAME_RESULT) {
+			/* Stored or not, the job is no longer in flight on that sender. */
+			if (held_get(&r->held, f.id, &where) && where == p->slot) {
+				held_del(&r->held, f.id);
+				if (r->peers[p->slot].gen == p->gen && r->peers[p->slot].in_flight > 0)
+					r->peers[p->slot].in_flight--;
+				if (!ok || status[i] == STATUS_ERROR)
+					r->spilled = 1;
+			}
+		} else {
+			router_reply(r, p->slot, p->gen, f.id, ok ? status[i] : STATUS_ERROR);
+		}
+		free(p->buf);
+	}
+	r->nbatch = 0;
+	for (i = 0; i < r->nfresh; i++) {
+		uint32_t pl = r->fresh_platform[i] < PLATFORMS ? r->fresh_platform[i] : 0;
+		if (ring_push(&r->ready[pl], r->fresh[i]) < 0 || held_put(&r->held, r->fresh[i], JOB_READY) < 0)
+			r->spilled = 1; /* stays in LMDB; the next scan finds it */
+	}
+	r->nfresh = 0;
+	free(status);
+}

@@ -1,0 +1,276 @@
+/*
+ * router: the only process that opens the registry. Ingresses send requests, senders
+ * connect for jobs, both over one SEQPACKET socket ("router.sock" in the state directory);
+ * the first frame of a connection says who it is. The loop reads everything that is
+ * available, commits it as one batch (group commit), answers, then dispatches jobs.
+ * Trusts no peer: every frame is parsed before use, and a peer that sends a bad frame is
+ * dropped with a log line. Holds no network sockets, no provider credentials.
+ */
+#include "counters.h"
+#include "daemon.h"
+#include "frame.h"
+#include "log.h"
+#include "outbox.h"
+#include "registry.h"
+#include "router.h"
+#include "sock.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define BATCH_MAX 4096
+#define LISTEN_TAG UINT32_MAX
+
+static struct router R;
+static int epfd;
+
+static void ep_set(int fd, uint32_t tag, uint32_t events, int op)
+{
+	struct epoll_event ev = {.events = events, .data.u32 = tag};
+	epoll_ctl(epfd, op, fd, &ev);
+}
+
+void router_drop_peer(struct router *r, int slot, const char *why)
+{
+	struct router_peer *p = &r->peers[slot];
+	if (!p->in_use)
+		return;
+	log_info("peer %s%s%s dropped: %s", p->p.role == ROLE_SENDER ? "sender " : p->p.role == ROLE_INGRESS ? "ingress " : "",
+		 p->p.instance, p->p.instance[0] ? "" : "(unnamed)", why);
+	if (p->p.role == ROLE_SENDER)
+		router_sender_gone(r, slot);
+	epoll_ctl(epfd, EPOLL_CTL_DEL, p->p.fd, NULL);
+	peer_close(&p->p);
+	p->in_use = 0;
+}
+
+int router_reply(struct router *r, int slot, uint64_t gen, uint64_t id, uint32_t status)
+{
+	uint8_t buf[64];
+	struct frame_writer w;
+	long n;
+	struct router_peer *p = &r->peers[slot];
+
+	if (!p->in_use || p->gen != gen)
+		return -1; /* the ingress went away; it will not acknowledge the client either */
+	frame_begin(&w, buf, FRAME_REPLY, id);
+	frame_put_u32(&w, TAG_STATUS, status);
+	n = frame_end(&w);
+	if (n < 0 || peer_send(&p->p, buf, (size_t)n) < 0) {
+		router_drop_peer(r, slot, "reply queue full");
+		return -1;
+	}
+	if (peer_has_queued(&p->p))
+		ep_set(p->p.fd, (uint32_t)slot, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+	return 0;
+}
+
+static void reply_counts(struct router *r, int slot, uint64_t id)
+{
+	uint8_t buf[128];
+	struct frame_writer w;
+	uint64_t ios = 0, android = 0, ids = 0;
+	MDB_txn *txn;
+	long n;
+
+	if (mdb_txn_begin(r->store.env, NULL, MDB_RDONLY, &txn) == 0) {
+		registry_counts(txn, &r->store, &ios, &android, &ids);
+		mdb_txn_abort(txn);
+	}
+	frame_begin(&w, buf, FRAME_COUNTS, id);
+	frame_put_u64(&w, TAG_COUNT_IOS, ios);
+	frame_put_u64(&w, TAG_COUNT_ANDROID, android);
+	frame_put_u64(&w, TAG_COUNT_IDS, ids);
+	n = frame_end(&w);
+	if (n > 0 && peer_send(&r->peers[slot].p, buf, (size_t)n) < 0)
+		router_drop_peer(r, slot, "reply queue full");
+}
+
+static void accept_peers(int lfd)
+{
+	int fd;
+	while ((fd = sock_accept(lfd)) >= 0) {
+		int slot;
+		for (slot = 0; slot < ROUTER_PEERS && R.peers[slot].in_use; slot++)
+			;
+		if (slot == ROUTER_PEERS) {
+			log_warn("too many peers; connection refused");
+			close(fd);
+			continue;
+		}
+		peer_init(&R.peers[slot].p, fd);
+		R.peers[slot].in_use = 1;
+		R.peers[slot].gen = ++R.next_gen;
+		R.peers[slot].in_flight = 0;
+		ep_set(fd, (uint32_t)slot, EPOLLIN, EPOLL_CTL_ADD);
+	}
+}
+
+static int batch_add(int slot, const uint8_t *buf, size_t len)
+{
+	struct pending *p;
+	if (R.nbatch == R.batch_cap) {
+		size_t nc = R.batch_cap ? R.batch_cap * 2 : 256;
+		struct pending *b = realloc(R.batch, nc * sizeof *b);
+		if (b == NULL)
+			return -1;
+		R.batch = b;
+		R.batch_cap = nc;
+	}
+	p = &R.batch[R.nbatch];
+	if ((p->buf = malloc(len)) == NULL)
+		return -1;
+	memcpy(p->buf, buf, len);
+	p->len = len;
+	p->slot = slot;
+	p->gen = R.peers[slot].gen;
+	R.nbatch++;
+	return 0;
+}
+
+/* Reads what one peer has sent (bounded per round, so one busy peer cannot starve others). */
+static void read_peer(int slot)
+{
+	static uint8_t buf[FRAME_MAX];
+	struct router_peer *p = &R.peers[slot];
+
+	for (int k = 0; k < 256 && p->in_use && R.nbatch < BATCH_MAX; k++) {
+		const char *why = NULL;
+		struct frame f;
+		ssize_t n = sock_recv(p->p.fd, buf);
+
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			router_drop_peer(&R, slot, n == 0 ? "disconnected" : strerror(errno));
+			return;
+		}
+		if (!p->p.hello_done) {
+			if (peer_hello(&p->p, buf, (size_t)n, &why) < 0 ||
+			    (p->p.role != ROLE_INGRESS && p->p.role != ROLE_SENDER && p->p.role != ROLE_TOOL)) {
+				router_drop_peer(&R, slot, why ? why : "unexpected role");
+				return;
+			}
+			log_info("%s %s connected (pid %u)", p->p.role == ROLE_SENDER ? "sender" : "ingress",
+				 p->p.instance, p->p.pid);
+			continue;
+		}
+		if (frame_parse(buf, (size_t)n, &f, &why) < 0) {
+			router_drop_peer(&R, slot, why);
+			return;
+		}
+		switch (f.type) {
+		case FRAME_REGISTER:
+		case FRAME_UNREGISTER:
+		case FRAME_SUBSCRIBE:
+		case FRAME_UNSUBSCRIBE:
+		case FRAME_NOTIFY:
+			if (p->p.role == ROLE_SENDER)
+				goto wrong;
+			if (batch_add(slot, buf, (size_t)n) < 0)
+				router_reply(&R, slot, p->gen, f.id, STATUS_BUSY);
+			break;
+		case FRAME_RESULT:
+			if (p->p.role != ROLE_SENDER)
+				goto wrong;
+			if (batch_add(slot, buf, (size_t)n) < 0)
+				R.spilled = 1;
+			break;
+		case FRAME_COUNTS_QUERY:
+			reply_counts(&R, slot, f.id);
+			break;
+		default:
+			goto wrong;
+		}
+	}
+	return;
+wrong:
+	router_drop_peer(&R, slot, "frame type not allowed for this peer");
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	struct daemon_opts opts;
+	char path[256], err[512];
+	struct epoll_event evs[64];
+	int lfd;
+
+	daemon_start("router", argc, argv, &cfg, &opts);
+	R.cfg = &cfg;
+	if (store_open(&R.store, cfg.router.db_path, (size_t)cfg.router.map_size_mb, 0, err, sizeof err) < 0)
+		fatal("registry: %s", err);
+	if (config_socket(&cfg, "router.sock", path, sizeof path) == NULL || (lfd = sock_listen(path, SOCK_SEQPACKET)) < 0)
+		fatal("listening on %s/router.sock: %s", cfg.state_dir, strerror(errno));
+	counters_init(config_socket(&cfg, "statsd.sock", path, sizeof path) ? path : "");
+	daemon_privdrop(&cfg);
+	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		fatal("epoll: %s", strerror(errno));
+	ep_set(lfd, LISTEN_TAG, EPOLLIN, EPOLL_CTL_ADD);
+	{
+		MDB_txn *txn;
+		if (mdb_txn_begin(R.store.env, NULL, MDB_RDONLY, &txn) == 0) {
+			uint64_t ios, android, ids;
+			R.outbox_jobs = outbox_count(txn, &R.store);
+			registry_counts(txn, &R.store, &ios, &android, &ids);
+			mdb_txn_abort(txn);
+			log_info("started: %llu ids, %llu ios and %llu android tokens, %llu jobs in the outbox",
+				 (unsigned long long)ids, (unsigned long long)ios, (unsigned long long)android,
+				 (unsigned long long)R.outbox_jobs);
+		}
+	}
+	R.spilled = 1;
+
+	while (!daemon_stop) {
+		uint64_t now = mono_ms();
+		int timeout = R.next_scan_ms > now ? (int)(R.next_scan_ms - now) : 0;
+		int n = epoll_wait(epfd, evs, 64, timeout > 1000 ? 1000 : timeout);
+
+		for (int i = 0; i < n; i++) {
+			uint32_t tag = evs[i].data.u32;
+			if (tag == LISTEN_TAG) {
+				accept_peers(lfd);
+				continue;
+			}
+			if (!R.peers[tag].in_use)
+				continue;
+			if (evs[i].events & EPOLLOUT) {
+				if (peer_flush(&R.peers[tag].p) < 0) {
+					router_drop_peer(&R, (int)tag, "send failed");
+					continue;
+				}
+				if (!peer_has_queued(&R.peers[tag].p))
+					ep_set(R.peers[tag].p.fd, tag, EPOLLIN, EPOLL_CTL_MOD);
+			}
+			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+				read_peer((int)tag);
+		}
+		router_commit_batch(&R);
+		now = mono_ms();
+		/* A spilled queue is refilled soon, but not on every turn of the loop. */
+		if ((R.spilled && now >= R.last_scan_ms + 50) || now >= R.next_scan_ms) {
+			router_rescan(&R);
+			R.last_scan_ms = now;
+			R.next_scan_ms = now + 1000;
+		}
+		router_dispatch(&R);
+		for (int i = 0; i < ROUTER_PEERS; i++)
+			if (R.peers[i].in_use && peer_has_queued(&R.peers[i].p))
+				ep_set(R.peers[i].p.fd, (uint32_t)i, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+		counters_flush();
+	}
+	log_info("stopping");
+	for (int i = 0; i < ROUTER_PEERS; i++)
+		if (R.peers[i].in_use)
+			peer_close(&R.peers[i].p);
+	store_close(&R.store);
+	held_free(&R.held);
+	free(R.batch);
+	free(R.fresh);
+	free(R.fresh_platform);
+	config_free(&cfg);
+	return 0;
+}

@@ -1,0 +1,492 @@
+/*
+ * registry: the Bchat registry in LMDB (layout in docs/registry.md).
+ *
+ *   ids     id → record: flags byte, then entries (device u8, failures u8, registered u64,
+ *           token length u16, token bytes). Most ids have one to three tokens.
+ *   tokens  SipHash-64(token) → holder ids (dupsort). The hash keeps keys short (LMDB keys
+ *           are limited to 511 bytes, tokens may have 1024); a collision only adds a
+ *           candidate, which is checked against the holder's record.
+ *   groups  group key → member ids (u16 length + encoded id each).
+ *
+ * Ids that are a two-character prefix and 64 lowercase hex digits are stored as 35 bytes
+ * (form 1); anything else byte for byte (form 0), so every id comes back exactly as received.
+ * Trusts its callers (the router's frame handlers) for lengths; trusts nothing it reads back
+ * more than LMDB's own framing (record lengths are checked while walking).
+ */
+#include "registry.h"
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ID_ENC_MAX (REG_ID_MAX + 1)
+#define ENTRY_HDR 12
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static size_t id_encode(const char *id, size_t len, unsigned char *out)
+{
+	if (len == 66) {
+		size_t i;
+		for (i = 2; i < 66 && hexval((unsigned char)id[i]) >= 0; i++)
+			;
+		if (i == 66) {
+			out[0] = 1;
+			out[1] = (unsigned char)id[0];
+			out[2] = (unsigned char)id[1];
+			for (i = 0; i < 32; i++)
+				out[3 + i] = (unsigned char)(hexval((unsigned char)id[2 + 2 * i]) << 4 |
+							     hexval((unsigned char)id[3 + 2 * i]));
+			return 35;
+		}
+	}
+	out[0] = 0;
+	memcpy(out + 1, id, len);
+	return len + 1;
+}
+
+/* Decodes into out (REG_ID_MAX + 1 bytes, NUL-terminated); returns the id length. */
+static size_t id_decode(const unsigned char *enc, size_t len, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	if (len == 35 && enc[0] == 1) {
+		out[0] = (char)enc[1];
+		out[1] = (char)enc[2];
+		for (size_t i = 0; i < 32; i++) {
+			out[2 + 2 * i] = hx[enc[3 + i] >> 4];
+			out[3 + 2 * i] = hx[enc[3 + i] & 15];
+		}
+		out[66] = '\0';
+		return 66;
+	}
+	if (len == 0 || len - 1 > REG_ID_MAX) {
+		out[0] = '\0';
+		return 0;
+	}
+	memcpy(out, enc + 1, len - 1);
+	out[len - 1] = '\0';
+	return len - 1;
+}
+
+static void token_hash(const struct store *s, const char *token, size_t len, unsigned char out[8])
+{
+	crypto_shorthash(out, (const unsigned char *)token, len, s->hash_key);
+}
+
+static uint64_t rd64le(const unsigned char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static void wr64le(unsigned char *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+
+static size_t entry_len(const unsigned char *rec, size_t off, size_t len)
+{
+	size_t tl;
+	if (off + ENTRY_HDR > len)
+		return 0;
+	tl = (size_t)rec[off + 10] | (size_t)rec[off + 11] << 8;
+	return off + ENTRY_HDR + tl > len ? 0 : ENTRY_HDR + tl;
+}
+
+/* Offset of the token's entry in the record, or -1. */
+static long rec_find(const unsigned char *rec, size_t len, const char *token, size_t tlen)
+{
+	for (size_t off = 1, el; off < len; off += el) {
+		if ((el = entry_len(rec, off, len)) == 0)
+			return -1;
+		if (el - ENTRY_HDR == tlen && memcmp(rec + off + ENTRY_HDR, token, tlen) == 0)
+			return (long)off;
+	}
+	return -1;
+}
+
+static void entry_decode(const unsigned char *rec, size_t off, struct registry_token *t)
+{
+	t->device = rec[off];
+	t->failures = rec[off + 1];
+	t->registered_ms = rd64le(rec + off + 2);
+	t->token_len = (size_t)rec[off + 10] | (size_t)rec[off + 11] << 8;
+	t->token = (const char *)rec + off + ENTRY_HDR;
+}
+
+static const char *device_counter(uint32_t device)
+{
+	return device == 1 ? "n_ios" : "n_android";
+}
+
+/* Finds which id holds the token: copies its encoding to holder; 1 found, 0 not, -1 error. */
+static int find_holder(MDB_txn *txn, const struct store *s, const char *token, size_t tlen, unsigned char *holder,
+		       size_t *holder_len, long *entry_off)
+{
+	unsigned char h[8];
+	MDB_val k = {8, h}, v;
+	MDB_cursor *c;
+	int rc, found = 0;
+
+	token_hash(s, token, tlen, h);
+	if (mdb_cursor_open(txn, s->tokens, &c) != 0)
+		return -1;
+	rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY);
+	while (rc == 0) {
+		MDB_val rk = v, rv;
+		if (mdb_get(txn, s->ids, &rk, &rv) == 0) {
+			long off = rec_find(rv.mv_data, rv.mv_size, token, tlen);
+			if (off >= 0) {
+				memcpy(holder, v.mv_data, v.mv_size);
+				*holder_len = v.mv_size;
+				if (entry_off)
+					*entry_off = off;
+				found = 1;
+				break;
+			}
+		}
+		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP);
+	}
+	mdb_cursor_close(c);
+	if (!found && rc != 0 && rc != MDB_NOTFOUND)
+		return -1;
+	return found;
+}
+
+/* Removes the token's entry from the holder's record (deleting an emptied record). */
+static int remove_entry(MDB_txn *txn, const struct store *s, const unsigned char *holder, size_t hlen,
+			const char *token, size_t tlen)
+{
+	MDB_val k = {hlen, (void *)holder}, v, hk, hv;
+	unsigned char h[8];
+	long off;
+	size_t el;
+	unsigned char *buf;
+	uint32_t device;
+
+	if (mdb_get(txn, s->ids, &k, &v) != 0)
+		return -1;
+	if ((off = rec_find(v.mv_data, v.mv_size, token, tlen)) < 0)
+		return 0;
+	el = entry_len(v.mv_data, (size_t)off, v.mv_size);
+	device = ((unsigned char *)v.mv_data)[off];
+	if (v.mv_size - el <= 1) {
+		if (mdb_del(txn, s->ids, &k, NULL) != 0 || store_meta_add(txn, s, "n_ids", -1) < 0)
+			return -1;
+	} else {
+		if ((buf = malloc(v.mv_size - el)) == NULL)
+			return -1;
+		memcpy(buf, v.mv_data, (size_t)off);
+		memcpy(buf + off, (unsigned char *)v.mv_data + off + el, v.mv_size - (size_t)off - el);
+		MDB_val nv = {v.mv_size - el, buf};
+		int rc = mdb_put(txn, s->ids, &k, &nv, 0);
+		free(buf);
+		if (rc != 0)
+			return -1;
+	}
+	token_hash(s, token, tlen, h);
+	hk.mv_size = 8;
+	hk.mv_data = h;
+	hv.mv_size = hlen;
+	hv.mv_data = (void *)holder;
+	if (mdb_del(txn, s->tokens, &hk, &hv) != 0)
+		return -1;
+	return store_meta_add(txn, s, device_counter(device), -1) < 0 ? -1 : 1;
+}
+
+int registry_register(MDB_txn *txn, const struct store *s, const char *id, size_t id_len, const char *token,
+		      size_t token_len, uint32_t device, int legacy_groups_only, uint64_t now)
+{
+	unsigned char enc[ID_ENC_MAX], holder[ID_ENC_MAX];
+	size_t elen = id_encode(id, id_len, enc), hlen;
+	MDB_val k = {elen, enc}, v;
+	unsigned char *buf;
+	size_t nlen, off;
+	long eoff;
+	int rc;
+
+	rc = find_holder(txn, s, token, token_len, holder, &hlen, &eoff);
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && (hlen != elen || memcmp(holder, enc, elen) != 0)) {
+		/* One id per token: registering it elsewhere moves it (§6.2 step 2). */
+		if (remove_entry(txn, s, holder, hlen, token, token_len) < 0)
+			return -1;
+		rc = 0;
+	}
+	rc = rc == 1 ? 1 : 0;
+	if (mdb_get(txn, s->ids, &k, &v) == 0) {
+		nlen = v.mv_size + (rc ? 0 : ENTRY_HDR + token_len);
+		if ((buf = malloc(nlen)) == NULL)
+			return -1;
+		memcpy(buf, v.mv_data, v.mv_size);
+		off = rc ? (size_t)rec_find(buf, v.mv_size, token, token_len) : v.mv_size;
+	} else {
+		nlen = 1 + ENTRY_HDR + token_len;
+		if ((buf = malloc(nlen)) == NULL)
+			return -1;
+		off = 1;
+		if (store_meta_add(txn, s, "n_ids", 1) < 0)
+			goto fail;
+	}
+	if (rc && buf[off] != device) {
+		if (store_meta_add(txn, s, device_counter(buf[off]), -1) < 0 ||
+		    store_meta_add(txn, s, device_counter(device), 1) < 0)
+			goto fail;
+	}
+	buf[0] = legacy_groups_only ? 1 : 0;
+	buf[off] = (unsigned char)device;
+	buf[off + 1] = 0; /* re-registration resets the failure count (§6.2 step 3) */
+	wr64le(buf + off + 2, now);
+	buf[off + 10] = (unsigned char)token_len;
+	buf[off + 11] = (unsigned char)(token_len >> 8);
+	memcpy(buf + off + ENTRY_HDR, token, token_len);
+	v.mv_size = nlen;
+	v.mv_data = buf;
+	if (mdb_put(txn, s->ids, &k, &v, 0) != 0)
+		goto fail;
+	free(buf);
+	if (!rc) {
+		unsigned char h[8];
+		MDB_val hk = {8, h}, hv = {elen, enc};
+		token_hash(s, token, token_len, h);
+		int prc = mdb_put(txn, s->tokens, &hk, &hv, MDB_NODUPDATA);
+		if ((prc != 0 && prc != MDB_KEYEXIST) || store_meta_add(txn, s, device_counter(device), 1) < 0)
+			return -1;
+	}
+	return 0;
+fail:
+	free(buf);
+	return -1;
+}
+
+int registry_unregister(MDB_txn *txn, const struct store *s, const char *token, size_t token_len)
+{
+	unsigned char holder[ID_ENC_MAX];
+	size_t hlen;
+	int rc = find_holder(txn, s, token, token_len, holder, &hlen, NULL);
+	if (rc <= 0)
+		return rc;
+	return remove_entry(txn, s, holder, hlen, token, token_len) < 0 ? -1 : 1;
+}
+
+/* Offset of the member in a group value, or -1. */
+static long group_find(const unsigned char *g, size_t len, const unsigned char *enc, size_t elen)
+{
+	for (size_t off = 0; off + 2 <= len;) {
+		size_t ml = (size_t)g[off] | (size_t)g[off + 1] << 8;
+		if (off + 2 + ml > len)
+			return -1;
+		if (ml == elen && memcmp(g + off + 2, enc, elen) == 0)
+			return (long)off;
+		off += 2 + ml;
+	}
+	return -1;
+}
+
+int registry_subscribe(MDB_txn *txn, const struct store *s, const char *group, size_t group_len, const char *id,
+		       size_t id_len)
+{
+	unsigned char genc[ID_ENC_MAX], enc[ID_ENC_MAX], *buf;
+	size_t glen = id_encode(group, group_len, genc), elen = id_encode(id, id_len, enc);
+	MDB_val k = {glen, genc}, v = {0, NULL};
+	int rc;
+
+	if (mdb_get(txn, s->groups, &k, &v) == 0 && group_find(v.mv_data, v.mv_size, enc, elen) >= 0)
+		return 0;
+	if ((buf = malloc(v.mv_size + 2 + elen)) == NULL)
+		return -1;
+	if (v.mv_size)
+		memcpy(buf, v.mv_data, v.mv_size);
+	buf[v.mv_size] = (unsigned char)elen;
+	buf[v.mv_size + 1] = (unsigned char)(elen >> 8);
+	memcpy(buf + v.mv_size + 2, enc, elen);
+	v.mv_size += 2 + elen;
+	v.mv_data = buf;
+	rc = mdb_put(txn, s->groups, &k, &v, 0);
+	free(buf);
+	return rc == 0 ? 0 : -1;
+}
+
+int registry_unsubscribe(MDB_txn *txn, const struct store *s, const char *group, size_t group_len, const char *id,
+			 size_t id_len)
+{
+	unsigned char genc[ID_ENC_MAX], enc[ID_ENC_MAX], *buf;
+	size_t glen = id_encode(group, group_len, genc), elen = id_encode(id, id_len, enc), nlen;
+	MDB_val k = {glen, genc}, v;
+	long off;
+	int rc;
+
+	if ((rc = mdb_get(txn, s->groups, &k, &v)) != 0)
+		return rc == MDB_NOTFOUND ? 0 : -1;
+	if ((off = group_find(v.mv_data, v.mv_size, enc, elen)) < 0)
+		return 1;
+	nlen = v.mv_size - 2 - elen;
+	if (nlen == 0) /* the last member leaves: the group goes, durably (§13 item 1) */
+		return mdb_del(txn, s->groups, &k, NULL) == 0 ? 1 : -1;
+	if ((buf = malloc(nlen)) == NULL)
+		return -1;
+	memcpy(buf, v.mv_data, (size_t)off);
+	memcpy(buf + off, (unsigned char *)v.mv_data + off + 2 + elen, v.mv_size - (size_t)off - 2 - elen);
+	v.mv_size = nlen;
+	v.mv_data = buf;
+	rc = mdb_put(txn, s->groups, &k, &v, 0);
+	free(buf);
+	return rc == 0 ? 1 : -1;
+}
+
+static int each_token(const MDB_val *rec, registry_token_fn fn, void *arg)
+{
+	const unsigned char *r = rec->mv_data;
+	for (size_t off = 1, el; off < rec->mv_size; off += el) {
+		struct registry_token t;
+		if ((el = entry_len(r, off, rec->mv_size)) == 0)
+			return -1;
+		entry_decode(r, off, &t);
+		if (fn(arg, &t))
+			return 1;
+	}
+	return 0;
+}
+
+int registry_resolve(MDB_txn *txn, const struct store *s, const char *send_to, size_t len, int skip_lgo,
+		     enum registry_target *target, registry_token_fn fn, void *arg)
+{
+	unsigned char enc[ID_ENC_MAX];
+	size_t elen = id_encode(send_to, len, enc);
+	MDB_val k = {elen, enc}, v;
+
+	if (mdb_get(txn, s->ids, &k, &v) == 0) {
+		*target = TARGET_ONE_TO_ONE;
+		if (skip_lgo && v.mv_size > 0 && (((unsigned char *)v.mv_data)[0] & 1))
+			return 0;
+		return each_token(&v, fn, arg) < 0 ? -1 : 0;
+	}
+	if (mdb_get(txn, s->groups, &k, &v) == 0) {
+		const unsigned char *g = v.mv_data;
+		*target = TARGET_CLOSED_GROUP;
+		for (size_t off = 0; off + 2 <= v.mv_size;) {
+			size_t ml = (size_t)g[off] | (size_t)g[off + 1] << 8;
+			MDB_val mk = {ml, (void *)(g + off + 2)}, mv;
+			if (off + 2 + ml > v.mv_size)
+				return -1;
+			if (mdb_get(txn, s->ids, &mk, &mv) == 0 && each_token(&mv, fn, arg) == 1)
+				return 0;
+			off += 2 + ml;
+		}
+		return 0;
+	}
+	*target = TARGET_UNTRACKED;
+	return 0;
+}
+
+int registry_token_dead(MDB_txn *txn, const struct store *s, const char *token, size_t token_len, uint64_t ts_ms)
+{
+	unsigned char holder[ID_ENC_MAX];
+	size_t hlen;
+	long off;
+	MDB_val k, v;
+	int rc = find_holder(txn, s, token, token_len, holder, &hlen, &off);
+
+	if (rc <= 0)
+		return rc;
+	k.mv_size = hlen;
+	k.mv_data = holder;
+	if (mdb_get(txn, s->ids, &k, &v) != 0)
+		return -1;
+	/* Registered again after the provider's verdict: the app has a fresh claim on it. */
+	if (rd64le((unsigned char *)v.mv_data + off + 2) > ts_ms)
+		return 0;
+	return remove_entry(txn, s, holder, hlen, token, token_len) < 0 ? -1 : 1;
+}
+
+int registry_token_failure(MDB_txn *txn, const struct store *s, const char *token, size_t token_len, int reset)
+{
+	unsigned char holder[ID_ENC_MAX], *buf;
+	size_t hlen;
+	long off;
+	MDB_val k, v;
+	int rc = find_holder(txn, s, token, token_len, holder, &hlen, &off), n;
+
+	if (rc <= 0)
+		return rc;
+	k.mv_size = hlen;
+	k.mv_data = holder;
+	if (mdb_get(txn, s->ids, &k, &v) != 0)
+		return -1;
+	n = ((unsigned char *)v.mv_data)[off + 1];
+	if (reset && n == 0)
+		return 0; /* the common case: no write at all */
+	n = reset ? 0 : (n < 255 ? n + 1 : 255);
+	if ((buf = malloc(v.mv_size)) == NULL)
+		return -1;
+	memcpy(buf, v.mv_data, v.mv_size);
+	buf[off + 1] = (unsigned char)n;
+	v.mv_data = buf;
+	rc = mdb_put(txn, s->ids, &k, &v, 0);
+	free(buf);
+	return rc == 0 ? n : -1;
+}
+
+int registry_lookup_token(MDB_txn *txn, const struct store *s, const char *token, size_t token_len, char *id,
+			  struct registry_token *out)
+{
+	unsigned char holder[ID_ENC_MAX];
+	size_t hlen;
+	long off;
+	MDB_val k, v;
+	int rc = find_holder(txn, s, token, token_len, holder, &hlen, &off);
+
+	if (rc <= 0)
+		return rc;
+	id_decode(holder, hlen, id);
+	k.mv_size = hlen;
+	k.mv_data = holder;
+	if (mdb_get(txn, s->ids, &k, &v) != 0)
+		return -1;
+	entry_decode(v.mv_data, (size_t)off, out);
+	return 1;
+}
+
+void registry_counts(MDB_txn *txn, const struct store *s, uint64_t *ios, uint64_t *android, uint64_t *ids)
+{
+	*ios = store_meta_get(txn, s, "n_ios");
+	*android = store_meta_get(txn, s, "n_android");
+	*ids = store_meta_get(txn, s, "n_ids");
+}
+
+int registry_walk(MDB_txn *txn, const struct store *s,
+		  int (*fn)(void *arg, const char *id, size_t id_len, int lgo, const struct registry_token *t),
+		  void *arg)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	char id[REG_ID_MAX + 1];
+	int rc;
+
+	if (mdb_cursor_open(txn, s->ids, &c) != 0)
+		return -1;
+	while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
+		size_t il = id_decode(k.mv_data, k.mv_size, id);
+		const unsigned char *r = v.mv_data;
+		for (size_t off = 1, el; off < v.mv_size; off += el) {
+			struct registry_token t;
+			if ((el = entry_len(r, off, v.mv_size)) == 0)
+				break;
+			entry_decode(r, off, &t);
+			if (fn(arg, id, il, r[0] & 1, &t) != 0) {
+				mdb_cursor_close(c);
+				return 0;
+			}
+		}
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : -1;
+}

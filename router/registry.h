@@ -1,0 +1,52 @@
+/*
+ * registry: which device tokens belong to which Bchat id, and which ids are in which
+ * closed group (bchat-onion.md §6). Every function works inside the caller's write or
+ * read transaction, so a request's changes commit (or not) as one.
+ */
+#ifndef REGISTRY_H
+#define REGISTRY_H
+#include "store.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#define REG_ID_MAX 256
+#define REG_TOKEN_MAX 1024
+
+enum registry_target { TARGET_UNTRACKED, TARGET_ONE_TO_ONE, TARGET_CLOSED_GROUP };
+
+struct registry_token {
+	const char *token;
+	size_t token_len;
+	uint32_t device; /* enum frame_platform */
+	uint32_t failures;
+	uint64_t registered_ms;
+};
+
+/* Called once per token that a notify resolves to; return non-zero to stop. */
+typedef int (*registry_token_fn)(void *arg, const struct registry_token *t);
+
+int registry_register(MDB_txn *txn, const struct store *s, const char *id, size_t id_len, const char *token,
+		      size_t token_len, uint32_t device, int legacy_groups_only, uint64_t now);
+/* 1 when the token was known and removed, 0 when unknown, -1 on a store error. */
+int registry_unregister(MDB_txn *txn, const struct store *s, const char *token, size_t token_len);
+int registry_subscribe(MDB_txn *txn, const struct store *s, const char *group, size_t group_len, const char *id,
+		       size_t id_len);
+/* 1 when the group existed, 0 when unknown, -1 on a store error. */
+int registry_unsubscribe(MDB_txn *txn, const struct store *s, const char *group, size_t group_len, const char *id,
+			 size_t id_len);
+/* Resolves a notify target to tokens (§6.7); -1 on a store error. */
+int registry_resolve(MDB_txn *txn, const struct store *s, const char *send_to, size_t len, int skip_lgo,
+		     enum registry_target *target, registry_token_fn fn, void *arg);
+/* Provider feedback: removes the token unless it was registered after ts_ms. 1 = removed. */
+int registry_token_dead(MDB_txn *txn, const struct store *s, const char *token, size_t token_len, uint64_t ts_ms);
+/* Adds one consecutive failure (or resets with reset != 0); returns the new count, -1 on error. */
+int registry_token_failure(MDB_txn *txn, const struct store *s, const char *token, size_t token_len, int reset);
+/* Looks a token up: fills the id (NUL-terminated, REG_ID_MAX + 1 bytes) and entry; 1 found, 0 not. */
+int registry_lookup_token(MDB_txn *txn, const struct store *s, const char *token, size_t token_len, char *id,
+			  struct registry_token *out);
+void registry_counts(MDB_txn *txn, const struct store *s, uint64_t *ios, uint64_t *android, uint64_t *ids);
+/* Walks every id record (for export): fn gets the id and each token; returns -1 on error. */
+int registry_walk(MDB_txn *txn, const struct store *s,
+		  int (*fn)(void *arg, const char *id, size_t id_len, int lgo, const struct registry_token *t),
+		  void *arg);
+#endif

@@ -1,0 +1,119 @@
+/*
+ * store: opens the router's LMDB environment and keeps its small meta table (schema version,
+ * hash key, counters). The router is the only writer; pushctl opens it read-only.
+ */
+#include "store.h"
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void store_be64(unsigned char out[8], uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		out[i] = (unsigned char)v;
+}
+
+uint64_t store_rd_be64(const unsigned char in[8])
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | in[i];
+	return v;
+}
+
+uint64_t store_meta_get(MDB_txn *txn, const struct store *s, const char *name)
+{
+	MDB_val k = {strlen(name), (void *)name}, v;
+	uint64_t x = 0;
+	if (mdb_get(txn, s->meta, &k, &v) == 0 && v.mv_size == 8)
+		memcpy(&x, v.mv_data, 8);
+	return x;
+}
+
+int store_meta_set(MDB_txn *txn, const struct store *s, const char *name, uint64_t x)
+{
+	MDB_val k = {strlen(name), (void *)name}, v = {8, &x};
+	return mdb_put(txn, s->meta, &k, &v, 0) == 0 ? 0 : -1;
+}
+
+int store_meta_add(MDB_txn *txn, const struct store *s, const char *name, int64_t delta)
+{
+	uint64_t x = store_meta_get(txn, s, name);
+	x = (delta < 0 && (uint64_t)-delta > x) ? 0 : x + (uint64_t)delta;
+	return store_meta_set(txn, s, name, x);
+}
+
+int store_open(struct store *s, const char *path, size_t map_size_mb, int readonly, char *err, size_t errlen)
+{
+	MDB_txn *txn;
+	int rc;
+	unsigned int flags = readonly ? MDB_RDONLY : 0;
+	unsigned int dflags = readonly ? 0 : MDB_CREATE;
+
+	memset(s, 0, sizeof *s);
+	if (!readonly)
+		mkdir(path, 0700);
+	if ((rc = mdb_env_create(&s->env)) != 0 || (rc = mdb_env_set_maxdbs(s->env, 8)) != 0 ||
+	    (rc = mdb_env_set_mapsize(s->env, map_size_mb << 20)) != 0 ||
+	    (rc = mdb_env_open(s->env, path, flags | MDB_NOTLS, 0600)) != 0) {
+		snprintf(err, errlen, "%s: %s", path, mdb_strerror(rc));
+		if (s->env)
+			mdb_env_close(s->env);
+		s->env = NULL;
+		return -1;
+	}
+	if ((rc = mdb_txn_begin(s->env, NULL, flags, &txn)) != 0)
+		goto fail;
+	if ((rc = mdb_dbi_open(txn, "meta", dflags, &s->meta)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "tokens", dflags | MDB_DUPSORT, &s->tokens)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "ids", dflags, &s->ids)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "groups", dflags, &s->groups)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "jobs", dflags, &s->jobs)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "msgs", dflags, &s->msgs)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "due", dflags, &s->due)) != 0) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
+	{
+		MDB_val k = {8, "hash_key"}, v;
+		uint64_t ver = store_meta_get(txn, s, "schema");
+		if (mdb_get(txn, s->meta, &k, &v) == 0 && v.mv_size == 16) {
+			memcpy(s->hash_key, v.mv_data, 16);
+		} else if (!readonly) {
+			randombytes_buf(s->hash_key, 16);
+			v.mv_size = 16;
+			v.mv_data = s->hash_key;
+			if (mdb_put(txn, s->meta, &k, &v, 0) != 0 || store_meta_set(txn, s, "schema", STORE_SCHEMA_VERSION) < 0) {
+				mdb_txn_abort(txn);
+				rc = EIO;
+				goto fail;
+			}
+			ver = STORE_SCHEMA_VERSION;
+		}
+		if (ver != 0 && ver != STORE_SCHEMA_VERSION) {
+			mdb_txn_abort(txn);
+			snprintf(err, errlen, "%s: schema version %llu, this build reads %d", path,
+				 (unsigned long long)ver, STORE_SCHEMA_VERSION);
+			mdb_env_close(s->env);
+			s->env = NULL;
+			return -1;
+		}
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "%s: %s", path, mdb_strerror(rc));
+	mdb_env_close(s->env);
+	s->env = NULL;
+	return -1;
+}
+
+void store_close(struct store *s)
+{
+	if (s->env)
+		mdb_env_close(s->env);
+	s->env = NULL;
+}

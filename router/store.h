@@ -1,0 +1,28 @@
+/*
+ * store: the router's LMDB environment — registry and outbox in one file, so a notify's jobs
+ * and the registry they were resolved from commit together. Layout: docs/registry.md.
+ */
+#ifndef STORE_H
+#define STORE_H
+#include <lmdb.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_SCHEMA_VERSION 1
+
+struct store {
+	MDB_env *env;
+	MDB_dbi meta, tokens, ids, groups, jobs, msgs, due;
+	unsigned char hash_key[16]; /* SipHash key for the token index, kept in meta */
+};
+
+/* Opens (creating) the environment at path (a directory) with the given map size. */
+int store_open(struct store *s, const char *path, size_t map_size_mb, int readonly, char *err, size_t errlen);
+void store_close(struct store *s);
+/* meta counters: little u64 values under short names. */
+uint64_t store_meta_get(MDB_txn *txn, const struct store *s, const char *name);
+int store_meta_set(MDB_txn *txn, const struct store *s, const char *name, uint64_t v);
+int store_meta_add(MDB_txn *txn, const struct store *s, const char *name, int64_t delta);
+void store_be64(unsigned char out[8], uint64_t v);
+uint64_t store_rd_be64(const unsigned char in[8]);
+#endif

@@ -1,0 +1,9 @@
+# tests/: unit tests (tests/unit/test_*.c, one program each, linked with every role library),
+# the mock provider, and any extra fragments (tests/*/*.mk).
+ALL_ROLE_LIBS = $(INGRESS_LIB) $(ROUTER_LIB) $(STATSD_LIB) $(APNS_SENDER_LIB) $(FCM_SENDER_LIB) $(WNS_SENDER_LIB) $(COMMON_LIB)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BIN)/tests/%,$(UNIT_SRCS))
+TESTS += $(UNIT_BINS)
+$(BIN)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BUILD)/tests/unit/testlib.o $(ALL_ROLE_LIBS)
+	$(call link,-Wl,--start-group $(ALL_ROLE_LIBS) -Wl,--end-group $(LIBS))
+-include $(wildcard tests/*/*.mk)
