@@ -38,8 +38,9 @@ void router_drop_peer(struct router *r, int slot, const char *why)
 	struct router_peer *p = &r->peers[slot];
 	if (!p->in_use)
 		return;
-	log_info("peer %s%s%s dropped: %s", p->p.role == ROLE_SENDER ? "sender " : p->p.role == ROLE_INGRESS ? "ingress " : "",
-		 p->p.instance, p->p.instance[0] ? "" : "(unnamed)", why);
+	log_info("%s%s%s (pid %u) dropped: %s",
+		 p->p.role == ROLE_SENDER ? "sender" : p->p.role == ROLE_INGRESS ? "ingress" : "peer",
+		 p->p.instance[0] ? " " : "", p->p.instance, p->p.pid, why);
 	if (p->p.role == ROLE_SENDER)
 		router_sender_gone(r, slot);
 	epoll_ctl(epfd, EPOLL_CTL_DEL, p->p.fd, NULL);
@@ -154,8 +155,8 @@ static void read_peer(int slot)
 				router_drop_peer(&R, slot, why ? why : "unexpected role");
 				return;
 			}
-			log_info("%s %s connected (pid %u)", p->p.role == ROLE_SENDER ? "sender" : "ingress",
-				 p->p.instance, p->p.pid);
+			log_info("%s%s%s connected (pid %u)", p->p.role == ROLE_SENDER ? "sender" : "ingress",
+				 p->p.instance[0] ? " " : "", p->p.instance, p->p.pid);
 			continue;
 		}
 		if (frame_parse(buf, (size_t)n, &f, &why) < 0) {
