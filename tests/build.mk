@@ -1,9 +1,11 @@
 # tests/: unit tests (tests/unit/test_*.c, one program each, linked with every role library),
 # the mock provider, and any extra fragments (tests/*/*.mk).
 ALL_ROLE_LIBS = $(INGRESS_LIB) $(ROUTER_LIB) $(STATSD_LIB) $(APNS_SENDER_LIB) $(FCM_SENDER_LIB) $(WNS_SENDER_LIB) $(COMMON_LIB)
+# Role libraries may refer to each other's symbols, hence the link group.
+TEST_LINK = -Wl$(comma)--start-group $(ALL_ROLE_LIBS) -Wl$(comma)--end-group $(LIBS)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BIN)/tests/%,$(UNIT_SRCS))
 TESTS += $(UNIT_BINS)
 $(BIN)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BUILD)/tests/unit/testlib.o $(ALL_ROLE_LIBS)
-	$(call link,-Wl,--start-group $(ALL_ROLE_LIBS) -Wl,--end-group $(LIBS))
+	$(call link,$(TEST_LINK))
 -include $(wildcard tests/*/*.mk)

@@ -1,0 +1,44 @@
+#!/bin/sh
+# mkconfig.sh DIR HTTP_PORT MOCK_PORT [STATS_PORT]
+# Writes a complete local configuration under DIR: the server key pair (DIR/keys), mock
+# provider credentials and test CA (DIR/mock), a statistics password, and DIR/pushpipe.json
+# pointing every provider at the local mock. Existing keys are kept, so re-running is safe.
+set -eu
+dir=$1 http=$2 mock=$3 stats=${4:-5080}
+top=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$dir/keys" "$dir/run" "$dir/db" "$dir/mock" "$dir/log"
+dir=$(cd "$dir" && pwd)
+[ -f "$dir/keys/server.key" ] || "$top/bin/pushctl" keygen -d "$dir/keys" >/dev/null
+"$top/tests/mock-provider/mkcreds.sh" "$dir/mock" "https://127.0.0.1:$mock" >/dev/null
+if [ ! -f "$dir/keys/stats.password" ]; then
+	umask 077
+	head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$dir/keys/stats.password"
+fi
+hash=$(tr -d '\n' < "$dir/keys/stats.password" | sha256sum | cut -d' ' -f1)
+kid=$(sed -n 's/.*"key_id" *: *"\([^"]*\)".*/\1/p' "$dir/mock/apns.json")
+team=$(sed -n 's/.*"team_id" *: *"\([^"]*\)".*/\1/p' "$dir/mock/apns.json")
+cat > "$dir/pushpipe.json" <<JSON
+{
+  "state_dir": "$dir/run",
+  "log_level": "info",
+  "ingress_onion": {
+    "listen": "127.0.0.1:$http",
+    "key_file": "$dir/keys/server.key",
+    "stats_password_hash": "sha256:$hash"
+  },
+  "router": { "db_path": "$dir/db/registry" },
+  "apns_sender": {
+    "url": "https://127.0.0.1:$mock",
+    "ca_file": "$dir/mock/ca.pem",
+    "key_file": "$dir/mock/apns.p8",
+    "key_id": "$kid",
+    "team_id": "$team"
+  },
+  "fcm_sender": {
+    "url": "https://127.0.0.1:$mock",
+    "ca_file": "$dir/mock/ca.pem",
+    "service_account_file": "$dir/mock/fcm-service-account.json"
+  },
+  "statsd": { "db_path": "$dir/db/stats", "listen": "127.0.0.1:$stats" }
+}
+JSON

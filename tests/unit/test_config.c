@@ -1,0 +1,73 @@
+/* Configuration loader: defaults, flavour presets, and one clear error per mistake. */
+#include "config.h"
+#include "testlib.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char path[] = "/tmp/pushpipe-test-config-XXXXXX";
+
+static int load(const char *json, struct config *c, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "w");
+	fputs(json, f);
+	fclose(f);
+	return config_load(c, path, err, errlen);
+}
+
+int main(void)
+{
+	struct config c;
+	char err[512];
+	int fd = mkstemp(path);
+	close(fd);
+
+	CHECK(load("{}", &c, err, sizeof err) == 0, "empty object loads: %s", err);
+	CHECK(strcmp(c.onion.id_prefix, "bd") == 0 && strcmp(c.onion.product_name, "Bchat") == 0, "bchat defaults");
+	CHECK(c.onion.v2_routes.n == 2 && strcmp(c.onion.v2_routes.v[1], "/beldex/v3/lsrpc") == 0, "v2 and v3 routes");
+	CHECK(c.onion.v4_salts.n == 2 && strcmp(c.onion.v4_salts.v[0], "BELDEX") == 0 && strcmp(c.onion.v4_salts.v[1], "LOKI") == 0, "v4 salts BELDEX, LOKI");
+	CHECK(c.onion.max_body == 65536 && c.onion.max_data_len == 10240 && c.router.job_max_age_s == 86400, "numeric defaults");
+	CHECK(c.router.skip_legacy_groups_only == 0 && strcmp(c.apns.topic, "com.beldex.bchat") == 0, "bchat router/apns defaults");
+	config_free(&c);
+
+	CHECK(load("{\"ingress_onion\":{\"flavour\":\"session\"}}", &c, err, sizeof err) == 0, "session flavour");
+	CHECK(strcmp(c.onion.id_prefix, "05") == 0 && c.router.skip_legacy_groups_only == 1 && c.onion.v2_salts.n == 1 &&
+		      strcmp(c.onion.v2_salts.v[0], "LOKI") == 0 && strcmp(c.onion.v4_routes.v[0], "/oxen/v4/lsrpc") == 0,
+	      "session presets");
+	config_free(&c);
+
+	CHECK(load("{\"ingress_onion\":{\"flavour\":\"session\",\"id_prefix\":\"bd\",\"v2_salts\":[\"BELDEX\",\"LOKI\"]}}", &c, err, sizeof err) == 0 &&
+		      strcmp(c.onion.id_prefix, "bd") == 0 && c.onion.v2_salts.n == 2,
+	      "explicit values beat presets");
+	config_free(&c);
+
+	CHECK(load("{\"router\":{\"outbox_maxx\":5}}", &c, err, sizeof err) < 0 && strstr(err, "router.outbox_maxx: unknown key") && strstr(err, path), "unknown key named with file: %s", err);
+	config_free(&c);
+	CHECK(load("{\"routr\":{}}", &c, err, sizeof err) < 0 && strstr(err, "routr: unknown key"), "unknown section: %s", err);
+	config_free(&c);
+	CHECK(load("{\"router\":{\"outbox_max\":\"5\"}}", &c, err, sizeof err) < 0 && strstr(err, "router.outbox_max: wrong type"), "string for integer: %s", err);
+	config_free(&c);
+	CHECK(load("{\"router\":{\"outbox_max\":0}}", &c, err, sizeof err) < 0 && strstr(err, "outside"), "out of range: %s", err);
+	config_free(&c);
+	CHECK(load("{\"ingress_onion\":{\"validate_ids\":1}}", &c, err, sizeof err) < 0 && strstr(err, "validate_ids: wrong type"), "integer for boolean: %s", err);
+	config_free(&c);
+	CHECK(load("{\"ingress_onion\":{\"v2_routes\":\"/x\"}}", &c, err, sizeof err) < 0 && strstr(err, "v2_routes: wrong type"), "string for list: %s", err);
+	config_free(&c);
+	CHECK(load("{\"state_dir\": 5}", &c, err, sizeof err) < 0 && strstr(err, "state_dir: wrong type"), "top-level type: %s", err);
+	config_free(&c);
+	CHECK(load("{\"ingress_onion\":{\"flavour\":\"loki\"}}", &c, err, sizeof err) < 0 && strstr(err, "flavour"), "unknown flavour: %s", err);
+	config_free(&c);
+	CHECK(load("{\"log_level\":\"loud\"}", &c, err, sizeof err) < 0 && strstr(err, "log_level"), "unknown log level: %s", err);
+	config_free(&c);
+	CHECK(load("{\"router\":{}, \"router\":{}}", &c, err, sizeof err) < 0, "duplicate keys rejected: %s", err);
+	config_free(&c);
+	CHECK(load("{\"router\": ", &c, err, sizeof err) < 0 && strstr(err, path), "syntax error names the file: %s", err);
+	config_free(&c);
+	CHECK(load("[]", &c, err, sizeof err) < 0 && strstr(err, "object"), "not an object: %s", err);
+	config_free(&c);
+	CHECK(config_load(&c, "/nonexistent/pushpipe.json", err, sizeof err) < 0 && strstr(err, "/nonexistent/pushpipe.json"), "missing file: %s", err);
+	config_free(&c);
+	unlink(path);
+	return test_done();
+}
