@@ -1,0 +1,197 @@
+/* Registry semantics (bchat-onion.md §6) and outbox bookkeeping on a real LMDB. */
+#include "../../router/outbox.h"
+#include "../../router/registry.h"
+#include "frame.h"
+#include "testlib.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct store S;
+static char dir[] = "/tmp/pushpipe-test-registry-XXXXXX";
+
+struct got {
+	char tokens[16][1100];
+	uint32_t device[16];
+	int n;
+};
+
+static int collect(void *arg, const struct registry_token *t)
+{
+	struct got *g = arg;
+	if (g->n < 16) {
+		memcpy(g->tokens[g->n], t->token, t->token_len);
+		g->tokens[g->n][t->token_len] = '\0';
+		g->device[g->n++] = t->device;
+	}
+	return 0;
+}
+
+static MDB_txn *begin(void)
+{
+	MDB_txn *t;
+	if (mdb_txn_begin(S.env, NULL, 0, &t) != 0)
+		abort();
+	return t;
+}
+
+static struct got resolve(const char *to, int skip, enum registry_target *target)
+{
+	struct got g;
+	MDB_txn *t = begin();
+	memset(&g, 0, sizeof g);
+	registry_resolve(t, &S, to, strlen(to), skip, target, collect, &g);
+	mdb_txn_abort(t);
+	return g;
+}
+
+static int has(const struct got *g, const char *tok)
+{
+	for (int i = 0; i < g->n; i++)
+		if (strcmp(g->tokens[i], tok) == 0)
+			return 1;
+	return 0;
+}
+
+static void counts(uint64_t *ios, uint64_t *android, uint64_t *ids)
+{
+	MDB_txn *t = begin();
+	registry_counts(t, &S, ios, android, ids);
+	mdb_txn_abort(t);
+}
+
+#define REG(id, tok, dev, lgo, when)                                                                          \
+	do {                                                                                                  \
+		MDB_txn *t_ = begin();                                                                        \
+		CHECK(registry_register(t_, &S, id, strlen(id), tok, strlen(tok), dev, lgo, when) == 0, "register %s", tok); \
+		mdb_txn_commit(t_);                                                                           \
+	} while (0)
+
+int main(void)
+{
+	char err[256];
+	const char *A = "bd1111111111111111111111111111111111111111111111111111111111111111";
+	const char *B = "bdAAAA111111111111111111111111111111111111111111111111111111111111"; /* uppercase: kept as sent */
+	const char *G = "bd2222222222222222222222222222222222222222222222222222222222222222";
+	const char *ios = "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1";
+	const char *fcm = "dXk3:APA91bH-x_yz";
+	char longtok[1025];
+	enum registry_target tg;
+	struct got g;
+	uint64_t ni, na, nid;
+	MDB_txn *t;
+
+	memset(longtok, 'L', 1024);
+	longtok[1024] = '\0';
+	if (mkdtemp(dir) == NULL || store_open(&S, dir, 64, 0, err, sizeof err) < 0) {
+		printf("store: %s\n", err);
+		return 1;
+	}
+
+	REG(A, ios, PLATFORM_IOS, 0, 1000);
+	REG(A, fcm, PLATFORM_ANDROID, 1, 1000);
+	g = resolve(A, 0, &tg);
+	CHECK(tg == TARGET_ONE_TO_ONE && g.n == 2 && has(&g, ios) && has(&g, fcm), "id resolves to both tokens (%d)", g.n);
+	g = resolve(A, 1, &tg);
+	CHECK(tg == TARGET_ONE_TO_ONE && g.n == 0, "session flavour skips a legacy_groups_only record");
+	counts(&ni, &na, &nid);
+	CHECK(ni == 1 && na == 1 && nid == 1, "counts 1/1/1 (%llu %llu %llu)", (unsigned long long)ni, (unsigned long long)na, (unsigned long long)nid);
+
+	/* A token belongs to one id: registering it under B moves it. */
+	REG(B, fcm, PLATFORM_ANDROID, 0, 2000);
+	g = resolve(A, 0, &tg);
+	CHECK(g.n == 1 && has(&g, ios), "token left A");
+	g = resolve(B, 0, &tg);
+	CHECK(g.n == 1 && has(&g, fcm), "token now under B, byte for byte id");
+	counts(&ni, &na, &nid);
+	CHECK(ni == 1 && na == 1 && nid == 2, "counts after the move");
+
+	/* Re-registration updates the type, not the count. */
+	REG(B, fcm, PLATFORM_HUAWEI, 0, 3000);
+	counts(&ni, &na, &nid);
+	CHECK(ni == 1 && na == 1 && nid == 2, "huawei counts as android");
+
+	/* Long tokens (beyond LMDB's key limit) work. */
+	REG(B, longtok, PLATFORM_ANDROID, 0, 3000);
+	g = resolve(B, 0, &tg);
+	CHECK(g.n == 2 && has(&g, longtok), "1024-byte token stored and resolved");
+
+	/* Closed groups. */
+	t = begin();
+	CHECK(registry_subscribe(t, &S, G, strlen(G), A, strlen(A)) == 0, "subscribe A");
+	CHECK(registry_subscribe(t, &S, G, strlen(G), B, strlen(B)) == 0, "subscribe B");
+	CHECK(registry_subscribe(t, &S, G, strlen(G), B, strlen(B)) == 0, "subscribe B again (idempotent)");
+	mdb_txn_commit(t);
+	g = resolve(G, 1, &tg);
+	CHECK(tg == TARGET_CLOSED_GROUP && g.n == 3, "group reaches every member's tokens once (%d)", g.n);
+	g = resolve("bd9999999999999999999999999999999999999999999999999999999999999999", 0, &tg);
+	CHECK(tg == TARGET_UNTRACKED && g.n == 0, "unknown target is untracked");
+
+	t = begin();
+	CHECK(registry_unsubscribe(t, &S, G, strlen(G), B, strlen(B)) == 1, "unsubscribe B");
+	CHECK(registry_unsubscribe(t, &S, G, strlen(G), B, strlen(B)) == 1, "unsubscribe a non-member: group exists");
+	CHECK(registry_unsubscribe(t, &S, G, strlen(G), A, strlen(A)) == 1, "unsubscribe the last member");
+	CHECK(registry_unsubscribe(t, &S, G, strlen(G), A, strlen(A)) == 0, "the emptied group is gone");
+	CHECK(registry_unsubscribe(t, &S, "nope", 4, A, strlen(A)) == 0, "unknown group");
+	mdb_txn_commit(t);
+
+	/* Unregister, including the last token of an id (durably: it must not come back). */
+	t = begin();
+	CHECK(registry_unregister(t, &S, "unknown-token", 13) == 0, "unknown token");
+	CHECK(registry_unregister(t, &S, ios, strlen(ios)) == 1, "unregister A's last token");
+	mdb_txn_commit(t);
+	store_close(&S);
+	CHECK(store_open(&S, dir, 64, 0, err, sizeof err) == 0, "reopen");
+	g = resolve(A, 0, &tg);
+	CHECK(tg == TARGET_UNTRACKED, "A's record is gone after a reopen");
+	counts(&ni, &na, &nid);
+	CHECK(ni == 0 && na == 2 && nid == 1, "counts after unregister");
+
+	/* Provider feedback respects re-registration time. */
+	REG(A, ios, PLATFORM_IOS, 0, 5000);
+	t = begin();
+	CHECK(registry_token_dead(t, &S, ios, strlen(ios), 4000) == 0, "token registered after the provider's timestamp is kept");
+	CHECK(registry_token_dead(t, &S, ios, strlen(ios), 6000) == 1, "token dead since before its registration is removed");
+	CHECK(registry_token_dead(t, &S, fcm, strlen(fcm), 9999) == 1 && registry_token_dead(t, &S, fcm, strlen(fcm), 9999) == 0, "exactly that token, once");
+	mdb_txn_commit(t);
+	g = resolve(B, 0, &tg);
+	CHECK(g.n == 1 && has(&g, longtok), "the other token of B is untouched");
+
+	/* Failure counter. */
+	t = begin();
+	CHECK(registry_token_failure(t, &S, longtok, 1024, 0) == 1 && registry_token_failure(t, &S, longtok, 1024, 0) == 2, "failures count up");
+	CHECK(registry_token_failure(t, &S, longtok, 1024, 1) == 0, "delivery resets");
+	mdb_txn_commit(t);
+
+	/* Outbox: one message shared by jobs, released with the last job. */
+	uint64_t msg, j1, j2;
+	struct outbox_job j;
+	const void *data;
+	size_t dlen;
+	t = begin();
+	CHECK(outbox_add_msg(t, &S, "payload", 7, 2, &msg) == 0, "message stored");
+	CHECK(outbox_add_job(t, &S, msg, PLATFORM_IOS, KIND_BCHAT, "tokA", 4, 100, 1000, &j1) == 0, "job 1");
+	CHECK(outbox_add_job(t, &S, msg, PLATFORM_ANDROID, KIND_BCHAT, "tokB", 4, 100, 1000, &j2) == 0, "job 2");
+	CHECK(outbox_count(t, &S) == 2, "two jobs");
+	CHECK(outbox_get(t, &S, j2, &j, &data, &dlen) == 1 && dlen == 7 && memcmp(data, "payload", 7) == 0 && strcmp(j.token, "tokB") == 0, "job reads back with its data");
+	CHECK(outbox_reschedule(t, &S, &j, 500) == 0 && j.attempts == 1, "rescheduled");
+	CHECK(outbox_get(t, &S, j1, &j, NULL, NULL) == 1 && outbox_finish(t, &S, &j) == 0, "job 1 finished");
+	CHECK(outbox_get(t, &S, j2, &j, &data, &dlen) == 1 && dlen == 7 && j.due_ms == 500, "message survives while job 2 lives");
+	CHECK(outbox_finish(t, &S, &j) == 0 && outbox_count(t, &S) == 0, "all jobs finished");
+	mdb_txn_commit(t);
+	t = begin();
+	MDB_stat st;
+	mdb_stat(t, S.msgs, &st);
+	CHECK(st.ms_entries == 0, "message released with its last job");
+	mdb_stat(t, S.due, &st);
+	CHECK(st.ms_entries == 0, "due index empty");
+	mdb_txn_abort(t);
+
+	store_close(&S);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		return 1;
+	return test_done();
+}
