@@ -169,7 +169,8 @@ static enum MHD_Result process(struct conn *c)
 	memset(&salts, 0, sizeof salts);
 	for (size_t i = 0; i < sl->n && i < ONION_SALTS_MAX; i++)
 		salts.names[salts.n++] = sl->v[i];
-	oe = onion_body_open(c->srv->sk, c->srv->pk, &salts, 1, c->body, c->len, &c->req);
+	/* z-base-32 ephemeral keys exist only on v4 (bchat-onion.md §3). */
+	oe = onion_body_open(c->srv->sk, c->srv->pk, &salts, c->route == ROUTE_V4, c->body, c->len, &c->req);
 	if (oe != ONION_OK) {
 		counter_add(oe == ONION_E_DECRYPT ? CTR_ONION_DECRYPT_FAILED : CTR_ONION_BAD_REQUESTS, 1);
 		log_debug("400: %s", onion_body_error_str(oe));
