@@ -65,7 +65,7 @@ void counter_add(enum counter_id id, uint64_t delta)
 
 void counters_flush(void)
 {
-	static uint8_t buf[FRAME_HEADER + CTR_MAX * 26];
+	uint8_t buf[FRAME_HEADER + CTR_MAX * 26]; /* on the stack: several threads may flush */
 	struct frame_writer w;
 	struct sockaddr_un sa;
 	long n;

@@ -34,6 +34,7 @@ struct conn {
 	struct onion_request req;
 	struct bchat_request br;
 	int have_req, have_br;
+	void *stats;		/* a suspended /get_statistics_data request */
 };
 
 static enum route match_route(const struct config *c, const char *url)
@@ -266,7 +267,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		return reply(c, verdict(c));
 	}
 	if (c->route == ROUTE_STATS)
-		return (enum MHD_Result)onion_stats_request(srv, mc, c->body, c->len);
+		return c->stats ? onion_stats_finish(srv, mc, c->stats) : onion_stats_begin(srv, mc, c->body, c->len, &c->stats);
 	return process(c);
 }
 
@@ -282,6 +283,7 @@ static void on_done(void *cls, struct MHD_Connection *mc, void **con_cls, enum M
 		onion_request_free(&c->req);
 	if (c->have_br)
 		bchat_request_free(&c->br);
+	onion_stats_free(c->stats);
 	free(c->body);
 	free(c);
 	*con_cls = NULL;

@@ -3,6 +3,7 @@
 #define ONION_HTTP_H
 #include "config.h"
 #include "router_link.h"
+#include <microhttpd.h>
 #include <stddef.h>
 
 struct MHD_Daemon;
@@ -11,14 +12,19 @@ struct onion_server {
 	const struct config *cfg;
 	unsigned char sk[32], pk[32];
 	char pk_hex[65];
-	struct router_link *link;
+	struct router_link *link;	/* router: registry changes, notifies, counts */
+	struct router_link *stats_link; /* statsd: statistics windows */
 	struct MHD_Daemon *mhd;
 };
 
 /* Starts listening on cfg->onion.listen; -1 with a reason. */
 int onion_http_start(struct onion_server *s, char *err, size_t errlen);
 void onion_http_stop(struct onion_server *s);
-struct MHD_Connection;
-/* POST /get_statistics_data (onion_stats.c): queues the whole answer. */
-int onion_stats_request(struct onion_server *s, struct MHD_Connection *mc, const unsigned char *body, size_t len);
+/* POST /get_statistics_data (onion_stats.c): begin either answers at once (auth, bad
+ * filters) or suspends the connection with *pending set; after the resume, finish answers.
+ * onion_stats_free releases *pending when the connection ends. */
+enum MHD_Result onion_stats_begin(struct onion_server *s, struct MHD_Connection *mc, const unsigned char *body,
+				  size_t len, void **pending);
+enum MHD_Result onion_stats_finish(struct onion_server *s, struct MHD_Connection *mc, void *pending);
+void onion_stats_free(void *pending);
 #endif

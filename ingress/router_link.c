@@ -31,12 +31,16 @@ struct router_link {
 	struct link_slot *slots;
 	size_t nslots, used;
 	uint64_t seq;
+	uint8_t *rbuf; /* FRAME_MAX: one per link, each link has its own thread */
 };
 
 struct router_link *link_new(const char *sock_path, size_t max_pending, uint32_t timeout_ms, uint32_t role)
 {
 	struct router_link *l = calloc(1, sizeof *l);
-	if (l == NULL || (l->slots = calloc(max_pending, sizeof *l->slots)) == NULL) {
+	if (l == NULL || (l->slots = calloc(max_pending, sizeof *l->slots)) == NULL ||
+	    (l->rbuf = malloc(FRAME_MAX)) == NULL) {
+		if (l)
+			free(l->slots);
 		free(l);
 		return NULL;
 	}
@@ -114,7 +118,7 @@ static void handle_frame(struct router_link *l, const uint8_t *buf, size_t n)
 	void *ctx = NULL;
 
 	if (frame_parse(buf, n, &f, &why) < 0) {
-		log_warn("bad frame from router: %s", why);
+		log_warn("bad frame from %s: %s", l->path, why);
 		return;
 	}
 	i = (size_t)(f.id & 0xffffffffu);
@@ -132,7 +136,7 @@ static void handle_frame(struct router_link *l, const uint8_t *buf, size_t n)
 
 void link_run(struct router_link *l, volatile sig_atomic_t *stop)
 {
-	static uint8_t buf[FRAME_MAX];
+	uint8_t *buf = l->rbuf;
 	uint64_t next_try = 0;
 	int warned = 0;
 
@@ -148,7 +152,7 @@ void link_run(struct router_link *l, volatile sig_atomic_t *stop)
 			if (now >= next_try) {
 				fd = sock_connect(l->path, SOCK_SEQPACKET);
 				if (fd >= 0 && sock_hello(fd, l->role, 0, NULL) == 0) {
-					log_info("connected to the router");
+					log_info("connected to %s", l->path);
 					warned = 0;
 					pthread_mutex_lock(&l->mu);
 					l->fd = fd;
@@ -158,7 +162,7 @@ void link_run(struct router_link *l, volatile sig_atomic_t *stop)
 						close(fd);
 					fd = -1;
 					if (!warned++)
-						log_warn("router not reachable at %s; retrying", l->path);
+						log_warn("%s not reachable; retrying", l->path);
 					next_try = now + 200;
 				}
 			}
@@ -175,7 +179,7 @@ void link_run(struct router_link *l, volatile sig_atomic_t *stop)
 				if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 					break;
 				if (n <= 0) {
-					log_warn("lost the router connection");
+					log_warn("lost the connection to %s", l->path);
 					pthread_mutex_lock(&l->mu);
 					close(l->fd);
 					l->fd = -1;
@@ -200,5 +204,6 @@ void link_free(struct router_link *l)
 		close(l->fd);
 	pthread_mutex_destroy(&l->mu);
 	free(l->slots);
+	free(l->rbuf);
 	free(l);
 }

@@ -1,0 +1,170 @@
+/*
+ * guard: the mass-invalidation guard of providers.md §0.1, shared by the APNs and FCM
+ * senders. A few answers (APNs BadDeviceToken, FCM SENDER_ID_MISMATCH, …) mean "this token
+ * is dead" but are also what every send gets when our own configuration is wrong; this module
+ * decides which it is from the provider's recent answers, and pauses the provider when it is
+ * a configuration problem so that no token is deleted. Trusts the classifiers' verdicts;
+ * holds a window of the last GUARD_WINDOW answers and the pause state.
+ */
+#include "guard.h"
+#include "daemon.h"
+#include "frame.h"
+#include "log.h"
+#include <stdio.h>
+#include <string.h>
+
+void guard_init(struct guard *g, const char *provider)
+{
+	memset(g, 0, sizeof *g);
+	g->provider = provider;
+}
+
+void guard_set_reason(struct guard_verdict *v, const char *s, size_t n)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n && o < GUARD_REASON_MAX; i++)
+		v->reason[o++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	v->reason[o] = '\0';
+}
+
+static void record(struct guard *g, int guarded)
+{
+	if (g->filled == GUARD_WINDOW)
+		g->guarded -= g->window[g->pos];
+	else
+		g->filled++;
+	g->window[g->pos] = (uint8_t)(guarded != 0);
+	g->guarded += (unsigned)(guarded != 0);
+	g->pos = (g->pos + 1) % GUARD_WINDOW;
+}
+
+static int dominated(const struct guard *g)
+{
+	return g->guarded >= GUARD_MIN_GUARDED && g->guarded * 100 > g->filled * GUARD_SHARE_PCT;
+}
+
+static void pause_now(struct guard *g, const char *reason, uint64_t now)
+{
+	if (!g->paused) {
+		g->paused = 1;
+		g->next_probe_ms = now + GUARD_PROBE_MS;
+		g->logged = 0;
+	}
+	snprintf(g->pause_reason, sizeof g->pause_reason, "%s", reason);
+}
+
+/* The pause's error line is repeated at most once per GUARD_LOG_MS. */
+static int log_due(struct guard *g, uint64_t now)
+{
+	if (g->logged && now < g->last_log_ms + GUARD_LOG_MS)
+		return 0;
+	g->logged = 1;
+	g->last_log_ms = now;
+	return 1;
+}
+
+void guard_pause(struct guard *g, const char *reason, uint64_t now_mono_ms)
+{
+	pause_now(g, reason, now_mono_ms);
+	if (log_due(g, now_mono_ms))
+		log_error("%s: credentials or configuration problem (%s); provider paused, probing every %d s",
+			  g->provider, reason, GUARD_PROBE_MS / 1000);
+}
+
+void guard_settle(struct guard *g, struct guard_verdict *v, uint64_t now)
+{
+	record(g, v->guarded);
+	if (v->outcome == OUTCOME_DELIVERED) {
+		g->delivered_seen = 1;
+		if (g->paused) {
+			g->paused = 0;
+			log_info("%s: delivered again; pause (%s) ended", g->provider, g->pause_reason);
+		}
+		return;
+	}
+	if (v->guarded) {
+		if (g->delivered_seen && !dominated(g)) {
+			v->outcome = OUTCOME_TOKEN_DEAD;
+			return;
+		}
+		v->outcome = OUTCOME_CREDENTIALS;
+		if (!g->paused)
+			g->trips++;
+		pause_now(g, v->reason, now);
+		if (log_due(g, now))
+			log_error("%s: mass-invalidation guard holds (%s): %u of the last %u answers guarded "
+				  "(%s delivered since start); no token is deleted, provider paused, probing every %d s",
+				  g->provider, v->reason, g->guarded, g->filled, g->delivered_seen ? "some" : "none",
+				  GUARD_PROBE_MS / 1000);
+	} else if (v->outcome == OUTCOME_CREDENTIALS) {
+		guard_pause(g, v->reason, now);
+	}
+	if (v->outcome == OUTCOME_CREDENTIALS && v->retry_after_ms < GUARD_PROBE_MS)
+		v->retry_after_ms = GUARD_PROBE_MS;
+}
+
+int guard_admit(struct guard *g, uint64_t now)
+{
+	if (!g->paused)
+		return 1;
+	if (now < g->next_probe_ms)
+		return 0;
+	g->next_probe_ms = now + GUARD_PROBE_MS;
+	return 1;
+}
+
+void guard_paused_verdict(const struct guard *g, struct guard_verdict *v)
+{
+	memset(v, 0, sizeof *v);
+	v->outcome = OUTCOME_CREDENTIALS;
+	v->retry_after_ms = GUARD_PROBE_MS;
+	snprintf(v->reason, sizeof v->reason, "paused: %.100s", g->pause_reason);
+}
+
+static const char *outcome_name(uint32_t o)
+{
+	switch (o) {
+	case OUTCOME_DELIVERED:
+		return "delivered";
+	case OUTCOME_TOKEN_DEAD:
+		return "token_dead";
+	case OUTCOME_RETRY:
+		return "retry";
+	case OUTCOME_MESSAGE_FAILED:
+		return "message_failed";
+	case OUTCOME_CREDENTIALS:
+		return "credentials";
+	case OUTCOME_TOKEN_SUSPECT:
+		return "token_suspect";
+	}
+	return "unknown";
+}
+
+void guard_log_verdict(struct guard *g, uint64_t job_id, const char *token, size_t token_len,
+		       const struct guard_verdict *v)
+{
+	uint64_t sec = mono_ms() / 1000;
+	char tb[40], st[24] = "", ra[40] = "", more[48] = "";
+
+	if (v->outcome == OUTCOME_DELIVERED)
+		return;
+	if (sec != g->line_second) {
+		if (g->suppressed)
+			snprintf(more, sizeof more, " (%u similar lines suppressed)", g->suppressed);
+		g->line_second = sec;
+		g->lines = 0;
+		g->suppressed = 0;
+	}
+	if (g->lines++ >= GUARD_LINES_PER_S) {
+		g->suppressed++;
+		return;
+	}
+	if (v->status)
+		snprintf(st, sizeof st, ", HTTP %ld", v->status);
+	if (v->retry_after_ms)
+		snprintf(ra, sizeof ra, ", retry after %llu ms", (unsigned long long)v->retry_after_ms);
+	log_msg(v->outcome == OUTCOME_MESSAGE_FAILED || v->outcome == OUTCOME_CREDENTIALS ? LOG_WARN : LOG_INFO,
+		"%s: job %llu token %s: %s (%s%s%s)%s", g->provider, (unsigned long long)job_id,
+		token ? log_redact(token, token_len, tb, sizeof tb) : "-", outcome_name(v->outcome), v->reason, st, ra,
+		more);
+}
