@@ -1,0 +1,65 @@
+"""frames: a second, independent implementation of pushpipe's frame format (common/frame.h)
+in Python, for tests that play a sender or an ingress against the real router."""
+import socket, struct
+
+MAGIC, VERSION, HEADER = 0x5070, 1, 16
+HELLO, REGISTER, UNREGISTER, SUBSCRIBE, UNSUBSCRIBE, NOTIFY, REPLY, COUNTS_QUERY, COUNTS = 1, 10, 11, 12, 13, 14, 15, 16, 17
+PUSH, RESULT = 20, 21
+TAG_ROLE, TAG_INSTANCE, TAG_PID, TAG_PLATFORM = 1, 2, 3, 4
+TAG_ID, TAG_TOKEN, TAG_DEVICE, TAG_FLAGS, TAG_GROUP, TAG_DATA = 10, 11, 12, 13, 14, 15
+TAG_STATUS, TAG_OUTCOME, TAG_RETRY_AFTER, TAG_TIMESTAMP, TAG_REASON, TAG_ATTEMPT, TAG_KIND = 20, 21, 22, 23, 24, 25, 26
+TAG_COUNT_IOS, TAG_COUNT_ANDROID, TAG_COUNT_IDS = 30, 31, 32
+ROLE_INGRESS, ROLE_SENDER = 1, 3
+IOS, ANDROID = 1, 2
+DELIVERED, TOKEN_DEAD, RETRY, MESSAGE_FAILED, CREDENTIALS, TOKEN_SUSPECT = 1, 2, 3, 4, 5, 6
+U32 = {TAG_ROLE, TAG_PID, TAG_PLATFORM, TAG_DEVICE, TAG_FLAGS, TAG_STATUS, TAG_OUTCOME, TAG_ATTEMPT, TAG_KIND}
+U64 = {TAG_RETRY_AFTER, TAG_TIMESTAMP, TAG_COUNT_IOS, TAG_COUNT_ANDROID, TAG_COUNT_IDS}
+
+
+def encode(ftype, fid, fields):
+    """fields: list of (tag, value); ints are packed by tag kind, bytes/str as is."""
+    payload = b""
+    for tag, v in fields:
+        if tag in U32:
+            v = struct.pack("<I", v)
+        elif tag in U64:
+            v = struct.pack("<Q", v)
+        elif isinstance(v, str):
+            v = v.encode()
+        payload += struct.pack("<HI", tag, len(v)) + v
+    return struct.pack("<HBBIQ", MAGIC, VERSION, ftype, len(payload), fid) + payload
+
+
+def decode(buf):
+    magic, ver, ftype, plen, fid = struct.unpack_from("<HBBIQ", buf)
+    assert magic == MAGIC and ver == VERSION and plen == len(buf) - HEADER, "bad frame"
+    fields, pos = [], HEADER
+    while pos < len(buf):
+        tag, flen = struct.unpack_from("<HI", buf, pos)
+        v = buf[pos + 6:pos + 6 + flen]
+        if tag in U32:
+            v = struct.unpack("<I", v)[0]
+        elif tag in U64:
+            v = struct.unpack("<Q", v)[0]
+        fields.append((tag, v))
+        pos += 6 + flen
+    return ftype, fid, fields
+
+
+def field(fields, tag, default=None):
+    for t, v in fields:
+        if t == tag:
+            return v
+    return default
+
+
+def connect(path, role, platform=0, instance=""):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(path)
+    f = [(TAG_ROLE, role), (TAG_PID, 0)]
+    if platform:
+        f.append((TAG_PLATFORM, platform))
+    if instance:
+        f.append((TAG_INSTANCE, instance))
+    s.send(encode(HELLO, 0, f))
+    return s
