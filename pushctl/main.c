@@ -3,9 +3,12 @@
  *   pushctl keygen [-d DIR]            X25519 key pair: DIR/server.key (0600), DIR/server.pub
  *   pushctl send [options] ACTION [name=value ...]
  *                                      builds a real onion request, posts it, prints the reply
+ *   pushctl -c CONFIG counts | lookup ID_OR_TOKEN | export
+ *                                      reads the registry (LMDB read-only, safe while running)
  * Holds nothing beyond one run; never prints a secret key.
  */
 #include "onion_client.h"
+#include "pushctl.h"
 #include "onion_crypto.h"
 #include <curl/curl.h>
 #include <jansson.h>
@@ -23,7 +26,8 @@ static void usage(void)
 		"                    ACTION [name=value ...]\n"
 		"  ACTION is register, register_legacy_groups_only, unregister, subscribe_closed_group,\n"
 		"  unsubscribe_closed_group or notify; values are strings, except legacyGroupPublicKeys\n"
-		"  (comma-separated list). -4 sends onion v4 (default v2); -x uses XChaCha20-Poly1305.\n");
+		"  (comma-separated list). -4 sends onion v4 (default v2); -x uses XChaCha20-Poly1305.\n"
+		"       pushctl -c CONFIG counts | lookup ID_OR_TOKEN | export   (registry, read-only)\n");
 	exit(2);
 }
 
@@ -224,6 +228,8 @@ int main(int argc, char **argv)
 		usage();
 	if (sodium_init() < 0)
 		return 1;
+	if (strcmp(argv[1], "-c") == 0 && argc >= 4)
+		return pushctl_registry(argv[2], argc - 3, argv + 3);
 	optind = 2;
 	if (strcmp(argv[1], "keygen") == 0)
 		return keygen(argc, argv);

@@ -1,0 +1,6 @@
+/* pushctl: subcommands in their own files. */
+#ifndef PUSHCTL_H
+#define PUSHCTL_H
+/* counts | lookup ID_OR_TOKEN | export, read-only on the registry named by the config. */
+int pushctl_registry(const char *conf, int argc, char **argv);
+#endif
