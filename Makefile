@@ -48,6 +48,7 @@ include wns-sender/build.mk
 include statsd/build.mk
 include pushctl/build.mk
 include tests/build.mk
+include bench/build.mk
 
 all: $(DAEMONS) $(TOOLS) $(TESTS)
 

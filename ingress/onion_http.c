@@ -21,6 +21,8 @@
 
 enum route { ROUTE_NONE, ROUTE_V2, ROUTE_V4, ROUTE_STATS };
 
+static __thread uint8_t *frame_buf;
+
 struct conn {
 	struct onion_server *srv;
 	struct MHD_Connection *mc;
@@ -196,13 +198,13 @@ static enum MHD_Result process(struct conn *c)
 			return reply(c, BCHAT_OK);
 		}
 	}
-	if ((fbuf = malloc(FRAME_MAX)) == NULL)
+	/* One frame buffer per HTTP thread: FRAME_MAX is too big to allocate per request. */
+	if (frame_buf == NULL && (frame_buf = malloc(FRAME_MAX)) == NULL)
 		return MHD_NO;
+	fbuf = frame_buf;
 	n = build_frame(&c->br, fbuf);
-	if (n < 0) {
-		free(fbuf);
+	if (n < 0)
 		return reply(c, BCHAT_INVALID_PARAMETER);
-	}
 	c->waiting = 1;
 	MHD_suspend_connection(c->mc);
 	if (link_submit(c->srv->link, fbuf, (size_t)n, on_router, c) < 0) {
@@ -211,7 +213,6 @@ static enum MHD_Result process(struct conn *c)
 		c->answered = 1;
 		MHD_resume_connection(c->mc);
 	}
-	free(fbuf);
 	return MHD_YES;
 }
 

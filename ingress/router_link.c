@@ -89,24 +89,27 @@ int link_submit(struct router_link *l, uint8_t *frame, size_t len, link_done_fn 
 	return rc;
 }
 
-/* Completes and frees every slot that matches (all of them when fail_all). */
+/* Completes and frees every slot that matches (all of them when fail_all). The table is
+ * scanned under one lock; the callbacks run outside it. */
 static void expire(struct router_link *l, int fail_all)
 {
 	uint64_t now = mono_ms();
-	for (size_t i = 0; i < l->nslots; i++) {
-		link_done_fn done = NULL;
-		void *ctx = NULL;
+	struct link_slot due[64];
+	size_t n;
+
+	do {
+		n = 0;
 		pthread_mutex_lock(&l->mu);
-		if (l->slots[i].id != 0 && (fail_all || l->slots[i].deadline <= now)) {
-			done = l->slots[i].done;
-			ctx = l->slots[i].ctx;
-			l->slots[i].id = 0;
-			l->used--;
-		}
+		for (size_t i = 0; i < l->nslots && n < 64; i++)
+			if (l->slots[i].id != 0 && (fail_all || l->slots[i].deadline <= now)) {
+				due[n++] = l->slots[i];
+				l->slots[i].id = 0;
+				l->used--;
+			}
 		pthread_mutex_unlock(&l->mu);
-		if (done)
-			done(ctx, STATUS_BUSY, NULL);
-	}
+		for (size_t i = 0; i < n; i++)
+			due[i].done(due[i].ctx, STATUS_BUSY, NULL);
+	} while (n == 64);
 }
 
 static void handle_frame(struct router_link *l, const uint8_t *buf, size_t n)
@@ -137,7 +140,7 @@ static void handle_frame(struct router_link *l, const uint8_t *buf, size_t n)
 void link_run(struct router_link *l, volatile sig_atomic_t *stop)
 {
 	uint8_t *buf = l->rbuf;
-	uint64_t next_try = 0;
+	uint64_t next_try = 0, next_tick = 0;
 	int warned = 0;
 
 	while (!*stop) {
@@ -190,8 +193,12 @@ void link_run(struct router_link *l, volatile sig_atomic_t *stop)
 				handle_frame(l, buf, (size_t)n);
 			}
 		}
-		expire(l, 0);
-		counters_flush();
+		/* Deadlines and counters need no finer grain than a tenth of a second. */
+		if (mono_ms() >= next_tick) {
+			expire(l, 0);
+			counters_flush();
+			next_tick = mono_ms() + 100;
+		}
 	}
 	expire(l, 1);
 }
