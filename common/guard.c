@@ -49,6 +49,7 @@ static void pause_now(struct guard *g, const char *reason, uint64_t now)
 		g->paused = 1;
 		g->next_probe_ms = now + GUARD_PROBE_MS;
 		g->logged = 0;
+		g->handed_back = 0;
 	}
 	snprintf(g->pause_reason, sizeof g->pause_reason, "%s", reason);
 }
@@ -107,10 +108,17 @@ int guard_admit(struct guard *g, uint64_t now)
 {
 	if (!g->paused)
 		return 1;
-	if (now < g->next_probe_ms)
-		return 0;
-	g->next_probe_ms = now + GUARD_PROBE_MS;
-	return 1;
+	if (now >= g->next_probe_ms) {
+		g->next_probe_ms = now + GUARD_PROBE_MS;
+		log_info("%s: paused (%s); sending one job as a probe", g->provider, g->pause_reason);
+		return 1;
+	}
+	g->handed_back++;
+	if (log_due(g, now))
+		log_error("%s: still paused (%s): %u of the last %u answers guarded, %lu jobs handed back so far; "
+			  "no token is deleted",
+			  g->provider, g->pause_reason, g->guarded, g->filled, g->handed_back);
+	return 0;
 }
 
 void guard_paused_verdict(const struct guard *g, struct guard_verdict *v)

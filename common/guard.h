@@ -39,7 +39,8 @@ struct guard {
 	int logged;		  /* the pause has been logged at last_log_ms */
 	uint64_t line_second;	  /* outcome lines: at most GUARD_LINES_PER_S per second */
 	unsigned lines, suppressed;
-	unsigned long trips;
+	unsigned long trips;	  /* times the guard started a pause */
+	unsigned long handed_back; /* jobs answered unsent during the current pause */
 };
 
 void guard_init(struct guard *g, const char *provider);
@@ -50,7 +51,8 @@ void guard_settle(struct guard *g, struct guard_verdict *v, uint64_t now_mono_ms
 /* Pauses the provider for a credentials problem found outside a send (e.g. OAuth). */
 void guard_pause(struct guard *g, const char *reason, uint64_t now_mono_ms);
 /* Whether a new job may go to the provider now: always when not paused; when paused, one
- * probe per GUARD_PROBE_MS (the call that returns 1 uses it up). */
+ * probe per GUARD_PROBE_MS (the call that returns 1 uses it up). A refused job is counted,
+ * and the pause's error line repeated at most once a minute. */
 int guard_admit(struct guard *g, uint64_t now_mono_ms);
 /* Fills v for a job handed back unsent while paused: credentials, retry after GUARD_PROBE_MS. */
 void guard_paused_verdict(const struct guard *g, struct guard_verdict *v);

@@ -23,7 +23,9 @@ enum { MOCK_DEFAULT_STREAMS = 1000 };      /* SETTINGS_MAX_CONCURRENT_STREAMS by
 enum mock_provider { MOCK_P_APNS, MOCK_P_FCM, MOCK_P_OAUTH, MOCK_P_WNS, MOCK_P_UNKNOWN, MOCK_P_COUNT };
 enum mock_action { MOCK_ACT_REPLY, MOCK_ACT_GOAWAY, MOCK_ACT_RESET, MOCK_ACT_DROP, MOCK_ACT_SILENT };
 enum mock_conn_state { MOCK_CS_HANDSHAKE, MOCK_CS_H2, MOCK_CS_H1, MOCK_CS_LINGER };
-enum mock_close { MOCK_CLOSE_NONE, MOCK_CLOSE_GRACEFUL, MOCK_CLOSE_ABORT };
+/* How a connection is to be closed: after flushing (close_notify, then a short drain), at once,
+ * or at once with a TCP RST. */
+enum mock_close { MOCK_CLOSE_NONE, MOCK_CLOSE_GRACEFUL, MOCK_CLOSE_NOW, MOCK_CLOSE_ABORT };
 
 /* Growable byte buffer, always NUL-terminated when p != NULL. */
 struct mock_buf {
@@ -88,7 +90,7 @@ struct mock_conn {
 	struct mock_buf out;                 /* TLS plaintext waiting for SSL_write */
 	size_t out_off;
 	int want_close;                      /* enum mock_close */
-	int close_after_flush;
+	int h1_continue_sent;                /* "100 Continue" sent for the request being read */
 	int epoll_out;
 	struct mock_req *reqs;
 	struct mock_conn *prev, *next;
@@ -159,7 +161,8 @@ void routes_free(void);
 /* conn.c: connections, TLS, timers */
 int conn_tls_init(void);
 void conn_tls_free(void);
-int conn_set_epoll(int epfd);
+void conn_setup(int epfd, size_t max_conns);
+int conn_out_append(struct mock_conn *c, const void *data, size_t len);
 void conn_accept_all(int lfd);
 void conn_on_event(struct mock_conn *c, uint32_t events);
 void conn_dispatch(struct mock_req *r);
@@ -179,6 +182,7 @@ int h2_recv(struct mock_conn *c, const unsigned char *data, size_t len);
 int h2_fill_output(struct mock_conn *c);
 int h2_respond(struct mock_req *r);
 int h2_raise_streams(struct mock_conn *c, uint32_t n);
+void h2_free_callbacks(void);
 
 /* http1.c */
 int http1_recv(struct mock_conn *c, const unsigned char *data, size_t len);

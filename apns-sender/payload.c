@@ -1,0 +1,85 @@
+/*
+ * payload: the APNs request body for a Bchat notification (bchat-onion.md §9.2) and its
+ * reduced form when too large (§9.4), and the request path. Trusts nothing in data or the
+ * token: jansson escapes the one, percent-encoding guards the other. Holds nothing.
+ */
+#include "apns.h"
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *dump(const char *title, const char *text, const char *data, size_t data_len, int with_data)
+{
+	json_t *root, *aps;
+	char *out = NULL;
+
+	aps = json_pack("{s:{s:s,s:s},s:i,s:s,s:i,s:s}", "alert", "title", title, "body", text, "badge", 1, "sound",
+			"default", "mutable-content", 1, "category", "SECRET");
+	if (aps == NULL)
+		return NULL;
+	root = json_object();
+	if (root == NULL || json_object_set_new(root, "aps", aps) < 0) {
+		json_decref(root);
+		return NULL;
+	}
+	if (with_data) {
+		/* json_stringn refuses bytes that are not UTF-8: the caller falls back. */
+		json_t *d = json_stringn(data, data_len);
+		if (d == NULL || json_object_set_new(root, "ENCRYPTED_DATA", d) < 0) {
+			json_decref(root);
+			return NULL;
+		}
+	}
+	if (json_object_set_new(root, "remote", json_integer(1)) == 0)
+		out = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	return out;
+}
+
+char *apns_payload(const char *title, const char *text, const char *data, size_t data_len, size_t *out_len,
+		   int *reduced)
+{
+	char *out = dump(title, text, data, data_len, 1);
+
+	*reduced = 0;
+	if (out != NULL && strlen(out) <= APNS_PAYLOAD_MAX) {
+		*out_len = strlen(out);
+		return out;
+	}
+	free(out);
+	*reduced = 1;
+	if ((out = dump(title, text, NULL, 0, 0)) != NULL)
+		*out_len = strlen(out);
+	return out;
+}
+
+int apns_url(char *out, size_t outlen, const char *base, const char *token, size_t token_len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t bl = strlen(base), o;
+	int n;
+
+	while (bl > 0 && base[bl - 1] == '/')
+		bl--;
+	n = snprintf(out, outlen, "%.*s/3/device/", (int)bl, base);
+	if (n < 0 || (size_t)n >= outlen)
+		return -1;
+	o = (size_t)n;
+	for (size_t i = 0; i < token_len; i++) {
+		unsigned char c = (unsigned char)token[i];
+		int plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+			    c == '_' || c == '~' || c == '-';
+		if (o + (plain ? 1 : 3) >= outlen)
+			return -1;
+		if (plain) {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+	return 0;
+}

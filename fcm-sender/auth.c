@@ -1,0 +1,300 @@
+/*
+ * auth: the FCM sender's credentials. Reads the service account once at start-up, signs an
+ * RS256 assertion and exchanges it at the token URI for an OAuth access token, through the
+ * same HTTP/2 client as the sends and without ever blocking the loop. The token is reused
+ * until less than 5 minutes remain, and dropped after a 401 on a send. A refused exchange
+ * (400/401) pauses the provider; a failed one (5xx, transport) is retried with back-off.
+ * Trusts the service-account file the configuration names, and nothing in the token
+ * endpoint's answer beyond a printable token. Never logs the key, the assertion or the token.
+ */
+#include "fcm.h"
+#include "daemon.h"
+#include "jwt.h"
+#include "log.h"
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static char *dup_member(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	return json_is_string(v) && json_string_length(v) > 0 ? strdup(json_string_value(v)) : NULL;
+}
+
+static int project_ok(const char *p)
+{
+	if (*p == '\0')
+		return 0;
+	for (; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+		      *p == '.' || *p == ':' || *p == '_'))
+			return 0;
+	return 1;
+}
+
+int fcm_auth_load(struct fcm_auth *au, const struct conf_fcm *c, char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *sa, *pk;
+	const char *type;
+	char *what = NULL;
+
+	memset(au, 0, sizeof *au);
+	au->backoff_ms = FCM_OAUTH_RETRY_FIRST_MS;
+	if (c->service_account_file[0] == '\0') {
+		snprintf(err, errlen, "fcm_sender.service_account_file is required");
+		return -1;
+	}
+	if ((sa = json_load_file(c->service_account_file, 0, &je)) == NULL) {
+		snprintf(err, errlen, "%s:%d: %s", c->service_account_file, je.line, je.text);
+		return -1;
+	}
+	type = json_is_object(sa) && json_is_string(json_object_get(sa, "type")) ?
+		       json_string_value(json_object_get(sa, "type")) : "";
+	if (strcmp(type, "service_account") != 0) {
+		snprintf(err, errlen, "%s: type is not \"service_account\"", c->service_account_file);
+		goto fail;
+	}
+	au->project_id = c->project_id[0] ? strdup(c->project_id) : dup_member(sa, "project_id");
+	au->token_uri = c->token_uri[0] ? strdup(c->token_uri) : dup_member(sa, "token_uri");
+	au->key_id = dup_member(sa, "private_key_id");
+	au->client_email = dup_member(sa, "client_email");
+	what = !au->project_id ? "project_id" : !au->token_uri ? "token_uri" : !au->key_id ? "private_key_id" :
+	       !au->client_email ? "client_email" : NULL;
+	if (what) {
+		snprintf(err, errlen, "%s: %s missing", c->service_account_file, what);
+		goto fail;
+	}
+	if (!project_ok(au->project_id)) {
+		snprintf(err, errlen, "project id \"%.64s\" is not a valid project id", au->project_id);
+		goto fail;
+	}
+	if (strncasecmp(au->token_uri, "https://", 8) != 0) {
+		snprintf(err, errlen, "token URI must be an https:// URL");
+		goto fail;
+	}
+	pk = json_object_get(sa, "private_key");
+	if (!json_is_string(pk)) {
+		snprintf(err, errlen, "%s: private_key missing", c->service_account_file);
+		goto fail;
+	}
+	au->key = jwt_key_read_pem(json_string_value(pk), json_string_length(pk), JWT_RS256, err, errlen);
+	if (au->key == NULL)
+		goto fail;
+	json_decref(sa);
+	return 0;
+fail:
+	json_decref(sa);
+	fcm_auth_free(au);
+	return -1;
+}
+
+void fcm_auth_free(struct fcm_auth *au)
+{
+	EVP_PKEY_free(au->key);
+	free(au->key_id);
+	free(au->client_email);
+	free(au->token_uri);
+	free(au->project_id);
+	free(au->header);
+	memset(au, 0, sizeof *au);
+}
+
+char *fcm_assertion_make(EVP_PKEY *key, const char *kid, const char *iss, const char *aud, long long iat)
+{
+	json_t *hdr = json_pack("{s:s,s:s,s:s}", "alg", "RS256", "typ", "JWT", "kid", kid);
+	json_t *claims = json_pack("{s:s,s:s,s:s,s:I,s:I}", "iss", iss, "scope", FCM_SCOPE, "aud", aud, "iat",
+				   (json_int_t)iat, "exp", (json_int_t)(iat + 3600));
+	char *h = hdr ? json_dumps(hdr, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	char *c = claims ? json_dumps(claims, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	char *tok = h && c ? jwt_sign(key, JWT_RS256, h, c) : NULL;
+
+	json_decref(hdr);
+	json_decref(claims);
+	free(h);
+	free(c);
+	return tok;
+}
+
+int fcm_token_parse(const char *body, size_t len, char **access_token, long *expires_in)
+{
+	json_t *root = json_loadb(body, len, 0, NULL), *t, *e;
+	const char *s;
+	long exp = 0;
+
+	*access_token = NULL;
+	t = json_is_object(root) ? json_object_get(root, "access_token") : NULL;
+	e = json_is_object(root) ? json_object_get(root, "expires_in") : NULL;
+	if (!json_is_string(t) || json_string_length(t) == 0 || json_string_length(t) > 4096)
+		goto fail;
+	/* It goes into a header line: printable ASCII only. */
+	for (s = json_string_value(t); *s; s++)
+		if (*s <= 0x20 || *s >= 0x7f)
+			goto fail;
+	if (json_is_integer(e))
+		exp = (long)json_integer_value(e);
+	else if (json_is_string(e))
+		exp = strtol(json_string_value(e), NULL, 10);
+	else if (e == NULL)
+		exp = 3600;
+	if (exp <= 0)
+		goto fail;
+	if ((*access_token = strdup(json_string_value(t))) == NULL)
+		goto fail;
+	*expires_in = exp > 86400 ? 86400 : exp;
+	json_decref(root);
+	return 0;
+fail:
+	json_decref(root);
+	return -1;
+}
+
+const char *fcm_auth_header(const struct fcm_auth *au, uint64_t now_mono_ms)
+{
+	return au->header && now_mono_ms < au->expires_mono ? au->header : NULL;
+}
+
+static int need_token(const struct fcm_auth *au, uint64_t now)
+{
+	return au->header == NULL || now + au->refresh_margin_ms >= au->expires_mono;
+}
+
+static void exchange_failed(struct fcm *f, const char *why, int refused)
+{
+	struct fcm_auth *au = &f->auth;
+	uint64_t now = mono_ms();
+
+	if (refused) {
+		struct guard_verdict v;
+		char reason[GUARD_REASON_MAX + 1];
+
+		snprintf(reason, sizeof reason, "OAuth token endpoint refused: %.90s", why);
+		log_error("FCM: access token refused by %s: %s", au->token_uri, why);
+		au->next_try_mono = now + FCM_OAUTH_REFUSED_MS;
+		if (fcm_auth_header(au, now) != NULL)
+			return; /* an early refresh: the current token still works meanwhile */
+		guard_pause(&f->guard, reason, now);
+		memset(&v, 0, sizeof v);
+		v.outcome = OUTCOME_CREDENTIALS;
+		v.retry_after_ms = FCM_OAUTH_REFUSED_MS;
+		snprintf(v.reason, sizeof v.reason, "%s", reason);
+		fcm_fail_waiting(f, &v);
+		return;
+	}
+	log_warn("FCM: access token exchange failed: %s; next try in %llu ms", why, (unsigned long long)au->backoff_ms);
+	au->next_try_mono = now + au->backoff_ms;
+	au->backoff_ms = au->backoff_ms * 2 > FCM_OAUTH_RETRY_CAP_MS ? FCM_OAUTH_RETRY_CAP_MS : au->backoff_ms * 2;
+}
+
+static void on_token(void *ctx, const struct h2c_response *r)
+{
+	struct fcm *f = ctx;
+	struct fcm_auth *au = &f->auth;
+	char *tok = NULL, why[200];
+	long expires_in = 0;
+	size_t n;
+
+	au->fetching = 0;
+	if (r->aborted)
+		return;
+	if (r->status == 0) {
+		snprintf(why, sizeof why, "%s", r->error_text);
+		exchange_failed(f, why, 0);
+		return;
+	}
+	if (r->status != 200) {
+		json_t *root = json_loadb(r->body, r->body_len, 0, NULL);
+		json_t *e = json_is_object(root) ? json_object_get(root, "error") : NULL;
+		json_t *d = json_is_object(root) ? json_object_get(root, "error_description") : NULL;
+		snprintf(why, sizeof why, "HTTP %ld%s%.60s%s%.100s", r->status, json_is_string(e) ? " " : "",
+			 json_is_string(e) ? json_string_value(e) : "", json_is_string(d) ? ": " : "",
+			 json_is_string(d) ? json_string_value(d) : "");
+		json_decref(root);
+		exchange_failed(f, why, r->status == 400 || r->status == 401);
+		return;
+	}
+	if (fcm_token_parse(r->body, r->body_len, &tok, &expires_in) < 0) {
+		exchange_failed(f, "HTTP 200 without a usable access_token", 0);
+		return;
+	}
+	n = strlen(tok) + sizeof "authorization: Bearer ";
+	free(au->header);
+	if ((au->header = malloc(n)) != NULL) {
+		snprintf(au->header, n, "authorization: Bearer %s", tok);
+		au->expires_mono = mono_ms() + (uint64_t)expires_in * 1000;
+		/* Short-lived tokens (mocks) are refreshed at half their life, not constantly. */
+		au->refresh_margin_ms = (uint64_t)expires_in * 1000 / 2 < FCM_REFRESH_MARGIN_MS ?
+						(uint64_t)expires_in * 1000 / 2 : FCM_REFRESH_MARGIN_MS;
+		au->gen++;
+		au->backoff_ms = FCM_OAUTH_RETRY_FIRST_MS;
+		log_info("FCM: access token obtained (expires in %ld s, generation %u)", expires_in, au->gen);
+	}
+	memset(tok, 0, strlen(tok));
+	free(tok);
+	if (au->header)
+		fcm_release_waiting(f);
+}
+
+void fcm_auth_tick(struct fcm *f)
+{
+	struct fcm_auth *au = &f->auth;
+	uint64_t now = mono_ms();
+	const char *hdrs[] = {"content-type: application/x-www-form-urlencoded", "accept: application/json", NULL};
+	static const char grant[] = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=";
+	char *jwt, *form;
+	size_t n;
+
+	if (au->fetching || now < au->next_try_mono || !need_token(au, now))
+		return;
+	jwt = fcm_assertion_make(au->key, au->key_id, au->client_email, au->token_uri, (long long)(now_ms() / 1000));
+	if (jwt == NULL) {
+		exchange_failed(f, "cannot sign the assertion", 0);
+		return;
+	}
+	n = sizeof grant - 1 + strlen(jwt);
+	if ((form = malloc(n + 1)) == NULL) {
+		free(jwt);
+		exchange_failed(f, "out of memory", 0);
+		return;
+	}
+	memcpy(form, grant, sizeof grant - 1);
+	memcpy(form + sizeof grant - 1, jwt, strlen(jwt) + 1);
+	if (h2c_submit(f->h2, au->token_uri, hdrs, form, n, on_token, f) == 0) {
+		au->fetching = 1;
+		log_info("FCM: requesting an access token from %s", au->token_uri);
+	} else {
+		exchange_failed(f, "cannot submit the request", 0);
+	}
+	memset(form, 0, n);
+	free(form);
+	free(jwt);
+}
+
+void fcm_auth_rejected(struct fcm *f, unsigned gen)
+{
+	struct fcm_auth *au = &f->auth;
+
+	if (au->header == NULL || gen != au->gen)
+		return; /* already replaced since that send */
+	log_warn("FCM: access token rejected (401); requesting a new one");
+	free(au->header);
+	au->header = NULL;
+	au->next_try_mono = 0;
+}
+
+int fcm_auth_timeout_ms(const struct fcm *f)
+{
+	const struct fcm_auth *au = &f->auth;
+	uint64_t now = mono_ms(), due;
+
+	if (au->fetching)
+		return -1;
+	due = au->header ? au->expires_mono - au->refresh_margin_ms : 0;
+	if (au->next_try_mono > due)
+		due = au->next_try_mono;
+	if (due <= now)
+		return 0;
+	return due - now > 60000 ? 60000 : (int)(due - now);
+}
