@@ -85,7 +85,8 @@ void fatal(const char *fmt, ...)
 
 const char *log_redact(const char *s, size_t len, char *buf, size_t buflen)
 {
-	size_t show = len < 8 ? len / 2 : 8;
+	/* Never the whole value: at most half of it, and no more than 8 characters. */
+	size_t show = len / 2 < 8 ? len / 2 : 8;
 	snprintf(buf, buflen, "%.*s…(%zu)", (int)show, s, len);
 	return buf;
 }

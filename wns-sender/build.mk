@@ -1,4 +1,5 @@
-# wns-sender/: main.c plus role files; role files also go into a library for the unit tests.
+# wns-sender/: WNS delivery for UWPX (not written yet: built once wns-sender/main.c exists).
+ifneq ($(wildcard wns-sender/main.c),)
 WNS_SENDER_LIB_SRCS := $(filter-out wns-sender/main.c,$(wildcard wns-sender/*.c))
 WNS_SENDER_LIB := $(BUILD)/libwns-sender.a
 $(WNS_SENDER_LIB): $(WNS_SENDER_LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -7,3 +8,4 @@ $(WNS_SENDER_LIB): $(WNS_SENDER_LIB_SRCS:%.c=$(BUILD)/%.o)
 DAEMONS += $(BIN)/wns-sender
 $(BIN)/wns-sender: $(BUILD)/wns-sender/main.o $(WNS_SENDER_LIB) $(COMMON_LIB)
 	$(call link,$(LIBS))
+endif
