@@ -35,7 +35,8 @@ service ingress-onion "$top/bin/ingress-onion -c $conf"
 service apns-sender-1 "$top/bin/apns-sender -c $conf -i 1"
 service fcm-sender-1 "$top/bin/fcm-sender -c $conf -i 1"
 
-runsvdir -P "$var/service" 'log: ..........................................................' &
+# Its own session: Ctrl-C reaches only this script, which then stops runit in order.
+setsid runsvdir -P "$var/service" 'log: ..........................................................' &
 echo $! > "$var/runsvdir.pid"
 stop() {
 	trap - INT TERM
