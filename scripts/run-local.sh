@@ -4,7 +4,10 @@
 # everything it started. Re-runnable: keys, registry and statistics are kept in var/.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
-var=$top/var
+var=${PUSHPIPE_VAR:-$top/var}
+mkdir -p "$var"
+var=$(cd "$var" && pwd)
+shown=${var#"$top"/} # as printed: relative to the tree when inside it
 HTTP_PORT=${HTTP_PORT:-5000} MOCK_PORT=${MOCK_PORT:-5443} STATS_PORT=${STATS_PORT:-5080}
 
 # A previous run still going: stop it first.
@@ -57,15 +60,15 @@ token=$(printf 'a1%.0s' $(seq 32))
 demo=$("$top/bin/pushctl" send -u "http://127.0.0.1:$HTTP_PORT" -K "$var/keys/server.pub" register token=$token pubKey=$id 2>&1 || true)
 cat <<MSG
 
-pushpipe is running under runit (service directories in var/service).
+pushpipe is running under runit (service directories in $shown/service).
   ingress:      http://127.0.0.1:$HTTP_PORT   (onion routes /beldex/v2/lsrpc, /beldex/v3/lsrpc, /beldex/v4/lsrpc)
-  server key:   $(cat "$var/keys/server.pub")   (var/keys/server.pub)
-  logs:         var/log/<daemon>/current   (mock provider requests: var/log/mock-requests.jsonl)
-  config:       var/pushpipe.json
+  server key:   $(cat "$$shown/keys/server.pub")   ($shown/keys/server.pub)
+  logs:         $shown/log/<daemon>/current   (mock provider requests: $shown/log/mock-requests.jsonl)
+  config:       $shown/pushpipe.json
 
 A demo iOS device ($id, APNs token $token) is registered: $demo
-Send it a first notification (the mock provider records the APNs request in var/log/mock-requests.jsonl):
-  bin/pushctl send -u http://127.0.0.1:$HTTP_PORT -K var/keys/server.pub notify send_to=$id data=aGVsbG8gZnJvbSBwdXNocGlwZQ==
+Send it a first notification (the mock provider records the APNs request in $shown/log/mock-requests.jsonl):
+  bin/pushctl send -u http://127.0.0.1:$HTTP_PORT -K $shown/keys/server.pub notify send_to=$id data=aGVsbG8gZnJvbSBwdXNocGlwZQ==
 
 Ctrl-C stops everything.
 MSG

@@ -1,0 +1,37 @@
+#!/bin/sh
+# `make run` as an operator uses it: start the pipeline under runit (in a temporary var
+# directory, on free ports), run the pushctl command it prints, check that the mock provider
+# recorded the APNs request, then stop it and check that nothing is left running.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+pass=0 fail=0
+check() { if eval "$1"; then pass=$((pass + 1)); echo "ok   $2"; else fail=$((fail + 1)); echo "FAIL $2"; fi; }
+port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+dir=$(mktemp -d)
+out=$dir/out.txt
+PUSHPIPE_VAR=$dir/var HTTP_PORT=$(port) MOCK_PORT=$(port) STATS_PORT=$(port) setsid scripts/run-local.sh > "$out" 2>&1 &
+pid=$!
+i=0
+while ! grep -q "Ctrl-C stops everything" "$out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+check 'grep -q "Ctrl-C stops everything" "$out"' "run-local.sh started and printed its summary"
+check 'grep -Eq "server key: +[0-9a-f]{64}" "$out"' "it prints the server public key"
+check 'grep -Eq "^[0-9a-f]{64}$" "$dir/var/keys/server.pub"' "var/keys/server.pub is 64 lowercase hex and a newline"
+check '[ $(ls -d "$dir"/var/service/*/log | wc -l) -ge 6 ] && grep -q svlogd "$dir/var/service/router/log/run"' "every service has a log/run with svlogd"
+cmd=$(grep -E '^ +bin/pushctl send' "$out" | head -n 1 | sed 's/^ *//')
+check '[ -n "$cmd" ]' "it prints a pushctl command"
+reply=$(eval "$cmd" 2>&1)
+check 'echo "$reply" | grep -q "\"code\": 1"' "the printed command is answered Success: $reply"
+i=0
+while ! grep -q '"provider":"apns"' "$dir/var/log/mock-requests.jsonl" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+check 'grep "\"provider\":\"apns\"" "$dir/var/log/mock-requests.jsonl" | grep -q "\"status\":200"' "the mock provider recorded the APNs request"
+check '[ -s "$dir/var/log/router/current" ]' "the router has its own log (svlogd)"
+kill -TERM "$pid"
+i=0
+while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 1
+check '! pgrep -f "$dir/var" >/dev/null' "stopping leaves nothing running"
+pkill -f "$dir/var" 2>/dev/null
+rm -rf "$dir"
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
