@@ -62,7 +62,7 @@ cat <<MSG
 
 pushpipe is running under runit (service directories in $shown/service).
   ingress:      http://127.0.0.1:$HTTP_PORT   (onion routes /beldex/v2/lsrpc, /beldex/v3/lsrpc, /beldex/v4/lsrpc)
-  server key:   $(cat "$$shown/keys/server.pub")   ($shown/keys/server.pub)
+  server key:   $(cat "$var/keys/server.pub")   ($shown/keys/server.pub)
   logs:         $shown/log/<daemon>/current   (mock provider requests: $shown/log/mock-requests.jsonl)
   config:       $shown/pushpipe.json
 
