@@ -35,7 +35,11 @@ define link
 	$(CC) $(LDFLAGS) -o $@ $^ $(1)
 endef
 
-$(BUILD)/%.o: %.c
+# Objects depend on the flags they were built with, so `make SANITIZE=...` rebuilds them all.
+FLAGS_STAMP := $(BUILD)/.flags
+$(shell mkdir -p $(BUILD); echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $(FLAGS_STAMP) || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $(FLAGS_STAMP))
+
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
