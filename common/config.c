@@ -39,7 +39,7 @@ static const struct conf_key keys[] = {
 	{"ingress_onion", "max_body", C_INT, S(onion, max_body), NULL, 65536, 1024, 1 << 20},
 	{"ingress_onion", "validate_ids", C_BOOL, S(onion, validate_ids), NULL, 1, 0, 1},
 	{"ingress_onion", "id_prefix", C_STR, S(onion, id_prefix), "", 0, 0, 0},
-	{"ingress_onion", "max_data_len", C_INT, S(onion, max_data_len), NULL, 10240, 1, 1 << 20},
+	{"ingress_onion", "max_data_len", C_INT, S(onion, max_data_len), NULL, 10240, 1, 128 * 1024},
 	{"ingress_onion", "max_groups", C_INT, S(onion, max_groups), NULL, 2048, 0, 2048},
 	{"ingress_onion", "product_name", C_STR, S(onion, product_name), "", 0, 0, 0},
 	{"ingress_onion", "stats_password_hash", C_STR, S(onion, stats_password_hash), "", 0, 0, 0},

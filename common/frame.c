@@ -225,7 +225,9 @@ void frame_begin(struct frame_writer *w, uint8_t *buf, uint8_t type, uint64_t id
 
 void frame_put_bytes(struct frame_writer *w, uint16_t tag, const void *p, size_t n)
 {
-	if (w->overflow || n > FRAME_MAX || w->len + 6 + n > FRAME_MAX) {
+	const struct tag_rule *rule = tag_rule(tag);
+	/* The writer keeps the reader's rules, so no daemon ever sends what its peer must refuse. */
+	if (w->overflow || rule == NULL || n > rule->max || n > FRAME_MAX || w->len + 6 + n > FRAME_MAX) {
 		w->overflow = 1;
 		return;
 	}

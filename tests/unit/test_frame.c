@@ -88,8 +88,15 @@ int main(void)
 	frame_begin(&w, buf, FRAME_NOTIFY, 1);
 	frame_put_bytes(&w, TAG_ID, big, sizeof big);
 	frame_put_bytes(&w, TAG_DATA, "d", 1);
+	CHECK(frame_end(&w) == -1, "the writer refuses an id over 256 bytes");
+	/* The same frame forged by hand is refused by the reader. */
+	frame_begin(&w, buf, FRAME_NOTIFY, 1);
+	frame_put_bytes(&w, TAG_ID, big, 256);
+	frame_put_bytes(&w, TAG_DATA, "d", 1);
 	n = frame_end(&w);
-	CHECK(frame_parse(buf, (size_t)n, &f, &why) < 0, "id over 256 bytes rejected");
+	buf[FRAME_HEADER + 2] = 0x2c; /* length 256 → 300 */
+	buf[FRAME_HEADER + 3] = 0x01;
+	CHECK(frame_parse(buf, (size_t)n, &f, &why) < 0, "an id field over 256 bytes is rejected");
 
 	frame_begin(&w, buf, FRAME_REGISTER, 7);
 	frame_put_bytes(&w, TAG_ID, "id", 2);
