@@ -1,24 +1,21 @@
 /*
- * apns: shared state of the APNs sender. main.c runs the loop, link.c the router connection;
- * send.c turns a job into an APNs request and its answer into a result; classify.c maps an
- * answer to an outcome (providers.md §1.4); payload.c builds the body (bchat-onion.md §9.2,
- * §9.4); auth.c holds the provider token (JWT ES256) and its refresh.
+ * apns: the APNs sender's own part; the router link, the jobs, the guard and the loop are
+ * common/sender_*.c, driven through apns_ops. main.c checks the configuration and starts the
+ * loop; send.c turns a job into an APNs request (apns_ops); classify.c maps an answer to an
+ * outcome (providers.md §1.4); payload.c builds the body (bchat-onion.md §9.2, §9.4); auth.c
+ * holds the provider token (JWT ES256) and its refresh.
  */
 #ifndef APNS_H
 #define APNS_H
 #include "config.h"
-#include "frame.h"
 #include "guard.h"
-#include "h2client.h"
-#include "peer.h"
+#include "sender_loop.h"
 #include <openssl/evp.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define APNS_PAYLOAD_MAX 4096
 #define APNS_FORCED_REFRESH_MS 60000 /* ExpiredProviderToken may force a new JWT this often */
-#define APNS_EV_ROUTER 1	/* epoll tags in the loop */
-#define APNS_EV_H2 2
 
 struct apns_auth {
 	EVP_PKEY *key;		/* NULL with certificate authentication */
@@ -29,55 +26,14 @@ struct apns_auth {
 	unsigned gen;		/* bumped with every new JWT */
 };
 
-/* One job from the router, from its PUSH until its RESULT. */
-struct apns_job {
-	struct apns *a;
-	struct apns_job *prev, *next;
-	uint64_t id;
-	uint64_t link_gen;	/* router connection it came on: results for an older one are dropped */
-	uint64_t started_ms;	/* wall clock at the first send: token_dead's time when APNs gives none */
-	char *token;
-	size_t token_len;
-	char *body;		/* the payload, kept for a resend */
-	size_t body_len;
-	unsigned jwt_gen;	/* the JWT the last send used */
-	int auth_retried, transport_retried;
-};
-
 struct apns {
-	const struct config *cfg;
+	struct sender s;	/* the shared part; s.ctx points back here */
 	const struct conf_apns *c;
-	struct h2c *h2;
-	struct guard guard;
 	struct apns_auth auth;
-	int epfd;		/* the loop's */
-	const char *instance;	/* -i NAME */
-	struct peer link;	/* to the router; fd -1 while disconnected */
-	uint64_t link_gen;	/* bumped on every connect and loss */
-	uint64_t reconnect_at;	/* monotonic */
-	uint32_t router_events;	/* what the router fd is watched for */
-	int absent_logged;
-	struct apns_job *jobs;	/* in flight */
-	size_t njobs, max_jobs;
 };
 
-/* link.c */
-/* Connects to the router and says hello; on failure schedules the next try (reconnect_at). */
-void apns_link_try(struct apns *a);
-/* Closes the router connection (jobs that came on it are forgotten) and schedules a reconnect. */
-void apns_link_drop(struct apns *a, const char *why);
-/* Handles epoll events on the router socket. */
-void apns_link_event(struct apns *a, uint32_t events);
-/* Watches the router socket for reading only while there is room for jobs, and for writing
- * while results are queued; call after every turn of the loop. */
-void apns_link_watch(struct apns *a);
-/* Sends a job's result to the router, unless the connection it came on is gone (then the
- * router has re-queued the job already). */
-void apns_result(struct apns *a, uint64_t link_gen, uint64_t id, const struct guard_verdict *v);
-
-/* send.c */
-/* Takes one PUSH frame: sends it, or answers it at once (paused, not for us, no memory). */
-void apns_push(struct apns *a, const struct frame *f);
+/* send.c: the provider callbacks of the shared sender (ctx: struct apns). */
+extern const struct sender_ops apns_ops;
 
 /* classify.c: a pure function of the answer. now_wall_ms is for Retry-After dates. */
 void apns_classify(long status, const char *body, size_t len, const char *retry_after, uint64_t now_wall_ms,

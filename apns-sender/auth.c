@@ -8,6 +8,7 @@
  */
 #include "apns.h"
 #include "jwt.h"
+#include "sender_jwt.h"
 #include "log.h"
 #include <jansson.h>
 #include <stdio.h>
@@ -17,17 +18,8 @@
 
 char *apns_jwt_make(EVP_PKEY *key, const char *kid, const char *team, long long iat)
 {
-	json_t *hdr = json_pack("{s:s,s:s}", "alg", "ES256", "kid", kid);
-	json_t *claims = json_pack("{s:s,s:I}", "iss", team, "iat", (json_int_t)iat);
-	char *h = hdr ? json_dumps(hdr, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	char *c = claims ? json_dumps(claims, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	char *tok = h && c ? jwt_sign(key, JWT_ES256, h, c) : NULL;
-
-	json_decref(hdr);
-	json_decref(claims);
-	free(h);
-	free(c);
-	return tok;
+	return sender_jwt_sign(key, JWT_ES256, json_pack("{s:s,s:s}", "alg", "ES256", "kid", kid),
+			       json_pack("{s:s,s:I}", "iss", team, "iat", (json_int_t)iat));
 }
 
 int apns_auth_load(struct apns_auth *au, const struct conf_apns *c, char *err, size_t errlen)

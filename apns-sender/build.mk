@@ -3,7 +3,7 @@ APNS_SENDER_LIB_SRCS := $(filter-out apns-sender/main.c,$(wildcard apns-sender/*
 APNS_SENDER_LIB := $(BUILD)/libapns-sender.a
 $(APNS_SENDER_LIB): $(APNS_SENDER_LIB_SRCS:%.c=$(BUILD)/%.o)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 DAEMONS += $(BIN)/apns-sender
 $(BIN)/apns-sender: $(BUILD)/apns-sender/main.o $(APNS_SENDER_LIB) $(COMMON_LIB)
 	$(call link,$(LIBS))

@@ -3,6 +3,6 @@ COMMON_SRCS := $(wildcard common/*.c)
 COMMON_LIB  := $(BUILD)/libcommon.a
 $(COMMON_LIB): $(COMMON_SRCS:%.c=$(BUILD)/%.o)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 # Libraries every program may pull in (static archives drop what is unused).
 LIBS := -lsodium -llmdb -lcurl -lnghttp2 -ljansson -lmicrohttpd -lssl -lcrypto -lseccomp -lexpat -lm

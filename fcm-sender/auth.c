@@ -10,6 +10,7 @@
 #include "fcm.h"
 #include "daemon.h"
 #include "jwt.h"
+#include "sender_jwt.h"
 #include "log.h"
 #include <jansson.h>
 #include <stdio.h>
@@ -104,18 +105,9 @@ void fcm_auth_free(struct fcm_auth *au)
 
 char *fcm_assertion_make(EVP_PKEY *key, const char *kid, const char *iss, const char *aud, long long iat)
 {
-	json_t *hdr = json_pack("{s:s,s:s,s:s}", "alg", "RS256", "typ", "JWT", "kid", kid);
-	json_t *claims = json_pack("{s:s,s:s,s:s,s:I,s:I}", "iss", iss, "scope", FCM_SCOPE, "aud", aud, "iat",
-				   (json_int_t)iat, "exp", (json_int_t)(iat + 3600));
-	char *h = hdr ? json_dumps(hdr, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	char *c = claims ? json_dumps(claims, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	char *tok = h && c ? jwt_sign(key, JWT_RS256, h, c) : NULL;
-
-	json_decref(hdr);
-	json_decref(claims);
-	free(h);
-	free(c);
-	return tok;
+	return sender_jwt_sign(key, JWT_RS256, json_pack("{s:s,s:s,s:s}", "alg", "RS256", "typ", "JWT", "kid", kid),
+			       json_pack("{s:s,s:s,s:s,s:I,s:I}", "iss", iss, "scope", FCM_SCOPE, "aud", aud, "iat",
+					 (json_int_t)iat, "exp", (json_int_t)(iat + 3600)));
 }
 
 int fcm_token_parse(const char *body, size_t len, char **access_token, long *expires_in)
@@ -175,12 +167,12 @@ static void exchange_failed(struct fcm *f, const char *why, int refused)
 		au->next_try_mono = now + FCM_OAUTH_REFUSED_MS;
 		if (fcm_auth_header(au, now) != NULL)
 			return; /* an early refresh: the current token still works meanwhile */
-		guard_pause(&f->guard, reason, now);
+		guard_pause(&f->s.guard, reason, now);
 		memset(&v, 0, sizeof v);
 		v.outcome = OUTCOME_CREDENTIALS;
 		v.retry_after_ms = FCM_OAUTH_REFUSED_MS;
 		snprintf(v.reason, sizeof v.reason, "%s", reason);
-		fcm_fail_waiting(f, &v);
+		sender_fail_waiting(&f->s, &v);
 		return;
 	}
 	log_warn("FCM: access token exchange failed: %s; next try in %llu ms", why, (unsigned long long)au->backoff_ms);
@@ -234,7 +226,7 @@ static void on_token(void *ctx, const struct h2c_response *r)
 	memset(tok, 0, strlen(tok));
 	free(tok);
 	if (au->header)
-		fcm_release_waiting(f);
+		sender_release_waiting(&f->s);
 }
 
 void fcm_auth_tick(struct fcm *f)
@@ -261,7 +253,7 @@ void fcm_auth_tick(struct fcm *f)
 	}
 	memcpy(form, grant, sizeof grant - 1);
 	memcpy(form + sizeof grant - 1, jwt, strlen(jwt) + 1);
-	if (h2c_submit(f->h2, au->token_uri, hdrs, form, n, on_token, f) == 0) {
+	if (h2c_submit(f->s.h2, au->token_uri, hdrs, form, n, on_token, f) == 0) {
 		au->fetching = 1;
 		log_info("FCM: requesting an access token from %s", au->token_uri);
 	} else {

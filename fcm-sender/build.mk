@@ -3,7 +3,7 @@ FCM_SENDER_LIB_SRCS := $(filter-out fcm-sender/main.c,$(wildcard fcm-sender/*.c)
 FCM_SENDER_LIB := $(BUILD)/libfcm-sender.a
 $(FCM_SENDER_LIB): $(FCM_SENDER_LIB_SRCS:%.c=$(BUILD)/%.o)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 DAEMONS += $(BIN)/fcm-sender
 $(BIN)/fcm-sender: $(BUILD)/fcm-sender/main.o $(FCM_SENDER_LIB) $(COMMON_LIB)
 	$(call link,$(LIBS))

@@ -1,16 +1,15 @@
 /*
- * fcm: shared state of the FCM sender. main.c runs the loop, link.c the router connection;
- * send.c turns a job into an FCM HTTP v1 request and its answer into a result; classify.c
- * maps an answer to an outcome (providers.md §2.4); payload.c builds the message
- * (bchat-onion.md §9.3, §9.4); auth.c holds the service account and the OAuth access token.
+ * fcm: the FCM sender's own part; the router link, the jobs, the guard and the loop are
+ * common/sender_*.c, driven through fcm_ops. main.c checks the configuration and starts the
+ * loop; send.c turns a job into an FCM HTTP v1 request (fcm_ops); classify.c maps an answer
+ * to an outcome (providers.md §2.4); payload.c builds the message (bchat-onion.md §9.3,
+ * §9.4); auth.c holds the service account and the OAuth access token.
  */
 #ifndef FCM_H
 #define FCM_H
 #include "config.h"
-#include "frame.h"
 #include "guard.h"
-#include "h2client.h"
-#include "peer.h"
+#include "sender_loop.h"
 #include <openssl/evp.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,8 +20,6 @@
 #define FCM_OAUTH_RETRY_FIRST_MS 1000	/* exchange back-off after 5xx/transport failures */
 #define FCM_OAUTH_RETRY_CAP_MS 60000
 #define FCM_OAUTH_REFUSED_MS 60000	/* next exchange after a 400/401 */
-#define FCM_EV_ROUTER 1			/* epoll tags in the loop */
-#define FCM_EV_H2 2
 
 struct fcm_auth {
 	EVP_PKEY *key;			/* the service account's RSA key */
@@ -36,63 +33,15 @@ struct fcm_auth {
 	uint64_t backoff_ms;
 };
 
-/* One job from the router, from its PUSH until its RESULT. */
-struct fcm_job {
-	struct fcm *f;
-	struct fcm_job *prev, *next;
-	uint64_t id;
-	uint64_t link_gen;		/* router connection it came on */
-	uint64_t started_ms;		/* wall clock at the first send: token_dead's time */
-	uint64_t wait_since;		/* monotonic, while waiting for an access token */
-	char *token;
-	size_t token_len;
-	char *body;
-	size_t body_len;
-	unsigned auth_gen;		/* the access token the last send used */
-	int waiting, auth_retried, transport_retried;
-};
-
 struct fcm {
-	const struct config *cfg;
-	const struct conf_fcm *c;
+	struct sender s;		/* the shared part; s.ctx points back here */
 	char *send_url;
-	struct h2c *h2;
-	struct guard guard;
 	struct fcm_auth auth;
-	int epfd;			/* the loop's */
-	const char *instance;		/* -i NAME */
-	struct peer link;		/* to the router; fd -1 while disconnected */
-	uint64_t link_gen;		/* bumped on every connect and loss */
-	uint64_t reconnect_at;		/* monotonic */
-	uint32_t router_events;		/* what the router fd is watched for */
-	int absent_logged;
-	struct fcm_job *jobs;		/* in flight or waiting */
-	size_t njobs, nwaiting, max_jobs;
 };
 
-/* link.c */
-/* Connects to the router and says hello; on failure schedules the next try (reconnect_at). */
-void fcm_link_try(struct fcm *f);
-/* Closes the router connection (jobs that came on it are forgotten) and schedules a reconnect. */
-void fcm_link_drop(struct fcm *f, const char *why);
-/* Handles epoll events on the router socket. */
-void fcm_link_event(struct fcm *f, uint32_t events);
-/* Watches the router socket for reading only while there is room for jobs, and for writing
- * while results are queued; call after every turn of the loop. */
-void fcm_link_watch(struct fcm *f);
-/* Sends a job's result to the router, unless the connection it came on is gone (then the
- * router has re-queued the job already). */
-void fcm_result(struct fcm *f, uint64_t link_gen, uint64_t id, const struct guard_verdict *v);
-
-/* send.c */
-void fcm_push(struct fcm *f, const struct frame *fr);
-/* Frees every job left (at shutdown, after h2c_free()) without answering. */
-void fcm_jobs_drop(struct fcm *f);
-/* Sends the jobs waiting for an access token (one just arrived). */
-void fcm_release_waiting(struct fcm *f);
-/* Answers the waiting jobs with v (the token endpoint refused us), or, v NULL, only those
- * that waited longer than the request deadline (retry). */
-void fcm_fail_waiting(struct fcm *f, const struct guard_verdict *v);
+/* send.c: the provider callbacks of the shared sender (ctx: struct fcm). Jobs are parked
+ * while there is no access token; auth.c releases them or fails them. */
+extern const struct sender_ops fcm_ops;
 
 /* classify.c: a pure function of the answer. now_wall_ms is for Retry-After dates. */
 void fcm_classify(long status, const char *body, size_t len, const char *retry_after, uint64_t now_wall_ms,

@@ -4,7 +4,7 @@ INGRESS_LIB_SRCS := $(filter-out ingress/main_%.c,$(wildcard ingress/*.c))
 INGRESS_LIB := $(BUILD)/libingress.a
 $(INGRESS_LIB): $(INGRESS_LIB_SRCS:%.c=$(BUILD)/%.o)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 INGRESS_MAINS := $(wildcard ingress/main_*.c)
 INGRESS_BINS := $(patsubst ingress/main_%.c,$(BIN)/ingress-%,$(INGRESS_MAINS))
 DAEMONS += $(INGRESS_BINS)

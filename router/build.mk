@@ -3,7 +3,7 @@ ROUTER_LIB_SRCS := $(filter-out router/main.c,$(wildcard router/*.c))
 ROUTER_LIB := $(BUILD)/librouter.a
 $(ROUTER_LIB): $(ROUTER_LIB_SRCS:%.c=$(BUILD)/%.o)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 DAEMONS += $(BIN)/router
 $(BIN)/router: $(BUILD)/router/main.o $(ROUTER_LIB) $(COMMON_LIB)
 	$(call link,$(LIBS))

@@ -3,7 +3,7 @@ STATSD_LIB_SRCS := $(filter-out statsd/main.c,$(wildcard statsd/*.c))
 STATSD_LIB := $(BUILD)/libstatsd.a
 $(STATSD_LIB): $(STATSD_LIB_SRCS:%.c=$(BUILD)/%.o)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 DAEMONS += $(BIN)/statsd
 $(BIN)/statsd: $(BUILD)/statsd/main.o $(STATSD_LIB) $(COMMON_LIB)
 	$(call link,$(LIBS))

@@ -1,0 +1,143 @@
+/*
+ * sender_link: a provider sender's connection to the router (router.sock). Connects and says
+ * hello as a sender of the provider's platform, retrying every second with jitter while the
+ * router is absent; reads PUSH frames only while there is room for more jobs (back-pressure);
+ * sends RESULT frames through the peer's bounded queue. When the connection is lost, the jobs
+ * that came on it are forgotten: the router re-queues them, so their late answers are dropped
+ * here. Trusts the router's frames only after frame_parse(). Holds the socket and its queue
+ * (struct sender_link in struct sender).
+ */
+#include "sender_link.h"
+#include "daemon.h"
+#include "log.h"
+#include "sender_loop.h"
+#include "sock.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+void sender_link_drop(struct sender *s, const char *why)
+{
+	struct sender_link *l = &s->link;
+
+	if (l->peer.fd < 0)
+		return;
+	log_warn("router connection lost: %s; %zu jobs in flight forgotten (the router re-queues them)", why,
+		 s->njobs);
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, l->peer.fd, NULL);
+	peer_close(&l->peer);
+	l->gen++; /* answers still in flight belong to the old connection */
+	l->reconnect_at = mono_ms() + 1000 + (uint64_t)(random() % 500);
+}
+
+void sender_link_try(struct sender *s)
+{
+	struct sender_link *l = &s->link;
+	char path[256] = "router.sock";
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = SENDER_EV_ROUTER};
+	int fd = -1;
+
+	if (config_socket(s->cfg, "router.sock", path, sizeof path) == NULL ||
+	    (fd = sock_connect(path, SOCK_SEQPACKET)) < 0 ||
+	    sock_hello(fd, ROLE_SENDER, s->ops->platform, s->instance) < 0 ||
+	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		if (!l->absent_logged)
+			log_info("router not reachable at %s (%s); retrying every second", path, strerror(errno));
+		l->absent_logged = 1;
+		if (fd >= 0)
+			close(fd);
+		l->reconnect_at = mono_ms() + 1000 + (uint64_t)(random() % 500);
+		return;
+	}
+	peer_init(&l->peer, fd);
+	l->gen++;
+	l->events = EPOLLIN;
+	l->absent_logged = 0;
+	log_info("connected to the router as %s sender %s", s->ops->platform_name,
+		 s->instance ? s->instance : "(unnamed)");
+}
+
+void sender_link_result(struct sender *s, uint64_t link_gen, uint64_t id, const struct guard_verdict *v)
+{
+	uint8_t buf[512];
+	struct frame_writer w;
+	long n;
+
+	if (s->link.peer.fd < 0 || link_gen != s->link.gen)
+		return;
+	frame_begin(&w, buf, FRAME_RESULT, id);
+	frame_put_u32(&w, TAG_OUTCOME, v->outcome);
+	if (v->retry_after_ms)
+		frame_put_u64(&w, TAG_RETRY_AFTER, v->retry_after_ms);
+	if (v->timestamp_ms)
+		frame_put_u64(&w, TAG_TIMESTAMP, v->timestamp_ms);
+	if (v->reason[0])
+		frame_put_bytes(&w, TAG_REASON, v->reason, strnlen(v->reason, GUARD_REASON_MAX));
+	if (v->status > 0)
+		frame_put_u32(&w, TAG_STATUS, (uint32_t)v->status);
+	if ((n = frame_end(&w)) < 0 || peer_send(&s->link.peer, buf, (size_t)n) < 0)
+		sender_link_drop(s, "cannot send a result");
+}
+
+static void read_router(struct sender *s)
+{
+	static uint8_t buf[FRAME_MAX];
+
+	for (int k = 0; k < 256 && s->link.peer.fd >= 0 && s->njobs < s->max_jobs; k++) {
+		const char *why = "bad frame";
+		struct frame f;
+		ssize_t n = sock_recv(s->link.peer.fd, buf);
+
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			sender_link_drop(s, n == 0 ? "closed by the router" : strerror(errno));
+			return;
+		}
+		if (frame_parse(buf, (size_t)n, &f, &why) < 0) {
+			sender_link_drop(s, why);
+			return;
+		}
+		if (f.type != FRAME_PUSH) {
+			sender_link_drop(s, "unexpected frame type");
+			return;
+		}
+		sender_push(s, &f);
+	}
+}
+
+void sender_link_watch(struct sender *s)
+{
+	struct sender_link *l = &s->link;
+	uint32_t want;
+	struct epoll_event ev;
+
+	if (l->peer.fd < 0)
+		return;
+	want = (s->njobs < s->max_jobs ? EPOLLIN : 0u) | (peer_has_queued(&l->peer) ? EPOLLOUT : 0u);
+	if (want == l->events)
+		return;
+	ev.events = want;
+	ev.data.u32 = SENDER_EV_ROUTER;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, l->peer.fd, &ev) == 0)
+		l->events = want;
+}
+
+void sender_link_event(struct sender *s, uint32_t events)
+{
+	if (s->link.peer.fd < 0)
+		return;
+	if (events & (EPOLLHUP | EPOLLERR)) {
+		sender_link_drop(s, "hung up");
+		return;
+	}
+	if ((events & EPOLLOUT) && peer_flush(&s->link.peer) < 0) {
+		sender_link_drop(s, "send failed");
+		return;
+	}
+	if (events & EPOLLIN)
+		read_router(s);
+}

@@ -1,0 +1,34 @@
+/*
+ * sender_link: a provider sender's connection to the router (router.sock), part of struct
+ * sender (sender_loop.h): hello as a sender of ops->platform, PUSH frames in while there is
+ * room for jobs, RESULT frames out through the peer's bounded queue.
+ */
+#ifndef SENDER_LINK_H
+#define SENDER_LINK_H
+#include "guard.h"
+#include "peer.h"
+#include <stdint.h>
+
+struct sender;
+
+struct sender_link {
+	struct peer peer;	/* fd -1 while disconnected */
+	uint64_t gen;		/* bumped on every connect and loss */
+	uint64_t reconnect_at;	/* monotonic */
+	uint32_t events;	/* what the router fd is watched for */
+	int absent_logged;
+};
+
+/* Connects to the router and says hello; on failure schedules the next try (reconnect_at). */
+void sender_link_try(struct sender *s);
+/* Closes the router connection (jobs that came on it are forgotten) and schedules a reconnect. */
+void sender_link_drop(struct sender *s, const char *why);
+/* Handles epoll events on the router socket. */
+void sender_link_event(struct sender *s, uint32_t events);
+/* Watches the router socket for reading only while there is room for jobs, and for writing
+ * while results are queued; call after every turn of the loop. */
+void sender_link_watch(struct sender *s);
+/* Sends a job's result to the router, unless the connection it came on (link_gen) is gone:
+ * then the router has re-queued the job already. */
+void sender_link_result(struct sender *s, uint64_t link_gen, uint64_t id, const struct guard_verdict *v);
+#endif

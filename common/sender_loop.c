@@ -1,0 +1,95 @@
+/*
+ * sender_loop: start-up, loop and shutdown shared by the provider senders. One thread, one
+ * epoll set over the router socket (sender_link.c) and the HTTP/2 client's sockets; the
+ * provider's tick (e.g. an OAuth refresh) runs first on every turn, parked jobs are failed
+ * once past the deadline, and the wait is bounded by the client's timers, the provider's,
+ * and the next router reconnect. Trusts the provider's callbacks and its configuration
+ * checks. Holds the HTTP/2 client, the guard and the epoll set of struct sender.
+ */
+#include "sender_loop.h"
+#include "counters.h"
+#include "daemon.h"
+#include "log.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+void sender_init(struct sender *s, const struct sender_ops *ops, void *ctx, const struct config *cfg,
+		 const char *instance)
+{
+	memset(s, 0, sizeof *s);
+	s->ops = ops;
+	s->ctx = ctx;
+	s->cfg = cfg;
+	s->instance = instance;
+	s->epfd = -1;
+	s->link.peer.fd = -1;
+	srandom((unsigned)(getpid() ^ mono_ms()));
+}
+
+void sender_start(struct sender *s, struct h2c_opts *ho, size_t extra_in_flight)
+{
+	struct epoll_event ev;
+	char path[256];
+	long slots = ho->connections * ho->max_streams;
+
+	s->max_jobs = (size_t)(slots < 1 ? 1 : slots > SENDER_JOBS_MAX ? SENDER_JOBS_MAX : slots);
+	s->deadline_ms = ho->deadline_ms;
+	ho->max_in_flight = s->max_jobs + extra_in_flight;
+	if ((s->h2 = h2c_new(ho)) == NULL)
+		fatal("cannot start the HTTP/2 client");
+	guard_init(&s->guard, s->ops->provider);
+	counters_init(config_socket(s->cfg, "statsd.sock", path, sizeof path) ? path : "");
+	daemon_privdrop(s->cfg);
+	if ((s->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		fatal("epoll: %s", strerror(errno));
+	ev.events = EPOLLIN;
+	ev.data.u32 = SENDER_EV_H2;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, h2c_fd(s->h2), &ev) < 0)
+		fatal("epoll: %s", strerror(errno));
+}
+
+void sender_run(struct sender *s)
+{
+	struct epoll_event evs[64];
+
+	while (!daemon_stop) {
+		uint64_t now;
+		int timeout = 1000, t, n;
+
+		if (s->ops->tick)
+			s->ops->tick(s);
+		if (s->nwaiting > 0)
+			sender_fail_waiting(s, NULL);
+		now = mono_ms();
+		if (s->link.peer.fd < 0 && now >= s->link.reconnect_at) {
+			sender_link_try(s);
+			now = mono_ms();
+		}
+		if ((t = h2c_timeout_ms(s->h2)) >= 0 && t < timeout)
+			timeout = t;
+		if (s->ops->timeout_ms && (t = s->ops->timeout_ms(s)) >= 0 && t < timeout)
+			timeout = t;
+		if (s->nwaiting > 0 && timeout > 100)
+			timeout = 100;
+		if (s->link.peer.fd < 0 && s->link.reconnect_at > now && s->link.reconnect_at - now < (uint64_t)timeout)
+			timeout = (int)(s->link.reconnect_at - now);
+		n = epoll_wait(s->epfd, evs, 64, timeout);
+		for (int i = 0; i < n; i++)
+			if (evs[i].data.u32 == SENDER_EV_ROUTER)
+				sender_link_event(s, evs[i].events);
+		h2c_run(s->h2);
+		sender_link_watch(s);
+		counters_flush();
+	}
+	log_info("stopping with %zu jobs in flight (the router re-queues them)", s->njobs);
+	h2c_free(s->h2);
+	s->h2 = NULL;
+	sender_jobs_drop(s);
+	if (s->link.peer.fd >= 0)
+		peer_close(&s->link.peer);
+	close(s->epfd);
+	s->epfd = -1;
+}

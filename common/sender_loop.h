@@ -1,0 +1,77 @@
+/*
+ * sender_loop: what the provider senders (apns-sender, fcm-sender) share around their
+ * provider-specific code. One struct sender per daemon holds the router link
+ * (sender_link.h), the jobs from PUSH to RESULT (sender_job.h), the HTTP/2 client and the
+ * mass-invalidation guard, and runs the one loop: one thread, one epoll set over the router
+ * socket and the HTTP/2 client's sockets. A provider supplies a struct sender_ops — its
+ * payload, its request (URL, headers, credential), its classifier, its credential refresh —
+ * and keeps its own state behind ctx.
+ */
+#ifndef SENDER_LOOP_H
+#define SENDER_LOOP_H
+#include "config.h"
+#include "guard.h"
+#include "h2client.h"
+#include "sender_job.h"
+#include "sender_link.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#define SENDER_EV_ROUTER 1	  /* epoll tags in the loop */
+#define SENDER_EV_H2 2
+#define SENDER_JOBS_MAX 10000	  /* jobs in flight: connections × max_streams, capped here */
+
+struct sender;
+
+/* What one provider adds. Every callback runs on the loop's thread. */
+struct sender_ops {
+	const char *provider;	   /* "APNs": the guard's name and the log lines' */
+	uint32_t platform;	   /* enum frame_platform: said in the hello, required of every PUSH */
+	const char *platform_name; /* "iOS": for log lines */
+	const char *reduced_note;  /* "the payload; reduced payload sent": ends the reduced-body line */
+	/* Builds j->body (malloc'd, freed with the job) from the PUSH's data, j->token being set;
+	 * v comes zeroed. 0; 1 when it is the reduced form of bchat-onion.md §9.4 (then counted
+	 * and logged here); or -1 with v filled: the job is then answered with v. */
+	int (*prepare)(struct sender_job *j, const char *data, size_t data_len, struct guard_verdict *v);
+	/* Sends (or resends) j with sender_job_send(), or parks it with sender_job_park() and
+	 * returns 0; v comes zeroed. 0, or -1 with v filled: the job is then answered with v. */
+	int (*submit)(struct sender_job *j, struct guard_verdict *v);
+	/* A pure function of one answer (guard.h); now_wall_ms is for Retry-After dates. */
+	void (*classify)(long status, const char *body, size_t len, const char *retry_after, uint64_t now_wall_ms,
+			 struct guard_verdict *v);
+	/* An answer said the credential of generation gen (the auth_gen given to
+	 * sender_job_send()) is no good any more: stop using it. The job is then resubmitted once. */
+	void (*auth_rejected)(struct sender *s, unsigned gen);
+	/* Optional: called first on every turn of the loop (e.g. a credential refresh). */
+	void (*tick)(struct sender *s);
+	/* Optional: milliseconds until tick has something to do, or -1. */
+	int (*timeout_ms)(const struct sender *s);
+};
+
+struct sender {
+	const struct sender_ops *ops;
+	void *ctx;		   /* the provider's own state, for its callbacks */
+	const struct config *cfg;
+	const char *instance;	   /* -i NAME */
+	struct h2c *h2;
+	struct guard guard;
+	int epfd;		   /* the loop's */
+	struct sender_link link;   /* to the router */
+	struct sender_job *jobs;   /* in flight or parked */
+	size_t njobs, nwaiting, max_jobs;
+	long deadline_ms;	   /* the requests' deadline; parked jobs wait no longer */
+};
+
+/* First thing after daemon_start(): ties s to ops and ctx, seeds random() for the reconnect
+ * jitter; no router connection, no epoll set yet. */
+void sender_init(struct sender *s, const struct sender_ops *ops, void *ctx, const struct config *cfg,
+		 const char *instance);
+/* After the provider has checked its configuration and loaded its credentials: the job limit
+ * (ho's connections × max_streams, 1 to SENDER_JOBS_MAX), the HTTP/2 client from ho (its
+ * max_in_flight set here to the job limit + extra_in_flight), the guard, the statsd counters,
+ * dropped privileges and the epoll set. Exits through fatal() on failure. */
+void sender_start(struct sender *s, struct h2c_opts *ho, size_t extra_in_flight);
+/* Runs the loop until daemon_stop; then drops every job unanswered (the router re-queues
+ * them), closes the router connection and frees what sender_start() made. */
+void sender_run(struct sender *s);
+#endif
