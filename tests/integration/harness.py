@@ -69,6 +69,17 @@ class Pipeline:
         for d in self.DAEMONS:
             self.start(d)
         self.wait_for(self.ingress_up, "ingress listening")
+        # Requests before the ingress reaches the router are answered "Server busy" (retryable);
+        # tests start once it is connected.
+        sock = os.path.join(self.dir, "run", "router.sock")
+        self.wait_for(lambda: "connected to " + sock in self.log("ingress-onion"), "ingress connected to the router")
+
+    def log(self, name):
+        try:
+            with open(os.path.join(self.dir, name + ".log"), errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
 
     def ingress_up(self):
         try:

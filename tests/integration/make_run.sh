@@ -29,7 +29,8 @@ check '[ -s "$dir/var/log/router/current" ]' "the router has its own log (svlogd
 kill -TERM "$pid"
 i=0
 while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-sleep 1
+i=0
+while pgrep -f "$dir/var" >/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 check '! pgrep -f "$dir/var" >/dev/null' "stopping leaves nothing running"
 pkill -f "$dir/var" 2>/dev/null
 rm -rf "$dir"

@@ -130,7 +130,7 @@ try:
     state["stop"] = True
     th.join(timeout=60)
     t.check(not th.is_alive(), "the writer finished")
-    t.check(len(acked) > 1000, f"{len(acked)} of {state['sent']} notifies acknowledged across two kill -9")
+    t.check(len(acked) > 100, f"{len(acked)} of {state['sent']} notifies acknowledged across two kill -9")
     t.check(len(acked) < state["sent"], "some notifies were in flight at a kill (and were not acknowledged)")
     # Kill once more with everything queued, then restart and drain with senders.
     p.kill("router", signal.SIGKILL)
