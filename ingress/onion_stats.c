@@ -237,8 +237,6 @@ enum MHD_Result onion_stats_begin(struct onion_server *s, struct MHD_Connection 
 		}
 	}
 	json_decref(req);
-	if (to == 0 && from == 0)
-		to = 0;
 	frame_begin(&w, q1, FRAME_COUNTS_QUERY, 0);
 	n1 = frame_end(&w);
 	frame_begin(&w, q2, FRAME_STATS_QUERY, 0);
