@@ -23,7 +23,7 @@ check '[ -n "$cmd" ]' "it prints a pushctl command"
 reply=$(eval "$cmd" 2>&1)
 check 'echo "$reply" | grep -q "\"code\": 1"' "the printed command is answered Success: $reply"
 i=0
-while ! grep -q '"provider":"apns"' "$dir/var/log/mock-requests.jsonl" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q '"provider":"apns"' "$dir/var/log/mock-requests.jsonl" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 check 'grep "\"provider\":\"apns\"" "$dir/var/log/mock-requests.jsonl" | grep -q "\"status\":200"' "the mock provider recorded the APNs request"
 check '[ -s "$dir/var/log/router/current" ]' "the router has its own log (svlogd)"
 kill -TERM "$pid"
