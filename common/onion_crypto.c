@@ -7,6 +7,7 @@
  * one-shot test IV.
  */
 #include "onion_crypto.h"
+#include "hex.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -246,17 +247,6 @@ int onion_open(const struct onion_key *k, const unsigned char *in, size_t len, u
 	return -1;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int is_space(unsigned char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
@@ -308,7 +298,7 @@ int onion_key_load(const char *path, unsigned char sk[32], unsigned char pk[32],
 			why = "expected 64 hex digits";
 		} else {
 			for (size_t i = 0; i < 32; i++) {
-				int hi = hexval(buf[b + 2 * i]), lo = hexval(buf[b + 2 * i + 1]);
+				int hi = hex_value(buf[b + 2 * i]), lo = hex_value(buf[b + 2 * i + 1]);
 				if (hi < 0 || lo < 0) {
 					why = "expected 64 hex digits";
 					break;

@@ -5,6 +5,7 @@
  * before jansson sees it, and decryption failures are reported, never half-used.
  */
 #include "onion_body.h"
+#include "hex.h"
 #include <jansson.h>
 #include <sodium.h>
 #include <stdint.h>
@@ -48,17 +49,6 @@ static int utf8_valid(const unsigned char *s, size_t len)
 		i += need + 1;
 	}
 	return 1;
-}
-
-static int hex_nibble(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 static int b64_value(unsigned char c)
@@ -119,7 +109,7 @@ static int decode_ephemeral(const char *s, size_t len, int allow_b32z, unsigned 
 	const unsigned char *u = (const unsigned char *)s;
 	if (len == 64) {
 		for (size_t i = 0; i < 32; i++) {
-			int hi = hex_nibble(u[2 * i]), lo = hex_nibble(u[2 * i + 1]);
+			int hi = hex_value(u[2 * i]), lo = hex_value(u[2 * i + 1]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			out[i] = (unsigned char)(hi << 4 | lo);

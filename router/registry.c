@@ -14,6 +14,7 @@
  * more than LMDB's own framing (record lengths are checked while walking).
  */
 #include "registry.h"
+#include "hex.h"
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,28 +22,19 @@
 #define ID_ENC_MAX (REG_ID_MAX + 1)
 #define ENTRY_HDR 12
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 static size_t id_encode(const char *id, size_t len, unsigned char *out)
 {
 	if (len == 66) {
 		size_t i;
-		for (i = 2; i < 66 && hexval((unsigned char)id[i]) >= 0; i++)
+		for (i = 2; i < 66 && hex_value_lower((unsigned char)id[i]) >= 0; i++)
 			;
 		if (i == 66) {
 			out[0] = 1;
 			out[1] = (unsigned char)id[0];
 			out[2] = (unsigned char)id[1];
 			for (i = 0; i < 32; i++)
-				out[3 + i] = (unsigned char)(hexval((unsigned char)id[2 + 2 * i]) << 4 |
-							     hexval((unsigned char)id[3 + 2 * i]));
+				out[3 + i] = (unsigned char)(hex_value_lower((unsigned char)id[2 + 2 * i]) << 4 |
+							     hex_value_lower((unsigned char)id[3 + 2 * i]));
 			return 35;
 		}
 	}
@@ -387,20 +379,30 @@ int registry_resolve(MDB_txn *txn, const struct store *s, const char *send_to, s
 	return 0;
 }
 
+/* Finds the token's holder and loads the holder's record: 1 found, 0 not, -1 error. */
+static int holder_record(MDB_txn *txn, const struct store *s, const char *token, size_t tlen, unsigned char *holder,
+			 size_t *hlen, long *off, MDB_val *rec)
+{
+	int rc = find_holder(txn, s, token, tlen, holder, hlen, off);
+	MDB_val k;
+
+	if (rc <= 0)
+		return rc;
+	k.mv_size = *hlen;
+	k.mv_data = holder;
+	return mdb_get(txn, s->ids, &k, rec) == 0 ? 1 : -1;
+}
+
 int registry_token_dead(MDB_txn *txn, const struct store *s, const char *token, size_t token_len, uint64_t ts_ms)
 {
 	unsigned char holder[ID_ENC_MAX];
 	size_t hlen;
 	long off;
-	MDB_val k, v;
-	int rc = find_holder(txn, s, token, token_len, holder, &hlen, &off);
+	MDB_val v;
+	int rc = holder_record(txn, s, token, token_len, holder, &hlen, &off, &v);
 
 	if (rc <= 0)
 		return rc;
-	k.mv_size = hlen;
-	k.mv_data = holder;
-	if (mdb_get(txn, s->ids, &k, &v) != 0)
-		return -1;
 	/* Registered again after the provider's verdict: the app has a fresh claim on it. */
 	if (rd64le((unsigned char *)v.mv_data + off + 2) > ts_ms)
 		return 0;
@@ -413,14 +415,12 @@ int registry_token_failure(MDB_txn *txn, const struct store *s, const char *toke
 	size_t hlen;
 	long off;
 	MDB_val k, v;
-	int rc = find_holder(txn, s, token, token_len, holder, &hlen, &off), n;
+	int rc = holder_record(txn, s, token, token_len, holder, &hlen, &off, &v), n;
 
 	if (rc <= 0)
 		return rc;
 	k.mv_size = hlen;
 	k.mv_data = holder;
-	if (mdb_get(txn, s->ids, &k, &v) != 0)
-		return -1;
 	n = ((unsigned char *)v.mv_data)[off + 1];
 	if (reset && n == 0)
 		return 0; /* the common case: no write at all */
@@ -441,16 +441,12 @@ int registry_lookup_token(MDB_txn *txn, const struct store *s, const char *token
 	unsigned char holder[ID_ENC_MAX];
 	size_t hlen;
 	long off;
-	MDB_val k, v;
-	int rc = find_holder(txn, s, token, token_len, holder, &hlen, &off);
+	MDB_val v;
+	int rc = holder_record(txn, s, token, token_len, holder, &hlen, &off, &v);
 
 	if (rc <= 0)
 		return rc;
 	id_decode(holder, hlen, id);
-	k.mv_size = hlen;
-	k.mv_data = holder;
-	if (mdb_get(txn, s->ids, &k, &v) != 0)
-		return -1;
 	entry_decode(v.mv_data, (size_t)off, out);
 	return 1;
 }
