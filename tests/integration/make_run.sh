@@ -26,6 +26,9 @@ i=0
 while ! grep -q '"provider":"apns"' "$dir/var/log/mock-requests.jsonl" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 check 'grep "\"provider\":\"apns\"" "$dir/var/log/mock-requests.jsonl" | grep -q "\"status\":200"' "the mock provider recorded the APNs request"
 check '[ -s "$dir/var/log/router/current" ]' "the router has its own log (svlogd)"
+if [ "$fail" != 0 ]; then
+	for f in "$dir"/var/log/*/current; do echo "--- $f"; tail -n 15 "$f"; done
+fi
 kill -TERM "$pid"
 i=0
 while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
