@@ -57,7 +57,12 @@ i=0
 while ! curl -s -o /dev/null "http://127.0.0.1:$HTTP_PORT/" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 id=bd$(printf '5%.0s' $(seq 64))
 token=$(printf 'a1%.0s' $(seq 32))
-demo=$("$top/bin/pushctl" send -u "http://127.0.0.1:$HTTP_PORT" -K "$var/keys/server.pub" register token=$token pubKey=$id 2>&1 || true)
+# Until the ingress has reached the router it answers "Server busy" (retryable): retry.
+i=0
+until demo=$("$top/bin/pushctl" send -u "http://127.0.0.1:$HTTP_PORT" -K "$var/keys/server.pub" register token=$token pubKey=$id 2>&1) || [ $i -ge 50 ]; do
+	sleep 0.2
+	i=$((i + 1))
+done
 cat <<MSG
 
 pushpipe is running under runit (service directories in $shown/service).

@@ -16,6 +16,7 @@ i=0
 while ! grep -q "Ctrl-C stops everything" "$out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 check 'grep -q "Ctrl-C stops everything" "$out"' "run-local.sh started and printed its summary"
 check 'grep -Eq "server key: +[0-9a-f]{64}" "$out"' "it prints the server public key"
+check 'grep -q "is registered: {\"status\": 200, \"body\": {\"code\": 1" "$out"' "the demo device is registered"
 check 'grep -Eq "^[0-9a-f]{64}$" "$dir/var/keys/server.pub"' "var/keys/server.pub is 64 lowercase hex and a newline"
 check '[ $(ls -d "$dir"/var/service/*/log | wc -l) -ge 6 ] && grep -q svlogd "$dir/var/service/router/log/run"' "every service has a log/run with svlogd"
 cmd=$(grep -E '^ +bin/pushctl send' "$out" | head -n 1 | sed 's/^ *//')
@@ -33,7 +34,7 @@ kill -TERM "$pid"
 i=0
 while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 i=0
-while pgrep -f "$dir/var" >/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while pgrep -f "$dir/var" >/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
 check '! pgrep -f "$dir/var" >/dev/null' "stopping leaves nothing running"
 pkill -f "$dir/var" 2>/dev/null
 rm -rf "$dir"
