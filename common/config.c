@@ -28,6 +28,7 @@ static const struct conf_key keys[] = {
 	{NULL, "state_dir", C_STR, T(state_dir), "var/run", 0, 0, 0},
 	{NULL, "user", C_STR, T(user), "", 0, 0, 0},
 	{NULL, "log_level", C_STR, T(log_level), "info", 0, 0, 0},
+	{NULL, "sandbox", C_BOOL, T(sandbox), NULL, 1, 0, 1},
 
 	{"ingress_onion", "listen", C_STR, S(onion, listen), "0.0.0.0:5000", 0, 0, 0},
 	{"ingress_onion", "key_file", C_STR, S(onion, key_file), "", 0, 0, 0},
@@ -49,6 +50,32 @@ static const struct conf_key keys[] = {
 	{"ingress_onion", "max_pending", C_INT, S(onion, max_pending), NULL, 4096, 1, 1 << 20},
 	{"ingress_onion", "router_timeout_ms", C_INT, S(onion, router_timeout_ms), NULL, 5000, 10, 20000},
 
+	{"ingress_uwpx", "listen", C_STR, S(uwpx, listen), "0.0.0.0:1997", 0, 0, 0},
+	{"ingress_uwpx", "cert_file", C_STR, S(uwpx, cert_file), "", 0, 0, 0},
+	{"ingress_uwpx", "key_file", C_STR, S(uwpx, key_file), "", 0, 0, 0},
+	{"ingress_uwpx", "max_message", C_INT, S(uwpx, max_message), NULL, 65536, 1024, 1 << 20},
+	{"ingress_uwpx", "first_timeout_s", C_INT, S(uwpx, first_timeout_s), NULL, 10, 1, 300},
+	{"ingress_uwpx", "idle_timeout_s", C_INT, S(uwpx, idle_timeout_s), NULL, 30, 1, 3600},
+	{"ingress_uwpx", "max_connections", C_INT, S(uwpx, max_connections), NULL, 256, 1, 65536},
+	{"ingress_uwpx", "max_accounts", C_INT, S(uwpx, max_accounts), NULL, 64, 1, 64},
+	{"ingress_uwpx", "channel_suffixes", C_LIST, S(uwpx, channel_suffixes), ".notify.windows.com", 0, 0, 0},
+	{"ingress_uwpx", "channel_paths", C_LIST, S(uwpx, channel_paths), "/", 0, 0, 0},
+	{"ingress_uwpx", "allow_loopback_channels", C_BOOL, S(uwpx, allow_loopback_channels), NULL, 0, 0, 1},
+	{"ingress_uwpx", "test_push_deadline_ms", C_INT, S(uwpx, test_push_deadline_ms), NULL, 2500, 100, 10000},
+	{"ingress_uwpx", "router_timeout_ms", C_INT, S(uwpx, router_timeout_ms), NULL, 2000, 10, 20000},
+
+	{"ingress_xmpp", "server", C_STR, S(xmpp, server), "127.0.0.1:5347", 0, 0, 0},
+	{"ingress_xmpp", "domain", C_STR, S(xmpp, domain), "", 0, 0, 0},
+	{"ingress_xmpp", "secret_file", C_STR, S(xmpp, secret_file), "", 0, 0, 0},
+	{"ingress_xmpp", "keepalive_s", C_INT, S(xmpp, keepalive_s), NULL, 60, 1, 3600},
+	{"ingress_xmpp", "max_stanza", C_INT, S(xmpp, max_stanza), NULL, 65536, 4096, 1 << 20},
+	{"ingress_xmpp", "ping_jid", C_STR, S(xmpp, ping_jid), "", 0, 0, 0},
+	{"ingress_xmpp", "bind_domain", C_BOOL, S(xmpp, bind_domain), NULL, 1, 0, 1},
+	{"ingress_xmpp", "adhoc", C_BOOL, S(xmpp, adhoc), NULL, 0, 0, 1},
+	{"ingress_xmpp", "adhoc_services", C_LIST, S(xmpp, adhoc_services), "fcm,apns", 0, 0, 0},
+	{"ingress_xmpp", "adhoc_domains", C_LIST, S(xmpp, adhoc_domains), "", 0, 0, 0},
+	{"ingress_xmpp", "router_timeout_ms", C_INT, S(xmpp, router_timeout_ms), NULL, 5000, 10, 20000},
+
 	{"router", "db_path", C_STR, S(router, db_path), "var/db/registry", 0, 0, 0},
 	{"router", "map_size_mb", C_INT, S(router, map_size_mb), NULL, 4096, 1, 1 << 20},
 	{"router", "outbox_max", C_INT, S(router, outbox_max), NULL, 1000000, 1, 1L << 32},
@@ -58,6 +85,10 @@ static const struct conf_key keys[] = {
 	{"router", "backoff_cap_ms", C_INT, S(router, backoff_cap_ms), NULL, 300000, 1, 86400000},
 	{"router", "skip_legacy_groups_only", C_BOOL, S(router, skip_legacy_groups_only), NULL, -1, 0, 1},
 	{"router", "failure_threshold", C_INT, S(router, failure_threshold), NULL, 4, 1, 1000},
+	{"router", "wake_max_age_s", C_INT, S(router, wake_max_age_s), NULL, 3600, 1, 30 * 86400},
+	{"router", "device_expiry_s", C_INT, S(router, device_expiry_s), NULL, 60 * 86400, 60, 3650L * 86400},
+	{"router", "node_length", C_INT, S(router, node_length), NULL, 24, 15, 64},
+	{"router", "secret_length", C_INT, S(router, secret_length), NULL, 24, 15, 64},
 
 	{"apns_sender", "url", C_STR, S(apns, url), "https://api.push.apple.com", 0, 0, 0},
 	{"apns_sender", "ca_file", C_STR, S(apns, ca_file), "", 0, 0, 0},
@@ -75,6 +106,10 @@ static const struct conf_key keys[] = {
 	{"apns_sender", "max_streams", C_INT, S(apns, max_streams), NULL, 500, 1, 10000},
 	{"apns_sender", "deadline_ms", C_INT, S(apns, deadline_ms), NULL, 10000, 100, 120000},
 	{"apns_sender", "jwt_refresh_s", C_INT, S(apns, jwt_refresh_s), NULL, 3000, 1200, 3300},
+	{"apns_sender", "xmpp_topic", C_STR, S(apns, xmpp_topic), "", 0, 0, 0},
+	{"apns_sender", "guard_window", C_INT, S(apns, guard_window), NULL, 50, 5, 100000},
+	{"apns_sender", "guard_min_answers", C_INT, S(apns, guard_min_answers), NULL, 20, 1, 100000},
+	{"apns_sender", "guard_percent", C_INT, S(apns, guard_percent), NULL, 50, 1, 100},
 
 	{"fcm_sender", "url", C_STR, S(fcm, url), "https://fcm.googleapis.com", 0, 0, 0},
 	{"fcm_sender", "ca_file", C_STR, S(fcm, ca_file), "", 0, 0, 0},
@@ -84,13 +119,22 @@ static const struct conf_key keys[] = {
 	{"fcm_sender", "connections", C_INT, S(fcm, connections), NULL, 1, 1, 64},
 	{"fcm_sender", "max_streams", C_INT, S(fcm, max_streams), NULL, 100, 1, 10000},
 	{"fcm_sender", "deadline_ms", C_INT, S(fcm, deadline_ms), NULL, 10000, 100, 120000},
+	{"fcm_sender", "guard_window", C_INT, S(fcm, guard_window), NULL, 50, 5, 100000},
+	{"fcm_sender", "guard_min_answers", C_INT, S(fcm, guard_min_answers), NULL, 20, 1, 100000},
+	{"fcm_sender", "guard_percent", C_INT, S(fcm, guard_percent), NULL, 50, 1, 100},
 
-	{"wns_sender", "token_url", C_STR, S(wns, token_url), "https://login.live.com/accesstoken.srf", 0, 0, 0},
+	{"wns_sender", "auth_flow", C_STR, S(wns, auth_flow), "live", 0, 0, 0},
+	{"wns_sender", "token_url", C_STR, S(wns, token_url), "", 0, 0, 0},
+	{"wns_sender", "scope", C_STR, S(wns, scope), "", 0, 0, 0},
+	{"wns_sender", "tenant", C_STR, S(wns, tenant), "", 0, 0, 0},
 	{"wns_sender", "ca_file", C_STR, S(wns, ca_file), "", 0, 0, 0},
 	{"wns_sender", "client_id", C_STR, S(wns, client_id), "", 0, 0, 0},
 	{"wns_sender", "client_secret_file", C_STR, S(wns, client_secret_file), "", 0, 0, 0},
 	{"wns_sender", "connections", C_INT, S(wns, connections), NULL, 2, 1, 64},
+	{"wns_sender", "max_streams", C_INT, S(wns, max_streams), NULL, 100, 1, 10000},
 	{"wns_sender", "deadline_ms", C_INT, S(wns, deadline_ms), NULL, 10000, 100, 120000},
+	{"wns_sender", "cache_policy", C_BOOL, S(wns, cache_policy), NULL, 0, 0, 1},
+	{"wns_sender", "ttl_s", C_INT, S(wns, ttl_s), NULL, 0, 0, 30 * 86400},
 
 	{"statsd", "db_path", C_STR, S(statsd, db_path), "var/db/stats", 0, 0, 0},
 	{"statsd", "period_s", C_INT, S(statsd, period_s), NULL, 43200, 1, 30 * 86400},
@@ -98,7 +142,7 @@ static const struct conf_key keys[] = {
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
-static const char *const sections[] = {"ingress_onion", "router", "apns_sender", "fcm_sender",
+static const char *const sections[] = {"ingress_onion", "ingress_uwpx", "ingress_xmpp", "router", "apns_sender", "fcm_sender",
 				       "wns_sender", "statsd"};
 
 static void list_set(struct conf_list *l, const char *csv)

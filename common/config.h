@@ -33,6 +33,33 @@ struct conf_ingress_onion {
 	long router_timeout_ms;
 };
 
+struct conf_ingress_uwpx {
+	char *listen;		/* "host:port"; default 0.0.0.0:1997 */
+	char *cert_file, *key_file; /* PEM; required when the daemon runs */
+	long max_message;	/* bytes before the NUL */
+	long first_timeout_s, idle_timeout_s, max_connections;
+	long max_accounts;
+	struct conf_list channel_suffixes; /* ".notify.windows.com" */
+	struct conf_list channel_paths;	   /* "/" */
+	int allow_loopback_channels;	   /* tests only (uwpx-xmpp.md §1.8) */
+	long test_push_deadline_ms;
+	long router_timeout_ms;
+};
+
+struct conf_ingress_xmpp {
+	char *server;		/* "host:port" of the XMPP server's component port */
+	char *domain;		/* component domain = push_bare_jid; required */
+	char *secret_file;	/* shared component secret; required */
+	long keepalive_s;
+	long max_stanza;
+	char *ping_jid;		/* empty = no XEP-0199 pings */
+	int bind_domain;	/* bind wns nodes to the first publishing domain */
+	int adhoc;		/* XEP-0050 registration */
+	struct conf_list adhoc_services; /* "fcm,apns" */
+	struct conf_list adhoc_domains;	 /* empty = any */
+	long router_timeout_ms;
+};
+
 struct conf_router {
 	char *db_path;
 	long map_size_mb;
@@ -42,6 +69,9 @@ struct conf_router {
 	long backoff_first_ms, backoff_cap_ms;
 	int skip_legacy_groups_only;
 	long failure_threshold;
+	long wake_max_age_s;	/* WNS wake-ups and XMPP pushes */
+	long device_expiry_s;	/* UWPX devices not refreshed */
+	long node_length, secret_length;
 };
 
 struct conf_apns {
@@ -54,6 +84,8 @@ struct conf_apns {
 	char *alert_title, *alert_body;
 	long expiration_s;	/* -1 = header not sent */
 	long connections, max_streams, deadline_ms, jwt_refresh_s;
+	char *xmpp_topic;	/* bundle id for XEP-0050 APNs registrations */
+	long guard_window, guard_min_answers, guard_percent; /* mass-invalidation guard */
 };
 
 struct conf_fcm {
@@ -63,11 +95,15 @@ struct conf_fcm {
 	char *token_uri;	/* empty = from the service account */
 	char *project_id;	/* empty = from the service account */
 	long connections, max_streams, deadline_ms;
+	long guard_window, guard_min_answers, guard_percent;
 };
 
 struct conf_wns {
-	char *token_url, *ca_file, *client_id, *client_secret_file;
-	long connections, deadline_ms;
+	char *auth_flow;	/* "live" or "entra" */
+	char *token_url, *ca_file, *client_id, *client_secret_file, *scope, *tenant;
+	long connections, max_streams, deadline_ms;
+	int cache_policy;	/* send X-WNS-Cache-Policy: cache */
+	long ttl_s;		/* X-WNS-TTL; 0 = not sent */
 };
 
 struct conf_statsd {
@@ -81,7 +117,10 @@ struct config {
 	char *state_dir;	/* sockets */
 	char *user;		/* drop privileges to this user when started as root */
 	char *log_level;
+	int sandbox;		/* seccomp + Landlock per role */
 	struct conf_ingress_onion onion;
+	struct conf_ingress_uwpx uwpx;
+	struct conf_ingress_xmpp xmpp;
 	struct conf_router router;
 	struct conf_apns apns;
 	struct conf_fcm fcm;

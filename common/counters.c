@@ -40,6 +40,21 @@ static const char *const names[CTR_MAX] = {
 	[CTR_HUAWEI_SKIPPED] = "huawei_skipped",
 	[CTR_WNS_DELIVERED] = "wns_delivered",
 	[CTR_WNS_FAILED] = "wns_failed",
+	[CTR_UWPX_REQUESTS] = "uwpx_requests",
+	[CTR_UWPX_ERRORS] = "uwpx_errors",
+	[CTR_UWPX_TEST_PUSHES] = "uwpx_test_pushes",
+	[CTR_XMPP_PUBLISHES] = "xmpp_publishes",
+	[CTR_XMPP_PUBLISHES_REJECTED] = "xmpp_publishes_rejected",
+	[CTR_XMPP_REGISTRATIONS] = "xmpp_registrations",
+	[CTR_XMPP_RECONNECTS] = "xmpp_reconnects",
+	[CTR_WNS_CHANNELS_DEAD] = "wns_channels_dead",
+	[CTR_WNS_THROTTLED] = "wns_throttled",
+	[CTR_WNS_DROPPED] = "wns_dropped",
+	[CTR_WNS_TOKEN_REFRESHES] = "wns_token_refreshes",
+	[CTR_UWPX_DEVICES_EXPIRED] = "uwpx_devices_expired",
+	[CTR_GUARD_TRIPS] = "guard_trips",
+	[CTR_XMPP_FCM_DELIVERED] = "xmpp_fcm_delivered",
+	[CTR_XMPP_APNS_DELIVERED] = "xmpp_apns_delivered",
 };
 
 const char *counter_name(uint32_t id)

@@ -33,6 +33,21 @@ enum counter_id {
 	CTR_HUAWEI_SKIPPED,
 	CTR_WNS_DELIVERED,
 	CTR_WNS_FAILED,
+	CTR_UWPX_REQUESTS,           /* UWPX messages parsed */
+	CTR_UWPX_ERRORS,             /* UWPX replies with status 0 */
+	CTR_UWPX_TEST_PUSHES,
+	CTR_XMPP_PUBLISHES,          /* publishes answered result */
+	CTR_XMPP_PUBLISHES_REJECTED, /* publishes answered with an error */
+	CTR_XMPP_REGISTRATIONS,      /* XEP-0050 registrations */
+	CTR_XMPP_RECONNECTS,
+	CTR_WNS_CHANNELS_DEAD,       /* channels marked dead (404/410) */
+	CTR_WNS_THROTTLED,           /* 406 answers */
+	CTR_WNS_DROPPED,             /* 200 with X-WNS-Status: dropped */
+	CTR_WNS_TOKEN_REFRESHES,
+	CTR_UWPX_DEVICES_EXPIRED,    /* devices removed by expiry */
+	CTR_GUARD_TRIPS,             /* mass-invalidation guard pauses */
+	CTR_XMPP_FCM_DELIVERED,
+	CTR_XMPP_APNS_DELIVERED,
 	CTR_MAX
 };
 

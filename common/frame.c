@@ -23,7 +23,10 @@ static const struct tag_rule tag_rules[] = {
 	{TAG_ATTEMPT, K_U32, 4},       {TAG_KIND, K_U32, 4},		 {TAG_COUNT_IOS, K_U64, 8},
 	{TAG_COUNT_ANDROID, K_U64, 8}, {TAG_COUNT_IDS, K_U64, 8},	 {TAG_COUNTER, K_U32, 4},
 	{TAG_DELTA, K_U64, 8},	       {TAG_START, K_U64, 8},		 {TAG_END, K_U64, 8},
-	{TAG_ROW, K_BYTES, 1024},
+	{TAG_ROW, K_BYTES, 1024},      {TAG_DEVICE_ID, K_BYTES, 64},	 {TAG_URI, K_BYTES, 2048},
+	{TAG_ACCOUNT, K_BYTES, 64},    {TAG_NODE, K_BYTES, 64},		 {TAG_SECRET, K_BYTES, 64},
+	{TAG_DOMAIN, K_BYTES, 1023},   {TAG_VERSION, K_U32, 4},		 {TAG_MSG_COUNT, K_U32, 4},
+	{TAG_PENDING_COUNT, K_U32, 4}, {TAG_IDENTITY, K_BYTES, 32},	 {TAG_CHANNEL, K_BYTES, 40},
 };
 
 /* Per type: allowed tags; R = required (exactly once), O = optional (at most once), M = many. */
@@ -55,6 +58,17 @@ static const struct type_rule type_rules[] = {
 	{FRAME_COUNTER, "counter", {{TAG_COUNTER, M}, {TAG_DELTA, M}}},
 	{FRAME_STATS_QUERY, "stats-query", {{TAG_START, O}, {TAG_END, O}}},
 	{FRAME_STATS_ROWS, "stats-rows", {{TAG_ROW, M}}},
+	{FRAME_UWPX_CHANNEL, "uwpx-channel", {{TAG_DEVICE_ID, R}, {TAG_URI, R}}},
+	{FRAME_UWPX_ACCOUNTS, "uwpx-accounts", {{TAG_DEVICE_ID, R}, {TAG_VERSION, O}, {TAG_ACCOUNT, M}}},
+	{FRAME_UWPX_TEST, "uwpx-test", {{TAG_DEVICE_ID, R}}},
+	{FRAME_NODES, "nodes", {{TAG_ACCOUNT, M}, {TAG_NODE, M}, {TAG_SECRET, M}, {TAG_STATUS, M}}},
+	{FRAME_XMPP_PUBLISH, "xmpp-publish",
+	 {{TAG_NODE, R}, {TAG_SECRET, R}, {TAG_DOMAIN, R}, {TAG_MSG_COUNT, O}, {TAG_PENDING_COUNT, O},
+	  {TAG_FLAGS, O}}},
+	{FRAME_XMPP_REGISTER, "xmpp-register",
+	 {{TAG_PLATFORM, R}, {TAG_IDENTITY, R}, {TAG_TOKEN, R}, {TAG_DOMAIN, R}, {TAG_ACCOUNT, R},
+	  {TAG_CHANNEL, O}}},
+	{FRAME_XMPP_UNREGISTER, "xmpp-unregister", {{TAG_PLATFORM, R}, {TAG_IDENTITY, R}}},
 };
 
 static uint16_t rd16(const uint8_t *p)

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define FRAME_MAGIC 0x5070u /* "pP" */
-#define FRAME_VERSION 1
+#define FRAME_VERSION 2
 #define FRAME_HEADER 16
 /* Fits the default Unix socket send buffer (wmem_default 212992) with room to spare. */
 #define FRAME_MAX (192 * 1024)
@@ -33,6 +33,19 @@ enum frame_type {
 	FRAME_COUNTER = 30,	 /* any → statsd (datagram): (counter, delta)* */
 	FRAME_STATS_QUERY = 31,	 /* ingress → statsd: start, end */
 	FRAME_STATS_ROWS = 32,	 /* statsd → ingress: row* */
+	/* UWPX registration (ingress-uwpx → router). Replies: FRAME_REPLY, or FRAME_NODES. */
+	FRAME_UWPX_CHANNEL = 40,  /* device_id, uri → reply OK once durable (device created or revived) */
+	FRAME_UWPX_ACCOUNTS = 41, /* device_id, version, account* (distinct, in order) → FRAME_NODES,
+				     or reply NOT_FOUND (no live channel) / BUSY / ERROR */
+	FRAME_UWPX_TEST = 42,	  /* device_id → reply after WNS answers: OK (200), FAILED, NOT_FOUND */
+	FRAME_NODES = 43,	  /* router → ingress: (account, node, secret, status)* in request order */
+	/* XMPP component (ingress-xmpp → router). */
+	FRAME_XMPP_PUBLISH = 44,  /* node, secret, domain, msg_count, pending_count, flags (F_HIGH) →
+				     reply OK, NOT_FOUND (item-not-found), FORBIDDEN, UNAVAILABLE (wait),
+				     BUSY (wait) */
+	FRAME_XMPP_REGISTER = 45, /* platform (IOS=apns, ANDROID=fcm), identity, token, domain, account,
+				     channel? → FRAME_NODES with one entry (account, node, secret) */
+	FRAME_XMPP_UNREGISTER = 46, /* platform, identity → reply OK or NOT_FOUND */
 };
 
 enum frame_tag {
@@ -61,12 +74,38 @@ enum frame_tag {
 	TAG_START = 42,		/* u64 seconds */
 	TAG_END = 43,		/* u64 seconds */
 	TAG_ROW = 44,		/* bytes: one packed statistics row (stats_row.h) */
+	TAG_DEVICE_ID = 50,	/* bytes = 64: UWPX device id, lowercase hex */
+	TAG_URI = 51,		/* bytes ≤ 2048: WNS channel URI (validated by the ingress) */
+	TAG_ACCOUNT = 52,	/* bytes ≤ 64: UWPX account_id (64 hex) or ad-hoc account hash (40 hex) */
+	TAG_NODE = 53,		/* bytes ≤ 64: push node, [0-9A-Za-z] */
+	TAG_SECRET = 54,	/* bytes ≤ 64: publish secret, [0-9A-Za-z] */
+	TAG_DOMAIN = 55,	/* bytes ≤ 1023: the publishing (or registering) XMPP domain, lowercase */
+	TAG_VERSION = 56,	/* u32: UWPX message version */
+	TAG_MSG_COUNT = 57,	/* u32: summary message-count */
+	TAG_PENDING_COUNT = 58, /* u32: summary pending-subscription-count */
+	TAG_IDENTITY = 59,	/* bytes = 32: SHA-256(bare JID ‖ 0 ‖ device-id ‖ 0 ‖ room JID) */
+	TAG_CHANNEL = 60,	/* bytes ≤ 40: ad-hoc room channel hash */
 };
 
 enum frame_role { ROLE_INGRESS = 1, ROLE_ROUTER = 2, ROLE_SENDER = 3, ROLE_STATSD = 4, ROLE_TOOL = 5 };
 enum frame_platform { PLATFORM_IOS = 1, PLATFORM_ANDROID = 2, PLATFORM_HUAWEI = 3, PLATFORM_WNS = 4 };
-enum frame_kind { KIND_BCHAT = 1 };
-enum frame_status { STATUS_OK = 0, STATUS_NOT_FOUND = 1, STATUS_BUSY = 2, STATUS_ERROR = 3 };
+/*
+ * What a FRAME_PUSH carries in TAG_DATA, by kind:
+ *   KIND_BCHAT      the notify's data (base64 text); the sender builds the Bchat payload.
+ *   KIND_WNS        the exact WNS raw body (compact sorted JSON, uwpx-xmpp.md §3.1); token = URI.
+ *   KIND_XMPP       compact JSON {"account":"<40 hex>","channel":"<40 hex>"?,"high":true|false}
+ *                   for an ad-hoc FCM/APNs registration; the sender builds the p2-style message.
+ */
+enum frame_kind { KIND_BCHAT = 1, KIND_WNS = 2, KIND_XMPP = 3 };
+enum frame_status {
+	STATUS_OK = 0,
+	STATUS_NOT_FOUND = 1,
+	STATUS_BUSY = 2,
+	STATUS_ERROR = 3,
+	STATUS_FORBIDDEN = 4,	/* XMPP publish: wrong secret */
+	STATUS_UNAVAILABLE = 5, /* XMPP publish: WNS channel dead (answer recipient-unavailable, wait) */
+	STATUS_FAILED = 6,	/* UWPX test push: WNS refused it */
+};
 enum frame_outcome {
 	OUTCOME_DELIVERED = 1,
 	OUTCOME_TOKEN_DEAD = 2,
@@ -76,6 +115,7 @@ enum frame_outcome {
 	OUTCOME_TOKEN_SUSPECT = 6,
 };
 #define FRAME_F_LEGACY_GROUPS_ONLY 0x1u
+#define FRAME_F_HIGH 0x2u /* XMPP publish: last-message-body was non-empty */
 
 struct frame {
 	uint8_t type;
