@@ -122,11 +122,18 @@ try:
     import threading
     th = threading.Thread(target=writer)
     th.start()
+    def acks_grow(n, limit=30):
+        # Kill only once the restarted router has acknowledged n more notifies: fixed sleeps
+        # would make the count depend on the build's speed (sanitizers are several times slower).
+        goal, end = len(acked) + n, time.time() + limit
+        while len(acked) < goal and time.time() < end:
+            time.sleep(0.05)
+
     for _ in range(2):
-        time.sleep(0.4)
+        acks_grow(60)
         p.kill("router", signal.SIGKILL)
         start_router()
-    time.sleep(0.4)
+    acks_grow(60)
     state["stop"] = True
     th.join(timeout=60)
     t.check(not th.is_alive(), "the writer finished")
