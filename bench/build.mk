@@ -2,3 +2,9 @@
 TOOLS += $(BIN)/onion_load
 $(BIN)/onion_load: $(BUILD)/bench/onion_load.o $(BUILD)/pushctl/onion_client.o $(COMMON_LIB)
 	$(call link,$(LIBS))
+TOOLS += $(BIN)/registry_bench
+$(BIN)/registry_bench: $(BUILD)/bench/registry_bench.o $(ROUTER_LIB) $(COMMON_LIB)
+	$(call link,$(LIBS))
+TOOLS += $(BIN)/router_load
+$(BIN)/router_load: $(BUILD)/bench/router_load.o $(COMMON_LIB)
+	$(call link,$(LIBS))

@@ -24,17 +24,19 @@
 
 static size_t id_encode(const char *id, size_t len, unsigned char *out)
 {
-	if (len == 66) {
+	if (len == 66) { /* one pass: decode while checking, fall back on the first non-digit */
 		size_t i;
-		for (i = 2; i < 66 && hex_value_lower((unsigned char)id[i]) >= 0; i++)
-			;
-		if (i == 66) {
+		for (i = 0; i < 32; i++) {
+			int hi = hex_value_lower((unsigned char)id[2 + 2 * i]);
+			int lo = hex_value_lower((unsigned char)id[3 + 2 * i]);
+			if ((hi | lo) < 0)
+				break;
+			out[3 + i] = (unsigned char)(hi << 4 | lo);
+		}
+		if (i == 32) {
 			out[0] = 1;
 			out[1] = (unsigned char)id[0];
 			out[2] = (unsigned char)id[1];
-			for (i = 0; i < 32; i++)
-				out[3 + i] = (unsigned char)(hex_value_lower((unsigned char)id[2 + 2 * i]) << 4 |
-							     hex_value_lower((unsigned char)id[3 + 2 * i]));
 			return 35;
 		}
 	}
