@@ -58,6 +58,7 @@ static const struct type_rule type_rules[] = {
 	{FRAME_COUNTER, "counter", {{TAG_COUNTER, M}, {TAG_DELTA, M}}},
 	{FRAME_STATS_QUERY, "stats-query", {{TAG_START, O}, {TAG_END, O}}},
 	{FRAME_STATS_ROWS, "stats-rows", {{TAG_ROW, M}}},
+	{FRAME_STATS_IMPORT, "stats-import", {{TAG_ROW, M}}},
 	{FRAME_UWPX_CHANNEL, "uwpx-channel", {{TAG_DEVICE_ID, R}, {TAG_URI, R}}},
 	{FRAME_UWPX_ACCOUNTS, "uwpx-accounts", {{TAG_DEVICE_ID, R}, {TAG_VERSION, O}, {TAG_ACCOUNT, M}}},
 	{FRAME_UWPX_TEST, "uwpx-test", {{TAG_DEVICE_ID, R}}},

@@ -33,6 +33,7 @@ enum frame_type {
 	FRAME_COUNTER = 30,	 /* any → statsd (datagram): (counter, delta)* */
 	FRAME_STATS_QUERY = 31,	 /* ingress → statsd: start, end */
 	FRAME_STATS_ROWS = 32,	 /* statsd → ingress: row* */
+	FRAME_STATS_IMPORT = 33, /* pushctl → statsd: row* (legacy history) → reply */
 	/* UWPX registration (ingress-uwpx → router). Replies: FRAME_REPLY, or FRAME_NODES. */
 	FRAME_UWPX_CHANNEL = 40,  /* device_id, uri → reply OK once durable (device created or revived) */
 	FRAME_UWPX_ACCOUNTS = 41, /* device_id, version, account* (distinct, in order) → FRAME_NODES,

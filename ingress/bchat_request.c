@@ -54,7 +54,7 @@ static int is_hex(unsigned char c)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-static int valid_id(const struct bchat_config *c, const char *s, size_t n)
+int bchat_valid_id(const struct bchat_config *c, const char *s, size_t n)
 {
 	if (!c->validate_ids)
 		return n >= 1 && n <= BCHAT_OPAQUE_ID_MAX;
@@ -67,7 +67,7 @@ static int valid_id(const struct bchat_config *c, const char *s, size_t n)
 	return 1;
 }
 
-static int valid_token(const char *s, size_t n)
+int bchat_valid_token(const char *s, size_t n)
 {
 	if (n < 1 || n > BCHAT_TOKEN_MAX)
 		return 0;
@@ -144,7 +144,7 @@ static enum bchat_error arg_id(const struct bchat_config *c, json_t *args, const
 	enum bchat_error e = get_str(args, key, &s, &n);
 	if (e != BCHAT_OK)
 		return e;
-	if (!valid_id(c, s, n))
+	if (!bchat_valid_id(c, s, n))
 		return BCHAT_INVALID_PARAMETER;
 	return take(dst, dlen, s, n);
 }
@@ -156,7 +156,7 @@ static enum bchat_error arg_token(json_t *args, struct bchat_request *r)
 	enum bchat_error e = get_str(args, "token", &s, &n);
 	if (e != BCHAT_OK)
 		return e;
-	if (!valid_token(s, n))
+	if (!bchat_valid_token(s, n))
 		return BCHAT_INVALID_PARAMETER;
 	return take(&r->token, &r->token_len, s, n);
 }
@@ -194,7 +194,7 @@ static enum bchat_error arg_groups(const struct bchat_config *c, json_t *args,
 		json_t *g = json_array_get(v, i);
 		const char *s = json_string_value(g);
 		size_t sl = json_string_length(g);
-		if (s == NULL || sl == 0 || strlen(s) != sl || !valid_id(c, s, sl))
+		if (s == NULL || sl == 0 || strlen(s) != sl || !bchat_valid_id(c, s, sl))
 			return BCHAT_INVALID_PARAMETER;
 	}
 	if (n == 0)

@@ -73,6 +73,9 @@ enum bchat_error bchat_parse_v4(const struct bchat_config *c, const unsigned cha
 /* Frees every copy; the struct is left zeroed. */
 void bchat_request_free(struct bchat_request *r);
 /* §6.1 device resolution from the `device` value (NULL when absent or null) and the token. */
+/* §5.4: an id (or closed-group key) under c; a device token (1–1024 printable ASCII, no space). */
+int bchat_valid_id(const struct bchat_config *c, const char *s, size_t n);
+int bchat_valid_token(const char *s, size_t n);
 enum bchat_device bchat_resolve_device(const char *device, size_t device_len, const char *token,
 				       size_t token_len);
 /* Inner v2 reply JSON for the outcome, exact bytes of §7.1 (product "Bchat" or "Session"; NULL

@@ -27,7 +27,8 @@ static void usage(void)
 		"  ACTION is register, register_legacy_groups_only, unregister, subscribe_closed_group,\n"
 		"  unsubscribe_closed_group or notify; values are strings, except legacyGroupPublicKeys\n"
 		"  (comma-separated list). -4 sends onion v4 (default v2); -x uses XChaCha20-Poly1305.\n"
-		"       pushctl -c CONFIG counts | lookup ID_OR_TOKEN | export   (registry, read-only)\n");
+		"       pushctl -c CONFIG counts | lookup ID_OR_TOKEN | export   (registry, read-only)\n"
+		"       pushctl -c CONFIG import-legacy FILE   (legacy SQLite database → router and statsd)\n");
 	exit(2);
 }
 
@@ -228,6 +229,8 @@ int main(int argc, char **argv)
 		usage();
 	if (sodium_init() < 0)
 		return 1;
+	if (strcmp(argv[1], "-c") == 0 && argc >= 4 && strcmp(argv[3], "import-legacy") == 0)
+		return cmd_import_legacy(argv[2], argc - 4, argv + 4);
 	if (strcmp(argv[1], "-c") == 0 && argc >= 4)
 		return pushctl_registry(argv[2], argc - 3, argv + 3);
 	optind = 2;

@@ -3,4 +3,6 @@
 #define PUSHCTL_H
 /* counts | lookup ID_OR_TOKEN | export, read-only on the registry named by the config. */
 int pushctl_registry(const char *conf, int argc, char **argv);
+/* import-legacy FILE: a legacy SQLite database into the running router and statsd. */
+int cmd_import_legacy(const char *conf, int argc, char **argv);
 #endif

@@ -45,6 +45,32 @@ static void take_counters(const uint8_t *buf, size_t n)
 	}
 }
 
+/* pushctl import-legacy: rows kept with their own bounds, answered OK when all were stored. */
+static void import_rows(struct periods *p, struct peer *c, const struct frame *f)
+{
+	uint8_t out[64];
+	struct frame_writer w;
+	struct frame_field fl;
+	size_t pos = 0;
+	uint32_t status = STATUS_OK;
+	long len;
+
+	while (frame_next(f, &pos, &fl) == 0) {
+		struct period_row row;
+		if (fl.tag != TAG_ROW || fl.len != sizeof row) {
+			status = STATUS_ERROR;
+			continue;
+		}
+		memcpy(&row, fl.val, sizeof row);
+		if (row.end < row.start || periods_put(p, &row) < 0)
+			status = STATUS_ERROR;
+	}
+	frame_begin(&w, out, FRAME_REPLY, f->id);
+	frame_put_u32(&w, TAG_STATUS, status);
+	if ((len = frame_end(&w)) > 0)
+		peer_send(c, out, (size_t)len);
+}
+
 static void answer_query(struct periods *p, struct peer *c, const uint8_t *buf, size_t n)
 {
 	static uint8_t out[FRAME_MAX];
@@ -54,12 +80,19 @@ static void answer_query(struct periods *p, struct peer *c, const uint8_t *buf, 
 	size_t nrows;
 	long len;
 
-	if (frame_parse(buf, n, &f, NULL) < 0 || f.type != FRAME_STATS_QUERY)
+	if (frame_parse(buf, n, &f, NULL) < 0)
+		return;
+	if (f.type == FRAME_STATS_IMPORT) {
+		import_rows(p, c, &f);
+		return;
+	}
+	if (f.type != FRAME_STATS_QUERY)
 		return;
 	frame_begin(&w, out, FRAME_STATS_ROWS, f.id);
 	if (periods_query(p, frame_u64(&f, TAG_START, 0), frame_u64(&f, TAG_END, 0), now_ms() / 1000, &rows, &nrows) == 0) {
-		/* Newest rows win when they do not all fit one frame. */
-		size_t first = nrows > 800 ? nrows - 800 : 0;
+		/* Newest rows win when they do not all fit one frame (6 bytes of field header each). */
+		size_t fit = (FRAME_MAX - FRAME_HEADER) / (6 + sizeof rows[0]);
+		size_t first = nrows > fit ? nrows - fit : 0;
 		for (size_t i = first; i < nrows; i++)
 			frame_put_bytes(&w, TAG_ROW, &rows[i], sizeof rows[i]);
 		free(rows);
