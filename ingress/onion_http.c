@@ -16,12 +16,31 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum route { ROUTE_NONE, ROUTE_V2, ROUTE_V4, ROUTE_STATS };
 
 static __thread uint8_t *frame_buf;
+static pthread_key_t frame_buf_key; /* frees each HTTP thread's buffer when the thread ends */
+static pthread_once_t frame_buf_once = PTHREAD_ONCE_INIT;
+
+static void frame_buf_key_make(void)
+{
+	pthread_key_create(&frame_buf_key, free);
+}
+
+/* The calling thread's frame buffer (FRAME_MAX bytes), or NULL when out of memory. */
+static uint8_t *thread_frame_buf(void)
+{
+	if (frame_buf == NULL) {
+		pthread_once(&frame_buf_once, frame_buf_key_make);
+		if ((frame_buf = malloc(FRAME_MAX)) != NULL)
+			pthread_setspecific(frame_buf_key, frame_buf);
+	}
+	return frame_buf;
+}
 
 struct conn {
 	struct onion_server *srv;
@@ -199,9 +218,8 @@ static enum MHD_Result process(struct conn *c)
 		}
 	}
 	/* One frame buffer per HTTP thread: FRAME_MAX is too big to allocate per request. */
-	if (frame_buf == NULL && (frame_buf = malloc(FRAME_MAX)) == NULL)
+	if ((fbuf = thread_frame_buf()) == NULL)
 		return MHD_NO;
-	fbuf = frame_buf;
 	n = build_frame(&c->br, fbuf);
 	if (n < 0)
 		return reply(c, BCHAT_INVALID_PARAMETER);

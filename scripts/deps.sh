@@ -6,6 +6,7 @@ PKGS="build-essential pkg-config libsodium-dev liblmdb-dev lmdb-utils libcurl4-o
 libnghttp2-dev nghttp2-client libjansson-dev libmicrohttpd-dev libssl-dev openssl libseccomp-dev
 libexpat1-dev runit curl python3 python3-cryptography python3-nacl clang libclang-rt-14-dev"
 PKGS="$PKGS libsqlite3-dev" # pushctl import-legacy
+PKGS="$PKGS valgrind" # tests/integration/valgrind.sh
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

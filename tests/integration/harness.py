@@ -62,7 +62,12 @@ class Pipeline:
     def start(self, name, *extra):
         binary = name if name in self.DAEMONS else name.rsplit("#", 1)[0]
         log = open(os.path.join(self.dir, name.replace("#", "-") + ".log"), "ab")
-        self.procs[name] = subprocess.Popen([os.path.join(BIN, binary), "-c", self.config, *extra], stderr=log)
+        cmd = [os.path.join(BIN, binary), "-c", self.config, *extra]
+        if os.environ.get("PUSHPIPE_VALGRIND"):  # tests/integration/valgrind.sh
+            vlog = os.path.join(self.dir, "valgrind-" + name.replace("#", "-") + ".txt")
+            cmd = ["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
+                   "--show-leak-kinds=definite,indirect", "--track-fds=no", "--log-file=" + vlog] + cmd
+        self.procs[name] = subprocess.Popen(cmd, stderr=log)
 
     def start_all(self):
         self.start_mock()
