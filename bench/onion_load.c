@@ -6,6 +6,12 @@
  * on one core measured in the same run.
  *
  *   onion_load -p PORT -k PUBKEY_FILE -i INGRESS_PID [-n N] [-c CONNS] [-t send_to]
+ *              [-r RATE] [-o ACKS_FILE]
+ *
+ * -r paces request starts to RATE per second (for latency at a given load); -o gives every
+ * request its own notify data ("load-<index>") and writes "index sent_time_ms" lines (wall
+ * clock) of the acknowledged ones, so bench/e2e.py can match each request with the provider
+ * request it caused.
  */
 #include "../pushctl/onion_client.h"
 #include <arpa/inet.h>
@@ -25,8 +31,16 @@ struct req {
 	char *http;
 	size_t len;
 	double sent, done;
+	double sent_ms; /* wall clock */
 	int ok;
 };
+
+static double wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
 
 struct conn {
 	int fd;
@@ -99,12 +113,14 @@ int main(int argc, char **argv)
 {
 	int port = 5000, conns = 16, ch;
 	long n = 20000, pid = 0;
+	double rate = 0;
+	const char *acks_file = NULL;
 	const char *keyfile = "var/keys/server.pub", *to = "bd1111111111111111111111111111111111111111111111111111111111111111";
 	unsigned char pk[32];
 	char hex[80];
 	FILE *f;
 
-	while ((ch = getopt(argc, argv, "p:k:i:n:c:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "p:k:i:n:c:t:r:o:")) != -1) {
 		switch (ch) {
 		case 'p': port = atoi(optarg); break;
 		case 'k': keyfile = optarg; break;
@@ -112,6 +128,8 @@ int main(int argc, char **argv)
 		case 'n': n = atol(optarg); break;
 		case 'c': conns = atoi(optarg); break;
 		case 't': to = optarg; break;
+		case 'r': rate = atof(optarg); break;
+		case 'o': acks_file = optarg; break;
 		default: return 2;
 		}
 	}
@@ -124,11 +142,16 @@ int main(int argc, char **argv)
 
 	struct req *reqs = calloc((size_t)n, sizeof *reqs);
 	char pt[512];
-	int ptlen = snprintf(pt, sizeof pt,
-			     "{\"body\":\"{\\\"data\\\":\\\"ZXhhbXBsZSB3cmFwcGVkIGVudmVsb3BlIGJ5dGVz\\\",\\\"send_to\\\":\\\"%s\\\"}\","
-			     "\"endpoint\":\"notify\",\"method\":\"POST\",\"headers\":{\"Content-Type\":\"application/json\"}}",
-			     to);
 	for (long i = 0; i < n; i++) {
+		char data[64];
+		if (acks_file)
+			snprintf(data, sizeof data, "load-%ld", i);
+		else
+			snprintf(data, sizeof data, "ZXhhbXBsZSB3cmFwcGVkIGVudmVsb3BlIGJ5dGVz");
+		int ptlen = snprintf(pt, sizeof pt,
+				     "{\"body\":\"{\\\"data\\\":\\\"%s\\\",\\\"send_to\\\":\\\"%s\\\"}\","
+				     "\"endpoint\":\"notify\",\"method\":\"POST\",\"headers\":{\"Content-Type\":\"application/json\"}}",
+				     data, to);
 		struct onion_key k;
 		size_t blen;
 		unsigned char *body = onion_client_build(pk, ONION_AES_GCM, "BELDEX", "/beldex/v2/lsrpc", (unsigned char *)pt,
@@ -156,20 +179,24 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	double cpu0 = pid ? cpu_of(pid) : 0, t0 = now_s();
+	double cpu0 = pid ? cpu_of(pid) : 0, t0 = now_s(), last_progress = t0;
 	while (done < n) {
 		for (int i = 0; i < conns; i++) {
 			struct conn *c = &cs[i];
-			if (c->cur < 0 && next < n) {
+			if (c->cur < 0 && next < n && (rate <= 0 || now_s() >= t0 + (double)next / rate)) {
 				c->cur = next++;
 				c->off = 0;
 				c->inlen = 0;
 				reqs[c->cur].sent = now_s();
+				reqs[c->cur].sent_ms = wall_ms();
 			}
 			pf[i].fd = c->fd;
 			pf[i].events = c->cur >= 0 ? (c->off < reqs[c->cur].len ? POLLOUT : POLLIN) : 0;
 		}
-		if (poll(pf, (nfds_t)conns, 5000) <= 0) {
+		int pr = poll(pf, (nfds_t)conns, rate > 0 ? 1 : 5000);
+		if (pr > 0)
+			last_progress = now_s();
+		if (pr < 0 || (next > done && now_s() - last_progress > 5.0)) {
 			fprintf(stderr, "onion_load: stalled\n");
 			break;
 		}
@@ -215,6 +242,14 @@ int main(int argc, char **argv)
 		if (reqs[i].done > 0)
 			lat[m++] = (reqs[i].done - reqs[i].sent) * 1000.0;
 	qsort(lat, (size_t)m, sizeof *lat, cmp_double);
+	if (acks_file) {
+		FILE *af = fopen(acks_file, "w");
+		for (long i = 0; af && i < n; i++)
+			if (reqs[i].ok)
+				fprintf(af, "%ld %.3f\n", i, reqs[i].sent_ms);
+		if (af)
+			fclose(af);
+	}
 	double raw = x25519_rate(2.0);
 	printf("requests %ld ok %ld elapsed_s %.3f rate_per_s %.0f ingress_cpu_s %.3f per_ingress_core_per_s %.0f "
 	       "p50_ms %.3f p99_ms %.3f x25519_per_core_per_s %.0f ratio %.3f\n",

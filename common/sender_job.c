@@ -65,6 +65,11 @@ static void on_answer(void *ctx, const struct h2c_response *r)
 	if (r->status == 0) {
 		/* No answer: never a verdict on the token, and not counted by the guard. A stream
 		 * refused by a GOAWAY or a dropped connection is resent at once, once. */
+		static uint64_t last_log;
+		if (mono_ms() - last_log >= 1000) { /* one line a second: a dying connection fails many */
+			last_log = mono_ms();
+			log_warn("no answer from the provider (%s): resending", r->error_text);
+		}
 		if (!r->timed_out && !j->transport_retried) {
 			j->transport_retried = 1;
 			if (submit(j, &v) == 0)
