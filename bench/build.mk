@@ -8,3 +8,6 @@ $(BIN)/registry_bench: $(BUILD)/bench/registry_bench.o $(ROUTER_LIB) $(COMMON_LI
 TOOLS += $(BIN)/router_load
 $(BIN)/router_load: $(BUILD)/bench/router_load.o $(COMMON_LIB)
 	$(call link,$(LIBS))
+TOOLS += $(BIN)/sender_feed
+$(BIN)/sender_feed: $(BUILD)/bench/sender_feed.o $(COMMON_LIB)
+	$(call link,$(LIBS))
