@@ -121,6 +121,7 @@ the push (wall clock, both on this machine).
 |---|---|
 | notifies delivered per second, end to end | $(ev e2e_rate_per_s) |
 | notifies acknowledged per second by the ingress (same run) | $(ev e2e_ack_rate_per_s) |
+| provider requests for $(ev e2e_notifies) notifies (more when a lost answer made the sender resend) | $(ev e2e_provider_requests) |
 | legacy server's push loop (fixed cap, for comparison) | 600 |
 | ratio to the legacy cap | $(echo "$(ev e2e_rate_per_s)" | awk '{printf "%.1f", $1 / 600}') |
 | request → provider p50 / p99 at $(ev lat_rate_per_s)/s (ms) | $(ev lat_p50_ms) / $(ev lat_p99_ms) |
@@ -128,7 +129,8 @@ the push (wall clock, both on this machine).
 
 ## Idle memory of the whole pipeline (issue target: ≤ 16 MB)
 
-After the runs above, all $(ev idle_daemons) daemons idle for 2 s. Each process's resident set counts
+All $(ev idle_daemons) daemons started, one registration made, then idle for 2 s; and again idle after the
+load above (allocators keep some of what the peak needed). Each process's resident set counts
 the shared libraries (libc, OpenSSL, libcurl, …) again; the footprint counts each process's private
 pages once and each shared page once, which is what the pipeline occupies.
 
@@ -137,6 +139,7 @@ pages once and each shared page once, which is what the pipeline occupies.
 | resident set, summed over the daemons | $(ev idle_rss_sum_kb) KiB |
 | footprint (private + shared pages once) | $(ev idle_footprint_kb) KiB |
 | target ≤ 16 MB met (footprint) | $(echo "$(ev idle_footprint_kb)" | awk '{print ($1 <= 16384) ? "yes" : "**no**"}') |
+| after the load: resident set summed / footprint | $(ev after_rss_sum_kb) / $(ev after_footprint_kb) KiB |
 
 ## apns-sender vs h2load (issue target: ≥ 0.8)
 
