@@ -42,9 +42,11 @@ class Pipeline:
         self.http = free_port()
         self.mock_port = free_port()
         self.stats_port = free_port()
+        self.uwpx_port = free_port()
+        self.xmpp_port = free_port()  # where a test's XMPP server takes the component
         self.procs = {}
         subprocess.run([os.path.join(TOP, "scripts", "mkconfig.sh"), self.dir, str(self.http),
-                        str(self.mock_port), str(self.stats_port)], check=True)
+                        str(self.mock_port), str(self.stats_port), str(self.uwpx_port), str(self.xmpp_port)], check=True)
         self.config = os.path.join(self.dir, "pushpipe.json")
         self.record = os.path.join(self.dir, "mock-requests.jsonl")
         self.pubkey_file = os.path.join(self.dir, "keys", "server.pub")
