@@ -58,6 +58,8 @@ class Pipeline:
                "--cert", f"{m}/server.pem", "--key", f"{m}/server.key", "--record", self.record,
                "--apns-key", f"{m}/apns_pub.pem", "--apns-kid", "MOCKKEY123", "--apns-team", "MOCKTEAM12",
                "--fcm-key", f"{m}/fcm_pub.pem", "--ready-file", ready]
+        wns = json.load(open(f"{m}/wns.json"))
+        cmd += ["--wns-client-id", wns["client_id"], "--wns-client-secret", wns["client_secret"]]
         self.procs["mock-provider"] = subprocess.Popen(cmd, stderr=open(os.path.join(self.dir, "mock.log"), "ab"))
         self.wait_for(lambda: os.path.exists(ready), "mock provider ready")
 
