@@ -137,7 +137,8 @@ void sender_push(struct sender *s, const struct frame *f)
 	kinds = s->ops->kinds ? s->ops->kinds : SENDER_KIND(KIND_BCHAT);
 	if (frame_u32(f, TAG_PLATFORM, 0) != s->ops->platform || kind >= 32 || !(kinds & SENDER_KIND(kind))) {
 		v.outcome = OUTCOME_MESSAGE_FAILED;
-		snprintf(v.reason, sizeof v.reason, "not an %s job of a kind this sender takes", s->ops->platform_name);
+		snprintf(v.reason, sizeof v.reason, "the %s sender does not take this job (platform or kind)",
+			 s->ops->platform_name);
 		guard_log_verdict(&s->guard, f->id, (const char *)tok.val, tok.len, &v);
 		sender_link_result(s, s->link.gen, f->id, &v);
 		return;
