@@ -10,12 +10,14 @@
 #include "config.h"
 #include "guard.h"
 #include "sender_loop.h"
+#include "sender_xmpp.h"
 #include <openssl/evp.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define APNS_PAYLOAD_MAX 4096
 #define APNS_FORCED_REFRESH_MS 60000 /* ExpiredProviderToken may force a new JWT this often */
+#define APNS_JOB_BACKGROUND 1u	      /* sender_job.pflags: apns-push-type background, priority 5 */
 
 struct apns_auth {
 	EVP_PKEY *key;		/* NULL with certificate authentication */
@@ -45,6 +47,10 @@ void apns_classify(long status, const char *body, size_t len, const char *retry_
  * allocation failure. */
 char *apns_payload(const char *title, const char *text, const char *data, size_t data_len, size_t *out_len,
 		   int *reduced);
+/* The p2-style body for an XMPP ad-hoc registration (uwpx-xmpp.md §5.5): high →
+ * {"aps":{"alert":{"title":"New message"},"sound":"default"}} (alert, priority 10), else
+ * {"aps":{"content-available":1}} (background, priority 5). malloc'd, NULL when out of memory. */
+char *apns_xmpp_payload(int high, size_t *out_len);
 /* "<base>/3/device/<token>", the token percent-encoded outside [A-Za-z0-9._~-]; 0, or -1
  * when it does not fit out. */
 int apns_url(char *out, size_t outlen, const char *base, const char *token, size_t token_len);

@@ -42,6 +42,9 @@ int main(int argc, char **argv)
 	ho.max_streams = cfg.apns.max_streams;
 	ho.deadline_ms = cfg.apns.deadline_ms;
 	ho.ca_file = cfg.apns.ca_file;
+	A.s.guard_window = cfg.apns.guard_window;
+	A.s.guard_min_guarded = cfg.apns.guard_min_answers;
+	A.s.guard_percent = cfg.apns.guard_percent;
 	if (strcmp(cfg.apns.auth, "certificate") == 0) {
 		ho.cert_file = cfg.apns.cert_file;
 		ho.key_file = cfg.apns.cert_key_file;

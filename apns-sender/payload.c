@@ -1,6 +1,7 @@
 /*
  * payload: the APNs request body for a Bchat notification (bchat-onion.md §9.2) and its
- * reduced form when too large (§9.4), and the request path. Trusts nothing in data or the
+ * reduced form when too large (§9.4), the p2-style body for XMPP ad-hoc registrations
+ * (uwpx-xmpp.md §5.5), and the request path. Trusts nothing in data or the
  * token: jansson escapes the one, percent-encoding guards the other. Holds nothing.
  */
 #include "apns.h"
@@ -50,6 +51,17 @@ char *apns_payload(const char *title, const char *text, const char *data, size_t
 	free(out);
 	*reduced = 1;
 	if ((out = dump(title, text, NULL, 0, 0)) != NULL)
+		*out_len = strlen(out);
+	return out;
+}
+
+char *apns_xmpp_payload(int high, size_t *out_len)
+{
+	const char *body = high ? "{\"aps\":{\"alert\":{\"title\":\"New message\"},\"sound\":\"default\"}}"
+				: "{\"aps\":{\"content-available\":1}}";
+	char *out = strdup(body);
+
+	if (out)
 		*out_len = strlen(out);
 	return out;
 }

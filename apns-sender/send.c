@@ -1,7 +1,8 @@
 /*
  * send: the APNs part of a job's life (bchat-onion.md §9.2, providers.md §1.2), as the
  * callbacks of the shared sender (common/sender_job.c does the rest: admission, the transport
- * resend, the guard, the result). Builds the body, the request URL and headers with the
+ * resend, the guard, the result). Builds the body (Bchat, or XMPP ad-hoc of uwpx-xmpp.md §5.5,
+ * with its own topic, push type and priority), the request URL and headers with the
  * current provider token, and drops that token after ExpiredProviderToken so the one resend
  * gets a new JWT. Trusts the job's token only through apns_url()'s percent-encoding; holds
  * nothing beyond what struct apns holds.
@@ -13,9 +14,20 @@
 static int apns_prepare(struct sender_job *j, const char *data, size_t data_len, struct guard_verdict *v)
 {
 	const struct apns *a = j->s->ctx;
-	int reduced;
+	int reduced = 0;
 
-	j->body = apns_payload(a->c->alert_title, a->c->alert_body, data, data_len, &j->body_len, &reduced);
+	if (j->kind == KIND_XMPP) {
+		struct sender_xmpp x;
+		if (sender_xmpp_parse(data, data_len, &x) < 0) {
+			v->outcome = OUTCOME_MESSAGE_FAILED;
+			snprintf(v->reason, sizeof v->reason, "unreadable XMPP job data");
+			return -1;
+		}
+		j->pflags = x.high ? 0 : APNS_JOB_BACKGROUND;
+		j->body = apns_xmpp_payload(x.high, &j->body_len);
+	} else {
+		j->body = apns_payload(a->c->alert_title, a->c->alert_body, data, data_len, &j->body_len, &reduced);
+	}
 	if (j->body == NULL) {
 		v->outcome = OUTCOME_RETRY;
 		snprintf(v->reason, sizeof v->reason, "local: out of memory");
@@ -38,10 +50,17 @@ static int apns_submit(struct sender_job *j, struct guard_verdict *v)
 		snprintf(v->reason, sizeof v->reason, "URL too long");
 		return -1;
 	}
-	snprintf(topic, sizeof topic, "apns-topic: %s", c->topic);
+	/* XMPP ad-hoc registrations belong to their own app (xmpp_topic, else topic). */
+	snprintf(topic, sizeof topic, "apns-topic: %s",
+		 j->kind == KIND_XMPP && c->xmpp_topic[0] ? c->xmpp_topic : c->topic);
 	hdrs[n++] = topic;
-	hdrs[n++] = "apns-push-type: alert";
-	hdrs[n++] = "apns-priority: 10";
+	if (j->pflags & APNS_JOB_BACKGROUND) {
+		hdrs[n++] = "apns-push-type: background";
+		hdrs[n++] = "apns-priority: 5";
+	} else {
+		hdrs[n++] = "apns-push-type: alert";
+		hdrs[n++] = "apns-priority: 10";
+	}
 	if (c->expiration_s >= 0) {
 		long long when = c->expiration_s == 0 ? 0 : (long long)(now_ms() / 1000) + c->expiration_s;
 		snprintf(expiration, sizeof expiration, "apns-expiration: %lld", when);
@@ -74,6 +93,7 @@ const struct sender_ops apns_ops = {
 	.platform = PLATFORM_IOS,
 	.platform_name = "iOS",
 	.reduced_note = "the payload; reduced payload sent",
+	.kinds = SENDER_KIND(KIND_BCHAT) | SENDER_KIND(KIND_XMPP),
 	.prepare = apns_prepare,
 	.submit = apns_submit,
 	.classify = apns_classify,

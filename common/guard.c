@@ -4,9 +4,11 @@
  * is dead" but are also what every send gets when our own configuration is wrong; this module
  * decides which it is from the provider's recent answers, and pauses the provider when it is
  * a configuration problem so that no token is deleted. Trusts the classifiers' verdicts;
- * holds a window of the last GUARD_WINDOW answers and the pause state.
+ * holds a window of the last N answers (N, M and the share from the configuration, the
+ * guard.h constants by default) and the pause state.
  */
 #include "guard.h"
+#include "counters.h"
 #include "daemon.h"
 #include "frame.h"
 #include "log.h"
@@ -17,6 +19,20 @@ void guard_init(struct guard *g, const char *provider)
 {
 	memset(g, 0, sizeof *g);
 	g->provider = provider;
+	g->window_n = GUARD_WINDOW;
+	g->min_guarded = GUARD_MIN_GUARDED;
+	g->share_pct = GUARD_SHARE_PCT;
+}
+
+void guard_set_limits(struct guard *g, long window, long min_guarded, long share_pct)
+{
+	if (window > 0)
+		g->window_n = (unsigned)(window > GUARD_WINDOW_MAX ? GUARD_WINDOW_MAX : window);
+	if (min_guarded > 0)
+		g->min_guarded = (unsigned)(min_guarded > GUARD_WINDOW_MAX ? GUARD_WINDOW_MAX : min_guarded);
+	if (share_pct > 0)
+		g->share_pct = (unsigned)(share_pct > 100 ? 100 : share_pct);
+	g->pos = g->filled = g->guarded = 0;
 }
 
 void guard_set_reason(struct guard_verdict *v, const char *s, size_t n)
@@ -29,18 +45,18 @@ void guard_set_reason(struct guard_verdict *v, const char *s, size_t n)
 
 static void record(struct guard *g, int guarded)
 {
-	if (g->filled == GUARD_WINDOW)
+	if (g->filled == g->window_n)
 		g->guarded -= g->window[g->pos];
 	else
 		g->filled++;
 	g->window[g->pos] = (uint8_t)(guarded != 0);
 	g->guarded += (unsigned)(guarded != 0);
-	g->pos = (g->pos + 1) % GUARD_WINDOW;
+	g->pos = (g->pos + 1) % g->window_n;
 }
 
 static int dominated(const struct guard *g)
 {
-	return g->guarded >= GUARD_MIN_GUARDED && g->guarded * 100 > g->filled * GUARD_SHARE_PCT;
+	return g->guarded >= g->min_guarded && (uint64_t)g->guarded * 100 > (uint64_t)g->filled * g->share_pct;
 }
 
 static void pause_now(struct guard *g, const char *reason, uint64_t now)
@@ -89,8 +105,10 @@ void guard_settle(struct guard *g, struct guard_verdict *v, uint64_t now)
 			return;
 		}
 		v->outcome = OUTCOME_CREDENTIALS;
-		if (!g->paused)
+		if (!g->paused) {
 			g->trips++;
+			counter_add(CTR_GUARD_TRIPS, 1);
+		}
 		pause_now(g, v->reason, now);
 		if (log_due(g, now))
 			log_error("%s: mass-invalidation guard holds (%s): %u of the last %u answers guarded "

@@ -8,9 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Defaults of the limits; the configuration may set others (guard_set_limits). */
 #define GUARD_WINDOW 100	  /* N: recent provider answers considered */
 #define GUARD_SHARE_PCT 50	  /* guarded answers must be more than this share of them */
 #define GUARD_MIN_GUARDED 10	  /* M: and at least this many */
+#define GUARD_WINDOW_MAX 100000	  /* the largest N the configuration may ask for */
 #define GUARD_PROBE_MS 60000	  /* one probe job per interval while paused */
 #define GUARD_LOG_MS 60000	  /* the "paused" error line at most this often */
 #define GUARD_REASON_MAX 128	  /* TAG_REASON bound */
@@ -31,7 +33,8 @@ struct guard_verdict {
 struct guard {
 	const char *provider;	  /* for log lines: "APNs", "FCM" */
 	int delivered_seen;	  /* since start (there is no reload yet) */
-	uint8_t window[GUARD_WINDOW]; /* 1 = guarded answer */
+	unsigned window_n, min_guarded, share_pct; /* N, M and the share in use */
+	uint8_t window[GUARD_WINDOW_MAX]; /* the first window_n: 1 = guarded answer */
 	unsigned pos, filled, guarded;
 	int paused;
 	char pause_reason[GUARD_REASON_MAX + 1];
@@ -43,10 +46,15 @@ struct guard {
 	unsigned long handed_back; /* jobs answered unsent during the current pause */
 };
 
+/* With the default limits. */
 void guard_init(struct guard *g, const char *provider);
+/* Sets N, M and the share (percent) from the configuration; a value ≤ 0 keeps the default, N is
+ * capped at GUARD_WINDOW_MAX. Call before the first answer. */
+void guard_set_limits(struct guard *g, long window, long min_guarded, long share_pct);
 /* Records one answer actually received from the provider (never a timeout or connection
  * failure) and settles the verdict: a guarded token_dead becomes credentials while the guard
- * holds; credentials pause the provider; delivered ends a pause. */
+ * holds (a pause it starts so is counted as CTR_GUARD_TRIPS); credentials pause the provider;
+ * delivered ends a pause. */
 void guard_settle(struct guard *g, struct guard_verdict *v, uint64_t now_mono_ms);
 /* Pauses the provider for a credentials problem found outside a send (e.g. OAuth). */
 void guard_pause(struct guard *g, const char *reason, uint64_t now_mono_ms);

@@ -45,9 +45,52 @@ struct h2c {
 	uint64_t timer_due;
 	size_t in_flight, nfree;
 	struct h2c_xfer *active, *free_list;
+	/* Deadline expiries per connection, which is known by its local port (libcurl 7.88 has
+	 * no connection id); recycle_mono: when the last recycle was decided (0 = never). */
+	struct { long port; unsigned expiries; } expired[H2C_EXPIRY_SLOTS];
+	unsigned expired_next;
+	uint64_t recycle_mono;
 };
 
 static int curl_users;
+
+/*
+ * Connection recycling. A connection on which two requests ran out of their deadline is
+ * presumed stuck (a provider front end that stopped answering while the TCP connection and
+ * HTTP/2 PINGs look fine), so new requests must not go to it. libcurl cannot close one
+ * connection of its pool on request, but it refuses to reuse a connection older than
+ * CURLOPT_MAXLIFETIME_CONN: from the recycle on, every request is given as lifetime the whole
+ * seconds since the recycle, rounded up. Connections opened after it stay usable; those opened
+ * before it (at least a deadline old by then, the stuck one among them) are not reused and are
+ * closed by libcurl once idle. This recycles every connection older than the decision, which
+ * with a few long-lived connections per host costs one new handshake each. It relies on the
+ * deadline being at least about a second, as any sensible deadline is.
+ */
+static void note_expiry(struct h2c *h, CURL *e)
+{
+	long port = 0;
+	unsigned i;
+
+	if (curl_easy_getinfo(e, CURLINFO_LOCAL_PORT, &port) != CURLE_OK || port <= 0)
+		return; /* never connected: nothing to recycle */
+	for (i = 0; i < H2C_EXPIRY_SLOTS; i++)
+		if (h->expired[i].port == port)
+			break;
+	if (i == H2C_EXPIRY_SLOTS) {
+		i = h->expired_next++ % H2C_EXPIRY_SLOTS;
+		h->expired[i].port = port;
+		h->expired[i].expiries = 0;
+	}
+	if (++h->expired[i].expiries < H2C_RECYCLE_EXPIRIES)
+		return;
+	log_warn("h2client: %u requests ran out of their deadline on the connection from local port %ld; "
+		 "opening new connections for new requests",
+		 h->expired[i].expiries, port);
+	memset(h->expired, 0, sizeof h->expired);
+	h->recycle_mono = mono_ms();
+	if (h->recycle_mono == 0)
+		h->recycle_mono = 1;
+}
 
 static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
@@ -266,6 +309,10 @@ static int setup(struct h2c *h, struct h2c_xfer *x, const char *url, int plain, 
 	if (h->key_file)
 		SET(CURLOPT_SSLKEY, h->key_file);
 	SET(CURLOPT_TIMEOUT_MS, h->o.deadline_ms > 0 ? h->o.deadline_ms : 10000L);
+	if (h->recycle_mono) { /* see note_expiry() */
+		long life = (long)((mono_ms() - h->recycle_mono + 999) / 1000);
+		SET(CURLOPT_MAXLIFETIME_CONN, life < 1 ? 1L : life);
+	}
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_TCP_KEEPIDLE, 60L);
 	SET(CURLOPT_TCP_KEEPINTVL, 20L);
@@ -360,6 +407,8 @@ static void finish(struct h2c *h, struct h2c_xfer *x, CURLcode rc, int aborted)
 	r.aborted = aborted;
 	r.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
 	r.error_text = aborted ? "aborted" : x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+	if (r.timed_out && !aborted)
+		note_expiry(h, x->easy);
 	/* A partial answer is no answer: the caller retries. */
 	if (rc == CURLE_OK && !aborted)
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &r.status);

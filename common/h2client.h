@@ -2,7 +2,10 @@
  * h2client: a small HTTP/2 client core on libcurl multi, single-threaded, driven by the
  * caller's epoll loop: add h2c_fd() to it for EPOLLIN, bound epoll_wait by h2c_timeout_ms(),
  * and call h2c_run() on every turn. Requests multiplex over a few long-lived connections per
- * host; every request has a deadline; each submitted request gets exactly one completion.
+ * host (HTTP/1.1 when the server offers nothing else, as WNS may); every request has a
+ * deadline; each submitted request gets exactly one completion. A connection on which
+ * H2C_RECYCLE_EXPIRIES requests ran out of their deadline is recycled: new requests go to new
+ * connections (h2client.c, note_expiry()).
  */
 #ifndef H2CLIENT_H
 #define H2CLIENT_H
@@ -11,6 +14,8 @@
 
 #define H2C_BODY_MAX (64 * 1024)  /* response bodies are cut here (flagged, never an error) */
 #define H2C_HEADERS_MAX 8192	  /* response header bytes kept */
+#define H2C_RECYCLE_EXPIRIES 2	  /* deadline expiries on one connection before it is recycled */
+#define H2C_EXPIRY_SLOTS 16	  /* connections whose expiries are remembered */
 
 struct h2c;
 

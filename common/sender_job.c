@@ -83,7 +83,13 @@ static void on_answer(void *ctx, const struct h2c_response *r)
 		finish(j, &v);
 		return;
 	}
-	s->ops->classify(r->status, r->body, r->body_len, h2c_header(r, "retry-after", ra, sizeof ra), now_ms(), &v);
+	if (s->ops->classify_answer) {
+		memset(&v, 0, sizeof v);
+		s->ops->classify_answer(j, r, now_ms(), &v);
+	} else {
+		s->ops->classify(r->status, r->body, r->body_len, h2c_header(r, "retry-after", ra, sizeof ra), now_ms(),
+				 &v);
+	}
 	if (v.refresh_auth && !j->auth_retried) {
 		j->auth_retried = 1;
 		s->ops->auth_rejected(s, j->auth_gen);
@@ -126,14 +132,18 @@ void sender_push(struct sender *s, const struct frame *f)
 	struct frame_field tok, data;
 	struct guard_verdict v;
 	struct sender_job *j;
+	uint32_t kind, kinds;
 	int reduced;
 
 	memset(&v, 0, sizeof v);
 	frame_get(f, TAG_TOKEN, &tok);
 	frame_get(f, TAG_DATA, &data);
-	if (frame_u32(f, TAG_PLATFORM, 0) != s->ops->platform || frame_u32(f, TAG_KIND, 0) != KIND_BCHAT) {
+	kind = frame_u32(f, TAG_KIND, 0);
+	kinds = s->ops->kinds ? s->ops->kinds : SENDER_KIND(KIND_BCHAT);
+	if (frame_u32(f, TAG_PLATFORM, 0) != s->ops->platform || kind >= 32 || !(kinds & SENDER_KIND(kind))) {
 		v.outcome = OUTCOME_MESSAGE_FAILED;
-		snprintf(v.reason, sizeof v.reason, "not an %s Bchat job", s->ops->platform_name);
+		snprintf(v.reason, sizeof v.reason, "the %s sender does not take this job (platform or kind)",
+			 s->ops->platform_name);
 		guard_log_verdict(&s->guard, f->id, (const char *)tok.val, tok.len, &v);
 		sender_link_result(s, s->link.gen, f->id, &v);
 		return;
@@ -153,6 +163,7 @@ void sender_push(struct sender *s, const struct frame *f)
 	j->s = s;
 	j->id = f->id;
 	j->link_gen = s->link.gen;
+	j->kind = kind;
 	j->started_ms = now_ms();
 	j->next = s->jobs;
 	if (s->jobs)

@@ -25,6 +25,8 @@ struct sender_job {
 	size_t token_len;
 	char *body;		/* the request body (ops->prepare), kept for a resend */
 	size_t body_len;
+	uint32_t kind;		/* the PUSH's enum frame_kind */
+	unsigned pflags;	/* the provider's own notes on the job (ops->prepare), e.g. a priority */
 	unsigned auth_gen;	/* the credential the last send used */
 	int waiting, auth_retried, transport_retried;
 };

@@ -41,6 +41,7 @@ void sender_start(struct sender *s, struct h2c_opts *ho, size_t extra_in_flight)
 	if ((s->h2 = h2c_new(ho)) == NULL)
 		fatal("cannot start the HTTP/2 client");
 	guard_init(&s->guard, s->ops->provider);
+	guard_set_limits(&s->guard, s->guard_window, s->guard_min_guarded, s->guard_percent);
 	counters_init(config_socket(s->cfg, "statsd.sock", path, sizeof path) ? path : "");
 	daemon_privdrop(s->cfg);
 	if ((s->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)

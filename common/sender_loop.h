@@ -20,6 +20,7 @@
 #define SENDER_EV_ROUTER 1	  /* epoll tags in the loop */
 #define SENDER_EV_H2 2
 #define SENDER_JOBS_MAX 10000	  /* jobs in flight: connections × max_streams, capped here */
+#define SENDER_KIND(k) (1u << (k)) /* sender_ops.kinds */
 
 struct sender;
 
@@ -29,7 +30,9 @@ struct sender_ops {
 	uint32_t platform;	   /* enum frame_platform: said in the hello, required of every PUSH */
 	const char *platform_name; /* "iOS": for log lines */
 	const char *reduced_note;  /* "the payload; reduced payload sent": ends the reduced-body line */
-	/* Builds j->body (malloc'd, freed with the job) from the PUSH's data, j->token being set;
+	uint32_t kinds;		   /* SENDER_KIND(KIND_…) of every job kind taken; 0 = KIND_BCHAT only */
+	/* Builds j->body (malloc'd, freed with the job) from the PUSH's data, j->token and j->kind
+	 * being set (may note something for submit in j->pflags);
 	 * v comes zeroed. 0; 1 when it is the reduced form of bchat-onion.md §9.4 (then counted
 	 * and logged here); or -1 with v filled: the job is then answered with v. */
 	int (*prepare)(struct sender_job *j, const char *data, size_t data_len, struct guard_verdict *v);
@@ -39,6 +42,10 @@ struct sender_ops {
 	/* A pure function of one answer (guard.h); now_wall_ms is for Retry-After dates. */
 	void (*classify)(long status, const char *body, size_t len, const char *retry_after, uint64_t now_wall_ms,
 			 struct guard_verdict *v);
+	/* Optional, used instead of classify when set: for a provider whose answer lives in its
+	 * headers (WNS). v comes zeroed; may log and count, must not resend. */
+	void (*classify_answer)(struct sender_job *j, const struct h2c_response *r, uint64_t now_wall_ms,
+				struct guard_verdict *v);
 	/* An answer said the credential of generation gen (the auth_gen given to
 	 * sender_job_send()) is no good any more: stop using it. The job is then resubmitted once. */
 	void (*auth_rejected)(struct sender *s, unsigned gen);
@@ -60,6 +67,9 @@ struct sender {
 	struct sender_job *jobs;   /* in flight or parked */
 	size_t njobs, nwaiting, max_jobs;
 	long deadline_ms;	   /* the requests' deadline; parked jobs wait no longer */
+	/* Mass-invalidation guard limits from the configuration, set before sender_start();
+	 * 0 = the guard.h defaults. */
+	long guard_window, guard_min_guarded, guard_percent;
 };
 
 /* First thing after daemon_start(): ties s to ops and ctx, seeds random() for the reconnect
@@ -68,7 +78,8 @@ void sender_init(struct sender *s, const struct sender_ops *ops, void *ctx, cons
 		 const char *instance);
 /* After the provider has checked its configuration and loaded its credentials: the job limit
  * (ho's connections × max_streams, 1 to SENDER_JOBS_MAX), the HTTP/2 client from ho (its
- * max_in_flight set here to the job limit + extra_in_flight), the guard, the statsd counters,
+ * max_in_flight set here to the job limit + extra_in_flight), the guard (with s's limits), the
+ * statsd counters,
  * dropped privileges and the epoll set. Exits through fatal() on failure. */
 void sender_start(struct sender *s, struct h2c_opts *ho, size_t extra_in_flight);
 /* Runs the loop until daemon_stop; then drops every job unanswered (the router re-queues

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "guard.h"
 #include "sender_loop.h"
+#include "sender_xmpp.h"
 #include <openssl/evp.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,6 +54,11 @@ void fcm_classify(long status, const char *body, size_t len, const char *retry_a
  * UTF-8 or memory ran out. */
 char *fcm_message(const char *token, size_t token_len, const char *data, size_t data_len, size_t *out_len,
 		  int *reduced);
+/* The data-only message for an XMPP ad-hoc registration (uwpx-xmpp.md §5.5):
+ * {"message":{"token":…,"data":{"account":…,"channel"?:…},"android":{"priority":"HIGH"|"NORMAL",
+ * "collapse_key":<first 6 characters of channel, else account>}}}. malloc'd; NULL when the
+ * token is not UTF-8 or memory ran out. */
+char *fcm_xmpp_message(const char *token, size_t token_len, const struct sender_xmpp *x, size_t *out_len);
 
 /* auth.c */
 /* Reads the service account (config project_id and token_uri override the file's); -1 with

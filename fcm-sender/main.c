@@ -48,6 +48,9 @@ int main(int argc, char **argv)
 	ho.max_streams = cfg.fcm.max_streams;
 	ho.deadline_ms = cfg.fcm.deadline_ms;
 	ho.ca_file = cfg.fcm.ca_file;
+	A.s.guard_window = cfg.fcm.guard_window;
+	A.s.guard_min_guarded = cfg.fcm.guard_min_answers;
+	A.s.guard_percent = cfg.fcm.guard_percent;
 	sender_start(&A.s, &ho, 1); /* and one token exchange */
 	log_info("started: project %s at %s, service account %s, %ld connections of up to %ld streams, "
 		 "%zu jobs in flight at most",

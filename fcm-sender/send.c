@@ -1,7 +1,8 @@
 /*
  * send: the FCM part of a job's life (bchat-onion.md §9.3, providers.md §2.1), as the
  * callbacks of the shared sender (common/sender_job.c does the rest: admission, the transport
- * resend, the guard, the result). Builds the message, sends it to the project's send URL with
+ * resend, the guard, the result). Builds the message (Bchat, or XMPP ad-hoc of uwpx-xmpp.md
+ * §5.5), sends it to the project's send URL with
  * the OAuth access token, or parks the job while there is none (auth.c releases it, or fails
  * it when the token endpoint refuses us; the loop fails it past the request deadline); a 401
  * drops the access token so the one resend waits for a new one. Trusts nothing in the token
@@ -13,9 +14,19 @@
 
 static int fcm_prepare(struct sender_job *j, const char *data, size_t data_len, struct guard_verdict *v)
 {
-	int reduced;
+	int reduced = 0;
 
-	j->body = fcm_message(j->token, j->token_len, data, data_len, &j->body_len, &reduced);
+	if (j->kind == KIND_XMPP) {
+		struct sender_xmpp x;
+		if (sender_xmpp_parse(data, data_len, &x) < 0) {
+			v->outcome = OUTCOME_MESSAGE_FAILED;
+			snprintf(v->reason, sizeof v->reason, "unreadable XMPP job data");
+			return -1;
+		}
+		j->body = fcm_xmpp_message(j->token, j->token_len, &x, &j->body_len);
+	} else {
+		j->body = fcm_message(j->token, j->token_len, data, data_len, &j->body_len, &reduced);
+	}
 	if (j->body == NULL) {
 		/* Not UTF-8: this token cannot be written into a message, whoever's fault it is. */
 		v->outcome = OUTCOME_MESSAGE_FAILED;
@@ -60,6 +71,7 @@ const struct sender_ops fcm_ops = {
 	.platform = PLATFORM_ANDROID,
 	.platform_name = "Android",
 	.reduced_note = "the message; reduced data sent",
+	.kinds = SENDER_KIND(KIND_BCHAT) | SENDER_KIND(KIND_XMPP),
 	.prepare = fcm_prepare,
 	.submit = fcm_submit,
 	.classify = fcm_classify,

@@ -28,11 +28,13 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 		       unsigned int inlen, void *arg)
 {
 	static const unsigned char protos[] = "\x02h2\x08http/1.1";
+	const unsigned char *offer = mock_cfg.http1_only ? protos + 3 : protos;
+	unsigned int offer_len = (unsigned int)(sizeof protos - 1 - (size_t)(offer - protos));
 	unsigned char *sel;
 
 	(void)ssl;
 	(void)arg;
-	if (SSL_select_next_proto(&sel, outlen, protos, sizeof protos - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+	if (SSL_select_next_proto(&sel, outlen, offer, offer_len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
 		return SSL_TLSEXT_ERR_NOACK;
 	*out = sel;
 	return SSL_TLSEXT_ERR_OK;

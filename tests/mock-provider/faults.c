@@ -13,6 +13,8 @@ static struct mock_rule *rules;
 static size_t nrules;
 static uint32_t max_streams = MOCK_DEFAULT_STREAMS;
 static uint32_t streams_after_success;
+static int wns_expires_in = MOCK_EXP_FLOW;
+static int64_t wns_lifetime_s; /* 0 = the flow's default */
 
 /* Statistics: answers per provider and HTTP status, and non-reply actions. */
 static uint64_t st_status[MOCK_P_COUNT][600];
@@ -96,6 +98,16 @@ void faults_count_conn(const char *what)
 uint32_t faults_max_streams(void)
 {
 	return max_streams;
+}
+
+int faults_wns_expires_in(void)
+{
+	return wns_expires_in;
+}
+
+int64_t faults_wns_token_lifetime(int64_t dflt)
+{
+	return wns_lifetime_s > 0 ? wns_lifetime_s : dflt;
 }
 
 uint32_t faults_streams_after_success(void)
@@ -233,6 +245,8 @@ static void control_faults(struct mock_req *r)
 	long long n;
 	size_t i, cnt = 0;
 	uint32_t ms = MOCK_DEFAULT_STREAMS, sas = 0;
+	int exp_mode = MOCK_EXP_FLOW;
+	long long lifetime = 0;
 
 	if (!root || !json_is_object(root)) {
 		err = "body must be a JSON object";
@@ -265,6 +279,20 @@ static void control_faults(struct mock_req *r)
 		goto fail;
 	}
 	sas = (uint32_t)n;
+	v = json_object_get(root, "wns_expires_in");
+	if (v) {
+		const char *m = json_is_string(v) ? json_string_value(v) : "";
+		exp_mode = strcmp(m, "flow") == 0 ? MOCK_EXP_FLOW : strcmp(m, "number") == 0 ? MOCK_EXP_NUMBER :
+			   strcmp(m, "string") == 0 ? MOCK_EXP_STRING : strcmp(m, "missing") == 0 ? MOCK_EXP_MISSING : -1;
+		if (exp_mode < 0) {
+			err = "wns_expires_in must be flow, number, string or missing";
+			goto fail;
+		}
+	}
+	if (opt_int(root, "wns_token_lifetime_s", 0, &lifetime) || lifetime < 0 || lifetime > 30 * 86400) {
+		err = "wns_token_lifetime_s must be an integer from 0 to 2592000";
+		goto fail;
+	}
 	v = json_object_get(root, "expire_tokens");
 	if (json_is_true(v))
 		routes_expire_tokens();
@@ -273,6 +301,8 @@ static void control_faults(struct mock_req *r)
 	nrules = cnt;
 	max_streams = ms;
 	streams_after_success = sas;
+	wns_expires_in = exp_mode;
+	wns_lifetime_s = lifetime;
 	json_decref(root);
 	mock_buf_printf(&msg, "{\"ok\":true,\"rules\":%zu,\"max_concurrent_streams\":%u}", cnt, ms);
 	json_reply(r, 200, msg.p);
@@ -378,6 +408,8 @@ int faults_control(struct mock_req *r)
 		faults_free();
 		max_streams = MOCK_DEFAULT_STREAMS;
 		streams_after_success = 0;
+		wns_expires_in = MOCK_EXP_FLOW;
+		wns_lifetime_s = 0;
 		json_reply(r, 200, "{\"ok\":true}");
 	} else if (strcmp(p, "stats") == 0 && get) {
 		control_stats(r);

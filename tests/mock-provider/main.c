@@ -6,6 +6,7 @@
  *                 [--apns-key apns_pub.pem --apns-kid KEYID --apns-team TEAMID]
  *                 [--fcm-key fcm_pub.pem] [--fcm-project PROJECT]
  *                 [--wns-client-id ID --wns-client-secret SECRET] [--ready-file FILE]
+ *                 [--http1-only]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -32,7 +33,8 @@ static void usage(void)
 		"usage: mock-provider -l HOST:PORT --cert server.pem --key server.key --record FILE\n"
 		"       [--apns-key apns_pub.pem --apns-kid KEYID --apns-team TEAMID]\n"
 		"       [--fcm-key fcm_pub.pem] [--fcm-project PROJECT]\n"
-		"       [--wns-client-id ID --wns-client-secret SECRET] [--ready-file FILE]\n");
+		"       [--wns-client-id ID --wns-client-secret SECRET] [--ready-file FILE]\n"
+		"       [--http1-only]\n");
 	exit(2);
 }
 
@@ -51,6 +53,7 @@ static void parse_args(int argc, char **argv)
 		{ "wns-client-id", required_argument, NULL, 'W' },
 		{ "wns-client-secret", required_argument, NULL, 'S' },
 		{ "ready-file", required_argument, NULL, 'R' },
+		{ "http1-only", no_argument, NULL, '1' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -70,6 +73,7 @@ static void parse_args(int argc, char **argv)
 		case 'W': mock_cfg.wns_client_id = optarg; break;
 		case 'S': mock_cfg.wns_client_secret = optarg; break;
 		case 'R': mock_cfg.ready_file = optarg; break;
+		case '1': mock_cfg.http1_only = 1; break;
 		default: usage();
 		}
 	}

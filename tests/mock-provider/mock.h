@@ -46,6 +46,7 @@ struct mock_config {
 	const char *fcm_key_file, *fcm_project;
 	const char *wns_client_id, *wns_client_secret;
 	const char *ready_file;
+	int http1_only;                      /* ALPN offers http/1.1 only (WNS front ends do) */
 	EVP_PKEY *apns_key, *fcm_key;
 };
 extern struct mock_config mock_cfg;
@@ -149,6 +150,11 @@ void faults_count(int provider, int status, int action);
 void faults_count_conn(const char *what);
 uint32_t faults_max_streams(void);
 uint32_t faults_streams_after_success(void);
+/* WNS token answers: expires_in as MOCK_EXP_FLOW (live a number, Entra a string), always a
+ * number, always a string, or left out; and the tokens' lifetime in seconds. */
+enum { MOCK_EXP_FLOW, MOCK_EXP_NUMBER, MOCK_EXP_STRING, MOCK_EXP_MISSING };
+int faults_wns_expires_in(void);
+int64_t faults_wns_token_lifetime(int64_t dflt);
 void faults_free(void);
 const char *mock_provider_name(int provider);
 

@@ -287,8 +287,11 @@ static void wns_answer(struct mock_req *r, int status, const char *wns_status, c
 		*p = (char)toupper((unsigned char)*p);
 	mock_req_set_resp_header(r, "x-wns-msg-id", id);
 	if (wns_status) {
+		const char *rfs = mock_req_header(r, "x-wns-requestforstatus");
 		mock_req_set_resp_header(r, "x-wns-status", wns_status);
-		mock_req_set_resp_header(r, "x-wns-deviceconnectionstatus", "connected");
+		/* The device's connection status only when asked for. */
+		if (rfs && strcasecmp(rfs, "true") == 0)
+			mock_req_set_resp_header(r, "x-wns-deviceconnectionstatus", "connected");
 	}
 	if (desc)
 		mock_req_set_resp_header(r, "x-wns-error-description", desc);
@@ -878,14 +881,22 @@ static const char *fcm_assertion_problem(const char *assertion)
 	return problem;
 }
 
+static int form_typed(const struct mock_req *r)
+{
+	const char *v = mock_req_header(r, "content-type");
+	static const char want[] = "application/x-www-form-urlencoded";
+
+	return v && strncasecmp(v, want, sizeof want - 1) == 0 && (v[sizeof want - 1] == '\0' || v[sizeof want - 1] == ';');
+}
+
 static void oauth_route(struct mock_req *r, struct route_ctx *c)
 {
 	struct form f;
 	struct mock_buf b = { 0 };
 	const char *flow, *problem;
-	char tok[64];
-	int jwt_flow, cc_flow, entra;
-	int64_t now;
+	char tok[64], exp[48];
+	int jwt_flow, cc_flow, entra, exp_mode;
+	int64_t now, lifetime;
 
 	memset(&f, 0, sizeof f);
 	form_parse(r->body.p ? r->body.p : "", r->body.len, &f);
@@ -902,6 +913,11 @@ static void oauth_route(struct mock_req *r, struct route_ctx *c)
 		goto out;
 	if (strcmp(r->method, "POST") != 0) {
 		oauth_error(r, 405, c->reason = "invalid_request", "POST required");
+		goto out;
+	}
+	if (cc_flow && !form_typed(r)) {
+		oauth_error(r, 400, c->reason = "invalid_request",
+			    "Content-Type must be application/x-www-form-urlencoded");
 		goto out;
 	}
 	if (jwt_flow) {
@@ -923,14 +939,24 @@ static void oauth_route(struct mock_req *r, struct route_ctx *c)
 			oauth_error(r, 400, c->reason = "invalid_scope", NULL);
 			goto out;
 		}
-		issue_token(wns_tokens, &wns_next, "wns-mock-", 86400, tok, sizeof tok);
+		lifetime = faults_wns_token_lifetime(entra ? 86399 : 86400);
+		issue_token(wns_tokens, &wns_next, "wns-mock-", lifetime, tok, sizeof tok);
 		now = mock_now_ms() / 1000;
-		if (entra)
-			mock_buf_printf(&b, "{\"token_type\":\"Bearer\",\"expires_in\":\"86399\",\"ext_expires_in\":\"86399\","
-					"\"expires_on\":\"%lld\",\"not_before\":\"%lld\",\"access_token\":\"%s\"}",
-					(long long)now + 86399, (long long)now, tok);
+		exp_mode = faults_wns_expires_in();
+		if (exp_mode == MOCK_EXP_FLOW)
+			exp_mode = entra ? MOCK_EXP_STRING : MOCK_EXP_NUMBER;
+		if (exp_mode == MOCK_EXP_NUMBER)
+			snprintf(exp, sizeof exp, ",\"expires_in\":%lld", (long long)lifetime);
+		else if (exp_mode == MOCK_EXP_STRING)
+			snprintf(exp, sizeof exp, ",\"expires_in\":\"%lld\"", (long long)lifetime);
 		else
-			mock_buf_printf(&b, "{\"access_token\":\"%s\",\"token_type\":\"bearer\",\"expires_in\":86400}", tok);
+			exp[0] = '\0';
+		if (entra)
+			mock_buf_printf(&b, "{\"token_type\":\"Bearer\"%s,\"ext_expires_in\":\"%lld\","
+					"\"expires_on\":\"%lld\",\"not_before\":\"%lld\",\"access_token\":\"%s\"}",
+					exp, (long long)lifetime, (long long)(now + lifetime), (long long)now, tok);
+		else
+			mock_buf_printf(&b, "{\"access_token\":\"%s\",\"token_type\":\"bearer\"%s}", tok, exp);
 		reply(r, 200, "application/json", b.p);
 	} else {
 		oauth_error(r, 400, c->reason = "unsupported_grant_type", NULL);
@@ -942,9 +968,52 @@ out:
 
 /* ---- WNS ---- */
 
+/* "", or why the request's framing is not what WNS takes: a Content-Length equal to the body
+ * (no chunked encoding) and no "Expect: 100-continue". */
+static const char *wns_framing_problem(const struct mock_req *r, int *status)
+{
+	const char *cl = mock_req_header(r, "content-length"), *ex = mock_req_header(r, "expect");
+	char *end;
+	unsigned long long n;
+
+	*status = 400;
+	if (mock_req_header(r, "transfer-encoding"))
+		return "chunked transfer encoding not supported";
+	if (ex && *ex) {
+		*status = 417;
+		return "Expect not supported";
+	}
+	if (!cl || !*cl) {
+		*status = 411;
+		return "Content-Length required";
+	}
+	n = strtoull(cl, &end, 10);
+	if (*end || !isdigit((unsigned char)*cl) || n != r->body.len)
+		return "Content-Length does not match the body";
+	return "";
+}
+
+/* "", or which optional X-WNS-* header has a value WNS refuses. */
+static const char *wns_option_problem(const struct mock_req *r)
+{
+	const char *v;
+
+	v = mock_req_header(r, "x-wns-requestforstatus");
+	if (v && strcasecmp(v, "true") != 0 && strcasecmp(v, "false") != 0)
+		return "X-WNS-RequestForStatus must be true or false";
+	v = mock_req_header(r, "x-wns-cache-policy");
+	if (v && strcasecmp(v, "cache") != 0 && strcasecmp(v, "no-cache") != 0)
+		return "X-WNS-Cache-Policy must be cache or no-cache";
+	v = mock_req_header(r, "x-wns-ttl");
+	if (v && (!*v || strspn(v, "0123456789") != strlen(v)))
+		return "X-WNS-TTL must be a number of seconds";
+	return "";
+}
+
 static void wns_route(struct mock_req *r, struct route_ctx *c)
 {
 	const char *tok = bearer(r), *v;
+	int status;
 
 	c->auth_ok = tok && token_valid(wns_tokens, tok);
 	if (apply_fault(r, c, r->path, NULL))
@@ -952,6 +1021,11 @@ static void wns_route(struct mock_req *r, struct route_ctx *c)
 	if (strcmp(r->method, "POST") != 0) {
 		wns_answer(r, 405, NULL, "method not allowed");
 		c->reason = "method not allowed";
+		return;
+	}
+	if (*(v = wns_framing_problem(r, &status))) {
+		wns_answer(r, status, NULL, v);
+		c->reason = v;
 		return;
 	}
 	if (!c->auth_ok) {
@@ -969,6 +1043,11 @@ static void wns_route(struct mock_req *r, struct route_ctx *c)
 	if (!v || strcasecmp(v, "application/octet-stream") != 0) {
 		wns_answer(r, 400, NULL, "Content-Type must be application/octet-stream");
 		c->reason = "bad Content-Type";
+		return;
+	}
+	if (*(v = wns_option_problem(r))) {
+		wns_answer(r, 400, NULL, v);
+		c->reason = v;
 		return;
 	}
 	if (r->body.len == 0) {

@@ -227,6 +227,76 @@ python3 -c 'print("a" * 5001, end="")' >"$tmp/big.raw"
 s=$(req --http2 "$base/wns/?token=AwYAAAB%2bchan1" -H "authorization: Bearer $wns_token" -H 'x-wns-type: wns/raw' \
 	-H 'content-type: application/octet-stream' --data-binary @"$tmp/big.raw")
 check "WNS 5001-byte body -> 413" test "$s" = 413
+s=$(req --http2 "$base/?token=abc" -H "authorization: Bearer $wns_token" -H 'x-wns-type: wns/raw' \
+	-H 'content-type: application/octet-stream' -H 'x-wns-requestforstatus: maybe' -d 'x')
+check "WNS X-WNS-RequestForStatus other than true/false -> 400" test "$s" = 400
+s=$(wns '/?token=abc' 'x' -H 'x-wns-cache-policy: sometimes')
+check "WNS bad X-WNS-Cache-Policy -> 400" test "$s" = 400
+s=$(wns '/?token=abc' 'x' -H 'x-wns-ttl: 1h')
+check "WNS bad X-WNS-TTL -> 400" test "$s" = 400
+s=$(wns '/?token=abc' 'x' -H 'x-wns-cache-policy: cache' -H 'x-wns-ttl: 600')
+check "WNS channel URI /?token=abc with cache policy and TTL -> 200" test "$s" = 200
+check "WNS asked for status: x-wns-deviceconnectionstatus" has_header x-wns-deviceconnectionstatus
+s=$(req --http2 "$base/?token=abc" -H "authorization: Bearer $wns_token" -H 'x-wns-type: wns/raw' \
+	-H 'content-type: application/octet-stream' -H 'expect:' -d 'x')
+check "WNS not asked for status: no x-wns-deviceconnectionstatus" sh -c "test '$s' = 200 && ! grep -qi '^x-wns-deviceconnectionstatus' '$tmp/hdrs'"
+s=$(wns '/?token=abc' 'x' -H 'content-length:')
+check "WNS without Content-Length (HTTP/2) -> 411" test "$s" = 411
+s=$(req --http1.1 "$base/?token=abc" -H "authorization: Bearer $wns_token" -H 'x-wns-type: wns/raw' \
+	-H 'content-type: application/octet-stream' -H 'transfer-encoding: chunked' -d 'x')
+check "WNS chunked body (HTTP/1.1) refused" test "$s" -ge 400
+s=$(req --http1.1 "$base/?token=abc" -H "authorization: Bearer $wns_token" -H 'x-wns-type: wns/raw' \
+	-H 'content-type: application/octet-stream' -H 'expect: 100-continue' -d 'x')
+check "WNS Expect: 100-continue -> 417" test "$s" = 417
+s=$(req --http1.1 "$base/?token=abc" -H "authorization: Bearer $wns_token" -H 'x-wns-type: wns/raw' \
+	-H 'content-type: application/octet-stream' -H 'expect:' -d 'x')
+check "WNS over HTTP/1.1 with Content-Length -> 200" test "$s" = 200
+s=$(req --http2 "$base/accesstoken.srf" -H 'content-type: text/plain' -d 'grant_type=client_credentials&client_id=ms-app%3A%2F%2Fs-1-15-2-mock&client_secret=mock-secret&scope=notify.windows.com')
+check "WNS token request not form-encoded -> 400 invalid_request" sh -c "test '$s' = 400 && grep -q invalid_request '$tmp/body'"
+s=$(req --http2 "$base/accesstoken.srf" -d 'grant_type=client_credentials&client_id=ms-app%3A%2F%2Fs-1-15-2-mock&client_secret=mock-secret&scope=other')
+check "WNS token with a wrong scope -> 400 invalid_scope" sh -c "test '$s' = 400 && grep -q invalid_scope '$tmp/body'"
+s=$(req --http2 "$base/tenant1/oauth2/v2.0/token" -d 'grant_type=client_credentials&client_id=ms-app%3A%2F%2Fs-1-15-2-mock&client_secret=mock-secret&scope=https%3A%2F%2Fwns.windows.com%2F.default')
+check "WNS Entra token: expires_in as a string" sh -c "test '$s' = 200" 
+check "WNS Entra token body" jsonq 'd["expires_in"]=="86399" and d["token_type"]=="Bearer" and d["access_token"].startswith("wns-mock-")' "$tmp/body"
+wnstok() { req --http2 "$base/accesstoken.srf" -d 'grant_type=client_credentials&client_id=ms-app%3A%2F%2Fs-1-15-2-mock&client_secret=mock-secret&scope=notify.windows.com'; }
+req --http2 "$base/_mock/faults" -d '{"wns_expires_in":"string","wns_token_lifetime_s":120}' >/dev/null
+s=$(wnstok)
+check "fault script wns_expires_in string: live token says \"120\"" sh -c "test '$s' = 200 && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(d[\"expires_in\"] != \"120\")' '$tmp/body'"
+req --http2 "$base/_mock/faults" -d '{"wns_expires_in":"missing"}' >/dev/null
+s=$(wnstok)
+check "fault script wns_expires_in missing: no expires_in" jsonq '"expires_in" not in d and d["access_token"]' "$tmp/body"
+req --http2 "$base/_mock/faults" -d '{"wns_expires_in":"number"}' >/dev/null
+s=$(wnstok)
+check "fault script wns_expires_in number: 86400" jsonq 'd["expires_in"]==86400' "$tmp/body"
+s=$(req --http2 "$base/_mock/faults" -d '{"wns_expires_in":"often"}')
+check "fault script: bad wns_expires_in -> 400" test "$s" = 400
+req --http2 "$base/_mock/faults" -d '{"rules":[{"provider":"oauth","token":"wns","count":1,"status":503}]}' >/dev/null
+s=$(wnstok)
+check "fault: WNS token endpoint told to fail -> 503" test "$s" = 503
+s=$(wnstok)
+check "then it issues tokens again" test "$s" = 200
+wns_rules='{"rules":[
+ {"provider":"wns","token":"/?token=f401","count":1,"status":401},
+ {"provider":"wns","token":"/?token=f404","count":1,"status":404},
+ {"provider":"wns","token":"/?token=f410","count":1,"status":410},
+ {"provider":"wns","token":"/?token=f500","count":1,"status":500},
+ {"provider":"wns","token":"/?token=f503","count":1,"status":503,"retry_after":"7"},
+ {"provider":"wns","token":"/?token=fdrop","count":1,"status":200,"reason":"dropped"}]}'
+s=$(req --http2 "$base/_mock/faults" -d "$wns_rules")
+check "WNS fault script accepted" test "$s" = 200
+s=$(wns '/?token=f401' 'x')
+check "fault: WNS 401 once" test "$s" = 401
+s=$(wns '/?token=f401' 'x')
+check "then 200" test "$s" = 200
+for st in 404 410 500; do
+	s=$(wns "/?token=f$st" 'x')
+	check "fault: WNS $st" test "$s" = "$st"
+done
+s=$(wns '/?token=f503' 'x')
+check "fault: WNS 503 with Retry-After: 7" sh -c "test '$s' = 503 && grep -qi '^retry-after: 7' '$tmp/hdrs'"
+s=$(wns '/?token=fdrop' 'x')
+check "fault: WNS 200 with x-wns-status: dropped" sh -c "test '$s' = 200 && grep -qi '^x-wns-status: dropped' '$tmp/hdrs'"
+req --http2 "$base/_mock/reset" -d '' >/dev/null
 
 # ---- fault injection ----
 rules='{"rules":[
@@ -360,6 +430,18 @@ check "record: seq numbers are 1..N in order" python3 -c '
 import json, sys
 seqs = [json.loads(l)["seq"] for l in open(sys.argv[1])]
 assert seqs == list(range(1, len(seqs) + 1))' "$rec"
+
+# ---- --http1-only: ALPN offers http/1.1 alone (as WNS front ends) ----
+"$mock" -l 127.0.0.1:0 --cert "$c/server.pem" --key "$c/server.key" --record /dev/null --http1-only \
+	--ready-file "$tmp/ready1" 2>"$tmp/mock1.log" &
+pid1=$!
+i=0
+while [ ! -s "$tmp/ready1" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
+port1=$(cat "$tmp/ready1" 2>/dev/null)
+v=$(curl -s -o /dev/null -w '%{http_version}' --max-time 10 --cacert "$c/ca.pem" --http2 "https://127.0.0.1:$port1/_mock/stats")
+check "--http1-only: a client asking for h2 gets HTTP/1.1" test "$v" = 1.1
+kill -TERM "$pid1"
+wait "$pid1"
 
 # ---- shutdown ----
 kill -TERM "$pid"

@@ -1,7 +1,8 @@
 /*
  * test_sender_classify: every row of providers.md §1.4 (APNs) and §2.4 (FCM) to its outcome,
  * Retry-After in seconds and as an HTTP date, the mass-invalidation guard of §0.1, and the
- * payloads of bchat-onion.md §9.2–§9.4 (exact bytes, reduced forms at the size limits).
+ * payloads of bchat-onion.md §9.2–§9.4 (exact bytes, reduced forms at the size limits), the
+ * guard's limits from the configuration, and the XMPP ad-hoc payloads of uwpx-xmpp.md §5.5.
  */
 #include "../../apns-sender/apns.h"
 #include "../../fcm-sender/fcm.h"
@@ -400,6 +401,89 @@ static void test_token_parse(void)
 	CHECK(token_parse("{\"access_token\":\"a\",\"expires_in\":0}", &t, &e) == -1, "expired at birth");
 }
 
+static void test_guard_limits(void)
+{
+	struct guard g;
+	struct guard_verdict v;
+	uint64_t t = 1000000;
+
+	/* window 10, at least 3 guarded, more than 20 %: 3 of 10 trips, 2 of 10 does not */
+	guard_init(&g, "APNs");
+	guard_set_limits(&g, 10, 3, 20);
+	CHECK(g.window_n == 10 && g.min_guarded == 3 && g.share_pct == 20, "limits set");
+	for (int i = 0; i < 8; i++)
+		answer(&g, OUTCOME_DELIVERED, 0, t);
+	v = answer(&g, OUTCOME_TOKEN_DEAD, 1, t);
+	v = answer(&g, OUTCOME_TOKEN_DEAD, 1, t);
+	CHECK(v.outcome == OUTCOME_TOKEN_DEAD && !g.paused, "2 guarded of 10: below M = 3");
+	v = answer(&g, OUTCOME_TOKEN_DEAD, 1, t);
+	CHECK(g.filled == 10 && g.guarded == 3, "window of 10 slides (%u of %u)", g.guarded, g.filled);
+	CHECK(v.outcome == OUTCOME_CREDENTIALS && g.paused && g.trips == 1, "3 of 10 > 20 %% with M = 3 trips");
+	v = answer(&g, OUTCOME_TOKEN_DEAD, 1, t);
+	CHECK(g.trips == 1, "a trip is counted once per pause");
+
+	/* zero or negative values keep the defaults; N is capped */
+	guard_init(&g, "FCM");
+	guard_set_limits(&g, 0, -1, 0);
+	CHECK(g.window_n == GUARD_WINDOW && g.min_guarded == GUARD_MIN_GUARDED && g.share_pct == GUARD_SHARE_PCT,
+	      "defaults kept");
+	guard_set_limits(&g, 10000000, 5, 500);
+	CHECK(g.window_n == GUARD_WINDOW_MAX && g.share_pct == 100, "capped");
+	/* a large window works: 100000 answers fill it */
+	for (int i = 0; i < GUARD_WINDOW_MAX + 5; i++)
+		answer(&g, OUTCOME_DELIVERED, 0, t);
+	CHECK(g.filled == GUARD_WINDOW_MAX && g.guarded == 0, "large window fills (%u)", g.filled);
+}
+
+static void test_xmpp_payloads(void)
+{
+	struct sender_xmpp x;
+	size_t len = 0;
+	char *p;
+	const char *acc = "575743d57bd2e395071f9f88adce7f8bba664ea2", *room = "30be82eb00f86644993eaeda4c46ecf51c42715c";
+	char data[256];
+
+	snprintf(data, sizeof data, "{\"account\":\"%s\",\"high\":true}", acc);
+	CHECK(sender_xmpp_parse(data, strlen(data), &x) == 0 && x.high && strcmp(x.account, acc) == 0 && !x.channel[0],
+	      "parse account, high");
+	p = fcm_xmpp_message("tok:1", 5, &x, &len);
+	CHECK(p && strcmp(p, "{\"message\":{\"token\":\"tok:1\",\"data\":{\"account\":\"575743d57bd2e395071f9f88adce7f8bba664ea2\"},"
+			     "\"android\":{\"priority\":\"HIGH\",\"collapse_key\":\"575743\"}}}") == 0 && len == strlen(p),
+	      "FCM XMPP high: %s", nn(p));
+	free(p);
+	p = apns_xmpp_payload(x.high, &len);
+	CHECK(p && strcmp(p, "{\"aps\":{\"alert\":{\"title\":\"New message\"},\"sound\":\"default\"}}") == 0 &&
+		      len == strlen(p),
+	      "APNs XMPP high: %s", nn(p));
+	free(p);
+
+	snprintf(data, sizeof data, "{\"account\":\"%s\",\"channel\":\"%s\",\"high\":false}", acc, room);
+	CHECK(sender_xmpp_parse(data, strlen(data), &x) == 0 && !x.high && strcmp(x.channel, room) == 0,
+	      "parse channel, not high");
+	p = fcm_xmpp_message("t", 1, &x, &len);
+	CHECK(p && strcmp(p, "{\"message\":{\"token\":\"t\",\"data\":{\"account\":\"575743d57bd2e395071f9f88adce7f8bba664ea2\","
+			     "\"channel\":\"30be82eb00f86644993eaeda4c46ecf51c42715c\"},"
+			     "\"android\":{\"priority\":\"NORMAL\",\"collapse_key\":\"30be82\"}}}") == 0,
+	      "FCM XMPP room, normal: %s", nn(p));
+	free(p);
+	p = apns_xmpp_payload(x.high, &len);
+	CHECK(p && strcmp(p, "{\"aps\":{\"content-available\":1}}") == 0, "APNs XMPP background: %s", nn(p));
+	free(p);
+	p = fcm_xmpp_message("\xff", 1, &x, &len);
+	CHECK(p == NULL, "FCM XMPP: token not UTF-8 refused");
+
+	snprintf(data, sizeof data, "{\"account\":\"%s\"}", acc);
+	CHECK(sender_xmpp_parse(data, strlen(data), &x) == 0 && !x.high, "high absent: false");
+	CHECK(sender_xmpp_parse("{\"account\":\"575743\"}", 20, &x) < 0, "short account refused");
+	snprintf(data, sizeof data, "{\"account\":\"%.39sG\"}", acc);
+	CHECK(sender_xmpp_parse(data, strlen(data), &x) < 0, "non-hex account refused");
+	snprintf(data, sizeof data, "{\"account\":\"%s\",\"channel\":7}", acc);
+	CHECK(sender_xmpp_parse(data, strlen(data), &x) < 0, "bad channel refused");
+	snprintf(data, sizeof data, "{\"account\":\"%s\",\"high\":\"yes\"}", acc);
+	CHECK(sender_xmpp_parse(data, strlen(data), &x) < 0, "non-boolean high refused");
+	CHECK(sender_xmpp_parse("[1]", 3, &x) < 0 && sender_xmpp_parse("", 0, &x) < 0, "not an object refused");
+}
+
 int main(void)
 {
 	log_set_level((enum log_level)(LOG_ERROR + 1)); /* the guard's error lines are expected here */
@@ -410,5 +494,7 @@ int main(void)
 	test_apns_payload();
 	test_fcm_payload();
 	test_token_parse();
+	test_guard_limits();
+	test_xmpp_payloads();
 	return test_done();
 }

@@ -1,0 +1,44 @@
+/*
+ * wns-sender: delivers UWPX wake-ups through WNS as raw notifications (uwpx-xmpp.md §3). Takes
+ * PUSH frames of kind KIND_WNS from the router, POSTs each to its channel URI (send.c) with an
+ * OAuth access token (auth.c), and answers each with exactly one RESULT frame; the router link,
+ * the jobs and the loop are the shared sender's (common/sender_loop.h), whose HTTP client
+ * carries sends (HTTP/2, or HTTP/1.1 when WNS offers only that) and token requests alike. This
+ * file: options, configuration, credentials. Trusts the configuration; WNS answers count only
+ * through classify.c. Holds, through struct wns, the client secret, the access token and
+ * everything in flight.
+ */
+#include "wns.h"
+#include "daemon.h"
+#include "log.h"
+#include <string.h>
+
+static struct wns A;
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	struct daemon_opts opts;
+	struct h2c_opts ho;
+	char err[512];
+
+	daemon_start("wns-sender", argc, argv, &cfg, &opts);
+	sender_init(&A.s, &wns_ops, &A, &cfg, opts.instance);
+	A.c = &cfg.wns;
+	if (wns_auth_load(&A.auth, &cfg.wns, err, sizeof err) < 0)
+		fatal("configuration: %s", err);
+	memset(&ho, 0, sizeof ho);
+	ho.connections = cfg.wns.connections;
+	ho.max_streams = cfg.wns.max_streams;
+	ho.deadline_ms = cfg.wns.deadline_ms;
+	ho.ca_file = cfg.wns.ca_file;
+	sender_start(&A.s, &ho, 1); /* and one token request */
+	log_info("started: %s flow, token URL %s, scope %s, client %s, %ld connections of up to %ld streams, "
+		 "%zu jobs in flight at most",
+		 cfg.wns.auth_flow, A.auth.token_url, A.auth.scope, A.auth.client_id, cfg.wns.connections,
+		 cfg.wns.max_streams, A.s.max_jobs);
+	sender_run(&A.s);
+	wns_auth_free(&A.auth);
+	config_free(&cfg);
+	return 0;
+}

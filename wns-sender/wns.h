@@ -1,0 +1,88 @@
+/*
+ * wns: the WNS sender's own part (uwpx-xmpp.md §3); the router link, the jobs, the guard and
+ * the loop are common/sender_*.c, driven through wns_ops. main.c checks the configuration and
+ * starts the loop; send.c turns a job into a raw notification POST to its channel URI
+ * (wns_ops); classify.c maps an answer to an outcome (§3.3); auth.c holds the OAuth access
+ * token (§3.4) and its refresh.
+ */
+#ifndef WNS_H
+#define WNS_H
+#include "config.h"
+#include "guard.h"
+#include "sender_loop.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#define WNS_BODY_MAX 5000		     /* raw notification bytes (WNS answers 413 beyond) */
+#define WNS_THROTTLE_DEFAULT_MS 60000	     /* 406 without X-WNS-CONTINUE-AFTER */
+#define WNS_TOKEN_DEFAULT_S 3600	     /* expires_in missing or unreadable */
+#define WNS_TOKEN_MAX_S (7 * 86400)	     /* expires_in beyond this is taken as this */
+#define WNS_REFRESH_MIN_MS 300000	     /* refresh when less than max(this, 10 % of the life) remain */
+#define WNS_TOKEN_RETRY_FIRST_MS 10000	     /* token request back-off: 10 s doubling … */
+#define WNS_TOKEN_RETRY_CAP_MS 300000	     /* … to 5 min */
+#define WNS_LIVE_TOKEN_URL "https://login.live.com/accesstoken.srf"
+#define WNS_LIVE_SCOPE "notify.windows.com"
+#define WNS_ENTRA_TOKEN_URL "https://login.microsoftonline.com/%s/oauth2/v2.0/token"
+#define WNS_ENTRA_SCOPE "https://wns.windows.com/.default"
+
+struct wns_auth {
+	char *token_url, *scope, *client_id, *secret;
+	char *header;			/* "Authorization: Bearer <access token>", or NULL */
+	uint64_t expires_mono;		/* when the access token dies */
+	uint64_t refresh_mono;		/* when a new one is fetched */
+	unsigned gen;			/* bumped with every new access token */
+	int fetching;			/* a token request is in flight */
+	uint64_t next_try_mono;		/* no token request before this */
+	uint64_t backoff_ms;		/* the next failure's wait */
+};
+
+struct wns {
+	struct sender s;		/* the shared part; s.ctx points back here */
+	const struct conf_wns *c;
+	struct wns_auth auth;
+};
+
+/* The parts of a WNS answer that decide its outcome (header values NULL when absent). */
+struct wns_answer {
+	long status;
+	const char *wns_status;		/* X-WNS-Status (or X-WNS-NotificationStatus) */
+	const char *continue_after;	/* X-WNS-CONTINUE-AFTER, seconds */
+	const char *retry_after;	/* Retry-After */
+	const char *error_description;	/* X-WNS-Error-Description */
+};
+
+/* send.c: the provider callbacks of the shared sender (ctx: struct wns). */
+extern const struct sender_ops wns_ops;
+
+/* classify.c: a pure function of the answer, the table of uwpx-xmpp.md §3.3 / the BRIEF:
+ * 200 delivered (reason "dropped" when WNS dropped it); 401 credentials with refresh_auth;
+ * 404/410 token_dead (the channel); 406 retry after X-WNS-CONTINUE-AFTER (default 60 s);
+ * 500/503 retry (Retry-After honoured); everything else message_failed. */
+void wns_classify(const struct wns_answer *a, uint64_t now_wall_ms, struct guard_verdict *v);
+
+/* auth.c */
+/* Resolves the token URL and scope for the flow, reads the client secret file; -1 with a
+ * reason in err. */
+int wns_auth_load(struct wns_auth *au, const struct conf_wns *c, char *err, size_t errlen);
+void wns_auth_free(struct wns_auth *au);
+/* The form body "grant_type=client_credentials&client_id=…&client_secret=…&scope=…", every
+ * value percent-encoded; malloc'd, NULL when out of memory. */
+char *wns_token_form(const char *client_id, const char *secret, const char *scope);
+/* Reads {"access_token", "expires_in"} (a number or a decimal string). 0, with *defaulted set
+ * when expires_in was missing or unreadable (then WNS_TOKEN_DEFAULT_S); -1 when there is no
+ * usable access token. */
+int wns_token_parse(const char *body, size_t len, char **access_token, long *expires_in, int *defaulted);
+/* Milliseconds before expiry at which a token of this lifetime is refreshed: max(300 s, 10 %),
+ * but at most half the lifetime (short-lived test tokens are not refreshed constantly). */
+uint64_t wns_refresh_margin_ms(long lifetime_s);
+/* The authorization header when the access token is usable now, else NULL. */
+const char *wns_auth_header(const struct wns_auth *au, uint64_t now_mono_ms);
+/* Whether a token request is in flight or due now (then a job may wait for it). */
+int wns_auth_coming(const struct wns_auth *au, uint64_t now_mono_ms);
+/* Starts a token request when one is needed and allowed (call from the loop). */
+void wns_auth_tick(struct wns *w);
+/* A send with access token generation gen got 401: stop using that token. */
+void wns_auth_rejected(struct wns *w, unsigned gen);
+/* Milliseconds until wns_auth_tick() has something to do, or -1. */
+int wns_auth_timeout_ms(const struct wns *w);
+#endif
