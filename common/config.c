@@ -107,8 +107,8 @@ static const struct conf_key keys[] = {
 	{"apns_sender", "deadline_ms", C_INT, S(apns, deadline_ms), NULL, 10000, 100, 120000},
 	{"apns_sender", "jwt_refresh_s", C_INT, S(apns, jwt_refresh_s), NULL, 3000, 1200, 3300},
 	{"apns_sender", "xmpp_topic", C_STR, S(apns, xmpp_topic), "", 0, 0, 0},
-	{"apns_sender", "guard_window", C_INT, S(apns, guard_window), NULL, 50, 5, 100000},
-	{"apns_sender", "guard_min_answers", C_INT, S(apns, guard_min_answers), NULL, 20, 1, 100000},
+	{"apns_sender", "guard_window", C_INT, S(apns, guard_window), NULL, 100, 5, 100000},
+	{"apns_sender", "guard_min_answers", C_INT, S(apns, guard_min_answers), NULL, 10, 1, 100000},
 	{"apns_sender", "guard_percent", C_INT, S(apns, guard_percent), NULL, 50, 1, 100},
 
 	{"fcm_sender", "url", C_STR, S(fcm, url), "https://fcm.googleapis.com", 0, 0, 0},
@@ -119,8 +119,8 @@ static const struct conf_key keys[] = {
 	{"fcm_sender", "connections", C_INT, S(fcm, connections), NULL, 1, 1, 64},
 	{"fcm_sender", "max_streams", C_INT, S(fcm, max_streams), NULL, 100, 1, 10000},
 	{"fcm_sender", "deadline_ms", C_INT, S(fcm, deadline_ms), NULL, 10000, 100, 120000},
-	{"fcm_sender", "guard_window", C_INT, S(fcm, guard_window), NULL, 50, 5, 100000},
-	{"fcm_sender", "guard_min_answers", C_INT, S(fcm, guard_min_answers), NULL, 20, 1, 100000},
+	{"fcm_sender", "guard_window", C_INT, S(fcm, guard_window), NULL, 100, 5, 100000},
+	{"fcm_sender", "guard_min_answers", C_INT, S(fcm, guard_min_answers), NULL, 10, 1, 100000},
 	{"fcm_sender", "guard_percent", C_INT, S(fcm, guard_percent), NULL, 50, 1, 100},
 
 	{"wns_sender", "auth_flow", C_STR, S(wns, auth_flow), "live", 0, 0, 0},
