@@ -3,4 +3,6 @@
 #define PUSHCTL_H
 /* counts | lookup ID_OR_TOKEN | export, read-only on the registry named by the config. */
 int pushctl_registry(const char *conf, int argc, char **argv);
+/* stats [--start DATE] [--end DATE]: statsd's windows as a table. */
+int pushctl_stats(const char *conf, int argc, char **argv);
 #endif

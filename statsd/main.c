@@ -212,8 +212,16 @@ int main(int argc, char **argv)
 			next_flush = mono_ms() + 1000;
 		}
 	}
-	if (metrics_dirty(&sd.m))
-		metrics_commit(&sd.m, &sd.per, statsd_now_s());
+	/* Datagrams already in the socket when the stop came are counted too. */
+	for (int k = 0; k < 65536; k++) {
+		uint32_t pid;
+		ssize_t r = recv_dgram(dfd, buf, &pid);
+		if (r <= 0)
+			break;
+		metrics_take(&sd.m, buf, (size_t)r, pid, mono_ms());
+	}
+	if (metrics_dirty(&sd.m) && metrics_commit(&sd.m, &sd.per, statsd_now_s()) < 0)
+		log_error("final statistics commit failed");
 	log_info("stopping");
 	statsd_http_stop(http);
 	for (int i = 0; i < MAX_CLIENTS; i++)
