@@ -47,8 +47,8 @@ static uint64_t nice_max(uint64_t v)
 	}
 }
 
-#define CW 380
-#define CH 220
+#define CW 350
+#define CH 200
 #define ML 46
 #define MR 10
 #define MT 28
@@ -279,7 +279,7 @@ char *page_render(const struct page_input *in, size_t *len)
 		  "table{border-collapse:collapse;background:#fff;box-shadow:0 1px 2px #0002;margin-right:12px}"
 		  "td,th{padding:4px 10px;border-bottom:1px solid #eee;text-align:right}th{background:#eceff1}"
 		  "td:first-child,th:first-child{text-align:left}.good{color:" C_OK "}.bad{color:" C_FAIL "}.warn{color:#ef6c00}"
-		  ".dim{color:#999}.tables{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}</style></head><body>"
+		  ".dim{color:#999}.tables{display:flex;flex-wrap:wrap;gap:0 24px;align-items:flex-start}</style></head><body>"
 		  "<header><h1>pushpipe status</h1><div class=\"meta\">%s · windows of %llu s · statsd up since ",
 		  t1, (unsigned long long)in->period_s);
 	fmt_time(t2, sizeof t2, in->started_s, "%Y-%m-%d %H:%M:%S");
@@ -313,12 +313,14 @@ char *page_render(const struct page_input *in, size_t *len)
 	sb_puts(&b, "<section id=\"providers\"><h2>Deliveries and failures per provider</h2><div class=\"charts\">");
 	for (size_t i = 0; i < sizeof providers / sizeof providers[0]; i++)
 		bar_chart(&b, &providers[i], rows, n);
-	line_chart(&b, rows, n);
 	sb_puts(&b, "</div></section>");
 
-	sb_puts(&b, "<section id=\"gauges\"><h2>Live gauges</h2>");
+	/* Traffic beside the live state of the daemons. */
+	sb_puts(&b, "<div class=\"tables\"><section id=\"messages\"><h2>Traffic</h2>");
+	line_chart(&b, rows, n);
+	sb_puts(&b, "</section><section id=\"gauges\"><h2>Live gauges</h2>");
 	gauges_table(&b, m);
-	sb_puts(&b, "</section><section id=\"details\"><h2>Latency and HTTP answers (all time)</h2><div class=\"tables\">");
+	sb_puts(&b, "</section></div><section id=\"details\"><h2>Latency and HTTP answers (all time)</h2><div class=\"tables\">");
 	latency_table(&b, m);
 	http_table(&b, m);
 	sb_puts(&b, "</div></section></main></body></html>\n");
