@@ -235,7 +235,7 @@ static void put_gauges(struct batch *b)
 		return;
 	now = mono_ms_now();
 	for (int g = 1; g < GAUGE_MAX; g++)
-		changed |= gauge_is_set[g] && __atomic_load_n(&gauge_val[g], __ATOMIC_RELAXED) != gauge_sent_val[g];
+		changed |= __atomic_load_n(&gauge_is_set[g], __ATOMIC_RELAXED) && __atomic_load_n(&gauge_val[g], __ATOMIC_RELAXED) != gauge_sent_val[g];
 	if (changed || now >= gauge_sent_ms + 2000) {
 		for (int g = 1; g < GAUGE_MAX; g++) {
 			if (!__atomic_load_n(&gauge_is_set[g], __ATOMIC_RELAXED))
