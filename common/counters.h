@@ -72,7 +72,7 @@ enum counter_id {
 /* HTTP routes whose answers are counted by status (100–599). Append only. */
 enum http_route {
 	HTTP_ROUTE_UNKNOWN = 0, /* a path no route matches (404) */
-	HTTP_ROUTE_ONION,	/* the onion request routes (v2 and v4), and 405s before routing */
+	HTTP_ROUTE_ONION,	/* the onion request routes (v2 and v4); also every 405 and 413 */
 	HTTP_ROUTE_STATS,	/* /get_statistics_data */
 	HTTP_ROUTE_MAX
 };

@@ -60,8 +60,8 @@ static void axes(struct sbuf *b, uint64_t ymax, const struct period_row *rows, s
 	for (int k = 0; k <= 2; k++) {
 		int y = MT + ph - ph * k / 2;
 		sb_printf(b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ddd\"/>", ML, y, ML + pw, y);
-		sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" class=\"ax\">%llu</text>", ML - 4, y + 4,
-			  (unsigned long long)(ymax * (uint64_t)k / 2));
+		sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" class=\"ax\">%g</text>", ML - 4, y + 4,
+			  (double)ymax * k / 2.0);
 	}
 	for (size_t i = 0; i < n; i++) {
 		char lab[32];
@@ -99,13 +99,14 @@ static void bar_chart(struct sbuf *b, const struct provider *pv, const struct pe
 	legend(b, C_OK, "delivered", C_FAIL, "failed");
 	axes(b, top, rows, n);
 	for (size_t i = 0; i < n; i++) {
-		double gw = (double)pw / (double)n, bw = gw * 0.34;
-		double x = ML + gw * (double)i + gw * 0.14;
+		/* Bars no wider than 24 px, the pair centred in its window's slot. */
+		double gw = (double)pw / (double)n, bw = gw * 0.34 < 24 ? gw * 0.34 : 24, gap = gw * 0.04 < 4 ? gw * 0.04 : 4;
+		double x = ML + gw * (double)i + (gw - 2 * bw - gap) / 2;
 		uint64_t vals[2] = {rows[i].v[pv->ok], rows[i].v[pv->fail]};
 		for (int k = 0; k < 2; k++) {
 			double h = (double)ph * (double)vals[k] / (double)top;
 			sb_printf(b, "<rect class=\"bar %s\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>%llu %s</title></rect>",
-				  k ? "failed" : "delivered", x + k * (bw + gw * 0.04), MT + ph - h, bw, h < 0.5 && vals[k] ? 0.5 : h,
+				  k ? "failed" : "delivered", x + k * (bw + gap), MT + ph - h, bw, h < 0.5 && vals[k] ? 0.5 : h,
 				  k ? C_FAIL : C_OK, (unsigned long long)vals[k], k ? "failed" : "delivered");
 		}
 	}
@@ -192,6 +193,11 @@ static void gauges_table(struct sbuf *b, const struct metrics *m)
 	sb_puts(b, "</table>");
 }
 
+static const char *const hist_label[HIST_MAX] = {
+	[HIST_ONION_ROUTER_REPLY] = "onion request → router verdict",
+	[HIST_JOB_PROVIDER_ANSWER] = "job committed → provider answer",
+};
+
 static void latency_table(struct sbuf *b, const struct metrics *m)
 {
 	sb_puts(b, "<table><tr><th>latency</th><th>count</th><th>mean</th><th>p50 ≤</th><th>p95 ≤</th></tr>");
@@ -213,7 +219,7 @@ static void latency_table(struct sbuf *b, const struct metrics *m)
 			else
 				snprintf(q[qi], sizeof q[qi], "%.1f ms", (double)hist_bounds_us[k] / 1000.0);
 		}
-		sb_printf(b, "<tr><td>%s</td><td>%llu</td>", hist_name(h), (unsigned long long)total);
+		sb_printf(b, "<tr><td>%s</td><td>%llu</td>", hist_label[h] ? hist_label[h] : hist_name(h), (unsigned long long)total);
 		if (total)
 			sb_printf(b, "<td>%.1f ms</td>", (double)sum / (double)total / 1000.0);
 		else
