@@ -51,11 +51,82 @@ enum counter_id {
 	CTR_MAX
 };
 
+/*
+ * Beyond the plain counters above, the same FRAME_COUNTER datagrams carry three more kinds of
+ * metric, told apart by the top byte of the u32 TAG_COUNTER id (docs/observability.md):
+ *   0x00  plain counter: enum counter_id, delta = increment (kept per period and in totals)
+ *   0x01  HTTP request:  route << 16 | status, delta = increment (totals only)
+ *   0x02  histogram:     hist << 8 | bucket, delta = observations in that bucket; bucket
+ *                        HIST_SUM_BUCKET carries the sum of the observed microseconds
+ *   0x03  gauge:         source << 16 | gauge, delta = the current value (not a sum)
+ */
+#define METRIC_KIND(id) ((uint32_t)(id) >> 24)
+#define METRIC_PLAIN 0u
+#define METRIC_HTTP 1u
+#define METRIC_HIST 2u
+#define METRIC_GAUGE 3u
+#define METRIC_HTTP_ID(route, status) (METRIC_HTTP << 24 | (uint32_t)(route) << 16 | (uint32_t)(status))
+#define METRIC_HIST_ID(hist, bucket) (METRIC_HIST << 24 | (uint32_t)(hist) << 8 | (uint32_t)(bucket))
+#define METRIC_GAUGE_ID(source, gauge) (METRIC_GAUGE << 24 | (uint32_t)(source) << 16 | (uint32_t)(gauge))
+
+/* HTTP routes whose answers are counted by status (100–599). Append only. */
+enum http_route {
+	HTTP_ROUTE_UNKNOWN = 0, /* a path no route matches (404) */
+	HTTP_ROUTE_ONION,	/* the onion request routes (v2 and v4); also every 405 and 413 */
+	HTTP_ROUTE_STATS,	/* /get_statistics_data */
+	HTTP_ROUTE_MAX
+};
+
+/* Latency histograms, in microseconds, over the fixed buckets of hist_bounds_us. Append only. */
+enum hist_id {
+	HIST_ONION_ROUTER_REPLY = 1, /* onion request received → the router's verdict */
+	HIST_JOB_PROVIDER_ANSWER,    /* job committed by the router → the sender's result */
+	HIST_MAX
+};
+#define HIST_BOUNDS 16			 /* buckets 0..15 have an upper bound, bucket 16 is +Inf */
+#define HIST_SUM_BUCKET 0xffu
+extern const uint64_t hist_bounds_us[HIST_BOUNDS];
+
+/* Gauges a daemon reports about itself; statsd labels them with the reporting daemon. */
+enum gauge_id {
+	GAUGE_OUTBOX_JOBS = 1,	   /* router: jobs in the durable outbox */
+	GAUGE_JOBS_IN_FLIGHT,	   /* sender: jobs taken from the router and not yet answered */
+	GAUGE_PROVIDER_REQUESTS,   /* sender: HTTP/2 requests open to the provider */
+	GAUGE_ROUTER_CONNECTED,	   /* sender: 1 while its router connection is up */
+	GAUGE_MAX
+};
+/* Who reports a gauge: the daemon's program name, mapped by counter_source_name(). */
+enum counter_source {
+	SRC_OTHER = 0,
+	SRC_ROUTER,
+	SRC_APNS_SENDER,
+	SRC_FCM_SENDER,
+	SRC_WNS_SENDER,
+	SRC_INGRESS_ONION,
+	SRC_INGRESS_UWPX,
+	SRC_INGRESS_XMPP,
+	SRC_STATSD,
+	SRC_MAX
+};
+
 /* Connects the datagram socket to statsd's (statsd may come and go; failures are silent). */
 void counters_init(const char *statsd_socket_path);
 void counter_add(enum counter_id id, uint64_t delta);
 /* Sends the pending sums in one datagram, if any; call from the event loop. */
 void counters_flush(void);
+/* Counts one answered HTTP request (any thread). */
+void counter_http(enum http_route route, unsigned status);
+/* Records one latency observation (any thread). */
+void histogram_observe(enum hist_id h, uint64_t usec);
+/* Sets a gauge; sent with the next flush when changed, and at least every 2 s while set. */
+void gauge_set(enum gauge_id g, uint64_t value);
+/* Monotonic microseconds, for measuring latencies. */
+uint64_t counters_now_us(void);
+/* Names for metric labels; NULL when out of range. */
+const char *http_route_name(uint32_t route);
+const char *hist_name(uint32_t h);
+const char *gauge_name(uint32_t g);
+const char *counter_source_name(uint32_t src);
 /* The counter's metric name ("messages_total"…), or NULL for an unknown id. */
 const char *counter_name(uint32_t id);
 #endif

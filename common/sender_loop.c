@@ -83,6 +83,9 @@ void sender_run(struct sender *s)
 				sender_link_event(s, evs[i].events);
 		h2c_run(s->h2);
 		sender_link_watch(s);
+		gauge_set(GAUGE_JOBS_IN_FLIGHT, s->njobs);
+		gauge_set(GAUGE_PROVIDER_REQUESTS, h2c_in_flight(s->h2));
+		gauge_set(GAUGE_ROUTER_CONNECTED, s->link.peer.fd >= 0);
 		counters_flush();
 	}
 	log_info("stopping with %zu jobs in flight (the router re-queues them)", s->njobs);

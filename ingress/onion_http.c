@@ -56,6 +56,7 @@ struct conn {
 	struct bchat_request br;
 	int have_req, have_br;
 	void *stats;		/* a suspended /get_statistics_data request */
+	uint64_t received_us;	/* monotonic: when the request's headers arrived */
 };
 
 static enum route match_route(const struct config *c, const char *url)
@@ -76,6 +77,7 @@ static enum MHD_Result plain(struct MHD_Connection *mc, unsigned code, const cha
 	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
 	enum MHD_Result ret;
 	MHD_add_response_header(r, "Content-Type", "text/plain");
+	counter_http(code == MHD_HTTP_NOT_FOUND ? HTTP_ROUTE_UNKNOWN : HTTP_ROUTE_ONION, code);
 	if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(r, "Allow", "POST");
 	ret = MHD_queue_response(mc, code, r);
@@ -127,6 +129,7 @@ static enum MHD_Result reply(struct conn *c, enum bchat_error e)
 	}
 	r = MHD_create_response_from_buffer(outlen, body, MHD_RESPMEM_MUST_FREE);
 	MHD_add_response_header(r, "Content-Type", c->route == ROUTE_V4 ? "application/octet-stream" : "application/json");
+	counter_http(HTTP_ROUTE_ONION, MHD_HTTP_OK);
 	ret = MHD_queue_response(c->mc, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -137,6 +140,7 @@ static void on_router(void *ctx, uint32_t status, const struct frame *f)
 	struct conn *c = ctx;
 	(void)f;
 	c->status = status;
+	histogram_observe(HIST_ONION_ROUTER_REPLY, counters_now_us() - c->received_us);
 	__atomic_store_n(&c->answered, 1, __ATOMIC_RELEASE);
 	MHD_resume_connection(c->mc);
 }
@@ -252,6 +256,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		c->srv = srv;
 		c->mc = mc;
 		c->route = rt;
+		c->received_us = counters_now_us();
 		*con_cls = c;
 		return MHD_YES;
 	}

@@ -42,6 +42,7 @@ static enum MHD_Result answer(struct MHD_Connection *mc, unsigned code, const ch
 	MHD_add_response_header(r, "Content-Type", type);
 	if (auth)
 		MHD_add_response_header(r, "WWW-Authenticate", "Basic realm=\"Authentication Required\"");
+	counter_http(HTTP_ROUTE_STATS, code);
 	ret = MHD_queue_response(mc, code, r);
 	MHD_destroy_response(r);
 	return ret;

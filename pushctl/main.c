@@ -5,6 +5,8 @@
  *                                      builds a real onion request, posts it, prints the reply
  *   pushctl -c CONFIG counts | lookup ID_OR_TOKEN | export
  *                                      reads the registry (LMDB read-only, safe while running)
+ *   pushctl -c CONFIG stats [--start DATE] [--end DATE]
+ *                                      statsd's statistics windows as a table
  * Holds nothing beyond one run; never prints a secret key.
  */
 #include "onion_client.h"
@@ -28,7 +30,8 @@ static void usage(void)
 		"  unsubscribe_closed_group or notify; values are strings, except legacyGroupPublicKeys\n"
 		"  (comma-separated list). -4 sends onion v4 (default v2); -x uses XChaCha20-Poly1305.\n"
 		"       pushctl -c CONFIG counts | lookup ID_OR_TOKEN | export   (registry, read-only)\n"
-		"       pushctl -c CONFIG import-legacy FILE   (legacy SQLite database → router and statsd)\n");
+		"       pushctl -c CONFIG import-legacy FILE   (legacy SQLite database → router and statsd)\n"
+		"       pushctl -c CONFIG stats [--start DATE] [--end DATE]      (statsd's windows)\n");
 	exit(2);
 }
 
@@ -231,6 +234,8 @@ int main(int argc, char **argv)
 		return 1;
 	if (strcmp(argv[1], "-c") == 0 && argc >= 4 && strcmp(argv[3], "import-legacy") == 0)
 		return cmd_import_legacy(argv[2], argc - 4, argv + 4);
+	if (strcmp(argv[1], "-c") == 0 && argc >= 4 && strcmp(argv[3], "stats") == 0)
+		return pushctl_stats(argv[2], argc - 3, argv + 3);
 	if (strcmp(argv[1], "-c") == 0 && argc >= 4)
 		return pushctl_registry(argv[2], argc - 3, argv + 3);
 	optind = 2;

@@ -5,4 +5,6 @@
 int pushctl_registry(const char *conf, int argc, char **argv);
 /* import-legacy FILE: a legacy SQLite database into the running router and statsd. */
 int cmd_import_legacy(const char *conf, int argc, char **argv);
+/* stats [--start DATE] [--end DATE]: statsd's windows as a table. */
+int pushctl_stats(const char *conf, int argc, char **argv);
 #endif

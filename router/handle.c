@@ -194,6 +194,7 @@ static int do_result(struct router *r, MDB_txn *txn, const struct frame *f, uint
 
 	if (rc <= 0)
 		return rc;
+	histogram_observe(HIST_JOB_PROVIDER_ANSWER, now > j.accepted_ms ? (now - j.accepted_ms) * 1000 : 0);
 	switch (outcome) {
 	case OUTCOME_DELIVERED:
 		count_outcome(j.platform, 1);

@@ -261,6 +261,7 @@ int main(int argc, char **argv)
 		for (int i = 0; i < ROUTER_PEERS; i++)
 			if (R.peers[i].in_use && peer_has_queued(&R.peers[i].p))
 				ep_set(R.peers[i].p.fd, (uint32_t)i, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+		gauge_set(GAUGE_OUTBOX_JOBS, R.outbox_jobs);
 		counters_flush();
 	}
 	log_info("stopping");

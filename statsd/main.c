@@ -1,14 +1,20 @@
 /*
- * statsd: receives counter increments from every daemon as datagrams on "statsd.sock",
- * sums them and adds them to the current statistics window in its own LMDB once a second
- * (a restart loses at most that second). Answers period queries on "statsd-query.sock".
- * Trusts no datagram: each is parsed as a frame, unknown counters are ignored.
+ * statsd: receives metric datagrams from every daemon on "statsd.sock" (counters, HTTP answers,
+ * latency buckets, gauges: counters.h), sums them and adds them to the current statistics
+ * window and to the all-time totals in its own LMDB once a second (a restart loses at most
+ * that second). Answers period queries on "statsd-query.sock", and serves Prometheus metrics
+ * (/metrics) and the status page (/) on a loopback-only HTTP listener (statsd.listen).
+ * Trusts no datagram: each is parsed as a frame, unknown ids are ignored.
  * Holds no device data (no tokens, no ids).
  */
+#include "clock.h"
 #include "counters.h"
 #include "daemon.h"
 #include "frame.h"
+#include "http.h"
 #include "log.h"
+#include "metrics.h"
+#include "page.h"
 #include "peer.h"
 #include "periods.h"
 #include "sock.h"
@@ -20,29 +26,66 @@
 #include <unistd.h>
 
 #define MAX_CLIENTS 64
+#define TAG_DGRAM 1000
+#define TAG_QUERY 1001
+#define TAG_HTTP 1002
 
-static uint64_t pending[CTR_MAX];
-static int have_pending;
+struct statsd {
+	struct periods per;
+	struct metrics m;
+	uint64_t started_s;
+	long period_s;
+};
 
-static void take_counters(const uint8_t *buf, size_t n)
+/* One datagram with its sender's pid (SO_PASSCRED); -1 when none is waiting. */
+static ssize_t recv_dgram(int fd, uint8_t *buf, uint32_t *pid)
 {
-	struct frame f;
-	struct frame_field fl;
-	size_t pos = 0;
-	uint32_t id = 0;
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(struct ucred))];
+	} cm;
+	struct iovec iov = {buf, FRAME_MAX};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b, .msg_controllen = sizeof cm.b};
+	ssize_t r = recvmsg(fd, &mh, MSG_DONTWAIT);
 
-	if (frame_parse(buf, n, &f, NULL) < 0 || f.type != FRAME_COUNTER)
-		return;
-	/* Fields come in (counter, delta) pairs. */
-	while (frame_next(&f, &pos, &fl) == 0) {
-		if (fl.tag == TAG_COUNTER) {
-			id = frame_field_u32(&fl);
-		} else if (fl.tag == TAG_DELTA && id > 0 && id < CTR_MAX) {
-			pending[id] += frame_field_u64(&fl);
-			have_pending = 1;
-			id = 0;
+	*pid = 0;
+	if (r < 0)
+		return -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+			struct ucred uc;
+			memcpy(&uc, CMSG_DATA(c), sizeof uc);
+			*pid = (uint32_t)uc.pid;
 		}
+	return r;
+}
+
+static char *render(void *ctx, const char *path, unsigned *code, const char **type, size_t *len)
+{
+	struct statsd *sd = ctx;
+	static const char nf[] = "Not Found\n";
+
+	metrics_expire(&sd->m, mono_ms());
+	if (strcmp(path, "/metrics") == 0) {
+		*type = "text/plain; version=0.0.4; charset=utf-8";
+		return metrics_prometheus(&sd->m, sd->started_s, (uint64_t)sd->period_s, len);
 	}
+	if (strcmp(path, "/") == 0) {
+		struct page_input in = {.m = &sd->m, .now_s = statsd_now_s(), .started_s = sd->started_s,
+					.period_s = (uint64_t)sd->period_s, .test_clock = statsd_test_clock()};
+		struct period_row *rows = NULL;
+		char *html;
+		if (periods_query(&sd->per, 0, 0, in.now_s, &rows, &in.nrows) < 0)
+			return NULL;
+		in.rows = rows;
+		*type = "text/html; charset=utf-8";
+		html = page_render(&in, len);
+		free(rows);
+		return html;
+	}
+	*code = 404;
+	*len = sizeof nf - 1;
+	return strdup(nf);
 }
 
 /* pushctl import-legacy: rows kept with their own bounds, answered OK when all were stored. */
@@ -89,7 +132,7 @@ static void answer_query(struct periods *p, struct peer *c, const uint8_t *buf, 
 	if (f.type != FRAME_STATS_QUERY)
 		return;
 	frame_begin(&w, out, FRAME_STATS_ROWS, f.id);
-	if (periods_query(p, frame_u64(&f, TAG_START, 0), frame_u64(&f, TAG_END, 0), now_ms() / 1000, &rows, &nrows) == 0) {
+	if (periods_query(p, frame_u64(&f, TAG_START, 0), frame_u64(&f, TAG_END, 0), statsd_now_s(), &rows, &nrows) == 0) {
 		/* Newest rows win when they do not all fit one frame (6 bytes of field header each). */
 		size_t fit = (FRAME_MAX - FRAME_HEADER) / (6 + sizeof rows[0]);
 		size_t first = nrows > fit ? nrows - fit : 0;
@@ -101,49 +144,77 @@ static void answer_query(struct periods *p, struct peer *c, const uint8_t *buf, 
 		peer_send(c, out, (size_t)len);
 }
 
+/* Commits the pending sums once a second, and opens a row for every window statsd runs in. */
+static void commit(struct statsd *sd, uint64_t *window)
+{
+	uint64_t now = statsd_now_s(), w = now - now % (uint64_t)sd->period_s;
+	if (!metrics_dirty(&sd->m) && w == *window)
+		return;
+	if (metrics_commit(&sd->m, &sd->per, now) == 0)
+		*window = w;
+	else
+		log_error("statistics commit failed; keeping the counts in memory");
+}
+
 int main(int argc, char **argv)
 {
+	static struct statsd sd;
 	struct config cfg;
 	struct daemon_opts opts;
-	struct periods per;
 	struct peer clients[MAX_CLIENTS];
+	struct statsd_http *http;
 	char path[256], err[512];
 	static uint8_t buf[FRAME_MAX];
 	struct epoll_event evs[32];
-	int dfd, qfd, epfd;
+	int dfd, qfd, epfd, one = 1;
 	uint64_t next_flush = 0, window = 0;
 
 	daemon_start("statsd", argc, argv, &cfg, &opts);
-	if (periods_open(&per, cfg.statsd.db_path, (uint64_t)cfg.statsd.period_s, 0, err, sizeof err) < 0)
+	sd.period_s = cfg.statsd.period_s;
+	if (metrics_init(&sd.m) < 0)
+		fatal("out of memory");
+	if (periods_open(&sd.per, cfg.statsd.db_path, (uint64_t)cfg.statsd.period_s, 0, err, sizeof err) < 0)
 		fatal("statistics store: %s", err);
+	if (metrics_load(&sd.m, &sd.per) < 0)
+		fatal("statistics store: cannot read the totals");
+	if ((http = statsd_http_start(cfg.statsd.listen, render, &sd, err, sizeof err)) == NULL)
+		fatal("statsd.listen: %s", err);
 	if (config_socket(&cfg, "statsd.sock", path, sizeof path) == NULL || (dfd = sock_listen(path, SOCK_DGRAM)) < 0)
 		fatal("counter socket: %s", strerror(errno));
+	/* The sender's pid tells apart the gauges of several instances of one daemon. */
+	setsockopt(dfd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
 	if (config_socket(&cfg, "statsd-query.sock", path, sizeof path) == NULL ||
 	    (qfd = sock_listen(path, SOCK_SEQPACKET)) < 0)
 		fatal("query socket: %s", strerror(errno));
 	daemon_privdrop(&cfg);
+	sd.started_s = statsd_now_s();
 	epfd = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 1000};
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = TAG_DGRAM};
 	epoll_ctl(epfd, EPOLL_CTL_ADD, dfd, &ev);
-	ev.data.u32 = 1001;
+	ev.data.u32 = TAG_QUERY;
 	epoll_ctl(epfd, EPOLL_CTL_ADD, qfd, &ev);
+	ev.data.u32 = TAG_HTTP;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, statsd_http_fd(http), &ev) < 0)
+		fatal("epoll: %s", strerror(errno));
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		clients[i].fd = -1;
-	log_info("started: windows of %ld s", cfg.statsd.period_s);
+	if (statsd_test_clock())
+		log_warn("PUSHPIPE_TEST_CLOCK_FILE is set: windows follow the test clock, not the real one");
+	log_info("started: windows of %ld s, http on %s", cfg.statsd.period_s, cfg.statsd.listen);
 
 	while (!daemon_stop) {
 		int n = epoll_wait(epfd, evs, 32, 200);
-		uint64_t now;
 		for (int i = 0; i < n; i++) {
 			uint32_t tag = evs[i].data.u32;
-			if (tag == 1000) {
+			if (tag == TAG_DGRAM) {
 				for (int k = 0; k < 4096; k++) {
-					ssize_t r = recv(dfd, buf, FRAME_MAX, MSG_DONTWAIT);
+					uint32_t pid;
+					ssize_t r = recv_dgram(dfd, buf, &pid);
 					if (r <= 0)
 						break;
-					take_counters(buf, (size_t)r);
+					metrics_take(&sd.m, buf, (size_t)r, pid, mono_ms());
 				}
-			} else if (tag == 1001) {
+			} else if (tag == TAG_QUERY) {
 				int fd;
 				while ((fd = sock_accept(qfd)) >= 0) {
 					int slot;
@@ -164,32 +235,33 @@ int main(int argc, char **argv)
 					continue;
 				}
 				if (r > 0)
-					answer_query(&per, &clients[tag], buf, (size_t)r);
+					answer_query(&sd.per, &clients[tag], buf, (size_t)r);
 			}
 		}
-		now = mono_ms();
-		if (now >= next_flush) {
-			uint64_t wall = now_ms() / 1000, w = wall - wall % (uint64_t)cfg.statsd.period_s;
-			/* A row exists for every window the server ran in, even an idle one. */
-			if (have_pending || w != window) {
-				if (periods_add(&per, wall, pending) == 0) {
-					memset(pending, 0, sizeof pending);
-					have_pending = 0;
-					window = w;
-				} else {
-					log_error("statistics commit failed; keeping the counts in memory");
-				}
-			}
-			next_flush = now + 1000;
+		statsd_http_run(http);
+		if (mono_ms() >= next_flush) {
+			commit(&sd, &window);
+			metrics_expire(&sd.m, mono_ms());
+			next_flush = mono_ms() + 1000;
 		}
 	}
-	if (have_pending)
-		periods_add(&per, now_ms() / 1000, pending);
+	/* Datagrams already in the socket when the stop came are counted too. */
+	for (int k = 0; k < 65536; k++) {
+		uint32_t pid;
+		ssize_t r = recv_dgram(dfd, buf, &pid);
+		if (r <= 0)
+			break;
+		metrics_take(&sd.m, buf, (size_t)r, pid, mono_ms());
+	}
+	if (metrics_dirty(&sd.m) && metrics_commit(&sd.m, &sd.per, statsd_now_s()) < 0)
+		log_error("final statistics commit failed");
 	log_info("stopping");
+	statsd_http_stop(http);
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		if (clients[i].fd >= 0)
 			peer_close(&clients[i]);
-	periods_close(&per);
+	periods_close(&sd.per);
+	metrics_free(&sd.m);
 	config_free(&cfg);
 	return 0;
 }

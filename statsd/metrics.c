@@ -1,0 +1,362 @@
+/*
+ * metrics: see metrics.h. Trusts no datagram: each is parsed as a frame, and an id outside the
+ * known ranges of counters.h is dropped, so a bad sender cannot grow the tables.
+ */
+#include "metrics.h"
+#include "frame.h"
+#include "sbuf.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const help[CTR_MAX] = {
+	[CTR_MESSAGES_TOTAL] = "Notify requests accepted by the onion ingress.",
+	[CTR_MESSAGES_ONE_TO_ONE] = "Notifies to a one-to-one recipient (deduplicated).",
+	[CTR_MESSAGES_CLOSED_GROUP] = "Notifies to a closed group.",
+	[CTR_MESSAGES_UNTRACKED] = "Notifies for a recipient with no registered device.",
+	[CTR_IOS_DELIVERED] = "Pushes APNs accepted.",
+	[CTR_ANDROID_DELIVERED] = "Pushes FCM accepted.",
+	[CTR_IOS_FAILED] = "APNs pushes that failed for good (dead token, refused, expired).",
+	[CTR_ANDROID_FAILED] = "FCM pushes that failed for good (dead token, refused, expired).",
+	[CTR_MESSAGES_OVERSIZED] = "Notifies accepted and dropped because their data was too large.",
+	[CTR_ONION_REQUESTS] = "Onion requests received with a complete body.",
+	[CTR_ONION_BAD_REQUESTS] = "Onion requests answered 400 (malformed envelope).",
+	[CTR_ONION_DECRYPT_FAILED] = "Onion requests that could not be decrypted.",
+	[CTR_REGISTRATIONS] = "Device registrations.",
+	[CTR_UNREGISTRATIONS] = "Device unregistrations.",
+	[CTR_JOBS_QUEUED] = "Delivery jobs queued in the router's outbox.",
+	[CTR_JOBS_RETRIED] = "Delivery jobs rescheduled after a retryable answer.",
+	[CTR_JOBS_EXPIRED] = "Delivery jobs given up after their maximum age.",
+	[CTR_JOBS_FAILED] = "Delivery jobs the provider refused for good.",
+	[CTR_TOKENS_DELETED] = "Device tokens removed because the provider called them dead.",
+	[CTR_BUSY_REJECTS] = "Requests answered busy (router unreachable or full).",
+	[CTR_REDUCED_PAYLOADS] = "Pushes sent with a reduced payload to fit the provider's limit.",
+	[CTR_HUAWEI_SKIPPED] = "Huawei tokens reached by a notify (stored, never delivered).",
+	[CTR_WNS_DELIVERED] = "Pushes WNS accepted.",
+	[CTR_WNS_FAILED] = "WNS pushes that failed for good.",
+	[CTR_UWPX_REQUESTS] = "UWPX messages parsed.",
+	[CTR_UWPX_ERRORS] = "UWPX replies with status 0.",
+	[CTR_UWPX_TEST_PUSHES] = "UWPX test pushes requested.",
+	[CTR_XMPP_PUBLISHES] = "XMPP publishes answered with a result.",
+	[CTR_XMPP_PUBLISHES_REJECTED] = "XMPP publishes answered with an error.",
+	[CTR_XMPP_REGISTRATIONS] = "XMPP (XEP-0050) registrations.",
+	[CTR_XMPP_RECONNECTS] = "XMPP component reconnects.",
+	[CTR_WNS_CHANNELS_DEAD] = "WNS channels marked dead (404/410).",
+	[CTR_WNS_THROTTLED] = "WNS 406 (throttled) answers.",
+	[CTR_WNS_DROPPED] = "WNS 200 answers with X-WNS-Status: dropped.",
+	[CTR_WNS_TOKEN_REFRESHES] = "WNS access tokens obtained.",
+	[CTR_UWPX_DEVICES_EXPIRED] = "UWPX devices removed by expiry.",
+	[CTR_GUARD_TRIPS] = "Mass-invalidation guard pauses.",
+	[CTR_XMPP_FCM_DELIVERED] = "Ad-hoc XMPP pushes FCM accepted.",
+	[CTR_XMPP_APNS_DELIVERED] = "Ad-hoc XMPP pushes APNs accepted.",
+};
+
+static const char *const hist_help[HIST_MAX] = {
+	[HIST_ONION_ROUTER_REPLY] = "Onion request received to the router's verdict, in seconds.",
+	[HIST_JOB_PROVIDER_ANSWER] = "Job committed by the router to the provider's answer reaching it, in seconds.",
+};
+
+static const char *const gauge_help[GAUGE_MAX] = {
+	[GAUGE_OUTBOX_JOBS] = "Jobs in the router's durable outbox.",
+	[GAUGE_JOBS_IN_FLIGHT] = "Jobs a sender holds and has not answered yet.",
+	[GAUGE_PROVIDER_REQUESTS] = "HTTP/2 requests a sender has open to its provider.",
+	[GAUGE_ROUTER_CONNECTED] = "1 while the sender's connection to the router is up.",
+};
+
+const char *metrics_counter_help(uint32_t id)
+{
+	return id > 0 && id < CTR_MAX && help[id] ? help[id] : "Counter.";
+}
+
+static int id_valid(uint32_t id)
+{
+	uint32_t lo = id & 0xffffffu;
+	switch (METRIC_KIND(id)) {
+	case METRIC_PLAIN:
+		return id > 0 && id < CTR_MAX;
+	case METRIC_HTTP:
+		return (lo >> 16) < HTTP_ROUTE_MAX && (lo & 0xffffu) >= 100 && (lo & 0xffffu) < 600;
+	case METRIC_HIST:
+		return (lo >> 16) == 0 && hist_name((lo >> 8) & 0xffu) && ((lo & 0xffu) <= HIST_BOUNDS || (lo & 0xffu) == HIST_SUM_BUCKET);
+	case METRIC_GAUGE:
+		return (lo >> 16) < SRC_MAX && gauge_name(lo & 0xffffu);
+	}
+	return 0;
+}
+
+static struct metric_kv *slot(struct metric_kv *t, uint32_t id, int create, size_t *n)
+{
+	size_t i = (id * 2654435761u) % METRICS_SLOTS;
+	for (size_t k = 0; k < METRICS_SLOTS; k++, i = (i + 1) % METRICS_SLOTS) {
+		if (t[i].id == id)
+			return &t[i];
+		if (t[i].id == 0) {
+			if (!create || *n >= METRICS_SLOTS / 2)
+				return NULL;
+			t[i].id = id;
+			(*n)++;
+			return &t[i];
+		}
+	}
+	return NULL;
+}
+
+static uint64_t lookup(const struct metric_kv *t, uint32_t id)
+{
+	struct metric_kv *s = slot((struct metric_kv *)t, id, 0, NULL);
+	return s ? s->v : 0;
+}
+
+int metrics_init(struct metrics *m)
+{
+	memset(m, 0, sizeof *m);
+	m->pend_x = calloc(METRICS_SLOTS, sizeof *m->pend_x);
+	m->totals = calloc(METRICS_SLOTS, sizeof *m->totals);
+	return m->pend_x && m->totals ? 0 : -1;
+}
+
+void metrics_free(struct metrics *m)
+{
+	free(m->pend_x);
+	free(m->totals);
+	m->pend_x = m->totals = NULL;
+}
+
+static void load_one(void *ctx, uint32_t id, uint64_t v)
+{
+	struct metrics *m = ctx;
+	struct metric_kv *s;
+	if (id_valid(id) && METRIC_KIND(id) != METRIC_GAUGE && (s = slot(m->totals, id, 1, &m->ntotals)) != NULL)
+		s->v = v;
+}
+
+int metrics_load(struct metrics *m, struct periods *p)
+{
+	return periods_totals(p, load_one, m);
+}
+
+static void take_gauge(struct metrics *m, uint32_t id, uint64_t v, uint32_t pid, uint64_t now)
+{
+	uint32_t src = (id >> 16) & 0xffu, g = id & 0xffffu;
+	size_t oldest = 0;
+	for (size_t i = 0; i < m->ngauges; i++) {
+		struct gauge_entry *e = &m->gauges[i];
+		if (e->src == src && e->gauge == g && e->pid == pid) {
+			e->value = v;
+			e->seen_ms = now;
+			return;
+		}
+		if (e->seen_ms < m->gauges[oldest].seen_ms)
+			oldest = i;
+	}
+	if (m->ngauges < METRICS_GAUGES)
+		oldest = m->ngauges++;
+	m->gauges[oldest] = (struct gauge_entry){src, g, pid, v, now};
+}
+
+int metrics_take(struct metrics *m, const uint8_t *buf, size_t n, uint32_t pid, uint64_t mono_ms)
+{
+	struct frame f;
+	struct frame_field fl;
+	size_t pos = 0;
+	uint32_t id = 0;
+	int taken = 0;
+
+	m->datagrams++;
+	if (frame_parse(buf, n, &f, NULL) < 0 || f.type != FRAME_COUNTER) {
+		m->rejected++;
+		return -1;
+	}
+	/* Fields come in (counter, delta) pairs. */
+	while (frame_next(&f, &pos, &fl) == 0) {
+		if (fl.tag == TAG_COUNTER) {
+			id = frame_field_u32(&fl);
+			continue;
+		}
+		if (fl.tag != TAG_DELTA || !id_valid(id)) {
+			id = 0;
+			continue;
+		}
+		uint64_t v = frame_field_u64(&fl);
+		struct metric_kv *s;
+		switch (METRIC_KIND(id)) {
+		case METRIC_PLAIN:
+			m->pending[id] += v;
+			m->have_pending = 1;
+			break;
+		case METRIC_GAUGE:
+			take_gauge(m, id, v, pid, mono_ms);
+			break;
+		default:
+			if ((s = slot(m->pend_x, id, 1, &m->npend_x)) != NULL)
+				s->v += v;
+			break;
+		}
+		taken++;
+		id = 0;
+	}
+	return taken;
+}
+
+int metrics_dirty(const struct metrics *m)
+{
+	return m->have_pending || m->npend_x > 0;
+}
+
+int metrics_commit(struct metrics *m, struct periods *p, uint64_t now_s)
+{
+	struct metric_kv *x = NULL;
+	size_t nx = 0;
+
+	if (m->npend_x > 0) {
+		if ((x = malloc(m->npend_x * sizeof *x)) == NULL)
+			return -1;
+		for (size_t i = 0; i < METRICS_SLOTS; i++)
+			if (m->pend_x[i].id != 0)
+				x[nx++] = m->pend_x[i];
+	}
+	if (periods_commit(p, now_s, m->pending, x, nx) < 0) {
+		free(x);
+		return -1;
+	}
+	for (uint32_t i = 1; i < CTR_MAX; i++) {
+		struct metric_kv *s;
+		if (m->pending[i] && (s = slot(m->totals, i, 1, &m->ntotals)) != NULL)
+			s->v += m->pending[i];
+	}
+	for (size_t i = 0; i < nx; i++) {
+		struct metric_kv *s = slot(m->totals, x[i].id, 1, &m->ntotals);
+		if (s)
+			s->v += x[i].v;
+	}
+	free(x);
+	memset(m->pending, 0, sizeof m->pending);
+	memset(m->pend_x, 0, METRICS_SLOTS * sizeof *m->pend_x);
+	m->have_pending = 0;
+	m->npend_x = 0;
+	return 0;
+}
+
+uint64_t metrics_value(const struct metrics *m, uint32_t id)
+{
+	uint64_t v = lookup(m->totals, id);
+	if (METRIC_KIND(id) == METRIC_PLAIN)
+		return v + (id > 0 && id < CTR_MAX ? m->pending[id] : 0);
+	return v + lookup(m->pend_x, id);
+}
+
+void metrics_expire(struct metrics *m, uint64_t mono_ms)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < m->ngauges; i++)
+		if (m->gauges[i].seen_ms + GAUGE_STALE_MS > mono_ms)
+			m->gauges[j++] = m->gauges[i];
+	m->ngauges = j;
+}
+
+void metrics_fmt_seconds(char *out, size_t outlen, uint64_t usec)
+{
+	int n = snprintf(out, outlen, "%llu.%06llu", (unsigned long long)(usec / 1000000u),
+			 (unsigned long long)(usec % 1000000u));
+	/* Trim trailing zeros, and the point when nothing is left after it. */
+	while (n > 0 && (size_t)n < outlen && out[n - 1] == '0')
+		out[--n] = '\0';
+	if (n > 0 && (size_t)n < outlen && out[n - 1] == '.')
+		out[--n] = '\0';
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_gauge(const void *a, const void *b)
+{
+	const struct gauge_entry *x = a, *y = b;
+	if (x->gauge != y->gauge)
+		return x->gauge < y->gauge ? -1 : 1;
+	if (x->src != y->src)
+		return x->src < y->src ? -1 : 1;
+	return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+/* Every HTTP id seen, committed or pending, ascending. */
+static size_t http_ids(const struct metrics *m, uint32_t *ids)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < METRICS_SLOTS; i++) {
+		uint32_t a = m->totals[i].id, b = m->pend_x[i].id;
+		if (a && METRIC_KIND(a) == METRIC_HTTP)
+			ids[n++] = a;
+		if (b && METRIC_KIND(b) == METRIC_HTTP && slot(m->totals, b, 0, NULL) == NULL)
+			ids[n++] = b;
+	}
+	qsort(ids, n, sizeof *ids, cmp_u32);
+	return n;
+}
+
+char *metrics_prometheus(const struct metrics *m, uint64_t started_s, uint64_t period_s, size_t *len)
+{
+	struct sbuf b = {0};
+	uint32_t *ids = malloc(2 * METRICS_SLOTS * sizeof *ids);
+	struct gauge_entry g[METRICS_GAUGES];
+	size_t n;
+	char num[32];
+
+	if (ids == NULL)
+		return NULL;
+	for (uint32_t i = 1; i < CTR_MAX; i++) {
+		const char *name = counter_name(i);
+		size_t nl = strlen(name);
+		/* Prometheus counters end in _total, once: messages_total stays pushpipe_messages_total. */
+		const char *sfx = (nl >= 6 && strcmp(name + nl - 6, "_total") == 0) ? "" : "_total";
+		sb_printf(&b, "# HELP pushpipe_%s%s %s\n# TYPE pushpipe_%s%s counter\npushpipe_%s%s %llu\n", name, sfx,
+			  metrics_counter_help(i), name, sfx, name, sfx, (unsigned long long)metrics_value(m, i));
+	}
+	sb_puts(&b, "# HELP pushpipe_http_requests_total HTTP requests answered, by route and status.\n"
+		    "# TYPE pushpipe_http_requests_total counter\n");
+	n = http_ids(m, ids);
+	for (size_t i = 0; i < n; i++)
+		sb_printf(&b, "pushpipe_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n",
+			  http_route_name((ids[i] >> 16) & 0xffu), ids[i] & 0xffffu,
+			  (unsigned long long)metrics_value(m, ids[i]));
+	for (uint32_t h = 1; h < HIST_MAX; h++) {
+		const char *name = hist_name(h);
+		uint64_t cum = 0;
+		sb_printf(&b, "# HELP pushpipe_%s_seconds %s\n# TYPE pushpipe_%s_seconds histogram\n", name, hist_help[h], name);
+		for (uint32_t k = 0; k <= HIST_BOUNDS; k++) {
+			cum += metrics_value(m, METRIC_HIST_ID(h, k));
+			if (k < HIST_BOUNDS)
+				metrics_fmt_seconds(num, sizeof num, hist_bounds_us[k]);
+			else
+				snprintf(num, sizeof num, "+Inf");
+			sb_printf(&b, "pushpipe_%s_seconds_bucket{le=\"%s\"} %llu\n", name, num, (unsigned long long)cum);
+		}
+		metrics_fmt_seconds(num, sizeof num, metrics_value(m, METRIC_HIST_ID(h, HIST_SUM_BUCKET)));
+		sb_printf(&b, "pushpipe_%s_seconds_sum %s\npushpipe_%s_seconds_count %llu\n", name, num, name, (unsigned long long)cum);
+	}
+	memcpy(g, m->gauges, m->ngauges * sizeof *g);
+	qsort(g, m->ngauges, sizeof *g, cmp_gauge);
+	for (uint32_t k = 1; k < GAUGE_MAX; k++) {
+		const char *name = gauge_name(k);
+		sb_printf(&b, "# HELP pushpipe_%s %s\n# TYPE pushpipe_%s gauge\n", name, gauge_help[k], name);
+		for (size_t i = 0; i < m->ngauges; i++)
+			if (g[i].gauge == k)
+				sb_printf(&b, "pushpipe_%s{daemon=\"%s\",pid=\"%u\"} %llu\n", name, counter_source_name(g[i].src),
+					  g[i].pid, (unsigned long long)g[i].value);
+	}
+	sb_printf(&b,
+		  "# HELP pushpipe_statsd_start_time_seconds When this statsd process started (statsd's clock).\n"
+		  "# TYPE pushpipe_statsd_start_time_seconds gauge\npushpipe_statsd_start_time_seconds %llu\n"
+		  "# HELP pushpipe_statsd_period_seconds Length of a statistics window.\n"
+		  "# TYPE pushpipe_statsd_period_seconds gauge\npushpipe_statsd_period_seconds %llu\n"
+		  "# HELP pushpipe_statsd_datagrams_total Counter datagrams received by this statsd process.\n"
+		  "# TYPE pushpipe_statsd_datagrams_total counter\npushpipe_statsd_datagrams_total %llu\n"
+		  "# HELP pushpipe_statsd_datagrams_rejected_total Datagrams that were not valid counter frames.\n"
+		  "# TYPE pushpipe_statsd_datagrams_rejected_total counter\npushpipe_statsd_datagrams_rejected_total %llu\n",
+		  (unsigned long long)started_s, (unsigned long long)period_s, (unsigned long long)m->datagrams,
+		  (unsigned long long)m->rejected);
+	free(ids);
+	return sb_take(&b, len);
+}
