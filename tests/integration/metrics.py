@@ -137,8 +137,10 @@ try:
     except ValueError as e:
         m = {"samples": {}, "types": {}, "help": {}}
         t.check(False, f"Prometheus format: {e}")
-    bad = [n for i, n in names.items() if value(m, f"pushpipe_{n}_total") != i * 10 or m["types"].get(f"pushpipe_{n}_total") != "counter"
-           or not m["help"].get(f"pushpipe_{n}_total")]
+    def prom(n):  # one _total suffix, never two
+        return f"pushpipe_{n}" if n.endswith("_total") else f"pushpipe_{n}_total"
+    bad = [n for i, n in names.items() if value(m, prom(n)) != i * 10 or m["types"].get(prom(n)) != "counter"
+           or not m["help"].get(prom(n))]
     t.check(not bad and len(names) >= 39, f"all {len(names)} counters as pushpipe_<name>_total with HELP, TYPE and value ({bad[:5]})")
     t.check(value(m, "pushpipe_http_requests_total", route="unknown", status="404") == 1 and
             value(m, "pushpipe_http_requests_total", route="onion", status="200") == 5 and
