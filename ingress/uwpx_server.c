@@ -129,7 +129,8 @@ static SSL_CTX *tls_context(const struct conf_ingress_uwpx *u, char *err, size_t
 	}
 	/* TLS 1.2 is what the clients pin; 1.3 is offered too. */
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION |
+					 SSL_OP_IGNORE_UNEXPECTED_EOF); /* a client closing without close_notify just closed */
 	/* Whole-buffer writes from a buffer that never moves: one SSL_write = one record. */
 	SSL_CTX_clear_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
 	SSL_CTX_set_num_tickets(ctx, 0);
