@@ -14,7 +14,7 @@
 long uwpx_frame_end(const uint8_t *buf, size_t len, size_t max)
 {
 	size_t scan = len < max + 1 ? len : max + 1;
-	const uint8_t *nul = memchr(buf, 0, scan);
+	const uint8_t *nul = len > 0 ? memchr(buf, 0, scan) : NULL; /* buf may be NULL when empty */
 
 	if (nul != NULL)
 		return (long)(nul - buf);
