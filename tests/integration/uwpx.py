@@ -270,6 +270,20 @@ def errors():
     t.check(ask({"version": 2, "action": "set_channel_uri", "device_id": D}) == err("invalid"), "no channel_uri → Invalid JSON message.")
     t.check(ask({"version": 1, "action": "request_test_push", "device_id": D}) == OK_REPLY, "version 1 accepted")
     t.check(ask(channel(D), tls12=False) == OK_REPLY, "TLS 1.3 (or the best the client offers) works too")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    refused = True
+    try:
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", PORT), timeout=3)) as s:
+            refused = False
+    except (ssl.SSLError, OSError):
+        pass
+    t.check(refused, "TLS 1.1 is refused")
 
 
 def framing(router):

@@ -98,6 +98,10 @@ static void errors(void)
 	/* Row 1: not UTF-8, not JSON, not an object. */
 	IS(UWPX_E_MALFORMED, "{\"version\":2,\"action\":\"request_test_push\",\"device_id\":\"\xff" DEV "\"}");
 	IS(UWPX_E_MALFORMED, "{\"version\":2,\"action\":\"request_\xc3\x28\"}");
+	IS(UWPX_E_MALFORMED, "{\"version\":2,\"action\":\"request_test_push\",\"device_id\":\"" DEV "\",\"x\":\"\xc0\xaf\"}"); /* overlong */
+	IS(UWPX_E_MALFORMED, "{\"version\":2,\"action\":\"request_test_push\",\"device_id\":\"" DEV "\",\"x\":\"\xed\xa0\x80\"}"); /* surrogate */
+	IS(UWPX_E_MALFORMED, "{\"version\":2,\"action\":\"request_test_push\",\"device_id\":\"" DEV "\",\"x\":\"\\ud800\"}"); /* lone escape */
+	IS(UWPX_E_MALFORMED, "{\"version\":2,\"action\":\"request_test_push\",\"device_id\":\"" DEV "\",\"x\":\"\xf4\x90\x80\x80\"}"); /* > U+10FFFF */
 	IS(UWPX_E_MALFORMED, "{\"version\":2,");
 	IS(UWPX_E_MALFORMED, "not json");
 	IS(UWPX_E_MALFORMED, "[1,2]");
