@@ -449,7 +449,8 @@ static int alnum_str(const struct frame_field *fl, char *out)
 	return 1;
 }
 
-/* FRAME_NODES → the accounts reply; a frame that does not match the request → internal error. */
+/* FRAME_NODES (or a plain OK for no accounts) → the accounts reply; nodes that do not match
+ * the request → internal error. */
 static void nodes_reply(struct uwpx_server *s, size_t slot, const struct frame *f)
 {
 	struct conn *c = slot_conn(s, slot);
@@ -462,7 +463,7 @@ static void nodes_reply(struct uwpx_server *s, size_t slot, const struct frame *
 
 	memset(nodes, 0, sizeof nodes);
 	/* Groups of (ACCOUNT, NODE, SECRET, STATUS): each ACCOUNT starts the next one. */
-	while (!bad && frame_next(f, &pos, &fl) == 0) {
+	while (!bad && f->type == FRAME_NODES && frame_next(f, &pos, &fl) == 0) {
 		struct uwpx_node *nd = n > 0 ? &nodes[n - 1] : NULL;
 		switch (fl.tag) {
 		case TAG_ACCOUNT:
@@ -516,7 +517,10 @@ static void answer(struct uwpx_server *s, size_t slot, const struct frame *f, in
 
 	c->st = C_READ;
 	c->req_id = 0;
-	if (f != NULL && f->type == FRAME_NODES && q->action == UWPX_SET_PUSH_ACCOUNTS) {
+	/* An empty account list may also be confirmed with a plain OK. */
+	if (f != NULL && q->action == UWPX_SET_PUSH_ACCOUNTS &&
+	    (f->type == FRAME_NODES || (f->type == FRAME_REPLY && q->naccounts == 0 &&
+					frame_u32(f, TAG_STATUS, STATUS_ERROR) == STATUS_OK))) {
 		nodes_reply(s, slot, f);
 		pump(s, slot);
 		return;

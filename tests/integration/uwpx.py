@@ -238,10 +238,14 @@ def actions(router):
     t.check(r == accounts_reply([ACC1.upper()], {}), "account_id echoed exactly as received")
     t.check(ask(accounts(dev("a"), [])) == b'{"accounts":[],"action":"response","push_bare_jid":"push.example.org","status":1,"version":2}\0',
             "empty account list → accounts []")
+    t.check(ask(accounts(dev("7"), [])) == b'{"accounts":[],"action":"response","push_bare_jid":"push.example.org","status":1,"version":2}\0',
+            "empty account list confirmed with a plain OK → accounts []")
     t.check(ask(accounts(dev("1"), [ACC1])) == err("unknown"), "set_push_accounts, NOT_FOUND → Device id unknown.")
     t.check(ask(accounts(dev("2"), [ACC1])) == err("internal"), "set_push_accounts, BUSY → internal error")
     t.check(ask(accounts(dev("3"), [ACC1])) == err("internal"), "set_push_accounts, ERROR → internal error")
     t.check(ask(accounts(dev("4"), [ACC1])) == err("internal"), "set_push_accounts, no answer → internal error")
+    t.check(ask(accounts(dev("8"), [ACC1, "0" * 64])) == err("internal"), "set_push_accounts, nodes in the wrong order → internal error")
+    t.check(ask(accounts(dev("9"), [ACC1])) == err("internal"), "set_push_accounts, a malformed node → internal error")
     t.check(ask(accounts(dev("a"), ["%064x" % i for i in range(65)])) == err("invalid"), "65 accounts → Invalid JSON message.")
 
     # request_test_push.

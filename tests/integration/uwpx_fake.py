@@ -25,6 +25,8 @@ BEHAVIOUR = {
     dev("4"): ("silent",),
     dev("5"): ("reply", FAILED),
     dev("6"): ("late", 0.3, OK),
+    dev("8"): ("reversed",),   # NODES in the wrong order
+    dev("9"): ("bad_node",),   # a node outside [0-9A-Za-z]
 }
 
 
@@ -97,16 +99,21 @@ class FakeRouter:
         if b[0] == "reply":
             self._send(conn, frames.encode(frames.REPLY, fid, [(frames.TAG_STATUS, b[1])]))
             return
-        if ftype != ACCOUNTS:
+        if ftype != ACCOUNTS or (device == dev("7") and not one.get(TAG_ACCOUNT)):  # "7": plain OK for no accounts
             self._send(conn, frames.encode(frames.REPLY, fid, [(frames.TAG_STATUS, OK)]))
             return
         out = []
-        for acc in one.get(TAG_ACCOUNT, []):
+        accs = one.get(TAG_ACCOUNT, [])
+        if b[0] == "reversed":
+            accs = accs[::-1]
+        for acc in accs:
             acc = acc.decode()
             if acc.lower().startswith("ee"):  # this account cannot be stored
                 out += [(TAG_ACCOUNT, acc), (TAG_NODE, b""), (TAG_SECRET, b""), (frames.TAG_STATUS, ERROR)]
             else:
                 node, secret = node_for(acc)
+                if b[0] == "bad_node":
+                    node = "bad node!"
                 out += [(TAG_ACCOUNT, acc), (TAG_NODE, node), (TAG_SECRET, secret), (frames.TAG_STATUS, OK)]
         self._send(conn, frames.encode(NODES, fid, out))
 
