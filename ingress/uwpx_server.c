@@ -194,6 +194,8 @@ static void set_reply(struct uwpx_server *s, size_t slot, char *buf, size_t len,
 	c->out = buf;
 	c->outlen = len;
 	c->st = C_WRITE;
+	/* A client gets the idle time to take its reply, however long the router took. */
+	c->deadline = mono_ms() + (uint64_t)s->cfg->uwpx.idle_timeout_s * 1000;
 }
 
 static void reply(struct uwpx_server *s, size_t slot, enum uwpx_result r)
