@@ -1,0 +1,35 @@
+/*
+ * ingress-uwpx: the UWPX registration listener (uwpx-xmpp.md §1). TLS on port 1997; each
+ * NUL-terminated JSON message is validated here and turned into one router frame
+ * (FRAME_UWPX_CHANNEL, _ACCOUNTS or _TEST); the reply is written once the router has answered.
+ * Holds the TLS key. May not open LMDB or reach providers: the router and the WNS sender do.
+ */
+#include "config.h"
+#include "counters.h"
+#include "daemon.h"
+#include "log.h"
+#include "uwpx_server.h"
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <string.h>
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	struct daemon_opts opts;
+	struct uwpx_server *srv;
+	char path[256], err[512];
+
+	daemon_start("ingress-uwpx", argc, argv, &cfg, &opts);
+	OPENSSL_init_ssl(0, NULL);
+	counters_init(config_socket(&cfg, "statsd.sock", path, sizeof path) ? path : "");
+	if ((srv = uwpx_server_new(&cfg, err, sizeof err)) == NULL)
+		fatal("%s", err);
+	daemon_privdrop(&cfg);
+	log_info("listening on %s (TLS), push_bare_jid %s", cfg.uwpx.listen, cfg.xmpp.domain);
+	uwpx_server_run(srv);
+	log_info("stopping");
+	uwpx_server_free(srv);
+	config_free(&cfg);
+	return 0;
+}
