@@ -43,9 +43,25 @@ void router_drop_peer(struct router *r, int slot, const char *why)
 		 p->p.instance[0] ? " " : "", p->p.instance, p->p.pid, why);
 	if (p->p.role == ROLE_SENDER)
 		router_sender_gone(r, slot);
+	xtest_peer_gone(r, slot);
 	epoll_ctl(epfd, EPOLL_CTL_DEL, p->p.fd, NULL);
 	peer_close(&p->p);
 	p->in_use = 0;
+}
+
+int router_send_frame(struct router *r, int slot, uint64_t gen, const uint8_t *buf, size_t len)
+{
+	struct router_peer *p = &r->peers[slot];
+
+	if (!p->in_use || p->gen != gen)
+		return -1; /* the ingress went away; it will not acknowledge the client either */
+	if (peer_send(&p->p, buf, len) < 0) {
+		router_drop_peer(r, slot, "reply queue full");
+		return -1;
+	}
+	if (peer_has_queued(&p->p))
+		ep_set(p->p.fd, (uint32_t)slot, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+	return 0;
 }
 
 int router_reply(struct router *r, int slot, uint64_t gen, uint64_t id, uint32_t status)
@@ -53,20 +69,11 @@ int router_reply(struct router *r, int slot, uint64_t gen, uint64_t id, uint32_t
 	uint8_t buf[64];
 	struct frame_writer w;
 	long n;
-	struct router_peer *p = &r->peers[slot];
 
-	if (!p->in_use || p->gen != gen)
-		return -1; /* the ingress went away; it will not acknowledge the client either */
 	frame_begin(&w, buf, FRAME_REPLY, id);
 	frame_put_u32(&w, TAG_STATUS, status);
 	n = frame_end(&w);
-	if (n < 0 || peer_send(&p->p, buf, (size_t)n) < 0) {
-		router_drop_peer(r, slot, "reply queue full");
-		return -1;
-	}
-	if (peer_has_queued(&p->p))
-		ep_set(p->p.fd, (uint32_t)slot, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
-	return 0;
+	return n < 0 ? -1 : router_send_frame(r, slot, gen, buf, (size_t)n);
 }
 
 static void reply_counts(struct router *r, int slot, uint64_t id)
@@ -122,6 +129,7 @@ static int batch_add(int slot, const uint8_t *buf, size_t len)
 		R.batch_cap = nc;
 	}
 	p = &R.batch[R.nbatch];
+	memset(p, 0, sizeof *p);
 	if ((p->buf = malloc(len)) == NULL)
 		return -1;
 	memcpy(p->buf, buf, len);
@@ -169,6 +177,12 @@ static void read_peer(int slot)
 		case FRAME_SUBSCRIBE:
 		case FRAME_UNSUBSCRIBE:
 		case FRAME_NOTIFY:
+		case FRAME_UWPX_CHANNEL:
+		case FRAME_UWPX_ACCOUNTS:
+		case FRAME_UWPX_TEST:
+		case FRAME_XMPP_PUBLISH:
+		case FRAME_XMPP_REGISTER:
+		case FRAME_XMPP_UNREGISTER:
 			if (p->p.role == ROLE_SENDER)
 				goto wrong;
 			if (batch_add(slot, buf, (size_t)n) < 0)
@@ -179,6 +193,7 @@ static void read_peer(int slot)
 				goto wrong;
 			if (batch_add(slot, buf, (size_t)n) < 0)
 				R.spilled = 1;
+	R.next_sweep_ms = mono_ms() + 5000;
 			break;
 		case FRAME_COUNTS_QUERY:
 			reply_counts(&R, slot, f.id);
@@ -258,6 +273,12 @@ int main(int argc, char **argv)
 			R.next_scan_ms = now + 1000;
 		}
 		router_dispatch(&R);
+		xtest_expire(&R, now);
+		if (now >= R.next_sweep_ms) {
+			/* Device expiry: bounded work per pass, a pass a minute. */
+			router_sweep_devices(&R, now_ms());
+			R.next_sweep_ms = now + 60000;
+		}
 		for (int i = 0; i < ROUTER_PEERS; i++)
 			if (R.peers[i].in_use && peer_has_queued(&R.peers[i].p))
 				ep_set(R.peers[i].p.fd, (uint32_t)i, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
