@@ -193,7 +193,6 @@ static void read_peer(int slot)
 				goto wrong;
 			if (batch_add(slot, buf, (size_t)n) < 0)
 				R.spilled = 1;
-	R.next_sweep_ms = mono_ms() + 5000;
 			break;
 		case FRAME_COUNTS_QUERY:
 			reply_counts(&R, slot, f.id);
@@ -239,6 +238,7 @@ int main(int argc, char **argv)
 		}
 	}
 	R.spilled = 1;
+	R.next_sweep_ms = mono_ms() + 5000;
 
 	while (!daemon_stop) {
 		uint64_t now = mono_ms();

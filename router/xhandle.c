@@ -277,7 +277,8 @@ static uint32_t do_xregister(struct router *r, MDB_txn *txn, const struct frame 
 	frame_get(f, TAG_TOKEN, &tok);
 	frame_get(f, TAG_DOMAIN, &dom);
 	frame_get(f, TAG_ACCOUNT, &acct);
-	frame_get(f, TAG_CHANNEL, &ch);
+	if (frame_get(f, TAG_CHANNEL, &ch) != 0)
+		ch.len = 0; /* frame_get leaves the last field it looked at */
 	if (kind == 0 || id.len != XREG_IDENTITY_LEN || tok.len == 0 || acct.len == 0 || !is_hex(acct.val, acct.len, 0) ||
 	    !is_hex(ch.val, ch.len, 0) || (in = calloc(1, sizeof *in)) == NULL)
 		return STATUS_ERROR;
