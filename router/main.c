@@ -14,6 +14,7 @@
 #include "registry.h"
 #include "router.h"
 #include "sock.h"
+#include "xreg.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,13 +229,17 @@ int main(int argc, char **argv)
 	{
 		MDB_txn *txn;
 		if (mdb_txn_begin(R.store.env, NULL, MDB_RDONLY, &txn) == 0) {
-			uint64_t ios, android, ids;
+			uint64_t ios, android, ids, ndev, nlink, nnode, nident;
 			R.outbox_jobs = outbox_count(txn, &R.store);
 			registry_counts(txn, &R.store, &ios, &android, &ids);
-			mdb_txn_abort(txn);
 			log_info("started: %llu ids, %llu ios and %llu android tokens, %llu jobs in the outbox",
 				 (unsigned long long)ids, (unsigned long long)ios, (unsigned long long)android,
 				 (unsigned long long)R.outbox_jobs);
+			xreg_counts(txn, &R.store, &ndev, &nlink, &nnode, &nident);
+			log_info("XMPP: %llu UWPX devices with %llu accounts, %llu push nodes, %llu ad-hoc registrations",
+				 (unsigned long long)ndev, (unsigned long long)nlink, (unsigned long long)nnode,
+				 (unsigned long long)nident);
+			mdb_txn_abort(txn);
 		}
 	}
 	R.spilled = 1;
