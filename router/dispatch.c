@@ -9,6 +9,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "router.h"
+#include "xreg.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,9 +28,24 @@ static int pick_sender(struct router *r, uint32_t platform)
 	return best;
 }
 
+#define DROP_MAX 1024
+
+/* A WNS job whose channel died (or whose device expired) since it was queued is not sent. */
+static int undeliverable(struct router *r, MDB_txn *txn, const struct outbox_job *j)
+{
+	static struct xdevice d;
+	int rc;
+	if (j->kind != KIND_WNS || j->ref_len != XREG_DEVICE_LEN)
+		return 0;
+	rc = xreg_device_get(txn, &r->store, j->ref, &d);
+	return rc == 0 || (rc == 1 && d.dead);
+}
+
 void router_dispatch(struct router *r)
 {
 	static uint8_t buf[FRAME_MAX];
+	static uint64_t drop[DROP_MAX];
+	size_t ndrop = 0;
 	MDB_txn *txn = NULL;
 
 	for (uint32_t pl = PLATFORM_IOS; pl < PLATFORMS; pl++) {
@@ -51,6 +67,11 @@ void router_dispatch(struct router *r)
 			rc = outbox_get(txn, &r->store, id, &j, &data, &dlen);
 			if (rc <= 0) {
 				held_del(&r->held, id);
+				continue;
+			}
+			if (ndrop < DROP_MAX && undeliverable(r, txn, &j)) {
+				held_del(&r->held, id);
+				drop[ndrop++] = id;
 				continue;
 			}
 			frame_begin(&w, buf, FRAME_PUSH, id);
@@ -75,6 +96,7 @@ void router_dispatch(struct router *r)
 	}
 	if (txn)
 		mdb_txn_abort(txn);
+	xhandle_drop(r, drop, ndrop);
 }
 
 void router_sender_gone(struct router *r, int slot)
@@ -147,14 +169,20 @@ void router_rescan(struct router *r)
 			if (outbox_get(txn, &r->store, sc.expired[i], &j, NULL, NULL) == 1 &&
 			    outbox_finish(txn, &r->store, &j) == 0) {
 				counter_add(CTR_JOBS_EXPIRED, 1);
-				counter_add(j.platform == PLATFORM_IOS ? CTR_IOS_FAILED : CTR_ANDROID_FAILED, 1);
+				if (j.kind == KIND_WNS)
+					counter_add(CTR_WNS_FAILED, 1);
+				else if (j.kind != KIND_XMPP)
+					counter_add(j.platform == PLATFORM_IOS ? CTR_IOS_FAILED : CTR_ANDROID_FAILED, 1);
 			}
 		}
 		r->outbox_jobs = outbox_count(txn, &r->store);
-		if (mdb_txn_commit(txn) != 0)
+		if (mdb_txn_commit(txn) != 0) {
 			log_error("expiring jobs: commit failed");
-		else
+		} else {
 			log_info("%zu jobs expired at their maximum age", sc.nexpired);
+			for (size_t i = 0; i < sc.nexpired && r->nxtests > 0; i++)
+				xtest_answer(r, sc.expired[i], STATUS_FAILED);
+		}
 	}
 	free(sc.expired);
 }

@@ -26,7 +26,7 @@ struct resolved {
 	int failed;
 };
 
-static int fresh_add(struct router *r, uint64_t id, uint32_t platform)
+int router_fresh_add(struct router *r, uint64_t id, uint32_t platform)
 {
 	if (r->nfresh == r->fresh_cap) {
 		size_t nc = r->fresh_cap ? r->fresh_cap * 2 : 256;
@@ -66,7 +66,7 @@ static int add_job(void *arg, const struct registry_token *t)
 	}
 	if (outbox_add_job(rs->txn, &rs->r->store, rs->msg_id, t->device, KIND_BCHAT, t->token, t->token_len, rs->now,
 			   (uint64_t)rs->r->cfg->router.job_max_age_s * 1000, &id) < 0 ||
-	    fresh_add(rs->r, id, t->device) < 0) {
+	    router_fresh_add(rs->r, id, t->device) < 0) {
 		rs->failed = 1;
 		return 1;
 	}
@@ -129,7 +129,7 @@ static uint32_t do_register(struct router *r, MDB_txn *txn, const struct frame *
 	return STATUS_OK;
 }
 
-static uint32_t do_request(struct router *r, MDB_txn *txn, const struct frame *f, uint64_t now)
+static uint32_t do_request(struct router *r, MDB_txn *txn, const struct frame *f, uint64_t now, struct pending *p)
 {
 	struct frame_field a, b;
 	int rc;
@@ -157,6 +157,13 @@ static uint32_t do_request(struct router *r, MDB_txn *txn, const struct frame *f
 		return rc < 0 ? STATUS_ERROR : rc == 1 ? STATUS_OK : STATUS_NOT_FOUND;
 	case FRAME_NOTIFY:
 		return do_notify(r, txn, f, now);
+	case FRAME_UWPX_CHANNEL:
+	case FRAME_UWPX_ACCOUNTS:
+	case FRAME_UWPX_TEST:
+	case FRAME_XMPP_PUBLISH:
+	case FRAME_XMPP_REGISTER:
+	case FRAME_XMPP_UNREGISTER:
+		return xhandle_request(r, txn, f, now, p);
 	}
 	return STATUS_ERROR;
 }
@@ -183,8 +190,31 @@ static void count_outcome(uint32_t platform, int delivered)
 		counter_add(delivered ? CTR_WNS_DELIVERED : CTR_WNS_FAILED, 1);
 }
 
+/* A retryable outcome: the job moves in `due`, or ends when its next try would pass its age. */
+static int retry_job(struct router *r, MDB_txn *txn, struct outbox_job *j, uint64_t after, uint64_t now,
+		     struct pending *p)
+{
+	uint64_t delay = router_backoff(r, j->attempts);
+	if (after > delay)
+		delay = after;
+	if (now + delay - j->accepted_ms > j->max_age_ms) {
+		if (j->kind != KIND_XMPP)
+			count_outcome(j->platform, 0);
+		counter_add(CTR_JOBS_EXPIRED, 1);
+		log_info("job %llu expired after %u attempts", (unsigned long long)j->id, j->attempts + 1);
+		if (j->flags & OUTBOX_F_TEST) {
+			p->answer = 1;
+			p->job = j->id;
+			p->answer_status = STATUS_FAILED;
+		}
+		return outbox_finish(txn, &r->store, j);
+	}
+	counter_add(CTR_JOBS_RETRIED, 1);
+	return outbox_reschedule(txn, &r->store, j, now + delay);
+}
+
 /* Applies a sender's verdict on one job. Returns -1 on a store error. */
-static int do_result(struct router *r, MDB_txn *txn, const struct frame *f, uint64_t now)
+static int do_result(struct router *r, MDB_txn *txn, const struct frame *f, uint64_t now, struct pending *p)
 {
 	struct outbox_job j;
 	uint32_t outcome = frame_u32(f, TAG_OUTCOME, 0);
@@ -195,6 +225,11 @@ static int do_result(struct router *r, MDB_txn *txn, const struct frame *f, uint
 	if (rc <= 0)
 		return rc;
 	histogram_observe(HIST_JOB_PROVIDER_ANSWER, now > j.accepted_ms ? (now - j.accepted_ms) * 1000 : 0);
+	if (j.kind == KIND_WNS || j.kind == KIND_XMPP) {
+		/* Never the Bchat token path: WNS channels and XMPP tokens are marked, not deleted. */
+		rc = xhandle_result(r, txn, f, &j, now, p);
+		return rc == 1 ? retry_job(r, txn, &j, after, now, p) : rc;
+	}
 	switch (outcome) {
 	case OUTCOME_DELIVERED:
 		count_outcome(j.platform, 1);
@@ -223,20 +258,19 @@ static int do_result(struct router *r, MDB_txn *txn, const struct frame *f, uint
 		return outbox_finish(txn, &r->store, &j);
 	case OUTCOME_RETRY:
 	case OUTCOME_CREDENTIALS:
-	default: {
-		uint64_t delay = router_backoff(r, j.attempts);
-		if (after > delay)
-			delay = after;
-		if (now + delay - j.accepted_ms > j.max_age_ms) {
-			count_outcome(j.platform, 0);
-			counter_add(CTR_JOBS_EXPIRED, 1);
-			log_info("job %llu expired after %u attempts", (unsigned long long)j.id, j.attempts + 1);
-			return outbox_finish(txn, &r->store, &j);
-		}
-		counter_add(CTR_JOBS_RETRIED, 1);
-		return outbox_reschedule(txn, &r->store, &j, now + delay);
+	default:
+		return retry_job(r, txn, &j, after, now, p);
 	}
-	}
+}
+
+/* Undoes what a failed request's handler left for after the commit. */
+static void pending_clear(struct pending *p)
+{
+	free(p->reply);
+	p->reply = NULL;
+	p->reply_len = 0;
+	p->job = 0;
+	p->answer = 0;
 }
 
 void router_commit_batch(struct router *r)
@@ -264,15 +298,17 @@ void router_commit_batch(struct router *r)
 			continue;
 		}
 		if (f.type == FRAME_RESULT)
-			status[i] = do_result(r, child, &f, now) < 0 ? STATUS_ERROR : STATUS_OK;
+			status[i] = do_result(r, child, &f, now, p) < 0 ? STATUS_ERROR : STATUS_OK;
 		else
-			status[i] = do_request(r, child, &f, now);
+			status[i] = do_request(r, child, &f, now, p);
 		if (status[i] == STATUS_ERROR || status[i] == STATUS_BUSY) {
 			mdb_txn_abort(child);
 			r->nfresh = fresh_mark;
+			pending_clear(p);
 		} else if (mdb_txn_commit(child) != 0) {
 			status[i] = STATUS_ERROR;
 			r->nfresh = fresh_mark;
+			pending_clear(p);
 		}
 	}
 	if (ok) {
@@ -299,6 +335,7 @@ void router_commit_batch(struct router *r)
 		struct frame f;
 		int32_t where;
 		if (frame_parse(p->buf, p->len, &f, NULL) < 0) {
+			pending_clear(p);
 			free(p->buf);
 			continue;
 		}
@@ -311,9 +348,16 @@ void router_commit_batch(struct router *r)
 				if (!ok || status[i] == STATUS_ERROR)
 					r->spilled = 1;
 			}
+			if (ok && p->answer)
+				xtest_answer(r, p->job, p->answer_status);
+		} else if (ok && status[i] == STATUS_DEFERRED) {
+			xtest_add(r, p->slot, p->gen, f.id, p->job);
+		} else if (ok && status[i] == STATUS_OK && p->reply) {
+			router_send_frame(r, p->slot, p->gen, p->reply, p->reply_len);
 		} else {
 			router_reply(r, p->slot, p->gen, f.id, ok ? status[i] : STATUS_ERROR);
 		}
+		pending_clear(p);
 		free(p->buf);
 	}
 	r->nbatch = 0;

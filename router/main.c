@@ -14,6 +14,7 @@
 #include "registry.h"
 #include "router.h"
 #include "sock.h"
+#include "xreg.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,9 +44,25 @@ void router_drop_peer(struct router *r, int slot, const char *why)
 		 p->p.instance[0] ? " " : "", p->p.instance, p->p.pid, why);
 	if (p->p.role == ROLE_SENDER)
 		router_sender_gone(r, slot);
+	xtest_peer_gone(r, slot);
 	epoll_ctl(epfd, EPOLL_CTL_DEL, p->p.fd, NULL);
 	peer_close(&p->p);
 	p->in_use = 0;
+}
+
+int router_send_frame(struct router *r, int slot, uint64_t gen, const uint8_t *buf, size_t len)
+{
+	struct router_peer *p = &r->peers[slot];
+
+	if (!p->in_use || p->gen != gen)
+		return -1; /* the ingress went away; it will not acknowledge the client either */
+	if (peer_send(&p->p, buf, len) < 0) {
+		router_drop_peer(r, slot, "reply queue full");
+		return -1;
+	}
+	if (peer_has_queued(&p->p))
+		ep_set(p->p.fd, (uint32_t)slot, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+	return 0;
 }
 
 int router_reply(struct router *r, int slot, uint64_t gen, uint64_t id, uint32_t status)
@@ -53,20 +70,11 @@ int router_reply(struct router *r, int slot, uint64_t gen, uint64_t id, uint32_t
 	uint8_t buf[64];
 	struct frame_writer w;
 	long n;
-	struct router_peer *p = &r->peers[slot];
 
-	if (!p->in_use || p->gen != gen)
-		return -1; /* the ingress went away; it will not acknowledge the client either */
 	frame_begin(&w, buf, FRAME_REPLY, id);
 	frame_put_u32(&w, TAG_STATUS, status);
 	n = frame_end(&w);
-	if (n < 0 || peer_send(&p->p, buf, (size_t)n) < 0) {
-		router_drop_peer(r, slot, "reply queue full");
-		return -1;
-	}
-	if (peer_has_queued(&p->p))
-		ep_set(p->p.fd, (uint32_t)slot, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
-	return 0;
+	return n < 0 ? -1 : router_send_frame(r, slot, gen, buf, (size_t)n);
 }
 
 static void reply_counts(struct router *r, int slot, uint64_t id)
@@ -122,6 +130,7 @@ static int batch_add(int slot, const uint8_t *buf, size_t len)
 		R.batch_cap = nc;
 	}
 	p = &R.batch[R.nbatch];
+	memset(p, 0, sizeof *p);
 	if ((p->buf = malloc(len)) == NULL)
 		return -1;
 	memcpy(p->buf, buf, len);
@@ -169,6 +178,12 @@ static void read_peer(int slot)
 		case FRAME_SUBSCRIBE:
 		case FRAME_UNSUBSCRIBE:
 		case FRAME_NOTIFY:
+		case FRAME_UWPX_CHANNEL:
+		case FRAME_UWPX_ACCOUNTS:
+		case FRAME_UWPX_TEST:
+		case FRAME_XMPP_PUBLISH:
+		case FRAME_XMPP_REGISTER:
+		case FRAME_XMPP_UNREGISTER:
 			if (p->p.role == ROLE_SENDER)
 				goto wrong;
 			if (batch_add(slot, buf, (size_t)n) < 0)
@@ -214,16 +229,21 @@ int main(int argc, char **argv)
 	{
 		MDB_txn *txn;
 		if (mdb_txn_begin(R.store.env, NULL, MDB_RDONLY, &txn) == 0) {
-			uint64_t ios, android, ids;
+			uint64_t ios, android, ids, ndev, nlink, nnode, nident;
 			R.outbox_jobs = outbox_count(txn, &R.store);
 			registry_counts(txn, &R.store, &ios, &android, &ids);
-			mdb_txn_abort(txn);
 			log_info("started: %llu ids, %llu ios and %llu android tokens, %llu jobs in the outbox",
 				 (unsigned long long)ids, (unsigned long long)ios, (unsigned long long)android,
 				 (unsigned long long)R.outbox_jobs);
+			xreg_counts(txn, &R.store, &ndev, &nlink, &nnode, &nident);
+			log_info("XMPP: %llu UWPX devices with %llu accounts, %llu push nodes, %llu ad-hoc registrations",
+				 (unsigned long long)ndev, (unsigned long long)nlink, (unsigned long long)nnode,
+				 (unsigned long long)nident);
+			mdb_txn_abort(txn);
 		}
 	}
 	R.spilled = 1;
+	R.next_sweep_ms = mono_ms() + 5000;
 
 	while (!daemon_stop) {
 		uint64_t now = mono_ms();
@@ -258,6 +278,12 @@ int main(int argc, char **argv)
 			R.next_scan_ms = now + 1000;
 		}
 		router_dispatch(&R);
+		xtest_expire(&R, now);
+		if (now >= R.next_sweep_ms) {
+			/* Device expiry: bounded work per pass, a pass a minute. */
+			router_sweep_devices(&R, now_ms());
+			R.next_sweep_ms = now + 60000;
+		}
 		for (int i = 0; i < ROUTER_PEERS; i++)
 			if (R.peers[i].in_use && peer_has_queued(&R.peers[i].p))
 				ep_set(R.peers[i].p.fd, (uint32_t)i, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);

@@ -1,7 +1,8 @@
 /*
  * outbox: jobs, messages and the due-time index in the router's LMDB (docs/registry.md).
  *   jobs  be64 job id → platform u8, kind u8, attempts u32, accepted u64, due u64,
- *                       max age u64, message id u64, token length u16, token
+ *                       max age u64, message id u64, token length u16, reference length u8,
+ *                       flags u8, token, reference (device id or node; none for Bchat jobs)
  *   msgs  be64 message id → references u32, data
  *   due   be64 due ‖ be64 job id → (empty)
  * Keys are big-endian so LMDB's byte order is time order.
@@ -45,8 +46,10 @@ static void job_encode(const struct outbox_job *j, unsigned char *b)
 	memcpy(b + 22, &j->max_age_ms, 8);
 	memcpy(b + 30, &j->msg_id, 8);
 	memcpy(b + 38, &tl, 2);
-	memset(b + 40, 0, 2);
+	b[40] = (unsigned char)j->ref_len;
+	b[41] = (unsigned char)j->flags;
 	memcpy(b + JOB_HDR, j->token, j->token_len);
+	memcpy(b + JOB_HDR + j->token_len, j->ref, j->ref_len);
 }
 
 static int due_put(MDB_txn *txn, const struct store *s, uint64_t due, uint64_t id, int del)
@@ -65,7 +68,7 @@ static int due_put(MDB_txn *txn, const struct store *s, uint64_t due, uint64_t i
 static int job_put(MDB_txn *txn, const struct store *s, const struct outbox_job *j)
 {
 	unsigned char key[8];
-	MDB_val k = {8, key}, v = {JOB_HDR + j->token_len, NULL};
+	MDB_val k = {8, key}, v = {JOB_HDR + j->token_len + j->ref_len, NULL};
 	store_be64(key, j->id);
 	if (mdb_put(txn, s->jobs, &k, &v, MDB_RESERVE) != 0)
 		return -1;
@@ -76,9 +79,17 @@ static int job_put(MDB_txn *txn, const struct store *s, const struct outbox_job 
 int outbox_add_job(MDB_txn *txn, const struct store *s, uint64_t msg_id, uint32_t platform, uint32_t kind,
 		   const char *token, size_t token_len, uint64_t now, uint64_t max_age_ms, uint64_t *job_id)
 {
+	return outbox_add_job_ref(txn, s, msg_id, platform, kind, token, token_len, NULL, 0, 0, now, max_age_ms, job_id);
+}
+
+int outbox_add_job_ref(MDB_txn *txn, const struct store *s, uint64_t msg_id, uint32_t platform, uint32_t kind,
+		       const char *token, size_t token_len, const char *ref, size_t ref_len, uint32_t flags,
+		       uint64_t now, uint64_t max_age_ms, uint64_t *job_id)
+{
 	struct outbox_job j;
 
-	if (token_len > 1024 || next_id(txn, s, "next_job", job_id) < 0)
+	if (token_len > 1024 || ref_len > OUTBOX_REF_MAX || flags > 0xff ||
+	    next_id(txn, s, "next_job", job_id) < 0)
 		return -1;
 	memset(&j, 0, sizeof j);
 	j.id = *job_id;
@@ -90,6 +101,10 @@ int outbox_add_job(MDB_txn *txn, const struct store *s, uint64_t msg_id, uint32_
 	j.msg_id = msg_id;
 	j.token_len = token_len;
 	memcpy(j.token, token, token_len);
+	j.ref_len = ref_len;
+	if (ref_len)
+		memcpy(j.ref, ref, ref_len);
+	j.flags = flags;
 	if (job_put(txn, s, &j) < 0 || due_put(txn, s, j.due_ms, j.id, 0) < 0)
 		return -1;
 	return store_meta_add(txn, s, "n_jobs", 1);
@@ -111,7 +126,7 @@ int outbox_get(MDB_txn *txn, const struct store *s, uint64_t job_id, struct outb
 	if (v.mv_size < JOB_HDR)
 		return -1;
 	memcpy(&tl, b + 38, 2);
-	if (v.mv_size != JOB_HDR + (size_t)tl || tl > 1024)
+	if (v.mv_size != JOB_HDR + (size_t)tl + b[40] || tl > 1024 || b[40] > OUTBOX_REF_MAX)
 		return -1;
 	j->id = job_id;
 	j->platform = b[0];
@@ -124,6 +139,10 @@ int outbox_get(MDB_txn *txn, const struct store *s, uint64_t job_id, struct outb
 	j->token_len = tl;
 	memcpy(j->token, b + JOB_HDR, tl);
 	j->token[tl] = '\0';
+	j->ref_len = b[40];
+	j->flags = b[41];
+	memcpy(j->ref, b + JOB_HDR + tl, j->ref_len);
+	j->ref[j->ref_len] = '\0';
 	if (data) {
 		store_be64(key, j->msg_id);
 		if (mdb_get(txn, s->msgs, &k, &v) != 0 || v.mv_size < 4)

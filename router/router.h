@@ -6,7 +6,9 @@
 #ifndef ROUTER_H
 #define ROUTER_H
 #include "config.h"
+#include "frame.h"
 #include "jobs.h"
+#include "outbox.h"
 #include "peer.h"
 #include "store.h"
 #include <stdint.h>
@@ -21,12 +23,28 @@ struct router_peer {
 	uint32_t in_flight;
 };
 
-/* A frame waiting for the next group commit. */
+/* Internal status: the request succeeded and is answered later (UWPX test push). */
+#define STATUS_DEFERRED 0xffffffffu
+#define XTEST_MAX 256
+#define XTEST_WAIT_MS 10000
+
+/* A frame waiting for the next group commit, and what its handler left for after the commit. */
 struct pending {
 	int slot;
 	uint64_t gen;
 	size_t len;
 	uint8_t *buf;
+	uint8_t *reply;		/* a whole reply frame (FRAME_NODES) to send instead of a FRAME_REPLY */
+	size_t reply_len;
+	uint64_t job;		/* test push: the job whose outcome answers it; result: the job it ended */
+	int answer;		/* result: the job was a test push; answer it with answer_status */
+	uint32_t answer_status;
+};
+
+/* A UWPX test push waiting for its job's final outcome. */
+struct xtest {
+	uint64_t job, gen, frame_id, deadline_ms; /* deadline on the monotonic clock */
+	int slot;
 };
 
 struct router {
@@ -44,15 +62,37 @@ struct router {
 	uint32_t *fresh_platform;
 	size_t nfresh, fresh_cap;
 	uint64_t outbox_jobs;	/* mirror of the n_jobs meta counter */
+	struct xtest xtests[XTEST_MAX];
+	size_t nxtests;
+	uint64_t next_sweep_ms;	/* monotonic: next device expiry pass */
+	char sweep_cursor[65];	/* device id the expiry sweep continues after */
 };
 
 /* handle.c: applies the batch in one transaction and answers each frame. */
 void router_commit_batch(struct router *r);
+/* Remembers a job committed by this batch, to queue once the batch is on disk. */
+int router_fresh_add(struct router *r, uint64_t id, uint32_t platform);
+/* xhandle.c: UWPX and XMPP frames, results of KIND_WNS / KIND_XMPP jobs, test-push answers and
+ * the device expiry sweep. */
+uint32_t xhandle_request(struct router *r, MDB_txn *txn, const struct frame *f, uint64_t now, struct pending *p);
+/* 0 handled (job finished), 1 to be retried by the caller, -1 store error. */
+int xhandle_result(struct router *r, MDB_txn *txn, const struct frame *f, const struct outbox_job *j, uint64_t now,
+		   struct pending *p);
+void xtest_add(struct router *r, int slot, uint64_t gen, uint64_t frame_id, uint64_t job);
+void xtest_answer(struct router *r, uint64_t job, uint32_t status);
+void xtest_expire(struct router *r, uint64_t mono_now);
+void xtest_peer_gone(struct router *r, int slot);
+/* Ends queued jobs that can no longer be delivered (dead WNS channel, device gone). */
+void xhandle_drop(struct router *r, const uint64_t *ids, size_t n);
+/* One bounded pass of the device expiry sweep at wall time now (ms); returns devices removed. */
+long router_sweep_devices(struct router *r, uint64_t now);
 /* dispatch.c */
 void router_dispatch(struct router *r);
 void router_rescan(struct router *r);
 void router_sender_gone(struct router *r, int slot);
 int router_reply(struct router *r, int slot, uint64_t gen, uint64_t id, uint32_t status);
+/* Sends a whole reply frame to an ingress (if it is still the same connection). */
+int router_send_frame(struct router *r, int slot, uint64_t gen, const uint8_t *buf, size_t len);
 void router_drop_peer(struct router *r, int slot, const char *why);
 uint64_t router_backoff(const struct router *r, uint32_t attempts);
 #endif

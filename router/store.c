@@ -55,7 +55,7 @@ int store_open(struct store *s, const char *path, size_t map_size_mb, int readon
 	memset(s, 0, sizeof *s);
 	if (!readonly)
 		mkdir(path, 0700);
-	if ((rc = mdb_env_create(&s->env)) != 0 || (rc = mdb_env_set_maxdbs(s->env, 8)) != 0 ||
+	if ((rc = mdb_env_create(&s->env)) != 0 || (rc = mdb_env_set_maxdbs(s->env, 16)) != 0 ||
 	    (rc = mdb_env_set_mapsize(s->env, map_size_mb << 20)) != 0 ||
 	    (rc = mdb_env_open(s->env, path, flags | MDB_NOTLS, 0600)) != 0) {
 		snprintf(err, errlen, "%s: %s", path, mdb_strerror(rc));
@@ -76,6 +76,18 @@ int store_open(struct store *s, const char *path, size_t map_size_mb, int readon
 		mdb_txn_abort(txn);
 		goto fail;
 	}
+	rc = mdb_dbi_open(txn, "udev", dflags, &s->udev);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "ulink", dflags, &s->ulink);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "xnodes", dflags, &s->xnodes);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "xident", dflags, &s->xident);
+	if (rc != 0 && !(readonly && rc == MDB_NOTFOUND)) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
+	s->has_xreg = rc == 0;
 	{
 		MDB_val k = {8, "hash_key"}, v;
 		uint64_t ver = store_meta_get(txn, s, "schema");

@@ -1,0 +1,122 @@
+/*
+ * xreg: the XMPP side of the registry in LMDB — UWPX devices and their WNS channels, the
+ * (device, account) links, push nodes with their secrets, and XEP-0050 ad-hoc identities
+ * (uwpx-xmpp.md §1.6–1.9, §5; layout in docs/registry.md). Every function works inside the
+ * caller's transaction, so one request's changes commit (or not) as one.
+ * Callers are the router's frame handlers: lengths are checked against the XREG_* limits here,
+ * contents (hex, URI rules) were checked by the ingress.
+ */
+#ifndef XREG_H
+#define XREG_H
+#include "store.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#define XREG_DEVICE_LEN 64
+#define XREG_URI_MAX 2048
+#define XREG_ACCOUNT_MAX 64
+#define XREG_NODE_MAX 64
+#define XREG_CHANNEL_MAX 40
+#define XREG_DOMAIN_MAX 1023
+#define XREG_TOKEN_MAX 1024
+#define XREG_REASON_MAX 128
+#define XREG_IDENTITY_LEN 32
+
+enum xnode_kind { XNODE_WNS = 1, XNODE_FCM = 2, XNODE_APNS = 3 };
+
+struct xdevice {
+	int dead;
+	uint32_t version;
+	uint64_t dead_ms, throttled_until_ms, created_ms, seen_ms, refreshed_ms;
+	char reason[XREG_REASON_MAX + 1];
+	size_t reason_len;
+	char uri[XREG_URI_MAX + 1];
+	size_t uri_len;
+};
+
+struct xnode {
+	uint32_t kind; /* enum xnode_kind */
+	int dead;      /* fcm/apns: the provider declared the token dead */
+	char secret[XREG_NODE_MAX + 1];
+	size_t secret_len;
+	char domain[XREG_DOMAIN_MAX + 1]; /* bound domain; empty = none */
+	size_t domain_len;
+	char device_id[XREG_DEVICE_LEN + 1]; /* wns */
+	char account[XREG_ACCOUNT_MAX + 1];  /* wns: account_id as received; fcm/apns: account hash */
+	size_t account_len;
+	char channel[XREG_CHANNEL_MAX + 1]; /* fcm/apns room registrations; empty otherwise */
+	size_t channel_len;
+	char token[XREG_TOKEN_MAX + 1]; /* fcm/apns */
+	size_t token_len;
+	unsigned char identity[XREG_IDENTITY_LEN]; /* fcm/apns */
+};
+
+/* One requested account of set_push_accounts, and what became of it. */
+struct xreg_account {
+	const char *id;
+	size_t len;
+	char node[XREG_NODE_MAX + 1];
+	char secret[XREG_NODE_MAX + 1];
+	int ok;
+};
+
+/* Lengths of generated nodes and secrets (router.node_length / secret_length, 15..64). */
+struct xreg_lengths {
+	size_t node, secret;
+};
+
+/* Fills out[0..len) with [0-9A-Za-z], uniform, from libsodium's CSPRNG; out[len] = 0. */
+void xreg_random(char *out, size_t len);
+
+/* Devices. device_id is 64 lowercase hex characters. 1 found, 0 not, -1 store error. */
+int xreg_device_get(MDB_txn *txn, const struct store *s, const char *device_id, struct xdevice *d);
+/* Creates the device or replaces its channel; clears dead and throttled state; refreshes it. */
+int xreg_set_channel(MDB_txn *txn, const struct store *s, const char *device_id, const char *uri, size_t uri_len,
+		     uint64_t now);
+/* Records a registration message (last seen and last refreshed = now). 1 done, 0 no device. */
+int xreg_device_touch(MDB_txn *txn, const struct store *s, const char *device_id, uint64_t now);
+/* A WNS 200 on uri: refreshes the device if its channel is still uri. 1 done, 0 ignored. */
+int xreg_channel_ok(MDB_txn *txn, const struct store *s, const char *device_id, const char *uri, size_t uri_len,
+		    uint64_t now);
+/* WNS 404/410 on uri: marks the channel dead if the device's channel is still uri. 1 marked,
+ * 0 ignored (device gone, channel replaced since, or already dead). Nothing is deleted. */
+int xreg_channel_dead(MDB_txn *txn, const struct store *s, const char *device_id, const char *uri, size_t uri_len,
+		      const char *reason, size_t reason_len, uint64_t now);
+/* WNS 406: remembers until when the channel is throttled (informational). */
+int xreg_channel_throttled(MDB_txn *txn, const struct store *s, const char *device_id, uint64_t until);
+/* Removes a device with its account links and their nodes. 1 removed, 0 unknown. */
+int xreg_device_remove(MDB_txn *txn, const struct store *s, const char *device_id);
+
+/* set_push_accounts: needs a live channel (else 0). Keeps the node and secret of every listed
+ * account that has one, creates the others, deletes the device's unlisted accounts; stores
+ * version; refreshes the device. 1 done (each a[i].ok, node, secret filled), -1 error. */
+int xreg_set_accounts(MDB_txn *txn, const struct store *s, const char *device_id, uint32_t version,
+		      struct xreg_account *a, size_t n, const struct xreg_lengths *len, uint64_t now);
+
+/* Nodes. 1 found, 0 not, -1 error. */
+int xreg_node_get(MDB_txn *txn, const struct store *s, const char *node, size_t node_len, struct xnode *out);
+/* Binds a node to domain (the first accepted publish of a wns node). */
+int xreg_node_bind(MDB_txn *txn, const struct store *s, const char *node, size_t node_len, const char *domain,
+		   size_t domain_len);
+/* A provider declared an fcm/apns node's token dead: marks it if the node still has that token.
+ * 1 marked, 0 ignored. */
+int xreg_node_token_dead(MDB_txn *txn, const struct store *s, const char *node, size_t node_len, const char *token,
+			 size_t token_len);
+
+/* XEP-0050 registration of identity (32 bytes) for kind XNODE_FCM or XNODE_APNS. The same
+ * identity again keeps its node and secret and takes the new token, kind, account, channel and
+ * domain; the dead mark is cleared. node and secret receive the values (NUL-terminated). */
+int xreg_adhoc_register(MDB_txn *txn, const struct store *s, const unsigned char *identity, uint32_t kind,
+			const struct xnode *in, const struct xreg_lengths *len, char *node, char *secret);
+/* Removes identity's registration if it is of kind. 1 removed, 0 not found, -1 error. */
+int xreg_adhoc_unregister(MDB_txn *txn, const struct store *s, const unsigned char *identity, uint32_t kind);
+
+/* Expiry sweep: looks at up to budget devices after *cursor (a device id, "" = from the start,
+ * wrapping at the end) and removes those not refreshed since now - expiry_ms. Updates cursor
+ * (XREG_DEVICE_LEN + 1 bytes). Returns how many were removed, -1 on error. */
+long xreg_expire(MDB_txn *txn, const struct store *s, uint64_t now, uint64_t expiry_ms, size_t budget, char *cursor);
+
+/* Counts for logs and tests. */
+void xreg_counts(MDB_txn *txn, const struct store *s, uint64_t *devices, uint64_t *links, uint64_t *nodes,
+		 uint64_t *identities);
+#endif

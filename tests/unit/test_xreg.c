@@ -1,0 +1,391 @@
+/* UWPX / XMPP registry semantics (uwpx-xmpp.md §1.6–1.9, §3.3, §5.2–5.3) on a real LMDB. */
+#include "../../router/outbox.h"
+#include "../../router/xreg.h"
+#include "frame.h"
+#include "testlib.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct store S;
+static char dir[] = "/tmp/pushpipe-test-xreg-XXXXXX";
+static const struct xreg_lengths LEN = {24, 24};
+
+#define DEV1 "b5facd81c7ac2efc96d7bf09d33c7aff9e3bea9ebd236db28a074d55437f62cd"
+#define DEV2 "1111111111111111111111111111111111111111111111111111111111111111"
+#define ACC1 "f9d4bb421963be0703134afcff4760790da19bbec398bdbb591014009074db2a"
+#define ACC2 "2222222222222222222222222222222222222222222222222222222222222222"
+#define ACC3 "3333333333333333333333333333333333333333333333333333333333333333"
+#define URI1 "https://db5p.notify.windows.com/?token=AwYAAAD%2bx9%3d"
+#define URI2 "https://wns2-par02p.notify.windows.com/?token=BQYAAAAG_x"
+
+static MDB_txn *begin(void)
+{
+	MDB_txn *t;
+	if (mdb_txn_begin(S.env, NULL, 0, &t) != 0)
+		abort();
+	return t;
+}
+
+static int commit(MDB_txn *t)
+{
+	return mdb_txn_commit(t) == 0;
+}
+
+static int alnum(const char *s, size_t n)
+{
+	if (strlen(s) != n)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z')))
+			return 0;
+	return 1;
+}
+
+static void acc(struct xreg_account *a, const char *id)
+{
+	memset(a, 0, sizeof *a);
+	a->id = id;
+	a->len = strlen(id);
+}
+
+/* set_push_accounts in its own committed transaction; returns xreg_set_accounts' answer. */
+static int set_accounts(const char *dev, struct xreg_account *a, size_t n, uint64_t now)
+{
+	MDB_txn *t = begin();
+	int rc = xreg_set_accounts(t, &S, dev, 2, a, n, &LEN, now);
+	commit(t);
+	return rc;
+}
+
+static int set_channel(const char *dev, const char *uri, uint64_t now)
+{
+	MDB_txn *t = begin();
+	int rc = xreg_set_channel(t, &S, dev, uri, strlen(uri), now);
+	return commit(t) && rc == 0;
+}
+
+static int node_exists(const char *node)
+{
+	struct xnode n;
+	MDB_txn *t = begin();
+	int rc = xreg_node_get(t, &S, node, strlen(node), &n);
+	mdb_txn_abort(t);
+	return rc;
+}
+
+static struct xdevice device(const char *dev, int *found)
+{
+	struct xdevice d;
+	MDB_txn *t = begin();
+	memset(&d, 0, sizeof d);
+	*found = xreg_device_get(t, &S, dev, &d);
+	mdb_txn_abort(t);
+	return d;
+}
+
+static void test_random(void)
+{
+	char a[65], b[65];
+	int hist[62] = {0}, all = 1;
+	for (int i = 0; i < 2000; i++) {
+		xreg_random(a, 64);
+		all &= alnum(a, 64);
+		for (int k = 0; k < 64; k++) {
+			const char *al = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+			hist[strchr(al, a[k]) - al]++;
+		}
+	}
+	CHECK(all, "random values use [0-9A-Za-z] only, at the asked length");
+	int lo = 1 << 30, hi = 0;
+	for (int k = 0; k < 62; k++) {
+		lo = hist[k] < lo ? hist[k] : lo;
+		hi = hist[k] > hi ? hist[k] : hi;
+	}
+	/* 128000 draws, 2064 expected per symbol: every symbol (Z and z included) shows up near it. */
+	CHECK(lo > 1700 && hi < 2450, "uniform over the 62 symbols (min %d, max %d)", lo, hi);
+	xreg_random(a, 15);
+	xreg_random(b, 15);
+	CHECK(alnum(a, 15) && strcmp(a, b) != 0, "15-character values differ");
+}
+
+static void test_accounts(void)
+{
+	struct xreg_account a[3], b[3];
+	char n1[65], s1[65], n2[65];
+	int found;
+	struct xdevice d;
+
+	acc(&a[0], ACC1);
+	CHECK(set_accounts(DEV1, a, 1, 1000) == 0, "accounts for an unknown device: not found");
+	CHECK(set_channel(DEV1, URI1, 1000), "channel stored");
+	d = device(DEV1, &found);
+	CHECK(found == 1 && !d.dead && strcmp(d.uri, URI1) == 0 && d.created_ms == 1000 && d.refreshed_ms == 1000,
+	      "device created live with its URI");
+
+	acc(&a[0], ACC1);
+	acc(&a[1], ACC2);
+	acc(&a[2], ACC1); /* repeated: same answer as the first */
+	CHECK(set_accounts(DEV1, a, 3, 2000) == 1, "two accounts stored");
+	CHECK(a[0].ok && a[1].ok && a[2].ok, "all answered success");
+	CHECK(alnum(a[0].node, 24) && alnum(a[0].secret, 24) && alnum(a[1].node, 24), "24-character node and secret");
+	CHECK(strcmp(a[0].node, a[1].node) != 0 && strcmp(a[0].secret, a[1].secret) != 0, "one node per account");
+	CHECK(strcmp(a[2].node, a[0].node) == 0, "a repeated account gets the same node");
+	strcpy(n1, a[0].node);
+	strcpy(s1, a[0].secret);
+	strcpy(n2, a[1].node);
+	d = device(DEV1, &found);
+	CHECK(d.version == 2 && d.refreshed_ms == 2000, "version stored, device refreshed");
+
+	acc(&b[0], ACC2);
+	acc(&b[1], ACC1);
+	CHECK(set_accounts(DEV1, b, 2, 3000) == 1, "same accounts again, other order");
+	CHECK(strcmp(b[1].node, n1) == 0 && strcmp(b[1].secret, s1) == 0 && strcmp(b[0].node, n2) == 0,
+	      "node and secret stable across set_push_accounts");
+
+	acc(&b[0], ACC1);
+	acc(&b[1], ACC3);
+	CHECK(set_accounts(DEV1, b, 2, 4000) == 1 && strcmp(b[0].node, n1) == 0, "ACC2 left out, ACC3 added");
+	CHECK(node_exists(n2) == 0, "the unlisted account's node is deleted");
+	CHECK(node_exists(n1) == 1 && node_exists(b[1].node) == 1, "the listed ones exist");
+	{
+		struct xnode n;
+		MDB_txn *t = begin();
+		CHECK(xreg_node_get(t, &S, n1, strlen(n1), &n) == 1 && n.kind == XNODE_WNS &&
+			      strcmp(n.device_id, DEV1) == 0 && n.account_len == 64 && memcmp(n.account, ACC1, 64) == 0 &&
+			      n.domain_len == 0,
+		      "wns node record: device, account as received, unbound");
+		mdb_txn_abort(t);
+	}
+	strcpy(n2, b[1].node);
+	CHECK(set_accounts(DEV1, NULL, 0, 5000) == 1, "empty list accepted");
+	CHECK(node_exists(n1) == 0 && node_exists(n2) == 0, "empty list removes every account");
+	CHECK(device(DEV1, &found).refreshed_ms == 5000 && found == 1, "the device stays");
+}
+
+static void test_dead_channel(void)
+{
+	struct xreg_account a[1];
+	char node[65], secret[65];
+	int found;
+	struct xdevice d;
+	MDB_txn *t;
+
+	acc(&a[0], ACC1);
+	CHECK(set_accounts(DEV1, a, 1, 6000) == 1, "account for the dead-channel test");
+	strcpy(node, a[0].node);
+	strcpy(secret, a[0].secret);
+
+	t = begin();
+	CHECK(xreg_channel_dead(t, &S, DEV1, URI2, strlen(URI2), "410", 3, 7000) == 0,
+	      "a dead answer for another URI is ignored");
+	CHECK(xreg_channel_dead(t, &S, DEV1, URI1, strlen(URI1), "410", 3, 7000) == 1, "the current URI is marked dead");
+	CHECK(xreg_channel_dead(t, &S, DEV1, URI1, strlen(URI1), "410", 3, 7001) == 0, "marked once");
+	commit(t);
+	d = device(DEV1, &found);
+	CHECK(d.dead && d.dead_ms == 7000 && strcmp(d.reason, "410") == 0, "dead state with reason and time");
+	CHECK(node_exists(node) == 1, "nothing deleted by a dead channel");
+	acc(&a[0], ACC1);
+	CHECK(set_accounts(DEV1, a, 1, 8000) == 0, "accounts need a live channel");
+	CHECK(device(DEV1, &found).refreshed_ms == 8000, "...but the message still refreshes the device");
+
+	t = begin();
+	CHECK(xreg_channel_ok(t, &S, DEV1, URI1, strlen(URI1), 8500) == 0, "a 200 does not refresh a dead channel");
+	CHECK(xreg_channel_throttled(t, &S, DEV1, 99999) == 1, "throttle recorded");
+	commit(t);
+	CHECK(set_channel(DEV1, URI2, 9000), "new channel");
+	d = device(DEV1, &found);
+	CHECK(!d.dead && d.reason_len == 0 && d.throttled_until_ms == 0 && strcmp(d.uri, URI2) == 0 &&
+		      d.created_ms == 1000,
+	      "channel replaced: revived, throttle cleared, creation kept");
+	acc(&a[0], ACC1);
+	CHECK(set_accounts(DEV1, a, 1, 9100) == 1 && strcmp(a[0].node, node) == 0 && strcmp(a[0].secret, secret) == 0,
+	      "revived device keeps its node and secret");
+	t = begin();
+	CHECK(xreg_channel_ok(t, &S, DEV1, URI1, strlen(URI1), 9500) == 0, "a 200 on an old URI refreshes nothing");
+	CHECK(xreg_channel_ok(t, &S, DEV1, URI2, strlen(URI2), 9600) == 1, "a 200 on the channel refreshes it");
+	CHECK(xreg_node_bind(t, &S, node, strlen(node), "example.org", 11) == 1, "bind");
+	commit(t);
+	CHECK(device(DEV1, &found).refreshed_ms == 9600, "refreshed at the 200");
+	{
+		struct xnode n;
+		t = begin();
+		CHECK(xreg_node_get(t, &S, node, strlen(node), &n) == 1 && strcmp(n.domain, "example.org") == 0 &&
+			      strcmp(n.secret, secret) == 0,
+		      "bound domain stored, secret kept");
+		mdb_txn_abort(t);
+	}
+}
+
+static void test_adhoc(void)
+{
+	unsigned char id1[32], id2[32];
+	struct xnode in, n;
+	char node[65], secret[65], node2[65], secret2[65], node3[65], secret3[65];
+	MDB_txn *t;
+
+	memset(id1, 0xa1, 32);
+	memset(id2, 0xb2, 32);
+	memset(&in, 0, sizeof in);
+	strcpy(in.token, "fcm:token-1");
+	in.token_len = strlen(in.token);
+	strcpy(in.account, "575743d57bd2e395071f9f88adce7f8bba664ea2");
+	in.account_len = 40;
+	strcpy(in.domain, "example.org");
+	in.domain_len = 11;
+
+	t = begin();
+	CHECK(xreg_adhoc_register(t, &S, id1, XNODE_FCM, &in, &LEN, node, secret) == 0, "ad-hoc fcm registration");
+	CHECK(alnum(node, 24) && alnum(secret, 24), "ad-hoc node and secret");
+	CHECK(xreg_node_token_dead(t, &S, node, strlen(node), "fcm:other", 9) == 0, "dead mark for another token ignored");
+	CHECK(xreg_node_token_dead(t, &S, node, strlen(node), "fcm:token-1", 11) == 1, "token marked dead");
+	CHECK(xreg_node_get(t, &S, node, strlen(node), &n) == 1 && n.dead && n.kind == XNODE_FCM, "node is dead");
+	strcpy(in.token, "apns-hex-token");
+	in.token_len = strlen(in.token);
+	strcpy(in.channel, "30be82eb00f86644993eaeda4c46ecf51c42715c");
+	in.channel_len = 40;
+	CHECK(xreg_adhoc_register(t, &S, id1, XNODE_APNS, &in, &LEN, node2, secret2) == 0, "same identity again, apns");
+	CHECK(strcmp(node, node2) == 0 && strcmp(secret, secret2) == 0, "same identity keeps node and secret");
+	CHECK(xreg_node_get(t, &S, node, strlen(node), &n) == 1 && !n.dead && n.kind == XNODE_APNS &&
+		      strcmp(n.token, "apns-hex-token") == 0 && strcmp(n.channel, in.channel) == 0 &&
+		      strcmp(n.domain, "example.org") == 0 && memcmp(n.identity, id1, 32) == 0,
+	      "token and service updated, dead mark cleared, channel and domain stored");
+	CHECK(xreg_adhoc_register(t, &S, id2, XNODE_FCM, &in, &LEN, node3, secret3) == 0 && strcmp(node3, node) != 0,
+	      "another identity, another node");
+	CHECK(xreg_adhoc_unregister(t, &S, id1, XNODE_FCM) == 0, "unregister with the other service: not found");
+	CHECK(xreg_adhoc_unregister(t, &S, id1, XNODE_APNS) == 1, "unregister");
+	CHECK(xreg_node_get(t, &S, node, strlen(node), &n) == 0, "its node is gone");
+	CHECK(xreg_adhoc_unregister(t, &S, id1, XNODE_APNS) == 0, "unregister again: not found");
+	CHECK(xreg_node_get(t, &S, node3, strlen(node3), &n) == 1, "the other identity stays");
+	commit(t);
+}
+
+static void test_expiry(void)
+{
+	struct xreg_account a[2];
+	char cursor[65] = "";
+	char n1[65], n2[65];
+	uint64_t devs, links, nodes, idents;
+	long removed = 0;
+	int found;
+	MDB_txn *t;
+
+	/* DEV1 was last refreshed at 9600; DEV2 is new at 50000. */
+	CHECK(set_channel(DEV2, URI1, 50000), "second device");
+	acc(&a[0], ACC1);
+	acc(&a[1], ACC2);
+	CHECK(set_accounts(DEV2, a, 2, 50000) == 1, "its accounts");
+	strcpy(n1, a[0].node);
+	strcpy(n2, a[1].node);
+	t = begin();
+	xreg_counts(t, &S, &devs, &links, &nodes, &idents);
+	CHECK(devs == 2 && links == 3 && nodes == 4 && idents == 1, "counts before expiry (%llu %llu %llu %llu)",
+	      (unsigned long long)devs, (unsigned long long)links, (unsigned long long)nodes,
+	      (unsigned long long)idents);
+	/* Budget 1: each pass looks at one device and the cursor walks on, wrapping at the end. */
+	for (int pass = 0; pass < 4; pass++) {
+		long r = xreg_expire(t, &S, 9600 + 40000, 40000, 1, cursor);
+		CHECK(r >= 0, "expiry pass %d", pass);
+		removed += r;
+	}
+	CHECK(removed == 1, "exactly the stale device expired (%ld)", removed);
+	xreg_counts(t, &S, &devs, &links, &nodes, &idents);
+	CHECK(devs == 1 && links == 2 && nodes == 3 && idents == 1, "its links and nodes went with it");
+	CHECK(xreg_node_get(t, &S, n1, strlen(n1), &(struct xnode){0}) == 1, "the fresh device's nodes stay");
+	CHECK(xreg_expire(t, &S, 50000 + 39999, 40000, 100, cursor) == 0, "not yet stale: kept");
+	CHECK(xreg_device_touch(t, &S, DEV2, 60000) == 1, "touch");
+	CHECK(xreg_expire(t, &S, 50000 + 40000, 40000, 100, cursor) == 0, "a touched device is kept");
+	CHECK(xreg_expire(t, &S, 60000 + 40000, 40000, 100, cursor) + xreg_expire(t, &S, 100000, 40000, 100, cursor) ==
+		      1,
+	      "expires at its refresh time plus the expiry");
+	xreg_counts(t, &S, &devs, &links, &nodes, &idents);
+	CHECK(devs == 0 && links == 0 && nodes == 1, "only the ad-hoc node is left");
+	CHECK(xreg_device_touch(t, &S, DEV2, 1) == 0, "touching an unknown device does nothing");
+	commit(t);
+	(void)device(DEV2, &found);
+	CHECK(found == 0, "expired device gone after commit");
+}
+
+static void test_uniqueness(void)
+{
+	/* 15-character nodes for 300 accounts on one device: all distinct, each findable. */
+	static struct xreg_account a[300];
+	static char ids[300][65];
+	struct xreg_lengths shortlen = {15, 15};
+	MDB_txn *t;
+	int distinct = 1, ok = 1;
+
+	CHECK(set_channel(DEV2, URI2, 70000), "device for the uniqueness test");
+	for (int i = 0; i < 300; i++) {
+		snprintf(ids[i], sizeof ids[i], "%064d", i);
+		acc(&a[i], ids[i]);
+	}
+	t = begin();
+	CHECK(xreg_set_accounts(t, &S, DEV2, 2, a, 300, &shortlen, 70000) == 1, "300 accounts");
+	for (int i = 0; i < 300; i++) {
+		ok &= a[i].ok && alnum(a[i].node, 15) && alnum(a[i].secret, 15);
+		for (int j = 0; j < i; j++)
+			distinct &= strcmp(a[i].node, a[j].node) != 0;
+	}
+	CHECK(ok, "every node and secret 15 characters of [0-9A-Za-z]");
+	CHECK(distinct, "every node distinct");
+	commit(t);
+}
+
+static void test_outbox_ref(void)
+{
+	MDB_txn *t = begin();
+	uint64_t msg, j1, j2;
+	struct outbox_job j;
+	const void *data;
+	size_t dlen;
+
+	CHECK(outbox_add_msg(t, &S, "{}", 2, 2, &msg) == 0, "message");
+	CHECK(outbox_add_job_ref(t, &S, msg, PLATFORM_WNS, KIND_WNS, URI1, strlen(URI1), DEV1, 64, OUTBOX_F_TEST, 5, 100,
+				 &j1) == 0,
+	      "job with a reference");
+	CHECK(outbox_add_job(t, &S, msg, PLATFORM_IOS, KIND_BCHAT, "tok", 3, 5, 100, &j2) == 0, "job without one");
+	CHECK(outbox_get(t, &S, j1, &j, &data, &dlen) == 1 && j.kind == KIND_WNS && j.platform == PLATFORM_WNS &&
+		      strcmp(j.token, URI1) == 0 && strcmp(j.ref, DEV1) == 0 && j.flags == OUTBOX_F_TEST && dlen == 2,
+	      "reference, flags and token read back");
+	CHECK(outbox_reschedule(t, &S, &j, 50) == 0 && outbox_get(t, &S, j1, &j, NULL, NULL) == 1 &&
+		      strcmp(j.ref, DEV1) == 0 && j.attempts == 1,
+	      "reference survives a reschedule");
+	CHECK(outbox_get(t, &S, j2, &j, NULL, NULL) == 1 && j.ref_len == 0 && j.flags == 0, "Bchat job has none");
+	mdb_txn_abort(t);
+}
+
+int main(void)
+{
+	char err[256];
+	if (mkdtemp(dir) == NULL || store_open(&S, dir, 64, 0, err, sizeof err) < 0) {
+		printf("store: %s\n", err);
+		return 1;
+	}
+	test_random();
+	test_accounts();
+	test_dead_channel();
+	test_adhoc();
+	test_expiry();
+	test_uniqueness();
+	test_outbox_ref();
+	store_close(&S);
+	/* Reopening finds the same data (the sub-databases exist). */
+	CHECK(store_open(&S, dir, 64, 1, err, sizeof err) == 0 && S.has_xreg, "read-only reopen sees the databases");
+	{
+		MDB_txn *t;
+		uint64_t d, l, n, i;
+		mdb_txn_begin(S.env, NULL, MDB_RDONLY, &t);
+		xreg_counts(t, &S, &d, &l, &n, &i);
+		CHECK(d == 1 && l == 300 && n == 301, "data survived the reopen");
+		mdb_txn_abort(t);
+	}
+	store_close(&S);
+	{
+		char cmd[128];
+		snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+		if (system(cmd) != 0)
+			printf("could not remove %s\n", dir);
+	}
+	return test_done();
+}
