@@ -8,7 +8,8 @@ var=${PUSHPIPE_VAR:-$top/var}
 mkdir -p "$var"
 var=$(cd "$var" && pwd)
 shown=${var#"$top"/} # as printed: relative to the tree when inside it
-HTTP_PORT=${HTTP_PORT:-5000} MOCK_PORT=${MOCK_PORT:-5443} STATS_PORT=${STATS_PORT:-5080}
+HTTP_PORT=${HTTP_PORT:-5000} MOCK_PORT=${MOCK_PORT:-5443} STATS_PORT=${STATS_PORT:-5080} UWPX_PORT=${UWPX_PORT:-1997}
+XMPP_PORT=${XMPP_PORT:-5347}
 
 # A previous run still going: stop it first.
 if [ -f "$var/runsvdir.pid" ] && kill -0 "$(cat "$var/runsvdir.pid")" 2>/dev/null; then
@@ -16,7 +17,7 @@ if [ -f "$var/runsvdir.pid" ] && kill -0 "$(cat "$var/runsvdir.pid")" 2>/dev/nul
 	kill -HUP "$(cat "$var/runsvdir.pid")" 2>/dev/null || true
 	sleep 2
 fi
-"$top/scripts/mkconfig.sh" "$var" "$HTTP_PORT" "$MOCK_PORT" "$STATS_PORT"
+"$top/scripts/mkconfig.sh" "$var" "$HTTP_PORT" "$MOCK_PORT" "$STATS_PORT" "$UWPX_PORT" "$XMPP_PORT"
 conf=$var/pushpipe.json
 rm -rf "$var/service"
 mkdir -p "$var/service"
@@ -31,12 +32,14 @@ service() {
 	chmod +x "$d/run" "$d/log/run"
 }
 m=$var/mock
-service mock-provider "$top/bin/mock-provider -l 127.0.0.1:$MOCK_PORT --cert $m/server.pem --key $m/server.key --record $var/log/mock-requests.jsonl --apns-key $m/apns_pub.pem --apns-kid MOCKKEY123 --apns-team MOCKTEAM12 --fcm-key $m/fcm_pub.pem"
+service mock-provider "$top/bin/mock-provider -l 127.0.0.1:$MOCK_PORT --cert $m/server.pem --key $m/server.key --record $var/log/mock-requests.jsonl --apns-key $m/apns_pub.pem --apns-kid MOCKKEY123 --apns-team MOCKTEAM12 --fcm-key $m/fcm_pub.pem --wns-client-id $(sed -n 's/.*"client_id" *: *"\([^"]*\)".*/\1/p' "$m/wns.json") --wns-client-secret $(cat "$m/wns.secret")"
 service statsd "$top/bin/statsd -c $conf"
 service router "$top/bin/router -c $conf"
 service ingress-onion "$top/bin/ingress-onion -c $conf"
 service apns-sender-1 "$top/bin/apns-sender -c $conf -i 1"
 service fcm-sender-1 "$top/bin/fcm-sender -c $conf -i 1"
+service wns-sender-1 "$top/bin/wns-sender -c $conf -i 1"
+service ingress-uwpx "$top/bin/ingress-uwpx -c $conf"
 
 # Its own session: Ctrl-C reaches only this script, which then stops runit in order.
 setsid runsvdir -P "$var/service" 'log: ..........................................................' &
@@ -67,6 +70,8 @@ cat <<MSG
 
 pushpipe is running under runit (service directories in $shown/service).
   ingress:      http://127.0.0.1:$HTTP_PORT   (onion routes /beldex/v2/lsrpc, /beldex/v3/lsrpc, /beldex/v4/lsrpc)
+  UWPX:         TLS 127.0.0.1:$UWPX_PORT   (registration; channels may point at the mock: https://127.0.0.1:$MOCK_PORT/?token=…)
+  metrics:      http://127.0.0.1:$STATS_PORT/metrics, status page http://127.0.0.1:$STATS_PORT/
   server key:   $(cat "$var/keys/server.pub")   ($shown/keys/server.pub)
   logs:         $shown/log/<daemon>/current   (mock provider requests: $shown/log/mock-requests.jsonl)
   config:       $shown/pushpipe.json

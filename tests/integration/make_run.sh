@@ -10,7 +10,7 @@ check() { if eval "$1"; then pass=$((pass + 1)); echo "ok   $2"; else fail=$((fa
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 dir=$(mktemp -d)
 out=$dir/out.txt
-PUSHPIPE_VAR=$dir/var HTTP_PORT=$(port) MOCK_PORT=$(port) STATS_PORT=$(port) setsid scripts/run-local.sh > "$out" 2>&1 &
+PUSHPIPE_VAR=$dir/var HTTP_PORT=$(port) MOCK_PORT=$(port) STATS_PORT=$(port) UWPX_PORT=$(port) XMPP_PORT=$(port) setsid scripts/run-local.sh > "$out" 2>&1 &
 pid=$!
 i=0
 while ! grep -q "Ctrl-C stops everything" "$out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
