@@ -284,11 +284,11 @@ void xs_dispatch(struct xsess *s, struct xnode *st)
 		return;
 	}
 	if (id == NULL || from == NULL) {
-		log_info("ignoring an iq without %s", id == NULL ? "id" : "from");
+		log_debug("ignoring an iq without %s", id == NULL ? "id" : "from");
 		return;
 	}
 	if (!xml_valid_chars(id) || !xml_valid_chars(from) || (to && !xml_valid_chars(to))) {
-		log_info("ignoring an iq with characters that cannot be echoed");
+		log_debug("ignoring an iq with characters that cannot be echoed");
 		return;
 	}
 	if (strcmp(type, "get") != 0 && strcmp(type, "set") != 0)
