@@ -315,6 +315,13 @@ static void run(struct app *a)
 			router_close(a, "send failed");
 		if (a->fd < 0 && !stop_at && now >= a->next_attempt)
 			xmpp_connect(a, now);
+		if (a->fd >= 0 && a->connecting && now - a->connect_at > HANDSHAKE_TIMEOUT_MS) {
+			log_warn("xmpp server %s:%s: connect timed out", a->host, a->port);
+			close(a->fd);
+			a->fd = -1;
+			a->connecting = 0;
+			a->next_attempt = now + xmpp_backoff_next(&a->backoff, "", 0, randombytes_random());
+		}
 		if (a->fd >= 0 && !a->connecting) {
 			xmpp_timers(a, now);
 			xmpp_flush(a, now);

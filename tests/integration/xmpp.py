@@ -284,6 +284,18 @@ def main():
         c.check("s3cr3t" not in comp.log(), "secret never logged")
         c.check("New Message" not in comp.log(), "body never logged")
         comp.stop()
+
+        # A server that never answers the stream header: the handshake times out after 15 s.
+        comp.start()
+        conn = srv.accept()
+        t0 = time.time()
+        closed = conn.eof(20) if conn else False
+        dt = time.time() - t0
+        c.check(closed and 14.5 <= dt <= 17, "handshake timeout closes the connection after 15 s (%.1f s)" % dt)
+        conn.close()
+        conn = srv.accept(timeout=5)
+        c.check(conn is not None, "and tries again")
+        comp.stop()
     finally:
         if conn:
             conn.close()
