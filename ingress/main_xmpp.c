@@ -1,0 +1,434 @@
+/*
+ * ingress-xmpp: the XEP-0114 component and XEP-0357 app server (uwpx-xmpp.md §2, §5).
+ * Connects to the user's XMPP server's component port, authenticates with the shared secret,
+ * answers publishes and ad-hoc commands after asking the router, and reconnects with back-off.
+ * Single-threaded: one poll loop owns the XMPP socket and the router socket. All protocol work
+ * is in xmpp_session.c and its neighbours; this file moves bytes and keeps time.
+ * Holds the component secret; never logs it, nor any sender JID or message body.
+ */
+#include "config.h"
+#include "counters.h"
+#include "daemon.h"
+#include "frame.h"
+#include "log.h"
+#include "peer.h"
+#include "sock.h"
+#include "xmpp_session.h"
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define HANDSHAKE_TIMEOUT_MS 15000
+#define SHUTDOWN_WAIT_MS 5000
+#define PING_IDLE_MS (5 * 60 * 1000)
+#define PING_TIMEOUT_MS 30000
+
+struct app {
+	struct config *cfg;
+	struct xsess *s;
+	char host[256], port[16];
+	int fd;			/* XMPP socket or -1 */
+	int connecting;		/* non-blocking connect in progress */
+	uint64_t connect_at, ready_at, last_in, last_out, ping_at, next_attempt;
+	struct xmpp_backoff backoff;
+	int was_ready;
+	/* router */
+	char rpath[256];
+	struct peer rp;
+	int router_broken;
+	uint64_t router_next_try;
+	int router_warned;
+	uint8_t *rbuf;
+};
+
+static int submit(void *ctx, const uint8_t *frame, size_t len)
+{
+	struct app *a = ctx;
+	if (a->rp.fd < 0 || a->router_broken)
+		return -1;
+	if (peer_send(&a->rp, frame, len) < 0) {
+		a->router_broken = 1; /* closed by the loop, not in the middle of a dispatch */
+		return -1;
+	}
+	return 0;
+}
+
+static char *read_secret(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char buf[1024];
+	size_t n;
+	if (f == NULL)
+		fatal("ingress_xmpp.secret_file %s: %s", path, strerror(errno));
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	if (n == 0 || strlen(buf) != n)
+		fatal("ingress_xmpp.secret_file %s: empty or not text", path);
+	return strdup(buf);
+}
+
+static void split_hostport(struct app *a, const char *hp)
+{
+	const char *colon = strrchr(hp, ':');
+	size_t hl;
+	if (colon == NULL || colon[1] == '\0')
+		fatal("ingress_xmpp.server: expected host:port, got %s", hp);
+	hl = (size_t)(colon - hp);
+	if (hp[0] == '[' && hl >= 2 && hp[hl - 1] == ']') {
+		hp++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= sizeof a->host || strlen(colon + 1) >= sizeof a->port)
+		fatal("ingress_xmpp.server: bad host:port %s", hp);
+	memcpy(a->host, hp, hl);
+	a->host[hl] = '\0';
+	strcpy(a->port, colon + 1);
+}
+
+/* ---------------------------------------------------------------- XMPP socket */
+
+static void xmpp_connect(struct app *a, uint64_t now)
+{
+	struct addrinfo hints, *res = NULL;
+	int fd, one = 1, idle = 60, intvl = 10, cnt = 6, rc;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	a->connect_at = now;
+	if ((rc = getaddrinfo(a->host, a->port, &hints, &res)) != 0) {
+		log_warn("xmpp server %s: %s", a->host, gai_strerror(rc));
+		goto fail;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(fd, res->ai_addr, res->ai_addrlen) < 0 && errno != EINPROGRESS) {
+		log_warn("xmpp server %s:%s: %s", a->host, a->port, strerror(errno));
+		close(fd);
+		goto fail;
+	}
+	freeaddrinfo(res);
+	a->fd = fd;
+	a->connecting = 1;
+	return;
+fail:
+	if (res)
+		freeaddrinfo(res);
+	a->next_attempt = now + xmpp_backoff_next(&a->backoff, "", 0, randombytes_random());
+}
+
+static void xmpp_flush(struct app *a, uint64_t now)
+{
+	struct xbuf *o = &a->s->out;
+	while (a->fd >= 0 && !a->connecting && o->len > 0) {
+		ssize_t n = send(a->fd, o->p, o->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				xs_peer_gone(a->s, "write failed");
+			return;
+		}
+		xb_consume(o, (size_t)n);
+		a->last_out = now;
+	}
+}
+
+/* Closes the XMPP connection and schedules the next attempt. */
+static void xmpp_down(struct app *a, uint64_t now)
+{
+	uint64_t up = a->was_ready ? now - a->ready_at : 0;
+	const char *cond = a->s->end_cond;
+	uint32_t delay;
+
+	xmpp_flush(a, now);
+	if (a->fd >= 0)
+		close(a->fd);
+	a->fd = -1;
+	a->connecting = 0;
+	a->ping_at = 0;
+	delay = xmpp_backoff_next(&a->backoff, cond, up, randombytes_random());
+	if (strcmp(cond, "not-authorized") == 0 || strcmp(cond, "host-unknown") == 0)
+		log_error("xmpp server refused the component (%s): check ingress_xmpp.domain and secret_file "
+			  "against the server's component configuration", cond);
+	else if (cond[0])
+		log_warn("xmpp stream error from the server: %s", cond);
+	log_info("xmpp connection closed (%s); reconnecting in %u ms", a->s->end_reason ? a->s->end_reason : "closed",
+		 delay);
+	a->next_attempt = now + delay;
+	a->was_ready = 0;
+	if (!daemon_stop)
+		counter_add(CTR_XMPP_RECONNECTS, 1);
+}
+
+static void xmpp_readable(struct app *a, uint64_t now)
+{
+	char buf[16384];
+	for (int k = 0; k < 64 && a->s->state != XS_CLOSED; k++) {
+		ssize_t n = recv(a->fd, buf, sizeof buf, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+		if (n <= 0) {
+			xs_peer_gone(a->s, n == 0 ? "server closed the connection" : "read failed");
+			return;
+		}
+		a->last_in = now;
+		a->s->now = now;
+		xs_feed(a->s, buf, (size_t)n);
+	}
+}
+
+static void xmpp_connected(struct app *a, uint64_t now)
+{
+	int err = 0;
+	socklen_t len = sizeof err;
+	a->connecting = 0;
+	if (getsockopt(a->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
+		log_warn("xmpp server %s:%s: %s", a->host, a->port, strerror(err ? err : errno));
+		close(a->fd);
+		a->fd = -1;
+		a->next_attempt = now + xmpp_backoff_next(&a->backoff, "", 0, randombytes_random());
+		return;
+	}
+	if (xs_start(a->s) < 0)
+		fatal("out of memory");
+	a->last_in = a->last_out = now;
+	log_info("connected to xmpp server %s:%s", a->host, a->port);
+}
+
+/* Timers of a live connection: handshake deadline, keepalive, ping. */
+static void xmpp_timers(struct app *a, uint64_t now)
+{
+	struct xsess *s = a->s;
+	if (s->state == XS_READY && !a->was_ready) {
+		a->was_ready = 1;
+		a->ready_at = now;
+		log_info("component authenticated as %s", s->conf.domain);
+	}
+	if (s->state != XS_READY && s->state != XS_CLOSED && s->state != XS_CLOSING &&
+	    now - a->connect_at > HANDSHAKE_TIMEOUT_MS)
+		xs_peer_gone(s, "handshake timeout");
+	if (s->state != XS_READY)
+		return;
+	if (a->cfg->xmpp.ping_jid[0]) {
+		if (a->ping_at && a->last_in >= a->ping_at) {
+			a->ping_at = 0;
+		} else if (a->ping_at && now - a->ping_at > PING_TIMEOUT_MS) {
+			xs_peer_gone(s, "no answer to ping");
+			return;
+		} else if (!a->ping_at && now - a->last_in > PING_IDLE_MS) {
+			xs_ping(s, a->cfg->xmpp.ping_jid);
+			a->ping_at = now;
+		}
+	}
+	if (s->out.len == 0 && now - a->last_out >= (uint64_t)a->cfg->xmpp.keepalive_s * 1000)
+		xb_str(&s->out, " ");
+}
+
+/* ---------------------------------------------------------------- router socket */
+
+static void router_close(struct app *a, const char *why)
+{
+	log_warn("lost the connection to %s (%s)", a->rpath, why);
+	peer_close(&a->rp);
+	a->rp.fd = -1;
+	a->router_broken = 0;
+	a->router_next_try = mono_ms() + 200;
+	xs_expire(a->s, 1); /* everything waiting gets its failure answer now */
+}
+
+static void router_try(struct app *a, uint64_t now)
+{
+	int fd;
+	if (a->rp.fd >= 0 || now < a->router_next_try)
+		return;
+	fd = sock_connect(a->rpath, SOCK_SEQPACKET);
+	if (fd >= 0 && sock_hello(fd, ROLE_INGRESS, 0, NULL) == 0) {
+		peer_init(&a->rp, fd);
+		a->router_warned = 0;
+		log_info("connected to %s", a->rpath);
+		return;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (!a->router_warned++)
+		log_warn("%s not reachable; retrying", a->rpath);
+	a->router_next_try = now + 200;
+}
+
+static void router_readable(struct app *a)
+{
+	for (int k = 0; k < 256; k++) {
+		ssize_t n = sock_recv(a->rp.fd, a->rbuf);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			router_close(a, n == 0 ? "closed" : strerror(errno));
+			return;
+		}
+		xs_router_frame(a->s, a->rbuf, (size_t)n);
+	}
+}
+
+/* ---------------------------------------------------------------- main */
+
+static void run(struct app *a)
+{
+	uint64_t stop_at = 0, next_flush = 0;
+
+	for (;;) {
+		struct pollfd pfd[2];
+		int nx = -1, nr = -1, n = 0;
+		uint64_t now = mono_ms();
+		a->s->now = now;
+
+		if (daemon_stop && stop_at == 0) {
+			stop_at = now + SHUTDOWN_WAIT_MS;
+			if (a->fd >= 0 && !a->connecting && a->s->state != XS_CLOSED) {
+				log_info("stopping: closing the stream");
+				xs_shutdown(a->s);
+			} else {
+				break;
+			}
+		}
+		if (stop_at && (a->fd < 0 || a->s->state == XS_CLOSED || now >= stop_at)) {
+			xmpp_flush(a, now);
+			break;
+		}
+		router_try(a, now);
+		if (a->router_broken)
+			router_close(a, "send failed");
+		if (a->fd < 0 && !stop_at && now >= a->next_attempt)
+			xmpp_connect(a, now);
+		if (a->fd >= 0 && a->connecting && now - a->connect_at > HANDSHAKE_TIMEOUT_MS) {
+			log_warn("xmpp server %s:%s: connect timed out", a->host, a->port);
+			close(a->fd);
+			a->fd = -1;
+			a->connecting = 0;
+			a->next_attempt = now + xmpp_backoff_next(&a->backoff, "", 0, randombytes_random());
+		}
+		if (a->fd >= 0 && !a->connecting) {
+			xmpp_timers(a, now);
+			xmpp_flush(a, now);
+			if (a->s->state == XS_CLOSED) {
+				xmpp_down(a, now);
+				continue;
+			}
+		}
+		xs_expire(a->s, 0);
+		if (a->fd >= 0) {
+			pfd[n].fd = a->fd;
+			pfd[n].events = a->connecting ? POLLOUT : (short)(POLLIN | (a->s->out.len ? POLLOUT : 0));
+			nx = n++;
+		}
+		if (a->rp.fd >= 0) {
+			pfd[n].fd = a->rp.fd;
+			pfd[n].events = (short)(POLLIN | (peer_has_queued(&a->rp) ? POLLOUT : 0));
+			nr = n++;
+		}
+		if (poll(pfd, (nfds_t)n, 100) < 0 && errno != EINTR)
+			fatal("poll: %s", strerror(errno));
+		now = mono_ms();
+		a->s->now = now;
+		if (nr >= 0 && pfd[nr].revents) {
+			if (pfd[nr].revents & POLLOUT && peer_flush(&a->rp) < 0)
+				router_close(a, "send failed");
+			else if (pfd[nr].revents & (POLLIN | POLLHUP | POLLERR))
+				router_readable(a);
+		}
+		if (nx >= 0 && a->fd >= 0 && pfd[nx].revents) {
+			if (a->connecting)
+				xmpp_connected(a, now);
+			else
+				xmpp_readable(a, now);
+		}
+		if (now >= next_flush) {
+			counters_flush();
+			next_flush = now + 1000;
+		}
+	}
+	if (a->fd >= 0)
+		close(a->fd);
+	a->fd = -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	struct daemon_opts opts;
+	struct app a;
+	struct xs_conf xc;
+	char path[256];
+	char *secret;
+
+	daemon_start("ingress-xmpp", argc, argv, &cfg, &opts);
+	if (sodium_init() < 0)
+		fatal("libsodium initialisation failed");
+	memset(&a, 0, sizeof a);
+	a.cfg = &cfg;
+	a.fd = -1;
+	a.rp.fd = -1;
+	if (cfg.xmpp.domain[0] == '\0')
+		fatal("%s: ingress_xmpp.domain: required", cfg.path);
+	if (cfg.xmpp.secret_file[0] == '\0')
+		fatal("%s: ingress_xmpp.secret_file: required", cfg.path);
+	secret = read_secret(cfg.xmpp.secret_file);
+	split_hostport(&a, cfg.xmpp.server);
+	memset(&xc, 0, sizeof xc);
+	xc.domain = cfg.xmpp.domain;
+	xc.secret = secret;
+	xc.max_stanza = (size_t)cfg.xmpp.max_stanza;
+	xc.router_timeout_ms = (uint32_t)cfg.xmpp.router_timeout_ms;
+	xc.adhoc = cfg.xmpp.adhoc;
+	for (size_t i = 0; i < cfg.xmpp.adhoc_services.n; i++) {
+		const char *svc = cfg.xmpp.adhoc_services.v[i];
+		if (strcmp(svc, "fcm") == 0)
+			xc.fcm = 1;
+		else if (strcmp(svc, "apns") == 0)
+			/* APNs registrations need the bundle id and credentials of the apns-sender. */
+			xc.apns = cfg.apns.xmpp_topic[0] && (cfg.apns.key_file[0] || cfg.apns.cert_file[0]);
+		else
+			fatal("%s: ingress_xmpp.adhoc_services: unknown service %s", cfg.path, svc);
+	}
+	xc.adhoc_domains = (const char *const *)cfg.xmpp.adhoc_domains.v;
+	xc.n_adhoc_domains = cfg.xmpp.adhoc_domains.n;
+	if (config_socket(&cfg, "router.sock", a.rpath, sizeof a.rpath) == NULL)
+		fatal("state_dir too long for a socket path");
+	counters_init(config_socket(&cfg, "statsd.sock", path, sizeof path) ? path : "");
+	if ((a.s = xs_new(&xc, submit, &a)) == NULL || (a.rbuf = malloc(FRAME_MAX)) == NULL)
+		fatal("out of memory");
+	daemon_privdrop(&cfg);
+	log_info("component %s for xmpp server %s:%s%s", xc.domain, a.host, a.port,
+		 xc.adhoc ? (xc.apns ? " (ad-hoc: fcm, apns)" : xc.fcm ? " (ad-hoc: fcm)" : " (ad-hoc: none)") : "");
+	if (xc.adhoc && xc.apns == 0) {
+		for (size_t i = 0; i < cfg.xmpp.adhoc_services.n; i++)
+			if (strcmp(cfg.xmpp.adhoc_services.v[i], "apns") == 0)
+				log_warn("ad-hoc apns disabled: apns_sender.xmpp_topic and credentials are not configured");
+	}
+	run(&a);
+	log_info("stopping");
+	if (a.rp.fd >= 0)
+		peer_close(&a.rp);
+	counters_flush();
+	xs_free(a.s);
+	sodium_memzero(secret, strlen(secret));
+	free(secret);
+	free(a.rbuf);
+	config_free(&cfg);
+	return 0;
+}
