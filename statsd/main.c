@@ -11,6 +11,7 @@
 #include "log.h"
 #include "peer.h"
 #include "periods.h"
+#include "sandbox.h"
 #include "sock.h"
 #include <errno.h>
 #include <stdlib.h>
@@ -89,6 +90,7 @@ int main(int argc, char **argv)
 	    (qfd = sock_listen(path, SOCK_SEQPACKET)) < 0)
 		fatal("query socket: %s", strerror(errno));
 	daemon_privdrop(&cfg);
+	sandbox_enter(&cfg, SANDBOX_STATSD);
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 1000};
 	epoll_ctl(epfd, EPOLL_CTL_ADD, dfd, &ev);
