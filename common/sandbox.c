@@ -304,10 +304,10 @@ static int tid_alive(pid_t tid)
 	return access(p, F_OK) == 0;
 }
 
-/* Restricts every thread but this one; returns 0, or -1 with a reason. */
+/* Restricts every thread but this one; returns how many, or -1 with a reason. */
 static int ll_other_threads(int rfd, const char **why)
 {
-	pid_t self = (pid_t)syscall(SYS_gettid), done[256];
+	pid_t self = (pid_t)syscall(SYS_gettid), done[1024];
 	size_t ndone = 0;
 	struct sigaction sa;
 	int sig = SIGRTMIN + 2, added;
@@ -366,13 +366,15 @@ static int ll_other_threads(int rfd, const char **why)
 		*why = "landlock_restrict_self failed in a thread";
 		return -1;
 	}
-	return 0;
+	return atomic_load(&ll_done);
 }
 
 static int apply_landlock(const struct config *c, enum sandbox_role role, char *what, size_t wlen)
 {
 	int abi = sandbox_landlock_abi(), rfd;
 	const char *why = NULL;
+	int others;
+	size_t n;
 
 	if (abi <= 0) {
 		snprintf(what, wlen, "no Landlock (%s): file rules not applied",
@@ -382,8 +384,11 @@ static int apply_landlock(const struct config *c, enum sandbox_role role, char *
 	}
 	if ((rfd = ll_ruleset(c, role, abi, what, wlen)) < 0)
 		fatal("sandbox: Landlock ruleset: %s", strerror(errno));
-	if (ll_other_threads(rfd, &why) < 0)
+	if ((others = ll_other_threads(rfd, &why)) < 0)
 		fatal("sandbox: Landlock for the other threads: %s", why);
+	n = strlen(what);
+	if (others > 0 && n < wlen)
+		snprintf(what + n, wlen - n, " (on %d more threads)", others);
 	if (syscall(SYS_landlock_restrict_self, rfd, 0) < 0)
 		fatal("sandbox: landlock_restrict_self: %s", strerror(errno));
 	atomic_store(&ll_fd, -1);
@@ -558,7 +563,7 @@ static void selftest(const char *action)
 void sandbox_enter(const struct config *c, enum sandbox_role role)
 {
 	const char *st = getenv("PUSHPIPE_SANDBOX_SELFTEST");
-	char what[128];
+	char what[160];
 	long nofile;
 
 	if (!c->sandbox) {
