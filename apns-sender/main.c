@@ -10,6 +10,7 @@
 #include "apns.h"
 #include "daemon.h"
 #include "log.h"
+#include "sandbox.h"
 #include <string.h>
 #include <strings.h>
 
@@ -50,6 +51,7 @@ int main(int argc, char **argv)
 		ho.key_file = cfg.apns.cert_key_file;
 	}
 	sender_start(&A.s, &ho, 0);
+	sandbox_enter(&cfg, SANDBOX_APNS_SENDER);
 	log_info("started: %s, topic %s, %s authentication, %ld connections of up to %ld streams, "
 		 "%zu jobs in flight at most",
 		 cfg.apns.url, cfg.apns.topic, cfg.apns.auth, cfg.apns.connections, cfg.apns.max_streams,

@@ -10,6 +10,7 @@
 #include "fcm.h"
 #include "daemon.h"
 #include "log.h"
+#include "sandbox.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,7 @@ int main(int argc, char **argv)
 	A.s.guard_min_guarded = cfg.fcm.guard_min_answers;
 	A.s.guard_percent = cfg.fcm.guard_percent;
 	sender_start(&A.s, &ho, 1); /* and one token exchange */
+	sandbox_enter(&cfg, SANDBOX_FCM_SENDER);
 	log_info("started: project %s at %s, service account %s, %ld connections of up to %ld streams, "
 		 "%zu jobs in flight at most",
 		 A.auth.project_id, cfg.fcm.url, A.auth.client_email, cfg.fcm.connections, cfg.fcm.max_streams,

@@ -15,6 +15,7 @@
 #include "onion_crypto.h"
 #include "onion_http.h"
 #include "router_link.h"
+#include "sandbox.h"
 #include "sock.h"
 #include <errno.h>
 #include <pthread.h>
@@ -57,6 +58,7 @@ int main(int argc, char **argv)
 	if (onion_http_start(&srv, err, sizeof err) < 0)
 		fatal("%s", err);
 	daemon_privdrop(&cfg);
+	sandbox_enter(&cfg, SANDBOX_INGRESS_ONION);
 	log_info("listening on http://%s (public key %s)", cfg.onion.listen, srv.pk_hex);
 	/* The main thread owns the router connection, a second thread the statsd one; HTTP runs
 	 * on libmicrohttpd's threads. */

@@ -8,6 +8,7 @@
 #include "counters.h"
 #include "daemon.h"
 #include "log.h"
+#include "sandbox.h"
 #include "uwpx_server.h"
 #include <openssl/ssl.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@ int main(int argc, char **argv)
 	if ((srv = uwpx_server_new(&cfg, err, sizeof err)) == NULL)
 		fatal("%s", err);
 	daemon_privdrop(&cfg);
+	sandbox_enter(&cfg, SANDBOX_INGRESS_UWPX);
 	log_info("listening on %s (TLS), push_bare_jid %s", cfg.uwpx.listen, cfg.xmpp.domain);
 	uwpx_server_run(srv);
 	log_info("stopping");

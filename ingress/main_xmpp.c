@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "frame.h"
 #include "log.h"
+#include "sandbox.h"
 #include "peer.h"
 #include "sock.h"
 #include "xmpp_session.h"
@@ -413,6 +414,7 @@ int main(int argc, char **argv)
 	if ((a.s = xs_new(&xc, submit, &a)) == NULL || (a.rbuf = malloc(FRAME_MAX)) == NULL)
 		fatal("out of memory");
 	daemon_privdrop(&cfg);
+	sandbox_enter(&cfg, SANDBOX_INGRESS_XMPP);
 	log_info("component %s for xmpp server %s:%s%s", xc.domain, a.host, a.port,
 		 xc.adhoc ? (xc.apns ? " (ad-hoc: fcm, apns)" : xc.fcm ? " (ad-hoc: fcm)" : " (ad-hoc: none)") : "");
 	if (xc.adhoc && xc.apns == 0) {

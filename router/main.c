@@ -13,6 +13,7 @@
 #include "outbox.h"
 #include "registry.h"
 #include "router.h"
+#include "sandbox.h"
 #include "sock.h"
 #include "xreg.h"
 #include <errno.h>
@@ -223,6 +224,7 @@ int main(int argc, char **argv)
 		fatal("listening on %s/router.sock: %s", cfg.state_dir, strerror(errno));
 	counters_init(config_socket(&cfg, "statsd.sock", path, sizeof path) ? path : "");
 	daemon_privdrop(&cfg);
+	sandbox_enter(&cfg, SANDBOX_ROUTER);
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		fatal("epoll: %s", strerror(errno));
 	ep_set(lfd, LISTEN_TAG, EPOLLIN, EPOLL_CTL_ADD);

@@ -17,6 +17,7 @@
 #include "page.h"
 #include "peer.h"
 #include "periods.h"
+#include "sandbox.h"
 #include "sock.h"
 #include <errno.h>
 #include <stdlib.h>
@@ -188,6 +189,7 @@ int main(int argc, char **argv)
 		fatal("query socket: %s", strerror(errno));
 	daemon_privdrop(&cfg);
 	sd.started_s = statsd_now_s();
+	sandbox_enter(&cfg, SANDBOX_STATSD);
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = TAG_DGRAM};
 	epoll_ctl(epfd, EPOLL_CTL_ADD, dfd, &ev);

@@ -11,6 +11,7 @@
 #include "wns.h"
 #include "daemon.h"
 #include "log.h"
+#include "sandbox.h"
 #include <string.h>
 
 static struct wns A;
@@ -33,6 +34,7 @@ int main(int argc, char **argv)
 	ho.deadline_ms = cfg.wns.deadline_ms;
 	ho.ca_file = cfg.wns.ca_file;
 	sender_start(&A.s, &ho, 1); /* and one token request */
+	sandbox_enter(&cfg, SANDBOX_WNS_SENDER);
 	log_info("started: %s flow, token URL %s, scope %s, client %s, %ld connections of up to %ld streams, "
 		 "%zu jobs in flight at most",
 		 cfg.wns.auth_flow, A.auth.token_url, A.auth.scope, A.auth.client_id, cfg.wns.connections,

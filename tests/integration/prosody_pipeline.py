@@ -153,6 +153,11 @@ try:
     t.check(m.get("data") == {"account": account} and m.get("android", {}).get("priority") == "HIGH"
             and m.get("android", {}).get("collapse_key") == account[:6] and "notification" not in m,
             f"p2-style data message: account {account}, HIGH, collapse key ({m})")
+    def sandboxed(pid):
+        st = open(f"/proc/{pid}/status").read()
+        return "Seccomp:\t2" in st and "NoNewPrivs:\t1" in st
+    unsandboxed = [d for d in p.DAEMONS if not sandboxed(p.procs[d].pid)]
+    t.check(not unsandboxed, f"every daemon ran under its seccomp sandbox with no_new_privs {unsandboxed}")
     logs = "".join(p.log(d) for d in p.DAEMONS)
     t.check("Hello Alice" not in logs and "bob@localhost" not in logs and secret not in logs,
             "no message body, sender JID or secret in any pushpipe log")

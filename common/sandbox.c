@@ -1,0 +1,582 @@
+/*
+ * sandbox: confines a daemon to what its role needs (design: "Processes"), in three layers
+ * entered once start-up is over (configuration read, listeners open, privileges dropped):
+ *   rlimits  - no core files, a file descriptor cap sized from the configuration, and no
+ *              new processes for single-threaded roles;
+ *   Landlock - read access to the configuration, the role's own key and CA files, system
+ *              certificates and libraries; read-write access to the role's own LMDB
+ *              directory; no other file, and (ABI 4+) no TCP bind/connect the role does not
+ *              need. Applied to every thread: threads started before us (libmicrohttpd's)
+ *              are restricted from a signal handler, as Landlock binds only the caller;
+ *   seccomp  - an allowlist (libseccomp) shared by all roles, plus per-role socket rules:
+ *              inet sockets only for roles that talk to the internet, no listen() for
+ *              roles that only connect. Denied calls fail with EPERM instead of killing
+ *              the process, so a missing entry shows up as an error line in the log.
+ * Without Landlock in the kernel the file rules are skipped with a log line; seccomp and
+ * rlimits still apply. Trusts the configuration. Holds nothing after it returns.
+ */
+#include "sandbox.h"
+#include "log.h"
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/landlock.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZER_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZER_BUILD 1
+#endif
+#endif
+
+/* Landlock definitions newer than some kernel headers (values from the kernel ABI). */
+#define LL_FS_TRUNCATE (1ULL << 14)
+#define LL_FS_IOCTL_DEV (1ULL << 15)
+#define LL_NET_BIND_TCP (1ULL << 0)
+#define LL_NET_CONNECT_TCP (1ULL << 1)
+#define LL_SCOPE_ABSTRACT_UNIX (1ULL << 0)
+#define LL_RULE_NET_PORT 2
+
+struct ll_ruleset_attr {
+	uint64_t handled_access_fs, handled_access_net, scoped;
+};
+struct ll_net_port_attr {
+	uint64_t allowed_access, port;
+};
+
+#define FS_FILE_RIGHTS                                                                             \
+	(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE | \
+	 LL_FS_TRUNCATE | LL_FS_IOCTL_DEV)
+#define R_ONLY (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
+#define R_W (R_ONLY | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_MAKE_REG | \
+	     LANDLOCK_ACCESS_FS_REMOVE_FILE | LL_FS_TRUNCATE)
+
+enum inet_use { INET_NONE, INET_CLIENT };
+
+struct role_def {
+	const char *name;
+	enum inet_use inet;
+	int may_listen;	   /* listen() allowed (listener roles, in case of a late listen) */
+	int single_thread; /* RLIMIT_NPROC 0 */
+};
+
+static const struct role_def roles[] = {
+	[SANDBOX_INGRESS_ONION] = {"ingress-onion", INET_NONE, 1, 0},
+	[SANDBOX_INGRESS_UWPX] = {"ingress-uwpx", INET_NONE, 1, 0},
+	[SANDBOX_INGRESS_XMPP] = {"ingress-xmpp", INET_CLIENT, 0, 0},
+	[SANDBOX_ROUTER] = {"router", INET_NONE, 1, 1},
+	[SANDBOX_APNS_SENDER] = {"apns-sender", INET_CLIENT, 0, 0},
+	[SANDBOX_FCM_SENDER] = {"fcm-sender", INET_CLIENT, 0, 0},
+	[SANDBOX_WNS_SENDER] = {"wns-sender", INET_CLIENT, 0, 0},
+	[SANDBOX_STATSD] = {"statsd", INET_NONE, 1, 0},
+};
+
+/* Read-only everywhere: what glibc, OpenSSL and libcurl open after start-up. */
+static const char *const system_reads[] = {
+	"/etc/ssl", "/etc/pki", "/etc/ca-certificates", "/usr/share/ca-certificates",
+	"/usr/local/share/ca-certificates", "/usr/lib/ssl", "/etc/resolv.conf", "/etc/hosts",
+	"/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf", "/etc/services", "/etc/protocols",
+	"/etc/localtime", "/usr/share/zoneinfo", "/etc/ld.so.cache", "/lib", "/lib64", "/usr/lib",
+	"/usr/lib64", "/usr/local/lib", "/sys/devices/system/cpu", "/proc/sys/crypto",
+	"/proc/self", "/dev/urandom", "/dev/random",
+};
+
+int sandbox_landlock_abi(void)
+{
+	long v = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+	return v < 0 ? 0 : (int)v;
+}
+
+/* ---- rlimits ---- */
+
+static long nofile_for(const struct config *c, enum sandbox_role role)
+{
+	switch (role) {
+	case SANDBOX_INGRESS_ONION:
+		return 256 + c->onion.max_connections + 4 * c->onion.threads;
+	case SANDBOX_INGRESS_UWPX:
+		return 256 + c->uwpx.max_connections;
+	case SANDBOX_ROUTER:
+		return 512; /* 256 peers, LMDB, epoll, listener */
+	case SANDBOX_APNS_SENDER:
+		return 256 + 2 * c->apns.connections;
+	case SANDBOX_FCM_SENDER:
+		return 256 + 2 * c->fcm.connections;
+	case SANDBOX_WNS_SENDER:
+		return 256 + 2 * c->wns.connections;
+	default:
+		return 256;
+	}
+}
+
+static void set_limit(int res, rlim_t want, const char *what)
+{
+	struct rlimit rl;
+	if (getrlimit(res, &rl) < 0)
+		fatal("sandbox: getrlimit %s: %s", what, strerror(errno));
+	if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
+		want = rl.rlim_max; /* only ever lower the hard limit */
+	rl.rlim_cur = rl.rlim_max = want;
+	if (setrlimit(res, &rl) < 0)
+		fatal("sandbox: setrlimit %s: %s", what, strerror(errno));
+}
+
+static long apply_rlimits(const struct config *c, enum sandbox_role role)
+{
+	long nofile = nofile_for(c, role);
+	set_limit(RLIMIT_CORE, 0, "core");
+	set_limit(RLIMIT_NOFILE, (rlim_t)nofile, "nofile");
+#ifndef SANITIZER_BUILD /* LeakSanitizer starts a tracer task at exit */
+	if (roles[role].single_thread)
+		set_limit(RLIMIT_NPROC, 0, "nproc");
+#endif
+	return nofile;
+}
+
+/* ---- Landlock ---- */
+
+static int ll_add_path(int rfd, const char *path, uint64_t rights, uint64_t handled)
+{
+	struct landlock_path_beneath_attr pb;
+	struct stat st;
+	int fd;
+
+	if (path == NULL || path[0] == '\0')
+		return 0;
+	if ((fd = open(path, O_PATH | O_CLOEXEC)) < 0) {
+		log_debug("sandbox: %s: %s (no rule)", path, strerror(errno));
+		return 0;
+	}
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode))
+		rights &= FS_FILE_RIGHTS;
+	memset(&pb, 0, sizeof pb);
+	pb.allowed_access = rights & handled;
+	pb.parent_fd = fd;
+	if (syscall(SYS_landlock_add_rule, rfd, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) < 0) {
+		int e = errno;
+		close(fd);
+		log_error("sandbox: Landlock rule for %s: %s", path, strerror(e));
+		errno = e;
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static uint16_t port_of(const char *hostport)
+{
+	const char *p = hostport ? strrchr(hostport, ':') : NULL;
+	long v = p ? strtol(p + 1, NULL, 10) : 0;
+	return v > 0 && v < 65536 ? (uint16_t)v : 0;
+}
+
+static int ll_add_port(int rfd, uint64_t access, uint16_t port)
+{
+	struct ll_net_port_attr np = {.allowed_access = access, .port = port};
+	return (int)syscall(SYS_landlock_add_rule, rfd, LL_RULE_NET_PORT, &np, 0);
+}
+
+/* Builds the role's ruleset; returns its fd, or -1 (errno). */
+static int ll_ruleset(const struct config *c, enum sandbox_role role, int abi, char *what, size_t wlen)
+{
+	struct ll_ruleset_attr a;
+	size_t asize = 8;
+	uint64_t fs = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1; /* ABI 1: bits 0..12 */
+	int rfd, rc = 0;
+
+	memset(&a, 0, sizeof a);
+	if (abi >= 2)
+		fs |= LANDLOCK_ACCESS_FS_REFER;
+	if (abi >= 3)
+		fs |= LL_FS_TRUNCATE;
+	a.handled_access_fs = fs;
+	if (abi >= 4) {
+		a.handled_access_net = LL_NET_BIND_TCP;
+		if (roles[role].inet == INET_NONE || role == SANDBOX_INGRESS_XMPP)
+			a.handled_access_net |= LL_NET_CONNECT_TCP;
+		asize = 16;
+	}
+	if (abi >= 6) {
+		a.scoped = LL_SCOPE_ABSTRACT_UNIX;
+		asize = 24;
+	}
+	snprintf(what, wlen, "Landlock ABI %d: files%s%s", abi, abi >= 4 ? ", tcp" : "",
+		 abi >= 6 ? ", abstract unix sockets" : "");
+	if ((rfd = (int)syscall(SYS_landlock_create_ruleset, &a, asize, 0)) < 0)
+		return -1;
+
+	for (size_t i = 0; i < sizeof system_reads / sizeof system_reads[0]; i++)
+		rc |= ll_add_path(rfd, system_reads[i], R_ONLY, fs);
+	rc |= ll_add_path(rfd, "/dev/null", LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE, fs);
+	rc |= ll_add_path(rfd, c->path, R_ONLY, fs);
+	switch (role) {
+	case SANDBOX_INGRESS_ONION:
+		rc |= ll_add_path(rfd, c->onion.key_file, R_ONLY, fs);
+		break;
+	case SANDBOX_INGRESS_UWPX:
+		rc |= ll_add_path(rfd, c->uwpx.cert_file, R_ONLY, fs);
+		rc |= ll_add_path(rfd, c->uwpx.key_file, R_ONLY, fs);
+		break;
+	case SANDBOX_INGRESS_XMPP:
+		rc |= ll_add_path(rfd, c->xmpp.secret_file, R_ONLY, fs);
+		if (abi >= 4) {
+			uint16_t p = port_of(c->xmpp.server);
+			if (p)
+				rc |= ll_add_port(rfd, LL_NET_CONNECT_TCP, p);
+			rc |= ll_add_port(rfd, LL_NET_CONNECT_TCP, 53); /* DNS over TCP */
+		}
+		break;
+	case SANDBOX_ROUTER:
+		rc |= ll_add_path(rfd, c->router.db_path, R_W, fs);
+		break;
+	case SANDBOX_APNS_SENDER:
+		rc |= ll_add_path(rfd, c->apns.key_file, R_ONLY, fs);
+		rc |= ll_add_path(rfd, c->apns.cert_file, R_ONLY, fs);
+		rc |= ll_add_path(rfd, c->apns.cert_key_file, R_ONLY, fs);
+		rc |= ll_add_path(rfd, c->apns.ca_file, R_ONLY, fs);
+		break;
+	case SANDBOX_FCM_SENDER:
+		rc |= ll_add_path(rfd, c->fcm.service_account_file, R_ONLY, fs);
+		rc |= ll_add_path(rfd, c->fcm.ca_file, R_ONLY, fs);
+		break;
+	case SANDBOX_WNS_SENDER:
+		rc |= ll_add_path(rfd, c->wns.client_secret_file, R_ONLY, fs);
+		rc |= ll_add_path(rfd, c->wns.ca_file, R_ONLY, fs);
+		break;
+	case SANDBOX_STATSD:
+		rc |= ll_add_path(rfd, c->statsd.db_path, R_W, fs);
+		break;
+	}
+	if (rc != 0) {
+		int e = errno;
+		close(rfd);
+		errno = e;
+		return -1;
+	}
+	return rfd;
+}
+
+/* Landlock restricts only the calling thread: every other thread restricts itself from
+ * this handler (a signal reaches the thread it is sent to), one at a time. */
+static atomic_int ll_fd = -1;
+static atomic_int ll_done, ll_failed;
+
+static void on_restrict(int sig)
+{
+	int e = errno, fd = atomic_load(&ll_fd);
+	(void)sig;
+	if (fd >= 0) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || syscall(SYS_landlock_restrict_self, fd, 0) < 0)
+			atomic_fetch_add(&ll_failed, 1);
+		atomic_fetch_add(&ll_done, 1);
+	}
+	errno = e;
+}
+
+static int tid_alive(pid_t tid)
+{
+	char p[64];
+	snprintf(p, sizeof p, "/proc/self/task/%d", (int)tid);
+	return access(p, F_OK) == 0;
+}
+
+/* Restricts every thread but this one; returns how many, or -1 with a reason. */
+static int ll_other_threads(int rfd, const char **why)
+{
+	pid_t self = (pid_t)syscall(SYS_gettid), done[1024];
+	size_t ndone = 0;
+	struct sigaction sa;
+	int sig = SIGRTMIN + 2, added;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_restrict;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(sig, &sa, NULL) < 0) {
+		*why = "sigaction";
+		return -1;
+	}
+	atomic_store(&ll_fd, rfd);
+	do { /* again until a pass finds no new thread */
+		DIR *d = opendir("/proc/self/task");
+		struct dirent *de;
+		added = 0;
+		if (d == NULL) {
+			*why = "cannot list /proc/self/task";
+			return -1;
+		}
+		while ((de = readdir(d)) != NULL) {
+			pid_t tid = (pid_t)atoi(de->d_name);
+			size_t k;
+			int before = atomic_load(&ll_done);
+			if (tid <= 0 || tid == self)
+				continue;
+			for (k = 0; k < ndone && done[k] != tid; k++)
+				;
+			if (k < ndone)
+				continue;
+			if (ndone == sizeof done / sizeof done[0]) {
+				closedir(d);
+				*why = "too many threads";
+				return -1;
+			}
+			done[ndone++] = tid;
+			added = 1;
+			if (syscall(SYS_tgkill, getpid(), tid, sig) < 0)
+				continue; /* it has exited */
+			for (int w = 0; atomic_load(&ll_done) == before; w++) {
+				struct timespec ts = {0, 1000000};
+				if (w >= 2000 && !tid_alive(tid))
+					break;
+				if (w >= 5000) {
+					closedir(d);
+					*why = "a thread did not answer (signal blocked?)";
+					return -1;
+				}
+				nanosleep(&ts, NULL);
+			}
+		}
+		closedir(d);
+	} while (added);
+	if (atomic_load(&ll_failed) > 0) {
+		*why = "landlock_restrict_self failed in a thread";
+		return -1;
+	}
+	return atomic_load(&ll_done);
+}
+
+static int apply_landlock(const struct config *c, enum sandbox_role role, char *what, size_t wlen)
+{
+	int abi = sandbox_landlock_abi(), rfd;
+	const char *why = NULL;
+	int others;
+	size_t n;
+
+	if (abi <= 0) {
+		snprintf(what, wlen, "no Landlock (%s): file rules not applied",
+			 errno == EOPNOTSUPP ? "disabled at boot" : "kernel without it");
+		log_warn("sandbox: Landlock not available in this kernel; file and TCP rules not applied");
+		return 0;
+	}
+	if ((rfd = ll_ruleset(c, role, abi, what, wlen)) < 0)
+		fatal("sandbox: Landlock ruleset: %s", strerror(errno));
+	if ((others = ll_other_threads(rfd, &why)) < 0)
+		fatal("sandbox: Landlock for the other threads: %s", why);
+	n = strlen(what);
+	if (others > 0 && n < wlen)
+		snprintf(what + n, wlen - n, " (on %d more threads)", others);
+	if (syscall(SYS_landlock_restrict_self, rfd, 0) < 0)
+		fatal("sandbox: landlock_restrict_self: %s", strerror(errno));
+	atomic_store(&ll_fd, -1);
+	close(rfd);
+	return abi;
+}
+
+/* ---- seccomp ---- */
+
+/* Allowed for every role: what glibc, pthreads, LMDB, OpenSSL, libcurl, nghttp2 and
+ * libmicrohttpd call in a running daemon. Names unknown on this architecture are skipped. */
+static const char *const base_calls[] = {
+	"read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2",
+	"pwritev2", "open", "openat", "close", "close_range", "fstat", "stat", "lstat", "newfstatat",
+	"statx", "fstatfs", "statfs", "lseek", "mmap", "munmap", "mprotect", "mremap", "madvise",
+	"mincore", "brk", "msync", "fsync", "fdatasync", "ftruncate", "fallocate", "fadvise64",
+	"fcntl", "flock", "dup", "dup2", "dup3", "pipe", "pipe2", "eventfd", "eventfd2",
+	"epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2",
+	"poll", "ppoll", "select", "pselect6", "access", "faccessat", "faccessat2", "readlink",
+	"readlinkat", "getdents", "getdents64", "getcwd", "unlink", "unlinkat", "rename", "renameat",
+	"renameat2", "mkdir", "mkdirat", "umask", "futex", "futex_waitv", "set_robust_list",
+	"get_robust_list", "rseq", "sched_yield", "sched_getaffinity", "sched_getparam",
+	"sched_getscheduler", "sched_get_priority_min", "sched_get_priority_max", "nanosleep",
+	"clock_nanosleep", "clock_gettime", "clock_getres", "gettimeofday", "time", "getpid",
+	"gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getgroups", "getresuid",
+	"getresgid", "uname", "sysinfo", "getrandom", "prlimit64", "getrlimit", "getrusage",
+	"times", "getpriority", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigtimedwait",
+	"rt_sigpending", "rt_sigsuspend", "sigaltstack", "tgkill", "tkill", "exit", "exit_group",
+	"restart_syscall", "membarrier", "arch_prctl", "set_tid_address", "prctl",
+	"timerfd_create", "timerfd_settime", "timerfd_gettime", "alarm", "setitimer", "getitimer",
+	"sendfile", "connect", "accept", "accept4", "sendto", "recvfrom", "sendmsg", "recvmsg",
+	"sendmmsg", "recvmmsg", "shutdown", "getsockopt", "setsockopt", "getsockname",
+	"getpeername",
+#ifdef SANITIZER_BUILD /* LeakSanitizer stops the world with a ptrace-ing task at exit */
+	"ptrace", "wait4", "waitid", "kill", "process_vm_readv", "sched_setaffinity",
+#endif
+};
+
+static struct scmp_arg_cmp arg_cmp(unsigned arg, enum scmp_compare op, scmp_datum_t a)
+{
+	struct scmp_arg_cmp c = {.arg = arg, .op = op, .datum_a = a, .datum_b = 0};
+	if (op == SCMP_CMP_MASKED_EQ) /* mask, then value */
+		c.datum_b = a;
+	return c;
+}
+
+static void rule(scmp_filter_ctx ctx, const char *name, unsigned n, const struct scmp_arg_cmp *cmp)
+{
+	int nr = seccomp_syscall_resolve_name(name), rc;
+	if (nr == __NR_SCMP_ERROR)
+		return;
+	if ((rc = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, n, cmp)) < 0)
+		fatal("sandbox: seccomp rule for %s: %s", name, strerror(-rc));
+}
+
+static void apply_seccomp(enum sandbox_role role)
+{
+	const struct role_def *r = &roles[role];
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+	static const unsigned long ioctls[] = {FIONREAD, FIONBIO, FIOCLEX, FIONCLEX, TCGETS, TIOCGWINSZ};
+	struct scmp_arg_cmp cmp[1];
+	int rc;
+
+	if (ctx == NULL)
+		fatal("sandbox: seccomp_init failed");
+	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) < 0)
+		fatal("sandbox: this libseccomp or kernel cannot filter every thread");
+	for (size_t i = 0; i < sizeof base_calls / sizeof base_calls[0]; i++)
+		rule(ctx, base_calls[i], 0, NULL);
+	for (size_t i = 0; i < sizeof ioctls / sizeof ioctls[0]; i++) {
+		cmp[0] = arg_cmp(1, SCMP_CMP_EQ, ioctls[i]);
+		rule(ctx, "ioctl", 1, cmp);
+	}
+	/* Threads, never processes. clone3 hides its flags from seccomp: ENOSYS makes glibc
+	 * fall back to clone, whose flags can be checked. */
+#ifndef SANITIZER_BUILD
+	cmp[0] = arg_cmp(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD);
+#else /* LeakSanitizer's tracer shares memory but is not a thread; fork still fails */
+	cmp[0] = arg_cmp(0, SCMP_CMP_MASKED_EQ, CLONE_VM);
+#endif
+	rule(ctx, "clone", 1, cmp);
+	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0)) < 0)
+		fatal("sandbox: seccomp rule for clone3: %s", strerror(-rc));
+
+	/* Sockets: Unix everywhere; inet (and netlink, for glibc's resolver) only for roles
+	 * that connect out; no inet-sized bind address and no listen() for those. */
+	cmp[0] = arg_cmp(0, SCMP_CMP_EQ, AF_UNIX);
+	rule(ctx, "socket", 1, cmp);
+	rule(ctx, "socketpair", 1, cmp);
+	if (r->inet == INET_CLIENT) {
+		static const int fams[] = {AF_INET, AF_INET6, AF_NETLINK};
+		for (size_t i = 0; i < 3; i++) {
+			cmp[0] = arg_cmp(0, SCMP_CMP_EQ, (scmp_datum_t)fams[i]);
+			rule(ctx, "socket", 1, cmp);
+		}
+		cmp[0] = arg_cmp(2, SCMP_CMP_LT, sizeof(struct sockaddr_in));
+		rule(ctx, "bind", 1, cmp);
+		cmp[0] = arg_cmp(2, SCMP_CMP_GT, sizeof(struct sockaddr_in6));
+		rule(ctx, "bind", 1, cmp);
+	} else {
+		rule(ctx, "bind", 0, NULL);
+	}
+	if (r->may_listen)
+		rule(ctx, "listen", 0, NULL);
+
+	if ((rc = seccomp_load(ctx)) < 0)
+		fatal("sandbox: loading the seccomp filter: %s", strerror(-rc));
+	seccomp_release(ctx);
+}
+
+/* ---- test hook ---- */
+
+static int parse_inet(const char *hp, struct sockaddr_in *sa)
+{
+	char host[64];
+	const char *colon = strrchr(hp, ':');
+	if (colon == NULL || (size_t)(colon - hp) >= sizeof host)
+		return -1;
+	memcpy(host, hp, (size_t)(colon - hp));
+	host[colon - hp] = '\0';
+	memset(sa, 0, sizeof *sa);
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)atoi(colon + 1));
+	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
+}
+
+/* Runs one forbidden-for-some-role action and exits with its outcome. */
+static void selftest(const char *action)
+{
+	struct sockaddr_in sa;
+	const char *arg = strchr(action, ':');
+	int rc = -1, fd = -1;
+
+	arg = arg ? arg + 1 : "";
+	errno = 0;
+	if (strcmp(action, "inet") == 0) {
+		rc = fd = socket(AF_INET, SOCK_STREAM, 0);
+	} else if (strncmp(action, "connect:", 8) == 0 && parse_inet(arg, &sa) == 0) {
+		if ((rc = fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0)
+			rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+	} else if ((strncmp(action, "bind:", 5) == 0 || strncmp(action, "listen:", 7) == 0) &&
+		   parse_inet(arg, &sa) == 0) {
+		if ((rc = fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0)
+			rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+		if (rc == 0 && action[0] == 'l')
+			rc = listen(fd, 1);
+	} else if (strncmp(action, "open:", 5) == 0) {
+		rc = fd = open(arg, O_RDONLY | O_CLOEXEC);
+	} else if (strncmp(action, "write:", 6) == 0) {
+		rc = fd = open(arg, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	} else if (strcmp(action, "fork") == 0) {
+		pid_t p = fork();
+		if (p == 0)
+			_exit(0);
+		rc = p < 0 ? -1 : 0;
+	} else {
+		log_error("sandbox selftest %s: unknown action", action);
+		exit(SANDBOX_SELFTEST_BAD);
+	}
+	if (rc >= 0) {
+		log_info("sandbox selftest %s: allowed", action);
+		exit(SANDBOX_SELFTEST_ALLOWED);
+	}
+	if (errno == EPERM || errno == EACCES) {
+		log_info("sandbox selftest %s: denied (%s)", action, strerror(errno));
+		exit(SANDBOX_SELFTEST_DENIED);
+	}
+	log_info("sandbox selftest %s: failed (%s)", action, strerror(errno));
+	exit(SANDBOX_SELFTEST_OTHER);
+}
+
+void sandbox_enter(const struct config *c, enum sandbox_role role)
+{
+	const char *st = getenv("PUSHPIPE_SANDBOX_SELFTEST");
+	char what[160];
+	long nofile;
+
+	if (!c->sandbox) {
+		log_warn("sandbox: off (configuration key \"sandbox\" is false)");
+	} else {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) /* normally set by daemon_privdrop */
+			fatal("no_new_privs: %s", strerror(errno));
+		nofile = apply_rlimits(c, role);
+		apply_landlock(c, role, what, sizeof what);
+		apply_seccomp(role);
+		log_info("sandbox: %s: seccomp allowlist, %s, open files <= %ld, no core files",
+			 roles[role].name, what, nofile);
+	}
+	if (st != NULL && st[0] != '\0')
+		selftest(st);
+}
