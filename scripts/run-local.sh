@@ -40,6 +40,7 @@ service apns-sender-1 "$top/bin/apns-sender -c $conf -i 1"
 service fcm-sender-1 "$top/bin/fcm-sender -c $conf -i 1"
 service wns-sender-1 "$top/bin/wns-sender -c $conf -i 1"
 service ingress-uwpx "$top/bin/ingress-uwpx -c $conf"
+service ingress-xmpp "$top/bin/ingress-xmpp -c $conf" # waits for an XMPP server on $XMPP_PORT (docs/xmpp.md)
 
 # Its own session: Ctrl-C reaches only this script, which then stops runit in order.
 setsid runsvdir -P "$var/service" 'log: ..........................................................' &
@@ -71,6 +72,7 @@ cat <<MSG
 pushpipe is running under runit (service directories in $shown/service).
   ingress:      http://127.0.0.1:$HTTP_PORT   (onion routes /beldex/v2/lsrpc, /beldex/v3/lsrpc, /beldex/v4/lsrpc)
   UWPX:         TLS 127.0.0.1:$UWPX_PORT   (registration; channels may point at the mock: https://127.0.0.1:$MOCK_PORT/?token=…)
+  XMPP:         component push.localhost, connecting to an XMPP server at 127.0.0.1:$XMPP_PORT (secret in $shown/keys/component.secret)
   metrics:      http://127.0.0.1:$STATS_PORT/metrics, status page http://127.0.0.1:$STATS_PORT/
   server key:   $(cat "$var/keys/server.pub")   ($shown/keys/server.pub)
   logs:         $shown/log/<daemon>/current   (mock provider requests: $shown/log/mock-requests.jsonl)
