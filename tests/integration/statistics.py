@@ -23,6 +23,8 @@ try:
     for d in ("statsd", "router", "ingress-onion"):
         p.start(d)
     p.wait_for(p.ingress_up, "ingress")
+    p.wait_for(lambda: "connected to " + os.path.join(p.dir, "run", "statsd-query.sock") in p.log("ingress-onion"),
+               "ingress connected to statsd", timeout=30)
     pw = open(os.path.join(p.dir, "keys", "stats.password")).read().strip()
     p.wait_for(lambda: p.pushctl("register", "token=" + "ee" * 32, f"pubKey={ID}")[0] == 0, "router link", timeout=10)
     p.pushctl("register", "token=fcm:stats", f"pubKey={ID}", "device=android")
