@@ -7,6 +7,7 @@
  */
 #include "counters.h"
 #include "frame.h"
+#include "stats_date.h"
 #include "log.h"
 #include "onion_http.h"
 #include "../statsd/periods.h"
@@ -78,28 +79,6 @@ static int password_ok(const char *hash, struct MHD_Connection *mc)
 	SHA256((const unsigned char *)colon + 1, declen - (size_t)(colon + 1 - (const char *)dec), got);
 	sodium_memzero(dec, sizeof dec);
 	return sodium_memcmp(want, got, 32) == 0;
-}
-
-/* "YYYY-mm-dd HH:MM:SS" or "YYYY-mm-dd" in local time → seconds; -1 when unparsable. */
-static int parse_date(const char *s, uint64_t *out)
-{
-	struct tm tm;
-	const char *end;
-	time_t t;
-
-	memset(&tm, 0, sizeof tm);
-	end = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
-	if (end == NULL || *end != '\0') {
-		memset(&tm, 0, sizeof tm);
-		end = strptime(s, "%Y-%m-%d", &tm);
-		if (end == NULL || *end != '\0')
-			return -1;
-	}
-	tm.tm_isdst = -1;
-	if ((t = mktime(&tm)) == (time_t)-1 || t < 0)
-		return -1;
-	*out = (uint64_t)t;
-	return 0;
 }
 
 /* The legacy "integer value" rule; 1 = zero, 0 = non-zero or absent, -1 = not convertible. */
@@ -230,7 +209,7 @@ enum MHD_Result onion_stats_begin(struct onion_server *s, struct MHD_Connection 
 		json_t *v = req ? json_object_get(req, i ? "end_date" : "start_date") : NULL;
 		if (v == NULL || json_is_null(v))
 			continue;
-		if (!json_is_string(v) || parse_date(json_string_value(v), i ? &to : &from) < 0) {
+		if (!json_is_string(v) || stats_date_parse(json_string_value(v), i ? &to : &from) < 0) {
 			json_decref(req);
 			free(sr);
 			return bad_request(mc, i ? "end_date must be YYYY-mm-dd or YYYY-mm-dd HH:MM:SS"
@@ -264,10 +243,7 @@ enum MHD_Result onion_stats_begin(struct onion_server *s, struct MHD_Connection 
 static void put_date(json_t *o, const char *key, uint64_t t)
 {
 	char buf[32];
-	time_t tt = (time_t)t;
-	struct tm tm;
-	localtime_r(&tt, &tm);
-	strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+	stats_date_format(buf, sizeof buf, t);
 	json_object_set_new(o, key, json_string(buf));
 }
 

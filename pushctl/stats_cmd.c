@@ -8,6 +8,7 @@
 #include "../statsd/periods.h"
 #include "config.h"
 #include "frame.h"
+#include "stats_date.h"
 #include "pushctl.h"
 #include "sock.h"
 #include <errno.h>
@@ -29,35 +30,6 @@ static const struct column {
 	{"wns_failed", CTR_WNS_FAILED},
 };
 #define NCOL (sizeof columns / sizeof columns[0])
-
-static int parse_date(const char *s, uint64_t *out)
-{
-	struct tm tm;
-	const char *end;
-	time_t t;
-
-	memset(&tm, 0, sizeof tm);
-	end = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
-	if (end == NULL || *end != '\0') {
-		memset(&tm, 0, sizeof tm);
-		end = strptime(s, "%Y-%m-%d", &tm);
-		if (end == NULL || *end != '\0')
-			return -1;
-	}
-	tm.tm_isdst = -1;
-	if ((t = mktime(&tm)) == (time_t)-1 || t < 0)
-		return -1;
-	*out = (uint64_t)t;
-	return 0;
-}
-
-static void fmt_date(char *out, size_t n, uint64_t t)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-	localtime_r(&tt, &tm);
-	strftime(out, n, "%Y-%m-%d %H:%M:%S", &tm);
-}
 
 /* Sends the query and waits (5 s at most) for the rows frame; its length or -1. */
 static long ask(const char *sock_path, uint64_t from, uint64_t to, uint8_t *buf)
@@ -117,7 +89,7 @@ int pushctl_stats(const char *conf, int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		if (i + 1 < argc && (strcmp(argv[i], "--start") == 0 || strcmp(argv[i], "--end") == 0)) {
-			if (parse_date(argv[i + 1], argv[i][2] == 's' ? &from : &to) < 0) {
+			if (stats_date_parse(argv[i + 1], argv[i][2] == 's' ? &from : &to) < 0) {
 				fprintf(stderr, "pushctl: %s: expected YYYY-mm-dd or \"YYYY-mm-dd HH:MM:SS\"\n", argv[i + 1]);
 				return 2;
 			}
@@ -171,7 +143,7 @@ int pushctl_stats(const char *conf, int argc, char **argv)
 				else if (i == nrows + 1)
 					snprintf(cell[k], sizeof cell[k], "%s", k == 0 ? "total" : "");
 				else if (k < 2)
-					fmt_date(cell[k], sizeof cell[k], k == 0 ? rows[i - 1].start : rows[i - 1].end);
+					stats_date_format(cell[k], sizeof cell[k], k == 0 ? rows[i - 1].start : rows[i - 1].end);
 				if (k >= 2 && i > 0)
 					snprintf(cell[k], sizeof cell[k], "%llu",
 						 (unsigned long long)(i == nrows + 1 ? total[k - 2] : rows[i - 1].v[columns[k - 2].id]));
