@@ -13,7 +13,7 @@ TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(TOP, "tests", "interop"))
 import bchat_client as bc  # noqa: E402
 
-V = json.load(open(os.environ.get("PUSHPIPE_VECTORS") or os.path.join(TOP, "..", "shared", "spec", "bchat-onion-vectors.json")))
+V = json.load(open(os.environ.get("PUSHPIPE_VECTORS") or os.path.join(TOP, "tests", "vectors", "bchat-onion-vectors.json")))
 ID, GROUP, TOKEN = "bd" + "1" * 64, "bd" + "2" * 64, "a1" * 32
 
 

@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "interop"))
 import bchat_client as bc  # noqa: E402
 from harness import BIN, TOP, Checks, Pipeline  # noqa: E402
 
-VECTORS = os.environ.get("PUSHPIPE_VECTORS") or os.path.join(TOP, "..", "shared", "spec", "bchat-onion-vectors.json")
+VECTORS = os.environ.get("PUSHPIPE_VECTORS") or os.path.join(TOP, "tests", "vectors", "bchat-onion-vectors.json")
 
 SUCCESS = ("Success", 200, 1)
 NOT_REGISTERED = ("Bchat id was not registered before.", 200, 0)

@@ -2,7 +2,7 @@
 """Self-check of the independent Python client (bchat_client.py) against
 bchat-onion-vectors.json (spec §14): from the fixed secrets and IVs it must rebuild every
 request body and every reply byte for byte, and read them back. No server involved.
-Vectors: $PUSHPIPE_VECTORS, else ../shared/spec/bchat-onion-vectors.json from the repo root."""
+Vectors: $PUSHPIPE_VECTORS, else tests/vectors/bchat-onion-vectors.json."""
 import sys
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 import base64, hashlib, json, os, struct, sys
@@ -16,7 +16,7 @@ TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
 
 def vectors_path():
     p = os.environ.get("PUSHPIPE_VECTORS")
-    return p if p else os.path.join(TOP, "..", "shared", "spec", "bchat-onion-vectors.json")
+    return p if p else os.path.join(TOP, "tests", "vectors", "bchat-onion-vectors.json")
 
 
 class Checks:

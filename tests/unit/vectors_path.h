@@ -1,12 +1,12 @@
 /*
- * vectors_path: where the unit tests find spec/bchat-onion-vectors.json — $PUSHPIPE_VECTORS if
- * set, else ../shared/spec/ relative to the repository root (tests run from there).
+ * vectors_path: where the unit tests find bchat-onion-vectors.json — $PUSHPIPE_VECTORS if set,
+ * else tests/vectors/ relative to the repository root (tests run from there).
  */
 #ifndef VECTORS_PATH_H
 #define VECTORS_PATH_H
 #include <stdlib.h>
 
-#define VECTORS_DEFAULT_PATH "../shared/spec/bchat-onion-vectors.json"
+#define VECTORS_DEFAULT_PATH "tests/vectors/bchat-onion-vectors.json"
 
 static inline const char *vectors_path(void)
 {
