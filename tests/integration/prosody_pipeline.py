@@ -13,11 +13,13 @@ provider standing in for WNS and FCM.
 import hashlib, json, os, socket, ssl, sys, time
 import xml.etree.ElementTree as ET
 from harness import Checks, Pipeline
+from uwpx_client import pipeline_uwpx
 from prosody_peer import ProsodyPeer, XmppClient, ensure_prosody
 
 t = Checks()
 p = Pipeline(keep="-k" in sys.argv)
 p.DAEMONS = ["statsd", "router", "ingress-uwpx", "ingress-xmpp", "wns-sender", "fcm-sender"]
+uwpx = pipeline_uwpx(p)
 DEV = "b5facd81c7ac2efc96d7bf09d33c7aff9e3bea9ebd236db28a074d55437f62cd"
 ACC = "f9d4bb421963be0703134afcff4760790da19bbec398bdbb591014009074db2a"
 ACC2 = "0" * 63 + "2"
@@ -32,22 +34,6 @@ def waited(cond, timeout=15.0):
             return True
         time.sleep(0.1)
     return False
-
-
-def uwpx(msg):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.load_verify_locations(os.path.join(p.dir, "mock", "ca.pem"))
-    ctx.check_hostname = False
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    with socket.create_connection(("127.0.0.1", p.uwpx_port), timeout=10) as raw, ctx.wrap_socket(raw) as s:
-        s.sendall(json.dumps(msg, indent=2).encode() + b"\0")
-        buf = b""
-        while not buf.endswith(b"\0"):
-            d = s.recv(4096)
-            if not d:
-                break
-            buf += d
-    return json.loads(buf[:-1]) if buf.endswith(b"\0") else {}
 
 
 def wns():

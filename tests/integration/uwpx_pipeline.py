@@ -6,10 +6,12 @@ same node), a test push, durability across kill -9 of the router, and the channe
 import json, os, signal, socket, ssl, sys, time, urllib.request
 import frames as F
 from harness import Checks, Pipeline
+from uwpx_client import pipeline_uwpx
 
 t = Checks()
 p = Pipeline(keep="-k" in sys.argv)
 p.DAEMONS = ["statsd", "router", "ingress-uwpx", "wns-sender"]
+uwpx = pipeline_uwpx(p)
 DEV = "b5facd81c7ac2efc96d7bf09d33c7aff9e3bea9ebd236db28a074d55437f62cd"
 ACC = "f9d4bb421963be0703134afcff4760790da19bbec398bdbb591014009074db2a"
 ACC2 = "0" * 63 + "1"
@@ -25,24 +27,6 @@ def mock(path, body=None):
                                  data=json.dumps(body).encode() if body is not None else b"")
     with urllib.request.urlopen(req, context=mctx, timeout=5) as r:
         return json.loads(r.read() or b"{}")
-
-
-def uwpx(msg):
-    """One UWPX exchange over TLS 1.2: JSON + NUL out, the reply up to its NUL back."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.load_verify_locations(os.path.join(p.dir, "mock", "ca.pem"))
-    ctx.check_hostname = False
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    with socket.create_connection(("127.0.0.1", p.uwpx_port), timeout=10) as raw:
-        with ctx.wrap_socket(raw) as s:
-            s.sendall(json.dumps(msg, indent=2).encode() + b"\0")
-            buf = b""
-            while not buf.endswith(b"\0"):
-                d = s.recv(4096)
-                if not d:
-                    break
-                buf += d
-    return json.loads(buf[:-1]) if buf.endswith(b"\0") else None
 
 
 def publish(node, secret, domain="example.org", count=1, pending=0):
