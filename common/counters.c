@@ -80,6 +80,9 @@ static const char *const route_names[HTTP_ROUTE_MAX] = {
 	[HTTP_ROUTE_UNKNOWN] = "unknown",
 	[HTTP_ROUTE_ONION] = "onion",
 	[HTTP_ROUTE_STATS] = "get_statistics_data",
+	[HTTP_ROUTE_APNS] = "apns",
+	[HTTP_ROUTE_FCM] = "fcm",
+	[HTTP_ROUTE_WNS] = "wns",
 };
 static const char *const hist_names[HIST_MAX] = {
 	[HIST_ONION_ROUTER_REPLY] = "onion_router_reply",

@@ -74,6 +74,9 @@ enum http_route {
 	HTTP_ROUTE_UNKNOWN = 0, /* a path no route matches (404) */
 	HTTP_ROUTE_ONION,	/* the onion request routes (v2 and v4); also every 405 and 413 */
 	HTTP_ROUTE_STATS,	/* /get_statistics_data */
+	HTTP_ROUTE_APNS,	/* provider answers, counted by the senders: */
+	HTTP_ROUTE_FCM,		/*   exported as pushpipe_provider_answers_total */
+	HTTP_ROUTE_WNS,
 	HTTP_ROUTE_MAX
 };
 

@@ -83,6 +83,11 @@ static void on_answer(void *ctx, const struct h2c_response *r)
 		finish(j, &v);
 		return;
 	}
+	/* Every provider answer, by provider and HTTP status (pushpipe_provider_answers_total). */
+	counter_http(s->ops->platform == PLATFORM_IOS ? HTTP_ROUTE_APNS
+		     : s->ops->platform == PLATFORM_WNS ? HTTP_ROUTE_WNS
+							: HTTP_ROUTE_FCM,
+		     (unsigned)r->status);
 	if (s->ops->classify_answer) {
 		memset(&v, 0, sizeof v);
 		s->ops->classify_answer(j, r, now_ms(), &v);

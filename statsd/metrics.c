@@ -318,9 +318,17 @@ char *metrics_prometheus(const struct metrics *m, uint64_t started_s, uint64_t p
 		    "# TYPE pushpipe_http_requests_total counter\n");
 	n = http_ids(m, ids);
 	for (size_t i = 0; i < n; i++)
-		sb_printf(&b, "pushpipe_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n",
-			  http_route_name((ids[i] >> 16) & 0xffu), ids[i] & 0xffffu,
-			  (unsigned long long)metrics_value(m, ids[i]));
+		if (((ids[i] >> 16) & 0xffu) < HTTP_ROUTE_APNS)
+			sb_printf(&b, "pushpipe_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n",
+				  http_route_name((ids[i] >> 16) & 0xffu), ids[i] & 0xffffu,
+				  (unsigned long long)metrics_value(m, ids[i]));
+	sb_puts(&b, "# HELP pushpipe_provider_answers_total Provider answers to the senders, by provider and HTTP status.\n"
+		    "# TYPE pushpipe_provider_answers_total counter\n");
+	for (size_t i = 0; i < n; i++)
+		if (((ids[i] >> 16) & 0xffu) >= HTTP_ROUTE_APNS)
+			sb_printf(&b, "pushpipe_provider_answers_total{provider=\"%s\",status=\"%u\"} %llu\n",
+				  http_route_name((ids[i] >> 16) & 0xffu), ids[i] & 0xffffu,
+				  (unsigned long long)metrics_value(m, ids[i]));
 	for (uint32_t h = 1; h < HIST_MAX; h++) {
 		const char *name = hist_name(h);
 		uint64_t cum = 0;

@@ -58,6 +58,9 @@ try:
                 f"onion 200 answers counted ({value(m, 'pushpipe_http_requests_total', route='onion', status='200')})")
         t.check(value(m, "pushpipe_http_requests_total", route="unknown", status="404") == 1, "the 404 counted as route unknown")
         t.check(value(m, "pushpipe_http_requests_total", route="onion", status="400") == 1, "the bad onion body counted as an onion 400")
+        t.check(value(m, "pushpipe_provider_answers_total", provider="apns", status="200") == 1 and
+                value(m, "pushpipe_provider_answers_total", provider="fcm", status="200") == 1,
+                "provider answers by provider and status (APNs 200, FCM 200)")
         t.check(value(m, "pushpipe_onion_router_reply_seconds_count") == 3, "onion request → router verdict latencies observed")
         t.check(value(m, "pushpipe_onion_router_reply_seconds_bucket", le="+Inf") == value(m, "pushpipe_onion_router_reply_seconds_count"),
                 "+Inf bucket equals the count")
