@@ -83,7 +83,7 @@ struct conf_apns {
 	char *topic;
 	char *alert_title, *alert_body;
 	long expiration_s;	/* -1 = header not sent */
-	long connections, max_streams, deadline_ms, jwt_refresh_s;
+	long connections, max_streams, deadline_ms, ping_idle_ms, jwt_refresh_s;
 	char *xmpp_topic;	/* bundle id for XEP-0050 APNs registrations */
 	long guard_window, guard_min_answers, guard_percent; /* mass-invalidation guard */
 };
@@ -94,7 +94,7 @@ struct conf_fcm {
 	char *service_account_file;
 	char *token_uri;	/* empty = from the service account */
 	char *project_id;	/* empty = from the service account */
-	long connections, max_streams, deadline_ms;
+	long connections, max_streams, deadline_ms, ping_idle_ms;
 	long guard_window, guard_min_answers, guard_percent;
 };
 

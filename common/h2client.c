@@ -9,6 +9,7 @@
  */
 #include "h2client.h"
 #include "daemon.h"
+#include "h2direct.h"
 #include "log.h"
 #include <curl/curl.h>
 #include <errno.h>
@@ -45,6 +46,7 @@ struct h2c {
 	uint64_t timer_due;
 	size_t in_flight, nfree;
 	struct h2c_xfer *active, *free_list;
+	struct h2d *direct;	/* the origin of o.direct_origin, straight on nghttp2 */
 	/* Deadline expiries per connection, which is known by its local port (libcurl 7.88 has
 	 * no connection id); recycle_mono: when the last recycle was decided (0 = never). */
 	struct { long port; unsigned expiries; } expired[H2C_EXPIRY_SLOTS];
@@ -177,6 +179,25 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* http:// only in test mode and only to this host: a mock, never a provider. */
+static int url_allowed(const struct h2c *h, const char *url, int *plain)
+{
+	CURLU *u;
+	char *host = NULL;
+	int ok;
+
+	*plain = strncasecmp(url, "http://", 7) == 0;
+	if (strncasecmp(url, "https://", 8) == 0)
+		return 1;
+	if (!*plain || !h->o.allow_plain_http || (u = curl_url()) == NULL)
+		return 0;
+	ok = curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK && curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	     (strcmp(host, "127.0.0.1") == 0 || strcmp(host, "[::1]") == 0 || strcasecmp(host, "localhost") == 0);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return ok;
+}
+
 struct h2c *h2c_new(const struct h2c_opts *o)
 {
 	struct h2c *h = calloc(1, sizeof *h);
@@ -206,6 +227,15 @@ struct h2c *h2c_new(const struct h2c_opts *o)
 	curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, o->connections > 0 ? o->connections : 1L);
 	curl_multi_setopt(h->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, o->max_streams > 0 ? o->max_streams : 100L);
+	if (o->direct_origin && o->direct_origin[0]) {
+		int plain;
+		if (!url_allowed(h, o->direct_origin, &plain) ||
+		    (h->direct = h2d_new(o, o->direct_origin, h->epfd)) == NULL) {
+			log_error("h2client: cannot serve %s over HTTP/2 directly", o->direct_origin);
+			h2c_free(h);
+			return NULL;
+		}
+	}
 	return h;
 }
 
@@ -216,37 +246,19 @@ int h2c_fd(const struct h2c *h)
 
 size_t h2c_in_flight(const struct h2c *h)
 {
-	return h->in_flight;
+	return h->in_flight + (h->direct ? h2d_in_flight(h->direct) : 0);
 }
 
 int h2c_timeout_ms(const struct h2c *h)
 {
 	uint64_t now;
-	if (!h->timer_set)
-		return -1;
-	now = mono_ms();
-	if (h->timer_due <= now)
-		return 0;
-	return h->timer_due - now > 60000 ? 60000 : (int)(h->timer_due - now);
-}
+	int t = -1, td = h->direct ? h2d_timeout_ms(h->direct) : -1;
 
-/* http:// only in test mode and only to this host: a mock, never a provider. */
-static int url_allowed(const struct h2c *h, const char *url, int *plain)
-{
-	CURLU *u;
-	char *host = NULL;
-	int ok;
-
-	*plain = strncasecmp(url, "http://", 7) == 0;
-	if (strncasecmp(url, "https://", 8) == 0)
-		return 1;
-	if (!*plain || !h->o.allow_plain_http || (u = curl_url()) == NULL)
-		return 0;
-	ok = curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK && curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-	     (strcmp(host, "127.0.0.1") == 0 || strcmp(host, "[::1]") == 0 || strcasecmp(host, "localhost") == 0);
-	curl_free(host);
-	curl_url_cleanup(u);
-	return ok;
+	if (h->timer_set) {
+		now = mono_ms();
+		t = h->timer_due <= now ? 0 : h->timer_due - now > 60000 ? 60000 : (int)(h->timer_due - now);
+	}
+	return t < 0 ? td : td < 0 || t < td ? t : td;
 }
 
 static void xfer_release(struct h2c *h, struct h2c_xfer *x)
@@ -334,7 +346,7 @@ int h2c_submit(struct h2c *h, const char *url, const char *const *headers, const
 	struct h2c_xfer *x;
 	int plain;
 
-	if (h->closing || h->in_flight >= h->o.max_in_flight) {
+	if (h->closing || h2c_in_flight(h) >= h->o.max_in_flight) {
 		errno = EAGAIN;
 		return -1;
 	}
@@ -342,6 +354,8 @@ int h2c_submit(struct h2c *h, const char *url, const char *const *headers, const
 		errno = EPROTONOSUPPORT;
 		return -1;
 	}
+	if (h->direct && h2d_owns(h->direct, url))
+		return h2d_submit(h->direct, url, headers, body, len, done, ctx);
 	if ((x = h->free_list) != NULL) {
 		h->free_list = x->next;
 		h->nfree--;
@@ -451,6 +465,10 @@ void h2c_run(struct h2c *h)
 	n = epoll_wait(h->epfd, evs, 64, 0);
 	for (int i = 0; i < n; i++) {
 		int mask = 0;
+		if (evs[i].data.u64 & H2D_EV_TAG) {
+			h2d_event(h->direct, (uint32_t)evs[i].data.u64, evs[i].events);
+			continue;
+		}
 		if (evs[i].events & EPOLLIN)
 			mask |= CURL_CSELECT_IN;
 		if (evs[i].events & EPOLLOUT)
@@ -464,6 +482,8 @@ void h2c_run(struct h2c *h)
 		curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	}
 	collect(h);
+	if (h->direct)
+		h2d_run(h->direct);
 }
 
 void h2c_free(struct h2c *h)
@@ -471,6 +491,8 @@ void h2c_free(struct h2c *h)
 	if (h == NULL)
 		return;
 	h->closing = 1;
+	h2d_free(h->direct);
+	h->direct = NULL;
 	while (h->active) {
 		struct h2c_xfer *x = h->active;
 		curl_multi_remove_handle(h->multi, x->easy);

@@ -23,11 +23,14 @@ struct h2c_opts {
 	long connections;	   /* per host */
 	long max_streams;	   /* per connection (the server's SETTINGS may lower it) */
 	long deadline_ms;	   /* whole request, waiting for a stream included */
+	long ping_idle_ms;	   /* direct connections: PING after this much silence (0: 30 s) */
 	size_t max_in_flight;	   /* h2c_submit refuses more with EAGAIN */
 	const char *ca_file;	   /* NULL or "" = the system trust store */
 	const char *cert_file;	   /* TLS client certificate (PEM) or NULL */
 	const char *key_file;	   /* its key, or NULL */
 	int allow_plain_http;	   /* test mode only: http:// to a loopback host, h2 prior knowledge */
+	const char *direct_origin; /* requests to this URL's origin go over HTTP/2 on nghttp2 directly
+				      (h2direct.h); the rest, and all when NULL, over libcurl */
 };
 
 struct h2c_response {

@@ -48,7 +48,9 @@ int main(int argc, char **argv)
 	ho.connections = cfg.fcm.connections;
 	ho.max_streams = cfg.fcm.max_streams;
 	ho.deadline_ms = cfg.fcm.deadline_ms;
+	ho.ping_idle_ms = cfg.fcm.ping_idle_ms;
 	ho.ca_file = cfg.fcm.ca_file;
+	ho.direct_origin = cfg.fcm.url; /* pushes over nghttp2 directly (h2direct.h) */
 	A.s.guard_window = cfg.fcm.guard_window;
 	A.s.guard_min_guarded = cfg.fcm.guard_min_answers;
 	A.s.guard_percent = cfg.fcm.guard_percent;
