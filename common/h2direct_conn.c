@@ -519,7 +519,8 @@ static void tls_failed(struct h2d_conn *c, int e, const char *doing)
 	char why[300], es[200];
 	unsigned long err = ERR_get_error();
 
-	if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && err == 0))
+	if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && err == 0) ||
+	    ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING) /* no close_notify */
 		snprintf(why, sizeof why, "closed by the server%s%s", errno && e == SSL_ERROR_SYSCALL ? ": " : "",
 			 errno && e == SSL_ERROR_SYSCALL ? strerror(errno) : "");
 	else {
