@@ -43,7 +43,7 @@ int fcm_auth_load(struct fcm_auth *au, const struct conf_fcm *c, char *err, size
 	char *what = NULL;
 
 	memset(au, 0, sizeof *au);
-	au->backoff_ms = FCM_OAUTH_RETRY_FIRST_MS;
+	oauth_init(&au->tok, "FCM", FCM_OAUTH_RETRY_FIRST_MS, FCM_OAUTH_RETRY_CAP_MS);
 	if (c->service_account_file[0] == '\0') {
 		snprintf(err, errlen, "fcm_sender.service_account_file is required");
 		return -1;
@@ -99,7 +99,7 @@ void fcm_auth_free(struct fcm_auth *au)
 	free(au->client_email);
 	free(au->token_uri);
 	free(au->project_id);
-	free(au->header);
+	oauth_free(&au->tok);
 	memset(au, 0, sizeof *au);
 }
 
@@ -112,45 +112,22 @@ char *fcm_assertion_make(EVP_PKEY *key, const char *kid, const char *iss, const 
 
 int fcm_token_parse(const char *body, size_t len, char **access_token, long *expires_in)
 {
-	json_t *root = json_loadb(body, len, 0, NULL), *t, *e;
-	const char *s;
-	long exp = 0;
+	long exp;
 
-	*access_token = NULL;
-	t = json_is_object(root) ? json_object_get(root, "access_token") : NULL;
-	e = json_is_object(root) ? json_object_get(root, "expires_in") : NULL;
-	if (!json_is_string(t) || json_string_length(t) == 0 || json_string_length(t) > 4096)
-		goto fail;
-	/* It goes into a header line: printable ASCII only. */
-	for (s = json_string_value(t); *s; s++)
-		if (*s <= 0x20 || *s >= 0x7f)
-			goto fail;
-	if (json_is_integer(e))
-		exp = (long)json_integer_value(e);
-	else if (json_is_string(e))
-		exp = strtol(json_string_value(e), NULL, 10);
-	else if (e == NULL)
-		exp = 3600;
-	if (exp <= 0)
-		goto fail;
-	if ((*access_token = strdup(json_string_value(t))) == NULL)
-		goto fail;
-	*expires_in = exp > 86400 ? 86400 : exp;
-	json_decref(root);
+	if (oauth_token_parse(body, len, 86400, access_token, &exp) < 0)
+		return -1;
+	if (exp < 0) { /* present but not a positive number: dead at birth */
+		free(*access_token);
+		*access_token = NULL;
+		return -1;
+	}
+	*expires_in = exp == 0 ? 3600 : exp;
 	return 0;
-fail:
-	json_decref(root);
-	return -1;
 }
 
 const char *fcm_auth_header(const struct fcm_auth *au, uint64_t now_mono_ms)
 {
-	return au->header && now_mono_ms < au->expires_mono ? au->header : NULL;
-}
-
-static int need_token(const struct fcm_auth *au, uint64_t now)
-{
-	return au->header == NULL || now + au->refresh_margin_ms >= au->expires_mono;
+	return oauth_header(&au->tok, now_mono_ms);
 }
 
 static void exchange_failed(struct fcm *f, const char *why, int refused)
@@ -164,7 +141,7 @@ static void exchange_failed(struct fcm *f, const char *why, int refused)
 
 		snprintf(reason, sizeof reason, "OAuth token endpoint refused: %.90s", why);
 		log_error("FCM: access token refused by %s: %s", au->token_uri, why);
-		au->next_try_mono = now + FCM_OAUTH_REFUSED_MS;
+		au->tok.next_try_mono = now + FCM_OAUTH_REFUSED_MS;
 		if (fcm_auth_header(au, now) != NULL)
 			return; /* an early refresh: the current token still works meanwhile */
 		guard_pause(&f->s.guard, reason, now);
@@ -175,9 +152,7 @@ static void exchange_failed(struct fcm *f, const char *why, int refused)
 		sender_fail_waiting(&f->s, &v);
 		return;
 	}
-	log_warn("FCM: access token exchange failed: %s; next try in %llu ms", why, (unsigned long long)au->backoff_ms);
-	au->next_try_mono = now + au->backoff_ms;
-	au->backoff_ms = au->backoff_ms * 2 > FCM_OAUTH_RETRY_CAP_MS ? FCM_OAUTH_RETRY_CAP_MS : au->backoff_ms * 2;
+	log_warn("FCM: access token exchange failed: %s; next try in %llu ms", why, (unsigned long long)oauth_failed(&au->tok));
 }
 
 static void on_token(void *ctx, const struct h2c_response *r)
@@ -186,24 +161,13 @@ static void on_token(void *ctx, const struct h2c_response *r)
 	struct fcm_auth *au = &f->auth;
 	char *tok = NULL, why[200];
 	long expires_in = 0;
-	size_t n;
+	int stored;
 
-	au->fetching = 0;
+	au->tok.fetching = 0;
 	if (r->aborted)
 		return;
-	if (r->status == 0) {
-		snprintf(why, sizeof why, "%s", r->error_text);
-		exchange_failed(f, why, 0);
-		return;
-	}
 	if (r->status != 200) {
-		json_t *root = json_loadb(r->body, r->body_len, 0, NULL);
-		json_t *e = json_is_object(root) ? json_object_get(root, "error") : NULL;
-		json_t *d = json_is_object(root) ? json_object_get(root, "error_description") : NULL;
-		snprintf(why, sizeof why, "HTTP %ld%s%.60s%s%.100s", r->status, json_is_string(e) ? " " : "",
-			 json_is_string(e) ? json_string_value(e) : "", json_is_string(d) ? ": " : "",
-			 json_is_string(d) ? json_string_value(d) : "");
-		json_decref(root);
+		oauth_answer_text(r, why, sizeof why);
 		exchange_failed(f, why, r->status == 400 || r->status == 401);
 		return;
 	}
@@ -211,22 +175,16 @@ static void on_token(void *ctx, const struct h2c_response *r)
 		exchange_failed(f, "HTTP 200 without a usable access_token", 0);
 		return;
 	}
-	n = strlen(tok) + sizeof "authorization: Bearer ";
-	free(au->header);
-	if ((au->header = malloc(n)) != NULL) {
-		snprintf(au->header, n, "authorization: Bearer %s", tok);
-		au->expires_mono = mono_ms() + (uint64_t)expires_in * 1000;
-		/* Short-lived tokens (mocks) are refreshed at half their life, not constantly. */
-		au->refresh_margin_ms = (uint64_t)expires_in * 1000 / 2 < FCM_REFRESH_MARGIN_MS ?
-						(uint64_t)expires_in * 1000 / 2 : FCM_REFRESH_MARGIN_MS;
-		au->gen++;
-		au->backoff_ms = FCM_OAUTH_RETRY_FIRST_MS;
-		log_info("FCM: access token obtained (expires in %ld s, generation %u)", expires_in, au->gen);
-	}
+	/* Short-lived tokens (mocks) are refreshed at half their life, not constantly. */
+	stored = oauth_store(&au->tok, "authorization", tok, expires_in,
+			     (uint64_t)expires_in * 1000 / 2 < FCM_REFRESH_MARGIN_MS ? (uint64_t)expires_in * 1000 / 2
+										: FCM_REFRESH_MARGIN_MS);
 	memset(tok, 0, strlen(tok));
 	free(tok);
-	if (au->header)
+	if (stored == 0)
 		sender_release_waiting(&f->s);
+	else
+		exchange_failed(f, "out of memory", 0);
 }
 
 void fcm_auth_tick(struct fcm *f)
@@ -238,7 +196,7 @@ void fcm_auth_tick(struct fcm *f)
 	char *jwt, *form;
 	size_t n;
 
-	if (au->fetching || now < au->next_try_mono || !need_token(au, now))
+	if (!oauth_wanted(&au->tok, now))
 		return;
 	jwt = fcm_assertion_make(au->key, au->key_id, au->client_email, au->token_uri, (long long)(now_ms() / 1000));
 	if (jwt == NULL) {
@@ -254,7 +212,7 @@ void fcm_auth_tick(struct fcm *f)
 	memcpy(form, grant, sizeof grant - 1);
 	memcpy(form + sizeof grant - 1, jwt, strlen(jwt) + 1);
 	if (h2c_submit(f->s.h2, au->token_uri, hdrs, form, n, on_token, f) == 0) {
-		au->fetching = 1;
+		au->tok.fetching = 1;
 		log_info("FCM: requesting an access token from %s", au->token_uri);
 	} else {
 		exchange_failed(f, "cannot submit the request", 0);
@@ -266,27 +224,10 @@ void fcm_auth_tick(struct fcm *f)
 
 void fcm_auth_rejected(struct fcm *f, unsigned gen)
 {
-	struct fcm_auth *au = &f->auth;
-
-	if (au->header == NULL || gen != au->gen)
-		return; /* already replaced since that send */
-	log_warn("FCM: access token rejected (401); requesting a new one");
-	free(au->header);
-	au->header = NULL;
-	au->next_try_mono = 0;
+	oauth_rejected(&f->auth.tok, gen);
 }
 
 int fcm_auth_timeout_ms(const struct fcm *f)
 {
-	const struct fcm_auth *au = &f->auth;
-	uint64_t now = mono_ms(), due;
-
-	if (au->fetching)
-		return -1;
-	due = au->header ? au->expires_mono - au->refresh_margin_ms : 0;
-	if (au->next_try_mono > due)
-		due = au->next_try_mono;
-	if (due <= now)
-		return 0;
-	return due - now > 60000 ? 60000 : (int)(due - now);
+	return oauth_timeout_ms(&f->auth.tok);
 }

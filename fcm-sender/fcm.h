@@ -9,6 +9,7 @@
 #define FCM_H
 #include "config.h"
 #include "guard.h"
+#include "oauth.h"
 #include "sender_loop.h"
 #include "sender_xmpp.h"
 #include <openssl/evp.h>
@@ -25,13 +26,7 @@
 struct fcm_auth {
 	EVP_PKEY *key;			/* the service account's RSA key */
 	char *key_id, *client_email, *token_uri, *project_id;
-	char *header;			/* "authorization: Bearer <access token>", or NULL */
-	uint64_t expires_mono;		/* when the access token dies */
-	uint64_t refresh_margin_ms;
-	unsigned gen;			/* bumped with every new access token */
-	int fetching;			/* an exchange is in flight */
-	uint64_t next_try_mono;		/* no exchange before this */
-	uint64_t backoff_ms;
+	struct oauth tok;		/* the access token (common/oauth.h) */
 };
 
 struct fcm {

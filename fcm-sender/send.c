@@ -47,7 +47,7 @@ static int fcm_submit(struct sender_job *j, struct guard_verdict *v)
 	}
 	hdrs[1] = "content-type: application/json";
 	hdrs[2] = NULL;
-	return sender_job_send(j, f->send_url, hdrs, f->auth.gen, v);
+	return sender_job_send(j, f->send_url, hdrs, f->auth.tok.gen, v);
 }
 
 /* A 401 to a send that used access token generation gen. */

@@ -56,7 +56,7 @@ int wns_auth_load(struct wns_auth *au, const struct conf_wns *c, char *err, size
 	char url[1024];
 
 	memset(au, 0, sizeof *au);
-	au->backoff_ms = WNS_TOKEN_RETRY_FIRST_MS;
+	oauth_init(&au->tok, "WNS", WNS_TOKEN_RETRY_FIRST_MS, WNS_TOKEN_RETRY_CAP_MS);
 	if (strcmp(c->auth_flow, "live") != 0 && strcmp(c->auth_flow, "entra") != 0) {
 		snprintf(err, errlen, "wns_sender.auth_flow must be \"live\" or \"entra\"");
 		return -1;
@@ -112,7 +112,7 @@ void wns_auth_free(struct wns_auth *au)
 	free(au->scope);
 	free(au->client_id);
 	free_secret(au->secret);
-	free_secret(au->header);
+	oauth_free(&au->tok);
 	memset(au, 0, sizeof *au);
 }
 
@@ -154,43 +154,17 @@ char *wns_token_form(const char *client_id, const char *secret, const char *scop
 
 int wns_token_parse(const char *body, size_t len, char **access_token, long *expires_in, int *defaulted)
 {
-	json_t *root = json_loadb(body, len, 0, NULL), *t, *e;
-	const char *s;
-	long exp = -1;
+	long exp;
 
-	*access_token = NULL;
 	*defaulted = 0;
-	t = json_is_object(root) ? json_object_get(root, "access_token") : NULL;
-	e = json_is_object(root) ? json_object_get(root, "expires_in") : NULL;
-	if (!json_is_string(t) || json_string_length(t) == 0 || json_string_length(t) > 4096)
-		goto fail;
-	/* It goes into a header line: printable ASCII only. */
-	for (s = json_string_value(t); *s; s++)
-		if (*s <= 0x20 || *s >= 0x7f)
-			goto fail;
-	if (json_is_integer(e) && json_integer_value(e) > 0) {
-		exp = json_integer_value(e) > WNS_TOKEN_MAX_S ? WNS_TOKEN_MAX_S : (long)json_integer_value(e);
-	} else if (json_is_string(e)) {
-		/* A decimal string (Entra ID): digits only, nothing else. */
-		const char *p = json_string_value(e);
-		long v = 0;
-		for (s = p; *s >= '0' && *s <= '9'; s++)
-			v = v > WNS_TOKEN_MAX_S ? v : v * 10 + (*s - '0');
-		if (s != p && *s == '\0' && v > 0)
-			exp = v > WNS_TOKEN_MAX_S ? WNS_TOKEN_MAX_S : v;
-	}
+	if (oauth_token_parse(body, len, WNS_TOKEN_MAX_S, access_token, &exp) < 0)
+		return -1;
 	if (exp <= 0) {
 		exp = WNS_TOKEN_DEFAULT_S;
 		*defaulted = 1;
 	}
-	if ((*access_token = strdup(json_string_value(t))) == NULL)
-		goto fail;
 	*expires_in = exp;
-	json_decref(root);
 	return 0;
-fail:
-	json_decref(root);
-	return -1;
 }
 
 uint64_t wns_refresh_margin_ms(long lifetime_s)
@@ -206,25 +180,23 @@ uint64_t wns_refresh_margin_ms(long lifetime_s)
 
 const char *wns_auth_header(const struct wns_auth *au, uint64_t now_mono_ms)
 {
-	return au->header && now_mono_ms < au->expires_mono ? au->header : NULL;
+	return oauth_header(&au->tok, now_mono_ms);
 }
 
 int wns_auth_coming(const struct wns_auth *au, uint64_t now_mono_ms)
 {
-	return au->fetching || now_mono_ms >= au->next_try_mono;
+	return au->tok.fetching || now_mono_ms >= au->tok.next_try_mono;
 }
 
 static void request_failed(struct wns *w, const char *why)
 {
 	struct wns_auth *au = &w->auth;
-	uint64_t now = mono_ms(), wait = au->backoff_ms;
+	uint64_t wait = oauth_failed(&au->tok);
 	struct guard_verdict v;
 
 	log_error("WNS: access token request to %s failed: %s; next try in %llu s", au->token_url, why,
 		  (unsigned long long)(wait / 1000));
-	au->next_try_mono = now + wait;
-	au->backoff_ms = wait * 2 > WNS_TOKEN_RETRY_CAP_MS ? WNS_TOKEN_RETRY_CAP_MS : wait * 2;
-	if (wns_auth_header(au, now) != NULL)
+	if (wns_auth_header(au, mono_ms()) != NULL)
 		return; /* an early refresh: the current token still works meanwhile */
 	memset(&v, 0, sizeof v);
 	v.outcome = OUTCOME_CREDENTIALS;
@@ -239,26 +211,13 @@ static void on_token(void *ctx, const struct h2c_response *r)
 	struct wns_auth *au = &w->auth;
 	char *tok = NULL, why[200];
 	long expires_in = 0;
-	int defaulted;
-	size_t n;
-	uint64_t now;
+	int defaulted, stored;
 
-	au->fetching = 0;
+	au->tok.fetching = 0;
 	if (r->aborted)
 		return;
-	if (r->status == 0) {
-		snprintf(why, sizeof why, "%s", r->error_text);
-		request_failed(w, why);
-		return;
-	}
 	if (r->status != 200) {
-		json_t *root = json_loadb(r->body, r->body_len, 0, NULL);
-		json_t *e = json_is_object(root) ? json_object_get(root, "error") : NULL;
-		json_t *d = json_is_object(root) ? json_object_get(root, "error_description") : NULL;
-		snprintf(why, sizeof why, "HTTP %ld%s%.60s%s%.100s", r->status, json_is_string(e) ? " " : "",
-			 json_is_string(e) ? json_string_value(e) : "", json_is_string(d) ? ": " : "",
-			 json_is_string(d) ? json_string_value(d) : "");
-		json_decref(root);
+		oauth_answer_text(r, why, sizeof why);
 		request_failed(w, why);
 		return;
 	}
@@ -268,24 +227,14 @@ static void on_token(void *ctx, const struct h2c_response *r)
 	}
 	if (defaulted)
 		log_warn("WNS: token endpoint gave no usable expires_in; assuming %d s", WNS_TOKEN_DEFAULT_S);
-	n = strlen(tok) + sizeof "Authorization: Bearer ";
-	free_secret(au->header);
-	if ((au->header = malloc(n)) != NULL) {
-		now = mono_ms();
-		snprintf(au->header, n, "Authorization: Bearer %s", tok);
-		au->expires_mono = now + (uint64_t)expires_in * 1000;
-		au->refresh_mono = au->expires_mono - wns_refresh_margin_ms(expires_in);
-		au->gen++;
-		au->backoff_ms = WNS_TOKEN_RETRY_FIRST_MS;
-		au->next_try_mono = 0;
-		counter_add(CTR_WNS_TOKEN_REFRESHES, 1);
-		log_info("WNS: access token obtained (expires in %ld s, generation %u)", expires_in, au->gen);
-	}
+	stored = oauth_store(&au->tok, "Authorization", tok, expires_in, wns_refresh_margin_ms(expires_in));
 	free_secret(tok);
-	if (au->header)
-		sender_release_waiting(&w->s);
-	else
+	if (stored < 0) {
 		request_failed(w, "out of memory");
+		return;
+	}
+	counter_add(CTR_WNS_TOKEN_REFRESHES, 1);
+	sender_release_waiting(&w->s);
 }
 
 void wns_auth_tick(struct wns *w)
@@ -295,14 +244,14 @@ void wns_auth_tick(struct wns *w)
 	const char *hdrs[] = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json", NULL};
 	char *form;
 
-	if (au->fetching || now < au->next_try_mono || (au->header != NULL && now < au->refresh_mono))
+	if (!oauth_wanted(&au->tok, now))
 		return;
 	if ((form = wns_token_form(au->client_id, au->secret, au->scope)) == NULL) {
 		request_failed(w, "out of memory");
 		return;
 	}
 	if (h2c_submit(w->s.h2, au->token_url, hdrs, form, strlen(form), on_token, w) == 0) {
-		au->fetching = 1;
+		au->tok.fetching = 1;
 		log_info("WNS: requesting an access token from %s", au->token_url);
 	} else {
 		request_failed(w, "cannot submit the request");
@@ -312,26 +261,10 @@ void wns_auth_tick(struct wns *w)
 
 void wns_auth_rejected(struct wns *w, unsigned gen)
 {
-	struct wns_auth *au = &w->auth;
-
-	if (au->header == NULL || gen != au->gen)
-		return; /* already replaced since that send */
-	log_warn("WNS: access token rejected (401); requesting a new one");
-	free_secret(au->header);
-	au->header = NULL;
+	oauth_rejected(&w->auth.tok, gen);
 }
 
 int wns_auth_timeout_ms(const struct wns *w)
 {
-	const struct wns_auth *au = &w->auth;
-	uint64_t now = mono_ms(), due;
-
-	if (au->fetching)
-		return -1;
-	due = au->header ? au->refresh_mono : 0;
-	if (au->next_try_mono > due)
-		due = au->next_try_mono;
-	if (due <= now)
-		return 0;
-	return due - now > 60000 ? 60000 : (int)(due - now);
+	return oauth_timeout_ms(&w->auth.tok);
 }

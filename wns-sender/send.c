@@ -54,7 +54,7 @@ static int wns_submit(struct sender_job *j, struct guard_verdict *v)
 			return 0;
 		}
 		v->outcome = OUTCOME_CREDENTIALS;
-		v->retry_after_ms = w->auth.next_try_mono > now ? w->auth.next_try_mono - now : 0;
+		v->retry_after_ms = w->auth.tok.next_try_mono > now ? w->auth.tok.next_try_mono - now : 0;
 		snprintf(v->reason, sizeof v->reason, "no WNS access token");
 		return -1;
 	}
@@ -69,7 +69,7 @@ static int wns_submit(struct sender_job *j, struct guard_verdict *v)
 	}
 	hdrs[n] = NULL;
 	/* libcurl sends Content-Length (never chunked) and h2client the empty Expect:. */
-	return sender_job_send(j, j->token, hdrs, w->auth.gen, v);
+	return sender_job_send(j, j->token, hdrs, w->auth.tok.gen, v);
 }
 
 static void wns_classify_answer(struct sender_job *j, const struct h2c_response *r, uint64_t now_wall_ms,

@@ -9,6 +9,7 @@
 #define WNS_H
 #include "config.h"
 #include "guard.h"
+#include "oauth.h"
 #include "sender_loop.h"
 #include <stddef.h>
 #include <stdint.h>
@@ -27,13 +28,7 @@
 
 struct wns_auth {
 	char *token_url, *scope, *client_id, *secret;
-	char *header;			/* "Authorization: Bearer <access token>", or NULL */
-	uint64_t expires_mono;		/* when the access token dies */
-	uint64_t refresh_mono;		/* when a new one is fetched */
-	unsigned gen;			/* bumped with every new access token */
-	int fetching;			/* a token request is in flight */
-	uint64_t next_try_mono;		/* no token request before this */
-	uint64_t backoff_ms;		/* the next failure's wait */
+	struct oauth tok;		/* the access token (common/oauth.h) */
 };
 
 struct wns {
