@@ -30,6 +30,12 @@ def mock_records():
     return p.requests()
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of a process so far."""
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def footprint(pids):
     """Resident set summed over pids, and the pages they occupy together: private pages of
     each, plus each shared file mapping (same inode and offset) counted once."""
@@ -66,6 +72,7 @@ try:
     out["idle_rss_sum_kb"], out["idle_footprint_kb"] = footprint(pids)
     base = len(mock_records())
     ing = p.procs["ingress-onion"].pid
+    cpu0 = {n: cpu_s(pr.pid) for n, pr in p.procs.items()}
     r = subprocess.run([os.path.join(BIN, "onion_load"), "-p", str(p.http), "-k", p.pubkey_file, "-i", str(ing),
                         "-n", str(N), "-c", "32", "-t", ID, "-o", os.path.join(p.dir, "acks-max.txt")],
                        capture_output=True, text=True)
@@ -80,6 +87,10 @@ try:
     out["e2e_rate_per_s"] = round(int(load.get("ok", 0)) / (last - t0))
     out["e2e_provider_requests"] = len(recs)  # more than the notifies when some were resent
     out["e2e_ack_rate_per_s"] = load.get("rate_per_s")
+    # Where the two cores went during that run (the load generator's own share is the rest).
+    for n in ("ingress-onion", "router", "apns-sender", "statsd", "mock-provider"):
+        out["cpu_" + n.replace("-", "_")] = f"{cpu_s(p.procs[n].pid) - cpu0[n]:.2f}"
+    out["cpu_wall_s"] = f"{last - t0:.2f}"
 
     # Latency at a fixed rate.
     acks = os.path.join(p.dir, "acks.txt")

@@ -120,6 +120,7 @@ the push (wall clock, both on this machine).
 |---|---|
 | notifies delivered per second, end to end | $(ev e2e_rate_per_s) |
 | notifies acknowledged per second by the ingress (same run) | $(ev e2e_ack_rate_per_s) |
+| CPU seconds in that run of $(ev cpu_wall_s) s: ingress-onion / router / apns-sender / statsd / mock provider | $(ev cpu_ingress_onion) / $(ev cpu_router) / $(ev cpu_apns_sender) / $(ev cpu_statsd) / $(ev cpu_mock_provider) |
 | provider requests for $(ev e2e_notifies) notifies (more when a lost answer made the sender resend) | $(ev e2e_provider_requests) |
 | legacy server's push loop (fixed cap, for comparison) | 600 |
 | ratio to the legacy cap | $(echo "$(ev e2e_rate_per_s)" | awk '{printf "%.1f", $1 / 600}') |
