@@ -149,6 +149,37 @@ int main(void)
 		CHECK(text && strstr(text, "no data yet"), "empty store still renders");
 		free(text);
 	}
+	/* The tables start with one page and grow: every status of two routes, pending, then committed. */
+	metrics_free(&m);
+	CHECK(metrics_init(&m) == 0 && m.pend_x.cap == METRICS_SLOTS_FIRST && m.totals.cap == METRICS_SLOTS_FIRST,
+	      "tables start small");
+	for (uint32_t st = 100; st < 600; st += 50) {
+		uint32_t ids[100];
+		uint64_t vals[100];
+		for (int i = 0; i < 100; i++) {
+			ids[i] = METRIC_HTTP_ID(i < 50 ? HTTP_ROUTE_ONION : HTTP_ROUTE_STATS, st + (uint32_t)(i % 50));
+			vals[i] = st + (uint32_t)(i % 50);
+		}
+		metrics_take(&m, buf, dgram(ids, vals, 100), 1, 1);
+	}
+	{
+		int all = 1;
+		for (uint32_t st = 100; st < 600; st++)
+			all &= metrics_value(&m, METRIC_HTTP_ID(HTTP_ROUTE_ONION, st)) == st &&
+			       metrics_value(&m, METRIC_HTTP_ID(HTTP_ROUTE_STATS, st)) == st;
+		CHECK(all && m.pend_x.n == 1000 && m.pend_x.cap == 2048, "1000 pending ids kept as the table grew (%zu of %zu)",
+		      m.pend_x.n, m.pend_x.cap);
+		CHECK(metrics_commit(&m, &p, 1800000000) == 0 && m.pend_x.n == 0 && m.totals.n == 1000, "committed");
+		all = 1;
+		for (uint32_t st = 100; st < 600; st++)
+			all &= metrics_value(&m, METRIC_HTTP_ID(HTTP_ROUTE_STATS, st)) == st;
+		CHECK(all, "committed values kept as the totals grew");
+		text = metrics_prometheus(&m, 1800000000, 60, &len);
+		CHECK(text && has_line(text, "pushpipe_http_requests_total{route=\"get_statistics_data\",status=\"599\"} 599") &&
+			  has_line(text, "pushpipe_http_requests_total{route=\"onion\",status=\"100\"} 100"),
+		      "all of them rendered");
+		free(text);
+	}
 	periods_close(&p);
 	metrics_free(&m);
 	snprintf(path, sizeof path, "%s/s/data.mdb", dir);
