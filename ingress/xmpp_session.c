@@ -6,7 +6,7 @@
 #include "xmpp_internal.h"
 #include "counters.h"
 #include "log.h"
-#include <openssl/evp.h>
+#include "sha1.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,16 +17,16 @@
 
 void xmpp_handshake_hex(const char *stream_id, const char *secret, char out[41])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	if (c == NULL || EVP_DigestInit_ex(c, EVP_sha1(), NULL) != 1 ||
-	    EVP_DigestUpdate(c, stream_id, strlen(stream_id)) != 1 ||
-	    EVP_DigestUpdate(c, secret, strlen(secret)) != 1 || EVP_DigestFinal_ex(c, md, &n) != 1 || n != 20)
-		fatal("SHA-1 unavailable");
-	EVP_MD_CTX_free(c);
-	for (unsigned i = 0; i < 20; i++)
+	struct sha1 s;
+	uint8_t md[SHA1_LEN];
+
+	sha1_init(&s);
+	sha1_update(&s, stream_id, strlen(stream_id));
+	sha1_update(&s, secret, strlen(secret));
+	sha1_final(&s, md);
+	for (int i = 0; i < SHA1_LEN; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	explicit_bzero(md, sizeof md);
 }
 
 uint32_t xmpp_backoff_next(struct xmpp_backoff *b, const char *cond, uint64_t up_ms, uint32_t rnd)
