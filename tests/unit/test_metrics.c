@@ -33,6 +33,49 @@ static int has_line(const char *text, const char *line)
 	return 0;
 }
 
+static int parse(const char *head, const char *method, const char *path)
+{
+	struct statsd_http_req r;
+	return statsd_http_parse(head, strlen(head), &r) == STATSD_HTTP_OK && strcmp(r.method, method) == 0 &&
+	       strcmp(r.path, path) == 0;
+}
+
+static int parse_rc(const char *head)
+{
+	struct statsd_http_req r;
+	return statsd_http_parse(head, strlen(head), &r);
+}
+
+/* The listener's request heads: what is taken, what waits for more, what is refused. */
+static void test_http_parse(void)
+{
+	char *big = malloc(STATSD_HTTP_HEAD_MAX + 1);
+
+	CHECK(parse("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n\r\n", "GET", "/metrics"), "GET with headers");
+	CHECK(parse("HEAD /?refresh=1 HTTP/1.0\r\n\r\n", "HEAD", "/"), "HEAD, HTTP/1.0, query string cut off");
+	CHECK(parse("\r\nGET / HTTP/1.1\n\n", "GET", "/"), "an empty line first, bare LF line ends");
+	CHECK(parse("POST /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", "POST", "/metrics"), "a body after the head is left alone");
+	CHECK(parse_rc("") == STATSD_HTTP_MORE && parse_rc("GET /metrics HTTP/1.1\r\nHost: x\r\n") == STATSD_HTTP_MORE,
+	      "an unfinished head waits for more");
+	CHECK(parse_rc("GET /metrics HTTP/2.0\r\n\r\n") == STATSD_HTTP_VERSION &&
+		  parse_rc("GET /metrics HTTP/1.10\r\n\r\n") == STATSD_HTTP_VERSION,
+	      "other protocol versions refused");
+	CHECK(parse_rc("get / HTTP/1.1\r\n\r\n") == STATSD_HTTP_BAD && parse_rc("GET metrics HTTP/1.1\r\n\r\n") == STATSD_HTTP_BAD &&
+		  parse_rc("GET\r\n\r\n") == STATSD_HTTP_BAD && parse_rc("GET /a\x01b HTTP/1.1\r\n\r\n") == STATSD_HTTP_BAD &&
+		  parse_rc("GET  / HTTP/1.1\r\n\r\n") == STATSD_HTTP_BAD &&
+		  parse_rc("VERYLONGMETHODNAME / HTTP/1.1\r\n\r\n") == STATSD_HTTP_BAD,
+	      "malformed request lines refused");
+	if (big == NULL)
+		return;
+	memset(big, 'a', STATSD_HTTP_HEAD_MAX);
+	big[STATSD_HTTP_HEAD_MAX] = '\0';
+	CHECK(parse_rc(big) == STATSD_HTTP_TOO_LONG, "a full buffer with no whole head is too long");
+	memcpy(big, "GET /", 5);
+	memcpy(big + STATSD_HTTP_HEAD_MAX - 14, " HTTP/1.1\r\n\r\n", 14);
+	CHECK(parse_rc(big) == STATSD_HTTP_BAD, "a path longer than the request buffer is refused");
+	free(big);
+}
+
 static int listen_ok(const char *s)
 {
 	struct sockaddr_storage ss;
@@ -50,6 +93,7 @@ int main(void)
 	size_t len;
 	char *text;
 
+	test_http_parse();
 	CHECK(metrics_init(&m) == 0, "init");
 	{
 		uint32_t ids[] = {CTR_MESSAGES_TOTAL,
