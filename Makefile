@@ -12,6 +12,9 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -Icommon -MMD -MP
 LDFLAGS ?=
+# Relative relocations packed (DT_RELR, glibc 2.36): the loader reads a few hundred bytes per
+# program instead of 14 KB of RELA entries, pages that each daemon otherwise keeps resident.
+LDFLAGS += -Wl,-z,pack-relative-relocs
 ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZE)

@@ -43,13 +43,16 @@ void guard_set_reason(struct guard_verdict *v, const char *s, size_t n)
 	v->reason[o] = '\0';
 }
 
+/* One bit per answer: the whole struct stays small enough that zeroing it costs a few pages. */
 static void record(struct guard *g, int guarded)
 {
+	uint8_t *w = &g->window[g->pos / 8], bit = (uint8_t)(1u << (g->pos % 8));
+
 	if (g->filled == g->window_n)
-		g->guarded -= g->window[g->pos];
+		g->guarded -= (*w & bit) != 0;
 	else
 		g->filled++;
-	g->window[g->pos] = (uint8_t)(guarded != 0);
+	*w = guarded ? (uint8_t)(*w | bit) : (uint8_t)(*w & ~bit);
 	g->guarded += (unsigned)(guarded != 0);
 	g->pos = (g->pos + 1) % g->window_n;
 }

@@ -34,7 +34,7 @@ struct guard {
 	const char *provider;	  /* for log lines: "APNs", "FCM" */
 	int delivered_seen;	  /* since start (there is no reload yet) */
 	unsigned window_n, min_guarded, share_pct; /* N, M and the share in use */
-	uint8_t window[GUARD_WINDOW_MAX]; /* the first window_n: 1 = guarded answer */
+	uint8_t window[(GUARD_WINDOW_MAX + 7) / 8]; /* the first window_n bits: 1 = guarded answer */
 	unsigned pos, filled, guarded;
 	int paused;
 	char pause_reason[GUARD_REASON_MAX + 1];

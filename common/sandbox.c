@@ -13,7 +13,9 @@
  *              roles that only connect. Denied calls fail with EPERM instead of killing
  *              the process, so a missing entry shows up as an error line in the log.
  * Without Landlock in the kernel the file rules are skipped with a log line; seccomp and
- * rlimits still apply. Trusts the configuration. Holds nothing after it returns.
+ * rlimits still apply. Start-up ends here, so this is also where the heap pages it left free
+ * (configuration parse, filter build, library set-up) go back to the kernel: glibc returns only
+ * the heap's top by itself. Trusts the configuration. Holds nothing after it returns.
  */
 #include "sandbox.h"
 #include "log.h"
@@ -22,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/landlock.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -587,6 +590,7 @@ void sandbox_enter(const struct config *c, enum sandbox_role role)
 		log_info("sandbox: %s: seccomp allowlist, %s, open files <= %ld, no core files",
 			 roles[role].name, what, nofile);
 	}
+	malloc_trim(0);
 	if (st != NULL && st[0] != '\0')
 		selftest(st);
 }

@@ -24,8 +24,9 @@ enum sandbox_role {
  * are dropped (daemon_privdrop). With `sandbox` true: lowers rlimits, applies Landlock
  * rules to every thread (when the kernel has Landlock) and a seccomp allowlist to every
  * thread; exits with one line when that fails. With `sandbox` false it logs that and does
- * nothing. Either way, when PUSHPIPE_SANDBOX_SELFTEST is set it then runs that action and
- * exits with one of the statuses above. */
+ * nothing. Either way it then gives the heap's free pages back to the kernel (start-up is
+ * over), and when PUSHPIPE_SANDBOX_SELFTEST is set runs that action and exits with one of the
+ * statuses above. */
 void sandbox_enter(const struct config *c, enum sandbox_role role);
 /* The Landlock ABI version of the running kernel, 0 when absent or disabled. */
 int sandbox_landlock_abi(void);

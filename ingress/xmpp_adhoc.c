@@ -6,7 +6,8 @@
 #include "xmpp_internal.h"
 #include "counters.h"
 #include "log.h"
-#include <openssl/evp.h>
+#include "sha1.h"
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,44 +31,43 @@ static const struct cmd cmds[] = {
 
 /* ---------------------------------------------------------------- hashes */
 
-static void digest(const EVP_MD *md, const char *const *parts, size_t n, uint8_t *out)
+/* SHA-1 of the parts, each after the first preceded by one NUL byte, as 40 hex digits. */
+static void sha1_hex(const char *a, const char *b, char out[41])
 {
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	unsigned int len = 0;
-	int ok = c != NULL && EVP_DigestInit_ex(c, md, NULL) == 1;
-	for (size_t i = 0; ok && i < n; i++)
-		ok = (i == 0 || EVP_DigestUpdate(c, "", 1) == 1) && EVP_DigestUpdate(c, parts[i], strlen(parts[i])) == 1;
-	if (!ok || EVP_DigestFinal_ex(c, out, &len) != 1)
-		fatal("message digest unavailable");
-	EVP_MD_CTX_free(c);
-}
+	struct sha1 s;
+	uint8_t md[SHA1_LEN];
 
-static void hex40(const uint8_t *md, char out[41])
-{
-	for (int i = 0; i < 20; i++)
+	sha1_init(&s);
+	sha1_update(&s, a, strlen(a));
+	sha1_update(&s, "", 1);
+	sha1_update(&s, b, strlen(b));
+	sha1_final(&s, md);
+	for (int i = 0; i < SHA1_LEN; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 void xmpp_adhoc_identity(const char *bare, const char *device, const char *room, uint8_t out[32])
 {
 	const char *parts[3] = {bare, device, room ? room : ""};
-	digest(EVP_sha256(), parts, 3, out);
+	crypto_hash_sha256_state s;
+
+	crypto_hash_sha256_init(&s);
+	for (size_t i = 0; i < 3; i++) {
+		if (i > 0)
+			crypto_hash_sha256_update(&s, (const unsigned char *)"", 1);
+		crypto_hash_sha256_update(&s, (const unsigned char *)parts[i], strlen(parts[i]));
+	}
+	crypto_hash_sha256_final(&s, out);
 }
 
 void xmpp_adhoc_account(const char *bare, const char *device, char out[41])
 {
-	const char *parts[2] = {bare, device};
-	uint8_t md[EVP_MAX_MD_SIZE];
-	digest(EVP_sha1(), parts, 2, md);
-	hex40(md, out);
+	sha1_hex(bare, device, out);
 }
 
 void xmpp_adhoc_channel(const char *room, const char *device, char out[41])
 {
-	const char *parts[2] = {room, device};
-	uint8_t md[EVP_MAX_MD_SIZE];
-	digest(EVP_sha1(), parts, 2, md);
-	hex40(md, out);
+	sha1_hex(room, device, out);
 }
 
 /* ---------------------------------------------------------------- disco */

@@ -1,15 +1,18 @@
 /*
  * xmpp_session: the component stream's life (header, handshake, stream errors, close), the
  * table of IQs waiting for the router, reply helpers, and the reconnect back-off. Stanza
- * dispatch is in xmpp_dispatch.c, ad-hoc commands in xmpp_adhoc.c.
+ * dispatch is in xmpp_dispatch.c, ad-hoc commands in xmpp_adhoc.c. The table (112 KB) is
+ * mapped rather than calloc'd: glibc clears a block of that size by hand, which makes all of
+ * it resident at start-up; mapped pages stay the kernel's zero page until a slot is used.
  */
 #include "xmpp_internal.h"
 #include "counters.h"
 #include "log.h"
-#include <openssl/evp.h>
+#include "sha1.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define NS_ACCEPT "jabber:component:accept"
 
@@ -17,16 +20,16 @@
 
 void xmpp_handshake_hex(const char *stream_id, const char *secret, char out[41])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	if (c == NULL || EVP_DigestInit_ex(c, EVP_sha1(), NULL) != 1 ||
-	    EVP_DigestUpdate(c, stream_id, strlen(stream_id)) != 1 ||
-	    EVP_DigestUpdate(c, secret, strlen(secret)) != 1 || EVP_DigestFinal_ex(c, md, &n) != 1 || n != 20)
-		fatal("SHA-1 unavailable");
-	EVP_MD_CTX_free(c);
-	for (unsigned i = 0; i < 20; i++)
+	struct sha1 s;
+	uint8_t md[SHA1_LEN];
+
+	sha1_init(&s);
+	sha1_update(&s, stream_id, strlen(stream_id));
+	sha1_update(&s, secret, strlen(secret));
+	sha1_final(&s, md);
+	for (int i = 0; i < SHA1_LEN; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	explicit_bzero(md, sizeof md);
 }
 
 uint32_t xmpp_backoff_next(struct xmpp_backoff *b, const char *cond, uint64_t up_ms, uint32_t rnd)
@@ -298,7 +301,9 @@ struct xsess *xs_new(const struct xs_conf *conf, xs_submit_fn submit, void *ctx)
 	s->conf = *conf;
 	s->submit = submit;
 	s->submit_ctx = ctx;
-	s->pend = calloc(XS_MAX_PENDING, sizeof *s->pend);
+	s->pend = mmap(NULL, XS_MAX_PENDING * sizeof *s->pend, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (s->pend == MAP_FAILED)
+		s->pend = NULL;
 	s->fbuf = malloc(FRAME_MAX);
 	if (s->pend == NULL || s->fbuf == NULL) {
 		xs_free(s);
@@ -312,9 +317,10 @@ void xs_free(struct xsess *s)
 {
 	if (s == NULL)
 		return;
-	if (s->pend)
+	if (s->pend) {
 		drop_pending(s);
-	free(s->pend);
+		munmap(s->pend, XS_MAX_PENDING * sizeof *s->pend);
+	}
 	free(s->fbuf);
 	xml_reader_free(s->rd);
 	xb_free(&s->out);

@@ -1,20 +1,47 @@
 /*
- * http: see http.h. libmicrohttpd in its external-epoll mode: its epoll fd sits in statsd's
- * loop, and pages are rendered in the same thread that owns the statistics, so nothing is
- * shared between threads. Requests carry no body; anything but GET and HEAD gets 405.
+ * http: see http.h. A small HTTP/1.1 server for a loopback listener that serves two pages to
+ * scrapers and browsers: one request per connection, answered with "Connection: close". The
+ * request head is read whole (at most STATSD_HTTP_HEAD_MAX bytes) before it is answered, and
+ * only its request line matters: headers and any body are ignored. After the answer the
+ * connection is drained until the client closes, so an unread body never turns the close into
+ * a reset. Every connection is closed HTTP_TIMEOUT_MS after it was accepted, whatever it is
+ * doing; at most HTTP_CONNS at once, more are closed on accept. The listener and the
+ * connections sit in an epoll set of their own whose fd sits in statsd's loop, so pages are
+ * rendered in the thread that owns the statistics. Trusts nothing in a request. Holds each
+ * connection's head buffer and answer.
  */
 #include "http.h"
+#include "daemon.h"
 #include <arpa/inet.h>
-#include <microhttpd.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define HTTP_CONNS 32
+#define HTTP_TIMEOUT_MS 10000
+#define EV_LISTEN HTTP_CONNS /* epoll tag of the listener; connections are tagged by slot */
+
+enum conn_state { C_FREE, C_HEAD, C_ANSWER, C_DRAIN };
+
+struct conn {
+	enum conn_state st;
+	int fd;
+	uint64_t deadline; /* monotonic ms */
+	char *buf;	   /* C_HEAD: the head so far (STATSD_HTTP_HEAD_MAX); C_ANSWER: the answer */
+	size_t len, sent;
+};
 
 struct statsd_http {
-	struct MHD_Daemon *d;
+	int lfd, epfd;
 	statsd_page_fn *fn;
 	void *ctx;
+	struct conn c[HTTP_CONNS];
 };
 
 int statsd_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *sslen, char *err, size_t errlen)
@@ -77,61 +104,221 @@ int statsd_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *s
 	return -1;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
-				  const char *version, const char *upload, size_t *upload_size, void **con_cls)
-{
-	struct statsd_http *h = cls;
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-	unsigned code = 200;
-	const char *type = "text/plain; charset=utf-8";
-	size_t len = 0;
-	char *body;
-	static int first;
-	(void)version;
-	(void)upload;
+/* ---- requests ---- */
 
-	if (*con_cls == NULL) {
-		*con_cls = &first; /* headers only so far; answer once the (empty) body is read */
-		return MHD_YES;
-	}
-	if (*upload_size > 0) {
-		*upload_size = 0; /* bodies are ignored */
-		return MHD_YES;
-	}
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-		static const char msg[] = "Method Not Allowed\n";
-		r = MHD_create_response_from_buffer(sizeof msg - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
-		MHD_add_response_header(r, "Allow", "GET, HEAD");
-		code = MHD_HTTP_METHOD_NOT_ALLOWED;
-	} else {
-		body = h->fn(h->ctx, url, &code, &type, &len);
-		if (body == NULL) {
-			static const char msg[] = "Internal Server Error\n";
-			r = MHD_create_response_from_buffer(sizeof msg - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
-			code = MHD_HTTP_INTERNAL_SERVER_ERROR;
-		} else {
-			r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-			MHD_add_response_header(r, "Content-Type", type);
-		}
-	}
-	if (r == NULL)
-		return MHD_NO;
-	MHD_add_response_header(r, "Cache-Control", "no-store");
-	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-	ret = MHD_queue_response(mc, code, r);
-	MHD_destroy_response(r);
-	return ret;
+int statsd_http_parse(const char *buf, size_t len, struct statsd_http_req *r)
+{
+	const char *p = buf, *e = buf + len, *crlf, *lf, *nl, *sp1, *sp2, *q;
+	size_t n;
+
+	memset(r, 0, sizeof *r);
+	while (p < e && (*p == '\r' || *p == '\n')) /* empty lines before the request line */
+		p++;
+	crlf = memmem(p, (size_t)(e - p), "\n\r\n", 3);
+	lf = memmem(p, (size_t)(e - p), "\n\n", 2);
+	if (crlf == NULL && lf == NULL)
+		return len >= STATSD_HTTP_HEAD_MAX ? STATSD_HTTP_TOO_LONG : STATSD_HTTP_MORE;
+	nl = memchr(p, '\n', (size_t)(e - p)); /* the request line ends at the first one */
+	if (nl > p && nl[-1] == '\r')
+		nl--;
+	if ((sp1 = memchr(p, ' ', (size_t)(nl - p))) == NULL || (sp2 = memchr(sp1 + 1, ' ', (size_t)(nl - sp1 - 1))) == NULL)
+		return STATSD_HTTP_BAD;
+	n = (size_t)(sp1 - p);
+	if (n == 0 || n >= sizeof r->method)
+		return STATSD_HTTP_BAD;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < 'A' || p[i] > 'Z')
+			return STATSD_HTTP_BAD;
+	memcpy(r->method, p, n);
+	for (q = sp1 + 1; q < sp2; q++)
+		if (*q <= 0x20 || *q >= 0x7f)
+			return STATSD_HTTP_BAD;
+	q = memchr(sp1 + 1, '?', (size_t)(sp2 - sp1 - 1));
+	n = (size_t)((q ? q : sp2) - (sp1 + 1));
+	if (sp1[1] != '/' || n >= sizeof r->path)
+		return STATSD_HTTP_BAD;
+	memcpy(r->path, sp1 + 1, n);
+	if (nl - sp2 - 1 != 8 || memcmp(sp2 + 1, "HTTP/1.", 7) != 0 || (sp2[8] != '0' && sp2[8] != '1'))
+		return STATSD_HTTP_VERSION;
+	return STATSD_HTTP_OK;
 }
 
-struct statsd_http *statsd_http_start(const char *listen, statsd_page_fn *fn, void *ctx, char *err, size_t errlen)
+static const char *reason(unsigned code)
+{
+	switch (code) {
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 505:
+		return "HTTP Version Not Supported";
+	}
+	return "Internal Server Error";
+}
+
+#define HEAD_FMT                                                                                   \
+	"HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sCache-Control: no-store\r\n" \
+	"X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n"
+
+/* Replaces c->buf with the whole answer to what the head parsed to (rc, r); NULL when out of
+ * memory. Errors and a page that could not be rendered get their reason phrase as the body. */
+static void answer(struct statsd_http *h, struct conn *c, int rc, const struct statsd_http_req *r)
+{
+	const char *type = "text/plain; charset=utf-8", *allow = "";
+	unsigned code = 200;
+	char *body = NULL, *out, msg[64];
+	size_t blen = 0;
+	int head = 0, n;
+
+	if (rc != STATSD_HTTP_OK) {
+		code = rc == STATSD_HTTP_TOO_LONG ? 431 : rc == STATSD_HTTP_VERSION ? 505 : 400;
+	} else if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
+		code = 405;
+		allow = "Allow: GET, HEAD\r\n";
+	} else {
+		head = r->method[0] == 'H';
+		if ((body = h->fn(h->ctx, r->path, &code, &type, &blen)) == NULL) {
+			code = 500;
+			type = "text/plain; charset=utf-8";
+		}
+	}
+	if (body == NULL)
+		blen = (size_t)snprintf(msg, sizeof msg, "%s\n", reason(code));
+	n = snprintf(NULL, 0, HEAD_FMT, code, reason(code), type, blen, allow);
+	if ((out = malloc((size_t)n + 1 + (head ? 0 : blen))) != NULL) {
+		snprintf(out, (size_t)n + 1, HEAD_FMT, code, reason(code), type, blen, allow);
+		if (!head)
+			memcpy(out + n, body ? body : msg, blen);
+	}
+	free(body);
+	free(c->buf);
+	c->buf = out;
+	c->len = (size_t)n + (head ? 0 : blen);
+	c->sent = 0;
+}
+
+/* ---- connections ---- */
+
+static void conn_close(struct statsd_http *h, struct conn *c)
+{
+	epoll_ctl(h->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	free(c->buf);
+	memset(c, 0, sizeof *c);
+	c->fd = -1;
+}
+
+static void watch(struct statsd_http *h, struct conn *c, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.u32 = (uint32_t)(c - h->c)};
+	if (epoll_ctl(h->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+		conn_close(h, c);
+}
+
+static void accept_all(struct statsd_http *h, uint64_t now)
+{
+	int fd;
+
+	while ((fd = accept4(h->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		struct conn *c = NULL;
+		struct epoll_event ev = {.events = EPOLLIN};
+		for (size_t i = 0; i < HTTP_CONNS && c == NULL; i++)
+			if (h->c[i].st == C_FREE)
+				c = &h->c[i];
+		if (c == NULL || (c->buf = malloc(STATSD_HTTP_HEAD_MAX)) == NULL) {
+			close(fd);
+			continue;
+		}
+		ev.data.u32 = (uint32_t)(c - h->c);
+		if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			free(c->buf);
+			c->buf = NULL;
+			close(fd);
+			continue;
+		}
+		c->st = C_HEAD;
+		c->fd = fd;
+		c->len = c->sent = 0;
+		c->deadline = now + HTTP_TIMEOUT_MS;
+	}
+}
+
+/* C_ANSWER: sends what the socket takes; once all is sent, C_DRAIN. */
+static void flush(struct statsd_http *h, struct conn *c)
+{
+	while (c->sent < c->len) {
+		ssize_t w = send(c->fd, c->buf + c->sent, c->len - c->sent, MSG_NOSIGNAL);
+		if (w < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (w <= 0) {
+			conn_close(h, c);
+			return;
+		}
+		c->sent += (size_t)w;
+	}
+	free(c->buf);
+	c->buf = NULL;
+	shutdown(c->fd, SHUT_WR);
+	c->st = C_DRAIN;
+	watch(h, c, EPOLLIN);
+}
+
+static void conn_event(struct statsd_http *h, struct conn *c)
+{
+	struct statsd_http_req r;
+	char sink[4096];
+	ssize_t n;
+	int rc;
+
+	if (c->st == C_ANSWER) {
+		flush(h, c);
+		return;
+	}
+	if (c->st == C_DRAIN) {
+		while ((n = read(c->fd, sink, sizeof sink)) > 0)
+			;
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			conn_close(h, c);
+		return;
+	}
+	n = read(c->fd, c->buf + c->len, STATSD_HTTP_HEAD_MAX - c->len);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		conn_close(h, c);
+		return;
+	}
+	if (n < 0)
+		return;
+	c->len += (size_t)n;
+	if ((rc = statsd_http_parse(c->buf, c->len, &r)) == STATSD_HTTP_MORE)
+		return;
+	answer(h, c, rc, &r);
+	if (c->buf == NULL) {
+		conn_close(h, c);
+		return;
+	}
+	c->st = C_ANSWER;
+	watch(h, c, EPOLLOUT);
+	if (c->st == C_ANSWER)
+		flush(h, c);
+}
+
+/* ---- the listener ---- */
+
+struct statsd_http *statsd_http_start(const char *listen_on, statsd_page_fn *fn, void *ctx, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	struct statsd_http *h;
-	unsigned flags = MHD_USE_EPOLL;
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = EV_LISTEN};
+	int one = 1;
 
-	if (statsd_listen_parse(listen, &ss, &sslen, err, errlen) < 0)
+	if (statsd_listen_parse(listen_on, &ss, &sslen, err, errlen) < 0)
 		return NULL;
 	if ((h = calloc(1, sizeof *h)) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -139,14 +326,15 @@ struct statsd_http *statsd_http_start(const char *listen, statsd_page_fn *fn, vo
 	}
 	h->fn = fn;
 	h->ctx = ctx;
-	if (ss.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
-	h->d = MHD_start_daemon(flags, ntohs(((struct sockaddr_in *)&ss)->sin_port), NULL, NULL, on_request, h,
-				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, 32u,
-				MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
-	if (h->d == NULL) {
-		snprintf(err, errlen, "listen %s: cannot start the HTTP listener (address in use?)", listen);
-		free(h);
+	for (size_t i = 0; i < HTTP_CONNS; i++)
+		h->c[i].fd = -1;
+	h->epfd = epoll_create1(EPOLL_CLOEXEC);
+	h->lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (h->lfd < 0 || h->epfd < 0 || setsockopt(h->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(h->lfd, (struct sockaddr *)&ss, sslen) < 0 || listen(h->lfd, 64) < 0 ||
+	    epoll_ctl(h->epfd, EPOLL_CTL_ADD, h->lfd, &ev) < 0) {
+		snprintf(err, errlen, "listen %s: %s", listen_on, strerror(errno));
+		statsd_http_stop(h);
 		return NULL;
 	}
 	return h;
@@ -154,19 +342,37 @@ struct statsd_http *statsd_http_start(const char *listen, statsd_page_fn *fn, vo
 
 int statsd_http_fd(const struct statsd_http *h)
 {
-	const union MHD_DaemonInfo *i = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
-	return i ? i->epoll_fd : -1;
+	return h->epfd;
 }
 
 void statsd_http_run(struct statsd_http *h)
 {
-	MHD_run(h->d);
+	struct epoll_event evs[HTTP_CONNS + 1];
+	uint64_t now = mono_ms();
+	int n = epoll_wait(h->epfd, evs, HTTP_CONNS + 1, 0);
+
+	for (int i = 0; i < n; i++) {
+		uint32_t tag = evs[i].data.u32;
+		if (tag == EV_LISTEN)
+			accept_all(h, now);
+		else if (tag < HTTP_CONNS && h->c[tag].st != C_FREE)
+			conn_event(h, &h->c[tag]);
+	}
+	for (size_t i = 0; i < HTTP_CONNS; i++)
+		if (h->c[i].st != C_FREE && h->c[i].deadline <= now)
+			conn_close(h, &h->c[i]);
 }
 
 void statsd_http_stop(struct statsd_http *h)
 {
-	if (h) {
-		MHD_stop_daemon(h->d);
-		free(h);
-	}
+	if (h == NULL)
+		return;
+	for (size_t i = 0; i < HTTP_CONNS; i++)
+		if (h->c[i].st != C_FREE)
+			conn_close(h, &h->c[i]);
+	if (h->lfd >= 0)
+		close(h->lfd);
+	if (h->epfd >= 0)
+		close(h->epfd);
+	free(h);
 }

@@ -84,49 +84,79 @@ static int id_valid(uint32_t id)
 	return 0;
 }
 
-static struct metric_kv *slot(struct metric_kv *t, uint32_t id, int create, size_t *n)
+static int tab_init(struct metric_tab *t)
 {
-	size_t i = (id * 2654435761u) % METRICS_SLOTS;
-	for (size_t k = 0; k < METRICS_SLOTS; k++, i = (i + 1) % METRICS_SLOTS) {
-		if (t[i].id == id)
-			return &t[i];
-		if (t[i].id == 0) {
-			if (!create || *n >= METRICS_SLOTS / 2)
-				return NULL;
-			t[i].id = id;
-			(*n)++;
-			return &t[i];
-		}
-	}
-	return NULL;
+	t->n = 0;
+	t->cap = METRICS_SLOTS_FIRST;
+	t->v = calloc(t->cap, sizeof *t->v);
+	return t->v ? 0 : -1;
 }
 
-static uint64_t lookup(const struct metric_kv *t, uint32_t id)
+/* The slot holding id, or the empty one where it would go (a table is never full). */
+static struct metric_kv *find(struct metric_kv *v, size_t cap, uint32_t id)
 {
-	struct metric_kv *s = slot((struct metric_kv *)t, id, 0, NULL);
-	return s ? s->v : 0;
+	size_t i = (id * 2654435761u) % cap;
+	while (v[i].id != id && v[i].id != 0)
+		i = (i + 1) % cap;
+	return &v[i];
+}
+
+/* Doubles t (rehashing what it holds); -1 at METRICS_SLOTS or out of memory. */
+static int grow(struct metric_tab *t)
+{
+	size_t cap = t->cap * 2;
+	struct metric_kv *v;
+
+	if (cap > METRICS_SLOTS || (v = calloc(cap, sizeof *v)) == NULL)
+		return -1;
+	for (size_t i = 0; i < t->cap; i++)
+		if (t->v[i].id != 0)
+			*find(v, cap, t->v[i].id) = t->v[i];
+	free(t->v);
+	t->v = v;
+	t->cap = cap;
+	return 0;
+}
+
+/* The slot of id; with create, a new one (value 0) when absent and there is room. */
+static struct metric_kv *slot(struct metric_tab *t, uint32_t id, int create)
+{
+	struct metric_kv *s = find(t->v, t->cap, id);
+
+	if (s->id == id)
+		return s;
+	if (!create || (t->n >= t->cap / 2 && grow(t) < 0))
+		return NULL;
+	s = find(t->v, t->cap, id);
+	s->id = id;
+	t->n++;
+	return s;
+}
+
+static uint64_t lookup(const struct metric_tab *t, uint32_t id)
+{
+	const struct metric_kv *s = find(t->v, t->cap, id);
+	return s->id == id ? s->v : 0;
 }
 
 int metrics_init(struct metrics *m)
 {
 	memset(m, 0, sizeof *m);
-	m->pend_x = calloc(METRICS_SLOTS, sizeof *m->pend_x);
-	m->totals = calloc(METRICS_SLOTS, sizeof *m->totals);
-	return m->pend_x && m->totals ? 0 : -1;
+	return tab_init(&m->pend_x) == 0 && tab_init(&m->totals) == 0 ? 0 : -1;
 }
 
 void metrics_free(struct metrics *m)
 {
-	free(m->pend_x);
-	free(m->totals);
-	m->pend_x = m->totals = NULL;
+	free(m->pend_x.v);
+	free(m->totals.v);
+	m->pend_x.v = m->totals.v = NULL;
 }
 
 static void load_one(void *ctx, uint32_t id, uint64_t v)
 {
 	struct metrics *m = ctx;
 	struct metric_kv *s;
-	if (id_valid(id) && METRIC_KIND(id) != METRIC_GAUGE && (s = slot(m->totals, id, 1, &m->ntotals)) != NULL)
+	if (id_valid(id) && METRIC_KIND(id) != METRIC_GAUGE && (s = slot(&m->totals, id, 1)) != NULL)
 		s->v = v;
 }
 
@@ -188,7 +218,7 @@ int metrics_take(struct metrics *m, const uint8_t *buf, size_t n, uint32_t pid, 
 			take_gauge(m, id, v, pid, mono_ms);
 			break;
 		default:
-			if ((s = slot(m->pend_x, id, 1, &m->npend_x)) != NULL)
+			if ((s = slot(&m->pend_x, id, 1)) != NULL)
 				s->v += v;
 			break;
 		}
@@ -200,7 +230,7 @@ int metrics_take(struct metrics *m, const uint8_t *buf, size_t n, uint32_t pid, 
 
 int metrics_dirty(const struct metrics *m)
 {
-	return m->have_pending || m->npend_x > 0;
+	return m->have_pending || m->pend_x.n > 0;
 }
 
 int metrics_commit(struct metrics *m, struct periods *p, uint64_t now_s)
@@ -208,12 +238,12 @@ int metrics_commit(struct metrics *m, struct periods *p, uint64_t now_s)
 	struct metric_kv *x = NULL;
 	size_t nx = 0;
 
-	if (m->npend_x > 0) {
-		if ((x = malloc(m->npend_x * sizeof *x)) == NULL)
+	if (m->pend_x.n > 0) {
+		if ((x = malloc(m->pend_x.n * sizeof *x)) == NULL)
 			return -1;
-		for (size_t i = 0; i < METRICS_SLOTS; i++)
-			if (m->pend_x[i].id != 0)
-				x[nx++] = m->pend_x[i];
+		for (size_t i = 0; i < m->pend_x.cap; i++)
+			if (m->pend_x.v[i].id != 0)
+				x[nx++] = m->pend_x.v[i];
 	}
 	if (periods_commit(p, now_s, m->pending, x, nx) < 0) {
 		free(x);
@@ -221,28 +251,28 @@ int metrics_commit(struct metrics *m, struct periods *p, uint64_t now_s)
 	}
 	for (uint32_t i = 1; i < CTR_MAX; i++) {
 		struct metric_kv *s;
-		if (m->pending[i] && (s = slot(m->totals, i, 1, &m->ntotals)) != NULL)
+		if (m->pending[i] && (s = slot(&m->totals, i, 1)) != NULL)
 			s->v += m->pending[i];
 	}
 	for (size_t i = 0; i < nx; i++) {
-		struct metric_kv *s = slot(m->totals, x[i].id, 1, &m->ntotals);
+		struct metric_kv *s = slot(&m->totals, x[i].id, 1);
 		if (s)
 			s->v += x[i].v;
 	}
 	free(x);
 	memset(m->pending, 0, sizeof m->pending);
-	memset(m->pend_x, 0, METRICS_SLOTS * sizeof *m->pend_x);
+	memset(m->pend_x.v, 0, m->pend_x.cap * sizeof *m->pend_x.v);
 	m->have_pending = 0;
-	m->npend_x = 0;
+	m->pend_x.n = 0;
 	return 0;
 }
 
 uint64_t metrics_value(const struct metrics *m, uint32_t id)
 {
-	uint64_t v = lookup(m->totals, id);
+	uint64_t v = lookup(&m->totals, id);
 	if (METRIC_KIND(id) == METRIC_PLAIN)
 		return v + (id > 0 && id < CTR_MAX ? m->pending[id] : 0);
-	return v + lookup(m->pend_x, id);
+	return v + lookup(&m->pend_x, id);
 }
 
 void metrics_expire(struct metrics *m, uint64_t mono_ms)
@@ -285,11 +315,14 @@ static int cmp_gauge(const void *a, const void *b)
 static size_t http_ids(const struct metrics *m, uint32_t *ids)
 {
 	size_t n = 0;
-	for (size_t i = 0; i < METRICS_SLOTS; i++) {
-		uint32_t a = m->totals[i].id, b = m->pend_x[i].id;
+	for (size_t i = 0; i < m->totals.cap; i++) {
+		uint32_t a = m->totals.v[i].id;
 		if (a && METRIC_KIND(a) == METRIC_HTTP)
 			ids[n++] = a;
-		if (b && METRIC_KIND(b) == METRIC_HTTP && slot(m->totals, b, 0, NULL) == NULL)
+	}
+	for (size_t i = 0; i < m->pend_x.cap; i++) {
+		uint32_t b = m->pend_x.v[i].id;
+		if (b && METRIC_KIND(b) == METRIC_HTTP && find(m->totals.v, m->totals.cap, b)->id != b)
 			ids[n++] = b;
 	}
 	qsort(ids, n, sizeof *ids, cmp_u32);
@@ -299,7 +332,7 @@ static size_t http_ids(const struct metrics *m, uint32_t *ids)
 char *metrics_prometheus(const struct metrics *m, uint64_t started_s, uint64_t period_s, size_t *len)
 {
 	struct sbuf b = {0};
-	uint32_t *ids = malloc(2 * METRICS_SLOTS * sizeof *ids);
+	uint32_t *ids = malloc((m->totals.n + m->pend_x.n + 1) * sizeof *ids);
 	struct gauge_entry g[METRICS_GAUGES];
 	size_t n;
 	char num[32];

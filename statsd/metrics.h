@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #define METRICS_SLOTS 8192	/* far more than the valid ids of the totals-only kinds */
+#define METRICS_SLOTS_FIRST 256 /* a table starts with one page and doubles up to METRICS_SLOTS */
 #define METRICS_GAUGES 256
 #define GAUGE_STALE_MS 10000	/* a daemon reports every 2 s; after this its gauges are gone */
 
@@ -20,13 +21,17 @@ struct gauge_entry {
 	uint64_t value, seen_ms; /* seen: monotonic ms */
 };
 
+/* An open-addressing hash of metric ids (id 0 = empty slot), at most half full. */
+struct metric_tab {
+	struct metric_kv *v;
+	size_t n, cap;		   /* cap: a power of two, METRICS_SLOTS at most */
+};
+
 struct metrics {
 	uint64_t pending[CTR_MAX];
 	int have_pending;
-	struct metric_kv *pend_x;  /* hash of pending totals-only deltas (id 0 = empty) */
-	size_t npend_x;
-	struct metric_kv *totals;  /* hash of committed totals, every kind but gauges */
-	size_t ntotals;
+	struct metric_tab pend_x;  /* pending totals-only deltas */
+	struct metric_tab totals;  /* committed totals, every kind but gauges */
 	struct gauge_entry gauges[METRICS_GAUGES];
 	size_t ngauges;
 	uint64_t datagrams, rejected; /* since this process started */

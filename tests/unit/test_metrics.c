@@ -33,6 +33,49 @@ static int has_line(const char *text, const char *line)
 	return 0;
 }
 
+static int parse(const char *head, const char *method, const char *path)
+{
+	struct statsd_http_req r;
+	return statsd_http_parse(head, strlen(head), &r) == STATSD_HTTP_OK && strcmp(r.method, method) == 0 &&
+	       strcmp(r.path, path) == 0;
+}
+
+static int parse_rc(const char *head)
+{
+	struct statsd_http_req r;
+	return statsd_http_parse(head, strlen(head), &r);
+}
+
+/* The listener's request heads: what is taken, what waits for more, what is refused. */
+static void test_http_parse(void)
+{
+	char *big = malloc(STATSD_HTTP_HEAD_MAX + 1);
+
+	CHECK(parse("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n\r\n", "GET", "/metrics"), "GET with headers");
+	CHECK(parse("HEAD /?refresh=1 HTTP/1.0\r\n\r\n", "HEAD", "/"), "HEAD, HTTP/1.0, query string cut off");
+	CHECK(parse("\r\nGET / HTTP/1.1\n\n", "GET", "/"), "an empty line first, bare LF line ends");
+	CHECK(parse("POST /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", "POST", "/metrics"), "a body after the head is left alone");
+	CHECK(parse_rc("") == STATSD_HTTP_MORE && parse_rc("GET /metrics HTTP/1.1\r\nHost: x\r\n") == STATSD_HTTP_MORE,
+	      "an unfinished head waits for more");
+	CHECK(parse_rc("GET /metrics HTTP/2.0\r\n\r\n") == STATSD_HTTP_VERSION &&
+		  parse_rc("GET /metrics HTTP/1.10\r\n\r\n") == STATSD_HTTP_VERSION,
+	      "other protocol versions refused");
+	CHECK(parse_rc("get / HTTP/1.1\r\n\r\n") == STATSD_HTTP_BAD && parse_rc("GET metrics HTTP/1.1\r\n\r\n") == STATSD_HTTP_BAD &&
+		  parse_rc("GET\r\n\r\n") == STATSD_HTTP_BAD && parse_rc("GET /a\x01b HTTP/1.1\r\n\r\n") == STATSD_HTTP_BAD &&
+		  parse_rc("GET  / HTTP/1.1\r\n\r\n") == STATSD_HTTP_BAD &&
+		  parse_rc("VERYLONGMETHODNAME / HTTP/1.1\r\n\r\n") == STATSD_HTTP_BAD,
+	      "malformed request lines refused");
+	if (big == NULL)
+		return;
+	memset(big, 'a', STATSD_HTTP_HEAD_MAX);
+	big[STATSD_HTTP_HEAD_MAX] = '\0';
+	CHECK(parse_rc(big) == STATSD_HTTP_TOO_LONG, "a full buffer with no whole head is too long");
+	memcpy(big, "GET /", 5);
+	memcpy(big + STATSD_HTTP_HEAD_MAX - 14, " HTTP/1.1\r\n\r\n", 14);
+	CHECK(parse_rc(big) == STATSD_HTTP_BAD, "a path longer than the request buffer is refused");
+	free(big);
+}
+
 static int listen_ok(const char *s)
 {
 	struct sockaddr_storage ss;
@@ -50,6 +93,7 @@ int main(void)
 	size_t len;
 	char *text;
 
+	test_http_parse();
 	CHECK(metrics_init(&m) == 0, "init");
 	{
 		uint32_t ids[] = {CTR_MESSAGES_TOTAL,
@@ -147,6 +191,37 @@ int main(void)
 		in.nrows = 0;
 		text = page_render(&in, &len);
 		CHECK(text && strstr(text, "no data yet"), "empty store still renders");
+		free(text);
+	}
+	/* The tables start with one page and grow: every status of two routes, pending, then committed. */
+	metrics_free(&m);
+	CHECK(metrics_init(&m) == 0 && m.pend_x.cap == METRICS_SLOTS_FIRST && m.totals.cap == METRICS_SLOTS_FIRST,
+	      "tables start small");
+	for (uint32_t st = 100; st < 600; st += 50) {
+		uint32_t ids[100];
+		uint64_t vals[100];
+		for (int i = 0; i < 100; i++) {
+			ids[i] = METRIC_HTTP_ID(i < 50 ? HTTP_ROUTE_ONION : HTTP_ROUTE_STATS, st + (uint32_t)(i % 50));
+			vals[i] = st + (uint32_t)(i % 50);
+		}
+		metrics_take(&m, buf, dgram(ids, vals, 100), 1, 1);
+	}
+	{
+		int all = 1;
+		for (uint32_t st = 100; st < 600; st++)
+			all &= metrics_value(&m, METRIC_HTTP_ID(HTTP_ROUTE_ONION, st)) == st &&
+			       metrics_value(&m, METRIC_HTTP_ID(HTTP_ROUTE_STATS, st)) == st;
+		CHECK(all && m.pend_x.n == 1000 && m.pend_x.cap == 2048, "1000 pending ids kept as the table grew (%zu of %zu)",
+		      m.pend_x.n, m.pend_x.cap);
+		CHECK(metrics_commit(&m, &p, 1800000000) == 0 && m.pend_x.n == 0 && m.totals.n == 1000, "committed");
+		all = 1;
+		for (uint32_t st = 100; st < 600; st++)
+			all &= metrics_value(&m, METRIC_HTTP_ID(HTTP_ROUTE_STATS, st)) == st;
+		CHECK(all, "committed values kept as the totals grew");
+		text = metrics_prometheus(&m, 1800000000, 60, &len);
+		CHECK(text && has_line(text, "pushpipe_http_requests_total{route=\"get_statistics_data\",status=\"599\"} 599") &&
+			  has_line(text, "pushpipe_http_requests_total{route=\"onion\",status=\"100\"} 100"),
+		      "all of them rendered");
 		free(text);
 	}
 	periods_close(&p);
