@@ -3,7 +3,7 @@
  * one provider token (JWT ES256) shared by every request, replaced when jwt_refresh_s old
  * (providers.md §1.3: not more often than every 20 min, so no 429
  * TooManyProviderTokenUpdates), or at once after ExpiredProviderToken. With certificate
- * authentication there is nothing to hold here: libcurl presents the certificate.
+ * authentication there is nothing to hold here: the HTTP client presents the certificate.
  * Trusts the key file the configuration names. Never logs the key or a JWT.
  */
 #include "apns.h"

@@ -44,7 +44,7 @@ int main(int argc, char **argv)
 	ho.deadline_ms = cfg.apns.deadline_ms;
 	ho.ping_idle_ms = cfg.apns.ping_idle_ms;
 	ho.ca_file = cfg.apns.ca_file;
-	ho.direct_origin = cfg.apns.url; /* pushes over nghttp2 directly (h2direct.h) */
+	ho.push_origin = cfg.apns.url;
 	A.s.guard_window = cfg.apns.guard_window;
 	A.s.guard_min_guarded = cfg.apns.guard_min_answers;
 	A.s.guard_percent = cfg.apns.guard_percent;

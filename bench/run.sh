@@ -132,7 +132,7 @@ the push (wall clock, both on this machine).
 
 All $(ev idle_daemons) daemons started, one registration made, then idle for 2 s; and again idle after the
 load above (allocators keep some of what the peak needed). Each process's resident set counts
-the shared libraries (libc, OpenSSL, libcurl, …) again; the footprint counts each process's private
+the shared libraries (libc, OpenSSL, …) again; the footprint counts each process's private
 pages once and each shared page once, which is what the pipeline occupies.
 
 | measure | value |

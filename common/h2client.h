@@ -1,11 +1,11 @@
 /*
- * h2client: a small HTTP/2 client core on libcurl multi, single-threaded, driven by the
- * caller's epoll loop: add h2c_fd() to it for EPOLLIN, bound epoll_wait by h2c_timeout_ms(),
- * and call h2c_run() on every turn. Requests multiplex over a few long-lived connections per
- * host (HTTP/1.1 when the server offers nothing else, as WNS may); every request has a
- * deadline; each submitted request gets exactly one completion. A connection on which
- * H2C_RECYCLE_EXPIRIES requests ran out of their deadline is recycled: new requests go to new
- * connections (h2client.c, note_expiry()).
+ * h2client: the senders' HTTP client, single-threaded, driven by the caller's epoll loop: add
+ * h2c_fd() to it for EPOLLIN, bound epoll_wait by h2c_timeout_ms(), and call h2c_run() on
+ * every turn. Requests multiplex over a few long-lived HTTP/2 connections per origin (HTTP/1.1,
+ * one request at a time per connection, where the server chooses it and allow_http1 is set, as
+ * WNS needs); every request has a deadline; each submitted request gets exactly one
+ * completion. A connection on which H2C_RECYCLE_EXPIRIES requests ran out of their deadline
+ * takes no new requests. The connections: h2direct.h.
  */
 #ifndef H2CLIENT_H
 #define H2CLIENT_H
@@ -15,12 +15,15 @@
 #define H2C_BODY_MAX (64 * 1024)  /* response bodies are cut here (flagged, never an error) */
 #define H2C_HEADERS_MAX 8192	  /* response header bytes kept */
 #define H2C_RECYCLE_EXPIRIES 2	  /* deadline expiries on one connection before it is recycled */
-#define H2C_EXPIRY_SLOTS 16	  /* connections whose expiries are remembered */
+#define H2C_ORIGINS_MAX 16	  /* origins with connections at once (WNS: one per channel host) */
+
+/* h2c_response.error */
+enum { H2C_OK, H2C_ERR_TRANSPORT, H2C_ERR_TIMEOUT, H2C_ERR_ABORTED };
 
 struct h2c;
 
 struct h2c_opts {
-	long connections;	   /* per host */
+	long connections;	   /* per origin */
 	long max_streams;	   /* per connection (the server's SETTINGS may lower it) */
 	long deadline_ms;	   /* whole request, waiting for a stream included */
 	long ping_idle_ms;	   /* direct connections: PING after this much silence (0: 30 s) */
@@ -29,13 +32,14 @@ struct h2c_opts {
 	const char *cert_file;	   /* TLS client certificate (PEM) or NULL */
 	const char *key_file;	   /* its key, or NULL */
 	int allow_plain_http;	   /* test mode only: http:// to a loopback host, h2 prior knowledge */
-	const char *direct_origin; /* requests to this URL's origin go over HTTP/2 on nghttp2 directly
-				      (h2direct.h); the rest, and all when NULL, over libcurl */
+	int allow_http1;	   /* HTTP/1.1 when the server prefers it (ALPN), else HTTP/2 only */
+	const char *push_origin;   /* NULL, or a URL whose origin is set up (TLS context) and checked
+				      at h2c_new(); other origins are set up at their first request */
 };
 
 struct h2c_response {
 	long status;		   /* HTTP status; 0 when no complete answer arrived */
-	int error;		   /* CURLcode: 0 when an answer was received */
+	int error;		   /* H2C_OK when an answer was received, else H2C_ERR_* */
 	int timed_out;		   /* the deadline passed */
 	int aborted;		   /* h2c_free() ran first */
 	const char *error_text;	   /* for logs */
@@ -61,8 +65,8 @@ int h2c_timeout_ms(const struct h2c *h);
 /* Handles ready sockets, due timers and finished requests (never blocks). */
 void h2c_run(struct h2c *h);
 /* POSTs body to url with extra headers ("Name: value", NULL-terminated list); the body and
- * headers are copied. 0, or -1 with errno (EAGAIN at max_in_flight, EPROTONOSUPPORT for a
- * refused URL scheme, ENOMEM): then done is not called. */
+ * headers are copied. 0, or -1 with errno (EAGAIN at max_in_flight or with H2C_ORIGINS_MAX
+ * origins busy, EPROTONOSUPPORT for a refused URL, ENOMEM): then done is not called. */
 int h2c_submit(struct h2c *h, const char *url, const char *const *headers, const void *body, size_t len,
 	       h2c_done_fn *done, void *ctx);
 size_t h2c_in_flight(const struct h2c *h);

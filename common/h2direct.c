@@ -1,6 +1,7 @@
 /*
- * h2direct: the requests of one origin over a few HTTP/2 connections of its own (nghttp2 on
- * non-blocking sockets, TLS by OpenSSL with the peer always verified). Requests queue in
+ * h2direct: the requests of one origin over a few connections of its own (HTTP/2 on nghttp2,
+ * or HTTP/1.1 where the server chooses it and the client allows it; non-blocking sockets, TLS
+ * by OpenSSL with the peer always verified). Requests queue in
  * submission order and go onto the ready connection with the fewest open streams, never past
  * the configured or the server's stream limit; new connections open while requests wait and
  * fewer than the configured number are up. Frames of a loop turn leave in one write.
@@ -10,13 +11,12 @@
  * for H2D_PING_IDLE_MS is PINGed and closed when the PING goes unanswered; one on which
  * H2C_RECYCLE_EXPIRIES requests ran out of their deadline takes no new streams. Every request
  * completes exactly once. Trusts its caller's URLs (h2client checks them) and the TLS
- * verification; bounds what it keeps of every answer. Holds the connections (h2direct_conn.c)
- * and the requests.
+ * verification; bounds what it keeps of every answer. Holds the connections (h2direct_conn.c,
+ * h2direct_h1.c) and the requests.
  */
 #include "h2direct_int.h"
 #include "daemon.h"
 #include "log.h"
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,20 +68,21 @@ static int parse_origin(struct h2d *d, const char *url)
 	return d->host[0] ? 0 : -1;
 }
 
-struct h2d *h2d_new(const struct h2c_opts *o, const char *origin, int epfd)
+struct h2d *h2d_new(const struct h2c_opts *o, const char *url, int epfd, uint32_t id, SSL_CTX *tls)
 {
 	struct h2d *d = calloc(1, sizeof *d);
 	long n = o->connections > 0 ? o->connections : 1;
 
 	if (d == NULL)
 		return NULL;
-	if (parse_origin(d, origin) < 0) {
-		log_error("h2client: cannot read the origin of %s", origin);
+	if (parse_origin(d, url) < 0 || (!d->plain && tls == NULL)) {
 		free(d);
 		return NULL;
 	}
 	d->o = *o;
 	d->epfd = epfd;
+	d->id = id;
+	d->tls = tls;
 	d->max_conns = n > H2D_CONNS_MAX ? H2D_CONNS_MAX : (unsigned)n;
 	d->nslots = 2 * d->max_conns; /* draining connections keep a slot until their streams end */
 	d->max_streams = o->max_streams > 0 ? (unsigned)o->max_streams : 100;
@@ -93,10 +94,6 @@ struct h2d *h2d_new(const struct h2c_opts *o, const char *origin, int epfd)
 		d->slot[i].slot = i;
 		d->slot[i].fd = -1;
 		d->slot[i].backoff_ms = H2D_BACKOFF_MIN_MS;
-	}
-	if (!d->plain && (d->tls = h2d_tls_ctx(o)) == NULL) {
-		free(d);
-		return NULL;
 	}
 	return d;
 }
@@ -167,9 +164,7 @@ void h2d_finish(struct h2d *d, struct h2d_req *r, int how, const char *why)
 		res.status = r->status;
 		res.error_text = "";
 	} else {
-		res.error = how == H2D_ABORTED	   ? CURLE_ABORTED_BY_CALLBACK
-			    : how == H2D_TIMED_OUT ? CURLE_OPERATION_TIMEDOUT
-						   : CURLE_RECV_ERROR;
+		res.error = how == H2D_ABORTED ? H2C_ERR_ABORTED : how == H2D_TIMED_OUT ? H2C_ERR_TIMEOUT : H2C_ERR_TRANSPORT;
 		res.error_text = why;
 	}
 	res.body = r->rbody ? r->rbody : "";
@@ -238,7 +233,7 @@ static int req_fill(struct h2d *d, struct h2d_req *r, const char *path, const ch
 		while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
 			vl--;
 		if (vl == 0)
-			continue; /* "Name:" removes a header in libcurl's terms: none is sent */
+			continue; /* "Name:" with no value: no such header is sent */
 		name = KEEP(h, nl);
 		for (size_t k = 0; k < nl; k++)
 			if (name[k] >= 'A' && name[k] <= 'Z')
@@ -302,10 +297,11 @@ static struct h2d_conn *pick(struct h2d *d)
 	for (unsigned i = 0; i < d->nslots; i++) {
 		struct h2d_conn *c = &d->slot[i];
 		unsigned lim = c->remote_max < d->max_streams ? c->remote_max : d->max_streams;
-		if (c->state != H2D_READY || c->open >= lim)
+		unsigned busy = c->h1 ? c->cur != NULL : c->open;
+		if (c->state != H2D_READY || busy >= lim)
 			continue;
-		if (lim - c->open > room) {
-			room = lim - c->open;
+		if (lim - busy > room) {
+			room = lim - busy;
 			best = c;
 		}
 	}
@@ -429,7 +425,5 @@ void h2d_free(struct h2d *d)
 		free(r->rhdrs);
 		free(r);
 	}
-	if (d->tls)
-		SSL_CTX_free(d->tls);
 	free(d);
 }

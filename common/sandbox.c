@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -94,7 +95,7 @@ static const struct role_def roles[] = {
 	[SANDBOX_STATSD] = {"statsd", INET_NONE, 1, 0},
 };
 
-/* Read-only everywhere: what glibc, OpenSSL and libcurl open after start-up. */
+/* Read-only everywhere: what glibc and OpenSSL open after start-up. */
 static const char *const system_reads[] = {
 	"/etc/ssl", "/etc/pki", "/etc/ca-certificates", "/usr/share/ca-certificates",
 	"/usr/local/share/ca-certificates", "/usr/lib/ssl", "/etc/resolv.conf", "/etc/hosts",
@@ -411,7 +412,7 @@ static int apply_landlock(const struct config *c, enum sandbox_role role, char *
 
 /* ---- seccomp ---- */
 
-/* Allowed for every role: what glibc, pthreads, LMDB, OpenSSL, libcurl, nghttp2 and
+/* Allowed for every role: what glibc, pthreads, LMDB, OpenSSL, nghttp2 and
  * libmicrohttpd call in a running daemon. Names unknown on this architecture are skipped. */
 static const char *const base_calls[] = {
 	"read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2",
@@ -556,6 +557,8 @@ static void selftest(const char *action)
 		pid_t p = fork();
 		if (p == 0)
 			_exit(0);
+		if (p > 0) /* the child holds this daemon's listeners until it is gone */
+			waitpid(p, NULL, 0);
 		rc = p < 0 ? -1 : 0;
 	} else {
 		log_error("sandbox selftest %s: unknown action", action);

@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 	ho.deadline_ms = cfg.fcm.deadline_ms;
 	ho.ping_idle_ms = cfg.fcm.ping_idle_ms;
 	ho.ca_file = cfg.fcm.ca_file;
-	ho.direct_origin = cfg.fcm.url; /* pushes over nghttp2 directly (h2direct.h) */
+	ho.push_origin = cfg.fcm.url;
 	A.s.guard_window = cfg.fcm.guard_window;
 	A.s.guard_min_guarded = cfg.fcm.guard_min_answers;
 	A.s.guard_percent = cfg.fcm.guard_percent;

@@ -33,6 +33,7 @@ int main(int argc, char **argv)
 	ho.max_streams = cfg.wns.max_streams;
 	ho.deadline_ms = cfg.wns.deadline_ms;
 	ho.ca_file = cfg.wns.ca_file;
+	ho.allow_http1 = 1; /* WNS front ends may answer HTTP/1.1 */
 	sender_start(&A.s, &ho, 1); /* and one token request */
 	sandbox_enter(&cfg, SANDBOX_WNS_SENDER);
 	log_info("started: %s flow, token URL %s, scope %s, client %s, %ld connections of up to %ld streams, "

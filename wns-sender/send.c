@@ -68,7 +68,7 @@ static int wns_submit(struct sender_job *j, struct guard_verdict *v)
 		hdrs[n++] = ttl;
 	}
 	hdrs[n] = NULL;
-	/* libcurl sends Content-Length (never chunked) and h2client the empty Expect:. */
+	/* h2client sends Content-Length (never chunked) and no Expect ("Expect:" asks for none). */
 	return sender_job_send(j, j->token, hdrs, w->auth.tok.gen, v);
 }
 

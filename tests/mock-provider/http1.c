@@ -1,5 +1,5 @@
 /*
- * http1.c: HTTP/1.1 for clients that do not pick h2 by ALPN (libcurl posting to the OAuth or
+ * http1.c: HTTP/1.1 for clients that do not pick h2 by ALPN (a sender posting to the OAuth or
  * WNS endpoints may). A minimal but correct server side: request line and header fields,
  * Content-Length bodies, "Expect: 100-continue", keep-alive (HTTP/1.1 default, "Connection:
  * close", HTTP/1.0), one request answered at a time; chunked request bodies are refused.
