@@ -26,13 +26,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* The stream table: stream id → request, open addressing (stream ids are odd and rising). */
+/* The stream table: stream id → request, open addressing with tombstones (stream ids are odd
+ * and rising, so an id's home slot is nearly always free or a tombstone when it is added). */
 struct h2d_slot_entry {
-	int32_t sid;
+	int32_t sid;		/* 0 with r NULL: empty; -1 with r NULL: a tombstone */
 	struct h2d_req *r;
 };
 struct h2d_tab {
-	unsigned mask;
+	unsigned mask, live, tombs;
 	struct h2d_slot_entry e[];
 };
 
@@ -41,16 +42,21 @@ static unsigned tab_home(const struct h2d_tab *t, int32_t sid)
 	return ((uint32_t)sid >> 1) & t->mask;
 }
 
+/* The slot holding sid, or -1. */
+static long tab_find(const struct h2d_tab *t, int32_t sid)
+{
+	unsigned i = tab_home(t, sid);
+
+	for (unsigned n = 0; n <= t->mask && (t->e[i].r || t->e[i].sid); n++, i = (i + 1) & t->mask)
+		if (t->e[i].r && t->e[i].sid == sid)
+			return (long)i;
+	return -1;
+}
+
 static struct h2d_req *tab_get(struct h2d_conn *c, int32_t sid)
 {
-	struct h2d_tab *t = c->tab;
-
-	if (t == NULL)
-		return NULL;
-	for (unsigned i = tab_home(t, sid); t->e[i].r; i = (i + 1) & t->mask)
-		if (t->e[i].sid == sid)
-			return t->e[i].r;
-	return NULL;
+	long i = c->tab ? tab_find(c->tab, sid) : -1;
+	return i < 0 ? NULL : c->tab->e[i].r;
 }
 
 static void tab_put(struct h2d_conn *c, int32_t sid, struct h2d_req *r)
@@ -58,36 +64,46 @@ static void tab_put(struct h2d_conn *c, int32_t sid, struct h2d_req *r)
 	struct h2d_tab *t = c->tab;
 	unsigned i = tab_home(t, sid);
 
-	while (t->e[i].r)
+	while (t->e[i].r) /* never full: at most max_streams live in twice as many slots */
 		i = (i + 1) & t->mask;
+	if (t->e[i].sid == -1)
+		t->tombs--;
 	t->e[i].sid = sid;
 	t->e[i].r = r;
+	t->live++;
 }
 
-/* Removes sid, shifting later entries of its run back (no tombstones). */
+/* Every slot emptied and the live entries put back: when tombstones fill half the table. */
+static void tab_rebuild(struct h2d_conn *c)
+{
+	struct h2d_tab *t = c->tab;
+	unsigned n = 0, cap = t->mask + 1;
+	struct h2d_slot_entry *keep = malloc(t->live * sizeof *keep + 1);
+
+	if (keep == NULL)
+		return; /* still correct, only slower */
+	for (unsigned i = 0; i < cap; i++)
+		if (t->e[i].r)
+			keep[n++] = t->e[i];
+	memset(t->e, 0, cap * sizeof t->e[0]);
+	t->live = t->tombs = 0;
+	for (unsigned i = 0; i < n; i++)
+		tab_put(c, keep[i].sid, keep[i].r);
+	free(keep);
+}
+
 static void tab_del(struct h2d_conn *c, int32_t sid)
 {
 	struct h2d_tab *t = c->tab;
-	unsigned i, j, k;
+	long i = t ? tab_find(t, sid) : -1;
 
-	if (t == NULL)
+	if (i < 0)
 		return;
-	for (i = tab_home(t, sid); t->e[i].r && t->e[i].sid != sid; i = (i + 1) & t->mask)
-		;
-	if (t->e[i].r == NULL)
-		return;
-	for (j = i;;) {
-		j = (j + 1) & t->mask;
-		if (t->e[j].r == NULL)
-			break;
-		k = tab_home(t, t->e[j].sid);
-		/* Move e[j] into the hole at i unless its home lies cyclically in (i, j]. */
-		if (i <= j ? (k <= i || k > j) : (k <= i && k > j)) {
-			t->e[i] = t->e[j];
-			i = j;
-		}
-	}
 	t->e[i].r = NULL;
+	t->e[i].sid = -1;
+	t->live--;
+	if (++t->tombs > (t->mask + 1) / 2)
+		tab_rebuild(c);
 }
 
 static int tab_new(struct h2d_conn *c, unsigned streams)
