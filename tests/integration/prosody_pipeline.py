@@ -68,6 +68,10 @@ try:
     for d in p.DAEMONS:
         p.start(d)
     t.check(peer.wait_log("External component successfully authenticated", 20), "Prosody accepted our component")
+    # A publish that comes before the component reaches the router is answered "wait"; the
+    # steps below need both links up.
+    sock = os.path.join(p.dir, "run", "router.sock")
+    t.check(waited(lambda: "connected to " + sock in p.log("ingress-xmpp")), "the component reached the router")
     t.check(waited(lambda: uwpx({"version": 2, "action": "set_channel_uri", "device_id": DEV,
                                  "channel_uri": f"https://127.0.0.1:{p.mock_port}/?token=ch_alice"}).get("status") == 1),
             "UWPX set_channel_uri through the router")
