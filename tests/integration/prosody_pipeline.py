@@ -30,8 +30,11 @@ CMDS = "http://jabber.org/protocol/commands"
 def waited(cond, timeout=15.0):
     end = time.time() + timeout
     while time.time() < end:
-        if cond():
-            return True
+        try:
+            if cond():
+                return True
+        except OSError:  # a listener not up yet
+            pass
         time.sleep(0.1)
     return False
 
