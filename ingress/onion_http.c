@@ -68,6 +68,7 @@ struct onion_conn {
 	struct http1_head h;
 	enum route route;
 	int keep_alive, head_only, too_large;
+	unsigned refused; /* 404 or 405: the body is read and dropped, then this is the answer */
 	uint64_t body_left;
 	struct http1_chunked ck;
 	unsigned char *body;
@@ -138,6 +139,8 @@ static void request_reset(struct onion_conn *c)
 	}
 	c->len = 0;
 	c->too_large = 0;
+	c->refused = 0;
+	c->head_only = 0;
 	c->scanned = 0;
 	c->status = 0;
 	c->st = C_HEAD;
@@ -411,7 +414,7 @@ void onion_http_stats_ready(struct onion_conn *c)
 static void take_body(void *ctx, const unsigned char *p, size_t n)
 {
 	struct onion_conn *c = ctx;
-	if (c->too_large || n == 0)
+	if (c->too_large || c->refused || n == 0)
 		return;
 	if (c->len + n > (size_t)c->w->srv->cfg->onion.max_body) {
 		c->too_large = 1; /* the rest is read and dropped */
@@ -436,7 +439,11 @@ static void take_body(void *ctx, const unsigned char *p, size_t n)
 static int end_request(struct onion_conn *c)
 {
 	struct onion_worker *w = c->w;
-	if (c->too_large) {
+	if (c->refused == 404) {
+		plain(c, 404, "Not Found\n");
+	} else if (c->refused) {
+		plain(c, 405, "Method Not Allowed\n");
+	} else if (c->too_large) {
 		plain(c, 413, "Payload Too Large\n");
 	} else if (c->route == ROUTE_STATS) {
 		c->st = C_WAIT;
@@ -463,22 +470,23 @@ static int begin_request(struct onion_conn *c, size_t hl)
 	if (c->route == ROUTE_STATS && c->h.auth != NULL && (c->auth = strndup(c->h.auth, c->h.auth_len)) == NULL)
 		return fail(c, 503, "Service Unavailable\n");
 	consume(c, hl);
-	/* Answered before the body is looked at; a body is then not read, so the connection
-	 * cannot carry another request. */
-	if (c->route == ROUTE_NONE || c->h.method != HTTP1_POST) {
-		c->close_after = has_body;
-		if (c->route == ROUTE_NONE)
-			plain(c, 404, "Not Found\n");
-		else
-			plain(c, 405, "Method Not Allowed\n");
-		return 1;
+	/* Refused whatever the body holds; it is still read (and dropped), so the connection can
+	 * carry the next request. */
+	if (c->route == ROUTE_NONE)
+		c->refused = 404;
+	else if (c->h.method != HTTP1_POST)
+		c->refused = 405;
+	if (c->refused && c->h.expect_continue && has_body && c->inlen == 0) {
+		/* The client waits before sending the body: answer now instead, and close. */
+		c->close_after = 1;
+		return end_request(c);
 	}
 	if (c->h.chunked) {
 		memset(&c->ck, 0, sizeof c->ck);
 		c->st = C_CHUNKED;
 	} else {
 		c->body_left = has_body ? (uint64_t)c->h.content_length : 0;
-		c->too_large = c->body_left > (uint64_t)cfg->onion.max_body;
+		c->too_large = !c->refused && c->body_left > (uint64_t)cfg->onion.max_body;
 		c->st = C_BODY;
 	}
 	if (c->h.expect_continue && c->h.minor >= 1 && has_body && c->inlen == 0) {
