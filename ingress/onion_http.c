@@ -35,7 +35,6 @@
 #define BODY_KEEP 16384 /* a larger body buffer is freed between requests */
 #define ACCEPT_BATCH 64
 
-enum kind { K_LISTEN, K_ROUTER, K_STATSD, K_CONN };
 enum route { ROUTE_NONE, ROUTE_V2, ROUTE_V4, ROUTE_STATS };
 enum cstate { C_HEAD, C_BODY, C_CHUNKED, C_WAIT, C_DONE };
 
@@ -43,7 +42,7 @@ struct onion_worker {
 	struct onion_server *srv;
 	pthread_t tid;
 	int epfd;
-	enum kind k_listen, k_router, k_statsd; /* epoll tags */
+	char tag_listen, tag_router, tag_statsd; /* epoll tags: only their addresses matter */
 	struct router_link *link, *stats_link;
 	struct onion_conn *head, *tail; /* every connection, least recently active first */
 	uint8_t *fbuf;			/* FRAME_MAX */
@@ -53,7 +52,6 @@ struct onion_worker {
 };
 
 struct onion_conn {
-	enum kind kind; /* first: the epoll tag */
 	int fd;
 	struct onion_worker *w;
 	struct onion_conn *prev, *next;
@@ -647,14 +645,12 @@ static void accept_conns(struct onion_worker *w)
 			continue;
 		}
 		if ((c = calloc(1, sizeof *c)) == NULL || (c->in = malloc(IN_MAX)) == NULL) {
-			if (c)
-				free(c);
+			free(c);
 			__atomic_sub_fetch(&s->nconns, 1, __ATOMIC_RELAXED);
 			close(fd);
 			continue;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		c->kind = K_CONN;
 		c->fd = fd;
 		c->w = w;
 		c->writable = 1;
@@ -713,15 +709,15 @@ static void *worker_main(void *arg)
 		n = epoll_wait(w->epfd, ev, 64, 100);
 		w->now_ms = mono_ms();
 		for (int i = 0; i < n; i++) {
-			enum kind *k = ev[i].data.ptr;
-			if (k == &w->k_listen)
+			void *tag = ev[i].data.ptr;
+			if (tag == &w->tag_listen)
 				accept_conns(w);
-			else if (k == &w->k_router)
+			else if (tag == &w->tag_router)
 				link_read(w->link);
-			else if (k == &w->k_statsd)
+			else if (tag == &w->tag_statsd)
 				link_read(w->stats_link);
 			else
-				on_conn_event((struct onion_conn *)k, ev[i].events);
+				on_conn_event(tag, ev[i].events);
 		}
 	}
 	/* Pending requests are answered Server busy, then every connection closes. */
@@ -762,16 +758,13 @@ static int worker_init(struct onion_server *s, struct onion_worker *w)
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
 
 	w->srv = s;
-	w->k_listen = K_LISTEN;
-	w->k_router = K_ROUTER;
-	w->k_statsd = K_STATSD;
-	ev.data.ptr = &w->k_listen;
+	ev.data.ptr = &w->tag_listen;
 	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, s->lfd, &ev) < 0 ||
 	    (w->fbuf = malloc(FRAME_MAX)) == NULL ||
 	    (w->link = link_new(s->router_path, pending, (uint32_t)o->router_timeout_ms, ROLE_INGRESS, w->epfd,
-				&w->k_router)) == NULL ||
+				&w->tag_router)) == NULL ||
 	    (w->stats_link = link_new(s->stats_path, 64, (uint32_t)o->router_timeout_ms, ROLE_INGRESS, w->epfd,
-				      &w->k_statsd)) == NULL)
+				      &w->tag_statsd)) == NULL)
 		return -1;
 	return pthread_create(&w->tid, NULL, worker_main, w) == 0 ? 0 : -1;
 }
