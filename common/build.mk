@@ -5,4 +5,4 @@ $(COMMON_LIB): $(COMMON_SRCS:%.c=$(BUILD)/%.o)
 	@mkdir -p $(dir $@)
 	rm -f $@ && $(AR) rcs $@ $^
 # Libraries every program may pull in (static archives drop what is unused).
-LIBS := -lsodium -llmdb -lcurl -lnghttp2 -ljansson -lmicrohttpd -lssl -lcrypto -lseccomp -lexpat -lm
+LIBS := -lsodium -llmdb -lnghttp2 -ljansson -lssl -lcrypto -lseccomp -lexpat -lm

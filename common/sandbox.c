@@ -6,7 +6,7 @@
  *   Landlock - read access to the configuration, the role's own key and CA files, system
  *              certificates and libraries; read-write access to the role's own LMDB
  *              directory; no other file, and (ABI 4+) no TCP bind/connect the role does not
- *              need. Applied to every thread: threads started before us (libmicrohttpd's)
+ *              need. Applied to every thread: threads started before us (the onion workers)
  *              are restricted from a signal handler, as Landlock binds only the caller;
  *   seccomp  - an allowlist (libseccomp) shared by all roles, plus per-role socket rules:
  *              inet sockets only for roles that talk to the internet, no listen() for
@@ -412,8 +412,8 @@ static int apply_landlock(const struct config *c, enum sandbox_role role, char *
 
 /* ---- seccomp ---- */
 
-/* Allowed for every role: what glibc, pthreads, LMDB, OpenSSL, nghttp2 and
- * libmicrohttpd call in a running daemon. Names unknown on this architecture are skipped. */
+/* Allowed for every role: what glibc, pthreads, LMDB, OpenSSL and nghttp2 call in a
+ * running daemon. Names unknown on this architecture are skipped. */
 static const char *const base_calls[] = {
 	"read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2",
 	"pwritev2", "open", "openat", "close", "close_range", "fstat", "stat", "lstat", "newfstatat",

@@ -1,63 +1,86 @@
 /*
- * onion_http: HTTP handling for ingress-onion. A request body is collected up to the
- * configured cap (413 above), decrypted (400 on any failure, bchat-onion.md §7.3), parsed
- * (encrypted error replies, §6.8) and, for actions that change state or queue a
- * notification, forwarded to the router while the connection is suspended. The router's
- * verdict resumes it and the encrypted reply goes out. Nothing here blocks on the router.
+ * onion_http: HTTP/1.1 for ingress-onion. `threads` workers share the listening socket; each
+ * is one epoll loop owning its connections and its own links to the router and statsd. A
+ * request body is collected up to the configured cap (413 above, the excess read and
+ * dropped), decrypted (400 on any failure, bchat-onion.md §7.3), parsed (encrypted error
+ * replies, §6.8) and, for actions that change state or queue a notification, forwarded to the
+ * router; the connection waits, unread, until the router's verdict (or the link's timeout)
+ * and then gets the encrypted reply. Nothing here blocks. Trusts nothing from clients: heads
+ * and chunked bodies go through http1.c, every buffer is bounded, and a connection idle for
+ * timeout_s is closed whatever it was doing. Holds, per connection, one request at a time.
  */
 #include "onion_http.h"
 #include "bchat_request.h"
 #include "counters.h"
+#include "daemon.h"
 #include "frame.h"
+#include "http1.h"
 #include "log.h"
 #include "onion_body.h"
 #include "onion_crypto.h"
 #include <arpa/inet.h>
-#include <microhttpd.h>
+#include <errno.h>
 #include <netinet/in.h>
-#include <stdio.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IN_MAX 16384	/* a request head must fit; bodies stream through */
+#define BODY_KEEP 16384 /* a larger body buffer is freed between requests */
+#define ACCEPT_BATCH 64
 
 enum route { ROUTE_NONE, ROUTE_V2, ROUTE_V4, ROUTE_STATS };
+enum cstate { C_HEAD, C_BODY, C_CHUNKED, C_WAIT, C_DONE };
 
-static __thread uint8_t *frame_buf;
-static pthread_key_t frame_buf_key; /* frees each HTTP thread's buffer when the thread ends */
-static pthread_once_t frame_buf_once = PTHREAD_ONCE_INIT;
-
-static void frame_buf_key_make(void)
-{
-	pthread_key_create(&frame_buf_key, free);
-}
-
-/* The calling thread's frame buffer (FRAME_MAX bytes), or NULL when out of memory. */
-static uint8_t *thread_frame_buf(void)
-{
-	if (frame_buf == NULL) {
-		pthread_once(&frame_buf_once, frame_buf_key_make);
-		if ((frame_buf = malloc(FRAME_MAX)) != NULL)
-			pthread_setspecific(frame_buf_key, frame_buf);
-	}
-	return frame_buf;
-}
-
-struct conn {
+struct onion_worker {
 	struct onion_server *srv;
-	struct MHD_Connection *mc;
+	pthread_t tid;
+	int epfd;
+	char tag_listen, tag_router, tag_statsd; /* epoll tags: only their addresses matter */
+	struct router_link *link, *stats_link;
+	struct onion_conn *head, *tail; /* every connection, least recently active first */
+	uint8_t *fbuf;			/* FRAME_MAX */
+	uint64_t now_ms;
+	time_t date_t;
+	char date[48]; /* "Date: ...\r\n" for date_t */
+};
+
+struct onion_conn {
+	int fd;
+	struct onion_worker *w;
+	struct onion_conn *prev, *next;
+	uint64_t last_ms;
+	enum cstate st;
+	int readable, writable, peer_closed, close_after, driving;
+	char *in;
+	size_t inlen, scanned;
+	char *out;
+	size_t outlen, outoff, outcap;
+	/* the request being read or answered */
+	struct http1_head h;
 	enum route route;
+	int keep_alive, head_only, too_large;
+	unsigned refused; /* 404 or 405: the body is read and dropped, then this is the answer */
+	uint64_t body_left;
+	struct http1_chunked ck;
 	unsigned char *body;
 	size_t len, cap;
-	int too_large;
-	int waiting;		/* suspended, waiting for the router */
-	int answered;		/* the router (or the link) has given its verdict */
-	uint32_t status;	/* enum frame_status */
+	char *auth;
+	uint32_t status; /* enum frame_status */
 	struct onion_request req;
 	struct bchat_request br;
 	int have_req, have_br;
-	void *stats;		/* a suspended /get_statistics_data request */
-	uint64_t received_us;	/* monotonic: when the request's headers arrived */
+	void *stats; /* a /get_statistics_data request in progress */
+	uint64_t received_us;
 };
+
+static void drive(struct onion_conn *c);
 
 static enum route match_route(const struct config *c, const char *url)
 {
@@ -72,20 +95,161 @@ static enum route match_route(const struct config *c, const char *url)
 	return ROUTE_NONE;
 }
 
-static enum MHD_Result plain(struct MHD_Connection *mc, unsigned code, const char *text)
+/* ---- connections ---- */
+
+static void unlink_conn(struct onion_conn *c)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
-	enum MHD_Result ret;
-	MHD_add_response_header(r, "Content-Type", "text/plain");
-	counter_http(code == MHD_HTTP_NOT_FOUND ? HTTP_ROUTE_UNKNOWN : HTTP_ROUTE_ONION, code);
-	if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
-		MHD_add_response_header(r, "Allow", "POST");
-	ret = MHD_queue_response(mc, code, r);
-	MHD_destroy_response(r);
-	return ret;
+	struct onion_worker *w = c->w;
+	*(c->prev ? &c->prev->next : &w->head) = c->next;
+	*(c->next ? &c->next->prev : &w->tail) = c->prev;
+	c->prev = c->next = NULL;
 }
 
-static enum bchat_error verdict(const struct conn *c)
+/* Marks activity: the connection moves to the end of the idle order. */
+static void touch(struct onion_conn *c)
+{
+	struct onion_worker *w = c->w;
+	c->last_ms = w->now_ms;
+	if (w->tail == c)
+		return;
+	if (c->prev || c->next || w->head == c)
+		unlink_conn(c);
+	c->prev = w->tail;
+	*(w->tail ? &w->tail->next : &w->head) = c;
+	w->tail = c;
+}
+
+static void request_reset(struct onion_conn *c)
+{
+	if (c->have_req)
+		onion_request_free(&c->req);
+	if (c->have_br)
+		bchat_request_free(&c->br);
+	c->have_req = c->have_br = 0;
+	onion_stats_free(c->stats);
+	c->stats = NULL;
+	free(c->auth);
+	c->auth = NULL;
+	if (c->cap > BODY_KEEP) {
+		free(c->body);
+		c->body = NULL;
+		c->cap = 0;
+	}
+	c->len = 0;
+	c->too_large = 0;
+	c->refused = 0;
+	c->head_only = 0;
+	c->scanned = 0;
+	c->status = 0;
+	c->st = C_HEAD;
+}
+
+/* Never called while the router or statsd still holds a callback to c (C_WAIT). */
+static void conn_close(struct onion_conn *c)
+{
+	request_reset(c);
+	unlink_conn(c);
+	close(c->fd);
+	free(c->in);
+	free(c->out);
+	free(c->body);
+	__atomic_sub_fetch(&c->w->srv->nconns, 1, __ATOMIC_RELAXED);
+	free(c);
+}
+
+static void consume(struct onion_conn *c, size_t n)
+{
+	memmove(c->in, c->in + n, c->inlen - n);
+	c->inlen -= n;
+	c->scanned = c->scanned > n ? c->scanned - n : 0;
+}
+
+static int out_append(struct onion_conn *c, const void *p, size_t n)
+{
+	if (c->outlen + n > c->outcap) {
+		size_t nc = c->outcap ? c->outcap : 1024;
+		char *no;
+		while (nc < c->outlen + n)
+			nc *= 2;
+		if ((no = realloc(c->out, nc)) == NULL)
+			return -1;
+		c->out = no;
+		c->outcap = nc;
+	}
+	memcpy(c->out + c->outlen, p, n);
+	c->outlen += n;
+	return 0;
+}
+
+static const char *reason(unsigned code)
+{
+	switch (code) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Content Too Large";
+	case 431: return "Request Header Fields Too Large";
+	case 503: return "Service Unavailable";
+	}
+	return "Error";
+}
+
+static const char *date_line(struct onion_worker *w)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	if (t != w->date_t && gmtime_r(&t, &tm) != NULL) {
+		w->date_t = t;
+		strftime(w->date, sizeof w->date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+	}
+	return w->date;
+}
+
+/* Queues the response; the request is then done (and the connection closed after it when
+ * the client asked for that or the request cannot be followed by another). */
+static void respond(struct onion_conn *c, unsigned code, const char *type, const char *extra, const void *body,
+		    size_t len)
+{
+	char head[512];
+	int n;
+	c->close_after = c->close_after || !c->keep_alive;
+	n = snprintf(head, sizeof head, "HTTP/1.1 %u %s\r\n%sContent-Length: %zu\r\nContent-Type: %s\r\n%s%s\r\n", code,
+		     reason(code), date_line(c->w), len, type, extra ? extra : "",
+		     c->close_after ? "Connection: close\r\n" : "");
+	c->st = C_DONE;
+	if (n < 0 || (size_t)n >= sizeof head || out_append(c, head, (size_t)n) < 0 ||
+	    (!c->head_only && len > 0 && out_append(c, body, len) < 0)) {
+		c->outlen = c->outoff = 0;
+		c->close_after = 1;
+	}
+}
+
+static void plain(struct onion_conn *c, unsigned code, const char *text)
+{
+	counter_http(code == 404 ? HTTP_ROUTE_UNKNOWN : HTTP_ROUTE_ONION, code);
+	respond(c, code, "text/plain", code == 405 ? "Allow: POST\r\n" : NULL, text, strlen(text));
+}
+
+/* Malformed HTTP: answered without counting (it never reached a route), then closed. */
+static int fail(struct onion_conn *c, unsigned code, const char *text)
+{
+	c->close_after = 1;
+	respond(c, code, "text/plain", NULL, text, strlen(text));
+	return 1;
+}
+
+void onion_http_answer(struct onion_conn *c, unsigned code, const char *type, const char *extra, char *body,
+		       size_t len)
+{
+	respond(c, code, type, extra, body, len);
+	free(body);
+}
+
+/* ---- onion requests ---- */
+
+static enum bchat_error verdict(const struct onion_conn *c)
 {
 	switch (c->status) {
 	case STATUS_OK:
@@ -99,50 +263,47 @@ static enum bchat_error verdict(const struct conn *c)
 }
 
 /* Encrypts the inner reply with the request's key and queues the HTTP 200. */
-static enum MHD_Result reply(struct conn *c, enum bchat_error e)
+static void reply(struct onion_conn *c, enum bchat_error e)
 {
-	const char *product = c->srv->cfg->onion.product_name;
+	const char *product = c->w->srv->cfg->onion.product_name;
 	size_t ptlen, outlen;
 	unsigned char *pt = c->route == ROUTE_V4 ? bchat_reply_v4(e, product, &ptlen) : bchat_reply_v2(e, product, &ptlen);
-	unsigned char *sealed;
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-	void *body;
+	unsigned char *sealed = NULL;
+	char *body = NULL;
 
-	if (pt == NULL)
-		return MHD_NO;
-	sealed = malloc(ptlen + onion_overhead(c->req.key.cipher));
-	if (sealed == NULL || onion_seal(&c->req.key, pt, ptlen, sealed) < 0) {
-		free(pt);
-		free(sealed);
-		return MHD_NO;
-	}
+	if (pt == NULL || (sealed = malloc(ptlen + onion_overhead(c->req.key.cipher))) == NULL ||
+	    onion_seal(&c->req.key, pt, ptlen, sealed) < 0)
+		goto fail;
 	outlen = ptlen + onion_overhead(c->req.key.cipher);
-	free(pt);
 	if (c->route == ROUTE_V4) {
-		body = sealed;
-	} else {
-		body = bchat_v2_http_body(sealed, outlen, &outlen);
-		free(sealed);
-		if (body == NULL)
-			return MHD_NO;
+		body = (char *)sealed;
+		sealed = NULL;
+	} else if ((body = bchat_v2_http_body(sealed, outlen, &outlen)) == NULL) {
+		goto fail;
 	}
-	r = MHD_create_response_from_buffer(outlen, body, MHD_RESPMEM_MUST_FREE);
-	MHD_add_response_header(r, "Content-Type", c->route == ROUTE_V4 ? "application/octet-stream" : "application/json");
-	counter_http(HTTP_ROUTE_ONION, MHD_HTTP_OK);
-	ret = MHD_queue_response(c->mc, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
-	return ret;
+	counter_http(HTTP_ROUTE_ONION, 200);
+	respond(c, 200, c->route == ROUTE_V4 ? "application/octet-stream" : "application/json", NULL, body, outlen);
+	free(body);
+	free(sealed);
+	free(pt);
+	return;
+fail:
+	/* Out of memory: nothing sensible can be sent. */
+	free(sealed);
+	free(pt);
+	c->st = C_DONE;
+	c->close_after = 1;
 }
 
 static void on_router(void *ctx, uint32_t status, const struct frame *f)
 {
-	struct conn *c = ctx;
+	struct onion_conn *c = ctx;
 	(void)f;
 	c->status = status;
 	histogram_observe(HIST_ONION_ROUTER_REPLY, counters_now_us() - c->received_us);
-	__atomic_store_n(&c->answered, 1, __ATOMIC_RELEASE);
-	MHD_resume_connection(c->mc);
+	reply(c, verdict(c));
+	touch(c);
+	drive(c);
 }
 
 /* Builds the frame for a parsed action. */
@@ -180,15 +341,15 @@ static long build_frame(const struct bchat_request *br, uint8_t *buf)
 }
 
 /* The whole body is here: decrypt, parse, and either answer now or ask the router. */
-static enum MHD_Result process(struct conn *c)
+static void process(struct onion_conn *c)
 {
-	const struct config *cfg = c->srv->cfg;
+	const struct onion_server *srv = c->w->srv;
+	const struct config *cfg = srv->cfg;
 	const struct conf_list *sl = c->route == ROUTE_V4 ? &cfg->onion.v4_salts : &cfg->onion.v2_salts;
 	struct onion_salts salts;
 	struct bchat_config bc;
 	enum onion_body_error oe;
 	enum bchat_error be;
-	uint8_t *fbuf;
 	long n;
 
 	counter_add(CTR_ONION_REQUESTS, 1);
@@ -196,11 +357,12 @@ static enum MHD_Result process(struct conn *c)
 	for (size_t i = 0; i < sl->n && i < ONION_SALTS_MAX; i++)
 		salts.names[salts.n++] = sl->v[i];
 	/* z-base-32 ephemeral keys exist only on v4 (bchat-onion.md §3). */
-	oe = onion_body_open(c->srv->sk, c->srv->pk, &salts, c->route == ROUTE_V4, c->body, c->len, &c->req);
+	oe = onion_body_open(srv->sk, srv->pk, &salts, c->route == ROUTE_V4, c->body, c->len, &c->req);
 	if (oe != ONION_OK) {
 		counter_add(oe == ONION_E_DECRYPT ? CTR_ONION_DECRYPT_FAILED : CTR_ONION_BAD_REQUESTS, 1);
 		log_debug("400: %s", onion_body_error_str(oe));
-		return plain(c->mc, MHD_HTTP_BAD_REQUEST, "Bad Request\n");
+		plain(c, 400, "Bad Request\n");
+		return;
 	}
 	c->have_req = 1;
 	memset(&bc, 0, sizeof bc);
@@ -210,116 +372,362 @@ static enum MHD_Result process(struct conn *c)
 	be = c->route == ROUTE_V4 ? bchat_parse_v4(&bc, c->req.plaintext, c->req.plaintext_len, &c->br)
 				  : bchat_parse_v2(&bc, c->req.plaintext, c->req.plaintext_len, &c->br);
 	c->have_br = be == BCHAT_OK;
-	if (be != BCHAT_OK)
-		return reply(c, be);
+	if (be != BCHAT_OK) {
+		reply(c, be);
+		return;
+	}
 	if (c->br.action == BCHAT_NOTIFY) {
 		counter_add(CTR_MESSAGES_TOTAL, 1);
 		if (c->br.data_len > (size_t)cfg->onion.max_data_len) {
 			/* Accepted and dropped, as the legacy server did (§6.7 step 1). */
 			counter_add(CTR_MESSAGES_OVERSIZED, 1);
 			log_info("notify dropped: data is %zu bytes, the limit is %ld", c->br.data_len, cfg->onion.max_data_len);
-			return reply(c, BCHAT_OK);
+			reply(c, BCHAT_OK);
+			return;
 		}
 	}
-	/* One frame buffer per HTTP thread: FRAME_MAX is too big to allocate per request. */
-	if ((fbuf = thread_frame_buf()) == NULL)
-		return MHD_NO;
-	n = build_frame(&c->br, fbuf);
-	if (n < 0)
-		return reply(c, BCHAT_INVALID_PARAMETER);
-	c->waiting = 1;
-	MHD_suspend_connection(c->mc);
-	if (link_submit(c->srv->link, fbuf, (size_t)n, on_router, c) < 0) {
+	n = build_frame(&c->br, c->w->fbuf);
+	if (n < 0) {
+		reply(c, BCHAT_INVALID_PARAMETER);
+		return;
+	}
+	if (link_submit(c->w->link, c->w->fbuf, (size_t)n, on_router, c) < 0) {
 		counter_add(CTR_BUSY_REJECTS, 1);
 		c->status = STATUS_BUSY;
-		c->answered = 1;
-		MHD_resume_connection(c->mc);
-	}
-	return MHD_YES;
-}
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
-				  const char *version, const char *upload, size_t *upload_size, void **con_cls)
-{
-	struct onion_server *srv = cls;
-	struct conn *c = *con_cls;
-	(void)version;
-
-	if (c == NULL) {
-		enum route rt = match_route(srv->cfg, url);
-		if (rt == ROUTE_NONE)
-			return plain(mc, MHD_HTTP_NOT_FOUND, "Not Found\n");
-		if (strcmp(method, "POST") != 0)
-			return plain(mc, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed\n");
-		if ((c = calloc(1, sizeof *c)) == NULL)
-			return MHD_NO;
-		c->srv = srv;
-		c->mc = mc;
-		c->route = rt;
-		c->received_us = counters_now_us();
-		*con_cls = c;
-		return MHD_YES;
-	}
-	if (*upload_size > 0) {
-		if (!c->too_large) {
-			if (c->len + *upload_size > (size_t)srv->cfg->onion.max_body) {
-				c->too_large = 1;
-			} else {
-				if (c->len + *upload_size > c->cap) {
-					size_t nc = c->cap ? c->cap : 4096;
-					while (nc < c->len + *upload_size)
-						nc *= 2;
-					unsigned char *nb = realloc(c->body, nc);
-					if (nb == NULL)
-						return MHD_NO;
-					c->body = nb;
-					c->cap = nc;
-				}
-				memcpy(c->body + c->len, upload, *upload_size);
-				c->len += *upload_size;
-			}
-		}
-		*upload_size = 0;
-		return MHD_YES;
-	}
-	if (c->too_large)
-		return plain(mc, MHD_HTTP_CONTENT_TOO_LARGE, "Payload Too Large\n");
-	if (c->waiting) {
-		if (!__atomic_load_n(&c->answered, __ATOMIC_ACQUIRE))
-			return MHD_YES; /* resumed early; the verdict is still on its way */
-		c->waiting = 0;
-		return reply(c, verdict(c));
-	}
-	if (c->route == ROUTE_STATS)
-		return c->stats ? onion_stats_finish(srv, mc, c->stats) : onion_stats_begin(srv, mc, c->body, c->len, &c->stats);
-	return process(c);
-}
-
-static void on_done(void *cls, struct MHD_Connection *mc, void **con_cls, enum MHD_RequestTerminationCode toe)
-{
-	struct conn *c = *con_cls;
-	(void)cls;
-	(void)mc;
-	(void)toe;
-	if (c == NULL)
+		reply(c, verdict(c));
 		return;
-	if (c->have_req)
-		onion_request_free(&c->req);
-	if (c->have_br)
-		bchat_request_free(&c->br);
-	onion_stats_free(c->stats);
-	free(c->body);
-	free(c);
-	*con_cls = NULL;
+	}
+	c->st = C_WAIT;
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+void onion_http_stats_ready(struct onion_conn *c)
 {
-	char line[512];
-	(void)cls;
-	vsnprintf(line, sizeof line, fmt, ap);
-	line[strcspn(line, "\n")] = '\0';
-	log_debug("http: %s", line);
+	onion_stats_finish(c->w->srv, c, c->stats);
+	if (!c->driving)
+		drive(c);
+}
+
+/* ---- reading requests ---- */
+
+static void take_body(void *ctx, const unsigned char *p, size_t n)
+{
+	struct onion_conn *c = ctx;
+	if (c->too_large || c->refused || n == 0)
+		return;
+	if (c->len + n > (size_t)c->w->srv->cfg->onion.max_body) {
+		c->too_large = 1; /* the rest is read and dropped */
+		return;
+	}
+	if (c->len + n > c->cap) {
+		size_t nc = c->cap ? c->cap : 4096;
+		unsigned char *nb;
+		while (nc < c->len + n)
+			nc *= 2;
+		if ((nb = realloc(c->body, nc)) == NULL) {
+			c->too_large = 1;
+			return;
+		}
+		c->body = nb;
+		c->cap = nc;
+	}
+	memcpy(c->body + c->len, p, n);
+	c->len += n;
+}
+
+static int end_request(struct onion_conn *c)
+{
+	struct onion_worker *w = c->w;
+	if (c->refused == 404) {
+		plain(c, 404, "Not Found\n");
+	} else if (c->refused) {
+		plain(c, 405, "Method Not Allowed\n");
+	} else if (c->too_large) {
+		plain(c, 413, "Payload Too Large\n");
+	} else if (c->route == ROUTE_STATS) {
+		c->st = C_WAIT;
+		if (onion_stats_begin(w->srv, c, w->link, w->stats_link, c->auth, c->body, c->len, &c->stats) < 0) {
+			c->st = C_DONE;
+			c->close_after = 1;
+		}
+	} else {
+		process(c);
+	}
+	return 1;
+}
+
+/* A complete head of hl bytes is at the start of the input. */
+static int begin_request(struct onion_conn *c, size_t hl)
+{
+	const struct config *cfg = c->w->srv->cfg;
+	int has_body = c->h.chunked || c->h.content_length > 0;
+
+	c->received_us = counters_now_us();
+	c->route = match_route(cfg, c->h.path);
+	c->keep_alive = c->h.keep_alive;
+	c->head_only = c->h.method == HTTP1_HEAD;
+	if (c->route == ROUTE_STATS && c->h.auth != NULL && (c->auth = strndup(c->h.auth, c->h.auth_len)) == NULL)
+		return fail(c, 503, "Service Unavailable\n");
+	consume(c, hl);
+	/* Refused whatever the body holds; it is still read (and dropped), so the connection can
+	 * carry the next request. */
+	if (c->route == ROUTE_NONE)
+		c->refused = 404;
+	else if (c->h.method != HTTP1_POST)
+		c->refused = 405;
+	if (c->refused && c->h.expect_continue && has_body && c->inlen == 0) {
+		/* The client waits before sending the body: answer now instead, and close. */
+		c->close_after = 1;
+		return end_request(c);
+	}
+	if (c->h.chunked) {
+		memset(&c->ck, 0, sizeof c->ck);
+		c->st = C_CHUNKED;
+	} else {
+		c->body_left = has_body ? (uint64_t)c->h.content_length : 0;
+		c->too_large = !c->refused && c->body_left > (uint64_t)cfg->onion.max_body;
+		c->st = C_BODY;
+	}
+	if (c->h.expect_continue && c->h.minor >= 1 && has_body && c->inlen == 0) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		if (out_append(c, cont, sizeof cont - 1) < 0)
+			return fail(c, 503, "Service Unavailable\n");
+	}
+	return 1;
+}
+
+/* Uses what the input holds: 1 when something happened, 0 when more bytes are needed. */
+static int step(struct onion_conn *c)
+{
+	long n;
+	int done;
+
+	switch (c->st) {
+	case C_HEAD:
+		if (c->scanned == 0) {
+			size_t k = 0;
+			while (k < c->inlen && (c->in[k] == '\r' || c->in[k] == '\n'))
+				k++;
+			consume(c, k);
+		}
+		if (c->inlen == 0)
+			return 0;
+		n = http1_parse_head(c->in, c->inlen, &c->scanned, &c->h);
+		if (n < 0)
+			return fail(c, 400, "Bad Request\n");
+		if (n > 0)
+			return begin_request(c, (size_t)n);
+		return c->inlen == IN_MAX ? fail(c, 431, "Request Header Fields Too Large\n") : 0;
+	case C_BODY:
+		n = (long)(c->inlen < c->body_left ? c->inlen : c->body_left);
+		take_body(c, (unsigned char *)c->in, (size_t)n);
+		consume(c, (size_t)n);
+		c->body_left -= (uint64_t)n;
+		if (c->body_left == 0)
+			return end_request(c);
+		return n > 0;
+	case C_CHUNKED:
+		if (c->inlen == 0)
+			return 0;
+		n = http1_chunked_feed(&c->ck, (unsigned char *)c->in, c->inlen, &done, take_body, c);
+		if (n < 0)
+			return fail(c, 400, "Bad Request\n");
+		consume(c, (size_t)n);
+		return done ? end_request(c) : n > 0;
+	default:
+		return 0;
+	}
+}
+
+/* 1: bytes arrived; 0: none for now; -1: end of stream or error. */
+static int read_more(struct onion_conn *c)
+{
+	size_t space = IN_MAX - c->inlen;
+	ssize_t n = recv(c->fd, c->in + c->inlen, space, 0);
+	if (n > 0) {
+		c->inlen += (size_t)n;
+		/* A short read of a stream socket means it is drained (epoll(7), edge-triggered). */
+		if ((size_t)n < space)
+			c->readable = 0;
+		touch(c);
+		return 1;
+	}
+	if (n < 0 && errno == EINTR)
+		return 1;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		c->readable = 0;
+		return 0;
+	}
+	return -1;
+}
+
+/* 1: everything queued is sent; 0: the socket is full; -1: the client is gone. */
+static int flush(struct onion_conn *c)
+{
+	ssize_t n;
+	if (!c->writable)
+		return 0;
+	n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -1;
+		c->writable = errno == EINTR;
+		return 0;
+	}
+	touch(c);
+	c->outoff += (size_t)n;
+	if (c->outoff < c->outlen) {
+		c->writable = 0;
+		return 0;
+	}
+	c->outoff = c->outlen = 0;
+	return 1;
+}
+
+/* Moves the connection as far as its bytes allow; may close (free) it. */
+static void drive(struct onion_conn *c)
+{
+	c->driving = 1;
+	for (;;) {
+		int r;
+		if (c->outoff < c->outlen && (r = flush(c)) <= 0) {
+			if (r == 0)
+				break;
+			if (c->st != C_WAIT)
+				goto close;
+			/* Gone while the router decides: the verdict finds nothing to send to. */
+			c->outoff = c->outlen = 0;
+			c->close_after = 1;
+		}
+		if (c->st == C_WAIT)
+			break;
+		if (c->st == C_DONE) {
+			if (c->close_after)
+				goto close;
+			request_reset(c);
+		}
+		if (step(c) > 0)
+			continue;
+		if (!c->readable) {
+			if (c->peer_closed)
+				goto close;
+			break;
+		}
+		if ((r = read_more(c)) < 0)
+			goto close;
+		if (r == 0 && c->peer_closed)
+			goto close;
+		if (r == 0)
+			break;
+	}
+	c->driving = 0;
+	return;
+close:
+	conn_close(c);
+}
+
+/* ---- workers ---- */
+
+static void accept_conns(struct onion_worker *w)
+{
+	struct onion_server *s = w->srv;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
+		struct onion_conn *c;
+		int one = 1, fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+				log_warn("accept: %s", strerror(errno));
+			return;
+		}
+		if (__atomic_add_fetch(&s->nconns, 1, __ATOMIC_RELAXED) > s->cfg->onion.max_connections) {
+			__atomic_sub_fetch(&s->nconns, 1, __ATOMIC_RELAXED);
+			close(fd);
+			continue;
+		}
+		if ((c = calloc(1, sizeof *c)) == NULL || (c->in = malloc(IN_MAX)) == NULL) {
+			free(c);
+			__atomic_sub_fetch(&s->nconns, 1, __ATOMIC_RELAXED);
+			close(fd);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		c->fd = fd;
+		c->w = w;
+		c->writable = 1;
+		touch(c);
+		ev.data.ptr = c;
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+			conn_close(c);
+	}
+}
+
+static void on_conn_event(struct onion_conn *c, uint32_t ev)
+{
+	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->readable = 1;
+	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->peer_closed = 1;
+	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+		c->writable = 1;
+	drive(c);
+}
+
+/* Closes connections idle for timeout_s; those waiting for a verdict stay (the link's own
+ * deadline answers them). */
+static void expire_idle(struct onion_worker *w)
+{
+	uint64_t limit = (uint64_t)w->srv->cfg->onion.timeout_s * 1000;
+	struct onion_conn *c = w->head, *next;
+	for (; c != NULL && c->last_ms + limit <= w->now_ms; c = next) {
+		next = c->next;
+		if (c->st != C_WAIT)
+			conn_close(c);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct onion_worker *w = arg;
+	struct onion_server *s = w->srv;
+	struct epoll_event ev[64];
+	uint64_t next_tick = 0;
+
+	/* Created before the sandbox, started after it (onion_http_run). */
+	pthread_mutex_lock(&s->gate_mu);
+	while (!s->go)
+		pthread_cond_wait(&s->gate, &s->gate_mu);
+	pthread_mutex_unlock(&s->gate_mu);
+	while (!daemon_stop) {
+		int n;
+		/* Deadlines need no finer grain than a tenth of a second. */
+		if ((w->now_ms = mono_ms()) >= next_tick) {
+			link_tick(w->link, w->now_ms);
+			link_tick(w->stats_link, w->now_ms);
+			expire_idle(w);
+			next_tick = w->now_ms + 100;
+		}
+		n = epoll_wait(w->epfd, ev, 64, 100);
+		w->now_ms = mono_ms();
+		for (int i = 0; i < n; i++) {
+			void *tag = ev[i].data.ptr;
+			if (tag == &w->tag_listen)
+				accept_conns(w);
+			else if (tag == &w->tag_router)
+				link_read(w->link);
+			else if (tag == &w->tag_statsd)
+				link_read(w->stats_link);
+			else
+				on_conn_event(tag, ev[i].events);
+		}
+	}
+	/* Pending requests are answered Server busy, then every connection closes. */
+	link_free(w->link);
+	link_free(w->stats_link);
+	w->link = w->stats_link = NULL;
+	while (w->head != NULL)
+		conn_close(w->head);
+	onion_thread_cleanup();
+	return NULL;
 }
 
 static int parse_listen(const char *s, struct sockaddr_in *sa)
@@ -342,40 +750,99 @@ static int parse_listen(const char *s, struct sockaddr_in *sa)
 	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
 }
 
+static int worker_init(struct onion_server *s, struct onion_worker *w)
+{
+	const struct conf_ingress_onion *o = &s->cfg->onion;
+	/* The pending limit is the daemon's; each worker has its share. */
+	size_t pending = ((size_t)o->max_pending + s->nworkers - 1) / s->nworkers;
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
+
+	w->srv = s;
+	ev.data.ptr = &w->tag_listen;
+	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, s->lfd, &ev) < 0 ||
+	    (w->fbuf = malloc(FRAME_MAX)) == NULL ||
+	    (w->link = link_new(s->router_path, pending, (uint32_t)o->router_timeout_ms, ROLE_INGRESS, w->epfd,
+				&w->tag_router)) == NULL ||
+	    (w->stats_link = link_new(s->stats_path, 64, (uint32_t)o->router_timeout_ms, ROLE_INGRESS, w->epfd,
+				      &w->tag_statsd)) == NULL)
+		return -1;
+	return pthread_create(&w->tid, NULL, worker_main, w) == 0 ? 0 : -1;
+}
+
 int onion_http_start(struct onion_server *s, char *err, size_t errlen)
 {
 	struct sockaddr_in sa;
 	const struct conf_ingress_onion *o = &s->cfg->onion;
 	static const char hx[] = "0123456789abcdef";
+	int one = 1;
 
 	for (int i = 0; i < 32; i++) {
 		s->pk_hex[2 * i] = hx[s->pk[i] >> 4];
 		s->pk_hex[2 * i + 1] = hx[s->pk[i] & 15];
 	}
 	s->pk_hex[64] = '\0';
+	s->lfd = -1;
 	if (parse_listen(o->listen, &sa) < 0) {
 		snprintf(err, errlen, "%s: ingress_onion.listen: expected IPv4 \"address:port\", got \"%s\"", s->cfg->path,
 			 o->listen);
 		return -1;
 	}
-	s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-					  MHD_USE_ERROR_LOG,
-				  0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-				  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads, MHD_OPTION_CONNECTION_LIMIT,
-				  (unsigned)o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout_s,
-				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
-				  on_done, s, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-				  (unsigned)1024, MHD_OPTION_END);
-	if (s->mhd == NULL) {
-		snprintf(err, errlen, "cannot listen on %s", o->listen);
+	if ((s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0 ||
+	    setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(s->lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(s->lfd, 1024) < 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", o->listen, strerror(errno));
+		if (s->lfd >= 0)
+			close(s->lfd);
+		s->lfd = -1;
 		return -1;
+	}
+	pthread_mutex_init(&s->gate_mu, NULL);
+	pthread_cond_init(&s->gate, NULL);
+	s->nworkers = (size_t)o->threads;
+	if ((s->workers = calloc(s->nworkers, sizeof *s->workers)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < s->nworkers; i++) {
+		s->workers[i].epfd = -1;
+		if (worker_init(s, &s->workers[i]) < 0) {
+			snprintf(err, errlen, "cannot start HTTP worker %zu: %s", i, strerror(errno));
+			return -1;
+		}
 	}
 	return 0;
 }
 
+void onion_http_run(struct onion_server *s)
+{
+	uint64_t now = mono_ms();
+	/* Connected before the first request can arrive, so none finds its worker without a
+	 * router. */
+	for (size_t i = 0; i < s->nworkers; i++) {
+		link_tick(s->workers[i].link, now);
+		link_tick(s->workers[i].stats_link, now);
+	}
+	pthread_mutex_lock(&s->gate_mu);
+	s->go = 1;
+	pthread_cond_broadcast(&s->gate);
+	pthread_mutex_unlock(&s->gate_mu);
+}
+
 void onion_http_stop(struct onion_server *s)
 {
-	if (s->mhd)
-		MHD_stop_daemon(s->mhd);
-	s->mhd = NULL;
+	for (size_t i = 0; s->workers != NULL && i < s->nworkers; i++) {
+		struct onion_worker *w = &s->workers[i];
+		if (w->tid)
+			pthread_join(w->tid, NULL);
+		if (w->epfd >= 0)
+			close(w->epfd);
+		link_free(w->link);
+		link_free(w->stats_link);
+		free(w->fbuf);
+	}
+	free(s->workers);
+	s->workers = NULL;
+	if (s->lfd >= 0)
+		close(s->lfd);
+	s->lfd = -1;
 }

@@ -1,30 +1,54 @@
-/* onion_http: the onion ingress's HTTP side on libmicrohttpd (routes, bodies, replies). */
+/*
+ * onion_http: the onion ingress's HTTP/1.1 side: worker threads, each an epoll loop that owns
+ * its client connections and its own links to the router and to statsd, so a request is read,
+ * decrypted, forwarded and answered on one thread without locks or wake-ups.
+ */
 #ifndef ONION_HTTP_H
 #define ONION_HTTP_H
 #include "config.h"
 #include "router_link.h"
-#include <microhttpd.h>
+#include <pthread.h>
 #include <stddef.h>
 
-struct MHD_Daemon;
+struct onion_worker;
+struct onion_conn;
 
 struct onion_server {
 	const struct config *cfg;
 	unsigned char sk[32], pk[32];
 	char pk_hex[65];
-	struct router_link *link;	/* router: registry changes, notifies, counts */
-	struct router_link *stats_link; /* statsd: statistics windows */
-	struct MHD_Daemon *mhd;
+	char router_path[108], stats_path[108]; /* router.sock, statsd-query.sock */
+	int lfd;				/* the listening socket */
+	int nconns;				/* open connections, all workers (atomic) */
+	size_t nworkers;
+	struct onion_worker *workers;
+	pthread_mutex_t gate_mu; /* the workers wait for go */
+	pthread_cond_t gate;
+	int go;
 };
 
-/* Starts listening on cfg->onion.listen; -1 with a reason. */
+/* Opens the listening socket on cfg->onion.listen and creates the worker threads, which wait
+ * (called before the sandbox, which then reaches them too); -1 with a reason. */
 int onion_http_start(struct onion_server *s, char *err, size_t errlen);
+/* Connects every worker to the router and statsd and lets the workers run (after the
+ * sandbox); they run until daemon_stop. */
+void onion_http_run(struct onion_server *s);
+/* Waits for the workers (after daemon_stop) and closes everything. */
 void onion_http_stop(struct onion_server *s);
-/* POST /get_statistics_data (onion_stats.c): begin either answers at once (auth, bad
- * filters) or suspends the connection with *pending set; after the resume, finish answers.
- * onion_stats_free releases *pending when the connection ends. */
-enum MHD_Result onion_stats_begin(struct onion_server *s, struct MHD_Connection *mc, const unsigned char *body,
-				  size_t len, void **pending);
-enum MHD_Result onion_stats_finish(struct onion_server *s, struct MHD_Connection *mc, void *pending);
+
+/* Queues the answer to c's request; body (malloc'd, taken) is len bytes. extra is a header
+ * line with its CRLF, or NULL. */
+void onion_http_answer(struct onion_conn *c, unsigned code, const char *type, const char *extra, char *body,
+		       size_t len);
+/* onion_stats.c calls this when the statistics for c are complete. */
+void onion_http_stats_ready(struct onion_conn *c);
+
+/* POST /get_statistics_data (onion_stats.c): begin either answers at once (auth, bad filters)
+ * or asks router and statsd with *pending set, and onion_http_stats_ready follows; finish
+ * then answers. onion_stats_free releases *pending. begin returns -1 when out of memory. */
+int onion_stats_begin(struct onion_server *s, struct onion_conn *c, struct router_link *router,
+		      struct router_link *statsd, const char *auth, const unsigned char *body, size_t len,
+		      void **pending);
+void onion_stats_finish(struct onion_server *s, struct onion_conn *c, void *pending);
 void onion_stats_free(void *pending);
 #endif

@@ -2,8 +2,9 @@
  * onion_stats: POST /get_statistics_data (bchat-onion.md §10.3). Checks HTTP Basic auth
  * (password only, compared in constant time against a configured SHA-256 hash), validates
  * the filters, then asks statsd for the window rows and the router for the device and id
- * counts — both over frames, with the connection suspended — and answers compact JSON with
- * sorted keys. Either peer missing its deadline gives 503. Holds no device data.
+ * counts — both over the worker's links, the connection waiting meanwhile — and answers
+ * compact JSON with sorted keys. Either peer missing its deadline gives 503. Holds no device
+ * data.
  */
 #include "counters.h"
 #include "frame.h"
@@ -13,7 +14,6 @@
 #include "../statsd/periods.h"
 #include <ctype.h>
 #include <jansson.h>
-#include <microhttpd.h>
 #include <openssl/sha.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -27,7 +27,7 @@
 #define FLAG_TOTAL 8
 
 struct stats_req {
-	struct MHD_Connection *mc;
+	struct onion_conn *conn;
 	int outstanding;     /* answers still to come (router, statsd) */
 	int failed;
 	unsigned hide;	     /* FLAG_* keys removed from every row */
@@ -36,31 +36,24 @@ struct stats_req {
 	size_t nrows;
 };
 
-static enum MHD_Result answer(struct MHD_Connection *mc, unsigned code, const char *type, char *body, int auth)
+static void answer(struct onion_conn *c, unsigned code, const char *type, char *body, int auth)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-	enum MHD_Result ret;
-	MHD_add_response_header(r, "Content-Type", type);
-	if (auth)
-		MHD_add_response_header(r, "WWW-Authenticate", "Basic realm=\"Authentication Required\"");
 	counter_http(HTTP_ROUTE_STATS, code);
-	ret = MHD_queue_response(mc, code, r);
-	MHD_destroy_response(r);
-	return ret;
+	onion_http_answer(c, code, type, auth ? "WWW-Authenticate: Basic realm=\"Authentication Required\"\r\n" : NULL,
+			  body, body ? strlen(body) : 0);
 }
 
-static enum MHD_Result bad_request(struct MHD_Connection *mc, const char *why)
+static void bad_request(struct onion_conn *c, const char *why)
 {
 	json_t *j = json_pack("{s:i,s:s}", "code", 1, "message", why);
 	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(j);
-	return answer(mc, MHD_HTTP_BAD_REQUEST, "application/json", s, 0);
+	answer(c, 400, "application/json", s, 0);
 }
 
 /* 1 when the Basic password's SHA-256 equals the configured "sha256:<hex>" hash. */
-static int password_ok(const char *hash, struct MHD_Connection *mc)
+static int password_ok(const char *hash, const char *auth)
 {
-	const char *auth = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	unsigned char want[32], got[32], dec[512];
 	size_t declen;
 	const char *colon;
@@ -112,8 +105,8 @@ static int flag_is_zero(json_t *v)
 
 static void finish_one(struct stats_req *sr)
 {
-	if (__atomic_sub_fetch(&sr->outstanding, 1, __ATOMIC_ACQ_REL) == 0)
-		MHD_resume_connection(sr->mc);
+	if (--sr->outstanding == 0)
+		onion_http_stats_ready(sr->conn);
 }
 
 static void on_counts(void *ctx, uint32_t status, const struct frame *f)
@@ -163,8 +156,9 @@ void onion_stats_free(void *pending)
 	}
 }
 
-enum MHD_Result onion_stats_begin(struct onion_server *s, struct MHD_Connection *mc, const unsigned char *body,
-				  size_t len, void **pending)
+int onion_stats_begin(struct onion_server *s, struct onion_conn *c, struct router_link *router,
+		      struct router_link *statsd, const char *auth, const unsigned char *body, size_t len,
+		      void **pending)
 {
 	static const struct {
 		const char *key;
@@ -181,26 +175,30 @@ enum MHD_Result onion_stats_begin(struct onion_server *s, struct MHD_Connection 
 	long n1, n2;
 
 	*pending = NULL;
-	if (!password_ok(s->cfg->onion.stats_password_hash, mc))
-		return answer(mc, MHD_HTTP_UNAUTHORIZED, "text/plain", strdup("Unauthorized Access"), 1);
+	if (!password_ok(s->cfg->onion.stats_password_hash, auth)) {
+		answer(c, 401, "text/plain", strdup("Unauthorized Access"), 1);
+		return 0;
+	}
 	if (len > 0) {
 		/* Parsed whatever the Content-Type says (§10.4 item 5). */
 		req = json_loadb((const char *)body, len, 0, NULL);
 		if (!json_is_object(req)) {
 			json_decref(req);
-			return bad_request(mc, "the body must be a JSON object");
+			bad_request(c, "the body must be a JSON object");
+			return 0;
 		}
 	}
 	if ((sr = calloc(1, sizeof *sr)) == NULL) {
 		json_decref(req);
-		return MHD_NO;
+		return -1;
 	}
 	for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
 		int z = flag_is_zero(req ? json_object_get(req, flags[i].key) : NULL);
 		if (z < 0) {
 			json_decref(req);
 			free(sr);
-			return bad_request(mc, "a flag is not an integer value");
+			bad_request(c, "a flag is not an integer value");
+			return 0;
 		}
 		if (z)
 			sr->hide |= flags[i].flag;
@@ -212,8 +210,9 @@ enum MHD_Result onion_stats_begin(struct onion_server *s, struct MHD_Connection 
 		if (!json_is_string(v) || stats_date_parse(json_string_value(v), i ? &to : &from) < 0) {
 			json_decref(req);
 			free(sr);
-			return bad_request(mc, i ? "end_date must be YYYY-mm-dd or YYYY-mm-dd HH:MM:SS"
-						 : "start_date must be YYYY-mm-dd or YYYY-mm-dd HH:MM:SS");
+			bad_request(c, i ? "end_date must be YYYY-mm-dd or YYYY-mm-dd HH:MM:SS"
+					 : "start_date must be YYYY-mm-dd or YYYY-mm-dd HH:MM:SS");
+			return 0;
 		}
 	}
 	json_decref(req);
@@ -224,20 +223,19 @@ enum MHD_Result onion_stats_begin(struct onion_server *s, struct MHD_Connection 
 	if (to)
 		frame_put_u64(&w, TAG_END, to);
 	n2 = frame_end(&w);
-	sr->mc = mc;
+	sr->conn = c;
 	sr->outstanding = 3; /* two answers, and this function's own reference */
-	MHD_suspend_connection(mc);
-	if (link_submit(s->link, q1, (size_t)n1, on_counts, sr) < 0) {
-		sr->failed = 1;
-		sr->outstanding--;
-	}
-	if (link_submit(s->stats_link, q2, (size_t)n2, on_rows, sr) < 0) {
-		sr->failed = 1;
-		sr->outstanding--;
-	}
 	*pending = sr;
+	if (link_submit(router, q1, (size_t)n1, on_counts, sr) < 0) {
+		sr->failed = 1;
+		sr->outstanding--;
+	}
+	if (link_submit(statsd, q2, (size_t)n2, on_rows, sr) < 0) {
+		sr->failed = 1;
+		sr->outstanding--;
+	}
 	finish_one(sr);
-	return MHD_YES;
+	return 0;
 }
 
 static void put_date(json_t *o, const char *key, uint64_t t)
@@ -247,17 +245,17 @@ static void put_date(json_t *o, const char *key, uint64_t t)
 	json_object_set_new(o, key, json_string(buf));
 }
 
-enum MHD_Result onion_stats_finish(struct onion_server *s, struct MHD_Connection *mc, void *pending)
+void onion_stats_finish(struct onion_server *s, struct onion_conn *c, void *pending)
 {
 	struct stats_req *sr = pending;
 	json_t *root, *data, *rows;
 	char *out;
 	int session = strcmp(s->cfg->onion.flavour, "session") == 0;
 
-	if (__atomic_load_n(&sr->outstanding, __ATOMIC_ACQUIRE) != 0)
-		return MHD_YES;
-	if (sr->failed)
-		return answer(mc, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", strdup("Service Unavailable\n"), 0);
+	if (sr->failed) {
+		answer(c, 503, "text/plain", strdup("Service Unavailable\n"), 0);
+		return;
+	}
 	rows = json_array();
 	for (size_t i = 0; i < sr->nrows; i++) {
 		const struct period_row *r = &sr->rows[i];
@@ -284,15 +282,12 @@ enum MHD_Result onion_stats_finish(struct onion_server *s, struct MHD_Connection
 	root = json_pack("{s:i,s:o}", "code", 0, "data", data);
 	out = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(root);
-	if (out == NULL)
-		return MHD_NO;
-	size_t n = strlen(out);
-	char *nl = realloc(out, n + 2);
+	char *nl = out ? realloc(out, strlen(out) + 2) : NULL;
 	if (nl == NULL) {
 		free(out);
-		return MHD_NO;
+		answer(c, 503, "text/plain", strdup("Service Unavailable\n"), 0);
+		return;
 	}
-	nl[n] = '\n';
-	nl[n + 1] = '\0';
-	return answer(mc, MHD_HTTP_OK, "application/json", nl, 0);
+	strcat(nl, "\n");
+	answer(c, 200, "application/json", nl, 0);
 }

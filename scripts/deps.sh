@@ -3,7 +3,7 @@
 # Runs as root on a fresh machine; as another user it only reports what is missing.
 set -eu
 PKGS="build-essential pkg-config libsodium-dev liblmdb-dev lmdb-utils libcurl4-openssl-dev
-libnghttp2-dev nghttp2-client libjansson-dev libmicrohttpd-dev libssl-dev openssl libseccomp-dev
+libnghttp2-dev nghttp2-client libjansson-dev libssl-dev openssl libseccomp-dev
 libexpat1-dev runit curl python3 python3-cryptography python3-nacl clang libclang-rt-14-dev"
 PKGS="$PKGS libsqlite3-dev" # pushctl import-legacy
 PKGS="$PKGS valgrind" # tests/integration/valgrind.sh
