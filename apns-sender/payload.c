@@ -38,12 +38,67 @@ static char *dump(const char *title, const char *text, const char *data, size_t 
 	return out;
 }
 
+/*
+ * The common case without jansson: data that is printable ASCII other than '"' and '\\' (base64,
+ * as clients send) is written by jansson as it is, so the body is the one jansson makes with an
+ * empty ENCRYPTED_DATA, cut there, with data in between: the same bytes, built once per title and
+ * text. NULL when data needs escaping (or memory ran out): the caller lets jansson do it.
+ */
+static char *plain(const char *title, const char *text, const char *data, size_t data_len, size_t *out_len)
+{
+	static const char key[] = "\"ENCRYPTED_DATA\":\"";
+	static char *tmpl, *tmpl_title, *tmpl_text, *cut;
+	static size_t pre, suf;
+	char *out, *p;
+
+	for (size_t i = 0; i < data_len; i++)
+		if (data[i] < 0x20 || data[i] > 0x7e || data[i] == '"' || data[i] == '\\')
+			return NULL;
+	if (tmpl == NULL || strcmp(tmpl_title, title) != 0 || strcmp(tmpl_text, text) != 0) {
+		free(tmpl);
+		free(tmpl_title);
+		free(tmpl_text);
+		tmpl = dump(title, text, "", 0, 1);
+		tmpl_title = strdup(title);
+		tmpl_text = strdup(text);
+		if (tmpl == NULL || tmpl_title == NULL || tmpl_text == NULL) {
+			free(tmpl);
+			free(tmpl_title);
+			free(tmpl_text);
+			tmpl = tmpl_title = tmpl_text = NULL;
+			return NULL;
+		}
+		/* The key's last appearance is the member itself (a title holding it is escaped). */
+		for (cut = NULL, p = tmpl; (p = strstr(p, key)) != NULL; p++)
+			cut = p + sizeof key - 1;
+		pre = cut ? (size_t)(cut - tmpl) : 0;
+		suf = cut ? strlen(cut) : 0;
+	}
+	if (cut == NULL)
+		return NULL;
+	if ((out = malloc(pre + data_len + suf + 1)) == NULL)
+		return NULL;
+	memcpy(out, tmpl, pre);
+	memcpy(out + pre, data, data_len);
+	memcpy(out + pre + data_len, cut, suf + 1);
+	*out_len = pre + data_len + suf;
+	return out;
+}
+
 char *apns_payload(const char *title, const char *text, const char *data, size_t data_len, size_t *out_len,
 		   int *reduced)
 {
-	char *out = dump(title, text, data, data_len, 1);
+	char *out = plain(title, text, data, data_len, out_len);
 
 	*reduced = 0;
+	if (out != NULL) {
+		if (*out_len <= APNS_PAYLOAD_MAX)
+			return out;
+		free(out);
+		out = NULL;
+	} else {
+		out = dump(title, text, data, data_len, 1);
+	}
 	if (out != NULL && strlen(out) <= APNS_PAYLOAD_MAX) {
 		*out_len = strlen(out);
 		return out;

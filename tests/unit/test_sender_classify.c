@@ -8,6 +8,7 @@
 #include "../../fcm-sender/fcm.h"
 #include "log.h"
 #include "testlib.h"
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -349,6 +350,29 @@ static void test_apns_payload(void)
 	CHECK(p && reduced, "data that is not UTF-8: reduced payload");
 	free(p);
 	free(data);
+	/* Plain data takes a path without jansson: the same bytes as jansson's, whatever the title
+	 * (one that holds the key itself, quotes, non-ASCII), and after the title changes. */
+	{
+		static const char *const titles[][2] = {{"Session", "New"}, {"\"ENCRYPTED_DATA\":\"", "x\"y"},
+							{"Bchat \xc3\xa9", "\\\n"}, {"Session", "New"}};
+		char ascii[93];
+		for (int i = 0, c = 0x20; c < 0x7f; c++)
+			if (c != '"' && c != '\\')
+				ascii[i++] = (char)c;
+		for (size_t i = 0; i < sizeof titles / sizeof titles[0]; i++) {
+			json_t *o = json_pack("{s:{s:{s:s,s:s},s:i,s:s,s:i,s:s},s:s%,s:i}", "aps", "alert", "title",
+					      titles[i][0], "body", titles[i][1], "badge", 1, "sound", "default",
+					      "mutable-content", 1, "category", "SECRET", "ENCRYPTED_DATA", ascii,
+					      sizeof ascii, "remote", 1);
+			char *w = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+			p = apns_payload(titles[i][0], titles[i][1], ascii, sizeof ascii, &len, &reduced);
+			CHECK(p && w && strcmp(p, w) == 0 && len == strlen(w) && !reduced,
+			      "title %zu: printable data that needs no escape gives jansson's body: %s", i, nn(p));
+			free(p);
+			free(w);
+			json_decref(o);
+		}
+	}
 
 	CHECK(apns_url(url, sizeof url, "https://api.push.apple.com/", "abcDEF0123", 10) == 0 &&
 		      strcmp(url, "https://api.push.apple.com/3/device/abcDEF0123") == 0,
