@@ -8,6 +8,7 @@
  * and unparsed bytes in struct h2d_conn.
  */
 #include "h2direct_int.h"
+#include "hex.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,9 +217,7 @@ static int parse(struct h2d_conn *c)
 			if ((n = line(c)) == 0)
 				return c->in_len > 1024 ? -1 : 0;
 			for (; digits < n; digits++) {
-				char ch = c->in[digits];
-				int v = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-								  : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+				int v = hex_value((unsigned char)c->in[digits]);
 				if (v < 0)
 					break;
 				if ((size = size * 16 + (uint64_t)v) > (1ULL << 40))

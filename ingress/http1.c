@@ -6,6 +6,7 @@
  * than a guess. Holds nothing: the result points into the caller's bytes or is copied.
  */
 #include "http1.h"
+#include "hex.h"
 #include <string.h>
 #include <strings.h>
 
@@ -13,17 +14,6 @@ static int is_tchar(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* The end of the line starting at p (the LF), or NULL; *next is the byte after it. A CR
@@ -52,8 +42,8 @@ static void take_path(const char *t, size_t n, struct http1_head *h)
 		return;
 	for (size_t i = 0; i < n && t[i] != '?'; i++) {
 		unsigned char c = (unsigned char)t[i];
-		if (c == '%' && i + 2 < n && hexval((unsigned char)t[i + 1]) >= 0 && hexval((unsigned char)t[i + 2]) >= 0) {
-			c = (unsigned char)(hexval((unsigned char)t[i + 1]) << 4 | hexval((unsigned char)t[i + 2]));
+		if (c == '%' && i + 2 < n && hex_value((unsigned char)t[i + 1]) >= 0 && hex_value((unsigned char)t[i + 2]) >= 0) {
+			c = (unsigned char)(hex_value((unsigned char)t[i + 1]) << 4 | hex_value((unsigned char)t[i + 2]));
 			i += 2;
 		}
 		if (c == '\0' || o + 1 >= sizeof h->path) {
@@ -214,7 +204,7 @@ long http1_chunked_feed(struct http1_chunked *c, const unsigned char *in, size_t
 		i++;
 		switch (c->state) {
 		case CK_SIZE:
-			if ((v = hexval(b)) >= 0 && c->digits < 15) {
+			if ((v = hex_value(b)) >= 0 && c->digits < 15) {
 				c->left = c->left << 4 | (uint64_t)v;
 				c->digits++;
 				break;
