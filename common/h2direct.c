@@ -397,6 +397,10 @@ int h2d_timeout_ms(const struct h2d *d)
 {
 	uint64_t now = mono_ms(), due = grow_due(d);
 
+	/* Queued outside h2c_run() (a provider's tick): a connection can take it now. */
+	if (d->pend_head && pick((struct h2d *)d) != NULL)
+		return 0;
+
 	if (d->all_head && d->all_head->deadline < due)
 		due = d->all_head->deadline;
 	for (unsigned i = 0; i < d->nslots; i++) {
