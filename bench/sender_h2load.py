@@ -7,11 +7,18 @@ sender made — same path, headers, provider token and body, taken from the mock
 with the same 2 connections and 500 streams each. Both are counted as answered requests per
 second. Also reports the sender's resident and anonymous memory after the run.
 Prints "name value" pairs on one line."""
-import json, os, re, subprocess, sys, time
+import json, os, re, resource, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
 from harness import BIN, Pipeline  # noqa: E402
 
 N = int(os.environ.get("BENCH_SENDER_N", "40000"))
+
+
+def cpu_s(pid):
+    """User + system CPU seconds of a live process so far."""
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
 TOKEN = "d4" * 32
 p = Pipeline()
 out = {}
@@ -23,7 +30,16 @@ try:
                             stdout=subprocess.PIPE, text=True)
     time.sleep(0.3)
     p.start("apns-sender")
+    cpu0 = {n: cpu_s(pid) for n, pid in (("sender", p.procs["apns-sender"].pid), ("mock", p.procs["mock-provider"].pid))}
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.time()
     fo, _ = feed.communicate(timeout=300)
+    wall = time.time() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the feed, reaped just now
+    # Cores each process kept busy while the sender ran.
+    for n, pid in (("sender", p.procs["apns-sender"].pid), ("mock", p.procs["mock-provider"].pid)):
+        out[f"cpu_{n}"] = f"{(cpu_s(pid) - cpu0[n]) / wall:.2f}"
+    out["cpu_feed"] = f"{(ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime) / wall:.2f}"
     w = fo.split()
     res = {w[i]: w[i + 1] for i in range(0, len(w) - 1, 2)}
     out["sender_per_s"] = res.get("per_s", "0")
