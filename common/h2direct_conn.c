@@ -11,6 +11,7 @@
  * stream table and the output batch.
  */
 #include "h2direct_int.h"
+#include "buf.h"
 #include "daemon.h"
 #include "log.h"
 #include <arpa/inet.h>
@@ -242,20 +243,10 @@ void h2d_keep(char **buf, size_t *len, size_t *cap, size_t max, const void *p, s
 			return;
 		n = max - 1 - *len;
 	}
-	if (*len + n + 1 > *cap) {
-		size_t nc = *cap ? *cap : 512;
-		char *b;
-		while (nc < *len + n + 1)
-			nc *= 2;
-		if (nc > max)
-			nc = max;
-		if ((b = realloc(*buf, nc)) == NULL) {
-			if (cut)
-				*cut = 1;
-			return;
-		}
-		*buf = b;
-		*cap = nc;
+	if (buf_reserve(buf, cap, *len + n + 1, 512) < 0) {
+		if (cut)
+			*cut = 1;
+		return;
 	}
 	memcpy(*buf + *len, p, n);
 	*len += n;
@@ -666,20 +657,10 @@ static int gather(struct h2d_conn *c)
 		}
 		if (n == 0)
 			break;
-		if (c->out_len + (size_t)n > c->out_cap) {
-			size_t nc = c->out_cap ? c->out_cap : 16384;
-			char *b;
-			while (nc < c->out_len + (size_t)n)
-				nc *= 2;
-			if ((b = realloc(c->out, nc)) == NULL) {
-				h2d_conn_close(c, "out of memory");
-				return -1;
-			}
-			c->out = b;
-			c->out_cap = nc;
+		if (buf_append(&c->out, &c->out_len, &c->out_cap, p, (size_t)n, 16384) < 0) {
+			h2d_conn_close(c, "out of memory");
+			return -1;
 		}
-		memcpy(c->out + c->out_len, p, (size_t)n);
-		c->out_len += (size_t)n;
 	}
 	return 0;
 }

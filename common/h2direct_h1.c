@@ -8,6 +8,7 @@
  * and unparsed bytes in struct h2d_conn.
  */
 #include "h2direct_int.h"
+#include "buf.h"
 #include "hex.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,19 +19,7 @@ enum { H1_HEAD, H1_LENGTH, H1_CHUNK_SIZE, H1_CHUNK_DATA, H1_CHUNK_END, H1_TRAILE
 
 static int out_put(struct h2d_conn *c, const void *p, size_t n)
 {
-	if (c->out_len + n > c->out_cap) {
-		size_t nc = c->out_cap ? c->out_cap : 4096;
-		char *b;
-		while (nc < c->out_len + n)
-			nc *= 2;
-		if ((b = realloc(c->out, nc)) == NULL)
-			return -1;
-		c->out = b;
-		c->out_cap = nc;
-	}
-	memcpy(c->out + c->out_len, p, n);
-	c->out_len += n;
-	return 0;
+	return buf_append(&c->out, &c->out_len, &c->out_cap, p, n, 4096);
 }
 
 int h2d_h1_start(struct h2d_conn *c, struct h2d_req *r)
@@ -263,18 +252,8 @@ int h2d_h1_input(struct h2d_conn *c, const uint8_t *p, size_t n)
 {
 	if (c->cur == NULL)
 		return -1; /* nothing was asked */
-	if (c->in_len + n > c->in_cap) {
-		size_t nc = c->in_cap ? c->in_cap : 4096;
-		char *b;
-		while (nc < c->in_len + n)
-			nc *= 2;
-		if ((b = realloc(c->in, nc)) == NULL)
-			return -1;
-		c->in = b;
-		c->in_cap = nc;
-	}
-	memcpy(c->in + c->in_len, p, n);
-	c->in_len += n;
+	if (buf_append(&c->in, &c->in_len, &c->in_cap, p, n, 4096) < 0)
+		return -1;
 	return parse(c);
 }
 

@@ -11,6 +11,7 @@
  */
 #include "onion_http.h"
 #include "bchat_request.h"
+#include "buf.h"
 #include "counters.h"
 #include "daemon.h"
 #include "frame.h"
@@ -166,19 +167,7 @@ static void consume(struct onion_conn *c, size_t n)
 
 static int out_append(struct onion_conn *c, const void *p, size_t n)
 {
-	if (c->outlen + n > c->outcap) {
-		size_t nc = c->outcap ? c->outcap : 1024;
-		char *no;
-		while (nc < c->outlen + n)
-			nc *= 2;
-		if ((no = realloc(c->out, nc)) == NULL)
-			return -1;
-		c->out = no;
-		c->outcap = nc;
-	}
-	memcpy(c->out + c->outlen, p, n);
-	c->outlen += n;
-	return 0;
+	return buf_append(&c->out, &c->outlen, &c->outcap, p, n, 1024);
 }
 
 static const char *reason(unsigned code)
