@@ -36,7 +36,9 @@ int sock_listen(const char *path, int type)
 	if (fd < 0)
 		return -1;
 	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(path, 0660) < 0 ||
+	/* Before bind: a datagram that arrives before SO_PASSCRED carries no sender pid. */
+	if ((type == SOCK_DGRAM && setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &(int){1}, sizeof(int)) < 0) ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(path, 0660) < 0 ||
 	    (type == SOCK_SEQPACKET && listen(fd, 128) < 0)) {
 		int e = errno;
 		close(fd);

@@ -5,7 +5,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Binds (replacing a stale file) and, for SEQPACKET, listens. Non-blocking, close-on-exec. */
+/* Binds (replacing a stale file) and, for SEQPACKET, listens. Non-blocking, close-on-exec. A
+ * DGRAM socket receives each sender's credentials (SO_PASSCRED) from its first datagram on. */
 int sock_listen(const char *path, int type);
 /* Connects to a listening socket; the returned fd is non-blocking. -1 with errno. */
 int sock_connect(const char *path, int type);

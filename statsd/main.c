@@ -167,7 +167,7 @@ int main(int argc, char **argv)
 	char path[256], err[512];
 	static uint8_t buf[FRAME_MAX];
 	struct epoll_event evs[32];
-	int dfd, qfd, epfd, one = 1;
+	int dfd, qfd, epfd;
 	uint64_t next_flush = 0, window = 0;
 
 	daemon_start("statsd", argc, argv, &cfg, &opts);
@@ -182,8 +182,8 @@ int main(int argc, char **argv)
 		fatal("statsd.listen: %s", err);
 	if (config_socket(&cfg, "statsd.sock", path, sizeof path) == NULL || (dfd = sock_listen(path, SOCK_DGRAM)) < 0)
 		fatal("counter socket: %s", strerror(errno));
-	/* The sender's pid tells apart the gauges of several instances of one daemon. */
-	setsockopt(dfd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+	/* The sender's pid (the socket passes credentials) tells apart the gauges of several
+	 * instances of one daemon. */
 	if (config_socket(&cfg, "statsd-query.sock", path, sizeof path) == NULL ||
 	    (qfd = sock_listen(path, SOCK_SEQPACKET)) < 0)
 		fatal("query socket: %s", strerror(errno));
