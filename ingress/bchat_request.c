@@ -15,7 +15,7 @@
  */
 #include "bchat_request.h"
 #include "bencode.h"
-#include <jansson.h>
+#include "json_scan.h"
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -23,9 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ALLOW_NUL: a "\u0000" inside a string must be answered Invalid parameter (§5.4), not fail the
- * whole document. INT_AS_REAL: an unused huge integer field should not sink the request. */
-#define BCHAT_JSON_FLAGS (JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL)
+/* A "\u0000" inside a string must be answered Invalid parameter (§5.4), not fail the whole
+ * document. Numbers are never read, so a huge integer in an unused field does not sink the
+ * request (only one too large for a double does, as it always has). */
+#define BCHAT_JSON_FLAGS JSCAN_ALLOW_NUL
 
 static const struct bchat_config default_config = {1, "bd", BCHAT_MAX_GROUPS_DEFAULT};
 
@@ -98,128 +99,117 @@ enum bchat_device bchat_resolve_device(const char *device, size_t device_len, co
 	return BCHAT_DEV_IOS;
 }
 
-/* A required string argument: Missing when absent, null or ""; Invalid when not a string or
- * holding U+0000 (the length jansson reports then differs from strlen). */
-static enum bchat_error get_str(json_t *args, const char *key, const char **s, size_t *n)
+/* A required string argument, unescaped into a malloc'd copy (*s, *n; NUL-terminated):
+ * Missing when absent, null or ""; Invalid when not a string or holding U+0000. */
+static enum bchat_error get_str(struct jval args, const char *key, char **s, size_t *n)
 {
-	json_t *v = json_object_get(args, key);
-	if (v == NULL || json_is_null(v))
+	struct jval v = jscan_get(args, key);
+	*s = NULL;
+	if (v.type == J_ABSENT || v.type == J_NULL)
 		return BCHAT_MISSING_PARAMETER;
-	if (!json_is_string(v))
+	if (v.type != J_STRING)
 		return BCHAT_INVALID_PARAMETER;
-	*s = json_string_value(v);
-	*n = json_string_length(v);
-	if (*n == 0)
+	if (v.n == 2)
 		return BCHAT_MISSING_PARAMETER;
-	if (strlen(*s) != *n)
+	if ((*s = malloc(v.n)) == NULL)
+		return BCHAT_SERVER_BUSY;
+	*n = jscan_str(v, *s);
+	(*s)[*n] = '\0';
+	if (memchr(*s, '\0', *n) != NULL) {
+		free(*s);
+		*s = NULL;
 		return BCHAT_INVALID_PARAMETER;
+	}
 	return BCHAT_OK;
 }
 
-static char *dup_bytes(const char *s, size_t n)
+/* Keeps a validated copy in *dst, or frees it and answers Invalid parameter. */
+static enum bchat_error keep(int valid, char *s, size_t n, char **dst, size_t *dlen)
 {
-	char *d = malloc(n + 1);
-	if (d != NULL) {
-		memcpy(d, s, n);
-		d[n] = '\0';
+	if (!valid) {
+		free(s);
+		return BCHAT_INVALID_PARAMETER;
 	}
-	return d;
-}
-
-/* Copies a validated string into *dst; Server busy when out of memory. */
-static enum bchat_error take(char **dst, size_t *dlen, const char *s, size_t n)
-{
-	*dst = dup_bytes(s, n);
-	if (*dst == NULL)
-		return BCHAT_SERVER_BUSY;
+	*dst = s;
 	*dlen = n;
 	return BCHAT_OK;
 }
 
-static enum bchat_error arg_id(const struct bchat_config *c, json_t *args, const char *key,
+static enum bchat_error arg_id(const struct bchat_config *c, struct jval args, const char *key,
 			       char **dst, size_t *dlen)
 {
-	const char *s;
+	char *s;
 	size_t n;
 	enum bchat_error e = get_str(args, key, &s, &n);
 	if (e != BCHAT_OK)
 		return e;
-	if (!bchat_valid_id(c, s, n))
-		return BCHAT_INVALID_PARAMETER;
-	return take(dst, dlen, s, n);
+	return keep(bchat_valid_id(c, s, n), s, n, dst, dlen);
 }
 
-static enum bchat_error arg_token(json_t *args, struct bchat_request *r)
+static enum bchat_error arg_token(struct jval args, struct bchat_request *r)
 {
-	const char *s;
+	char *s;
 	size_t n;
 	enum bchat_error e = get_str(args, "token", &s, &n);
 	if (e != BCHAT_OK)
 		return e;
-	if (!bchat_valid_token(s, n))
-		return BCHAT_INVALID_PARAMETER;
-	return take(&r->token, &r->token_len, s, n);
+	return keep(bchat_valid_token(s, n), s, n, &r->token, &r->token_len);
 }
 
 /* `device` is optional and only its three exact values mean anything: §6.1 sends every other
  * value — another string, "", a number, a string with U+0000 — to the token rule rather than to
- * an error, because the legacy error on unknown values was the bug (§13.3). */
-static void arg_device(json_t *args, struct bchat_request *r)
+ * an error, because the legacy error on unknown values was the bug (§13.3). A string of more
+ * than 64 raw bytes unescapes to more than 10, so cannot be one of the three. */
+static void arg_device(struct jval args, struct bchat_request *r)
 {
-	json_t *v = json_object_get(args, "device");
-	const char *d = NULL;
+	struct jval v = jscan_get(args, "device");
+	char d[64];
 	size_t dn = 0;
-	if (json_is_string(v)) {
-		d = json_string_value(v);
-		dn = json_string_length(v);
-	}
-	r->device = bchat_resolve_device(d, dn, r->token, r->token_len);
+	int have = v.type == J_STRING && v.n <= sizeof d;
+	if (have)
+		dn = jscan_str(v, d);
+	r->device = bchat_resolve_device(have ? d : NULL, dn, r->token, r->token_len);
 }
 
 /* legacyGroupPublicKeys: absent/null = none; otherwise an array of at most max_groups ids. An
  * empty string inside the array is Invalid (not Missing): the field itself is present. */
-static enum bchat_error arg_groups(const struct bchat_config *c, json_t *args,
+static enum bchat_error arg_groups(const struct bchat_config *c, struct jval args,
 				   struct bchat_request *r)
 {
-	json_t *v = json_object_get(args, "legacyGroupPublicKeys");
-	size_t n;
-	if (v == NULL || json_is_null(v))
+	struct jval v = jscan_get(args, "legacyGroupPublicKeys"), g;
+	size_t n = 0, pos = 0;
+	if (v.type == J_ABSENT || v.type == J_NULL)
 		return BCHAT_OK;
-	if (!json_is_array(v))
+	if (v.type != J_ARRAY)
 		return BCHAT_INVALID_PARAMETER;
-	n = json_array_size(v);
-	if (n > c->max_groups)
-		return BCHAT_INVALID_PARAMETER;
-	for (size_t i = 0; i < n; i++) {
-		json_t *g = json_array_get(v, i);
-		const char *s = json_string_value(g);
-		size_t sl = json_string_length(g);
-		if (s == NULL || sl == 0 || strlen(s) != sl || !bchat_valid_id(c, s, sl))
+	while (jscan_next(v, &pos, &g))
+		if (++n > c->max_groups || g.type != J_STRING)
 			return BCHAT_INVALID_PARAMETER;
-	}
 	if (n == 0)
 		return BCHAT_OK;
 	r->groups = calloc(n, sizeof *r->groups);
 	r->group_lens = calloc(n, sizeof *r->group_lens);
 	if (r->groups == NULL || r->group_lens == NULL)
 		return BCHAT_SERVER_BUSY;
-	for (size_t i = 0; i < n; i++) {
-		json_t *g = json_array_get(v, i);
-		r->groups[i] = dup_bytes(json_string_value(g), json_string_length(g));
-		if (r->groups[i] == NULL)
+	for (pos = 0; jscan_next(v, &pos, &g);) {
+		char *s = malloc(g.n);
+		size_t sl;
+		if (s == NULL)
 			return BCHAT_SERVER_BUSY;
-		r->group_lens[i] = json_string_length(g);
-		r->ngroups = i + 1;
+		sl = jscan_str(g, s);
+		s[sl] = '\0';
+		r->groups[r->ngroups] = s;
+		r->group_lens[r->ngroups++] = sl;
+		if (sl == 0 || memchr(s, '\0', sl) != NULL || !bchat_valid_id(c, s, sl))
+			return BCHAT_INVALID_PARAMETER;
 	}
 	return BCHAT_OK;
 }
 
-static enum bchat_error parse_args(const struct bchat_config *c, enum bchat_action a, json_t *args,
-				   struct bchat_request *r)
+static enum bchat_error parse_args(const struct bchat_config *c, enum bchat_action a,
+				   struct jval args, struct bchat_request *r)
 {
 	enum bchat_error e = BCHAT_OK;
-	const char *s;
-	size_t n;
 
 	r->action = a;
 	switch (a) {
@@ -243,20 +233,19 @@ static enum bchat_error parse_args(const struct bchat_config *c, enum bchat_acti
 		/* send_to is an id or a closed-group key; both have the id shape (§5.4). */
 		if ((e = arg_id(c, args, "send_to", &r->send_to, &r->send_to_len)) != BCHAT_OK)
 			return e;
-		if ((e = get_str(args, "data", &s, &n)) != BCHAT_OK)
-			return e;
-		return take(&r->data, &r->data_len, s, n);
+		return get_str(args, "data", &r->data, &r->data_len);
 	}
 	return BCHAT_INVALID_ENDPOINT;
 }
 
 /* Finds the action an endpoint string names, after stripping one leading '/' (§5.3). */
-static int find_action(json_t *v, enum bchat_action *a)
+static int find_action(struct jval v, enum bchat_action *a)
 {
-	const char *s = json_string_value(v);
-	size_t n = json_string_length(v);
-	if (s == NULL)
-		return -1;
+	char buf[256], *s = buf;
+	size_t n;
+	if (v.type != J_STRING || v.n > sizeof buf)
+		return -1; /* over 256 raw bytes unescape to over 42: no action name is that long */
+	n = jscan_str(v, buf);
 	if (n > 0 && s[0] == '/') {
 		s++;
 		n--;
@@ -270,7 +259,7 @@ static int find_action(json_t *v, enum bchat_action *a)
 	return -1;
 }
 
-static enum bchat_error finish(const struct bchat_config *c, enum bchat_action a, json_t *args,
+static enum bchat_error finish(const struct bchat_config *c, enum bchat_action a, struct jval args,
 			       struct bchat_request *out)
 {
 	enum bchat_error e = parse_args(c != NULL ? c : &default_config, a, args, out);
@@ -282,45 +271,34 @@ static enum bchat_error finish(const struct bchat_config *c, enum bchat_action a
 enum bchat_error bchat_parse_v2(const struct bchat_config *c, const unsigned char *pt, size_t len,
 				struct bchat_request *out)
 {
+	struct jval root, body, args = {J_ABSENT, NULL, 0};
 	enum bchat_action a;
 	enum bchat_error e;
-	json_t *root, *body, *args = NULL;
+	char *inner = NULL;
 
 	memset(out, 0, sizeof *out);
-	if (pt == NULL)
+	if (pt == NULL || jscan_object((const char *)pt, len, BCHAT_JSON_FLAGS, &root) < 0)
 		return BCHAT_INVALID_REQUEST;
-	root = json_loadb((const char *)pt, len, BCHAT_JSON_FLAGS, NULL);
-	if (!json_is_object(root)) {
-		json_decref(root);
-		return BCHAT_INVALID_REQUEST;
-	}
-	if (find_action(json_object_get(root, "endpoint"), &a) < 0) {
-		e = BCHAT_INVALID_ENDPOINT;
-		goto done;
-	}
-	body = json_object_get(root, "body");
-	if (body == NULL || json_is_null(body) || (json_is_string(body) && json_string_length(body) == 0)) {
-		args = json_object();
-	} else if (json_is_string(body)) {
-		args = json_loadb(json_string_value(body), json_string_length(body), BCHAT_JSON_FLAGS, NULL);
-		if (!json_is_object(args)) {
-			e = BCHAT_INVALID_REQUEST;
-			goto done;
+	if (find_action(jscan_get(root, "endpoint"), &a) < 0)
+		return BCHAT_INVALID_ENDPOINT;
+	body = jscan_get(root, "body");
+	if (body.type == J_OBJECT) {
+		args = body;
+	} else if (body.type == J_STRING && body.n > 2) {
+		/* The body as a string holds the arguments as a JSON document of its own. */
+		size_t il;
+		if ((inner = malloc(body.n)) == NULL)
+			return BCHAT_SERVER_BUSY;
+		il = jscan_str(body, inner);
+		if (jscan_object(inner, il, BCHAT_JSON_FLAGS, &args) < 0) {
+			free(inner);
+			return BCHAT_INVALID_REQUEST;
 		}
-	} else if (json_is_object(body)) {
-		args = json_incref(body);
-	} else {
-		e = BCHAT_INVALID_REQUEST;
-		goto done;
-	}
-	if (args == NULL) {
-		e = BCHAT_SERVER_BUSY;
-		goto done;
+	} else if (body.type != J_ABSENT && body.type != J_NULL && body.type != J_STRING) {
+		return BCHAT_INVALID_REQUEST;
 	}
 	e = finish(c, a, args, out);
-done:
-	json_decref(args);
-	json_decref(root);
+	free(inner);
 	return e;
 }
 
@@ -328,41 +306,20 @@ enum bchat_error bchat_parse_v4(const struct bchat_config *c, const unsigned cha
 				struct bchat_request *out)
 {
 	struct bencode_list l;
+	struct jval meta, args = {J_ABSENT, NULL, 0};
 	enum bchat_action a;
-	enum bchat_error e;
-	json_t *meta, *args = NULL;
 
 	memset(out, 0, sizeof *out);
-	if (bencode_parse_list(pt, len, &l) < 0)
+	if (bencode_parse_list(pt, len, &l) < 0 ||
+	    jscan_object((const char *)l.ptr[0], l.len[0], BCHAT_JSON_FLAGS, &meta) < 0)
 		return BCHAT_INVALID_REQUEST;
-	meta = json_loadb((const char *)l.ptr[0], l.len[0], BCHAT_JSON_FLAGS, NULL);
-	if (!json_is_object(meta)) {
-		json_decref(meta);
-		return BCHAT_INVALID_REQUEST;
-	}
 	/* Arguments come only from the body; meta supplies the endpoint and nothing else. */
-	if (find_action(json_object_get(meta, "endpoint"), &a) < 0) {
-		e = BCHAT_INVALID_ENDPOINT;
-		goto done;
-	}
-	if (l.n < 2 || l.len[1] == 0) {
-		args = json_object();
-		if (args == NULL) {
-			e = BCHAT_SERVER_BUSY;
-			goto done;
-		}
-	} else {
-		args = json_loadb((const char *)l.ptr[1], l.len[1], BCHAT_JSON_FLAGS, NULL);
-		if (!json_is_object(args)) {
-			e = BCHAT_INVALID_REQUEST;
-			goto done;
-		}
-	}
-	e = finish(c, a, args, out);
-done:
-	json_decref(args);
-	json_decref(meta);
-	return e;
+	if (find_action(jscan_get(meta, "endpoint"), &a) < 0)
+		return BCHAT_INVALID_ENDPOINT;
+	if (l.n >= 2 && l.len[1] != 0 &&
+	    jscan_object((const char *)l.ptr[1], l.len[1], BCHAT_JSON_FLAGS, &args) < 0)
+		return BCHAT_INVALID_REQUEST;
+	return finish(c, a, args, out);
 }
 
 void bchat_request_free(struct bchat_request *r)

@@ -2,54 +2,15 @@
  * onion_body: turns the bytes a relay POSTs (u32le N ‖ ciphertext ‖ JSON trailer) into the
  * key and plaintext of one onion request, following spec/bchat-onion.md §3–§4 step by step.
  * Trusts nothing in the body: N is checked in 64 bits, the trailer is strictly validated
- * before jansson sees it, and decryption failures are reported, never half-used.
+ * (json_scan.c), and decryption failures are reported, never half-used.
  */
 #include "onion_body.h"
 #include "hex.h"
-#include <jansson.h>
+#include "json_scan.h"
 #include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Strict UTF-8 (RFC 3629): no overlongs, no surrogates, nothing above U+10FFFF. jansson checks
- * too, but the trailer is the first thing we parse from the network, so check it explicitly. */
-static int utf8_valid(const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-	while (i < len) {
-		unsigned char c = s[i];
-		size_t need;
-		uint32_t cp;
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if (c >= 0xc2 && c <= 0xdf) {
-			need = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			need = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			need = 3;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		if (len - i - 1 < need)
-			return 0;
-		for (size_t k = 1; k <= need; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += need + 1;
-	}
-	return 1;
-}
 
 static int b64_value(unsigned char c)
 {
@@ -125,26 +86,18 @@ static int decode_ephemeral(const char *s, size_t len, int allow_b32z, unsigned 
 	return -1;
 }
 
-static int str_is(json_t *v, const char *lit)
+static enum onion_body_error parse_enc_type(struct jval v, enum onion_cipher *c)
 {
-	size_t n = strlen(lit);
-	return json_string_length(v) == n && memcmp(json_string_value(v), lit, n) == 0;
-}
-
-static enum onion_body_error parse_enc_type(json_t *v, enum onion_cipher *c)
-{
-	if (v == NULL) {
+	if (v.type == J_ABSENT) {
 		*c = ONION_AES_GCM;
 		return ONION_OK;
 	}
-	if (!json_is_string(v))
-		return ONION_E_ENC_TYPE;
 	/* aes-cbc/cbc are deliberately unsupported (no app uses them; §4.2). */
-	if (str_is(v, "aes-gcm") || str_is(v, "gcm")) {
+	if (jscan_str_is(v, "aes-gcm") || jscan_str_is(v, "gcm")) {
 		*c = ONION_AES_GCM;
 		return ONION_OK;
 	}
-	if (str_is(v, "xchacha20") || str_is(v, "xchacha20-poly1305")) {
+	if (jscan_str_is(v, "xchacha20") || jscan_str_is(v, "xchacha20-poly1305")) {
 		*c = ONION_XCHACHA20;
 		return ONION_OK;
 	}
@@ -160,8 +113,8 @@ enum onion_body_error onion_body_open(const unsigned char server_sk[32],
 	unsigned char client_pk[32], shared[32];
 	enum onion_body_error rc;
 	enum onion_cipher cipher = ONION_AES_GCM;
-	json_error_t jerr;
-	json_t *trailer, *ek;
+	struct jval trailer, ek;
+	char key[400];
 	uint64_t n, end;
 
 	memset(out, 0, sizeof *out);
@@ -175,35 +128,23 @@ enum onion_body_error onion_body_open(const unsigned char server_sk[32],
 
 	const unsigned char *ct = body + 4, *tr = body + end;
 	size_t trlen = len - (size_t)end;
-	if (!utf8_valid(tr, trlen))
+	/* One strict JSON object (UTF-8 checked throughout), nothing but whitespace around it, no
+	 * U+0000 anywhere. Duplicate keys: the last one counts. */
+	if (jscan_object((const char *)tr, trlen, 0, &trailer) < 0)
 		return ONION_E_TRAILER;
-	/* No JSON_DECODE_ANY: the top level must be an object or array; the EOF check stays on
-	 * so nothing but whitespace may follow. Duplicate keys: last one wins. */
-	trailer = json_loadb((const char *)tr, trlen, JSON_DECODE_INT_AS_REAL, &jerr);
-	if (trailer == NULL)
-		return ONION_E_TRAILER;
-	if (!json_is_object(trailer)) {
-		rc = ONION_E_TRAILER;
-		goto done;
-	}
-	ek = json_object_get(trailer, "ephemeral_key");
-	if (!json_is_string(ek) ||
-	    decode_ephemeral(json_string_value(ek), json_string_length(ek), allow_b64, client_pk) < 0) {
-		rc = ONION_E_EPHEMERAL;
-		goto done;
-	}
-	rc = parse_enc_type(json_object_get(trailer, "enc_type"), &cipher);
+	/* Each key form is at most 64 characters; more than 400 raw bytes unescape to more. */
+	ek = jscan_get(trailer, "ephemeral_key");
+	if (ek.type != J_STRING || ek.n > sizeof key ||
+	    decode_ephemeral(key, jscan_str(ek, key), allow_b64, client_pk) < 0)
+		return ONION_E_EPHEMERAL;
+	rc = parse_enc_type(jscan_get(trailer, "enc_type"), &cipher);
 	if (rc != ONION_OK)
-		goto done;
-	if (n < onion_overhead(cipher)) {
-		rc = ONION_E_LENGTH;
-		goto done;
-	}
+		return rc;
+	if (n < onion_overhead(cipher))
+		return ONION_E_LENGTH;
 	/* X25519 is the expensive step: once per request, whatever the number of salts. */
-	if (onion_x25519(shared, server_sk, client_pk) < 0) {
-		rc = ONION_E_LOW_ORDER;
-		goto done;
-	}
+	if (onion_x25519(shared, server_sk, client_pk) < 0)
+		return ONION_E_LOW_ORDER;
 	size_t ptlen = (size_t)n - onion_overhead(cipher);
 	out->plaintext = malloc(ptlen + 1);
 	if (out->plaintext == NULL) {
@@ -231,8 +172,6 @@ enum onion_body_error onion_body_open(const unsigned char server_sk[32],
 	}
 wipe:
 	sodium_memzero(shared, sizeof shared);
-done:
-	json_decref(trailer);
 	if (rc != ONION_OK)
 		onion_request_free(out);
 	return rc;
