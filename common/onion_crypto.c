@@ -37,9 +37,59 @@ static void ctx_destroy(void *p)
 	EVP_CIPHER_CTX_free(p);
 }
 
+/* Reply IVs come from a per-thread generator with fast key erasure rather than a getrandom()
+ * per reply (a system call on every request): ChaCha20 under a 32-byte key gives 32 bytes of
+ * next key and 256 bytes of output, and the old key is gone. Seeded from the OS, reseeded
+ * every 4096 refills (1 MiB), and after fork() in the child (the generation changes). */
+#define RNG_OUT 256
+static atomic_uint rng_generation = 1;
+static _Thread_local struct {
+	unsigned char key[crypto_stream_chacha20_KEYBYTES];
+	unsigned char out[RNG_OUT];
+	size_t left;
+	unsigned generation, refills;
+} tls_rng;
+
+static void rng_after_fork(void)
+{
+	atomic_fetch_add(&rng_generation, 1);
+}
+
+static void rng_bytes(unsigned char *dst, size_t len)
+{
+	static const unsigned char zero_nonce[crypto_stream_chacha20_NONCEBYTES];
+	unsigned gen = atomic_load_explicit(&rng_generation, memory_order_relaxed);
+	if (tls_rng.generation != gen) {
+		randombytes_buf(tls_rng.key, sizeof tls_rng.key);
+		tls_rng.generation = gen;
+		tls_rng.refills = 0;
+		tls_rng.left = 0;
+	}
+	while (len > 0) {
+		if (tls_rng.left == 0) {
+			unsigned char block[sizeof tls_rng.key + RNG_OUT];
+			if (++tls_rng.refills % 4096 == 0)
+				randombytes_buf(tls_rng.key, sizeof tls_rng.key);
+			crypto_stream_chacha20(block, sizeof block, zero_nonce, tls_rng.key);
+			memcpy(tls_rng.key, block, sizeof tls_rng.key);
+			memcpy(tls_rng.out, block + sizeof tls_rng.key, RNG_OUT);
+			sodium_memzero(block, sizeof block);
+			tls_rng.left = RNG_OUT;
+		}
+		size_t k = len < tls_rng.left ? len : tls_rng.left;
+		unsigned char *src = tls_rng.out + RNG_OUT - tls_rng.left;
+		memcpy(dst, src, k);
+		sodium_memzero(src, k);
+		tls_rng.left -= k;
+		dst += k;
+		len -= k;
+	}
+}
+
 static void init_all(void)
 {
-	if (sodium_init() < 0 || pthread_key_create(&ctx_key, ctx_destroy) != 0)
+	if (sodium_init() < 0 || pthread_key_create(&ctx_key, ctx_destroy) != 0 ||
+	    pthread_atfork(NULL, NULL, rng_after_fork) != 0)
 		init_failed = 1;
 }
 
@@ -151,7 +201,11 @@ static void fresh_iv(unsigned char *iv, size_t len)
 		if (used)
 			return;
 	}
-	randombytes_buf(iv, len);
+	if (lib_init() < 0) {
+		randombytes_buf(iv, len);
+		return;
+	}
+	rng_bytes(iv, len);
 }
 
 /* EVP takes int lengths; feed larger inputs in pieces rather than truncate. */

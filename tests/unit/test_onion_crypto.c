@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define V4_LOKI "v4_aesgcm_LOKI(stock pyonionreq)"
@@ -596,6 +597,58 @@ static void test_round_trips(void)
 	CHECK(sodium_is_zero(out, 32), "and leaves zeros");
 }
 
+/* The reply IVs come from a per-thread generator (onion_crypto.c): no repeats over many
+ * refills of its buffer, none between threads, and a child after fork() must not replay the
+ * bytes its parent had buffered. */
+static int cmp_iv(const void *a, const void *b)
+{
+	return memcmp(a, b, ONION_AES_GCM_IV);
+}
+
+static void *iv_thread(void *p)
+{
+	unsigned char (*ivs)[ONION_AES_GCM_IV] = p, pt[1] = {0}, ct[1 + 28];
+	struct onion_key k = {ONION_AES_GCM, {1}};
+	for (int i = 0; i < 5000; i++) {
+		onion_seal(&k, pt, 1, ct);
+		memcpy(ivs[i], ct, ONION_AES_GCM_IV);
+	}
+	return NULL;
+}
+
+static void test_iv_generator(void)
+{
+	static unsigned char ivs[2 * 5000][ONION_AES_GCM_IV];
+	unsigned char pt[1] = {0}, ct[1 + 28], child_iv[ONION_AES_GCM_IV];
+	struct onion_key k = {ONION_AES_GCM, {1}};
+	pthread_t t[2];
+	int fds[2], dups = 0, status = 0;
+	pid_t pid;
+
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, iv_thread, ivs + i * 5000);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	qsort(ivs, 2 * 5000, ONION_AES_GCM_IV, cmp_iv);
+	for (int i = 1; i < 2 * 5000; i++)
+		dups += memcmp(ivs[i - 1], ivs[i], ONION_AES_GCM_IV) == 0;
+	CHECK(dups == 0, "10 000 IVs from two threads (about 470 refills): %d repeats", dups);
+
+	onion_seal(&k, pt, 1, ct); /* this thread's generator now holds buffered bytes */
+	CHECK(pipe(fds) == 0, "pipe");
+	if ((pid = fork()) == 0) {
+		onion_seal(&k, pt, 1, ct);
+		_exit(write(fds[1], ct, ONION_AES_GCM_IV) == ONION_AES_GCM_IV ? 0 : 1);
+	}
+	onion_seal(&k, pt, 1, ct);
+	waitpid(pid, &status, 0);
+	CHECK(read(fds[0], child_iv, sizeof child_iv) == (ssize_t)sizeof child_iv && status == 0,
+	      "the child sealed");
+	CHECK(memcmp(child_iv, ct, ONION_AES_GCM_IV) != 0, "a forked child draws other IVs than its parent");
+	close(fds[0]);
+	close(fds[1]);
+}
+
 struct thread_arg {
 	int bad;
 };
@@ -766,6 +819,7 @@ int main(void)
 	test_negative();
 	test_round_trips();
 	test_threads();
+	test_iv_generator();
 	test_key_files();
 
 	json_decref(vectors);
