@@ -287,7 +287,8 @@ fail:
 static void on_router(void *ctx, uint32_t status, const struct frame *f)
 {
 	struct onion_conn *c = ctx;
-	(void)f;
+	if (f == NULL && status == STATUS_BUSY) /* no answer: not sent, timed out, or link lost */
+		counter_add(CTR_BUSY_REJECTS, 1);
 	c->status = status;
 	histogram_observe(HIST_ONION_ROUTER_REPLY, counters_now_us() - c->received_us);
 	reply(c, verdict(c));
@@ -695,6 +696,9 @@ static void *worker_main(void *arg)
 			expire_idle(w);
 			next_tick = w->now_ms + 100;
 		}
+		/* The frames this turn produced go to the router and statsd together. */
+		link_flush(w->link);
+		link_flush(w->stats_link);
 		n = epoll_wait(w->epfd, ev, 64, 100);
 		w->now_ms = mono_ms();
 		for (int i = 0; i < n; i++) {

@@ -4,6 +4,10 @@
  * pending table needs no lock and a reply is handled where its request was made. Trusts the
  * peer's frames only after frame_parse(); a reply with an unknown id is ignored (it belongs to
  * a request that already timed out).
+ *
+ * Frames submitted during one turn of the worker's loop are queued and sent together by
+ * link_flush() (one sendmmsg() for up to LINK_BATCH frames) when the turn ends: one system
+ * call, and one wake-up of the peer, for every request a turn produced rather than for each.
  */
 #include "router_link.h"
 #include "daemon.h"
@@ -23,6 +27,9 @@ struct link_slot {
 	void *ctx;
 };
 
+#define LINK_BATCH 64
+#define LINK_OBUF (64 * 1024) /* a larger frame is sent on its own */
+
 struct router_link {
 	char path[108];
 	uint32_t role, timeout_ms;
@@ -34,6 +41,13 @@ struct router_link {
 	size_t nslots, used;
 	uint64_t seq;
 	uint8_t *rbuf; /* FRAME_MAX */
+	/* frames submitted and not yet sent: their bytes in obuf, in order */
+	uint8_t *obuf;
+	size_t olen, nq;
+	struct {
+		size_t off, len;
+		uint64_t id;
+	} q[LINK_BATCH];
 };
 
 struct router_link *link_new(const char *sock_path, size_t max_pending, uint32_t timeout_ms, uint32_t role,
@@ -41,9 +55,11 @@ struct router_link *link_new(const char *sock_path, size_t max_pending, uint32_t
 {
 	struct router_link *l = calloc(1, sizeof *l);
 	if (l == NULL || (l->slots = calloc(max_pending, sizeof *l->slots)) == NULL ||
-	    (l->rbuf = malloc(FRAME_MAX)) == NULL) {
-		if (l)
+	    (l->rbuf = malloc(FRAME_MAX)) == NULL || (l->obuf = malloc(LINK_OBUF)) == NULL) {
+		if (l) {
 			free(l->slots);
+			free(l->rbuf);
+		}
 		free(l);
 		return NULL;
 	}
@@ -63,12 +79,60 @@ static void wr64(uint8_t *p, uint64_t v)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* Completes the request with this id, if it is still pending, as status. */
+static void complete(struct router_link *l, uint64_t id, uint32_t status, const struct frame *f)
+{
+	size_t i = (size_t)(id & 0xffffffffu);
+	struct link_slot s;
+	if (id == 0 || i >= l->nslots || l->slots[i].id != id)
+		return;
+	s = l->slots[i];
+	l->slots[i].id = 0;
+	l->used--;
+	s.done(s.ctx, status, f);
+}
+
+void link_flush(struct router_link *l)
+{
+	struct mmsghdr m[LINK_BATCH];
+	struct iovec iov[LINK_BATCH];
+	size_t nq = l->nq;
+	int sent = 0;
+
+	if (nq == 0)
+		return;
+	memset(m, 0, nq * sizeof m[0]);
+	for (size_t i = 0; i < nq; i++) {
+		iov[i].iov_base = l->obuf + l->q[i].off;
+		iov[i].iov_len = l->q[i].len;
+		m[i].msg_hdr.msg_iov = &iov[i];
+		m[i].msg_hdr.msg_iovlen = 1;
+	}
+	if (l->fd >= 0) {
+		while ((size_t)sent < nq) {
+			int r = sendmmsg(l->fd, m + sent, (unsigned)(nq - (size_t)sent), MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (r <= 0)
+				break;
+			sent += r;
+		}
+	}
+	l->nq = 0;
+	l->olen = 0;
+	/* What the socket would not take now is answered busy: back-pressure, never a queue. */
+	for (size_t i = (size_t)sent; i < nq; i++)
+		complete(l, l->q[i].id, STATUS_BUSY, NULL);
+}
+
 int link_submit(struct router_link *l, uint8_t *frame, size_t len, link_done_fn done, void *ctx)
 {
 	struct link_slot *s = NULL;
 	size_t i;
 	uint64_t id;
 
+	/* A full queue goes first, and all of it before a frame too large to queue, so frames
+	 * leave in the order they came. Callbacks run by a failed send may submit again. */
+	if (len > LINK_OBUF ? l->nq > 0 : (l->nq == LINK_BATCH || LINK_OBUF - l->olen < len))
+		link_flush(l);
 	if (l->fd < 0 || l->used == l->nslots)
 		return -1;
 	/* The id names the slot (low 32 bits) and a sequence, so stale replies never match. */
@@ -80,8 +144,17 @@ int link_submit(struct router_link *l, uint8_t *frame, size_t len, link_done_fn 
 		}
 	id = (++l->seq << 32) | (uint64_t)(s - l->slots);
 	wr64(frame + 8, id);
-	if (sock_send(l->fd, frame, len) < 0)
-		return -1;
+	if (len > LINK_OBUF) {
+		if (sock_send(l->fd, frame, len) < 0)
+			return -1;
+	} else {
+		memcpy(l->obuf + l->olen, frame, len);
+		l->q[l->nq].off = l->olen;
+		l->q[l->nq].len = len;
+		l->q[l->nq].id = id;
+		l->nq++;
+		l->olen += len;
+	}
 	s->id = id;
 	s->deadline = mono_ms() + l->timeout_ms;
 	s->done = done;
@@ -109,6 +182,7 @@ static void lose(struct router_link *l)
 	log_warn("lost the connection to %s", l->path);
 	close(l->fd);
 	l->fd = -1;
+	l->nq = l->olen = 0; /* their slots are completed just below */
 	expire(l, 1);
 }
 
@@ -116,20 +190,12 @@ static void handle_frame(struct router_link *l, const uint8_t *buf, size_t n)
 {
 	struct frame f;
 	const char *why;
-	size_t i;
-	struct link_slot s;
 
 	if (frame_parse(buf, n, &f, &why) < 0) {
 		log_warn("bad frame from %s: %s", l->path, why);
 		return;
 	}
-	i = (size_t)(f.id & 0xffffffffu);
-	if (f.id == 0 || i >= l->nslots || l->slots[i].id != f.id)
-		return;
-	s = l->slots[i];
-	l->slots[i].id = 0;
-	l->used--;
-	s.done(s.ctx, f.type == FRAME_REPLY ? frame_u32(&f, TAG_STATUS, STATUS_ERROR) : STATUS_OK, &f);
+	complete(l, f.id, f.type == FRAME_REPLY ? frame_u32(&f, TAG_STATUS, STATUS_ERROR) : STATUS_OK, &f);
 }
 
 void link_read(struct router_link *l)
@@ -178,10 +244,12 @@ void link_free(struct router_link *l)
 {
 	if (l == NULL)
 		return;
+	l->nq = l->olen = 0;
 	expire(l, 1);
 	if (l->fd >= 0)
 		close(l->fd);
 	free(l->slots);
 	free(l->rbuf);
+	free(l->obuf);
 	free(l);
 }

@@ -20,9 +20,12 @@ typedef void (*link_done_fn)(void *ctx, uint32_t status, const struct frame *rep
 /* The link registers its socket, once connected, in epfd (EPOLLIN, data.ptr = tag). */
 struct router_link *link_new(const char *sock_path, size_t max_pending, uint32_t timeout_ms, uint32_t role,
 			     int epfd, void *tag);
-/* Sends a frame built with frame_begin(.., id 0): the link sets the id. 0 when submitted
- * (done runs later, never before this returns), -1 when refused (done not called). */
+/* Queues a frame built with frame_begin(.., id 0) (copied; the link sets the id). 0 when
+ * submitted (done runs later, never before this returns: busy too, if the socket will not take
+ * the frame when it is sent), -1 when refused (done not called). */
 int link_submit(struct router_link *l, uint8_t *frame, size_t len, link_done_fn done, void *ctx);
+/* Sends every queued frame; call before the thread waits for events again. */
+void link_flush(struct router_link *l);
 /* Reads every reply waiting on the socket; call when it is readable. */
 void link_read(struct router_link *l);
 /* Connects (at most every 200 ms while the peer is away) and expires overdue requests; call
