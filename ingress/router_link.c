@@ -29,6 +29,7 @@ struct link_slot {
 
 #define LINK_BATCH 64
 #define LINK_OBUF (64 * 1024) /* a larger frame is sent on its own */
+#define LINK_RBATCH 16	      /* replies taken per recvmmsg() */
 
 struct router_link {
 	char path[108];
@@ -40,7 +41,9 @@ struct router_link {
 	struct link_slot *slots;
 	size_t nslots, used;
 	uint64_t seq;
-	uint8_t *rbuf; /* FRAME_MAX */
+	/* LINK_RBATCH buffers of FRAME_MAX: address space only, until replies touch their first
+	 * pages (a reply is a few hundred bytes) */
+	uint8_t *rbuf;
 	/* frames submitted and not yet sent: their bytes in obuf, in order */
 	uint8_t *obuf;
 	size_t olen, nq;
@@ -55,7 +58,7 @@ struct router_link *link_new(const char *sock_path, size_t max_pending, uint32_t
 {
 	struct router_link *l = calloc(1, sizeof *l);
 	if (l == NULL || (l->slots = calloc(max_pending, sizeof *l->slots)) == NULL ||
-	    (l->rbuf = malloc(FRAME_MAX)) == NULL || (l->obuf = malloc(LINK_OBUF)) == NULL) {
+	    (l->rbuf = malloc((size_t)LINK_RBATCH * FRAME_MAX)) == NULL || (l->obuf = malloc(LINK_OBUF)) == NULL) {
 		if (l) {
 			free(l->slots);
 			free(l->rbuf);
@@ -200,16 +203,37 @@ static void handle_frame(struct router_link *l, const uint8_t *buf, size_t n)
 
 void link_read(struct router_link *l)
 {
-	/* Bounded, so one busy link cannot starve the worker's connections. */
-	for (int k = 0; k < 1024 && l->fd >= 0; k++) {
-		ssize_t n = sock_recv(l->fd, l->rbuf);
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+	struct mmsghdr m[LINK_RBATCH];
+	struct iovec iov[LINK_RBATCH];
+
+	/* Bounded (1024 replies), so one busy link cannot starve the worker's connections. */
+	for (int k = 0; k < 1024 / LINK_RBATCH && l->fd >= 0; k++) {
+		int r;
+		memset(m, 0, sizeof m);
+		for (int i = 0; i < LINK_RBATCH; i++) {
+			iov[i].iov_base = l->rbuf + (size_t)i * FRAME_MAX;
+			iov[i].iov_len = FRAME_MAX;
+			m[i].msg_hdr.msg_iov = &iov[i];
+			m[i].msg_hdr.msg_iovlen = 1;
+		}
+		r = recvmmsg(l->fd, m, LINK_RBATCH, MSG_DONTWAIT, NULL);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 			return;
-		if (n <= 0) {
-			lose(l);
+		for (int i = 0; i < r && l->fd >= 0; i++) {
+			/* An empty message is the peer closing; a truncated one a broken peer. */
+			if (m[i].msg_len == 0 || (m[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+				r = -1;
+				break;
+			}
+			handle_frame(l, iov[i].iov_base, m[i].msg_len);
+		}
+		if (r <= 0) {
+			if (l->fd >= 0)
+				lose(l);
 			return;
 		}
-		handle_frame(l, l->rbuf, (size_t)n);
+		if (r < LINK_RBATCH)
+			return; /* drained: no need to be told so by EAGAIN */
 	}
 }
 
