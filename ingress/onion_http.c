@@ -47,6 +47,9 @@ struct onion_worker {
 	struct router_link *link, *stats_link;
 	struct onion_conn *head, *tail; /* every connection, least recently active first */
 	uint8_t *fbuf;			/* FRAME_MAX */
+	/* each inner reply's bytes, [v4?][outcome], built on first use: they never change */
+	unsigned char *replies[2][BCHAT_GROUP_NOT_FOUND + 1];
+	size_t reply_len[2][BCHAT_GROUP_NOT_FOUND + 1];
 	uint64_t now_ms;
 	time_t date_t;
 	char date[48]; /* "Date: ...\r\n" for date_t */
@@ -252,34 +255,48 @@ static enum bchat_error verdict(const struct onion_conn *c)
 }
 
 /* Encrypts the inner reply with the request's key and queues the HTTP 200. */
+/* The inner reply for outcome e on this connection's route (NULL when out of memory). */
+static const unsigned char *reply_text(struct onion_conn *c, enum bchat_error e, size_t *len)
+{
+	struct onion_worker *w = c->w;
+	int v4 = c->route == ROUTE_V4;
+	const char *product = w->srv->cfg->onion.product_name;
+	if ((unsigned)e > BCHAT_GROUP_NOT_FOUND)
+		e = BCHAT_INVALID_REQUEST;
+	if (w->replies[v4][e] == NULL)
+		w->replies[v4][e] = v4 ? bchat_reply_v4(e, product, &w->reply_len[v4][e])
+				       : bchat_reply_v2(e, product, &w->reply_len[v4][e]);
+	*len = w->reply_len[v4][e];
+	return w->replies[v4][e];
+}
+
 static void reply(struct onion_conn *c, enum bchat_error e)
 {
-	const char *product = c->w->srv->cfg->onion.product_name;
 	size_t ptlen, outlen;
-	unsigned char *pt = c->route == ROUTE_V4 ? bchat_reply_v4(e, product, &ptlen) : bchat_reply_v2(e, product, &ptlen);
-	unsigned char *sealed = NULL;
+	const unsigned char *pt = reply_text(c, e, &ptlen);
+	unsigned char small[1024], *sealed = small;
 	char *body = NULL;
 
-	if (pt == NULL || (sealed = malloc(ptlen + onion_overhead(c->req.key.cipher))) == NULL ||
-	    onion_seal(&c->req.key, pt, ptlen, sealed) < 0)
+	if (pt == NULL)
 		goto fail;
 	outlen = ptlen + onion_overhead(c->req.key.cipher);
-	if (c->route == ROUTE_V4) {
-		body = (char *)sealed;
-		sealed = NULL;
-	} else if ((body = bchat_v2_http_body(sealed, outlen, &outlen)) == NULL) {
+	if (outlen > sizeof small && (sealed = malloc(outlen)) == NULL)
 		goto fail;
-	}
+	if (onion_seal(&c->req.key, pt, ptlen, sealed) < 0)
+		goto fail;
+	if (c->route != ROUTE_V4 && (body = bchat_v2_http_body(sealed, outlen, &outlen)) == NULL)
+		goto fail;
 	counter_http(HTTP_ROUTE_ONION, 200);
-	respond(c, 200, c->route == ROUTE_V4 ? "application/octet-stream" : "application/json", NULL, body, outlen);
+	respond(c, 200, c->route == ROUTE_V4 ? "application/octet-stream" : "application/json", NULL,
+		body != NULL ? body : (char *)sealed, outlen);
 	free(body);
-	free(sealed);
-	free(pt);
+	if (sealed != small)
+		free(sealed);
 	return;
 fail:
 	/* Out of memory: nothing sensible can be sent. */
-	free(sealed);
-	free(pt);
+	if (sealed != small)
+		free(sealed);
 	c->st = C_DONE;
 	c->close_after = 1;
 }
@@ -832,6 +849,9 @@ void onion_http_stop(struct onion_server *s)
 		link_free(w->link);
 		link_free(w->stats_link);
 		free(w->fbuf);
+		for (int v4 = 0; v4 < 2; v4++)
+			for (int e = 0; e <= BCHAT_GROUP_NOT_FOUND; e++)
+				free(w->replies[v4][e]);
 	}
 	free(s->workers);
 	s->workers = NULL;
