@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,6 +31,7 @@ struct link_slot {
 #define LINK_BATCH 64
 #define LINK_OBUF (64 * 1024) /* a larger frame is sent on its own */
 #define LINK_RBATCH 16	      /* replies taken per recvmmsg() */
+#define RBUF_SIZE ((size_t)LINK_RBATCH * FRAME_MAX)
 
 struct router_link {
 	char path[108];
@@ -41,8 +43,8 @@ struct router_link {
 	struct link_slot *slots;
 	size_t nslots, used;
 	uint64_t seq;
-	/* LINK_RBATCH buffers of FRAME_MAX: address space only, until replies touch their first
-	 * pages (a reply is a few hundred bytes) */
+	/* LINK_RBATCH buffers of FRAME_MAX, mapped without huge pages: address space only, until
+	 * replies touch their first pages (a reply is a few hundred bytes) */
 	uint8_t *rbuf;
 	/* frames submitted and not yet sent: their bytes in obuf, in order */
 	uint8_t *obuf;
@@ -57,15 +59,19 @@ struct router_link *link_new(const char *sock_path, size_t max_pending, uint32_t
 			     int epfd, void *tag)
 {
 	struct router_link *l = calloc(1, sizeof *l);
-	if (l == NULL || (l->slots = calloc(max_pending, sizeof *l->slots)) == NULL ||
-	    (l->rbuf = malloc((size_t)LINK_RBATCH * FRAME_MAX)) == NULL || (l->obuf = malloc(LINK_OBUF)) == NULL) {
-		if (l) {
+	void *r = mmap(NULL, RBUF_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r != MAP_FAILED)
+		madvise(r, RBUF_SIZE, MADV_NOHUGEPAGE);
+	if (l == NULL || r == MAP_FAILED || (l->slots = calloc(max_pending, sizeof *l->slots)) == NULL ||
+	    (l->obuf = malloc(LINK_OBUF)) == NULL) {
+		if (l)
 			free(l->slots);
-			free(l->rbuf);
-		}
+		if (r != MAP_FAILED)
+			munmap(r, RBUF_SIZE);
 		free(l);
 		return NULL;
 	}
+	l->rbuf = r;
 	strncpy(l->path, sock_path, sizeof l->path - 1);
 	l->nslots = max_pending;
 	l->timeout_ms = timeout_ms;
@@ -273,7 +279,7 @@ void link_free(struct router_link *l)
 	if (l->fd >= 0)
 		close(l->fd);
 	free(l->slots);
-	free(l->rbuf);
+	munmap(l->rbuf, RBUF_SIZE);
 	free(l->obuf);
 	free(l);
 }
