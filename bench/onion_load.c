@@ -33,6 +33,7 @@ struct req {
 	double sent, done;
 	double sent_ms; /* wall clock */
 	int ok;
+	struct onion_key key; /* to open the reply */
 };
 
 static double wall_ms(void)
@@ -156,6 +157,7 @@ int main(int argc, char **argv)
 		size_t blen;
 		unsigned char *body = onion_client_build(pk, ONION_AES_GCM, "BELDEX", "/beldex/v2/lsrpc", (unsigned char *)pt,
 							 (size_t)ptlen, &k, &blen);
+		reqs[i].key = k;
 		char head[256];
 		int hl = snprintf(head, sizeof head,
 				  "POST /beldex/v2/lsrpc HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
@@ -229,7 +231,14 @@ int main(int argc, char **argv)
 			if (c->inlen < want)
 				continue;
 			r->done = now_s();
-			r->ok = strncmp(c->in, "HTTP/1.1 200", 12) == 0;
+			/* Accepted: the sealed inner reply says Success (an HTTP 200 may carry Server busy). */
+			if (strncmp(c->in, "HTTP/1.1 200", 12) == 0) {
+				size_t ptl;
+				unsigned char *in = onion_client_open_reply(&r->key, 0, (unsigned char *)hend + 4,
+									    want - (size_t)(hend + 4 - c->in), &ptl);
+				r->ok = in != NULL && memmem(in, ptl, "\"code\": 1, \"message\": \"Success\"", 31) != NULL;
+				free(in);
+			}
 			okc += r->ok;
 			done++;
 			c->cur = -1;
@@ -250,7 +259,14 @@ int main(int argc, char **argv)
 		if (af)
 			fclose(af);
 	}
-	double raw = x25519_rate(2.0);
+	/* The machine's rate is the best of four half-second runs: a neighbour busy during one of
+	 * them must not lower the baseline (which would flatter the ratio). */
+	double raw = 0;
+	for (int i = 0; i < 4; i++) {
+		double r = x25519_rate(0.5);
+		if (r > raw)
+			raw = r;
+	}
 	printf("requests %ld ok %ld elapsed_s %.3f rate_per_s %.0f ingress_cpu_s %.3f per_ingress_core_per_s %.0f "
 	       "p50_ms %.3f p99_ms %.3f x25519_per_core_per_s %.0f ratio %.3f\n",
 	       n, okc, elapsed, (double)okc / elapsed, cpu, cpu > 0 ? (double)okc / cpu : 0, m ? lat[m / 2] : 0,
