@@ -66,6 +66,7 @@ static const char *const names[CTR_MAX] = {
 	[CTR_GUARD_TRIPS] = "guard_trips",
 	[CTR_XMPP_FCM_DELIVERED] = "xmpp_fcm_delivered",
 	[CTR_XMPP_APNS_DELIVERED] = "xmpp_apns_delivered",
+	[CTR_WNS_SUPERSEDED] = "wns_superseded",
 };
 
 const char *counter_name(uint32_t id)

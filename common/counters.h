@@ -48,6 +48,7 @@ enum counter_id {
 	CTR_GUARD_TRIPS,             /* mass-invalidation guard pauses */
 	CTR_XMPP_FCM_DELIVERED,
 	CTR_XMPP_APNS_DELIVERED,
+	CTR_WNS_SUPERSEDED,          /* WNS jobs replaced by a newer one while their channel backed off */
 	CTR_MAX
 };
 

@@ -1,7 +1,8 @@
 /*
  * dispatch: hands ready jobs to sender instances (least loaded first, bounded in flight per
  * instance), puts the jobs of a vanished sender back in the queue, and rescans LMDB for jobs
- * that are due again or that did not fit the in-memory queue. Expired jobs end here.
+ * that are due again or that did not fit the in-memory queue. Expired jobs end here; WNS jobs
+ * for a dead channel are dropped and those for a channel backing off held back (xhandle.c).
  */
 #include "counters.h"
 #include "daemon.h"
@@ -30,22 +31,28 @@ static int pick_sender(struct router *r, uint32_t platform)
 
 #define DROP_MAX 1024
 
-/* A WNS job whose channel died (or whose device expired) since it was queued is not sent. */
-static int undeliverable(struct router *r, MDB_txn *txn, const struct outbox_job *j)
+enum wns_state { WNS_SEND, WNS_DROP, WNS_HOLD };
+
+/* A WNS job whose channel died (or whose device expired) since it was queued is not sent; nor
+ * is one whose channel backs off after a 406 before the back-off ends (uwpx-xmpp.md §3.3). */
+static enum wns_state wns_state(struct router *r, MDB_txn *txn, const struct outbox_job *j, uint64_t now)
 {
 	static struct xdevice d;
 	int rc;
 	if (j->kind != KIND_WNS || j->ref_len != XREG_DEVICE_LEN)
-		return 0;
+		return WNS_SEND;
 	rc = xreg_device_get(txn, &r->store, j->ref, &d);
-	return rc == 0 || (rc == 1 && d.dead);
+	if (rc == 0 || (rc == 1 && d.dead))
+		return WNS_DROP;
+	return rc == 1 && xreg_backing_off(&d, j->token, j->token_len, now) ? WNS_HOLD : WNS_SEND;
 }
 
 void router_dispatch(struct router *r)
 {
 	static uint8_t buf[FRAME_MAX];
-	static uint64_t drop[DROP_MAX];
-	size_t ndrop = 0;
+	static uint64_t drop[DROP_MAX], hold[HOLD_MAX];
+	size_t ndrop = 0, nhold = 0;
+	uint64_t now = now_ms();
 	MDB_txn *txn = NULL;
 
 	for (uint32_t pl = PLATFORM_IOS; pl < PLATFORMS; pl++) {
@@ -56,6 +63,7 @@ void router_dispatch(struct router *r)
 			const void *data;
 			size_t dlen;
 			struct frame_writer w;
+			enum wns_state st;
 			long n;
 			int rc;
 
@@ -69,9 +77,19 @@ void router_dispatch(struct router *r)
 				held_del(&r->held, id);
 				continue;
 			}
-			if (ndrop < DROP_MAX && undeliverable(r, txn, &j)) {
+			st = wns_state(r, txn, &j, now);
+			if (st == WNS_DROP && ndrop < DROP_MAX) {
 				held_del(&r->held, id);
 				drop[ndrop++] = id;
+				continue;
+			}
+			if (st == WNS_HOLD) {
+				if (nhold == HOLD_MAX) {
+					ring_push_front(&r->ready[pl], id); /* never sent early: next round */
+					break;
+				}
+				held_del(&r->held, id);
+				hold[nhold++] = id;
 				continue;
 			}
 			frame_begin(&w, buf, FRAME_PUSH, id);
@@ -97,6 +115,7 @@ void router_dispatch(struct router *r)
 	if (txn)
 		mdb_txn_abort(txn);
 	xhandle_drop(r, drop, ndrop);
+	xhandle_hold(r, hold, nhold);
 }
 
 void router_sender_gone(struct router *r, int slot)

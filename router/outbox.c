@@ -184,15 +184,27 @@ int outbox_finish(MDB_txn *txn, const struct store *s, const struct outbox_job *
 	}
 }
 
-int outbox_reschedule(MDB_txn *txn, const struct store *s, struct outbox_job *j, uint64_t due_ms)
+/* Moves the job in `due`, counting an attempt or not. */
+static int move(MDB_txn *txn, const struct store *s, struct outbox_job *j, uint64_t due_ms, int attempted)
 {
 	if (due_put(txn, s, j->due_ms, j->id, 1) < 0)
 		return -1;
 	j->due_ms = due_ms;
-	j->attempts++;
+	if (attempted)
+		j->attempts++;
 	if (job_put(txn, s, j) < 0 || due_put(txn, s, j->due_ms, j->id, 0) < 0)
 		return -1;
 	return 0;
+}
+
+int outbox_reschedule(MDB_txn *txn, const struct store *s, struct outbox_job *j, uint64_t due_ms)
+{
+	return move(txn, s, j, due_ms, 1);
+}
+
+int outbox_defer(MDB_txn *txn, const struct store *s, struct outbox_job *j, uint64_t due_ms)
+{
+	return move(txn, s, j, due_ms, 0);
 }
 
 int outbox_scan(MDB_txn *txn, const struct store *s, uint64_t until, int (*fn)(void *arg, uint64_t job_id, uint64_t due),

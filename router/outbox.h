@@ -41,6 +41,8 @@ int outbox_get(MDB_txn *txn, const struct store *s, uint64_t job_id, struct outb
 int outbox_finish(MDB_txn *txn, const struct store *s, const struct outbox_job *j);
 /* Moves a job's due time and counts an attempt. */
 int outbox_reschedule(MDB_txn *txn, const struct store *s, struct outbox_job *j, uint64_t due_ms);
+/* Moves a job's due time without counting an attempt (it was not sent). */
+int outbox_defer(MDB_txn *txn, const struct store *s, struct outbox_job *j, uint64_t due_ms);
 /* Calls fn for due jobs in due order with due ≤ until; stops when fn returns non-zero. */
 int outbox_scan(MDB_txn *txn, const struct store *s, uint64_t until, int (*fn)(void *arg, uint64_t job_id, uint64_t due),
 		void *arg);

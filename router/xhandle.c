@@ -2,7 +2,8 @@
  * xhandle: the router's side of UWPX and XMPP (uwpx-xmpp.md §1.6–1.9, §2.6, §3.3, §5).
  * Request handlers run inside handle.c's group-commit batch (one nested transaction each), so
  * whatever they answer is on disk before the answer leaves. Also: sender results for KIND_WNS
- * and KIND_XMPP jobs, the test pushes waiting for such a result, and the device expiry sweep.
+ * and KIND_XMPP jobs, the test pushes waiting for such a result, WNS channels backing off after
+ * a 406 (one waiting job each, the newest; the older superseded), and the device expiry sweep.
  * Frames arrive parsed (frame_parse); lengths and alphabets are still checked here.
  */
 #include "counters.h"
@@ -345,16 +346,100 @@ static void test_answer(const struct outbox_job *j, struct pending *p, uint32_t 
 	}
 }
 
-static int reason_has(const struct frame *f, const char *what)
+/* Whether job id is on a sender now (then its own result settles it). */
+static int in_flight(const struct router *r, uint64_t id)
 {
-	struct frame_field rs;
-	size_t n = strlen(what);
-	if (frame_get(f, TAG_REASON, &rs) != 0)
-		return 0;
-	for (size_t i = 0; i + n <= rs.len; i++)
-		if (memcmp(rs.val + i, what, n) == 0)
-			return 1;
-	return 0;
+	int32_t where;
+	return held_get(&r->held, id, &where) && where != JOB_READY;
+}
+
+/* Ends a job that a newer one for the same channel replaces while the channel backs off
+ * (uwpx-xmpp.md §3.3: newest wins). Not delivered, not retried, not a failure either: counted
+ * wns_superseded and logged, so that no acknowledged notification disappears unseen. */
+static int supersede(struct router *r, MDB_txn *txn, const struct outbox_job *old, uint64_t by, uint64_t *test_job)
+{
+	char tb[32];
+
+	counter_add(CTR_WNS_SUPERSEDED, 1);
+	log_info("WNS job %llu superseded by job %llu: channel %s is backing off and only its newest notification "
+		 "is sent",
+		 (unsigned long long)old->id, (unsigned long long)by,
+		 log_redact(old->token, old->token_len, tb, sizeof tb));
+	if (old->flags & OUTBOX_F_TEST)
+		*test_job = old->id;
+	return outbox_finish(txn, &r->store, old);
+}
+
+/* j's channel (d) backs off: j and the job already waiting for that channel, if any, keep one
+ * between them, the newer (job ids grow with acceptance), due when the back-off ends; the older
+ * is superseded. j expires at once instead when it would pass its maximum age by then. A waiting
+ * job that is on a sender (sent as an earlier back-off ended) is left to its own result, which
+ * comes back here if it is a 406 too. attempted: j was sent (a 406), which counts as an attempt.
+ * *test_job: a test push that ended here, to be answered failed. 0, or -1 on a store error. */
+static int hold(struct router *r, MDB_txn *txn, struct outbox_job *j, const struct xdevice *d, int attempted,
+		uint64_t *test_job)
+{
+	struct outbox_job w;
+	int rc;
+
+	*test_job = 0;
+	if (d->throttled_until_ms > j->accepted_ms + j->max_age_ms) {
+		counter_add(CTR_WNS_FAILED, 1);
+		counter_add(CTR_JOBS_EXPIRED, 1);
+		log_info("job %llu expired: its WNS channel backs off past the job's maximum age",
+			 (unsigned long long)j->id);
+		if (j->flags & OUTBOX_F_TEST)
+			*test_job = j->id;
+		return outbox_finish(txn, &r->store, j);
+	}
+	if (d->waiting_job != 0 && d->waiting_job != j->id) {
+		if ((rc = outbox_get(txn, &r->store, d->waiting_job, &w, NULL, NULL)) < 0)
+			return -1;
+		if (rc == 1 && w.id > j->id)
+			return supersede(r, txn, j, w.id, test_job);
+		if (rc == 1 && !in_flight(r, w.id) && supersede(r, txn, &w, j->id, test_job) < 0)
+			return -1;
+	}
+	if (xreg_channel_wait(txn, &r->store, j->ref, j->id) < 0)
+		return -1;
+	if (!attempted)
+		return outbox_defer(txn, &r->store, j, d->throttled_until_ms);
+	counter_add(CTR_JOBS_RETRIED, 1);
+	return outbox_reschedule(txn, &r->store, j, d->throttled_until_ms);
+}
+
+/* A 406 for j (the sender's retry_after is X-WNS-CONTINUE-AFTER, 0 when WNS sent none): the
+ * channel backs off (xreg_channel_throttled) and j waits as its one pending job. 0 done, 1 for
+ * the caller to retry as usual (j's URI is no longer the device's live channel), -1 store
+ * error. */
+static int throttled(struct router *r, MDB_txn *txn, const struct outbox_job *j, uint64_t continue_ms, uint64_t now,
+		     struct pending *p)
+{
+	struct xdevice *d = malloc(sizeof *d);
+	struct outbox_job w = *j;
+	uint64_t test_job = 0;
+	char tb[32];
+	int rc;
+
+	if (d == NULL)
+		return -1;
+	rc = xreg_channel_throttled(txn, &r->store, j->ref, j->token, j->token_len, now, continue_ms, d);
+	if (rc == 2)
+		log_info("WNS channel %s throttled (406, %u in a row): backing off for %llu s%s",
+			 log_redact(j->token, j->token_len, tb, sizeof tb), d->throttles,
+			 (unsigned long long)((d->throttled_until_ms - now) / 1000),
+			 continue_ms ? " (X-WNS-CONTINUE-AFTER)" : "");
+	if (rc > 0)
+		rc = hold(r, txn, &w, d, 1, &test_job);
+	else if (rc == 0)
+		rc = 1;
+	free(d);
+	if (rc == 0 && test_job) {
+		p->answer = 1;
+		p->job = test_job;
+		p->answer_status = STATUS_FAILED;
+	}
+	return rc;
 }
 
 static int wns_result(struct router *r, MDB_txn *txn, const struct frame *f, const struct outbox_job *j,
@@ -403,9 +488,8 @@ static int wns_result(struct router *r, MDB_txn *txn, const struct frame *f, con
 		}
 		return 1;
 	default:
-		if (has_dev && (reason_has(f, "throttl") || reason_has(f, "406")) &&
-		    xreg_channel_throttled(txn, &r->store, j->ref, now + frame_u64(f, TAG_RETRY_AFTER, 60000)) < 0)
-			return -1;
+		if (has_dev && frame_u32(f, TAG_STATUS, 0) == 406)
+			return throttled(r, txn, j, frame_u64(f, TAG_RETRY_AFTER, 0), now, p);
 		return 1;
 	}
 }
@@ -519,6 +603,53 @@ void xhandle_drop(struct router *r, const uint64_t *ids, size_t n)
 	log_info("%zu queued WNS jobs dropped: their channel is dead or their device gone", done);
 	for (size_t i = 0; i < n && r->nxtests > 0; i++)
 		xtest_answer(r, ids[i], STATUS_FAILED);
+}
+
+/* ---- jobs for a channel backing off ---- */
+
+void xhandle_hold(struct router *r, const uint64_t *ids, size_t n)
+{
+	struct xdevice *d;
+	uint64_t now = now_ms(), *tests = NULL;
+	size_t ntests = 0;
+	MDB_txn *txn = NULL;
+	int rc = 0;
+
+	if (n == 0)
+		return;
+	if ((d = malloc(sizeof *d)) == NULL || (tests = calloc(n, sizeof *tests)) == NULL ||
+	    mdb_txn_begin(r->store.env, NULL, 0, &txn) != 0)
+		rc = -1;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct outbox_job j;
+		uint64_t test_job = 0;
+
+		if ((rc = outbox_get(txn, &r->store, ids[i], &j, NULL, NULL)) == 1 &&
+		    (rc = xreg_device_get(txn, &r->store, j.ref, d)) == 1 &&
+		    xreg_backing_off(d, j.token, j.token_len, now)) {
+			rc = hold(r, txn, &j, d, 0, &test_job);
+			if (test_job)
+				tests[ntests++] = test_job;
+		} else if (rc >= 0) {
+			/* Ended, or its back-off is over by now: due already, the next scan sends it. */
+			r->spilled = 1;
+			rc = 0;
+		}
+	}
+	if (rc == 0)
+		r->outbox_jobs = outbox_count(txn, &r->store);
+	if (rc < 0 || mdb_txn_commit(txn) != 0) {
+		/* Nothing changed: the jobs are still due, the next scan takes them again. */
+		if (rc < 0 && txn)
+			mdb_txn_abort(txn);
+		log_error("holding jobs for throttled WNS channels failed; trying again");
+		r->spilled = 1;
+		ntests = 0;
+	}
+	for (size_t i = 0; i < ntests; i++)
+		xtest_answer(r, tests[i], STATUS_FAILED);
+	free(tests);
+	free(d);
 }
 
 /* ---- device expiry ---- */

@@ -4,7 +4,8 @@
  *
  *   udev    device id (64 hex) → dead u8, reason length u8, URI length u16, version u32,
  *           dead-at u64, throttled-until u64, created u64, last-seen u64, last-refreshed u64
- *           (ms), reason, URI
+ *           (ms), waiting job u64, back-offs u32, reason, URI (records written before the
+ *           last two fields have the 48-byte header and read as 0 for them)
  *   ulink   device id ‖ account id → node
  *   xnodes  node → kind u8, dead u8, secret length u8, account length u8, channel length u8,
  *           0 u8, domain length u16, token length u16, then the device id (64, wns) or the
@@ -18,7 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEV_HDR 48
+#define DEV_HDR 60
+#define DEV_HDR_OLD 48 /* before the waiting job and the back-off count */
 #define NODE_HDR 10
 #define NODE_TRIES 32
 
@@ -46,12 +48,16 @@ static int del_ok(int rc)
 static int dev_decode(const MDB_val *v, struct xdevice *d)
 {
 	const unsigned char *b = v->mv_data;
+	size_t hdr;
 	uint16_t ul;
 
-	if (v->mv_size < DEV_HDR)
+	if (v->mv_size < DEV_HDR_OLD)
 		return -1;
 	memcpy(&ul, b + 2, 2);
-	if (b[1] > XREG_REASON_MAX || ul > XREG_URI_MAX || v->mv_size != DEV_HDR + (size_t)b[1] + ul)
+	if (b[1] > XREG_REASON_MAX || ul > XREG_URI_MAX || v->mv_size < DEV_HDR_OLD + (size_t)b[1] + ul)
+		return -1;
+	hdr = v->mv_size - b[1] - ul;
+	if (hdr != DEV_HDR && hdr != DEV_HDR_OLD)
 		return -1;
 	d->dead = b[0] != 0;
 	d->reason_len = b[1];
@@ -62,9 +68,15 @@ static int dev_decode(const MDB_val *v, struct xdevice *d)
 	memcpy(&d->created_ms, b + 24, 8);
 	memcpy(&d->seen_ms, b + 32, 8);
 	memcpy(&d->refreshed_ms, b + 40, 8);
-	memcpy(d->reason, b + DEV_HDR, d->reason_len);
+	d->waiting_job = 0;
+	d->throttles = 0;
+	if (hdr == DEV_HDR) {
+		memcpy(&d->waiting_job, b + 48, 8);
+		memcpy(&d->throttles, b + 56, 4);
+	}
+	memcpy(d->reason, b + hdr, d->reason_len);
 	d->reason[d->reason_len] = '\0';
-	memcpy(d->uri, b + DEV_HDR + d->reason_len, d->uri_len);
+	memcpy(d->uri, b + hdr + d->reason_len, d->uri_len);
 	d->uri[d->uri_len] = '\0';
 	return 0;
 }
@@ -88,6 +100,8 @@ static int dev_put(MDB_txn *txn, const struct store *s, const char *device_id, c
 	memcpy(b + 24, &d->created_ms, 8);
 	memcpy(b + 32, &d->seen_ms, 8);
 	memcpy(b + 40, &d->refreshed_ms, 8);
+	memcpy(b + 48, &d->waiting_job, 8);
+	memcpy(b + 56, &d->throttles, 4);
 	memcpy(b + DEV_HDR, d->reason, d->reason_len);
 	memcpy(b + DEV_HDR + d->reason_len, d->uri, d->uri_len);
 	return 0;
@@ -125,6 +139,8 @@ int xreg_set_channel(MDB_txn *txn, const struct store *s, const char *device_id,
 	d->dead_ms = 0;
 	d->reason_len = 0;
 	d->throttled_until_ms = 0;
+	d->waiting_job = 0;
+	d->throttles = 0;
 	d->seen_ms = d->refreshed_ms = now;
 	memcpy(d->uri, uri, uri_len);
 	d->uri_len = uri_len;
@@ -174,6 +190,7 @@ static int ev_ok(struct xdevice *d, const void *arg)
 	if (!same_uri(d, e) || d->dead)
 		return 0;
 	d->refreshed_ms = e->now;
+	d->throttles = 0; /* a success ends a run of 406s: the next back-off starts at 60 s again */
 	return 1;
 }
 
@@ -189,10 +206,10 @@ static int ev_dead(struct xdevice *d, const void *arg)
 	return 1;
 }
 
-static int ev_throttle(struct xdevice *d, const void *arg)
+static int ev_wait(struct xdevice *d, const void *arg)
 {
-	const struct dev_event *e = arg;
-	d->throttled_until_ms = e->now;
+	const uint64_t *job = arg;
+	d->waiting_job = *job;
 	return 1;
 }
 
@@ -224,10 +241,47 @@ int xreg_channel_dead(MDB_txn *txn, const struct store *s, const char *device_id
 	return dev_update(txn, s, device_id, ev_dead, &e);
 }
 
-int xreg_channel_throttled(MDB_txn *txn, const struct store *s, const char *device_id, uint64_t until)
+uint64_t xreg_throttle_ms(uint32_t n)
 {
-	struct dev_event e = {.now = until};
-	return dev_update(txn, s, device_id, ev_throttle, &e);
+	uint64_t ms = XREG_THROTTLE_FIRST_MS;
+
+	for (uint32_t i = 1; i < n && ms < XREG_THROTTLE_CAP_MS; i++)
+		ms *= 2;
+	return ms < XREG_THROTTLE_CAP_MS ? ms : XREG_THROTTLE_CAP_MS;
+}
+
+int xreg_channel_throttled(MDB_txn *txn, const struct store *s, const char *device_id, const char *uri,
+			   size_t uri_len, uint64_t now, uint64_t continue_ms, struct xdevice *d)
+{
+	int rc = xreg_device_get(txn, s, device_id, d), started;
+
+	if (rc <= 0)
+		return rc;
+	if (d->dead || d->uri_len != uri_len || memcmp(d->uri, uri, uri_len) != 0)
+		return 0;
+	if (continue_ms > XREG_CONTINUE_MAX_MS)
+		continue_ms = XREG_CONTINUE_MAX_MS; /* the sender caps it too; a frame is no reason to overflow */
+	started = d->throttled_until_ms <= now;
+	if (started) {
+		if (d->throttles < UINT32_MAX)
+			d->throttles++;
+		d->throttled_until_ms = now + (continue_ms ? continue_ms : xreg_throttle_ms(d->throttles));
+	} else if (continue_ms && now + continue_ms > d->throttled_until_ms) {
+		d->throttled_until_ms = now + continue_ms;
+	} else {
+		return 1; /* a send made before the back-off was known: it changes nothing */
+	}
+	return dev_put(txn, s, device_id, d) < 0 ? -1 : started ? 2 : 1;
+}
+
+int xreg_backing_off(const struct xdevice *d, const char *uri, size_t uri_len, uint64_t now)
+{
+	return !d->dead && d->throttled_until_ms > now && d->uri_len == uri_len && memcmp(d->uri, uri, uri_len) == 0;
+}
+
+int xreg_channel_wait(MDB_txn *txn, const struct store *s, const char *device_id, uint64_t job)
+{
+	return dev_update(txn, s, device_id, ev_wait, &job);
 }
 
 /* ---- nodes ---- */

@@ -21,6 +21,9 @@
 #define XREG_TOKEN_MAX 1024
 #define XREG_REASON_MAX 128
 #define XREG_IDENTITY_LEN 32
+#define XREG_THROTTLE_FIRST_MS 60000	 /* a WNS 406 without X-WNS-CONTINUE-AFTER backs off 60 s, */
+#define XREG_THROTTLE_CAP_MS 3600000	 /* doubling per repeat, at most 1 h (uwpx-xmpp.md §3.3) */
+#define XREG_CONTINUE_MAX_MS 86400000ull /* X-WNS-CONTINUE-AFTER beyond this is taken as this */
 
 enum xnode_kind { XNODE_WNS = 1, XNODE_FCM = 2, XNODE_APNS = 3 };
 
@@ -28,6 +31,8 @@ struct xdevice {
 	int dead;
 	uint32_t version;
 	uint64_t dead_ms, throttled_until_ms, created_ms, seen_ms, refreshed_ms;
+	uint64_t waiting_job;	/* the one job waiting for the back-off to end (0: none; may have ended since) */
+	uint32_t throttles;	/* back-offs started (by a 406) since the channel's last 200 */
 	char reason[XREG_REASON_MAX + 1];
 	size_t reason_len;
 	char uri[XREG_URI_MAX + 1];
@@ -70,20 +75,35 @@ void xreg_random(char *out, size_t len);
 
 /* Devices. device_id is 64 lowercase hex characters. 1 found, 0 not, -1 store error. */
 int xreg_device_get(MDB_txn *txn, const struct store *s, const char *device_id, struct xdevice *d);
-/* Creates the device or replaces its channel; clears dead and throttled state; refreshes it. */
+/* Creates the device or replaces its channel; clears dead and throttled state (back-off, its
+ * count, the waiting job); refreshes it. */
 int xreg_set_channel(MDB_txn *txn, const struct store *s, const char *device_id, const char *uri, size_t uri_len,
 		     uint64_t now);
 /* Records a registration message (last seen and last refreshed = now). 1 done, 0 no device. */
 int xreg_device_touch(MDB_txn *txn, const struct store *s, const char *device_id, uint64_t now);
-/* A WNS 200 on uri: refreshes the device if its channel is still uri. 1 done, 0 ignored. */
+/* A WNS 200 on uri: refreshes the device if its channel is still uri, and ends its run of 406s.
+ * 1 done, 0 ignored. */
 int xreg_channel_ok(MDB_txn *txn, const struct store *s, const char *device_id, const char *uri, size_t uri_len,
 		    uint64_t now);
 /* WNS 404/410 on uri: marks the channel dead if the device's channel is still uri. 1 marked,
  * 0 ignored (device gone, channel replaced since, or already dead). Nothing is deleted. */
 int xreg_channel_dead(MDB_txn *txn, const struct store *s, const char *device_id, const char *uri, size_t uri_len,
 		      const char *reason, size_t reason_len, uint64_t now);
-/* WNS 406: remembers until when the channel is throttled (informational). */
-int xreg_channel_throttled(MDB_txn *txn, const struct store *s, const char *device_id, uint64_t until);
+/* The back-off after the n-th 406 in a row (n >= 1) when WNS gave no X-WNS-CONTINUE-AFTER:
+ * 60 s, 120 s, 240 s, ... at most 1 h. */
+uint64_t xreg_throttle_ms(uint32_t n);
+/* A WNS 406 on uri at now; continue_ms is X-WNS-CONTINUE-AFTER (0: absent). A channel not
+ * backing off starts a back-off of continue_ms, or else xreg_throttle_ms() of its 406s since its
+ * last success. One backing off already (the 406 answers a send made before the back-off was
+ * known) keeps it; only a later X-WNS-CONTINUE-AFTER moves its end. d receives the device as
+ * stored. 2 back-off started, 1 one was running, 0 ignored (device gone, channel replaced or
+ * dead), -1 error. */
+int xreg_channel_throttled(MDB_txn *txn, const struct store *s, const char *device_id, const char *uri,
+			   size_t uri_len, uint64_t now, uint64_t continue_ms, struct xdevice *d);
+/* Whether a job for uri must wait: uri is still d's live channel and it backs off past now. */
+int xreg_backing_off(const struct xdevice *d, const char *uri, size_t uri_len, uint64_t now);
+/* Records job as the one job waiting for the channel's back-off to end. 1 done, 0 no device. */
+int xreg_channel_wait(MDB_txn *txn, const struct store *s, const char *device_id, uint64_t job);
 /* Removes a device with its account links and their nodes. 1 removed, 0 unknown. */
 int xreg_device_remove(MDB_txn *txn, const struct store *s, const char *device_id);
 

@@ -49,6 +49,7 @@ static const char *const help[CTR_MAX] = {
 	[CTR_GUARD_TRIPS] = "Mass-invalidation guard pauses.",
 	[CTR_XMPP_FCM_DELIVERED] = "Ad-hoc XMPP pushes FCM accepted.",
 	[CTR_XMPP_APNS_DELIVERED] = "Ad-hoc XMPP pushes APNs accepted.",
+	[CTR_WNS_SUPERSEDED] = "WNS pushes replaced by a newer one for their channel while it backed off (406).",
 };
 
 static const char *const hist_help[HIST_MAX] = {

@@ -22,8 +22,6 @@ static void reason(struct guard_verdict *v, const char *what, const struct wns_a
 
 void wns_classify(const struct wns_answer *a, uint64_t now_wall_ms, struct guard_verdict *v)
 {
-	uint64_t ms;
-
 	memset(v, 0, sizeof *v);
 	v->status = a->status;
 	switch (a->status) {
@@ -50,9 +48,10 @@ void wns_classify(const struct wns_answer *a, uint64_t now_wall_ms, struct guard
 		reason(v, "channel expired (410)", a);
 		return;
 	case 406:
+		/* The channel's back-off is the router's (it holds the channel's jobs and counts the
+		 * 406s in a row to double it): only X-WNS-CONTINUE-AFTER goes back, absent as 0. */
 		v->outcome = OUTCOME_RETRY;
-		ms = h2c_retry_after_ms(a->continue_after, now_wall_ms);
-		v->retry_after_ms = ms ? ms : WNS_THROTTLE_DEFAULT_MS;
+		v->retry_after_ms = h2c_retry_after_ms(a->continue_after, now_wall_ms);
 		reason(v, "channel throttled (406)", a);
 		return;
 	case 500:

@@ -15,7 +15,6 @@
 #include <stdint.h>
 
 #define WNS_BODY_MAX 5000		     /* raw notification bytes (WNS answers 413 beyond) */
-#define WNS_THROTTLE_DEFAULT_MS 60000	     /* 406 without X-WNS-CONTINUE-AFTER */
 #define WNS_TOKEN_DEFAULT_S 3600	     /* expires_in missing or unreadable */
 #define WNS_TOKEN_MAX_S (7 * 86400)	     /* expires_in beyond this is taken as this */
 #define WNS_REFRESH_MIN_MS 300000	     /* refresh when less than max(this, 10 % of the life) remain */
@@ -51,7 +50,8 @@ extern const struct sender_ops wns_ops;
 
 /* classify.c: a pure function of the answer, the table of uwpx-xmpp.md §3.3 / the BRIEF:
  * 200 delivered (reason "dropped" when WNS dropped it); 401 credentials with refresh_auth;
- * 404/410 token_dead (the channel); 406 retry after X-WNS-CONTINUE-AFTER (default 60 s);
+ * 404/410 token_dead (the channel); 406 retry with X-WNS-CONTINUE-AFTER as retry_after (0 when
+ * absent: the router's channel back-off then starts at 60 s and doubles);
  * 500/503 retry (Retry-After honoured); everything else message_failed. */
 void wns_classify(const struct wns_answer *a, uint64_t now_wall_ms, struct guard_verdict *v);
 

@@ -2,11 +2,12 @@
 sends the UWPX and XMPP frames, fake wns/fcm/apns senders answer the pushes with chosen
 results. Covers nodes and secrets, the publish checks in order, the exact WNS body, dead
 channels (410 → recipient-unavailable, queued jobs dropped, revival by a new channel), test-push
-answers, ad-hoc registrations and their dead tokens, kill -9 after acknowledged changes, and
-device expiry."""
-import json, os, re, signal, socket, sys, time
+answers, ad-hoc registrations and their dead tokens, kill -9 after acknowledged changes, device
+expiry, and WNS 406: a channel backing off keeps one pending job, the newest, sent when the
+back-off ends, while other channels go on; the back-off and the waiting job survive kill -9."""
+import json, os, re, signal, socket, subprocess, sys, time
 import frames as F
-from harness import Checks, Pipeline
+from harness import BIN, Checks, Pipeline
 
 # Frame numbers beyond frames.py (common/frame.h).
 UWPX_CHANNEL, UWPX_ACCOUNTS, UWPX_TEST, NODES = 40, 41, 42, 43
@@ -138,13 +139,22 @@ class Sender:
         got = self.take(wait, want=1)
         return got[0] if got else None
 
-    def result(self, fid, outcome, retry_after=None, reason=None):
+    def result(self, fid, outcome, retry_after=None, reason=None, status=None):
         fields = [(F.TAG_OUTCOME, outcome)]
         if retry_after is not None:
             fields.append((F.TAG_RETRY_AFTER, retry_after))
         if reason:
             fields.append((F.TAG_REASON, reason))
+        if status is not None:
+            fields.append((F.TAG_STATUS, status))
         self.s.send(F.encode(F.RESULT, fid, fields))
+
+
+def outbox_jobs():
+    """Jobs in the router's outbox, read the way an operator would (pushctl counts)."""
+    out = subprocess.run([os.path.join(BIN, "pushctl"), "-c", p.config, "counts"], capture_output=True, text=True).stdout
+    m = re.search(r"^outbox_jobs (\d+)$", out, re.M)
+    return int(m.group(1)) if m else None
 
 
 def wns_body(acc, msgs=1, pending=0):
@@ -308,6 +318,37 @@ try:
     t.check(ing.publish(node2, sec2, domain="other.org") == OK, "the listed one still works")
     wns.result(wns.one()["id"], F.DELIVERED)
 
+    # --- WNS 406: the channel backs off for X-WNS-CONTINUE-AFTER; one pending job, the newest ---
+    DEV4, URI4 = "4" * 64, "https://db5p.notify.windows.com/?token=throttled"
+    t.check(ing.channel(DEV4, URI4) == OK, "channel for the throttle test")
+    g5 = groups(ing.accounts(DEV4, [ACC1]))
+    tnode, tsec = g5[0][1], g5[0][2]
+    t.check(ing.publish(tnode, tsec, msgs=1) == OK, "publish to the channel WNS will throttle")
+    first = wns.one()
+    t0 = time.time()
+    wns.result(first["id"], F.RETRY, retry_after=3000, status=406, reason="channel throttled (406)")
+    time.sleep(0.3)
+    t.check(all(ing.publish(tnode, tsec, msgs=n) == OK for n in (2, 3, 4)), "three more publishes while it backs off")
+    t.check(ing.publish(node2, sec2, domain="other.org") == OK, "and one for another channel")
+    early = wns.take(1.0)
+    t.check([j["token"] for j in early] == [URI1], f"the other channel is sent at once, nothing to the throttled one "
+            f"before the back-off ends ({[j['token'] for j in early]})")
+    for j in early:
+        wns.result(j["id"], F.DELIVERED)
+    t.check(outbox_jobs() == 1, "while it backs off, one job waits for the channel")
+    late = wns.one(wait=6.0)
+    waited_s = time.time() - t0
+    t.check(late is not None and late["token"] == URI4 and late["data"] == wns_body(ACC1, 4),
+            f"when the back-off ends, the newest notification is sent {late and late['data']}")
+    t.check(waited_s >= 2.9, f"...not before X-WNS-CONTINUE-AFTER's 3 s ({waited_s:.2f} s)")
+    if late:
+        wns.result(late["id"], F.DELIVERED)
+    t.check(wns.take(1.5) == [], "only that one: nothing sent twice, the older ones never")
+    sup = re.findall(r"WNS job (\d+) superseded by job (\d+)", p.log("router"))
+    t.check(len(sup) == 3 and sup[0][0] == str(first["id"]) and late and sup[-1][1] == str(late["id"])
+            and len({a for a, _ in sup}) == 3, f"the three older jobs (the 406'd one first) end as superseded, logged {sup}")
+    t.check(outbox_jobs() == 0, "none left in the outbox: each job delivered or superseded")
+
     # --- kill -9 right after acknowledged changes ---
     t.check(ing.channel(DEV3, URI2) == OK, "channel for the kill test")
     g3 = groups(ing.accounts(DEV3, [ACC1]))
@@ -353,6 +394,25 @@ try:
     t.check(ing.publish(old_node, old_secret) == NOT_FOUND, "expired device: its node is gone")
     t.check(ing.accounts(DEV_OLD, [ACC2]) == NOT_FOUND, "expired device: unknown")
     t.check(ing.publish(g3[0][1], g3[0][2]) == OK, "a refreshed device is kept")
+    # --- 406 without X-WNS-CONTINUE-AFTER: 60 s; back-off and waiting job survive kill -9 ---
+    wns = Sender(WNS, "wns-e")
+    job = wns.one()
+    t.check(job is not None and job["token"] == URI2, "DEV3's job")
+    wns.result(job["id"], F.RETRY, status=406)
+    t.check(p.wait_for(lambda: "throttled (406, 1 in a row): backing off for 60 s" in p.log("router"), "the back-off"),
+            "406 without the header: the channel backs off 60 s")
+    t.check(ing.publish(g3[0][1], g3[0][2]) == OK and wns.take(1.5) == [], "a newer publish waits")
+    p.kill("router", signal.SIGKILL)
+    wns.s.close()
+    start_router()
+    ing = Ingress()
+    wns = Sender(WNS, "wns-f")
+    t.check(ing.publish(g3[0][1], g3[0][2]) == OK, "a publish after kill -9 of the router")
+    t.check(wns.take(1.5) == [], "after kill -9: still backing off (stored with the device)")
+    sup = re.findall(r"WNS job (\d+) superseded by job (\d+)", p.log("router"))
+    t.check(len(sup) == 5 and sup[3][0] == str(job["id"]) and sup[4][0] == sup[3][1],
+            f"the waiting job survived the kill and the newest replaced it {sup[3:]}")
+    t.check(outbox_jobs() == 1, "one job waits for the channel, the newest")
     log = p.log("router")
     t.check(sec1 not in log and xsec not in log and "AwYAAAD" not in log and "fcm:token" not in log,
             "no secret, channel token or device token in the router log")

@@ -2,7 +2,8 @@
 router stores it, an XEP-0357 publish (sent here as the XMPP ingress would send it) becomes a
 WNS raw notification that wns-sender posts to the mock WNS with a token from the mock's token
 endpoint. Then the dead-channel cycle (410 → recipient-unavailable → new channel revives the
-same node), a test push, durability across kill -9 of the router, and the channel allowlist."""
+same node), a test push, durability across kill -9 of the router, a 406 that holds the channel
+(only the newest notification is sent when the back-off ends), and the channel allowlist."""
 import json, os, signal, socket, ssl, sys, time, urllib.request
 import frames as F
 from harness import Checks, Pipeline
@@ -116,6 +117,29 @@ try:
     t.check(publish(node, secret, count=2) == F.OK, "publish on the revived device accepted with the same node and secret")
     want2 = want.replace('"message_count":3', '"message_count":2').replace('"pending_subscription_count":1', '"pending_subscription_count":0')
     t.check(waited(lambda: any(x["body"] == want2 for x in wns_requests("ch2"))), "delivered to the new channel")
+
+    # WNS 406 with X-WNS-CONTINUE-AFTER: 2: the router holds the channel for 2 s; of the publishes
+    # meanwhile only the newest is sent when the back-off ends, even across kill -9 of wns-sender.
+    mock("/_mock/faults", {"rules": [{"provider": "wns", "token": "/?token=ch2", "count": 1, "status": 406,
+                                      "continue_after": "2"}]})
+    t.check(publish(node, secret, count=11) == F.OK, "publish accepted (WNS will answer 406)")
+    t.check(waited(lambda: "backing off for 2 s (X-WNS-CONTINUE-AFTER)" in p.log("router")),
+            "WNS's 406 backs the channel off for X-WNS-CONTINUE-AFTER")
+    t.check(all(publish(node, secret, count=n) == F.OK for n in (12, 13, 14)), "three publishes while it backs off")
+    p.kill("wns-sender", signal.SIGKILL)
+    p.start("wns-sender")
+    want14 = want2.replace('"message_count":2', '"message_count":14')
+    t.check(waited(lambda: any(x["body"] == want14 for x in wns_requests("ch2"))),
+            "after the back-off (and a wns-sender killed meanwhile) the newest notification is sent")
+    time.sleep(1.0)
+    reqs = wns_requests("ch2")
+    thr = [x for x in reqs if x["status"] == 406]
+    after = [x for x in reqs if thr and x["seq"] > thr[0]["seq"]]
+    t.check(len(thr) == 1 and [x["body"] for x in after] == [want14],
+            f"only the newest after the 406: the others never reach WNS ({[x['body'][-40:] for x in after]})")
+    t.check(thr and after and after[0]["time_ms"] - thr[0]["time_ms"] >= 1900,
+            f"...and not before the 2 s ({after and thr and after[0]['time_ms'] - thr[0]['time_ms']} ms)")
+    t.check(p.log("router").count("superseded by job") == 3, "the three older ones end as superseded")
 
     # The allowlist: never a bearer token to an arbitrary host.
     r = uwpx({"version": 2, "action": "set_channel_uri", "device_id": DEV, "channel_uri": "https://db5p.notify.windows.com.evil.example/?token=x"})

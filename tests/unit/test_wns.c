@@ -64,11 +64,13 @@ static void test_table(void)
 	v = row(406, "channelthrottled", "120", NULL);
 	CHECK(v.outcome == OUTCOME_RETRY && v.retry_after_ms == 120000, "406: retry after X-WNS-CONTINUE-AFTER (%llu)",
 	      (unsigned long long)v.retry_after_ms);
+	CHECK(v.status == 406, "406: the status goes to the router, which backs the channel off");
 	v = row(406, NULL, NULL, "5");
-	CHECK(v.outcome == OUTCOME_RETRY && v.retry_after_ms == WNS_THROTTLE_DEFAULT_MS,
-	      "406 without the header: 60 s (Retry-After is not the throttle's)");
+	CHECK(v.outcome == OUTCOME_RETRY && v.retry_after_ms == 0 && v.status == 406,
+	      "406 without the header: no retry_after, the router's doubling back-off applies (Retry-After is not "
+	      "the throttle's)");
 	v = row(406, NULL, "junk", NULL);
-	CHECK(v.outcome == OUTCOME_RETRY && v.retry_after_ms == 60000, "406 unreadable header: 60 s");
+	CHECK(v.outcome == OUTCOME_RETRY && v.retry_after_ms == 0, "406 unreadable header: as if absent");
 
 	v = row(503, NULL, NULL, "30");
 	CHECK(v.outcome == OUTCOME_RETRY && v.retry_after_ms == 30000, "503: Retry-After seconds");

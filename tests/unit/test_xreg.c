@@ -18,6 +18,7 @@ static const struct xreg_lengths LEN = {24, 24};
 #define ACC3 "3333333333333333333333333333333333333333333333333333333333333333"
 #define URI1 "https://db5p.notify.windows.com/?token=AwYAAAD%2bx9%3d"
 #define URI2 "https://wns2-par02p.notify.windows.com/?token=BQYAAAAG_x"
+#define DEV3 "3333333333333333333333333333333333333333333333333333333333333333"
 
 static MDB_txn *begin(void)
 {
@@ -191,7 +192,8 @@ static void test_dead_channel(void)
 
 	t = begin();
 	CHECK(xreg_channel_ok(t, &S, DEV1, URI1, strlen(URI1), 8500) == 0, "a 200 does not refresh a dead channel");
-	CHECK(xreg_channel_throttled(t, &S, DEV1, 99999) == 1, "throttle recorded");
+	CHECK(xreg_channel_throttled(t, &S, DEV1, URI1, strlen(URI1), 8600, 0, &d) == 0,
+	      "a 406 on a dead channel is ignored");
 	commit(t);
 	CHECK(set_channel(DEV1, URI2, 9000), "new channel");
 	d = device(DEV1, &found);
@@ -215,6 +217,117 @@ static void test_dead_channel(void)
 		      "bound domain stored, secret kept");
 		mdb_txn_abort(t);
 	}
+}
+
+/* A 406 on DEV3's channel uri at now, in its own committed transaction. */
+static int throttle(const char *uri, uint64_t now, uint64_t continue_ms, struct xdevice *d)
+{
+	MDB_txn *t = begin();
+	int rc = xreg_channel_throttled(t, &S, DEV3, uri, strlen(uri), now, continue_ms, d);
+	commit(t);
+	return rc;
+}
+
+/* Writes DEV3's record raw: the 48-byte header of before the back-off fields, plus extra bytes. */
+static int put_old_record(const char *uri, uint64_t until, size_t extra)
+{
+	unsigned char b[48 + 256 + 16];
+	uint16_t ul = (uint16_t)strlen(uri);
+	uint32_t version = 2;
+	uint64_t zero = 0, created = 5, seen = 6, refreshed = 7;
+	MDB_val k = {XREG_DEVICE_LEN, DEV3}, v = {48 + extra + ul, b};
+	MDB_txn *t = begin();
+
+	memset(b, 0, sizeof b);
+	memcpy(b + 2, &ul, 2);
+	memcpy(b + 4, &version, 4);
+	memcpy(b + 8, &zero, 8);
+	memcpy(b + 16, &until, 8);
+	memcpy(b + 24, &created, 8);
+	memcpy(b + 32, &seen, 8);
+	memcpy(b + 40, &refreshed, 8);
+	memcpy(b + 48 + extra, uri, ul);
+	return mdb_put(t, S.udev, &k, &v, 0) == 0 && commit(t);
+}
+
+/* uwpx-xmpp.md §3.3: a 406 backs the channel off for X-WNS-CONTINUE-AFTER, or without it 60 s
+ * doubling per repeat up to 1 h; the waiting job is kept with the device. */
+static void test_throttle(void)
+{
+	static const uint64_t want_s[] = {60, 120, 240, 480, 960, 1920, 3600, 3600};
+	struct xdevice d;
+	uint64_t now = 100000, start = 0;
+	MDB_txn *t;
+	int found, ok = 1;
+
+	for (uint32_t n = 1; n <= 8; n++)
+		ok &= xreg_throttle_ms(n) == want_s[n - 1] * 1000;
+	CHECK(ok, "406s in a row without X-WNS-CONTINUE-AFTER: 60 s, 120 s, 240 s, ... at most 1 h");
+	CHECK(xreg_throttle_ms(0) == 60000 && xreg_throttle_ms(UINT32_MAX) == 3600000, "no overflow at either end");
+
+	CHECK(throttle(URI1, now, 0, &d) == 0, "a 406 for an unknown device is ignored");
+	CHECK(set_channel(DEV3, URI1, now), "channel");
+	CHECK(throttle(URI2, now, 0, &d) == 0, "a 406 for a URI that is not the channel's is ignored");
+	CHECK(throttle(URI1, now, 0, &d) == 2 && d.throttled_until_ms == now + 60000 && d.throttles == 1,
+	      "first 406 without the header: 60 s");
+	CHECK(throttle(URI1, now + 1000, 0, &d) == 1 && d.throttled_until_ms == now + 60000 && d.throttles == 1,
+	      "a 406 during the back-off (to a send made before it) neither doubles nor extends it");
+	CHECK(throttle(URI1, now + 2000, 5000, &d) == 1 && d.throttled_until_ms == now + 60000,
+	      "nor does an X-WNS-CONTINUE-AFTER ending earlier");
+	CHECK(throttle(URI1, now + 3000, 90000, &d) == 1 && d.throttled_until_ms == now + 93000 && d.throttles == 1,
+	      "one ending later moves the end");
+	CHECK(xreg_backing_off(&d, URI1, strlen(URI1), now + 92999) &&
+		      !xreg_backing_off(&d, URI1, strlen(URI1), now + 93000) && !xreg_backing_off(&d, URI2, strlen(URI2), now),
+	      "backing off until the end, for the channel's URI only");
+	now += 93000;
+	CHECK(throttle(URI1, now, 0, &d) == 2 && d.throttled_until_ms == now + 120000 && d.throttles == 2,
+	      "the next 406 once the back-off is over: 120 s");
+	now = d.throttled_until_ms;
+	CHECK(throttle(URI1, now, 0, &d) == 2 && d.throttled_until_ms == now + 240000 && d.throttles == 3,
+	      "then 240 s");
+	now = d.throttled_until_ms;
+	CHECK(throttle(URI1, now, 7000, &d) == 2 && d.throttled_until_ms == now + 7000 && d.throttles == 4,
+	      "X-WNS-CONTINUE-AFTER when WNS gives it (the 406 still counts in the run)");
+	for (int i = 0; i < 40; i++) {
+		now = start = d.throttled_until_ms;
+		throttle(URI1, now, 0, &d);
+	}
+	CHECK(d.throttles == 44 && d.throttled_until_ms - start == 3600000, "at most 1 h, however long the run");
+	now = d.throttled_until_ms;
+	CHECK(throttle(URI1, now, UINT64_MAX, &d) == 2 && d.throttled_until_ms == now + XREG_CONTINUE_MAX_MS,
+	      "an absurd X-WNS-CONTINUE-AFTER is capped, without overflow");
+
+	t = begin();
+	CHECK(xreg_channel_ok(t, &S, DEV3, URI1, strlen(URI1), now) == 1, "a 200 on the channel");
+	CHECK(xreg_channel_wait(t, &S, DEV3, 42) == 1, "a job waits for the back-off");
+	commit(t);
+	d = device(DEV3, &found);
+	CHECK(d.throttles == 0 && d.waiting_job == 42,
+	      "the 200 ended the run; the waiting job is kept with the device");
+	now = d.throttled_until_ms;
+	CHECK(throttle(URI1, now, 0, &d) == 2 && d.throttled_until_ms == now + 60000 && d.throttles == 1,
+	      "after a success the next back-off is 60 s again");
+	CHECK(set_channel(DEV3, URI2, now + 1), "new channel");
+	d = device(DEV3, &found);
+	CHECK(d.throttled_until_ms == 0 && d.throttles == 0 && d.waiting_job == 0 &&
+		      !xreg_backing_off(&d, URI2, strlen(URI2), now + 1),
+	      "a new channel clears the back-off, its count and the waiting job");
+
+	CHECK(put_old_record(URI2, 777, 0), "a record in the layout of before the back-off fields");
+	d = device(DEV3, &found);
+	CHECK(found == 1 && d.throttled_until_ms == 777 && d.created_ms == 5 && d.refreshed_ms == 7 && d.version == 2 &&
+		      d.waiting_job == 0 && d.throttles == 0 && strcmp(d.uri, URI2) == 0,
+	      "reads with no waiting job and no back-off count");
+	CHECK(throttle(URI2, 1000, 0, &d) == 2, "a 406 rewrites it");
+	d = device(DEV3, &found);
+	CHECK(found == 1 && d.throttles == 1 && d.throttled_until_ms == 61000 && d.created_ms == 5,
+	      "in the new layout");
+	CHECK(put_old_record(URI2, 777, 4), "a record of neither length");
+	d = device(DEV3, &found);
+	CHECK(found == -1, "is refused, not misread");
+	t = begin();
+	CHECK(xreg_device_remove(t, &S, DEV3) == 1, "removed");
+	commit(t);
 }
 
 static void test_adhoc(void)
@@ -365,6 +478,7 @@ int main(void)
 	test_random();
 	test_accounts();
 	test_dead_channel();
+	test_throttle();
 	test_adhoc();
 	test_expiry();
 	test_uniqueness();
