@@ -1,8 +1,9 @@
 /*
  * http: see http.h. A small HTTP/1.1 server for a loopback listener that serves two pages to
  * scrapers and browsers: one request per connection, answered with "Connection: close". The
- * request head is read whole (at most STATSD_HTTP_HEAD_MAX bytes) before it is answered, and
- * only its request line matters: headers and any body are ignored. After the answer the
+ * request head is read whole (at most STATSD_HTTP_HEAD_MAX bytes) and checked by the parser the
+ * onion ingress uses (common/http1.c) before it is answered; of it only the method and the path
+ * matter, and any body is ignored. After the answer the
  * connection is drained until the client closes, so an unread body never turns the close into
  * a reset. Every connection is closed HTTP_TIMEOUT_MS after it was accepted, whatever it is
  * doing; at most HTTP_CONNS at once, more are closed on accept. The listener and the
@@ -108,38 +109,20 @@ int statsd_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *s
 
 int statsd_http_parse(const char *buf, size_t len, struct statsd_http_req *r)
 {
-	const char *p = buf, *e = buf + len, *crlf, *lf, *nl, *sp1, *sp2, *q;
-	size_t n;
+	struct http1_head h;
+	size_t skip = 0, scanned = 0;
+	long n;
 
 	memset(r, 0, sizeof *r);
-	while (p < e && (*p == '\r' || *p == '\n')) /* empty lines before the request line */
-		p++;
-	crlf = memmem(p, (size_t)(e - p), "\n\r\n", 3);
-	lf = memmem(p, (size_t)(e - p), "\n\n", 2);
-	if (crlf == NULL && lf == NULL)
+	while (skip < len && (buf[skip] == '\r' || buf[skip] == '\n')) /* empty lines before it */
+		skip++;
+	n = http1_parse_head(buf + skip, len - skip, &scanned, &h);
+	if (n == 0)
 		return len >= STATSD_HTTP_HEAD_MAX ? STATSD_HTTP_TOO_LONG : STATSD_HTTP_MORE;
-	nl = memchr(p, '\n', (size_t)(e - p)); /* the request line ends at the first one */
-	if (nl > p && nl[-1] == '\r')
-		nl--;
-	if ((sp1 = memchr(p, ' ', (size_t)(nl - p))) == NULL || (sp2 = memchr(sp1 + 1, ' ', (size_t)(nl - sp1 - 1))) == NULL)
-		return STATSD_HTTP_BAD;
-	n = (size_t)(sp1 - p);
-	if (n == 0 || n >= sizeof r->method)
-		return STATSD_HTTP_BAD;
-	for (size_t i = 0; i < n; i++)
-		if (p[i] < 'A' || p[i] > 'Z')
-			return STATSD_HTTP_BAD;
-	memcpy(r->method, p, n);
-	for (q = sp1 + 1; q < sp2; q++)
-		if (*q <= 0x20 || *q >= 0x7f)
-			return STATSD_HTTP_BAD;
-	q = memchr(sp1 + 1, '?', (size_t)(sp2 - sp1 - 1));
-	n = (size_t)((q ? q : sp2) - (sp1 + 1));
-	if (sp1[1] != '/' || n >= sizeof r->path)
-		return STATSD_HTTP_BAD;
-	memcpy(r->path, sp1 + 1, n);
-	if (nl - sp2 - 1 != 8 || memcmp(sp2 + 1, "HTTP/1.", 7) != 0 || (sp2[8] != '0' && sp2[8] != '1'))
-		return STATSD_HTTP_VERSION;
+	if (n < 0)
+		return n == -2 ? STATSD_HTTP_VERSION : STATSD_HTTP_BAD;
+	r->method = h.method;
+	memcpy(r->path, h.path, sizeof r->path);
 	return STATSD_HTTP_OK;
 }
 
@@ -178,11 +161,11 @@ static void answer(struct statsd_http *h, struct conn *c, int rc, const struct s
 
 	if (rc != STATSD_HTTP_OK) {
 		code = rc == STATSD_HTTP_TOO_LONG ? 431 : rc == STATSD_HTTP_VERSION ? 505 : 400;
-	} else if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
+	} else if (r->method != HTTP1_GET && r->method != HTTP1_HEAD) {
 		code = 405;
 		allow = "Allow: GET, HEAD\r\n";
 	} else {
-		head = r->method[0] == 'H';
+		head = r->method == HTTP1_HEAD;
 		if ((body = h->fn(h->ctx, r->path, &code, &type, &blen)) == NULL) {
 			code = 500;
 			type = "text/plain; charset=utf-8";

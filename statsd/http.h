@@ -4,6 +4,7 @@
  */
 #ifndef STATSD_HTTP_H
 #define STATSD_HTTP_H
+#include "http1.h"
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -20,14 +21,14 @@ int statsd_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *s
 enum { STATSD_HTTP_OK, STATSD_HTTP_MORE, STATSD_HTTP_BAD, STATSD_HTTP_TOO_LONG, STATSD_HTTP_VERSION };
 
 struct statsd_http_req {
-	char method[16];
-	char path[1024]; /* without the query string */
+	enum http1_method method;
+	char path[HTTP1_PATH_MAX]; /* percent-decoded, without the query string; "" names no page */
 };
 
-/* Reads the request head at the start of buf (len bytes): STATSD_HTTP_OK with r filled once the
- * empty line that ends it is there, _MORE before that, _TOO_LONG when STATSD_HTTP_HEAD_MAX
- * bytes hold no whole head, _BAD for a malformed request line, _VERSION for a protocol other
- * than HTTP/1.0 and HTTP/1.1. */
+/* Reads the request head at the start of buf (len bytes) with common/http1.c: STATSD_HTTP_OK
+ * with r filled once the empty line that ends it is there, _MORE before that, _TOO_LONG when
+ * STATSD_HTTP_HEAD_MAX bytes hold no whole head, _BAD for a malformed head, _VERSION for a
+ * protocol other than HTTP/1.x. */
 int statsd_http_parse(const char *buf, size_t len, struct statsd_http_req *r);
 /* Starts listening; NULL with a reason on failure. */
 struct statsd_http *statsd_http_start(const char *listen, statsd_page_fn *fn, void *ctx, char *err, size_t errlen);

@@ -1,5 +1,5 @@
 /*
- * fuzz_http1: http1_parse_head() and http1_chunked_feed() (ingress/http1.c) on arbitrary
+ * fuzz_http1: http1_parse_head() and http1_chunked_feed() (common/http1.c) on arbitrary
  * bytes. Reading the input in two pieces must give the same answer as reading it whole; a
  * parsed head lies inside the input, its path is a NUL-free string and its Authorization
  * points into the head; a chunked body decodes to the same bytes however it is split.

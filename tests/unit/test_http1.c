@@ -1,6 +1,6 @@
-/* HTTP/1.1 request heads and chunked bodies (ingress/http1.c): what relays send, split at
+/* HTTP/1.1 request heads and chunked bodies (common/http1.c): what relays send, split at
  * every byte, and the framing the server must refuse rather than guess. */
-#include "../../ingress/http1.h"
+#include "http1.h"
 #include "testlib.h"
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +49,7 @@ int main(void)
 				    "Authorization: Basic abc\r\nExpect: 100-Continue\r\n\r\nbody";
 	static const char *bad[] = {
 		"\x05\x01 garbage\r\n\r\n",
-		"POST /a HTTP/2.0\r\n\r\n",
+		"POST /a HTTP/1.10\r\n\r\n",
 		"POST /a b HTTP/1.1\r\n\r\n",
 		"POST  /a HTTP/1.1\r\n\r\n",
 		"POST /a HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
@@ -84,12 +84,15 @@ int main(void)
 	      "bare LF, chunked, close");
 	CHECK(strcmp(h.path, "/beldex/v4/lsrpc") == 0 && h.chunked && h.content_length == -1 && !h.keep_alive,
 	      "query cut, chunked, Connection: close");
-	CHECK(parse("GET /%62eldex HTTP/1.0\r\n\r\n", &h) > 0 && h.method == HTTP1_OTHER && strcmp(h.path, "/beldex") == 0 &&
+	CHECK(parse("GET /%62eldex HTTP/1.0\r\n\r\n", &h) > 0 && h.method == HTTP1_GET && strcmp(h.path, "/beldex") == 0 &&
 		      !h.keep_alive,
 	      "percent-decoded path; HTTP/1.0 is one request");
 	CHECK(parse("HEAD /a%00b HTTP/1.1\r\n\r\n", &h) > 0 && h.method == HTTP1_HEAD && h.path[0] == '\0',
 	      "a path with NUL names no route");
 	CHECK(parse("post /a HTTP/1.1\r\n\r\n", &h) > 0 && h.method == HTTP1_OTHER, "methods are case-sensitive");
+	CHECK(parse("DELETE /a HTTP/1.1\r\n\r\n", &h) > 0 && h.method == HTTP1_OTHER, "other methods");
+	CHECK(parse("POST /a HTTP/2.0\r\n\r\n", &h) == -2 && parse("GET / HTTP/0.9\r\n\r\n", &h) == -2,
+	      "another HTTP version is told apart from a malformed head");
 	CHECK(parse("POST * HTTP/1.1\r\n\r\n", &h) > 0 && h.path[0] == '\0', "asterisk form names no route");
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		CHECK(parse(bad[i], &h) == -1, "malformed head %zu refused", i);

@@ -67,6 +67,7 @@ static int parse_request_line(const char *p, const char *e, struct http1_head *h
 	/* Methods are case-sensitive (RFC 9110 §9.1). */
 	h->method = ml == 4 && memcmp(m, "POST", 4) == 0   ? HTTP1_POST
 		    : ml == 4 && memcmp(m, "HEAD", 4) == 0 ? HTTP1_HEAD
+		    : ml == 3 && memcmp(m, "GET", 3) == 0  ? HTTP1_GET
 							   : HTTP1_OTHER;
 	t = ++p;
 	while (p < e && (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f)
@@ -75,8 +76,11 @@ static int parse_request_line(const char *p, const char *e, struct http1_head *h
 		return -1;
 	take_path(t, (size_t)(p - t), h);
 	v = ++p;
-	if (e - v != 8 || memcmp(v, "HTTP/1.", 7) != 0 || v[7] < '0' || v[7] > '9')
+	if (e - v != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' || v[6] != '.' || v[7] < '0' ||
+	    v[7] > '9')
 		return -1;
+	if (v[5] != '1')
+		return -2;
 	h->minor = v[7] - '0';
 	return 0;
 }
@@ -153,7 +157,7 @@ static int parse_field(const char *p, const char *e, struct http1_head *h, int *
 long http1_parse_head(const char *buf, size_t len, size_t *scanned, struct http1_head *h)
 {
 	const char *p = buf, *end, *e, *next;
-	int te = 0, close = 0;
+	int te = 0, close = 0, rl;
 
 	/* Nothing is parsed before the empty line that ends the head has arrived. */
 	for (;;) {
@@ -169,8 +173,10 @@ long http1_parse_head(const char *buf, size_t len, size_t *scanned, struct http1
 	end = buf + *scanned;
 	memset(h, 0, sizeof *h);
 	h->content_length = -1;
-	if ((e = line_end(p, end, &next)) == NULL || parse_request_line(p, e, h) < 0)
+	if ((e = line_end(p, end, &next)) == NULL)
 		return -1;
+	if ((rl = parse_request_line(p, e, h)) < 0)
+		return rl;
 	for (p = next; (e = line_end(p, end, &next)) != NULL && e > p; p = next)
 		if (*p == ' ' || *p == '\t' || parse_field(p, e, h, &te, &close) < 0)
 			return -1;

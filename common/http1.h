@@ -1,6 +1,7 @@
 /*
- * http1: the parts of HTTP/1.1 (RFC 9112) the onion ingress reads from a client: the request
- * head and a chunked body. Pure functions over bytes, no I/O.
+ * http1: the parts of HTTP/1.1 (RFC 9112) the two HTTP servers read from a client (the onion
+ * ingress, and statsd's pages): the request head and a chunked body. Pure functions over
+ * bytes, no I/O.
  */
 #ifndef HTTP1_H
 #define HTTP1_H
@@ -9,7 +10,7 @@
 
 #define HTTP1_PATH_MAX 256
 
-enum http1_method { HTTP1_OTHER, HTTP1_POST, HTTP1_HEAD };
+enum http1_method { HTTP1_OTHER, HTTP1_POST, HTTP1_HEAD, HTTP1_GET };
 
 struct http1_head {
 	enum http1_method method;
@@ -24,8 +25,9 @@ struct http1_head {
 };
 
 /* Looks for a complete head at the start of buf, resuming the search at *scanned (0 at first).
- * The head's length (request line, fields and the empty line), 0 while it is incomplete, or
- * -1 when it is malformed (answer 400 and close). buf must not start with CR or LF: the
+ * The head's length (request line, fields and the empty line), 0 while it is incomplete, -1
+ * when it is malformed (answer 400 and close), or -2 when a well-formed request line names an
+ * HTTP version other than 1.x (505, or 400 where a server does not tell the two apart). buf must not start with CR or LF: the
  * caller drops empty lines before a request line (RFC 9112 §2.2). */
 long http1_parse_head(const char *buf, size_t len, size_t *scanned, struct http1_head *h);
 
