@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integ
 from harness import BIN, Pipeline  # noqa: E402
 
 N = int(os.environ.get("BENCH_SENDER_N", "150000"))
-ROUNDS = int(os.environ.get("BENCH_SENDER_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_SENDER_ROUNDS", "5"))
 
 
 def cpu_s(pid):
