@@ -58,7 +58,8 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double cpu_of(long pid)
+/* CPU seconds of a process so far, user + system; *sys gets the system part. */
+static double cpu_of(long pid, double *sys)
 {
 	char path[64], buf[1024];
 	FILE *f;
@@ -72,6 +73,7 @@ static double cpu_of(long pid)
 			sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
 	}
 	fclose(f);
+	*sys = (double)st / (double)sysconf(_SC_CLK_TCK);
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
@@ -181,7 +183,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	double cpu0 = pid ? cpu_of(pid) : 0, t0 = now_s(), last_progress = t0;
+	double sys0 = 0, sys1 = 0, cpu0 = pid ? cpu_of(pid, &sys0) : 0, t0 = now_s(), last_progress = t0;
 	while (done < n) {
 		for (int i = 0; i < conns; i++) {
 			struct conn *c = &cs[i];
@@ -244,7 +246,7 @@ int main(int argc, char **argv)
 			c->cur = -1;
 		}
 	}
-	double elapsed = now_s() - t0, cpu = pid ? cpu_of(pid) - cpu0 : 0;
+	double elapsed = now_s() - t0, cpu = pid ? cpu_of(pid, &sys1) - cpu0 : 0, sys = sys1 - sys0;
 	double *lat = malloc((size_t)n * sizeof *lat);
 	long m = 0;
 	for (long i = 0; i < n; i++)
@@ -267,9 +269,11 @@ int main(int argc, char **argv)
 		if (r > raw)
 			raw = r;
 	}
-	printf("requests %ld ok %ld elapsed_s %.3f rate_per_s %.0f ingress_cpu_s %.3f per_ingress_core_per_s %.0f "
-	       "p50_ms %.3f p99_ms %.3f x25519_per_core_per_s %.0f ratio %.3f\n",
-	       n, okc, elapsed, (double)okc / elapsed, cpu, cpu > 0 ? (double)okc / cpu : 0, m ? lat[m / 2] : 0,
-	       m ? lat[m * 99 / 100] : 0, raw, cpu > 0 ? (double)okc / cpu / raw : 0);
+	printf("requests %ld ok %ld elapsed_s %.3f rate_per_s %.0f ingress_cpu_s %.3f ingress_sys_cpu_s %.3f "
+	       "per_ingress_core_per_s %.0f ingress_us_per_notify %.1f ingress_sys_us_per_notify %.1f "
+	       "p50_ms %.3f p99_ms %.3f x25519_per_core_per_s %.0f x25519_us %.1f ratio %.3f\n",
+	       n, okc, elapsed, (double)okc / elapsed, cpu, sys, cpu > 0 ? (double)okc / cpu : 0,
+	       okc ? cpu / (double)okc * 1e6 : 0, okc ? sys / (double)okc * 1e6 : 0, m ? lat[m / 2] : 0,
+	       m ? lat[m * 99 / 100] : 0, raw, raw > 0 ? 1e6 / raw : 0, cpu > 0 ? (double)okc / cpu / raw : 0);
 	return okc == n ? 0 : 1;
 }
