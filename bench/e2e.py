@@ -1,8 +1,9 @@
 """End-to-end benchmark for `make bench`: onion notify → ingress → router (durable job) →
-apns-sender → mock provider (HTTP/2 over TLS), on this machine, one run.
+apns-sender → mock provider (HTTP/2 over TLS), on this machine.
 
 1. Throughput: N notifies from bench/onion_load as fast as 32 connections go; the rate is
    notifies that reached the mock per second, from the first request to the last delivery.
+   Three runs; the median one is reported, with the three rates.
 2. Latency at a fixed rate (half the legacy-free target unless told): every notify carries its
    own data; the mock records when it received each one (wall clock), onion_load when each was
    acknowledged; accept → provider is the difference, p50 and p99.
@@ -70,27 +71,37 @@ try:
     pids = [pr.pid for n, pr in p.procs.items() if n != "mock-provider"]
     out["idle_daemons"] = len(pids)
     out["idle_rss_sum_kb"], out["idle_footprint_kb"] = footprint(pids)
-    base = len(mock_records())
     ing = p.procs["ingress-onion"].pid
-    cpu0 = {n: cpu_s(pr.pid) for n, pr in p.procs.items()}
-    r = subprocess.run([os.path.join(BIN, "onion_load"), "-p", str(p.http), "-k", p.pubkey_file, "-i", str(ing),
-                        "-n", str(N), "-c", "32", "-t", ID, "-o", os.path.join(p.dir, "acks-max.txt")],
-                       capture_output=True, text=True)
-    load = kv(r.stdout)
-    p.wait_for(lambda: len({x["body"] for x in mock_records()[base:] if x["provider"] == "apns"}) >= int(load.get("ok", 0)),
-               "deliveries", timeout=120)
-    recs = [x for x in mock_records()[base:] if x["provider"] == "apns"]
-    last = max(x["time_ms"] for x in recs) / 1000.0
-    # From the first request sent (onion_load builds all its requests before it sends any).
-    t0 = min(float(line.split()[1]) for line in open(os.path.join(p.dir, "acks-max.txt"))) / 1000.0
-    out["e2e_notifies"] = int(load.get("ok", 0))
-    out["e2e_rate_per_s"] = round(int(load.get("ok", 0)) / (last - t0))
-    out["e2e_provider_requests"] = len(recs)  # more than the notifies when some were resent
-    out["e2e_ack_rate_per_s"] = load.get("rate_per_s")
-    # Where the two cores went during that run (the load generator's own share is the rest).
-    for n in ("ingress-onion", "router", "apns-sender", "statsd", "mock-provider"):
-        out["cpu_" + n.replace("-", "_")] = f"{cpu_s(p.procs[n].pid) - cpu0[n]:.2f}"
-    out["cpu_wall_s"] = f"{last - t0:.2f}"
+
+    def throughput(run):
+        """One run of N notifies; the delivered rate and where the cores went."""
+        res = {}
+        base = len(mock_records())
+        cpu0 = {n: cpu_s(pr.pid) for n, pr in p.procs.items()}
+        acks_max = os.path.join(p.dir, f"acks-max-{run}.txt")
+        r = subprocess.run([os.path.join(BIN, "onion_load"), "-p", str(p.http), "-k", p.pubkey_file, "-i", str(ing),
+                            "-n", str(N), "-c", "32", "-t", ID, "-o", acks_max], capture_output=True, text=True)
+        load = kv(r.stdout)
+        p.wait_for(lambda: len({x["body"] for x in mock_records()[base:] if x["provider"] == "apns"}) >= int(load.get("ok", 0)),
+                   "deliveries", timeout=120)
+        recs = [x for x in mock_records()[base:] if x["provider"] == "apns"]
+        last = max(x["time_ms"] for x in recs) / 1000.0
+        # From the first request sent (onion_load builds all its requests before it sends any).
+        t0 = min(float(line.split()[1]) for line in open(acks_max)) / 1000.0
+        res["e2e_notifies"] = int(load.get("ok", 0))
+        res["e2e_rate_per_s"] = round(int(load.get("ok", 0)) / (last - t0))
+        res["e2e_provider_requests"] = len(recs)  # more than the notifies when some were resent
+        res["e2e_ack_rate_per_s"] = load.get("rate_per_s")
+        # Where the two cores went during that run (the load generator's own share is the rest).
+        for n in ("ingress-onion", "router", "apns-sender", "statsd", "mock-provider"):
+            res["cpu_" + n.replace("-", "_")] = f"{cpu_s(p.procs[n].pid) - cpu0[n]:.2f}"
+        res["cpu_wall_s"] = f"{last - t0:.2f}"
+        return res
+
+    # Three runs (this machine's neighbours move single runs by a tenth); the median one counts.
+    runs = sorted((throughput(i) for i in range(3)), key=lambda x: x["e2e_rate_per_s"])
+    out["e2e_runs_per_s"] = "/".join(str(x["e2e_rate_per_s"]) for x in runs)
+    out.update(runs[1])
 
     # Latency at a fixed rate.
     acks = os.path.join(p.dir, "acks.txt")
