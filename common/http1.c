@@ -55,15 +55,22 @@ static void take_path(const char *t, size_t n, struct http1_head *h)
 	h->path[o] = '\0';
 }
 
+/* The length of the token (RFC 9110 §5.6.2) at p that delim follows, or 0 when there is none. */
+static size_t token_before(const char *p, const char *e, char delim)
+{
+	const char *s = p;
+	while (p < e && is_tchar((unsigned char)*p))
+		p++;
+	return p > s && p < e && *p == delim ? (size_t)(p - s) : 0;
+}
+
 static int parse_request_line(const char *p, const char *e, struct http1_head *h)
 {
 	const char *m = p, *t, *v;
-	size_t ml;
-	while (p < e && is_tchar((unsigned char)*p))
-		p++;
-	if (p == m || p == e || *p != ' ')
+	size_t ml = token_before(p, e, ' ');
+	if (ml == 0)
 		return -1;
-	ml = (size_t)(p - m);
+	p += ml;
 	/* Methods are case-sensitive (RFC 9110 §9.1). */
 	h->method = ml == 4 && memcmp(m, "POST", 4) == 0   ? HTTP1_POST
 		    : ml == 4 && memcmp(m, "HEAD", 4) == 0 ? HTTP1_HEAD
@@ -124,12 +131,10 @@ static int has_close(const char *v, size_t n)
 static int parse_field(const char *p, const char *e, struct http1_head *h, int *te, int *close)
 {
 	const char *n = p, *v;
-	size_t nl;
-	while (p < e && is_tchar((unsigned char)*p))
-		p++;
-	if (p == n || p == e || *p != ':')
+	size_t nl = token_before(p, e, ':');
+	if (nl == 0)
 		return -1;
-	nl = (size_t)(p - n);
+	p += nl;
 	for (v = p + 1; v < e && (*v == ' ' || *v == '\t'); v++)
 		;
 	while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
