@@ -4,6 +4,7 @@
  * document to be valid: they are only ever given spans that jscan_object() accepted.
  */
 #include "json_scan.h"
+#include "hex.h"
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
@@ -67,17 +68,10 @@ static int hex4(const char *s, size_t n, size_t i, unsigned *v)
 	if (n < 4 || i > n - 4)
 		return -1;
 	for (size_t k = 0; k < 4; k++) {
-		unsigned char c = (unsigned char)s[i + k];
-		unsigned d;
-		if (is_digit(c))
-			d = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			d = c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F')
-			d = c - 'A' + 10;
-		else
+		int d = hex_value((unsigned char)s[i + k]);
+		if (d < 0)
 			return -1;
-		*v = *v << 4 | d;
+		*v = *v << 4 | (unsigned)d;
 	}
 	return 0;
 }
