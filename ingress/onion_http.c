@@ -254,7 +254,6 @@ static enum bchat_error verdict(const struct onion_conn *c)
 	}
 }
 
-/* Encrypts the inner reply with the request's key and queues the HTTP 200. */
 /* The inner reply for outcome e on this connection's route (NULL when out of memory). */
 static const unsigned char *reply_text(struct onion_conn *c, enum bchat_error e, size_t *len)
 {
@@ -270,35 +269,32 @@ static const unsigned char *reply_text(struct onion_conn *c, enum bchat_error e,
 	return w->replies[v4][e];
 }
 
+/* Encrypts the inner reply with the request's key and queues the HTTP 200. */
 static void reply(struct onion_conn *c, enum bchat_error e)
 {
-	size_t ptlen, outlen;
+	size_t ptlen, outlen = 0;
 	const unsigned char *pt = reply_text(c, e, &ptlen);
 	unsigned char small[1024], *sealed = small;
 	char *body = NULL;
+	int v4 = c->route == ROUTE_V4;
 
-	if (pt == NULL)
-		goto fail;
-	outlen = ptlen + onion_overhead(c->req.key.cipher);
-	if (outlen > sizeof small && (sealed = malloc(outlen)) == NULL)
-		goto fail;
-	if (onion_seal(&c->req.key, pt, ptlen, sealed) < 0)
-		goto fail;
-	if (c->route != ROUTE_V4 && (body = bchat_v2_http_body(sealed, outlen, &outlen)) == NULL)
-		goto fail;
-	counter_http(HTTP_ROUTE_ONION, 200);
-	respond(c, 200, c->route == ROUTE_V4 ? "application/octet-stream" : "application/json", NULL,
-		body != NULL ? body : (char *)sealed, outlen);
+	if (pt != NULL)
+		outlen = ptlen + onion_overhead(c->req.key.cipher);
+	if (outlen > sizeof small)
+		sealed = malloc(outlen);
+	if (pt != NULL && sealed != NULL && onion_seal(&c->req.key, pt, ptlen, sealed) == 0 &&
+	    (v4 || (body = bchat_v2_http_body(sealed, outlen, &outlen)) != NULL)) {
+		counter_http(HTTP_ROUTE_ONION, 200);
+		respond(c, 200, v4 ? "application/octet-stream" : "application/json", NULL,
+			v4 ? (char *)sealed : body, outlen);
+	} else {
+		/* Out of memory: nothing sensible can be sent. */
+		c->st = C_DONE;
+		c->close_after = 1;
+	}
 	free(body);
 	if (sealed != small)
 		free(sealed);
-	return;
-fail:
-	/* Out of memory: nothing sensible can be sent. */
-	if (sealed != small)
-		free(sealed);
-	c->st = C_DONE;
-	c->close_after = 1;
 }
 
 static void on_router(void *ctx, uint32_t status, const struct frame *f)
