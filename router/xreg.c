@@ -172,9 +172,11 @@ struct dev_event {
 	uint32_t version;
 };
 
-static int same_uri(const struct xdevice *d, const struct dev_event *e)
+/* Whether uri is still d's channel and that channel is alive: WNS answers about any other
+ * change nothing. */
+static int live_channel(const struct xdevice *d, const char *uri, size_t uri_len)
 {
-	return d->uri_len == e->uri_len && memcmp(d->uri, e->uri, e->uri_len) == 0;
+	return !d->dead && d->uri_len == uri_len && memcmp(d->uri, uri, uri_len) == 0;
 }
 
 static int ev_touch(struct xdevice *d, const void *arg)
@@ -187,7 +189,7 @@ static int ev_touch(struct xdevice *d, const void *arg)
 static int ev_ok(struct xdevice *d, const void *arg)
 {
 	const struct dev_event *e = arg;
-	if (!same_uri(d, e) || d->dead)
+	if (!live_channel(d, e->uri, e->uri_len))
 		return 0;
 	d->refreshed_ms = e->now;
 	d->throttles = 0; /* a success ends a run of 406s: the next back-off starts at 60 s again */
@@ -197,7 +199,7 @@ static int ev_ok(struct xdevice *d, const void *arg)
 static int ev_dead(struct xdevice *d, const void *arg)
 {
 	const struct dev_event *e = arg;
-	if (!same_uri(d, e) || d->dead)
+	if (!live_channel(d, e->uri, e->uri_len))
 		return 0;
 	d->dead = 1;
 	d->dead_ms = e->now;
@@ -257,7 +259,7 @@ int xreg_channel_throttled(MDB_txn *txn, const struct store *s, const char *devi
 
 	if (rc <= 0)
 		return rc;
-	if (d->dead || d->uri_len != uri_len || memcmp(d->uri, uri, uri_len) != 0)
+	if (!live_channel(d, uri, uri_len))
 		return 0;
 	if (continue_ms > XREG_CONTINUE_MAX_MS)
 		continue_ms = XREG_CONTINUE_MAX_MS; /* the sender caps it too; a frame is no reason to overflow */
@@ -276,7 +278,7 @@ int xreg_channel_throttled(MDB_txn *txn, const struct store *s, const char *devi
 
 int xreg_backing_off(const struct xdevice *d, const char *uri, size_t uri_len, uint64_t now)
 {
-	return !d->dead && d->throttled_until_ms > now && d->uri_len == uri_len && memcmp(d->uri, uri, uri_len) == 0;
+	return d->throttled_until_ms > now && live_channel(d, uri, uri_len);
 }
 
 int xreg_channel_wait(MDB_txn *txn, const struct store *s, const char *device_id, uint64_t job)
