@@ -69,7 +69,7 @@ struct jid {
 int jid_parse(const char *s, struct jid *j);
 /* Summary count (§2.7): decimal integer clamped to 0..2^31-1; NULL, empty or invalid → 0. */
 uint32_t xmpp_parse_count(const char *s);
-/* Ad-hoc identifiers (§5.5, BRIEF): identity = SHA-256(bare ‖ 0 ‖ device ‖ 0 ‖ room or ""),
+/* Ad-hoc identifiers (§5.5, docs/xmpp.md): identity = SHA-256(bare ‖ 0 ‖ device ‖ 0 ‖ room or ""),
  * account = hex SHA-1(bare ‖ 0 ‖ device), channel = hex SHA-1(room ‖ 0 ‖ device) (room != NULL). */
 void xmpp_adhoc_identity(const char *bare, const char *device, const char *room, uint8_t out[32]);
 void xmpp_adhoc_account(const char *bare, const char *device, char out[41]);

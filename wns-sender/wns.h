@@ -48,7 +48,7 @@ struct wns_answer {
 /* send.c: the provider callbacks of the shared sender (ctx: struct wns). */
 extern const struct sender_ops wns_ops;
 
-/* classify.c: a pure function of the answer, the table of uwpx-xmpp.md §3.3 / the BRIEF:
+/* classify.c: a pure function of the answer, the table of uwpx-xmpp.md §3.3 (docs/senders.md):
  * 200 delivered (reason "dropped" when WNS dropped it); 401 credentials with refresh_auth;
  * 404/410 token_dead (the channel); 406 retry with X-WNS-CONTINUE-AFTER as retry_after (0 when
  * absent: the router's channel back-off then starts at 60 s and doubles);

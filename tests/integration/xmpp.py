@@ -114,7 +114,7 @@ def main():
         conn.recv()
         c.check(fr is not None and frames.field(fr[2], frames.TAG_FLAGS) == 0, "empty body: no F_HIGH")
 
-        # Every router status → the reply of the BRIEF.
+        # Every router status → the IQ error docs/xmpp.md lists for it.
         for st, want in [(NOT_FOUND, ("cancel", "item-not-found")), (FORBIDDEN, ("auth", "forbidden")),
                          (UNAVAILABLE, ("wait", "recipient-unavailable")), (BUSY, ("wait", "recipient-unavailable")),
                          (ERROR, ("wait", "recipient-unavailable"))]:

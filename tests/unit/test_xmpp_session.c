@@ -325,7 +325,7 @@ static void test_publish(void)
 	router_reply(s, f.id, STATUS_OK);
 	CHECK(strcmp(out(s), "") == 0, "a second reply to the same id is ignored");
 
-	/* Reply mapping (BRIEF). */
+	/* Reply mapping (docs/xmpp.md). */
 	struct {
 		uint32_t st;
 		const char *want;
