@@ -16,6 +16,7 @@ struct tag_rule {
 
 static const struct tag_rule tag_rules[] = {
 	{TAG_ROLE, K_U32, 4},	       {TAG_INSTANCE, K_BYTES, 64},	 {TAG_PID, K_U32, 4},
+	{TAG_FRAME, K_BYTES, FRAME_MAX - FRAME_HEADER - 6},
 	{TAG_PLATFORM, K_U32, 4},      {TAG_ID, K_BYTES, 256},		 {TAG_TOKEN, K_BYTES, 1024},
 	{TAG_DEVICE, K_U32, 4},	       {TAG_FLAGS, K_U32, 4},		 {TAG_GROUP, K_BYTES, 256},
 	{TAG_DATA, K_BYTES, 128 * 1024}, {TAG_STATUS, K_U32, 4},	 {TAG_OUTCOME, K_U32, 4},
@@ -29,8 +30,9 @@ static const struct tag_rule tag_rules[] = {
 	{TAG_PENDING_COUNT, K_U32, 4}, {TAG_IDENTITY, K_BYTES, 32},	 {TAG_CHANNEL, K_BYTES, 40},
 };
 
-/* Per type: allowed tags; R = required (exactly once), O = optional (at most once), M = many. */
-enum { R = 1, O = 2, M = 3 };
+/* Per type: allowed tags; R = required (exactly once), O = optional (at most once), M = many,
+ * P = one or more. */
+enum { R = 1, O = 2, M = 3, P = 4 };
 struct type_rule {
 	uint8_t type;
 	const char *name;
@@ -42,6 +44,7 @@ struct type_rule {
 
 static const struct type_rule type_rules[] = {
 	{FRAME_HELLO, "hello", {{TAG_ROLE, R}, {TAG_INSTANCE, O}, {TAG_PID, O}, {TAG_PLATFORM, O}}},
+	{FRAME_BATCH, "batch", {{TAG_FRAME, P}}},
 	{FRAME_REGISTER, "register",
 	 {{TAG_ID, R}, {TAG_TOKEN, R}, {TAG_DEVICE, R}, {TAG_FLAGS, O}, {TAG_GROUP, M}}},
 	{FRAME_UNREGISTER, "unregister", {{TAG_TOKEN, R}}},
@@ -174,13 +177,13 @@ int frame_parse(const uint8_t *buf, size_t len, struct frame *f, const char **wh
 				break;
 		if (i == 8 || tr->f[i].tag == 0)
 			return *why = "field not allowed for this frame type", -1;
-		if (tr->f[i].use != M && seen[i] > 0)
+		if (tr->f[i].use != M && tr->f[i].use != P && seen[i] > 0)
 			return *why = "repeated field", -1;
 		seen[i]++;
 		pos += flen;
 	}
 	for (size_t i = 0; i < 8 && tr->f[i].tag != 0; i++)
-		if (tr->f[i].use == R && seen[i] == 0)
+		if ((tr->f[i].use == R || tr->f[i].use == P) && seen[i] == 0)
 			return *why = "required field missing", -1;
 	return 0;
 }
@@ -194,6 +197,25 @@ int frame_next(const struct frame *f, size_t *pos, struct frame_field *out)
 	out->val = f->payload + *pos + 6;
 	*pos += 6 + (size_t)out->len;
 	return 0;
+}
+
+int frame_batch_next(const struct frame *batch, size_t *pos, struct frame_field *item, struct frame *inner,
+		     const char **why)
+{
+	const char *dummy;
+
+	if (why == NULL)
+		why = &dummy;
+	if (batch->type != FRAME_BATCH)
+		return *why = "not a batch", -1;
+	/* frame_parse() has checked the batch: every field is a TAG_FRAME inside the payload. */
+	if (frame_next(batch, pos, item) < 0)
+		return 0;
+	if (frame_parse(item->val, item->len, inner, why) < 0)
+		return -1;
+	if (inner->type == FRAME_BATCH)
+		return *why = "batch inside a batch", -1;
+	return 1;
 }
 
 int frame_get(const struct frame *f, uint16_t tag, struct frame_field *out)

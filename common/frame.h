@@ -13,13 +13,15 @@
 #include <stdint.h>
 
 #define FRAME_MAGIC 0x5070u /* "pP" */
-#define FRAME_VERSION 2
+#define FRAME_VERSION 3
 #define FRAME_HEADER 16
 /* Fits the default Unix socket send buffer (wmem_default 212992) with room to spare. */
 #define FRAME_MAX (192 * 1024)
 
 enum frame_type {
 	FRAME_HELLO = 1,	 /* any → peer: role, instance, pid; first frame on a connection */
+	FRAME_BATCH = 2,	 /* ingress ⇄ router: frame+ (TAG_FRAME), several frames in one message;
+				    never nested. A peer that sends batches also reads them. */
 	FRAME_REGISTER = 10,	 /* ingress → router: id, token, device, flags, group* */
 	FRAME_UNREGISTER = 11,	 /* ingress → router: token */
 	FRAME_SUBSCRIBE = 12,	 /* ingress → router: group, id */
@@ -54,6 +56,7 @@ enum frame_tag {
 	TAG_INSTANCE = 2,	/* bytes ≤ 64 */
 	TAG_PID = 3,		/* u32 */
 	TAG_PLATFORM = 4,	/* u32 enum frame_platform */
+	TAG_FRAME = 5,		/* bytes: one whole frame (header and payload) inside a FRAME_BATCH */
 	TAG_ID = 10,		/* bytes ≤ 256: a Bchat id or closed-group key */
 	TAG_TOKEN = 11,		/* bytes ≤ 1024 */
 	TAG_DEVICE = 12,	/* u32 enum frame_platform */
@@ -145,6 +148,11 @@ int frame_parse(const uint8_t *buf, size_t len, struct frame *f, const char **wh
 int frame_get(const struct frame *f, uint16_t tag, struct frame_field *out);
 /* Iterates every field in order: *pos starts at 0; returns 0 while there is one. */
 int frame_next(const struct frame *f, size_t *pos, struct frame_field *out);
+/* The frames of a FRAME_BATCH in order: *pos starts at 0. Returns 1 with the next one checked
+ * by frame_parse() into *inner (its bytes in *item), 0 after the last, -1 (with a reason) when
+ * an inner frame is malformed or is itself a batch. */
+int frame_batch_next(const struct frame *batch, size_t *pos, struct frame_field *item, struct frame *inner,
+		     const char **why);
 /* Typed getters: return the value, or dflt when the tag is absent. */
 uint32_t frame_u32(const struct frame *f, uint16_t tag, uint32_t dflt);
 uint64_t frame_u64(const struct frame *f, uint16_t tag, uint64_t dflt);

@@ -24,7 +24,8 @@ int peer_has_queued(const struct peer *p)
 	return p->head != NULL;
 }
 
-int peer_send(struct peer *p, const uint8_t *buf, size_t len)
+/* Sends now, or queues what the socket will not take. */
+static int write_or_queue(struct peer *p, const uint8_t *buf, size_t len)
 {
 	struct peer_msg *m;
 
@@ -47,6 +48,50 @@ int peer_send(struct peer *p, const uint8_t *buf, size_t len)
 		p->head = m;
 	p->tail = m;
 	p->queued_bytes += len;
+	return 0;
+}
+
+static void batch_begin(struct peer *p)
+{
+	struct frame_writer w;
+	frame_begin(&w, p->batch, FRAME_BATCH, 0);
+	p->batch_len = w.len;
+	p->batch_n = 0;
+}
+
+int peer_batch_flush(struct peer *p)
+{
+	struct frame_writer w = {.buf = p->batch};
+	size_t n = p->batch_n;
+
+	if (n == 0)
+		return 0;
+	w.len = p->batch_len;
+	batch_begin(p);
+	if (n == 1) /* alone: the frame itself, after the batch header and its field header */
+		return write_or_queue(p, w.buf + FRAME_HEADER + 6, w.len - FRAME_HEADER - 6);
+	return write_or_queue(p, w.buf, (size_t)frame_end(&w));
+}
+
+int peer_send(struct peer *p, const uint8_t *buf, size_t len)
+{
+	struct frame_writer w;
+
+	if (!p->batches || len > PEER_BATCH_BYTES - FRAME_HEADER - 6)
+		return peer_batch_flush(p) < 0 ? -1 : write_or_queue(p, buf, len);
+	if (p->batch == NULL) {
+		if ((p->batch = malloc(FRAME_MAX)) == NULL)
+			return -1;
+		batch_begin(p);
+	}
+	if (p->batch_len + 6 + len > PEER_BATCH_BYTES && peer_batch_flush(p) < 0)
+		return -1;
+	w.buf = p->batch;
+	w.len = p->batch_len;
+	w.overflow = 0;
+	frame_put_bytes(&w, TAG_FRAME, buf, len);
+	p->batch_len = w.len;
+	p->batch_n++;
 	return 0;
 }
 
@@ -74,6 +119,9 @@ void peer_close(struct peer *p)
 	}
 	p->tail = NULL;
 	p->queued_bytes = 0;
+	free(p->batch);
+	p->batch = NULL;
+	p->batch_n = p->batch_len = 0;
 	if (p->fd >= 0)
 		close(p->fd);
 	p->fd = -1;

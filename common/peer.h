@@ -9,6 +9,8 @@
 #include <stdint.h>
 
 #define PEER_QUEUE_MAX_BYTES (16u << 20)
+/* Frames gathered into one FRAME_BATCH before it is sent (see peer_batch). */
+#define PEER_BATCH_BYTES (64u * 1024)
 
 struct peer_msg;
 
@@ -19,11 +21,20 @@ struct peer {
 	int hello_done;
 	struct peer_msg *head, *tail;
 	size_t queued_bytes;
+	/* Set by the owner once the peer has sent a FRAME_BATCH (so it reads them): from then on
+	 * peer_send() gathers frames in batch until peer_batch_flush(). */
+	int batches;
+	uint8_t *batch; /* FRAME_MAX bytes, allocated on first use */
+	size_t batch_len, batch_n;
 };
 
 void peer_init(struct peer *p, int fd);
-/* Sends now or queues; -1 when the queue bound would be passed or the socket failed. */
+/* Sends now or queues (or, when p->batches, adds to the batch); -1 when the queue bound would
+ * be passed or the socket failed. */
 int peer_send(struct peer *p, const uint8_t *buf, size_t len);
+/* Sends the frames gathered by peer_send(): one FRAME_BATCH, or the frame alone when it is the
+ * only one. Call once per turn of the owner's loop; -1 as for peer_send(). */
+int peer_batch_flush(struct peer *p);
 /* Sends queued frames until the socket is full; -1 on a socket error. */
 int peer_flush(struct peer *p);
 int peer_has_queued(const struct peer *p);

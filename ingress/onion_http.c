@@ -767,9 +767,9 @@ static int worker_init(struct onion_server *s, struct onion_worker *w)
 	ev.data.ptr = &w->tag_listen;
 	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, s->lfd, &ev) < 0 ||
 	    (w->fbuf = malloc(FRAME_MAX)) == NULL ||
-	    (w->link = link_new(s->router_path, pending, (uint32_t)o->router_timeout_ms, ROLE_INGRESS, w->epfd,
+	    (w->link = link_new(s->router_path, pending, (uint32_t)o->router_timeout_ms, ROLE_INGRESS, 1, w->epfd,
 				&w->tag_router)) == NULL ||
-	    (w->stats_link = link_new(s->stats_path, 64, (uint32_t)o->router_timeout_ms, ROLE_INGRESS, w->epfd,
+	    (w->stats_link = link_new(s->stats_path, 64, (uint32_t)o->router_timeout_ms, ROLE_INGRESS, 0, w->epfd,
 				      &w->tag_statsd)) == NULL)
 		return -1;
 	return pthread_create(&w->tid, NULL, worker_main, w) == 0 ? 0 : -1;

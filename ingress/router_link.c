@@ -6,8 +6,10 @@
  * a request that already timed out).
  *
  * Frames submitted during one turn of the worker's loop are queued and sent together by
- * link_flush() (one sendmmsg() for up to LINK_BATCH frames) when the turn ends: one system
- * call, and one wake-up of the peer, for every request a turn produced rather than for each.
+ * link_flush() when the turn ends. To the router they go as one FRAME_BATCH message (and its
+ * replies come back batched the same way): one system call, one socket buffer and one wake-up
+ * of the peer for every request a turn produced, rather than for each. statsd takes frames one
+ * per message, so a link to it sends them with one sendmmsg().
  */
 #include "router_link.h"
 #include "daemon.h"
@@ -30,13 +32,14 @@ struct link_slot {
 
 #define LINK_BATCH 64
 #define LINK_OBUF (64 * 1024) /* a larger frame is sent on its own */
+#define LINK_FIELD 6	      /* the TAG_FRAME field header before each frame in obuf */
 #define LINK_RBATCH 16	      /* replies taken per recvmmsg() */
 #define RBUF_SIZE ((size_t)LINK_RBATCH * FRAME_MAX)
 
 struct router_link {
 	char path[108];
 	uint32_t role, timeout_ms;
-	int fd, epfd;
+	int fd, epfd, batches;
 	void *tag;
 	int warned;
 	uint64_t next_try, now_ms;
@@ -46,7 +49,8 @@ struct router_link {
 	/* LINK_RBATCH buffers of FRAME_MAX, mapped without huge pages: address space only, until
 	 * replies touch their first pages (a reply is a few hundred bytes) */
 	uint8_t *rbuf;
-	/* frames submitted and not yet sent: their bytes in obuf, in order */
+	/* frames submitted and not yet sent: a FRAME_BATCH being built in obuf (FRAME_MAX bytes),
+	 * each frame at q[].off, after its field header */
 	uint8_t *obuf;
 	size_t olen, nq;
 	struct {
@@ -56,14 +60,14 @@ struct router_link {
 };
 
 struct router_link *link_new(const char *sock_path, size_t max_pending, uint32_t timeout_ms, uint32_t role,
-			     int epfd, void *tag)
+			     int batches, int epfd, void *tag)
 {
 	struct router_link *l = calloc(1, sizeof *l);
 	void *r = mmap(NULL, RBUF_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (r != MAP_FAILED)
 		madvise(r, RBUF_SIZE, MADV_NOHUGEPAGE);
 	if (l == NULL || r == MAP_FAILED || (l->slots = calloc(max_pending, sizeof *l->slots)) == NULL ||
-	    (l->obuf = malloc(LINK_OBUF)) == NULL) {
+	    (l->obuf = malloc(FRAME_MAX)) == NULL) {
 		if (l)
 			free(l->slots);
 		if (r != MAP_FAILED)
@@ -76,10 +80,23 @@ struct router_link *link_new(const char *sock_path, size_t max_pending, uint32_t
 	l->nslots = max_pending;
 	l->timeout_ms = timeout_ms;
 	l->role = role;
+	l->batches = batches;
 	l->fd = -1;
 	l->epfd = epfd;
 	l->tag = tag;
 	return l;
+}
+
+static void wr16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static void wr64(uint8_t *p, uint64_t v)
@@ -101,15 +118,21 @@ static void complete(struct router_link *l, uint64_t id, uint32_t status, const 
 	s.done(s.ctx, status, f);
 }
 
-void link_flush(struct router_link *l)
+/* Sends the queued frames; returns how many of them the socket took, in order. */
+static size_t send_queue(struct router_link *l)
 {
 	struct mmsghdr m[LINK_BATCH];
 	struct iovec iov[LINK_BATCH];
-	size_t nq = l->nq;
-	int sent = 0;
+	size_t nq = l->nq, sent = 0;
 
-	if (nq == 0)
-		return;
+	if (l->fd < 0)
+		return 0;
+	if (l->batches && nq > 1) {
+		struct frame_writer w;
+		frame_begin(&w, l->obuf, FRAME_BATCH, 0);
+		w.len = FRAME_HEADER + l->olen; /* the fields link_submit() wrote */
+		return sock_send(l->fd, l->obuf, (size_t)frame_end(&w)) == 0 ? nq : 0;
+	}
 	memset(m, 0, nq * sizeof m[0]);
 	for (size_t i = 0; i < nq; i++) {
 		iov[i].iov_base = l->obuf + l->q[i].off;
@@ -117,18 +140,26 @@ void link_flush(struct router_link *l)
 		m[i].msg_hdr.msg_iov = &iov[i];
 		m[i].msg_hdr.msg_iovlen = 1;
 	}
-	if (l->fd >= 0) {
-		while ((size_t)sent < nq) {
-			int r = sendmmsg(l->fd, m + sent, (unsigned)(nq - (size_t)sent), MSG_NOSIGNAL | MSG_DONTWAIT);
-			if (r <= 0)
-				break;
-			sent += r;
-		}
+	while (sent < nq) {
+		int r = sendmmsg(l->fd, m + sent, (unsigned)(nq - sent), MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r <= 0)
+			break;
+		sent += (size_t)r;
 	}
+	return sent;
+}
+
+void link_flush(struct router_link *l)
+{
+	size_t nq = l->nq, sent;
+
+	if (nq == 0)
+		return;
+	sent = send_queue(l);
 	l->nq = 0;
 	l->olen = 0;
 	/* What the socket would not take now is answered busy: back-pressure, never a queue. */
-	for (size_t i = (size_t)sent; i < nq; i++)
+	for (size_t i = sent; i < nq; i++)
 		complete(l, l->q[i].id, STATUS_BUSY, NULL);
 }
 
@@ -140,7 +171,7 @@ int link_submit(struct router_link *l, uint8_t *frame, size_t len, link_done_fn 
 
 	/* A full queue goes first, and all of it before a frame too large to queue, so frames
 	 * leave in the order they came. Callbacks run by a failed send may submit again. */
-	if (len > LINK_OBUF ? l->nq > 0 : (l->nq == LINK_BATCH || LINK_OBUF - l->olen < len))
+	if (len > LINK_OBUF ? l->nq > 0 : (l->nq == LINK_BATCH || LINK_OBUF - l->olen < LINK_FIELD + len))
 		link_flush(l);
 	if (l->fd < 0 || l->used == l->nslots)
 		return -1;
@@ -157,12 +188,16 @@ int link_submit(struct router_link *l, uint8_t *frame, size_t len, link_done_fn 
 		if (sock_send(l->fd, frame, len) < 0)
 			return -1;
 	} else {
-		memcpy(l->obuf + l->olen, frame, len);
-		l->q[l->nq].off = l->olen;
+		/* After the batch header: the TAG_FRAME field header, then the frame. */
+		uint8_t *f = l->obuf + FRAME_HEADER + l->olen;
+		wr16(f, TAG_FRAME);
+		wr32(f + 2, (uint32_t)len);
+		memcpy(f + LINK_FIELD, frame, len);
+		l->q[l->nq].off = FRAME_HEADER + l->olen + LINK_FIELD;
 		l->q[l->nq].len = len;
 		l->q[l->nq].id = id;
 		l->nq++;
-		l->olen += len;
+		l->olen += LINK_FIELD + len;
 	}
 	s->id = id;
 	s->deadline = mono_ms() + l->timeout_ms;
@@ -195,16 +230,31 @@ static void lose(struct router_link *l)
 	expire(l, 1);
 }
 
+static void complete_reply(struct router_link *l, const struct frame *f)
+{
+	complete(l, f->id, f->type == FRAME_REPLY ? frame_u32(f, TAG_STATUS, STATUS_ERROR) : STATUS_OK, f);
+}
+
 static void handle_frame(struct router_link *l, const uint8_t *buf, size_t n)
 {
-	struct frame f;
+	struct frame f, inner;
+	struct frame_field item;
 	const char *why;
+	size_t pos = 0;
+	int r;
 
 	if (frame_parse(buf, n, &f, &why) < 0) {
 		log_warn("bad frame from %s: %s", l->path, why);
 		return;
 	}
-	complete(l, f.id, f.type == FRAME_REPLY ? frame_u32(&f, TAG_STATUS, STATUS_ERROR) : STATUS_OK, &f);
+	if (f.type != FRAME_BATCH) {
+		complete_reply(l, &f);
+		return;
+	}
+	while ((r = frame_batch_next(&f, &pos, &item, &inner, &why)) == 1)
+		complete_reply(l, &inner);
+	if (r < 0)
+		log_warn("bad frame in a batch from %s: %s", l->path, why);
 }
 
 void link_read(struct router_link *l)

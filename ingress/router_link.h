@@ -17,9 +17,10 @@ struct router_link;
 /* Called on the link's thread; reply is NULL when status was made up locally (busy/timeout). */
 typedef void (*link_done_fn)(void *ctx, uint32_t status, const struct frame *reply);
 
-/* The link registers its socket, once connected, in epfd (EPOLLIN, data.ptr = tag). */
+/* The link registers its socket, once connected, in epfd (EPOLLIN, data.ptr = tag). batches:
+ * the peer reads FRAME_BATCH (the router does; statsd does not). */
 struct router_link *link_new(const char *sock_path, size_t max_pending, uint32_t timeout_ms, uint32_t role,
-			     int epfd, void *tag);
+			     int batches, int epfd, void *tag);
 /* Queues a frame built with frame_begin(.., id 0) (copied; the link sets the id). 0 when
  * submitted (done runs later, never before this returns: busy too, if the socket will not take
  * the frame when it is sent), -1 when refused (done not called). */

@@ -142,6 +142,58 @@ static int batch_add(int slot, const uint8_t *buf, size_t len)
 	return 0;
 }
 
+/* Takes one frame from a peer that has said hello; -1 when its type is not allowed for it. */
+static int take_frame(int slot, const uint8_t *buf, size_t n, const struct frame *f, const char **why)
+{
+	struct router_peer *p = &R.peers[slot];
+
+	switch (f->type) {
+	case FRAME_REGISTER:
+	case FRAME_UNREGISTER:
+	case FRAME_SUBSCRIBE:
+	case FRAME_UNSUBSCRIBE:
+	case FRAME_NOTIFY:
+	case FRAME_UWPX_CHANNEL:
+	case FRAME_UWPX_ACCOUNTS:
+	case FRAME_UWPX_TEST:
+	case FRAME_XMPP_PUBLISH:
+	case FRAME_XMPP_REGISTER:
+	case FRAME_XMPP_UNREGISTER:
+		if (p->p.role == ROLE_SENDER)
+			return *why = "frame type not allowed for this peer", -1;
+		if (batch_add(slot, buf, n) < 0)
+			router_reply(&R, slot, p->gen, f->id, STATUS_BUSY);
+		return 0;
+	case FRAME_RESULT:
+		if (p->p.role != ROLE_SENDER)
+			return *why = "frame type not allowed for this peer", -1;
+		if (batch_add(slot, buf, n) < 0)
+			R.spilled = 1;
+		return 0;
+	case FRAME_COUNTS_QUERY:
+		reply_counts(&R, slot, f->id);
+		return 0;
+	default:
+		return *why = "frame type not allowed for this peer", -1;
+	}
+}
+
+/* Takes every frame of a batch, in order; a bad one drops the peer (which cannot then have
+ * meant the rest). Replies to a peer that batches go back in batches (peer_batch_flush). */
+static int take_batch(int slot, const struct frame *f, const char **why)
+{
+	struct frame_field item;
+	struct frame inner;
+	size_t pos = 0;
+	int r;
+
+	R.peers[slot].p.batches = 1;
+	while ((r = frame_batch_next(f, &pos, &item, &inner, why)) == 1)
+		if (take_frame(slot, item.val, item.len, &inner, why) < 0)
+			return -1;
+	return r;
+}
+
 /* Reads what one peer has sent (bounded per round, so one busy peer cannot starve others). */
 static void read_peer(int slot)
 {
@@ -169,43 +221,12 @@ static void read_peer(int slot)
 				 p->p.instance[0] ? " " : "", p->p.instance, p->p.pid);
 			continue;
 		}
-		if (frame_parse(buf, (size_t)n, &f, &why) < 0) {
+		if (frame_parse(buf, (size_t)n, &f, &why) < 0 ||
+		    (f.type == FRAME_BATCH ? take_batch(slot, &f, &why) : take_frame(slot, buf, (size_t)n, &f, &why)) < 0) {
 			router_drop_peer(&R, slot, why);
 			return;
 		}
-		switch (f.type) {
-		case FRAME_REGISTER:
-		case FRAME_UNREGISTER:
-		case FRAME_SUBSCRIBE:
-		case FRAME_UNSUBSCRIBE:
-		case FRAME_NOTIFY:
-		case FRAME_UWPX_CHANNEL:
-		case FRAME_UWPX_ACCOUNTS:
-		case FRAME_UWPX_TEST:
-		case FRAME_XMPP_PUBLISH:
-		case FRAME_XMPP_REGISTER:
-		case FRAME_XMPP_UNREGISTER:
-			if (p->p.role == ROLE_SENDER)
-				goto wrong;
-			if (batch_add(slot, buf, (size_t)n) < 0)
-				router_reply(&R, slot, p->gen, f.id, STATUS_BUSY);
-			break;
-		case FRAME_RESULT:
-			if (p->p.role != ROLE_SENDER)
-				goto wrong;
-			if (batch_add(slot, buf, (size_t)n) < 0)
-				R.spilled = 1;
-			break;
-		case FRAME_COUNTS_QUERY:
-			reply_counts(&R, slot, f.id);
-			break;
-		default:
-			goto wrong;
-		}
 	}
-	return;
-wrong:
-	router_drop_peer(&R, slot, "frame type not allowed for this peer");
 }
 
 int main(int argc, char **argv)
@@ -286,9 +307,12 @@ int main(int argc, char **argv)
 			router_sweep_devices(&R, now_ms());
 			R.next_sweep_ms = now + 60000;
 		}
-		for (int i = 0; i < ROUTER_PEERS; i++)
+		for (int i = 0; i < ROUTER_PEERS; i++) {
+			if (R.peers[i].in_use && peer_batch_flush(&R.peers[i].p) < 0)
+				router_drop_peer(&R, i, "reply queue full");
 			if (R.peers[i].in_use && peer_has_queued(&R.peers[i].p))
 				ep_set(R.peers[i].p.fd, (uint32_t)i, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+		}
 		gauge_set(GAUGE_OUTBOX_JOBS, R.outbox_jobs);
 		counters_flush();
 	}

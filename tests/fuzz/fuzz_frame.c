@@ -3,7 +3,8 @@
  * what a peer sends. A frame that parses is walked field by field with frame_next(); every
  * field must lie inside the payload and the walk must end exactly at its end; every getter is
  * called for every tag; re-encoding the fields with the writer gives back exactly the input;
- * and a valid hello is applied to a peer as the router and statsd do.
+ * a valid hello is applied to a peer as the router and statsd do; and a batch is walked frame
+ * by frame as the router and the ingress do, each inner frame inside the batch and none a batch.
  */
 #include "frame.h"
 #include "fuzz_common.h"
@@ -46,6 +47,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(fl.tag == tag && fl.val + fl.len <= f.payload + f.len);
 		(void)frame_u32(&f, tag, 7);
 		(void)frame_u64(&f, tag, 7);
+	}
+	if (f.type == FRAME_BATCH) {
+		struct frame inner;
+		size_t bpos = 0, ninner = 0;
+		int r;
+		while ((r = frame_batch_next(&f, &bpos, &fl, &inner, &why)) == 1) {
+			CHECK(fl.tag == TAG_FRAME && fl.val >= f.payload && fl.val + fl.len <= f.payload + f.len);
+			CHECK(inner.payload == fl.val + FRAME_HEADER && inner.type != FRAME_BATCH);
+			ninner++;
+		}
+		CHECK(r == 0 ? ninner == nfields && bpos == f.len : why != NULL);
 	}
 	if (f.type == FRAME_HELLO) {
 		struct peer p;

@@ -62,7 +62,7 @@ put("fuzz_bencode", "meta_only", bc.bencode_list([bc.v4_meta("register")]))
 # fuzz_frame: one valid frame of each kind (common/frame.h)
 def frame(ftype, fields, fid=1):
     payload = b"".join(struct.pack("<HI", t, len(v)) + v for t, v in fields)
-    return struct.pack("<HBBIQ", 0x5070, 2, ftype, len(payload), fid) + payload
+    return struct.pack("<HBBIQ", 0x5070, 3, ftype, len(payload), fid) + payload
 
 
 u32 = lambda v: struct.pack("<I", v)  # noqa: E731
@@ -80,4 +80,7 @@ put("fuzz_frame", "result", frame(21, [(21, u32(3)), (22, u64(1500)), (23, u64(1
 put("fuzz_frame", "counter", frame(30, [(40, u32(1)), (41, u64(3)), (40, u32(5)), (41, u64(1))], 0))
 put("fuzz_frame", "stats_query", frame(31, [(42, u64(0)), (43, u64(1800000000))]))
 put("fuzz_frame", "counts_query", frame(16, []))
+put("fuzz_frame", "batch", frame(2, [(5, frame(14, [(10, ID.encode()), (15, b"ZXhh")], 7)),
+                                     (5, frame(16, [], 8)), (5, frame(11, [(11, TOKEN.encode())], 9))], 0))
+put("fuzz_frame", "batch_replies", frame(2, [(5, frame(15, [(20, u32(0))], 7)), (5, frame(15, [(20, u32(2))], 9))], 0))
 print("corpus written under", os.path.join(HERE, "corpus"))

@@ -2,7 +2,8 @@
 in Python, for tests that play a sender or an ingress against the real router."""
 import socket, struct
 
-MAGIC, VERSION, HEADER = 0x5070, 2, 16
+MAGIC, VERSION, HEADER = 0x5070, 3, 16
+BATCH, TAG_FRAME = 2, 5
 HELLO, REGISTER, UNREGISTER, SUBSCRIBE, UNSUBSCRIBE, NOTIFY, REPLY, COUNTS_QUERY, COUNTS = 1, 10, 11, 12, 13, 14, 15, 16, 17
 PUSH, RESULT = 20, 21
 TAG_ROLE, TAG_INSTANCE, TAG_PID, TAG_PLATFORM = 1, 2, 3, 4
@@ -51,6 +52,19 @@ def decode(buf):
         fields.append((tag, v))
         pos += 6 + flen
     return ftype, fid, fields
+
+
+def encode_batch(frames):
+    """One FRAME_BATCH message carrying these encoded frames, in order."""
+    return encode(BATCH, 0, [(TAG_FRAME, f) for f in frames])
+
+
+def decode_all(buf):
+    """The frames of one message: the frame itself, or each frame of a batch."""
+    ftype, fid, fields = decode(buf)
+    if ftype != BATCH:
+        return [(ftype, fid, fields)]
+    return [decode(v) for t, v in fields if t == TAG_FRAME]
 
 
 def field(fields, tag, default=None):

@@ -1,5 +1,6 @@
 """Router contract tests, played with frames against the real router (frames.py is an
-independent codec): kill -9 while notifies are acknowledged loses nothing; jobs in flight on a
+independent codec): kill -9 while notifies are acknowledged (alone and in batches) loses
+nothing; a batch's replies come back batched and in order, and a bad batch drops its peer; jobs in flight on a
 vanished sender go to another instance; dead-token feedback removes exactly that token;
 back-pressure engages at the outbox bound and releases."""
 import json, os, signal, socket, subprocess, sys, time
@@ -82,6 +83,40 @@ try:
     t.check(ing.request(F.REGISTER, [(F.TAG_ID, ID), (F.TAG_TOKEN, IOS_TOKEN), (F.TAG_DEVICE, F.IOS)]) == 0, "register iOS")
     t.check(ing.request(F.REGISTER, [(F.TAG_ID, ID), (F.TAG_TOKEN, FCM_TOKEN), (F.TAG_DEVICE, F.ANDROID), (F.TAG_FLAGS, 1)]) == 0, "register Android")
 
+    # 0. Batches. The replies to a batch come back in one batch message (replies are gathered
+    # per turn of the router's loop); a batch that is broken, nests a batch or carries a frame
+    # its peer may not send drops that peer, and the router goes on.
+    b = F.connect(sock_path, F.ROLE_INGRESS, instance="batch")
+    b.settimeout(10)
+    b.send(F.encode_batch([F.encode(F.NOTIFY, 101, [(F.TAG_ID, ID), (F.TAG_DATA, "batched")]),
+                           F.encode(F.COUNTS_QUERY, 102, []),
+                           F.encode(F.UNREGISTER, 103, [(F.TAG_TOKEN, "never-registered")])]))
+    first = b.recv(1 << 17)
+    got = {rid: (rtype, rf) for rtype, rid, rf in F.decode_all(first)}
+    t.check(F.decode(first)[0] == F.BATCH and set(got) == {101, 102, 103},
+            f"the three replies come back in one batch ({sorted(got)})")
+    t.check(got.get(101, (0, []))[0] == F.REPLY and F.field(got[101][1], F.TAG_STATUS) == F.OK
+            and got.get(102, (0, []))[0] == F.COUNTS and F.field(got[103][1], F.TAG_STATUS) == F.NOT_FOUND,
+            "each reply answers its own frame")
+    bad_batches = {
+        "a batch inside a batch": F.encode_batch([F.encode_batch([F.encode(F.COUNTS_QUERY, 1, [])])]),
+        "a hello inside a batch": F.encode_batch([F.encode(F.HELLO, 0, [(F.TAG_ROLE, F.ROLE_INGRESS)])]),
+        "a broken inner frame": F.encode_batch([F.encode(F.COUNTS_QUERY, 1, [])[:-1] + b"\x00\x00"]),
+        "an empty batch": F.encode(F.BATCH, 0, []),
+    }
+    for what, msg in bad_batches.items():
+        c = F.connect(sock_path, F.ROLE_INGRESS, instance="bad-batch")
+        c.settimeout(10)
+        c.send(msg)
+        t.check(c.recv(1 << 16) == b"", f"{what}: the router drops the peer")
+        c.close()
+    snd = F.connect(sock_path, F.ROLE_SENDER, F.IOS, "batching-sender")
+    snd.settimeout(10)
+    snd.send(F.encode_batch([F.encode(F.NOTIFY, 5, [(F.TAG_ID, ID), (F.TAG_DATA, "x")])]))
+    t.check(snd.recv(1 << 16) == b"", "a sender's batch with a notify in it: the router drops the sender")
+    t.check(Ingress().request(F.COUNTS_QUERY, []) is not None, "the router still answers")
+    b.close()
+
     # 1. kill -9 while notifies are being acknowledged: a writer thread keeps up to 64
     # notifies in flight; the router is killed twice under it and restarted.
     acked, state = set(), {"sent": 0, "stop": False}
@@ -100,18 +135,23 @@ try:
                     time.sleep(0.02)
                     continue
             try:
+                # Notifies go as the ingress sends them: alone, or several in one FRAME_BATCH
+                # (whose replies come back batched too).
                 while not state["stop"] and len(inflight) < 64:
-                    i = state["sent"]
-                    state["sent"] += 1
-                    inflight[i + 1] = f"n-{i}"
-                    conn.send(F.encode(F.NOTIFY, i + 1, [(F.TAG_ID, ID), (F.TAG_DATA, f"n-{i}")]))
-                buf = conn.recv(1 << 16)
+                    group = []
+                    for _ in range(1 + state["sent"] % 8):
+                        i = state["sent"]
+                        state["sent"] += 1
+                        inflight[i + 1] = f"n-{i}"
+                        group.append(F.encode(F.NOTIFY, i + 1, [(F.TAG_ID, ID), (F.TAG_DATA, f"n-{i}")]))
+                    conn.send(group[0] if len(group) == 1 else F.encode_batch(group))
+                buf = conn.recv(1 << 17)
                 if not buf:
                     raise OSError("closed")
-                rtype, rid, rf = F.decode(buf)
-                data = inflight.pop(rid, None)
-                if data and F.field(rf, F.TAG_STATUS) == 0:
-                    acked.add(data)
+                for rtype, rid, rf in F.decode_all(buf):
+                    data = inflight.pop(rid, None)
+                    if data and F.field(rf, F.TAG_STATUS) == 0:
+                        acked.add(data)
             except socket.timeout:
                 continue
             except OSError:

@@ -1,8 +1,12 @@
-/* Frame codec: round trips, and every way a hostile peer can break a frame. */
+/* Frame codec: round trips, and every way a hostile peer can break a frame; batches, and a
+ * peer's batched sending. */
 #include "frame.h"
+#include "peer.h"
 #include "testlib.h"
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static uint8_t buf[FRAME_MAX];
 
@@ -13,6 +17,145 @@ static long notify_frame(const char *id, const char *data)
 	frame_put_bytes(&w, TAG_ID, id, strlen(id));
 	frame_put_bytes(&w, TAG_DATA, data, strlen(data));
 	return frame_end(&w);
+}
+
+static long reply_frame(uint8_t *out, uint64_t id, uint32_t status)
+{
+	struct frame_writer w;
+	frame_begin(&w, out, FRAME_REPLY, id);
+	frame_put_u32(&w, TAG_STATUS, status);
+	return frame_end(&w);
+}
+
+/* A batch of the given frames (each a reply with id ids[i]) into buf. */
+static long batch_of(const uint64_t *ids, size_t n)
+{
+	static uint8_t one[64];
+	struct frame_writer w;
+	frame_begin(&w, buf, FRAME_BATCH, 0);
+	for (size_t i = 0; i < n; i++) {
+		long k = reply_frame(one, ids[i], (uint32_t)i);
+		frame_put_bytes(&w, TAG_FRAME, one, (size_t)k);
+	}
+	return frame_end(&w);
+}
+
+static void test_batch_codec(void)
+{
+	static const uint64_t ids[] = {5, 9, 2};
+	uint8_t inner_buf[64];
+	struct frame f, inner;
+	struct frame_field item;
+	const char *why;
+	size_t pos = 0, k = 0;
+	long n = batch_of(ids, 3);
+	int r;
+
+	CHECK(frame_parse(buf, (size_t)n, &f, &why) == 0 && f.type == FRAME_BATCH, "a batch parses");
+	while ((r = frame_batch_next(&f, &pos, &item, &inner, &why)) == 1) {
+		CHECK(k < 3 && inner.type == FRAME_REPLY && inner.id == ids[k] &&
+			      frame_u32(&inner, TAG_STATUS, 99) == (uint32_t)k,
+		      "inner frame %zu in order", k);
+		k++;
+	}
+	CHECK(r == 0 && k == 3, "three inner frames, then the end (%d, %zu)", r, k);
+
+	n = batch_of(ids, 0);
+	CHECK(frame_parse(buf, (size_t)n, &f, &why) < 0 && strstr(why, "required"), "an empty batch is refused");
+
+	/* An inner frame that is broken, or a batch itself, stops the walk with a reason. */
+	n = batch_of(ids, 2);
+	buf[FRAME_HEADER + 6 + reply_frame(inner_buf, 0, 0) + 6 + 3] = 200; /* the second inner frame's type */
+	pos = 0;
+	CHECK(frame_parse(buf, (size_t)n, &f, &why) == 0, "the outer batch still parses");
+	CHECK(frame_batch_next(&f, &pos, &item, &inner, &why) == 1, "the first inner frame is taken");
+	CHECK(frame_batch_next(&f, &pos, &item, &inner, &why) == -1 && strstr(why, "type"),
+	      "the broken second one is refused: %s", why);
+	{
+		static uint8_t outer[FRAME_MAX];
+		struct frame_writer w;
+		n = batch_of(ids, 1);
+		frame_begin(&w, outer, FRAME_BATCH, 0);
+		frame_put_bytes(&w, TAG_FRAME, buf, (size_t)n);
+		n = frame_end(&w);
+		pos = 0;
+		CHECK(frame_parse(outer, (size_t)n, &f, &why) == 0 &&
+			      frame_batch_next(&f, &pos, &item, &inner, &why) == -1 && strstr(why, "batch inside"),
+		      "a batch inside a batch is refused");
+		frame_begin(&w, outer, FRAME_BATCH, 0);
+		frame_put_u32(&w, TAG_STATUS, 0);
+		n = frame_end(&w);
+		CHECK(frame_parse(outer, (size_t)n, &f, &why) < 0, "a batch carries only TAG_FRAME fields");
+	}
+	n = reply_frame(buf, 1, 0);
+	CHECK(frame_parse(buf, (size_t)n, &f, &why) == 0 && frame_batch_next(&f, &pos, &item, &inner, &why) == -1,
+	      "frame_batch_next refuses a frame that is not a batch");
+}
+
+/* Reads one message from fd into buf; its length, or -1. */
+static long take(int fd)
+{
+	return (long)recv(fd, buf, FRAME_MAX, MSG_DONTWAIT);
+}
+
+static void test_peer_batches(void)
+{
+	int sv[2];
+	struct peer p;
+	struct frame f;
+	const char *why;
+	uint8_t one[64];
+	long n;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) < 0) {
+		CHECK(0, "socketpair");
+		return;
+	}
+	peer_init(&p, sv[0]);
+	n = reply_frame(one, 1, 0);
+	CHECK(peer_send(&p, one, (size_t)n) == 0 && take(sv[1]) == n, "without batches a frame leaves at once");
+
+	p.batches = 1;
+	for (uint64_t id = 10; id < 13; id++) {
+		n = reply_frame(one, id, 0);
+		CHECK(peer_send(&p, one, (size_t)n) == 0, "frame %llu gathered", (unsigned long long)id);
+	}
+	CHECK(take(sv[1]) < 0, "nothing leaves before the flush");
+	CHECK(peer_batch_flush(&p) == 0, "flush");
+	n = take(sv[1]);
+	CHECK(n > 0 && frame_parse(buf, (size_t)n, &f, &why) == 0 && f.type == FRAME_BATCH, "one batch message");
+	{
+		struct frame inner;
+		struct frame_field item;
+		size_t pos = 0;
+		uint64_t want = 10;
+		while (frame_batch_next(&f, &pos, &item, &inner, &why) == 1)
+			CHECK(inner.id == want++, "reply %llu in order", (unsigned long long)inner.id);
+		CHECK(want == 13, "all three in the batch");
+	}
+	CHECK(peer_batch_flush(&p) == 0 && take(sv[1]) < 0, "a second flush sends nothing");
+
+	n = reply_frame(one, 20, 0);
+	CHECK(peer_send(&p, one, (size_t)n) == 0 && peer_batch_flush(&p) == 0, "one frame gathered and flushed");
+	CHECK(take(sv[1]) == n && frame_parse(buf, (size_t)n, &f, &why) == 0 && f.type == FRAME_REPLY && f.id == 20,
+	      "a lone frame leaves as itself, not as a batch of one");
+
+	/* A frame too large to gather sends what was gathered first: order is kept. */
+	{
+		static uint8_t big[FRAME_MAX];
+		struct frame_writer w;
+		long bn;
+		frame_begin(&w, big, FRAME_NOTIFY, 31);
+		frame_put_bytes(&w, TAG_ID, "x", 1);
+		frame_put_bytes(&w, TAG_DATA, big + 1024, PEER_BATCH_BYTES);
+		bn = frame_end(&w);
+		n = reply_frame(one, 30, 0);
+		CHECK(peer_send(&p, one, (size_t)n) == 0 && peer_send(&p, big, (size_t)bn) == 0, "small, then large");
+		CHECK(take(sv[1]) == n && frame_parse(buf, (size_t)n, &f, &why) == 0 && f.id == 30, "the small one first");
+		CHECK(take(sv[1]) == bn && frame_parse(buf, (size_t)bn, &f, &why) == 0 && f.id == 31, "then the large one");
+	}
+	peer_close(&p);
+	close(sv[1]);
 }
 
 int main(void)
@@ -114,5 +257,8 @@ int main(void)
 	frame_put_bytes(&w, TAG_DATA, huge, FRAME_MAX);
 	CHECK(frame_end(&w) == -1, "oversized field refused by the writer");
 	free(huge);
+
+	test_batch_codec();
+	test_peer_batches();
 	return test_done();
 }
