@@ -137,12 +137,38 @@ int onion_x25519(unsigned char shared[32], const unsigned char sk[32], const uns
 	return 0;
 }
 
+/* HMAC states keyed with a salt, before any message: the salts are few and fixed by the
+ * configuration, so each thread keys each of them once, which halves the SHA-256 work of every
+ * derivation. A salt that does not fit the table is keyed on every call. */
+#define SALT_CACHE 4
+#define SALT_MAX 32
+static _Thread_local struct {
+	char salt[SALT_MAX + 1];
+	crypto_auth_hmacsha256_state st;
+} tls_salts[SALT_CACHE];
+
+static void keyed_state(crypto_auth_hmacsha256_state *st, const char *salt)
+{
+	size_t n = strlen(salt);
+	/* The salt is the HMAC key and is 4 or 6 bytes, so the one-shot API (32-byte key) is out. */
+	for (int i = 0; n > 0 && n <= SALT_MAX && i < SALT_CACHE; i++) {
+		if (tls_salts[i].salt[0] == '\0') {
+			memcpy(tls_salts[i].salt, salt, n + 1);
+			crypto_auth_hmacsha256_init(&tls_salts[i].st, (const unsigned char *)salt, n);
+		}
+		if (strcmp(tls_salts[i].salt, salt) == 0) {
+			*st = tls_salts[i].st;
+			return;
+		}
+	}
+	crypto_auth_hmacsha256_init(st, (const unsigned char *)salt, n);
+}
+
 void onion_derive_aes(struct onion_key *k, const unsigned char shared[32], const char *salt)
 {
 	crypto_auth_hmacsha256_state st;
-	/* The salt is the HMAC key and is 4 or 6 bytes, so the one-shot API (32-byte key) is out. */
 	(void)lib_init();
-	crypto_auth_hmacsha256_init(&st, (const unsigned char *)salt, strlen(salt));
+	keyed_state(&st, salt);
 	crypto_auth_hmacsha256_update(&st, shared, 32);
 	crypto_auth_hmacsha256_final(&st, k->key);
 	sodium_memzero(&st, sizeof st);

@@ -10,6 +10,8 @@
 #include "vectors_path.h"
 #include <errno.h>
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -145,6 +147,23 @@ static void test_derivations(void)
 	onion_derive_xchacha(&k, shared, client_pk, server_pk);
 	CHECK(k.cipher == ONION_XCHACHA20, "xchacha key type");
 	CHECK_MEM(k.key, want, 32, "key_xchacha20");
+
+	/* Keyed HMAC states are kept per salt (a few of them): many salts, in turn and again, each
+	 * against OpenSSL's HMAC, an implementation of its own. */
+	{
+		static const char *salts[] = {"BELDEX", "LOKI", "OXEN", "SESSION", "A", "SALT-SIX", "BELDEX",
+					      "LOKI", "0123456789abcdef0123456789abcdef", /* 32: kept */
+					      "0123456789abcdef0123456789abcdef!", "A", "BELDEX"};
+		int same = 0;
+		for (size_t i = 0; i < sizeof salts / sizeof salts[0]; i++) {
+			unsigned int len = 0;
+			onion_derive_aes(&k, shared, salts[i]);
+			same += HMAC(EVP_sha256(), salts[i], (int)strlen(salts[i]), shared, 32, want, &len) != NULL &&
+				len == 32 && memcmp(k.key, want, 32) == 0;
+		}
+		CHECK(same == (int)(sizeof salts / sizeof salts[0]), "%d of %zu salts derive the HMAC-SHA256 key", same,
+		      sizeof salts / sizeof salts[0]);
+	}
 
 	CHECK(onion_overhead(ONION_AES_GCM) == 28, "AES-GCM overhead");
 	CHECK(onion_overhead(ONION_XCHACHA20) == 40, "XChaCha20 overhead");
