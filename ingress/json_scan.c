@@ -76,13 +76,31 @@ static int hex4(const char *s, size_t n, size_t i, unsigned *v)
 	return 0;
 }
 
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+/* Whether all 8 bytes of v are plain string characters: ASCII, not a control character, not
+ * '"' or '\\'. Once no byte has its high bit set, x - k * ONES sets a byte's high bit only where
+ * that byte of x is below k, or a lower byte was (SWAR). */
+static int plain8(uint64_t v)
+{
+	uint64_t q = v ^ (ONES * '"'), b = v ^ (ONES * '\\');
+	return ((v | (v - ONES * 0x20) | (q - ONES) | (b - ONES)) & HIGHS) == 0;
+}
+
 /* A string starting at s[i] == '"'; the index after its closing quote, or 0. */
 static size_t check_string(const char *s, size_t n, size_t i, int nul_ok)
 {
 	for (i++; i < n;) {
-		unsigned char c = (unsigned char)s[i];
+		unsigned char c;
 		unsigned cp, lo;
 		size_t k;
+		uint64_t v;
+		/* Runs of plain characters, 8 at a time. */
+		while (n - i >= 8 && (memcpy(&v, s + i, 8), plain8(v)))
+			i += 8;
+		if (i >= n)
+			break;
+		c = (unsigned char)s[i];
 		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
 			i++;
 			continue;

@@ -2,7 +2,8 @@
  * test_json_scan: ingress/json_scan.c. Every document in the table is judged by jansson too
  * (json_loadb with the flags the onion path used), so the verdicts are not only checked against
  * themselves; then the readers: escapes, surrogate pairs, duplicate names, arrays, nesting at
- * and past the 2048 limit, numbers at a double's edge.
+ * and past the 2048 limit, numbers at a double's edge; and every byte value at every place of
+ * strings read 8 bytes at a time.
  */
 #include "../../ingress/json_scan.h"
 #include "testlib.h"
@@ -129,8 +130,39 @@ static void readers(void)
 	      "an empty array has no elements");
 }
 
+/* Strings are checked 8 bytes at a time while every byte is plain: every byte value, at every
+ * place in and around such a block, in strings of several lengths, judged as jansson judges it. */
+static void every_byte(void)
+{
+	char doc[64];
+	int agree = 0, total = 0, accepted = 0;
+	for (size_t len = 7; len <= 25; len += 9)
+		for (size_t at = 0; at < len; at++)
+			for (int b = 1; b < 256; b++) {
+				struct jval root;
+				size_t n = 0;
+				int ok;
+				doc[n++] = '{';
+				doc[n++] = '"';
+				for (size_t i = 0; i < len; i++)
+					doc[n++] = i == at ? (char)b : (char)('a' + i % 26);
+				memcpy(doc + n, "\":1}", 4);
+				n += 4;
+				ok = jscan_object(doc, n, 0, &root) == 0;
+				agree += ok == jansson_object(doc, n, 0);
+				/* A backslash may start a valid escape with the letter after it. */
+				if (b != '\\')
+					accepted += ok == (b >= 0x20 && b <= 0x7f && b != '"');
+				total++;
+			}
+	CHECK(agree == total, "%d of %d one-odd-byte strings judged as jansson judges them", agree, total);
+	/* ASCII from 0x20 but '"' and '\\' is accepted at every place; every other byte is refused. */
+	CHECK(accepted == 254 * (7 + 16 + 25), "%d of %d verdicts as RFC 8259 says", accepted, 254 * (7 + 16 + 25));
+}
+
 int main(void)
 {
+	every_byte();
 	table();
 	depth();
 	readers();
