@@ -173,19 +173,19 @@ static int out_append(struct onion_conn *c, const void *p, size_t n)
 	return buf_append(&c->out, &c->outlen, &c->outcap, p, n, 1024);
 }
 
-static const char *reason(unsigned code)
+static const char *status_line(unsigned code)
 {
 	switch (code) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 413: return "Content Too Large";
-	case 431: return "Request Header Fields Too Large";
-	case 503: return "Service Unavailable";
+	case 200: return "HTTP/1.1 200 OK\r\n";
+	case 400: return "HTTP/1.1 400 Bad Request\r\n";
+	case 401: return "HTTP/1.1 401 Unauthorized\r\n";
+	case 404: return "HTTP/1.1 404 Not Found\r\n";
+	case 405: return "HTTP/1.1 405 Method Not Allowed\r\n";
+	case 413: return "HTTP/1.1 413 Content Too Large\r\n";
+	case 431: return "HTTP/1.1 431 Request Header Fields Too Large\r\n";
+	case 503: return "HTTP/1.1 503 Service Unavailable\r\n";
 	}
-	return "Error";
+	return "HTTP/1.1 500 Error\r\n";
 }
 
 static const char *date_line(struct onion_worker *w)
@@ -204,14 +204,33 @@ static const char *date_line(struct onion_worker *w)
 static void respond(struct onion_conn *c, unsigned code, const char *type, const char *extra, const void *body,
 		    size_t len)
 {
-	char head[512];
-	int n;
+	char head[512], digits[24], *d = digits + sizeof digits;
+	const char *parts[10];
+	size_t n = 0, np = 0, v = len;
 	c->close_after = c->close_after || !c->keep_alive;
-	n = snprintf(head, sizeof head, "HTTP/1.1 %u %s\r\n%sContent-Length: %zu\r\nContent-Type: %s\r\n%s%s\r\n", code,
-		     reason(code), date_line(c->w), len, type, extra ? extra : "",
-		     c->close_after ? "Connection: close\r\n" : "");
+	*--d = '\0';
+	do
+		*--d = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	parts[np++] = status_line(code);
+	parts[np++] = date_line(c->w);
+	parts[np++] = "Content-Length: ";
+	parts[np++] = d;
+	parts[np++] = "\r\nContent-Type: ";
+	parts[np++] = type;
+	parts[np++] = "\r\n";
+	parts[np++] = extra ? extra : "";
+	parts[np++] = c->close_after ? "Connection: close\r\n\r\n" : "\r\n";
+	/* The head is assembled from its parts (this runs once per request; snprintf cost more). */
+	for (size_t i = 0; i < np && n <= sizeof head; i++) {
+		size_t k = strlen(parts[i]);
+		if (k > sizeof head - n)
+			n = sizeof head + 1;
+		else
+			memcpy(head + n, parts[i], k), n += k;
+	}
 	c->st = C_DONE;
-	if (n < 0 || (size_t)n >= sizeof head || out_append(c, head, (size_t)n) < 0 ||
+	if (n > sizeof head || out_append(c, head, n) < 0 ||
 	    (!c->head_only && len > 0 && out_append(c, body, len) < 0)) {
 		c->outlen = c->outoff = 0;
 		c->close_after = 1;
