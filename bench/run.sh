@@ -16,18 +16,28 @@ sleep 0.5
 id=bd$(printf '1%.0s' $(seq 64))
 bin/pushctl send -u "http://127.0.0.1:$http" -K "$dir/keys/server.pub" register token=$(printf 'ab%.0s' $(seq 32)) pubKey=$id >/dev/null
 ing=$(pgrep -f "ingress-onion -c $dir/pushpipe.json")
-# Three runs against the same pipeline; the one with the median ratio is reported.
+# Three runs against the same pipeline. Each run measures X25519 too; every run's ratio is taken
+# against the best of the three baselines (a busy moment during one baseline must not flatter
+# its run), and the run with the median ratio is reported.
 runs=""
 for r in 1 2 3; do
 	one=$(bin/onion_load -p "$http" -k "$dir/keys/server.pub" -i "$ing" -n "${BENCH_ONION_N:-60000}" -c 32 -t "$id")
 	echo "onion run $r: $one"
-	runs="$runs$(echo "$one" | tr ' ' '\n' | sed -n '/^ratio$/{n;p}') $one
+	runs="$runs$one
 "
 done
-onion=$(printf '%s' "$runs" | sort -n | sed -n 2p | cut -d' ' -f2-)
-onion_ratios=$(printf '%s' "$runs" | cut -d' ' -f1 | tr '\n' ' ')
-echo "onion: $onion"
-val() { echo "$onion" | tr ' ' '\n' | sed -n "/^$1\$/{n;p}"; }
+field() { tr ' ' '\n' | sed -n "/^$1\$/{n;p}"; }
+best_x=$(printf '%s' "$runs" | while read -r l; do echo "$l" | field x25519_per_core_per_s; done | sort -n | tail -n 1)
+runs=$(printf '%s' "$runs" | while read -r l; do
+	per=$(echo "$l" | field per_ingress_core_per_s)
+	echo "$(awk -v a="$per" -v b="$best_x" 'BEGIN{printf "%.3f", a / b}') $l"
+done)
+onion=$(printf '%s\n' "$runs" | sort -n | sed -n 2p)
+onion_ratios=$(printf '%s\n' "$runs" | cut -d' ' -f1 | tr '\n' ' ')
+onion_ratio=${onion%% *}
+onion=${onion#* }
+echo "onion: ratio $onion_ratio against the best X25519 baseline $best_x; $onion"
+val() { echo "$onion" | field "$1"; }
 cat > docs/benchmarks.md <<MD
 # Benchmarks
 
@@ -40,9 +50,10 @@ baseline measured in the same run on the same machine; absolute numbers are give
 X25519 key (so every request costs the server one key agreement), replays them over 32
 keep-alive connections to a running ingress-onion (router and statsd running, one iOS token
 registered, so each notify is durably committed as a job), and measures the ingress process's CPU
-time from /proc. The baseline is libsodium's \`crypto_scalarmult\` on one core, same run (the best
-of four half-second runs, so a busy moment cannot lower it). Three runs; the table shows the one
-with the median ratio (the three ratios: $onion_ratios). The kernel row is the ingress's system
+time from /proc. The baseline is libsodium's \`crypto_scalarmult\` on one core, measured in each
+run (the best of four half-second runs); every run's ratio is taken against the best baseline of
+the three runs, so a busy moment cannot lower the baseline and flatter a run. The table shows the
+run with the median ratio (the three ratios: $onion_ratios). The kernel row is the ingress's system
 time: on loopback its replies' \`send()\` also runs the client's TCP receive and wake-up, which a
 remote client's machine would do; a request costs at least one \`recv()\` and one \`send()\`.
 
@@ -51,11 +62,11 @@ remote client's machine would do; a request costs at least one \`recv()\` and on
 | accepted notifies per second (wall clock, whole pipeline on $(nproc) cores) | $(val rate_per_s) |
 | ingress CPU seconds | $(val ingress_cpu_s) |
 | accepted notifies per ingress CPU second | $(val per_ingress_core_per_s) |
-| raw X25519 operations per second, one core | $(val x25519_per_core_per_s) |
-| **ratio** | **$(val ratio)** |
-| ingress CPU per notify / of it in the kernel / one X25519 (µs) | $(val ingress_us_per_notify) / $(val ingress_sys_us_per_notify) / $(val x25519_us) |
+| raw X25519 operations per second, one core (best of the three runs) | $best_x |
+| **ratio** | **$onion_ratio** |
+| ingress CPU per notify / of it in the kernel / one X25519 (µs) | $(val ingress_us_per_notify) / $(val ingress_sys_us_per_notify) / $(awk -v b="$best_x" 'BEGIN{printf "%.1f", 1e6 / b}') |
 | ack latency p50 / p99 (ms) | $(val p50_ms) / $(val p99_ms) |
-| target ≥ 0.7 met | $(echo "$(val ratio)" | awk '{print ($1 >= 0.7) ? "yes" : "**no**"}') |
+| target ≥ 0.7 met | $(echo "$onion_ratio" | awk '{print ($1 >= 0.7) ? "yes" : "**no**"}') |
 MD
 
 # Registry and router: 1 M registrations (FCM-length tokens) in a fresh registry, lookups against
