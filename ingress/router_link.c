@@ -49,9 +49,10 @@ struct router_link {
 	/* LINK_RBATCH buffers of FRAME_MAX, mapped without huge pages: address space only, until
 	 * replies touch their first pages (a reply is a few hundred bytes) */
 	uint8_t *rbuf;
-	/* frames submitted and not yet sent: a FRAME_BATCH being built in obuf (FRAME_MAX bytes),
-	 * each frame at q[].off, after its field header */
+	/* frames submitted and not yet sent: a FRAME_BATCH being written by bw into obuf (FRAME_MAX
+	 * bytes), olen bytes of fields so far, each frame at q[].off after its field header */
 	uint8_t *obuf;
+	struct frame_writer bw;
 	size_t olen, nq;
 	struct {
 		size_t off, len;
@@ -87,18 +88,6 @@ struct router_link *link_new(const char *sock_path, size_t max_pending, uint32_t
 	return l;
 }
 
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static void wr64(uint8_t *p, uint64_t v)
 {
 	for (int i = 0; i < 8; i++)
@@ -128,10 +117,8 @@ static size_t send_queue(struct router_link *l)
 	if (l->fd < 0)
 		return 0;
 	if (l->batches && nq > 1) {
-		struct frame_writer w;
-		frame_begin(&w, l->obuf, FRAME_BATCH, 0);
-		w.len = FRAME_HEADER + l->olen; /* the fields link_submit() wrote */
-		return sock_send(l->fd, l->obuf, (size_t)frame_end(&w)) == 0 ? nq : 0;
+		long n = frame_end(&l->bw);
+		return n > 0 && sock_send(l->fd, l->obuf, (size_t)n) == 0 ? nq : 0;
 	}
 	memset(m, 0, nq * sizeof m[0]);
 	for (size_t i = 0; i < nq; i++) {
@@ -188,16 +175,14 @@ int link_submit(struct router_link *l, uint8_t *frame, size_t len, link_done_fn 
 		if (sock_send(l->fd, frame, len) < 0)
 			return -1;
 	} else {
-		/* After the batch header: the TAG_FRAME field header, then the frame. */
-		uint8_t *f = l->obuf + FRAME_HEADER + l->olen;
-		wr16(f, TAG_FRAME);
-		wr32(f + 2, (uint32_t)len);
-		memcpy(f + LINK_FIELD, frame, len);
-		l->q[l->nq].off = FRAME_HEADER + l->olen + LINK_FIELD;
+		if (l->nq == 0)
+			frame_begin(&l->bw, l->obuf, FRAME_BATCH, 0);
+		frame_put_bytes(&l->bw, TAG_FRAME, frame, len);
+		l->olen = l->bw.len - FRAME_HEADER;
+		l->q[l->nq].off = l->bw.len - len;
 		l->q[l->nq].len = len;
 		l->q[l->nq].id = id;
 		l->nq++;
-		l->olen += LINK_FIELD + len;
 	}
 	s->id = id;
 	s->deadline = mono_ms() + l->timeout_ms;
