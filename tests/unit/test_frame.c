@@ -142,12 +142,12 @@ static void test_peer_batches(void)
 
 	/* A frame too large to gather sends what was gathered first: order is kept. */
 	{
-		static uint8_t big[FRAME_MAX];
+		static uint8_t big[FRAME_MAX], data[PEER_BATCH_BYTES];
 		struct frame_writer w;
 		long bn;
 		frame_begin(&w, big, FRAME_NOTIFY, 31);
 		frame_put_bytes(&w, TAG_ID, "x", 1);
-		frame_put_bytes(&w, TAG_DATA, big + 1024, PEER_BATCH_BYTES);
+		frame_put_bytes(&w, TAG_DATA, data, sizeof data);
 		bn = frame_end(&w);
 		n = reply_frame(one, 30, 0);
 		CHECK(peer_send(&p, one, (size_t)n) == 0 && peer_send(&p, big, (size_t)bn) == 0, "small, then large");
