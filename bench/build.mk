@@ -11,3 +11,6 @@ $(BIN)/router_load: $(BUILD)/bench/router_load.o $(COMMON_LIB)
 TOOLS += $(BIN)/sender_feed
 $(BIN)/sender_feed: $(BUILD)/bench/sender_feed.o $(COMMON_LIB)
 	$(call link,$(LIBS))
+TOOLS += $(BIN)/floor_server
+$(BIN)/floor_server: $(BUILD)/bench/floor_server.o $(INGRESS_LIB) $(COMMON_LIB)
+	$(call link,$(LIBS))
