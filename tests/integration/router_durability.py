@@ -104,16 +104,26 @@ try:
         "a broken inner frame": F.encode_batch([F.encode(F.COUNTS_QUERY, 1, [])[:-1] + b"\x00\x00"]),
         "an empty batch": F.encode(F.BATCH, 0, []),
     }
+    def dropped(c):
+        """Whether the router closes c (within 10 s); frames it sends first (a sender is handed
+        the queued jobs at once) are read past."""
+        try:
+            while c.recv(1 << 17):
+                pass
+            return True
+        except socket.timeout:
+            return False
+
     for what, msg in bad_batches.items():
         c = F.connect(sock_path, F.ROLE_INGRESS, instance="bad-batch")
         c.settimeout(10)
         c.send(msg)
-        t.check(c.recv(1 << 16) == b"", f"{what}: the router drops the peer")
+        t.check(dropped(c), f"{what}: the router drops the peer")
         c.close()
     snd = F.connect(sock_path, F.ROLE_SENDER, F.IOS, "batching-sender")
     snd.settimeout(10)
     snd.send(F.encode_batch([F.encode(F.NOTIFY, 5, [(F.TAG_ID, ID), (F.TAG_DATA, "x")])]))
-    t.check(snd.recv(1 << 16) == b"", "a sender's batch with a notify in it: the router drops the sender")
+    t.check(dropped(snd), "a sender's batch with a notify in it: the router drops the sender")
     t.check(Ingress().request(F.COUNTS_QUERY, []) is not None, "the router still answers")
     b.close()
 
