@@ -296,3 +296,40 @@ long frame_end(struct frame_writer *w)
 	wr32(w->buf + 4, (uint32_t)(w->len - FRAME_HEADER));
 	return (long)w->len;
 }
+
+const uint8_t *frame_batch_add(struct frame_batch *b, uint8_t *buf, const uint8_t *frame, size_t len)
+{
+	size_t before;
+
+	if (b->n == 0)
+		frame_begin(&b->w, buf, FRAME_BATCH, 0);
+	before = b->w.len;
+	frame_put_bytes(&b->w, TAG_FRAME, frame, len);
+	if (b->w.overflow) {
+		b->w.overflow = 0;
+		b->w.len = before;
+		return NULL;
+	}
+	b->n++;
+	return b->w.buf + b->w.len - len;
+}
+
+size_t frame_batch_size(const struct frame_batch *b)
+{
+	return b->n ? b->w.len : 0;
+}
+
+size_t frame_batch_end(struct frame_batch *b, const uint8_t **msg)
+{
+	size_t n = b->n;
+
+	b->n = 0;
+	if (n == 0)
+		return 0;
+	if (n == 1) { /* alone: the frame itself, after the batch header and its field header */
+		*msg = b->w.buf + FRAME_HEADER + 6;
+		return b->w.len - FRAME_HEADER - 6;
+	}
+	*msg = b->w.buf;
+	return (size_t)frame_end(&b->w); /* every field fitted: frame_batch_add() saw to that */
+}

@@ -165,5 +165,21 @@ void frame_put_u64(struct frame_writer *w, uint16_t tag, uint64_t v);
 void frame_put_bytes(struct frame_writer *w, uint16_t tag, const void *p, size_t n);
 /* Finishes the header; returns the frame length, or -1 when a field did not fit. */
 long frame_end(struct frame_writer *w);
+
+/* Frames gathered into one FRAME_BATCH message, in a caller-owned buffer of FRAME_MAX bytes.
+ * Zero-initialised it is empty. */
+struct frame_batch {
+	struct frame_writer w;
+	size_t n; /* frames in it */
+};
+/* Adds a copy of a frame (the first one starts the batch in buf); where the copy is, or NULL
+ * when it does not fit (nothing added). */
+const uint8_t *frame_batch_add(struct frame_batch *b, uint8_t *buf, const uint8_t *frame, size_t len);
+/* The size of the message if it ended now (0 when empty). */
+size_t frame_batch_size(const struct frame_batch *b);
+/* Ends the batch and empties it: the message to send in *msg — the batch, or the frame alone
+ * when it is the only one — and its length; 0 when it was empty. The bytes stay in the buffer
+ * until the next frame_batch_add(). */
+size_t frame_batch_end(struct frame_batch *b, const uint8_t **msg);
 const char *frame_type_name(uint8_t type);
 #endif

@@ -51,48 +51,22 @@ static int write_or_queue(struct peer *p, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-static void batch_begin(struct peer *p)
-{
-	struct frame_writer w;
-	frame_begin(&w, p->batch, FRAME_BATCH, 0);
-	p->batch_len = w.len;
-	p->batch_n = 0;
-}
-
 int peer_batch_flush(struct peer *p)
 {
-	struct frame_writer w = {.buf = p->batch};
-	size_t n = p->batch_n;
-
-	if (n == 0)
-		return 0;
-	w.len = p->batch_len;
-	batch_begin(p);
-	if (n == 1) /* alone: the frame itself, after the batch header and its field header */
-		return write_or_queue(p, w.buf + FRAME_HEADER + 6, w.len - FRAME_HEADER - 6);
-	return write_or_queue(p, w.buf, (size_t)frame_end(&w));
+	const uint8_t *msg;
+	size_t n = frame_batch_end(&p->batch, &msg);
+	return n == 0 ? 0 : write_or_queue(p, msg, n);
 }
 
 int peer_send(struct peer *p, const uint8_t *buf, size_t len)
 {
-	struct frame_writer w;
-
 	if (!p->batches || len > PEER_BATCH_BYTES - FRAME_HEADER - 6)
 		return peer_batch_flush(p) < 0 ? -1 : write_or_queue(p, buf, len);
-	if (p->batch == NULL) {
-		if ((p->batch = malloc(FRAME_MAX)) == NULL)
-			return -1;
-		batch_begin(p);
-	}
-	if (p->batch_len + 6 + len > PEER_BATCH_BYTES && peer_batch_flush(p) < 0)
+	if (p->batch_buf == NULL && (p->batch_buf = malloc(FRAME_MAX)) == NULL)
 		return -1;
-	w.buf = p->batch;
-	w.len = p->batch_len;
-	w.overflow = 0;
-	frame_put_bytes(&w, TAG_FRAME, buf, len);
-	p->batch_len = w.len;
-	p->batch_n++;
-	return 0;
+	if (frame_batch_size(&p->batch) + 6 + len > PEER_BATCH_BYTES && peer_batch_flush(p) < 0)
+		return -1;
+	return frame_batch_add(&p->batch, p->batch_buf, buf, len) != NULL ? 0 : -1;
 }
 
 int peer_flush(struct peer *p)
@@ -119,9 +93,9 @@ void peer_close(struct peer *p)
 	}
 	p->tail = NULL;
 	p->queued_bytes = 0;
-	free(p->batch);
-	p->batch = NULL;
-	p->batch_n = p->batch_len = 0;
+	free(p->batch_buf);
+	p->batch_buf = NULL;
+	p->batch.n = 0;
 	if (p->fd >= 0)
 		close(p->fd);
 	p->fd = -1;

@@ -5,6 +5,7 @@
  */
 #ifndef PEER_H
 #define PEER_H
+#include "frame.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,8 +25,8 @@ struct peer {
 	/* Set by the owner once the peer has sent a FRAME_BATCH (so it reads them): from then on
 	 * peer_send() gathers frames in batch until peer_batch_flush(). */
 	int batches;
-	uint8_t *batch; /* FRAME_MAX bytes, allocated on first use */
-	size_t batch_len, batch_n;
+	uint8_t *batch_buf; /* FRAME_MAX bytes, allocated on first use */
+	struct frame_batch batch;
 };
 
 void peer_init(struct peer *p, int fd);

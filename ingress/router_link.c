@@ -49,11 +49,11 @@ struct router_link {
 	/* LINK_RBATCH buffers of FRAME_MAX, mapped without huge pages: address space only, until
 	 * replies touch their first pages (a reply is a few hundred bytes) */
 	uint8_t *rbuf;
-	/* frames submitted and not yet sent: a FRAME_BATCH being written by bw into obuf (FRAME_MAX
-	 * bytes), olen bytes of fields so far, each frame at q[].off after its field header */
+	/* frames submitted and not yet sent: gathered as a batch in obuf (FRAME_MAX bytes), each
+	 * frame at q[].off */
 	uint8_t *obuf;
-	struct frame_writer bw;
-	size_t olen, nq;
+	struct frame_batch out;
+	size_t nq;
 	struct {
 		size_t off, len;
 		uint64_t id;
@@ -113,13 +113,13 @@ static size_t send_queue(struct router_link *l)
 	struct mmsghdr m[LINK_BATCH];
 	struct iovec iov[LINK_BATCH];
 	size_t nq = l->nq, sent = 0;
+	const uint8_t *msg;
+	size_t n = frame_batch_end(&l->out, &msg);
 
 	if (l->fd < 0)
 		return 0;
-	if (l->batches && nq > 1) {
-		long n = frame_end(&l->bw);
-		return n > 0 && sock_send(l->fd, l->obuf, (size_t)n) == 0 ? nq : 0;
-	}
+	if (l->batches)
+		return sock_send(l->fd, msg, n) == 0 ? nq : 0;
 	memset(m, 0, nq * sizeof m[0]);
 	for (size_t i = 0; i < nq; i++) {
 		iov[i].iov_base = l->obuf + l->q[i].off;
@@ -144,7 +144,6 @@ void link_flush(struct router_link *l)
 		return;
 	sent = send_queue(l);
 	l->nq = 0;
-	l->olen = 0;
 	/* What the socket would not take now is answered busy: back-pressure, never a queue. */
 	for (size_t i = sent; i < nq; i++)
 		complete(l, l->q[i].id, STATUS_BUSY, NULL);
@@ -158,7 +157,8 @@ int link_submit(struct router_link *l, uint8_t *frame, size_t len, link_done_fn 
 
 	/* A full queue goes first, and all of it before a frame too large to queue, so frames
 	 * leave in the order they came. Callbacks run by a failed send may submit again. */
-	if (len > LINK_OBUF ? l->nq > 0 : (l->nq == LINK_BATCH || LINK_OBUF - l->olen < LINK_FIELD + len))
+	if (len > LINK_OBUF ? l->nq > 0
+			    : (l->nq == LINK_BATCH || frame_batch_size(&l->out) + LINK_FIELD + len > LINK_OBUF))
 		link_flush(l);
 	if (l->fd < 0 || l->used == l->nslots)
 		return -1;
@@ -175,11 +175,10 @@ int link_submit(struct router_link *l, uint8_t *frame, size_t len, link_done_fn 
 		if (sock_send(l->fd, frame, len) < 0)
 			return -1;
 	} else {
-		if (l->nq == 0)
-			frame_begin(&l->bw, l->obuf, FRAME_BATCH, 0);
-		frame_put_bytes(&l->bw, TAG_FRAME, frame, len);
-		l->olen = l->bw.len - FRAME_HEADER;
-		l->q[l->nq].off = l->bw.len - len;
+		const uint8_t *at = frame_batch_add(&l->out, l->obuf, frame, len);
+		if (at == NULL) /* cannot happen below LINK_OBUF; refused rather than trusted */
+			return -1;
+		l->q[l->nq].off = (size_t)(at - l->obuf);
 		l->q[l->nq].len = len;
 		l->q[l->nq].id = id;
 		l->nq++;
@@ -211,7 +210,7 @@ static void lose(struct router_link *l)
 	log_warn("lost the connection to %s", l->path);
 	close(l->fd);
 	l->fd = -1;
-	l->nq = l->olen = 0; /* their slots are completed just below */
+	l->nq = l->out.n = 0; /* their slots are completed just below */
 	expire(l, 1);
 }
 
@@ -309,7 +308,7 @@ void link_free(struct router_link *l)
 {
 	if (l == NULL)
 		return;
-	l->nq = l->olen = 0;
+	l->nq = l->out.n = 0;
 	expire(l, 1);
 	if (l->fd >= 0)
 		close(l->fd);
