@@ -43,6 +43,10 @@ struct router_link {
 	void *tag;
 	int warned;
 	uint64_t next_try, now_ms;
+	/* requests answered busy with no answer from the peer (its socket was full, or it did not
+	 * answer in time), not yet logged; logged at most once a second (busy_note) */
+	size_t unsent, late;
+	uint64_t noted_ms;
 	struct link_slot *slots;
 	size_t nslots, used;
 	uint64_t seq;
@@ -136,6 +140,22 @@ static size_t send_queue(struct router_link *l)
 	return sent;
 }
 
+/* Tells the operator why requests were answered busy without reaching the peer: rate-limited,
+ * as it happens under overload on every turn. */
+static void busy_note(struct router_link *l)
+{
+	if ((l->unsent == 0 && l->late == 0) || (l->noted_ms != 0 && l->now_ms < l->noted_ms + 1000))
+		return;
+	if (l->unsent)
+		log_warn("%zu requests answered busy: they could not be sent to %s", l->unsent,
+			 l->path);
+	if (l->late)
+		log_warn("%zu requests answered busy: no answer from %s within %u ms", l->late, l->path,
+			 l->timeout_ms);
+	l->unsent = l->late = 0;
+	l->noted_ms = l->now_ms;
+}
+
 void link_flush(struct router_link *l)
 {
 	size_t nq = l->nq, sent;
@@ -144,6 +164,8 @@ void link_flush(struct router_link *l)
 		return;
 	sent = send_queue(l);
 	l->nq = 0;
+	if (l->fd >= 0)
+		l->unsent += nq - sent;
 	/* What the socket would not take now is answered busy: back-pressure, never a queue. */
 	for (size_t i = sent; i < nq; i++)
 		complete(l, l->q[i].id, STATUS_BUSY, NULL);
@@ -199,6 +221,7 @@ static void expire(struct router_link *l, int fail_all)
 		struct link_slot s = l->slots[i];
 		if (s.id == 0 || (!fail_all && s.deadline > l->now_ms))
 			continue;
+		l->late += !fail_all;
 		l->slots[i].id = 0;
 		l->used--;
 		s.done(s.ctx, STATUS_BUSY, NULL);
@@ -302,6 +325,7 @@ void link_tick(struct router_link *l, uint64_t now_ms)
 	if (l->fd < 0 && now_ms >= l->next_try)
 		connect_peer(l);
 	expire(l, 0);
+	busy_note(l);
 }
 
 void link_free(struct router_link *l)

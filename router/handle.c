@@ -279,21 +279,31 @@ void router_commit_batch(struct router *r)
 	uint32_t *status;
 	uint64_t now = now_ms();
 	size_t i;
-	int ok = 1;
+	int ok = 1, rc;
 
 	if (r->nbatch == 0)
 		return;
 	status = calloc(r->nbatch, sizeof *status);
 	r->nfresh = 0;
-	if (status == NULL || mdb_txn_begin(r->store.env, NULL, 0, &txn) != 0)
+	if (status == NULL) {
+		log_error("no memory for a batch of %zu frames; answered as errors", r->nbatch);
 		ok = 0;
+	} else if ((rc = mdb_txn_begin(r->store.env, NULL, 0, &txn)) != 0) {
+		log_error("registry: cannot begin a write transaction: %s", mdb_strerror(rc));
+		ok = 0;
+	}
 	for (i = 0; ok && i < r->nbatch; i++) {
 		struct pending *p = &r->batch[i];
 		struct frame f;
 		MDB_txn *child;
 		size_t fresh_mark = r->nfresh;
 
-		if (frame_parse(p->buf, p->len, &f, NULL) < 0 || mdb_txn_begin(r->store.env, txn, 0, &child) != 0) {
+		if (frame_parse(p->buf, p->len, &f, NULL) < 0) {
+			status[i] = STATUS_ERROR;
+			continue;
+		}
+		if ((rc = mdb_txn_begin(r->store.env, txn, 0, &child)) != 0) {
+			log_error("registry: cannot begin a nested transaction: %s", mdb_strerror(rc));
 			status[i] = STATUS_ERROR;
 			continue;
 		}
@@ -305,7 +315,8 @@ void router_commit_batch(struct router *r)
 			mdb_txn_abort(child);
 			r->nfresh = fresh_mark;
 			pending_clear(p);
-		} else if (mdb_txn_commit(child) != 0) {
+		} else if ((rc = mdb_txn_commit(child)) != 0) {
+			log_error("registry: a nested commit failed: %s", mdb_strerror(rc));
 			status[i] = STATUS_ERROR;
 			r->nfresh = fresh_mark;
 			pending_clear(p);
@@ -313,8 +324,7 @@ void router_commit_batch(struct router *r)
 	}
 	if (ok) {
 		r->outbox_jobs = outbox_count(txn, &r->store);
-		int rc = mdb_txn_commit(txn);
-		if (rc != 0) {
+		if ((rc = mdb_txn_commit(txn)) != 0) {
 			log_error("registry commit failed: %s", mdb_strerror(rc));
 			ok = 0;
 		}

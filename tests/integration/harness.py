@@ -79,9 +79,12 @@ class Pipeline:
             self.start(d)
         self.wait_for(self.ingress_up, "ingress listening")
         # Requests before the ingress reaches the router are answered "Server busy" (retryable);
-        # tests start once it is connected.
-        sock = os.path.join(self.dir, "run", "router.sock")
-        self.wait_for(lambda: "connected to " + sock in self.log("ingress-onion"), "ingress connected to the router")
+        # tests start once every HTTP worker (each has its own link) is connected.
+        with open(self.config) as f:
+            workers = json.load(f).get("ingress_onion", {}).get("threads", 2)
+        line = "connected to " + os.path.join(self.dir, "run", "router.sock")
+        self.wait_for(lambda: self.log("ingress-onion").count(line) >= workers,
+                      f"all {workers} ingress workers connected to the router")
 
     def log(self, name):
         try:

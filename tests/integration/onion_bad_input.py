@@ -638,6 +638,8 @@ def busy_rows():
         el = time.time() - started
         t.check(ROUTER_TIMEOUT_MS / 1000 - 0.2 <= el < ROUTER_TIMEOUT_MS / 1000 + 3,
                 f"[busy.router_slow] answered after router_timeout_ms ({el:.2f} s; {ROUTER_TIMEOUT_MS} ms)")
+        t.check(f"answered busy: no answer from {env.dir}/run/router.sock within {ROUTER_TIMEOUT_MS} ms"
+                in env.log_text(), "[busy.router_slow] the ingress logs why it answered busy")
     finally:
         router.send_signal(signal.SIGCONT)
     env.p.kill("router")
