@@ -16,7 +16,7 @@ struct tag_rule {
 
 static const struct tag_rule tag_rules[] = {
 	{TAG_ROLE, K_U32, 4},	       {TAG_INSTANCE, K_BYTES, 64},	 {TAG_PID, K_U32, 4},
-	{TAG_FRAME, K_BYTES, FRAME_MAX - FRAME_HEADER - 6},
+	{TAG_FRAME, K_BYTES, FRAME_MAX - FRAME_HEADER - FRAME_FIELD_HEADER},
 	{TAG_PLATFORM, K_U32, 4},      {TAG_ID, K_BYTES, 256},		 {TAG_TOKEN, K_BYTES, 1024},
 	{TAG_DEVICE, K_U32, 4},	       {TAG_FLAGS, K_U32, 4},		 {TAG_GROUP, K_BYTES, 256},
 	{TAG_DATA, K_BYTES, 128 * 1024}, {TAG_STATUS, K_U32, 4},	 {TAG_OUTCOME, K_U32, 4},
@@ -160,11 +160,11 @@ int frame_parse(const uint8_t *buf, size_t len, struct frame *f, const char **wh
 		uint32_t flen;
 		size_t i;
 
-		if (f->len - pos < 6)
+		if (f->len - pos < FRAME_FIELD_HEADER)
 			return *why = "truncated field header", -1;
 		tag = rd16(f->payload + pos);
 		flen = rd32(f->payload + pos + 2);
-		pos += 6;
+		pos += FRAME_FIELD_HEADER;
 		if (flen > f->len - pos)
 			return *why = "field overruns frame", -1;
 		if ((rule = tag_rule(tag)) == NULL)
@@ -190,12 +190,12 @@ int frame_parse(const uint8_t *buf, size_t len, struct frame *f, const char **wh
 
 int frame_next(const struct frame *f, size_t *pos, struct frame_field *out)
 {
-	if (*pos + 6 > f->len)
+	if (*pos + FRAME_FIELD_HEADER > f->len)
 		return -1;
 	out->tag = rd16(f->payload + *pos);
 	out->len = rd32(f->payload + *pos + 2);
-	out->val = f->payload + *pos + 6;
-	*pos += 6 + (size_t)out->len;
+	out->val = f->payload + *pos + FRAME_FIELD_HEADER;
+	*pos += FRAME_FIELD_HEADER + (size_t)out->len;
 	return 0;
 }
 
@@ -264,15 +264,15 @@ void frame_put_bytes(struct frame_writer *w, uint16_t tag, const void *p, size_t
 {
 	const struct tag_rule *rule = tag_rule(tag);
 	/* The writer keeps the reader's rules, so no daemon ever sends what its peer must refuse. */
-	if (w->overflow || rule == NULL || n > rule->max || n > FRAME_MAX || w->len + 6 + n > FRAME_MAX) {
+	if (w->overflow || rule == NULL || n > rule->max || n > FRAME_MAX || w->len + FRAME_FIELD_HEADER + n > FRAME_MAX) {
 		w->overflow = 1;
 		return;
 	}
 	wr16(w->buf + w->len, tag);
 	wr32(w->buf + w->len + 2, (uint32_t)n);
 	if (n > 0)
-		memcpy(w->buf + w->len + 6, p, n);
-	w->len += 6 + n;
+		memcpy(w->buf + w->len + FRAME_FIELD_HEADER, p, n);
+	w->len += FRAME_FIELD_HEADER + n;
 }
 
 void frame_put_u32(struct frame_writer *w, uint16_t tag, uint32_t v)
@@ -327,8 +327,8 @@ size_t frame_batch_end(struct frame_batch *b, const uint8_t **msg)
 	if (n == 0)
 		return 0;
 	if (n == 1) { /* alone: the frame itself, after the batch header and its field header */
-		*msg = b->w.buf + FRAME_HEADER + 6;
-		return b->w.len - FRAME_HEADER - 6;
+		*msg = b->w.buf + FRAME_HEADER + FRAME_FIELD_HEADER;
+		return b->w.len - FRAME_HEADER - FRAME_FIELD_HEADER;
 	}
 	*msg = b->w.buf;
 	return (size_t)frame_end(&b->w); /* every field fitted: frame_batch_add() saw to that */

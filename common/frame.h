@@ -15,6 +15,7 @@
 #define FRAME_MAGIC 0x5070u /* "pP" */
 #define FRAME_VERSION 3
 #define FRAME_HEADER 16
+#define FRAME_FIELD_HEADER 6 /* a field's tag (u16) and length (u32) */
 /* Fits the default Unix socket send buffer (wmem_default 212992) with room to spare. */
 #define FRAME_MAX (192 * 1024)
 

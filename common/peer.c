@@ -60,11 +60,11 @@ int peer_batch_flush(struct peer *p)
 
 int peer_send(struct peer *p, const uint8_t *buf, size_t len)
 {
-	if (!p->batches || len > PEER_BATCH_BYTES - FRAME_HEADER - 6)
+	if (!p->batches || len > PEER_BATCH_BYTES - FRAME_HEADER - FRAME_FIELD_HEADER)
 		return peer_batch_flush(p) < 0 ? -1 : write_or_queue(p, buf, len);
 	if (p->batch_buf == NULL && (p->batch_buf = malloc(FRAME_MAX)) == NULL)
 		return -1;
-	if (frame_batch_size(&p->batch) + 6 + len > PEER_BATCH_BYTES && peer_batch_flush(p) < 0)
+	if (frame_batch_size(&p->batch) + FRAME_FIELD_HEADER + len > PEER_BATCH_BYTES && peer_batch_flush(p) < 0)
 		return -1;
 	return frame_batch_add(&p->batch, p->batch_buf, buf, len) != NULL ? 0 : -1;
 }

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #define PEER_QUEUE_MAX_BYTES (16u << 20)
-/* Frames gathered into one FRAME_BATCH before it is sent (see peer_batch). */
+/* Frames gathered into one FRAME_BATCH before it is sent (see peer_batch_flush). */
 #define PEER_BATCH_BYTES (64u * 1024)
 
 struct peer_msg;

@@ -32,7 +32,6 @@ struct link_slot {
 
 #define LINK_BATCH 64
 #define LINK_OBUF (64 * 1024) /* a larger frame is sent on its own */
-#define LINK_FIELD 6	      /* the TAG_FRAME field header before each frame in obuf */
 #define LINK_RBATCH 16	      /* replies taken per recvmmsg() */
 #define RBUF_SIZE ((size_t)LINK_RBATCH * FRAME_MAX)
 
@@ -180,7 +179,7 @@ int link_submit(struct router_link *l, uint8_t *frame, size_t len, link_done_fn 
 	/* A full queue goes first, and all of it before a frame too large to queue, so frames
 	 * leave in the order they came. Callbacks run by a failed send may submit again. */
 	if (len > LINK_OBUF ? l->nq > 0
-			    : (l->nq == LINK_BATCH || frame_batch_size(&l->out) + LINK_FIELD + len > LINK_OBUF))
+			    : (l->nq == LINK_BATCH || frame_batch_size(&l->out) + FRAME_FIELD_HEADER + len > LINK_OBUF))
 		link_flush(l);
 	if (l->fd < 0 || l->used == l->nslots)
 		return -1;
