@@ -7,6 +7,10 @@ libnghttp2-dev nghttp2-client libjansson-dev libssl-dev openssl libseccomp-dev
 libexpat1-dev runit curl python3 python3-cryptography python3-nacl clang libclang-rt-14-dev"
 PKGS="$PKGS libsqlite3-dev" # pushctl import-legacy
 PKGS="$PKGS valgrind" # tests/integration/valgrind.sh
+PKGS="$PKGS libmicrohttpd-dev" # the HTTP front doors: ingress-onion, statsd
+PKGS="$PKGS nats-server libnats-dev" # cluster mode (docs/cluster.md)
+PKGS="$PKGS sqlite3" # tests build SQLite databases to import
+PKGS="$PKGS dpkg-dev debhelper lintian fakeroot" # make deb
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
