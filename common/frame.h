@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define FRAME_MAGIC 0x5070u /* "pP" */
-#define FRAME_VERSION 3
+#define FRAME_VERSION 4
 #define FRAME_HEADER 16
 #define FRAME_FIELD_HEADER 6 /* a field's tag (u16) and length (u32) */
 /* Fits the default Unix socket send buffer (wmem_default 212992) with room to spare. */
@@ -78,7 +78,7 @@ enum frame_tag {
 	TAG_DELTA = 41,		/* u64 */
 	TAG_START = 42,		/* u64 seconds */
 	TAG_END = 43,		/* u64 seconds */
-	TAG_ROW = 44,		/* bytes: one packed statistics row (stats_row.h) */
+	/* 44 was a packed statistics row (frame version 3); rows are fields now (stats_row.h) */
 	TAG_DEVICE_ID = 50,	/* bytes = 64: UWPX device id, lowercase hex */
 	TAG_URI = 51,		/* bytes ≤ 2048: WNS channel URI (validated by the ingress) */
 	TAG_ACCOUNT = 52,	/* bytes ≤ 64: UWPX account_id (64 hex) or ad-hoc account hash (40 hex) */

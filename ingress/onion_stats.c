@@ -11,7 +11,7 @@
 #include "stats_date.h"
 #include "log.h"
 #include "onion_http.h"
-#include "../statsd/periods.h"
+#include "stats_row.h"
 #include <ctype.h>
 #include <jansson.h>
 #include <openssl/sha.h>
@@ -125,25 +125,10 @@ static void on_counts(void *ctx, uint32_t status, const struct frame *f)
 static void on_rows(void *ctx, uint32_t status, const struct frame *f)
 {
 	struct stats_req *sr = ctx;
-	struct frame_field fl;
-	size_t pos = 0, n = 0;
 
-	if (f == NULL || f->type != FRAME_STATS_ROWS || status != STATUS_OK) {
+	if (f == NULL || f->type != FRAME_STATS_ROWS || status != STATUS_OK ||
+	    stats_rows_read(f, &sr->rows, &sr->nrows) < 0)
 		sr->failed = 1;
-		finish_one(sr);
-		return;
-	}
-	while (frame_next(f, &pos, &fl) == 0)
-		n += fl.tag == TAG_ROW;
-	sr->rows = calloc(n ? n : 1, sizeof *sr->rows);
-	if (sr->rows == NULL) {
-		sr->failed = 1;
-	} else {
-		pos = 0;
-		while (frame_next(f, &pos, &fl) == 0)
-			if (fl.tag == TAG_ROW && fl.len == sizeof(struct period_row))
-				memcpy(&sr->rows[sr->nrows++], fl.val, fl.len);
-	}
 	finish_one(sr);
 }
 

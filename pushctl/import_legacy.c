@@ -11,7 +11,7 @@
  * The database is opened read-only; the legacy server may still be running.
  */
 #include "../ingress/bchat_request.h"
-#include "../statsd/periods.h"
+#include "stats_row.h"
 #include "config.h"
 #include "frame.h"
 #include "log.h"
@@ -233,7 +233,7 @@ static int import_statistics(const struct config *c, sqlite3 *db)
 				sqlite3_int64 v = sqlite3_column_int64(st, 3 + i);
 				row.v[ctr[i]] = v > 0 ? (uint64_t)v : 0;
 			}
-			frame_put_bytes(&w, TAG_ROW, &row, sizeof row);
+			stats_row_put(&w, &row);
 			in_frame++;
 			rows++;
 		}

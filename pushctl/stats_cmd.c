@@ -5,7 +5,7 @@
  * "YYYY-mm-dd HH:MM:SS"; a window is listed when it starts at or after --start and ends at or
  * before --end.
  */
-#include "../statsd/periods.h"
+#include "stats_row.h"
 #include "config.h"
 #include "frame.h"
 #include "stats_date.h"
@@ -79,10 +79,9 @@ int pushctl_stats(const char *conf, int argc, char **argv)
 {
 	struct config c;
 	struct frame f;
-	struct frame_field fl;
 	char err[512], path[256], cell[NCOL + 2][32];
 	uint64_t from = 0, to = 0, total[NCOL];
-	size_t width[NCOL + 2], pos = 0, nrows = 0;
+	size_t width[NCOL + 2], nrows = 0;
 	struct period_row *rows = NULL;
 	uint8_t *buf;
 	long n;
@@ -117,16 +116,11 @@ int pushctl_stats(const char *conf, int argc, char **argv)
 		free(buf);
 		return 1;
 	}
-	while (frame_next(&f, &pos, &fl) == 0)
-		nrows += fl.tag == TAG_ROW && fl.len == sizeof(struct period_row);
-	if ((rows = calloc(nrows ? nrows : 1, sizeof *rows)) == NULL) {
+	if (stats_rows_read(&f, &rows, &nrows) < 0) {
+		fprintf(stderr, "pushctl: malformed statistics rows from statsd\n");
 		free(buf);
 		return 1;
 	}
-	nrows = pos = 0;
-	while (frame_next(&f, &pos, &fl) == 0)
-		if (fl.tag == TAG_ROW && fl.len == sizeof(struct period_row))
-			memcpy(&rows[nrows++], fl.val, fl.len);
 	free(buf);
 
 	/* Two passes over the same cells: measure the widths, then print. */

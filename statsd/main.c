@@ -94,21 +94,17 @@ static void import_rows(struct periods *p, struct peer *c, const struct frame *f
 {
 	uint8_t out[64];
 	struct frame_writer w;
-	struct frame_field fl;
-	size_t pos = 0;
+	struct period_row *rows;
+	size_t n;
 	uint32_t status = STATUS_OK;
 	long len;
 
-	while (frame_next(f, &pos, &fl) == 0) {
-		struct period_row row;
-		if (fl.tag != TAG_ROW || fl.len != sizeof row) {
+	if (stats_rows_read(f, &rows, &n) < 0)
+		status = STATUS_ERROR;
+	for (size_t i = 0; status == STATUS_OK && i < n; i++)
+		if (rows[i].end < rows[i].start || periods_put(p, &rows[i]) < 0)
 			status = STATUS_ERROR;
-			continue;
-		}
-		memcpy(&row, fl.val, sizeof row);
-		if (row.end < row.start || periods_put(p, &row) < 0)
-			status = STATUS_ERROR;
-	}
+	free(rows);
 	frame_begin(&w, out, FRAME_REPLY, f->id);
 	frame_put_u32(&w, TAG_STATUS, status);
 	if ((len = frame_end(&w)) > 0)
@@ -134,11 +130,12 @@ static void answer_query(struct periods *p, struct peer *c, const uint8_t *buf, 
 		return;
 	frame_begin(&w, out, FRAME_STATS_ROWS, f.id);
 	if (periods_query(p, frame_u64(&f, TAG_START, 0), frame_u64(&f, TAG_END, 0), statsd_now_s(), &rows, &nrows) == 0) {
-		/* Newest rows win when they do not all fit one frame (6 bytes of field header each). */
-		size_t fit = (FRAME_MAX - FRAME_HEADER) / (6 + sizeof rows[0]);
-		size_t first = nrows > fit ? nrows - fit : 0;
+		/* Newest rows win when they do not all fit one frame. */
+		size_t first = nrows, room = FRAME_MAX - FRAME_HEADER;
+		while (first > 0 && stats_row_size(&rows[first - 1]) <= room)
+			room -= stats_row_size(&rows[--first]);
 		for (size_t i = first; i < nrows; i++)
-			frame_put_bytes(&w, TAG_ROW, &rows[i], sizeof rows[i]);
+			stats_row_put(&w, &rows[i]);
 		free(rows);
 	}
 	if ((len = frame_end(&w)) > 0)

@@ -8,6 +8,7 @@
 #ifndef PERIODS_H
 #define PERIODS_H
 #include "counters.h"
+#include "stats_row.h"
 #include <lmdb.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,11 +24,6 @@ struct periods {
 struct metric_kv {
 	uint32_t id;
 	uint64_t v;
-};
-
-struct period_row {
-	uint64_t start, end; /* seconds since the epoch */
-	uint64_t v[CTR_MAX];
 };
 
 int periods_open(struct periods *p, const char *path, uint64_t period_s, int readonly, char *err, size_t errlen);

@@ -6,7 +6,7 @@ import frames
 from harness import BIN, TOP, Pipeline
 
 COUNTER, STATS_QUERY, STATS_ROWS = 30, 31, 32
-TAG_COUNTER, TAG_DELTA, TAG_START, TAG_END, TAG_ROW = 40, 41, 42, 43, 44
+TAG_COUNTER, TAG_DELTA, TAG_START, TAG_END = 40, 41, 42, 43
 HTTP, HIST, GAUGE = 1, 2, 3
 HIST_BOUNDS, HIST_SUM = 16, 0xFF
 
@@ -112,12 +112,19 @@ class Statsd:
         ftype, fid, fields = frames.decode(s.recv(1 << 20))
         s.close()
         assert ftype == STATS_ROWS and fid == 7
-        out = []
+        # A row is TAG_START, TAG_END, then a (TAG_COUNTER, TAG_DELTA) pair per counter that is
+        # not zero; the values come back as a list indexed by counter id.
+        out, counter = [], None
         for tag, v in fields:
-            if tag == TAG_ROW:
-                vals = struct.unpack(f"<{len(v) // 8}Q", v)
-                out.append((vals[0], vals[1], list(vals[2:])))
-        return out
+            if tag == TAG_START:
+                out.append([struct.unpack("<Q", v)[0], None, [0] * 256])
+            elif tag == TAG_END:
+                out[-1][1] = struct.unpack("<Q", v)[0]
+            elif tag == TAG_COUNTER:
+                counter = struct.unpack("<I", v)[0]
+            elif tag == TAG_DELTA:
+                out[-1][2][counter] = struct.unpack("<Q", v)[0]
+        return [tuple(r) for r in out]
 
 
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
