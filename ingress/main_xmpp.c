@@ -380,6 +380,9 @@ int main(int argc, char **argv)
 	daemon_start("ingress-xmpp", argc, argv, &cfg, &opts);
 	if (sodium_init() < 0)
 		fatal("libsodium initialisation failed");
+	/* libcrypto loads what SHA-1 needs on first use: do it now, before the sandbox. */
+	if (xmpp_sha1_hex("", "", 0, path) < 0)
+		fatal("libcrypto: SHA-1 unavailable");
 	memset(&a, 0, sizeof a);
 	a.cfg = &cfg;
 	a.fd = -1;

@@ -6,7 +6,6 @@
 #include "xmpp_internal.h"
 #include "counters.h"
 #include "log.h"
-#include "sha1.h"
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,21 +30,6 @@ static const struct cmd cmds[] = {
 
 /* ---------------------------------------------------------------- hashes */
 
-/* SHA-1 of the parts, each after the first preceded by one NUL byte, as 40 hex digits. */
-static void sha1_hex(const char *a, const char *b, char out[41])
-{
-	struct sha1 s;
-	uint8_t md[SHA1_LEN];
-
-	sha1_init(&s);
-	sha1_update(&s, a, strlen(a));
-	sha1_update(&s, "", 1);
-	sha1_update(&s, b, strlen(b));
-	sha1_final(&s, md);
-	for (int i = 0; i < SHA1_LEN; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
 void xmpp_adhoc_identity(const char *bare, const char *device, const char *room, uint8_t out[32])
 {
 	const char *parts[3] = {bare, device, room ? room : ""};
@@ -62,12 +46,12 @@ void xmpp_adhoc_identity(const char *bare, const char *device, const char *room,
 
 void xmpp_adhoc_account(const char *bare, const char *device, char out[41])
 {
-	sha1_hex(bare, device, out);
+	xmpp_sha1_hex(bare, device, 1, out);
 }
 
 void xmpp_adhoc_channel(const char *room, const char *device, char out[41])
 {
-	sha1_hex(room, device, out);
+	xmpp_sha1_hex(room, device, 1, out);
 }
 
 /* ---------------------------------------------------------------- disco */

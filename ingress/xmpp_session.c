@@ -8,7 +8,8 @@
 #include "xmpp_internal.h"
 #include "counters.h"
 #include "log.h"
-#include "sha1.h"
+#include <openssl/evp.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,18 +19,27 @@
 
 /* ---------------------------------------------------------------- handshake, back-off */
 
+int xmpp_sha1_hex(const char *a, const char *b, int nul_between, char out[41])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int ok = c && EVP_DigestInit_ex(c, EVP_sha1(), NULL) == 1 && EVP_DigestUpdate(c, a, strlen(a)) == 1 &&
+		 (!nul_between || EVP_DigestUpdate(c, "", 1) == 1) && EVP_DigestUpdate(c, b, strlen(b)) == 1 &&
+		 EVP_DigestFinal_ex(c, md, &mdlen) == 1 && mdlen == 20;
+
+	EVP_MD_CTX_free(c);
+	out[0] = '\0';
+	if (ok)
+		sodium_bin2hex(out, 41, md, 20);
+	explicit_bzero(md, sizeof md);
+	return ok ? 0 : -1;
+}
+
 void xmpp_handshake_hex(const char *stream_id, const char *secret, char out[41])
 {
-	struct sha1 s;
-	uint8_t md[SHA1_LEN];
-
-	sha1_init(&s);
-	sha1_update(&s, stream_id, strlen(stream_id));
-	sha1_update(&s, secret, strlen(secret));
-	sha1_final(&s, md);
-	for (int i = 0; i < SHA1_LEN; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-	explicit_bzero(md, sizeof md);
+	if (xmpp_sha1_hex(stream_id, secret, 0, out) < 0)
+		log_error("SHA-1 unavailable from libcrypto; the handshake will be refused");
 }
 
 uint32_t xmpp_backoff_next(struct xmpp_backoff *b, const char *cond, uint64_t up_ms, uint32_t rnd)
