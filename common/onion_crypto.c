@@ -7,7 +7,6 @@
  * one-shot test IV.
  */
 #include "onion_crypto.h"
-#include "hex.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -374,18 +373,9 @@ int onion_key_load(const char *path, unsigned char sk[32], unsigned char pk[32],
 			b++;
 		while (e > b && is_space(buf[e - 1]))
 			e--;
-		if (e - b != 64) {
+		size_t got = 0;
+		if (e - b != 64 || sodium_hex2bin(sk, 32, (const char *)buf + b, 64, NULL, &got, NULL) != 0 || got != 32)
 			why = "expected 64 hex digits";
-		} else {
-			for (size_t i = 0; i < 32; i++) {
-				int hi = hex_value(buf[b + 2 * i]), lo = hex_value(buf[b + 2 * i + 1]);
-				if (hi < 0 || lo < 0) {
-					why = "expected 64 hex digits";
-					break;
-				}
-				sk[i] = (unsigned char)(hi << 4 | lo);
-			}
-		}
 	}
 	if (why == NULL && crypto_scalarmult_base(pk, sk) != 0)
 		why = "unusable secret key";

@@ -5,27 +5,11 @@
  * (json_scan.c), and decryption failures are reported, never half-used.
  */
 #include "onion_body.h"
-#include "hex.h"
 #include "json_scan.h"
 #include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
 
 static int b32z_value(unsigned char c)
 {
@@ -36,20 +20,19 @@ static int b32z_value(unsigned char c)
 	return p != NULL ? (int)(p - alphabet) : -1;
 }
 
-/* Decodes `len` symbols of `bits` bits each into exactly 32 bytes. The unused low bits of the
- * last symbol must be zero, so each key has one spelling. */
-static int decode_bits(const unsigned char *s, size_t len, int bits, int (*val)(unsigned char),
-		       unsigned char out[32])
+/* Decodes 52 z-base-32 symbols into exactly 32 bytes (libsodium has no z-base-32). The unused
+ * low bits of the last symbol must be zero, so each key has one spelling. */
+static int decode_b32z(const unsigned char *s, unsigned char out[32])
 {
 	uint32_t acc = 0;
 	int nbits = 0;
 	size_t o = 0;
-	for (size_t i = 0; i < len; i++) {
-		int v = val(s[i]);
+	for (size_t i = 0; i < 52; i++) {
+		int v = b32z_value(s[i]);
 		if (v < 0)
 			return -1;
-		acc = (acc << bits | (uint32_t)v) & 0xffffu;
-		nbits += bits;
+		acc = (acc << 5 | (uint32_t)v) & 0xffffu;
+		nbits += 5;
 		if (nbits >= 8) {
 			nbits -= 8;
 			if (o == 32)
@@ -62,27 +45,31 @@ static int decode_bits(const unsigned char *s, size_t len, int bits, int (*val)(
 	return 0;
 }
 
+/* Exactly 32 bytes from all of s in one libsodium encoding (hex, or a base64 variant: those
+ * refuse leftover bits that are not zero, so each key has one spelling there too). */
+static int decode_sodium(const char *s, size_t len, int b64_variant, unsigned char out[32])
+{
+	size_t n = 0;
+	int rc = b64_variant ? sodium_base642bin(out, 32, s, len, NULL, &n, NULL, b64_variant)
+			     : sodium_hex2bin(out, 32, s, len, NULL, &n, NULL);
+	return rc == 0 && n == 32 ? 0 : -1;
+}
+
 /* §3 ephemeral_key encodings. Lengths do not overlap (64 hex, 43/44 base64, 52 z-base-32), so
  * the length picks the decoder. Base64 is accepted on v2 too (the spec allows it, it costs
  * nothing and cannot be mistaken for hex); z-base-32 only where allow_b32z (v4 routes). */
 static int decode_ephemeral(const char *s, size_t len, int allow_b32z, unsigned char out[32])
 {
-	const unsigned char *u = (const unsigned char *)s;
-	if (len == 64) {
-		for (size_t i = 0; i < 32; i++) {
-			int hi = hex_value(u[2 * i]), lo = hex_value(u[2 * i + 1]);
-			if (hi < 0 || lo < 0)
-				return -1;
-			out[i] = (unsigned char)(hi << 4 | lo);
-		}
-		return 0;
-	}
-	if (len == 44 && u[43] == '=')
+	if (len == 64)
+		return decode_sodium(s, len, 0, out);
+	if (len == 44 && s[43] == '=')
 		len = 43;
-	if (len == 43)
-		return decode_bits(u, 43, 6, b64_value, out);
+	if (len == 43) /* the standard alphabet or the URL-safe one */
+		return decode_sodium(s, len, sodium_base64_VARIANT_ORIGINAL_NO_PADDING, out) == 0
+			       ? 0
+			       : decode_sodium(s, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING, out);
 	if (len == 52 && allow_b32z)
-		return decode_bits(u, 52, 5, b32z_value, out);
+		return decode_b32z((const unsigned char *)s, out);
 	return -1;
 }
 

@@ -100,6 +100,7 @@ static void test_b64url(void)
 	CHECK(b64url_decode("Zm+v", 4, bin, sizeof bin) == -1, "standard alphabet refused");
 	CHECK(b64url_decode("Z", 1, bin, sizeof bin) == -1, "impossible length refused");
 	CHECK(b64url_decode("Zh", 2, bin, sizeof bin) == -1, "non-zero trailing bits refused");
+	CHECK(b64url_decode("Zm9vYg", 6, bin, 3) == -1, "too small out refused in decoding");
 }
 
 static void test_der_to_raw(void)
