@@ -64,10 +64,12 @@ static int decode_ephemeral(const char *s, size_t len, int allow_b32z, unsigned 
 		return decode_sodium(s, len, 0, out);
 	if (len == 44 && s[43] == '=')
 		len = 43;
-	if (len == 43) /* the standard alphabet or the URL-safe one */
-		return decode_sodium(s, len, sodium_base64_VARIANT_ORIGINAL_NO_PADDING, out) == 0
-			       ? 0
-			       : decode_sodium(s, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING, out);
+	if (len == 43) { /* either alphabet, even both in one key (docs/protocol.md): made standard */
+		char std[43];
+		for (size_t i = 0; i < 43; i++)
+			std[i] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i];
+		return decode_sodium(std, 43, sodium_base64_VARIANT_ORIGINAL_NO_PADDING, out);
+	}
 	if (len == 52 && allow_b32z)
 		return decode_b32z((const unsigned char *)s, out);
 	return -1;

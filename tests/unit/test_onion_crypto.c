@@ -528,6 +528,22 @@ static void test_negative(void)
 	b64[42] = last;
 	b64[5] = '*';
 	CHECK(with_key(b64, "", 1) == ONION_E_EPHEMERAL, "base64 with a bad character");
+	/* Both alphabets in one key (docs/protocol.md): a key whose standard spelling has a '+'
+	 * and a '/', with only the '+' made URL-safe, decodes (the body then fails to decrypt,
+	 * as it was sealed to another key), where a bad spelling fails earlier. */
+	for (int i = 0; i < 1000; i++) {
+		unsigned char sk[32], pk[32];
+		char label[32], *plus;
+		snprintf(label, sizeof label, "mixed-alphabet-%d", i);
+		crypto_hash_sha256(sk, (const unsigned char *)label, strlen(label));
+		crypto_scalarmult_base(pk, sk);
+		sodium_bin2base64(b64, sizeof b64, pk, 32, sodium_base64_VARIANT_ORIGINAL);
+		if ((plus = strchr(b64, '+')) == NULL || strchr(b64, '/') == NULL)
+			continue;
+		*plus = '-';
+		CHECK(with_key(b64, "", 1) == ONION_E_DECRYPT, "base64 mixing both alphabets decodes (%s)", b64);
+		break;
+	}
 	sodium_bin2base64(b64, sizeof b64, client_pk, 32, sodium_base64_VARIANT_ORIGINAL);
 	b64[42] = '=';
 	CHECK(with_key(b64, "", 1) == ONION_E_EPHEMERAL, "two '=' in a 44-char key");
