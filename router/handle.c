@@ -4,7 +4,8 @@
  * acknowledged before the commit returns. Each request runs in a nested transaction so a
  * failing one changes nothing while the others still commit.
  * Trusts frames only after frame_parse(); sender results are checked against the job cache
- * (a result for a job not in flight on that very sender is stale and ignored).
+ * (main.c takes a result only for a job in flight on that very connection) and the job's
+ * platform against the sender's, so no peer can end (or delete the token of) a job it never held.
  */
 #include "counters.h"
 #include "daemon.h"
@@ -224,6 +225,13 @@ static int do_result(struct router *r, MDB_txn *txn, const struct frame *f, uint
 
 	if (rc <= 0)
 		return rc;
+	if (j.platform != p->platform) {
+		/* main.c already took only results for jobs held by that connection, and jobs go only
+		 * to senders of their platform: this is a second lock on the same door. */
+		counter_add(CTR_RESULTS_IGNORED, 1);
+		log_warn("result for job %llu from a sender of another platform, ignored", (unsigned long long)j.id);
+		return 0;
+	}
 	histogram_observe(HIST_JOB_PROVIDER_ANSWER, now > j.accepted_ms ? (now - j.accepted_ms) * 1000 : 0);
 	if (j.kind == KIND_WNS || j.kind == KIND_XMPP) {
 		/* Never the Bchat token path: WNS channels and XMPP tokens are marked, not deleted. */
