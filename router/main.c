@@ -335,6 +335,11 @@ static void read_peer(int slot)
 			return;
 		}
 		if (!p->p.hello_done) {
+			if (mono_ms() - p->accepted_ms >= (uint64_t)R.cfg->router.hello_timeout_ms) {
+				drop_quiet(&R, slot);
+				R.unauth_closed++;
+				return;
+			}
 			if (peer_hello(&p->p, buf, (size_t)n, &why) < 0) {
 				p->p.hello_done = 0;
 				router_drop_peer(&R, slot, why);
@@ -408,7 +413,8 @@ int main(int argc, char **argv)
 	while (!daemon_stop) {
 		uint64_t now = mono_ms();
 		int timeout = R.next_scan_ms > now ? (int)(R.next_scan_ms - now) : 0;
-		int n = epoll_wait(epfd, evs, 64, timeout > 1000 ? 1000 : timeout);
+		int cap = R.nunauth > 0 ? 100 : 1000; /* hello deadlines are checked every 100 ms */
+		int n = epoll_wait(epfd, evs, 64, timeout > cap ? cap : timeout);
 
 		for (int i = 0; i < n; i++) {
 			uint32_t tag = evs[i].data.u32;
