@@ -94,7 +94,8 @@ static const struct conf_key keys[] = {
 	{"router", "max_tokens_per_id", C_INT, S(router, max_tokens_per_id), NULL, 64, 1, 10000},
 	{"router", "max_groups_per_id", C_INT, S(router, max_groups_per_id), NULL, 4096, 1, 1000000},
 	{"router", "max_group_members", C_INT, S(router, max_group_members), NULL, 10000, 1, 10000000},
-	{"router", "map_warn_percent", C_INT, S(router, map_warn_percent), NULL, 90, 1, 99},
+	{"router", "map_warn_percent", C_INT, S(router, map_warn_percent), NULL, 85, 1, 99},
+	{"router", "map_full_percent", C_INT, S(router, map_full_percent), NULL, 95, 2, 99},
 
 	{"apns_sender", "url", C_STR, S(apns, url), "https://api.push.apple.com", 0, 0, 0},
 	{"apns_sender", "ca_file", C_STR, S(apns, ca_file), "", 0, 0, 0},

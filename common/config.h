@@ -76,6 +76,7 @@ struct conf_router {
 	long max_unauthenticated; /* connections that have not said hello yet */
 	long max_tokens_per_id, max_groups_per_id, max_group_members;
 	long map_warn_percent;	/* loud log line when the LMDB map passes this */
+	long map_full_percent;	/* registrations refused past this; the rest is the outbox's */
 };
 
 /* Per-role users (optional): each daemon drops to its role's user, and the router lets a peer

@@ -165,6 +165,36 @@ static void accept_peers(int lfd)
 	}
 }
 
+/* Once a second: the map's use as gauges; a loud line past router.map_warn_percent and past
+ * router.map_full_percent, where registrations stop (handle.c) so that the rest stays for the
+ * outbox. The lines come again only after the use has dropped below. */
+static void check_map(uint64_t now)
+{
+	uint64_t used, size;
+	unsigned pct;
+
+	if (now < R.next_map_check_ms)
+		return;
+	R.next_map_check_ms = now + 1000;
+	if (store_map_use(&R.store, &used, &size) < 0 || size == 0)
+		return;
+	gauge_set(GAUGE_MAP_USED_BYTES, used);
+	gauge_set(GAUGE_MAP_SIZE_BYTES, size);
+	pct = (unsigned)(used * 100 / size);
+	if (pct >= (unsigned)R.cfg->router.map_warn_percent && !R.map_warned)
+		log_error("REGISTRY MAP %u%% FULL (%llu of %llu bytes): raise router.map_size_mb; at %ld%% new "
+			  "registrations are refused",
+			  pct, (unsigned long long)used, (unsigned long long)size, R.cfg->router.map_full_percent);
+	R.map_warned = pct >= (unsigned)R.cfg->router.map_warn_percent;
+	if (pct >= (unsigned)R.cfg->router.map_full_percent && !R.map_full)
+		log_error("REGISTRY MAP %u%% FULL: new registrations and subscriptions are refused until there is room "
+			  "(router.map_size_mb); notifies and results go on",
+			  pct);
+	else if (pct < (unsigned)R.cfg->router.map_full_percent && R.map_full)
+		log_warn("registry map %u%% full: registrations accepted again", pct);
+	R.map_full = pct >= (unsigned)R.cfg->router.map_full_percent;
+}
+
 /* Closes connections past their hello deadline; one summary line at most every 10 s. */
 static void check_hello_deadlines(uint64_t now)
 {
@@ -381,6 +411,9 @@ int main(int argc, char **argv)
 	uwpx_uri_rules_from_config(&R.uri_rules, &cfg);
 	if (store_open(&R.store, cfg.router.db_path, (size_t)cfg.router.map_size_mb, 0, err, sizeof err) < 0)
 		fatal("registry: %s", err);
+	R.store.max_tokens = (uint64_t)cfg.router.max_tokens_per_id;
+	R.store.max_groups = (uint64_t)cfg.router.max_groups_per_id;
+	R.store.max_members = (uint64_t)cfg.router.max_group_members;
 	if (config_socket(&cfg, "router.sock", path, sizeof path) == NULL || (lfd = sock_listen(path, SOCK_SEQPACKET)) < 0)
 		fatal("listening on %s/router.sock: %s", cfg.state_dir, strerror(errno));
 	counters_init(config_socket(&cfg, "statsd.sock", path, sizeof path) ? path : "");
@@ -446,6 +479,7 @@ int main(int argc, char **argv)
 		router_dispatch(&R);
 		xtest_expire(&R, now);
 		check_hello_deadlines(now);
+		check_map(now);
 		if (now >= R.next_sweep_ms) {
 			/* Device expiry: bounded work per pass, a pass a minute. */
 			router_sweep_devices(&R, now_ms());

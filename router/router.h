@@ -79,7 +79,8 @@ struct router {
 	uint64_t unauth_closed, next_unauth_log_ms, next_hello_check_ms;
 	uint64_t results_ignored;
 	/* LMDB map use (registry.c): last reading, and whether the warning is in force. */
-	int map_warned;
+	int map_warned;		/* past router.map_warn_percent: warned, until it drops below */
+	int map_full;		/* past router.map_full_percent: registrations refused */
 	uint64_t next_map_check_ms;
 };
 
