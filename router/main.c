@@ -165,7 +165,7 @@ static void accept_peers(int lfd)
 	}
 }
 
-/* Once a second: the map's use as gauges; a loud line past router.map_warn_percent and past
+/* Every 100 ms: the map's use as gauges; a loud line past router.map_warn_percent and past
  * router.map_full_percent, where registrations stop (handle.c) so that the rest stays for the
  * outbox. The lines come again only after the use has dropped below. */
 static void check_map(uint64_t now)
@@ -175,7 +175,7 @@ static void check_map(uint64_t now)
 
 	if (now < R.next_map_check_ms)
 		return;
-	R.next_map_check_ms = now + 1000;
+	R.next_map_check_ms = now + 100;
 	if (store_map_use(&R.store, &used, &size) < 0 || size == 0)
 		return;
 	gauge_set(GAUGE_MAP_USED_BYTES, used);
