@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 volatile sig_atomic_t daemon_stop;
-static const char *daemon_name = "";
+static const char *daemon_name = "pushpipe";
 
 static void on_stop(int sig)
 {
