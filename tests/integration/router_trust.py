@@ -124,7 +124,7 @@ def make_users():
     if os.geteuid() != 0:
         return
     tag = str(os.getpid() % 100000)
-    for name in ("pptr_i" + tag, "pptr_s" + tag):
+    for name in ("pptr_i" + tag, "pptr_s" + tag, "pptr_r" + tag):
         r = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
                            capture_output=True, text=True)
         if r.returncode != 0:
@@ -135,16 +135,16 @@ def make_users():
 
 try:
     make_users()
-    t.check(len(users) == 2, "two role users created (the test runs as root)")
+    t.check(len(users) == 3, "three role users created (the test runs as root)")
     if users:
         os.chmod(p.dir, 0o755)
         os.chmod(os.path.join(p.dir, "run"), 0o755)
     configure(hello_timeout_ms=600, max_unauthenticated=8)
     start_router()
-    ING, SND = (users[0], users[1]) if len(users) == 2 else (None, None)
+    ING, SND = (users[0], users[1]) if len(users) == 3 else (None, None)
 
     # --- item 5: the role must match the peer's uid ---
-    if len(users) == 2:
+    if len(users) == 3:
         s = connect_as(ING, F.ROLE_SENDER, F.IOS, "posing-sender")
         t.check(closed(s), "the ingress user claiming the sender role is dropped")
         log = p.log("router")
@@ -246,6 +246,22 @@ try:
     t.check(got == [], f"a queued WNS job whose URI the allowlist no longer takes is not handed out {got}")
     t.check("channel URI outside the allowlist, dropped" in p.log("router"), "...it is dropped and logged")
     wns.close()
+
+    # --- the router drops to its own role's user (users.router) ---
+    if len(users) == 3:
+        p.kill("router")
+        with open(p.config) as f:
+            cfg = json.load(f)
+        cfg["users"]["router"] = users[2]
+        with open(p.config, "w") as f:
+            json.dump(cfg, f, indent=2)
+        start_router()
+        with open(f"/proc/{p.procs['router'].pid}/status") as f:
+            uids = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
+        t.check(all(int(u) == pwd.getpwnam(users[2]).pw_uid for u in uids), f"the router runs as users.router {uids}")
+        ing = Ingress(ING, "after-drop")
+        t.check(ing.request(F.COUNTS_QUERY, []) is not None, "...and still serves the ingress user")
+        ing.s.close()
 except Exception as e:  # a crash is a failure, with the logs
     t.check(False, f"exception: {e!r}")
     print(p.logs())
