@@ -165,7 +165,7 @@ static void accept_peers(int lfd)
 	}
 }
 
-/* Every 100 ms: the map's use as gauges; a loud line past router.map_warn_percent and past
+/* Every second, every 100 ms once within 10 points of the warning: the map's use as gauges; a loud line past router.map_warn_percent and past
  * router.map_full_percent, where registrations stop (handle.c) so that the rest stays for the
  * outbox. The lines come again only after the use has dropped below. */
 static void check_map(uint64_t now)
@@ -181,6 +181,8 @@ static void check_map(uint64_t now)
 	gauge_set(GAUGE_MAP_USED_BYTES, used);
 	gauge_set(GAUGE_MAP_SIZE_BYTES, size);
 	pct = (unsigned)(used * 100 / size);
+	if (pct + 10 < (unsigned)R.cfg->router.map_warn_percent)
+		R.next_map_check_ms = now + 1000;
 	if (pct >= (unsigned)R.cfg->router.map_warn_percent && !R.map_warned)
 		log_error("REGISTRY MAP %u%% FULL (%llu of %llu bytes): raise router.map_size_mb; at %ld%% new "
 			  "registrations are refused",
