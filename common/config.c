@@ -89,6 +89,13 @@ static const struct conf_key keys[] = {
 	{"router", "device_expiry_s", C_INT, S(router, device_expiry_s), NULL, 60 * 86400, 60, 3650L * 86400},
 	{"router", "node_length", C_INT, S(router, node_length), NULL, 24, 15, 64},
 	{"router", "secret_length", C_INT, S(router, secret_length), NULL, 24, 15, 64},
+	{"router", "hello_timeout_ms", C_INT, S(router, hello_timeout_ms), NULL, 2000, 100, 60000},
+	{"router", "max_unauthenticated", C_INT, S(router, max_unauthenticated), NULL, 16, 1, 256},
+	{"router", "max_tokens_per_id", C_INT, S(router, max_tokens_per_id), NULL, 64, 1, 10000},
+	{"router", "max_groups_per_id", C_INT, S(router, max_groups_per_id), NULL, 4096, 1, 1000000},
+	{"router", "max_group_members", C_INT, S(router, max_group_members), NULL, 10000, 1, 10000000},
+	{"router", "map_warn_percent", C_INT, S(router, map_warn_percent), NULL, 85, 1, 99},
+	{"router", "map_full_percent", C_INT, S(router, map_full_percent), NULL, 95, 2, 99},
 
 	{"apns_sender", "url", C_STR, S(apns, url), "https://api.push.apple.com", 0, 0, 0},
 	{"apns_sender", "ca_file", C_STR, S(apns, ca_file), "", 0, 0, 0},
@@ -138,6 +145,12 @@ static const struct conf_key keys[] = {
 	{"wns_sender", "cache_policy", C_BOOL, S(wns, cache_policy), NULL, 0, 0, 1},
 	{"wns_sender", "ttl_s", C_INT, S(wns, ttl_s), NULL, 0, 0, 30 * 86400},
 
+	{"users", "ingress", C_STR, S(users, ingress), "", 0, 0, 0},
+	{"users", "sender", C_STR, S(users, sender), "", 0, 0, 0},
+	{"users", "router", C_STR, S(users, router), "", 0, 0, 0},
+	{"users", "statsd", C_STR, S(users, statsd), "", 0, 0, 0},
+	{"users", "tool", C_STR, S(users, tool), "", 0, 0, 0},
+
 	{"statsd", "db_path", C_STR, S(statsd, db_path), "var/db/stats", 0, 0, 0},
 	{"statsd", "period_s", C_INT, S(statsd, period_s), NULL, 43200, 1, 30 * 86400},
 	{"statsd", "listen", C_STR, S(statsd, listen), "127.0.0.1:5080", 0, 0, 0},
@@ -145,7 +158,7 @@ static const struct conf_key keys[] = {
 #define NKEYS (sizeof keys / sizeof keys[0])
 
 static const char *const sections[] = {"ingress_onion", "ingress_uwpx", "ingress_xmpp", "router", "apns_sender", "fcm_sender",
-				       "wns_sender", "statsd"};
+				       "wns_sender", "statsd", "users"};
 
 static void list_set(struct conf_list *l, const char *csv)
 {
@@ -361,4 +374,15 @@ const char *config_socket(const struct config *c, const char *name, char *buf, s
 	if (sock_path(buf, len, c->state_dir, name) < 0)
 		return NULL;
 	return buf;
+}
+
+const char *config_user_for(const struct config *c, const char *role)
+{
+	const char *u = strcmp(role, "ingress") == 0  ? c->users.ingress
+			: strcmp(role, "sender") == 0 ? c->users.sender
+			: strcmp(role, "router") == 0 ? c->users.router
+			: strcmp(role, "statsd") == 0 ? c->users.statsd
+			: strcmp(role, "tool") == 0   ? c->users.tool
+						      : NULL;
+	return u && u[0] ? u : c->user;
 }

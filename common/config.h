@@ -72,6 +72,17 @@ struct conf_router {
 	long wake_max_age_s;	/* WNS wake-ups and XMPP pushes */
 	long device_expiry_s;	/* UWPX devices not refreshed */
 	long node_length, secret_length;
+	long hello_timeout_ms;	/* a connection that has not said hello by then is closed */
+	long max_unauthenticated; /* connections that have not said hello yet */
+	long max_tokens_per_id, max_groups_per_id, max_group_members;
+	long map_warn_percent;	/* loud log line when the LMDB map passes this */
+	long map_full_percent;	/* registrations refused past this; the rest is the outbox's */
+};
+
+/* Per-role users (optional): each daemon drops to its role's user, and the router lets a peer
+ * take a role only when its uid is that role's (config_user_for). Empty = `user`. */
+struct conf_users {
+	char *ingress, *sender, *router, *statsd, *tool;
 };
 
 struct conf_apns {
@@ -126,11 +137,15 @@ struct config {
 	struct conf_fcm fcm;
 	struct conf_wns wns;
 	struct conf_statsd statsd;
+	struct conf_users users;
 };
 
 /* Loads defaults, then the file. On error returns -1 with a one-line reason in err. */
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
 void config_free(struct config *c);
 /* Joins state_dir and a socket name. */
+/* The user a daemon of this role class ("ingress", "sender", "router", "statsd", "tool") runs
+ * as: users.<role> when set, else `user` (may be "", meaning: whoever started it). */
+const char *config_user_for(const struct config *c, const char *role);
 const char *config_socket(const struct config *c, const char *name, char *buf, size_t len);
 #endif

@@ -67,6 +67,8 @@ static const char *const names[CTR_MAX] = {
 	[CTR_XMPP_FCM_DELIVERED] = "xmpp_fcm_delivered",
 	[CTR_XMPP_APNS_DELIVERED] = "xmpp_apns_delivered",
 	[CTR_WNS_SUPERSEDED] = "wns_superseded",
+	[CTR_RESULTS_IGNORED] = "results_ignored",
+	[CTR_REGISTRY_LIMITS] = "registry_limits",
 };
 
 const char *counter_name(uint32_t id)
@@ -94,6 +96,8 @@ static const char *const gauge_names[GAUGE_MAX] = {
 	[GAUGE_JOBS_IN_FLIGHT] = "jobs_in_flight",
 	[GAUGE_PROVIDER_REQUESTS] = "provider_requests",
 	[GAUGE_ROUTER_CONNECTED] = "router_connected",
+	[GAUGE_MAP_USED_BYTES] = "registry_map_used_bytes",
+	[GAUGE_MAP_SIZE_BYTES] = "registry_map_size_bytes",
 };
 /* The program names of the daemons, as installed (bin/<name>). */
 static const char *const source_names[SRC_MAX] = {

@@ -49,6 +49,8 @@ enum counter_id {
 	CTR_XMPP_FCM_DELIVERED,
 	CTR_XMPP_APNS_DELIVERED,
 	CTR_WNS_SUPERSEDED,          /* WNS jobs replaced by a newer one while their channel backed off */
+	CTR_RESULTS_IGNORED,         /* router: results for a job the sender does not hold */
+	CTR_REGISTRY_LIMITS,         /* router: registrations refused by a registry cap or a full map */
 	CTR_MAX
 };
 
@@ -97,6 +99,8 @@ enum gauge_id {
 	GAUGE_JOBS_IN_FLIGHT,	   /* sender: jobs taken from the router and not yet answered */
 	GAUGE_PROVIDER_REQUESTS,   /* sender: HTTP/2 requests open to the provider */
 	GAUGE_ROUTER_CONNECTED,	   /* sender: 1 while its router connection is up */
+	GAUGE_MAP_USED_BYTES,	   /* router: bytes of the LMDB map in use */
+	GAUGE_MAP_SIZE_BYTES,	   /* router: the LMDB map's size (router.map_size_mb) */
 	GAUGE_MAX
 };
 /* Who reports a gauge: the daemon's program name, mapped by counter_source_name(). */

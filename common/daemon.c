@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 volatile sig_atomic_t daemon_stop;
+static const char *daemon_name = "pushpipe";
 
 static void on_stop(int sig)
 {
@@ -35,6 +36,7 @@ void daemon_start(const char *name, int argc, char **argv, struct config *c, str
 	int ch, lvl;
 
 	memset(o, 0, sizeof *o);
+	daemon_name = name;
 	log_init(name);
 	while ((ch = getopt(argc, argv, "c:ni:h")) != -1) {
 		switch (ch) {
@@ -70,14 +72,26 @@ void daemon_start(const char *name, int argc, char **argv, struct config *c, str
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
+const char *daemon_role_class(const char *name)
+{
+	size_t n = strlen(name);
+	if (strncmp(name, "ingress", 7) == 0)
+		return "ingress";
+	if (n >= 7 && strcmp(name + n - 7, "-sender") == 0)
+		return "sender";
+	return name; /* "router", "statsd" */
+}
+
 void daemon_privdrop(const struct config *c)
 {
-	if (geteuid() == 0 && c->user[0] != '\0') {
-		struct passwd *pw = getpwnam(c->user);
+	/* users.<role> when set (docs/operations.md, "Security model"), else `user`. */
+	const char *user = config_user_for(c, daemon_role_class(daemon_name));
+	if (geteuid() == 0 && user[0] != '\0') {
+		struct passwd *pw = getpwnam(user);
 		if (pw == NULL)
-			fatal("user %s: no such user", c->user);
+			fatal("user %s: no such user", user);
 		if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
-			fatal("dropping privileges to %s: %s", c->user, strerror(errno));
+			fatal("dropping privileges to %s: %s", user, strerror(errno));
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fatal("no_new_privs: %s", strerror(errno));

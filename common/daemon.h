@@ -18,8 +18,11 @@ extern volatile sig_atomic_t daemon_stop;
  * line on error; with -n prints "configuration OK" and exits 0); sets up logging and
  * signals (TERM/INT stop, PIPE ignored). */
 void daemon_start(const char *name, int argc, char **argv, struct config *c, struct daemon_opts *o);
-/* Drops to the configured user when root, and sets no_new_privs. */
+/* Drops to the configured user of this daemon's role (users.<role>, else `user`) when root,
+ * and sets no_new_privs. */
 void daemon_privdrop(const struct config *c);
+/* "ingress" for ingress-*, "sender" for *-sender, else the name itself ("router", "statsd"). */
+const char *daemon_role_class(const char *name);
 /* Milliseconds: wall clock (for stored times) and monotonic (for timeouts). */
 uint64_t now_ms(void);
 uint64_t mono_ms(void);

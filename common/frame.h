@@ -110,6 +110,7 @@ enum frame_status {
 	STATUS_FORBIDDEN = 4,	/* XMPP publish: wrong secret */
 	STATUS_UNAVAILABLE = 5, /* XMPP publish: WNS channel dead (answer recipient-unavailable, wait) */
 	STATUS_FAILED = 6,	/* UWPX test push: WNS refused it */
+	STATUS_LIMIT = 7,	/* register/subscribe: a registry cap, or the map nearly full (docs/registry.md) */
 };
 enum frame_outcome {
 	OUTCOME_DELIVERED = 1,

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 struct peer_msg {
@@ -17,6 +18,21 @@ void peer_init(struct peer *p, int fd)
 {
 	memset(p, 0, sizeof *p);
 	p->fd = fd;
+}
+
+int peer_init_cred(struct peer *p)
+{
+	struct ucred uc;
+	socklen_t len = sizeof uc;
+
+	p->has_cred = 0;
+	if (getsockopt(p->fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0 || len != sizeof uc)
+		return -1;
+	p->uid = (uint32_t)uc.uid;
+	p->gid = (uint32_t)uc.gid;
+	p->cred_pid = (uint32_t)uc.pid;
+	p->has_cred = 1;
+	return 0;
 }
 
 int peer_has_queued(const struct peer *p)

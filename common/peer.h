@@ -20,6 +20,10 @@ struct peer {
 	uint32_t role, platform, pid;
 	char instance[65];
 	int hello_done;
+	/* The kernel's word on who connected (SO_PEERCRED at connect()), set by peer_init_cred();
+	 * has_cred 0 when it could not be read. The hello's pid is only what the peer claims. */
+	int has_cred;
+	uint32_t uid, gid, cred_pid;
 	struct peer_msg *head, *tail;
 	size_t queued_bytes;
 	/* Set by the owner once the peer has sent a FRAME_BATCH (so it reads them): from then on
@@ -30,6 +34,8 @@ struct peer {
 };
 
 void peer_init(struct peer *p, int fd);
+/* Records the connecting process's credentials (SO_PEERCRED); -1 when they cannot be read. */
+int peer_init_cred(struct peer *p);
 /* Sends now or queues (or, when p->batches, adds to the batch); -1 when the queue bound would
  * be passed or the socket failed. */
 int peer_send(struct peer *p, const uint8_t *buf, size_t len);

@@ -267,6 +267,9 @@ static enum bchat_error verdict(const struct onion_conn *c)
 		return BCHAT_OK;
 	case STATUS_NOT_FOUND:
 		return c->br.action == BCHAT_UNREGISTER ? BCHAT_NOT_REGISTERED : BCHAT_GROUP_NOT_FOUND;
+	case STATUS_LIMIT:
+		/* A registry cap (docs/registry.md, "Caps"): retrying would not help. */
+		return BCHAT_INVALID_PARAMETER;
 	default:
 		/* Busy, router absent or a store error: all retryable for the app. */
 		return BCHAT_SERVER_BUSY;

@@ -39,7 +39,14 @@ static enum wns_state wns_state(struct router *r, MDB_txn *txn, const struct out
 {
 	static struct xdevice d;
 	int rc;
-	if (j->kind != KIND_WNS || j->ref_len != XREG_DEVICE_LEN)
+	if (j->kind != KIND_WNS)
+		return WNS_SEND;
+	if (!uwpx_uri_valid(&r->uri_rules, j->token, j->token_len)) {
+		/* Stored before this check existed, or by hand: never handed to wns-sender. */
+		log_warn("WNS job %llu: channel URI outside the allowlist, dropped", (unsigned long long)j->id);
+		return WNS_DROP;
+	}
+	if (j->ref_len != XREG_DEVICE_LEN)
 		return WNS_SEND;
 	rc = xreg_device_get(txn, &r->store, j->ref, &d);
 	if (rc == 0 || (rc == 1 && d.dead))

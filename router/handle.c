@@ -4,7 +4,8 @@
  * acknowledged before the commit returns. Each request runs in a nested transaction so a
  * failing one changes nothing while the others still commit.
  * Trusts frames only after frame_parse(); sender results are checked against the job cache
- * (a result for a job not in flight on that very sender is stale and ignored).
+ * (main.c takes a result only for a job in flight on that very connection) and the job's
+ * platform against the sender's, so no peer can end (or delete the token of) a job it never held.
  */
 #include "counters.h"
 #include "daemon.h"
@@ -108,6 +109,24 @@ static uint32_t do_notify(struct router *r, MDB_txn *txn, const struct frame *f,
 	return STATUS_OK;
 }
 
+/* A registry function's failure as a status: REG_LIMIT (counted, logged at most once a minute)
+ * or a store error. */
+static uint32_t limit_status(int rc, const char *what, const char *key)
+{
+	static uint64_t next_log;
+	uint64_t now;
+
+	if (rc != REG_LIMIT)
+		return STATUS_ERROR;
+	counter_add(CTR_REGISTRY_LIMITS, 1);
+	if ((now = mono_ms()) >= next_log) {
+		log_warn("registration refused: too many %s (%s); further refusals are counted in registry_limits", what,
+			 key);
+		next_log = now + 60000;
+	}
+	return STATUS_LIMIT;
+}
+
 static uint32_t do_register(struct router *r, MDB_txn *txn, const struct frame *f, uint64_t now)
 {
 	struct frame_field id, tok, fl;
@@ -116,15 +135,18 @@ static uint32_t do_register(struct router *r, MDB_txn *txn, const struct frame *
 
 	frame_get(f, TAG_ID, &id);
 	frame_get(f, TAG_TOKEN, &tok);
+	int rc;
+
 	if (device < PLATFORM_IOS || device > PLATFORM_HUAWEI || tok.len == 0 || id.len == 0)
 		return STATUS_ERROR;
-	if (registry_register(txn, &r->store, (const char *)id.val, id.len, (const char *)tok.val, tok.len, device,
-			      (flags & FRAME_F_LEGACY_GROUPS_ONLY) != 0, now) < 0)
-		return STATUS_ERROR;
+	if ((rc = registry_register(txn, &r->store, (const char *)id.val, id.len, (const char *)tok.val, tok.len, device,
+				    (flags & FRAME_F_LEGACY_GROUPS_ONLY) != 0, now)) < 0)
+		return limit_status(rc, "tokens for one id", "router.max_tokens_per_id");
 	while (frame_next(f, &pos, &fl) == 0)
 		if (fl.tag == TAG_GROUP && fl.len > 0 &&
-		    registry_subscribe(txn, &r->store, (const char *)fl.val, fl.len, (const char *)id.val, id.len) < 0)
-			return STATUS_ERROR;
+		    (rc = registry_subscribe(txn, &r->store, (const char *)fl.val, fl.len, (const char *)id.val, id.len)) < 0)
+			return limit_status(rc, "groups of one id or members of one group",
+					    "router.max_groups_per_id, router.max_group_members");
 	counter_add(CTR_REGISTRATIONS, 1);
 	return STATUS_OK;
 }
@@ -136,6 +158,10 @@ static uint32_t do_request(struct router *r, MDB_txn *txn, const struct frame *f
 
 	switch (f->type) {
 	case FRAME_REGISTER:
+		/* Past router.map_full_percent the rest of the map is kept for the outbox: notifies
+		 * and results go on, registrations wait until unregistrations make room. */
+		if (r->map_full)
+			return limit_status(REG_LIMIT, "bytes in the LMDB map", "router.map_size_mb");
 		return do_register(r, txn, f, now);
 	case FRAME_UNREGISTER:
 		frame_get(f, TAG_TOKEN, &a);
@@ -149,10 +175,14 @@ static uint32_t do_request(struct router *r, MDB_txn *txn, const struct frame *f
 		frame_get(f, TAG_ID, &b);
 		if (a.len == 0 || b.len == 0)
 			return STATUS_ERROR;
-		if (f->type == FRAME_SUBSCRIBE)
-			return registry_subscribe(txn, &r->store, (const char *)a.val, a.len, (const char *)b.val, b.len) < 0
-				       ? STATUS_ERROR
-				       : STATUS_OK;
+		if (f->type == FRAME_SUBSCRIBE) {
+			if (r->map_full)
+				return limit_status(REG_LIMIT, "bytes in the LMDB map", "router.map_size_mb");
+			rc = registry_subscribe(txn, &r->store, (const char *)a.val, a.len, (const char *)b.val, b.len);
+			return rc < 0 ? limit_status(rc, "groups of one id or members of one group",
+						     "router.max_groups_per_id, router.max_group_members")
+				      : STATUS_OK;
+		}
 		rc = registry_unsubscribe(txn, &r->store, (const char *)a.val, a.len, (const char *)b.val, b.len);
 		return rc < 0 ? STATUS_ERROR : rc == 1 ? STATUS_OK : STATUS_NOT_FOUND;
 	case FRAME_NOTIFY:
@@ -224,6 +254,13 @@ static int do_result(struct router *r, MDB_txn *txn, const struct frame *f, uint
 
 	if (rc <= 0)
 		return rc;
+	if (j.platform != p->platform) {
+		/* main.c already took only results for jobs held by that connection, and jobs go only
+		 * to senders of their platform: this is a second lock on the same door. */
+		counter_add(CTR_RESULTS_IGNORED, 1);
+		log_warn("result for job %llu from a sender of another platform, ignored", (unsigned long long)j.id);
+		return 0;
+	}
 	histogram_observe(HIST_JOB_PROVIDER_ANSWER, now > j.accepted_ms ? (now - j.accepted_ms) * 1000 : 0);
 	if (j.kind == KIND_WNS || j.kind == KIND_XMPP) {
 		/* Never the Bchat token path: WNS channels and XMPP tokens are marked, not deleted. */
@@ -311,7 +348,7 @@ void router_commit_batch(struct router *r)
 			status[i] = do_result(r, child, &f, now, p) < 0 ? STATUS_ERROR : STATUS_OK;
 		else
 			status[i] = do_request(r, child, &f, now, p);
-		if (status[i] == STATUS_ERROR || status[i] == STATUS_BUSY) {
+		if (status[i] == STATUS_ERROR || status[i] == STATUS_BUSY || status[i] == STATUS_LIMIT) {
 			mdb_txn_abort(child);
 			r->nfresh = fresh_mark;
 			pending_clear(p);

@@ -17,6 +17,7 @@
 #include "sock.h"
 #include "xreg.h"
 #include <errno.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -35,20 +36,36 @@ static void ep_set(int fd, uint32_t tag, uint32_t events, int op)
 	epoll_ctl(epfd, op, fd, &ev);
 }
 
+static const char *role_name(uint32_t role)
+{
+	return role == ROLE_SENDER ? "sender" : role == ROLE_INGRESS ? "ingress" : role == ROLE_TOOL ? "tool" : "peer";
+}
+
+/* Closes a peer without a log line of its own (connections without a hello: see
+ * check_hello_deadlines, which logs them in summary). */
+static void drop_quiet(struct router *r, int slot)
+{
+	struct router_peer *p = &r->peers[slot];
+	if (!p->in_use)
+		return;
+	if (p->p.role == ROLE_SENDER && p->p.hello_done)
+		router_sender_gone(r, slot);
+	xtest_peer_gone(r, slot);
+	if (!p->p.hello_done && r->nunauth > 0)
+		r->nunauth--;
+	epoll_ctl(epfd, EPOLL_CTL_DEL, p->p.fd, NULL);
+	peer_close(&p->p);
+	p->in_use = 0;
+}
+
 void router_drop_peer(struct router *r, int slot, const char *why)
 {
 	struct router_peer *p = &r->peers[slot];
 	if (!p->in_use)
 		return;
-	log_info("%s%s%s (pid %u) dropped: %s",
-		 p->p.role == ROLE_SENDER ? "sender" : p->p.role == ROLE_INGRESS ? "ingress" : "peer",
-		 p->p.instance[0] ? " " : "", p->p.instance, p->p.pid, why);
-	if (p->p.role == ROLE_SENDER)
-		router_sender_gone(r, slot);
-	xtest_peer_gone(r, slot);
-	epoll_ctl(epfd, EPOLL_CTL_DEL, p->p.fd, NULL);
-	peer_close(&p->p);
-	p->in_use = 0;
+	log_info("%s%s%s (pid %u, uid %u) dropped: %s", p->p.hello_done ? role_name(p->p.role) : "peer",
+		 p->p.instance[0] ? " " : "", p->p.instance, p->p.has_cred ? p->p.cred_pid : p->p.pid, p->p.uid, why);
+	drop_quiet(r, slot);
 }
 
 int router_send_frame(struct router *r, int slot, uint64_t gen, const uint8_t *buf, size_t len)
@@ -99,11 +116,31 @@ static void reply_counts(struct router *r, int slot, uint64_t id)
 		router_drop_peer(r, slot, "reply queue full");
 }
 
+static void read_peer(int slot);
+
+/* The oldest connection that has not said hello yet, or -1. */
+static int oldest_unauth(void)
+{
+	int best = -1;
+	for (int i = 0; i < ROUTER_PEERS; i++)
+		if (R.peers[i].in_use && !R.peers[i].p.hello_done &&
+		    (best < 0 || R.peers[i].accepted_ms < R.peers[best].accepted_ms))
+			best = i;
+	return best;
+}
+
+/* Connections that have not said hello are few (router.max_unauthenticated; a new one pushes
+ * out the oldest) and short-lived (router.hello_timeout_ms), so they cannot keep real peers
+ * out. A real peer sends its hello right after connect(), so it is usually read at once. */
 static void accept_peers(int lfd)
 {
 	int fd;
 	while ((fd = sock_accept(lfd)) >= 0) {
 		int slot;
+		if (R.nunauth >= (uint32_t)R.cfg->router.max_unauthenticated && (slot = oldest_unauth()) >= 0) {
+			drop_quiet(&R, slot);
+			R.unauth_closed++;
+		}
 		for (slot = 0; slot < ROUTER_PEERS && R.peers[slot].in_use; slot++)
 			;
 		if (slot == ROUTER_PEERS) {
@@ -112,11 +149,113 @@ static void accept_peers(int lfd)
 			continue;
 		}
 		peer_init(&R.peers[slot].p, fd);
+		if (peer_init_cred(&R.peers[slot].p) < 0) {
+			log_warn("a peer's credentials cannot be read (%s); connection refused", strerror(errno));
+			peer_close(&R.peers[slot].p);
+			continue;
+		}
 		R.peers[slot].in_use = 1;
 		R.peers[slot].gen = ++R.next_gen;
 		R.peers[slot].in_flight = 0;
+		R.peers[slot].forged_logged = 0;
+		R.peers[slot].accepted_ms = mono_ms();
+		R.nunauth++;
 		ep_set(fd, (uint32_t)slot, EPOLLIN, EPOLL_CTL_ADD);
+		read_peer(slot);
 	}
+}
+
+/* Every second, every 100 ms once within 10 points of the warning: the map's use as gauges; a loud line past router.map_warn_percent and past
+ * router.map_full_percent, where registrations stop (handle.c) so that the rest stays for the
+ * outbox. The lines come again only after the use has dropped below. */
+static void check_map(uint64_t now)
+{
+	uint64_t used, size;
+	unsigned pct;
+
+	if (now < R.next_map_check_ms)
+		return;
+	R.next_map_check_ms = now + 100;
+	if (store_map_use(&R.store, &used, &size) < 0 || size == 0)
+		return;
+	gauge_set(GAUGE_MAP_USED_BYTES, used);
+	gauge_set(GAUGE_MAP_SIZE_BYTES, size);
+	pct = (unsigned)(used * 100 / size);
+	if (pct + 10 < (unsigned)R.cfg->router.map_warn_percent)
+		R.next_map_check_ms = now + 1000;
+	if (pct >= (unsigned)R.cfg->router.map_warn_percent && !R.map_warned)
+		log_error("REGISTRY MAP %u%% FULL (%llu of %llu bytes): raise router.map_size_mb; at %ld%% new "
+			  "registrations are refused",
+			  pct, (unsigned long long)used, (unsigned long long)size, R.cfg->router.map_full_percent);
+	R.map_warned = pct >= (unsigned)R.cfg->router.map_warn_percent;
+	if (pct >= (unsigned)R.cfg->router.map_full_percent && !R.map_full)
+		log_error("REGISTRY MAP %u%% FULL: new registrations and subscriptions are refused until there is room "
+			  "(router.map_size_mb); notifies and results go on",
+			  pct);
+	else if (pct < (unsigned)R.cfg->router.map_full_percent && R.map_full)
+		log_warn("registry map %u%% full: registrations accepted again", pct);
+	R.map_full = pct >= (unsigned)R.cfg->router.map_full_percent;
+}
+
+/* Closes connections past their hello deadline; one summary line at most every 10 s. */
+static void check_hello_deadlines(uint64_t now)
+{
+	if (now < R.next_hello_check_ms)
+		return;
+	R.next_hello_check_ms = now + 100;
+	for (int i = 0; R.nunauth > 0 && i < ROUTER_PEERS; i++)
+		if (R.peers[i].in_use && !R.peers[i].p.hello_done &&
+		    now - R.peers[i].accepted_ms >= (uint64_t)R.cfg->router.hello_timeout_ms) {
+			drop_quiet(&R, i);
+			R.unauth_closed++;
+		}
+	if (R.unauth_closed > 0 && now >= R.next_unauth_log_ms) {
+		log_warn("%llu connections closed without a hello (router.hello_timeout_ms %ld, "
+			 "router.max_unauthenticated %ld)",
+			 (unsigned long long)R.unauth_closed, R.cfg->router.hello_timeout_ms,
+			 R.cfg->router.max_unauthenticated);
+		R.unauth_closed = 0;
+		R.next_unauth_log_ms = now + 10000;
+	}
+}
+
+/* May this peer take the role its hello claims? Only the role's uid (users.<role>, else
+ * `user`, else the router's own) or root; 0 when not. */
+static int role_allowed(const struct peer *p)
+{
+	if (p->role != ROLE_INGRESS && p->role != ROLE_SENDER && p->role != ROLE_TOOL)
+		return 0;
+	return p->has_cred && (p->uid == 0 || p->uid == R.role_uid[p->role]);
+}
+
+/* Resolves each role's user before privileges drop (the user database may be out of reach
+ * afterwards); roles without one are filled in with the router's own uid by role_uids_finish. */
+static int role_users[ROLE_TOOL + 1];
+static void role_uids_resolve(const struct config *c)
+{
+	static const struct {
+		uint32_t role;
+		const char *name;
+	} roles[] = {{ROLE_INGRESS, "ingress"}, {ROLE_SENDER, "sender"}, {ROLE_TOOL, "tool"}};
+	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+		const char *u = config_user_for(c, roles[i].name);
+		struct passwd *pw;
+		if (u[0] == '\0')
+			continue;
+		if ((pw = getpwnam(u)) == NULL)
+			fatal("user %s (for the %s role): no such user", u, roles[i].name);
+		R.role_uid[roles[i].role] = (uint32_t)pw->pw_uid;
+		role_users[roles[i].role] = 1;
+	}
+}
+
+static void role_uids_finish(void)
+{
+	for (uint32_t r = 0; r <= ROLE_TOOL; r++)
+		if (!role_users[r])
+			R.role_uid[r] = (uint32_t)geteuid();
+	log_info("peers may take a role only as root or as uid ingress %u, sender %u, tool %u",
+		 R.role_uid[ROLE_INGRESS], R.role_uid[ROLE_SENDER], R.role_uid[ROLE_TOOL]);
 }
 
 static int batch_add(int slot, const uint8_t *buf, size_t len)
@@ -138,6 +277,7 @@ static int batch_add(int slot, const uint8_t *buf, size_t len)
 	p->len = len;
 	p->slot = slot;
 	p->gen = R.peers[slot].gen;
+	p->platform = R.peers[slot].p.platform;
 	R.nbatch++;
 	return 0;
 }
@@ -164,12 +304,27 @@ static int take_frame(int slot, const uint8_t *buf, size_t n, const struct frame
 		if (batch_add(slot, buf, n) < 0)
 			router_reply(&R, slot, p->gen, f->id, STATUS_BUSY);
 		return 0;
-	case FRAME_RESULT:
+	case FRAME_RESULT: {
+		int32_t where;
 		if (p->p.role != ROLE_SENDER)
 			return *why = "frame type not allowed for this peer", -1;
+		/* Only for a job in flight on this very connection (docs/operations.md, "Security
+		 * model"): anything else is stale or forged and changes nothing. */
+		if (!held_get(&R.held, f->id, &where) || where != slot) {
+			R.results_ignored++;
+			counter_add(CTR_RESULTS_IGNORED, 1);
+			if (!p->forged_logged) {
+				log_warn("sender %s (pid %u): result for job %llu it does not hold, ignored (logged once "
+					 "per connection)",
+					 p->p.instance, p->p.cred_pid, (unsigned long long)f->id);
+				p->forged_logged = 1;
+			}
+			return 0;
+		}
 		if (batch_add(slot, buf, n) < 0)
 			R.spilled = 1;
 		return 0;
+	}
 	case FRAME_COUNTS_QUERY:
 		reply_counts(&R, slot, f->id);
 		return 0;
@@ -212,13 +367,29 @@ static void read_peer(int slot)
 			return;
 		}
 		if (!p->p.hello_done) {
-			if (peer_hello(&p->p, buf, (size_t)n, &why) < 0 ||
-			    (p->p.role != ROLE_INGRESS && p->p.role != ROLE_SENDER && p->p.role != ROLE_TOOL)) {
-				router_drop_peer(&R, slot, why ? why : "unexpected role");
+			if (mono_ms() - p->accepted_ms >= (uint64_t)R.cfg->router.hello_timeout_ms) {
+				drop_quiet(&R, slot);
+				R.unauth_closed++;
 				return;
 			}
-			log_info("%s%s%s connected (pid %u)", p->p.role == ROLE_SENDER ? "sender" : "ingress",
-				 p->p.instance[0] ? " " : "", p->p.instance, p->p.pid);
+			if (peer_hello(&p->p, buf, (size_t)n, &why) < 0) {
+				p->p.hello_done = 0;
+				router_drop_peer(&R, slot, why);
+				return;
+			}
+			R.nunauth--;
+			if (p->p.role != ROLE_INGRESS && p->p.role != ROLE_SENDER && p->p.role != ROLE_TOOL) {
+				router_drop_peer(&R, slot, "unexpected role");
+				return;
+			}
+			if (!role_allowed(&p->p)) {
+				log_warn("a peer with uid %u (pid %u) claimed the %s role, which is uid %u's: dropped",
+					 p->p.uid, p->p.cred_pid, role_name(p->p.role), R.role_uid[p->p.role]);
+				router_drop_peer(&R, slot, "role not allowed for its uid");
+				return;
+			}
+			log_info("%s%s%s connected (pid %u, uid %u)", role_name(p->p.role), p->p.instance[0] ? " " : "",
+				 p->p.instance, p->p.cred_pid, p->p.uid);
 			continue;
 		}
 		if (frame_parse(buf, (size_t)n, &f, &why) < 0 ||
@@ -239,12 +410,18 @@ int main(int argc, char **argv)
 
 	daemon_start("router", argc, argv, &cfg, &opts);
 	R.cfg = &cfg;
+	uwpx_uri_rules_from_config(&R.uri_rules, &cfg);
 	if (store_open(&R.store, cfg.router.db_path, (size_t)cfg.router.map_size_mb, 0, err, sizeof err) < 0)
 		fatal("registry: %s", err);
+	R.store.max_tokens = (uint64_t)cfg.router.max_tokens_per_id;
+	R.store.max_groups = (uint64_t)cfg.router.max_groups_per_id;
+	R.store.max_members = (uint64_t)cfg.router.max_group_members;
 	if (config_socket(&cfg, "router.sock", path, sizeof path) == NULL || (lfd = sock_listen(path, SOCK_SEQPACKET)) < 0)
 		fatal("listening on %s/router.sock: %s", cfg.state_dir, strerror(errno));
 	counters_init(config_socket(&cfg, "statsd.sock", path, sizeof path) ? path : "");
+	role_uids_resolve(&cfg);
 	daemon_privdrop(&cfg);
+	role_uids_finish();
 	sandbox_enter(&cfg, SANDBOX_ROUTER);
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		fatal("epoll: %s", strerror(errno));
@@ -271,7 +448,8 @@ int main(int argc, char **argv)
 	while (!daemon_stop) {
 		uint64_t now = mono_ms();
 		int timeout = R.next_scan_ms > now ? (int)(R.next_scan_ms - now) : 0;
-		int n = epoll_wait(epfd, evs, 64, timeout > 1000 ? 1000 : timeout);
+		int cap = R.nunauth > 0 ? 100 : 1000; /* hello deadlines are checked every 100 ms */
+		int n = epoll_wait(epfd, evs, 64, timeout > cap ? cap : timeout);
 
 		for (int i = 0; i < n; i++) {
 			uint32_t tag = evs[i].data.u32;
@@ -302,6 +480,8 @@ int main(int argc, char **argv)
 		}
 		router_dispatch(&R);
 		xtest_expire(&R, now);
+		check_hello_deadlines(now);
+		check_map(now);
 		if (now >= R.next_sweep_ms) {
 			/* Device expiry: bounded work per pass, a pass a minute. */
 			router_sweep_devices(&R, now_ms());

@@ -6,7 +6,9 @@
  *   tokens  SipHash-64(token) → holder ids (dupsort). The hash keeps keys short (LMDB keys
  *           are limited to 511 bytes, tokens may have 1024); a collision only adds a
  *           candidate, which is checked against the holder's record.
- *   groups  group key → member ids (u16 length + encoded id each).
+ *   gmembers  group key → member ids (dupsort); idgroups  id → group keys (dupsort). A
+ *           subscribe is two puts whatever the group's size, and the caps are dupsort counts.
+ *           (`groups`, one value with every member, is the first layout: migrated by store.c.)
  *
  * Ids that are a two-character prefix and 64 lowercase hex digits are stored as 35 bytes
  * (form 1); anything else byte for byte (form 0), so every id comes back exactly as received.
@@ -104,6 +106,14 @@ static long rec_find(const unsigned char *rec, size_t len, const char *token, si
 			return (long)off;
 	}
 	return -1;
+}
+
+static size_t rec_entries(const unsigned char *rec, size_t len)
+{
+	size_t n = 0;
+	for (size_t off = 1, el; off < len && (el = entry_len(rec, off, len)) != 0; off += el)
+		n++;
+	return n;
 }
 
 static void entry_decode(const unsigned char *rec, size_t off, struct registry_token *t)
@@ -209,6 +219,9 @@ int registry_register(MDB_txn *txn, const struct store *s, const char *id, size_
 	rc = find_holder(txn, s, token, token_len, holder, &hlen, &eoff);
 	if (rc < 0)
 		return -1;
+	if (s->max_tokens && !(rc == 1 && hlen == elen && memcmp(holder, enc, elen) == 0) &&
+	    mdb_get(txn, s->ids, &k, &v) == 0 && (uint64_t)rec_entries(v.mv_data, v.mv_size) >= s->max_tokens)
+		return REG_LIMIT; /* a new token for an id that has as many as it may */
 	if (rc == 1 && (hlen != elen || memcmp(holder, enc, elen) != 0)) {
 		/* One id per token: registering it elsewhere moves it (§6.2 step 2). */
 		if (remove_entry(txn, s, holder, hlen, token, token_len) < 0)
@@ -271,69 +284,75 @@ int registry_unregister(MDB_txn *txn, const struct store *s, const char *token, 
 	return remove_entry(txn, s, holder, hlen, token, token_len) < 0 ? -1 : 1;
 }
 
-/* Offset of the member in a group value, or -1. */
-static long group_find(const unsigned char *g, size_t len, const unsigned char *enc, size_t elen)
+/* Entries in a dupsort key (0 when absent); -1 on a store error. k is left as it was (the
+ * cursor points its own copy into the page, which a later put could move). */
+static long dup_count(MDB_txn *txn, MDB_dbi dbi, const MDB_val *key)
 {
-	for (size_t off = 0; off + 2 <= len;) {
-		size_t ml = (size_t)g[off] | (size_t)g[off + 1] << 8;
-		if (off + 2 + ml > len)
-			return -1;
-		if (ml == elen && memcmp(g + off + 2, enc, elen) == 0)
-			return (long)off;
-		off += 2 + ml;
-	}
-	return -1;
+	MDB_cursor *c;
+	MDB_val v, kk = *key, *k = &kk;
+	size_t n = 0;
+	int rc;
+
+	if (mdb_cursor_open(txn, dbi, &c) != 0)
+		return -1;
+	rc = mdb_cursor_get(c, k, &v, MDB_SET_KEY);
+	if (rc == 0)
+		rc = mdb_cursor_count(c, &n);
+	mdb_cursor_close(c);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return -1;
+	return rc == 0 ? (long)n : 0;
 }
 
 int registry_subscribe(MDB_txn *txn, const struct store *s, const char *group, size_t group_len, const char *id,
 		       size_t id_len)
 {
-	unsigned char genc[ID_ENC_MAX], enc[ID_ENC_MAX], *buf;
+	unsigned char genc[ID_ENC_MAX], enc[ID_ENC_MAX];
 	size_t glen = id_encode(group, group_len, genc), elen = id_encode(id, id_len, enc);
-	MDB_val k = {glen, genc}, v = {0, NULL};
+	MDB_val k = {glen, genc}, v = {elen, enc}, ik = {elen, enc}, iv = {glen, genc};
+	MDB_cursor *c;
+	long n;
 	int rc;
 
-	if (mdb_get(txn, s->groups, &k, &v) == 0 && group_find(v.mv_data, v.mv_size, enc, elen) >= 0)
+	/* Already a member: nothing to do (and no cap to meet). On copies: a cursor may point the
+	 * vals it is given into the page, which the puts below could move. */
+	{
+		MDB_val ck = k, cv = v;
+		if (mdb_cursor_open(txn, s->gmembers, &c) != 0)
+			return -1;
+		rc = mdb_cursor_get(c, &ck, &cv, MDB_GET_BOTH);
+		mdb_cursor_close(c);
+	}
+	if (rc == 0)
 		return 0;
-	if ((buf = malloc(v.mv_size + 2 + elen)) == NULL)
+	if (rc != MDB_NOTFOUND)
 		return -1;
-	if (v.mv_size)
-		memcpy(buf, v.mv_data, v.mv_size);
-	buf[v.mv_size] = (unsigned char)elen;
-	buf[v.mv_size + 1] = (unsigned char)(elen >> 8);
-	memcpy(buf + v.mv_size + 2, enc, elen);
-	v.mv_size += 2 + elen;
-	v.mv_data = buf;
-	rc = mdb_put(txn, s->groups, &k, &v, 0);
-	free(buf);
-	return rc == 0 ? 0 : -1;
+	if (s->max_members && ((n = dup_count(txn, s->gmembers, &k)) < 0 || (uint64_t)n >= s->max_members))
+		return n < 0 ? -1 : REG_LIMIT;
+	if (s->max_groups && ((n = dup_count(txn, s->idgroups, &ik)) < 0 || (uint64_t)n >= s->max_groups))
+		return n < 0 ? -1 : REG_LIMIT;
+	if (mdb_put(txn, s->gmembers, &k, &v, MDB_NODUPDATA) != 0)
+		return -1;
+	rc = mdb_put(txn, s->idgroups, &ik, &iv, MDB_NODUPDATA);
+	return rc == 0 || rc == MDB_KEYEXIST ? 0 : -1;
 }
 
 int registry_unsubscribe(MDB_txn *txn, const struct store *s, const char *group, size_t group_len, const char *id,
 			 size_t id_len)
 {
-	unsigned char genc[ID_ENC_MAX], enc[ID_ENC_MAX], *buf;
-	size_t glen = id_encode(group, group_len, genc), elen = id_encode(id, id_len, enc), nlen;
-	MDB_val k = {glen, genc}, v;
-	long off;
+	unsigned char genc[ID_ENC_MAX], enc[ID_ENC_MAX];
+	size_t glen = id_encode(group, group_len, genc), elen = id_encode(id, id_len, enc);
+	MDB_val k = {glen, genc}, v = {elen, enc}, ik = {elen, enc}, iv = {glen, genc}, any;
 	int rc;
 
-	if ((rc = mdb_get(txn, s->groups, &k, &v)) != 0)
+	if ((rc = mdb_get(txn, s->gmembers, &k, &any)) != 0)
 		return rc == MDB_NOTFOUND ? 0 : -1;
-	if ((off = group_find(v.mv_data, v.mv_size, enc, elen)) < 0)
-		return 1;
-	nlen = v.mv_size - 2 - elen;
-	if (nlen == 0) /* the last member leaves: the group goes, durably (§13 item 1) */
-		return mdb_del(txn, s->groups, &k, NULL) == 0 ? 1 : -1;
-	if ((buf = malloc(nlen)) == NULL)
+	/* The last member's leaving deletes the key, and so the group, durably (§13 item 1). */
+	if ((rc = mdb_del(txn, s->gmembers, &k, &v)) != 0 && rc != MDB_NOTFOUND)
 		return -1;
-	memcpy(buf, v.mv_data, (size_t)off);
-	memcpy(buf + off, (unsigned char *)v.mv_data + off + 2 + elen, v.mv_size - (size_t)off - 2 - elen);
-	v.mv_size = nlen;
-	v.mv_data = buf;
-	rc = mdb_put(txn, s->groups, &k, &v, 0);
-	free(buf);
-	return rc == 0 ? 1 : -1;
+	if ((rc = mdb_del(txn, s->idgroups, &ik, &iv)) != 0 && rc != MDB_NOTFOUND)
+		return -1;
+	return 1;
 }
 
 static int each_token(const MDB_val *rec, registry_token_fn fn, void *arg)
@@ -363,7 +382,33 @@ int registry_resolve(MDB_txn *txn, const struct store *s, const char *send_to, s
 			return 0;
 		return each_token(&v, fn, arg) < 0 ? -1 : 0;
 	}
-	if (mdb_get(txn, s->groups, &k, &v) == 0) {
+	if (s->has_members) {
+		MDB_cursor *c;
+		int rc;
+		if (mdb_cursor_open(txn, s->gmembers, &c) != 0)
+			return -1;
+		*target = TARGET_UNTRACKED;
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY);
+		if (rc == 0)
+			*target = TARGET_CLOSED_GROUP;
+		while (rc == 0) {
+			/* A copy: fn may write (jobs) in this transaction while the cursor walks. */
+			unsigned char m[ID_ENC_MAX];
+			MDB_val mk = {v.mv_size, m}, mv;
+			if (v.mv_size > sizeof m)
+				break;
+			memcpy(m, v.mv_data, v.mv_size);
+			if (mdb_get(txn, s->ids, &mk, &mv) == 0 && each_token(&mv, fn, arg) == 1)
+				break;
+			rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP);
+		}
+		mdb_cursor_close(c);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return -1;
+		if (*target == TARGET_CLOSED_GROUP)
+			return 0;
+	} else if (mdb_get(txn, s->groups, &k, &v) == 0) {
+		/* The first layout, in a file only read so far (store.c migrates it on a writable open). */
 		const unsigned char *g = v.mv_data;
 		*target = TARGET_CLOSED_GROUP;
 		for (size_t off = 0; off + 2 <= v.mv_size;) {

@@ -12,6 +12,10 @@
 #define REG_ID_MAX 256
 #define REG_TOKEN_MAX 1024
 
+/* Returned (instead of -1) when a registry cap (store.h: max_tokens, max_groups, max_members)
+ * refuses a change; nothing was written. */
+#define REG_LIMIT (-2)
+
 enum registry_target { TARGET_UNTRACKED, TARGET_ONE_TO_ONE, TARGET_CLOSED_GROUP };
 
 struct registry_token {
@@ -25,10 +29,13 @@ struct registry_token {
 /* Called once per token that a notify resolves to; return non-zero to stop. */
 typedef int (*registry_token_fn)(void *arg, const struct registry_token *t);
 
+/* 0, REG_LIMIT when the id has max_tokens tokens and this one is new to it, -1 on error. */
 int registry_register(MDB_txn *txn, const struct store *s, const char *id, size_t id_len, const char *token,
 		      size_t token_len, uint32_t device, int legacy_groups_only, uint64_t now);
 /* 1 when the token was known and removed, 0 when unknown, -1 on a store error. */
 int registry_unregister(MDB_txn *txn, const struct store *s, const char *token, size_t token_len);
+/* 0 (also when already a member), REG_LIMIT when the group has max_members members or the id is
+ * in max_groups groups, -1 on error. */
 int registry_subscribe(MDB_txn *txn, const struct store *s, const char *group, size_t group_len, const char *id,
 		       size_t id_len);
 /* 1 when the group existed, 0 when unknown, -1 on a store error. */

@@ -11,6 +11,7 @@
 #include "outbox.h"
 #include "peer.h"
 #include "store.h"
+#include "uwpx_uri.h"
 #include <stdint.h>
 
 #define ROUTER_PEERS 256
@@ -21,6 +22,8 @@ struct router_peer {
 	int in_use;
 	uint64_t gen;
 	uint32_t in_flight;
+	uint64_t accepted_ms;	/* monotonic: the hello deadline counts from here */
+	int forged_logged;	/* a result for a job it does not hold was logged once */
 };
 
 /* Internal status: the request succeeded and is answered later (UWPX test push). */
@@ -37,6 +40,7 @@ struct pending {
 	uint8_t *reply;		/* a whole reply frame (FRAME_NODES) to send instead of a FRAME_REPLY */
 	size_t reply_len;
 	uint64_t job;		/* test push: the job whose outcome answers it; result: the job it ended */
+	uint32_t platform;	/* the peer's platform (results are applied only to jobs of it) */
 	int answer;		/* result: the job was a test push; answer it with answer_status */
 	uint32_t answer_status;
 };
@@ -66,6 +70,18 @@ struct router {
 	size_t nxtests;
 	uint64_t next_sweep_ms;	/* monotonic: next device expiry pass */
 	char sweep_cursor[65];	/* device id the expiry sweep continues after */
+	/* Peer trust (docs/operations.md, "Security model"): the uid that may take each role
+	 * (indexed by enum frame_role; root always may), connections without a hello yet, and
+	 * those closed for it since the last summary line. */
+	uint32_t role_uid[ROLE_TOOL + 1];
+	struct uwpx_uri_rules uri_rules; /* WNS channel URIs, checked again here (uwpx_uri.h) */
+	uint32_t nunauth;
+	uint64_t unauth_closed, next_unauth_log_ms, next_hello_check_ms;
+	uint64_t results_ignored;
+	/* LMDB map use (registry.c): last reading, and whether the warning is in force. */
+	int map_warned;		/* past router.map_warn_percent: warned, until it drops below */
+	int map_full;		/* past router.map_full_percent: registrations refused */
+	uint64_t next_map_check_ms;
 };
 
 /* handle.c: applies the batch in one transaction and answers each frame. */

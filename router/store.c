@@ -3,6 +3,7 @@
  * hash key, counters). The router is the only writer; pushctl opens it read-only.
  */
 #include "store.h"
+#include "log.h"
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -43,6 +44,48 @@ int store_meta_add(MDB_txn *txn, const struct store *s, const char *name, int64_
 	uint64_t x = store_meta_get(txn, s, name);
 	x = (delta < 0 && (uint64_t)-delta > x) ? 0 : x + (uint64_t)delta;
 	return store_meta_set(txn, s, name, x);
+}
+
+/* Moves closed groups from the first layout (one `groups` value holding every member: u16
+ * length + encoded id each) to `gmembers` / `idgroups`, then empties `groups`. Runs inside the
+ * opening transaction, so a crash leaves either layout whole. */
+static int migrate_groups(MDB_txn *txn, const struct store *s)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	MDB_stat st;
+	int rc;
+	size_t ngroups = 0;
+
+	if ((rc = mdb_stat(txn, s->groups, &st)) != 0 || st.ms_entries == 0)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, s->groups, &c)) != 0)
+		return rc;
+	while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
+		const unsigned char *g = v.mv_data;
+		ngroups++;
+		for (size_t off = 0; off + 2 <= v.mv_size;) {
+			size_t ml = (size_t)g[off] | (size_t)g[off + 1] << 8;
+			MDB_val mk, mv = {ml, (void *)(g + off + 2)}, gk = k;
+			if (off + 2 + ml > v.mv_size || ml == 0)
+				break; /* a damaged tail: what came before it is kept */
+			mk = mv;
+			if ((rc = mdb_put(txn, s->gmembers, &gk, &mv, MDB_NODUPDATA)) != 0 && rc != MDB_KEYEXIST)
+				goto out;
+			if ((rc = mdb_put(txn, s->idgroups, &mk, &gk, MDB_NODUPDATA)) != 0 && rc != MDB_KEYEXIST)
+				goto out;
+			off += 2 + ml;
+		}
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+out:
+	mdb_cursor_close(c);
+	if (rc == 0)
+		rc = mdb_drop(txn, s->groups, 0);
+	if (rc == 0)
+		log_info("registry: %zu closed groups moved to the per-member layout", ngroups);
+	return rc;
 }
 
 int store_open(struct store *s, const char *path, size_t map_size_mb, int readonly, char *err, size_t errlen)
@@ -88,6 +131,18 @@ int store_open(struct store *s, const char *path, size_t map_size_mb, int readon
 		goto fail;
 	}
 	s->has_xreg = rc == 0;
+	rc = mdb_dbi_open(txn, "gmembers", dflags | MDB_DUPSORT, &s->gmembers);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "idgroups", dflags | MDB_DUPSORT, &s->idgroups);
+	if (rc != 0 && !(readonly && rc == MDB_NOTFOUND)) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
+	s->has_members = rc == 0;
+	if (!readonly && (rc = migrate_groups(txn, s)) != 0) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
 	{
 		MDB_val k = {8, "hash_key"}, v;
 		uint64_t ver = store_meta_get(txn, s, "schema");
@@ -128,4 +183,39 @@ void store_close(struct store *s)
 	if (s->env)
 		mdb_env_close(s->env);
 	s->env = NULL;
+}
+
+int store_map_use(const struct store *s, uint64_t *used, uint64_t *size)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	uint64_t free_pages = 0, pages;
+	int rc;
+
+	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
+		return -1;
+	pages = (uint64_t)info.me_last_pgno + 1;
+	/* The free list (database 0): each value is a page-number list whose first word is its
+	 * length. Pages freed there are reused before the map grows. */
+	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+		return -1;
+	if ((rc = mdb_cursor_open(txn, 0, &c)) == 0) {
+		while (mdb_cursor_get(c, &k, &v, MDB_NEXT) == 0)
+			if (v.mv_size >= sizeof(size_t)) {
+				size_t n;
+				memcpy(&n, v.mv_data, sizeof n);
+				if (n <= v.mv_size / sizeof(size_t))
+					free_pages += n;
+			}
+		mdb_cursor_close(c);
+	}
+	mdb_txn_abort(txn);
+	if (free_pages > pages)
+		free_pages = pages;
+	*used = (pages - free_pages) * st.ms_psize;
+	*size = (uint64_t)info.me_mapsize;
+	return 0;
 }

@@ -99,6 +99,11 @@ static uint32_t do_channel(struct router *r, MDB_txn *txn, const struct frame *f
 
 	if (device_id(f, dev) == NULL || frame_get(f, TAG_URI, &uri) != 0 || uri.len == 0)
 		return STATUS_ERROR;
+	if (!uwpx_uri_valid(&r->uri_rules, (const char *)uri.val, uri.len)) {
+		/* The ingress checked it already: only a forged or foreign frame gets here. */
+		log_warn("device %.8s...: channel URI outside the allowlist refused", dev);
+		return STATUS_ERROR;
+	}
 	return xreg_set_channel(txn, &r->store, dev, (const char *)uri.val, uri.len, now) < 0 ? STATUS_ERROR
 											       : STATUS_OK;
 }

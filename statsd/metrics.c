@@ -50,6 +50,8 @@ static const char *const help[CTR_MAX] = {
 	[CTR_XMPP_FCM_DELIVERED] = "Ad-hoc XMPP pushes FCM accepted.",
 	[CTR_XMPP_APNS_DELIVERED] = "Ad-hoc XMPP pushes APNs accepted.",
 	[CTR_WNS_SUPERSEDED] = "WNS pushes replaced by a newer one for their channel while it backed off (406).",
+	[CTR_RESULTS_IGNORED] = "Sender results for a job that sender does not hold (stale or forged), ignored.",
+	[CTR_REGISTRY_LIMITS] = "Registrations and subscriptions refused by a registry cap or a full LMDB map.",
 };
 
 static const char *const hist_help[HIST_MAX] = {
@@ -62,6 +64,8 @@ static const char *const gauge_help[GAUGE_MAX] = {
 	[GAUGE_JOBS_IN_FLIGHT] = "Jobs a sender holds and has not answered yet.",
 	[GAUGE_PROVIDER_REQUESTS] = "HTTP/2 requests a sender has open to its provider.",
 	[GAUGE_ROUTER_CONNECTED] = "1 while the sender's connection to the router is up.",
+	[GAUGE_MAP_USED_BYTES] = "Bytes of the router's LMDB map in use (pages in use times the page size).",
+	[GAUGE_MAP_SIZE_BYTES] = "Size of the router's LMDB map (router.map_size_mb).",
 };
 
 const char *metrics_counter_help(uint32_t id)

@@ -26,6 +26,7 @@ int main(int argc, char **argv)
 	daemon_start("wns-sender", argc, argv, &cfg, &opts);
 	sender_init(&A.s, &wns_ops, &A, &cfg, opts.instance);
 	A.c = &cfg.wns;
+	uwpx_uri_rules_from_config(&A.uri, &cfg);
 	if (wns_auth_load(&A.auth, &cfg.wns, err, sizeof err) < 0)
 		fatal("configuration: %s", err);
 	memset(&ho, 0, sizeof ho);

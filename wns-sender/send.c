@@ -5,8 +5,8 @@
  * byte for byte, POSTed to the job's channel URI with the access token; a job waits while a
  * token is being fetched and is answered credentials while none can be had. Each answer's
  * X-WNS-* diagnostic headers are logged (the channel URI only redacted) and 406s and dropped
- * notifications counted. Trusts the channel URI as far as the ingress validated it (https://
- * is checked again here); holds nothing beyond what struct wns holds.
+ * notifications counted. Trusts no channel URI: each is checked against the allowlist again
+ * (common/uwpx_uri.c) before the access token is sent; holds nothing beyond what struct wns holds.
  */
 #include "wns.h"
 #include "counters.h"
@@ -43,9 +43,10 @@ static int wns_submit(struct sender_job *j, struct guard_verdict *v)
 	size_t n = 0;
 	uint64_t now = mono_ms();
 
-	if (strncasecmp(j->token, "https://", 8) != 0) {
+	if (!uwpx_uri_valid(&w->uri, j->token, strlen(j->token))) {
+		/* Before the access token goes anywhere: only hosts of the allowlist get it. */
 		v->outcome = OUTCOME_MESSAGE_FAILED;
-		snprintf(v->reason, sizeof v->reason, "channel URI is not https://");
+		snprintf(v->reason, sizeof v->reason, "channel URI outside the allowlist (ingress_uwpx.channel_suffixes)");
 		return -1;
 	}
 	if ((hdrs[n++] = wns_auth_header(&w->auth, now)) == NULL) {

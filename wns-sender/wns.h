@@ -7,6 +7,7 @@
  */
 #ifndef WNS_H
 #define WNS_H
+#include "uwpx_uri.h"
 #include "config.h"
 #include "guard.h"
 #include "oauth.h"
@@ -33,6 +34,7 @@ struct wns_auth {
 struct wns {
 	struct sender s;		/* the shared part; s.ctx points back here */
 	const struct conf_wns *c;
+	struct uwpx_uri_rules uri;	/* the channel allowlist, checked before any send */
 	struct wns_auth auth;
 };
 

@@ -129,6 +129,15 @@ try:
             "string expires_in accepted; the secret is never logged")
     t.check("wns-mock-" not in log, "the access token is never logged")
 
+    # 1b. A frame carrying a channel URI outside the allowlist: never sent, so the access token
+    # goes nowhere else (the router checks it too; this is the sender's own check).
+    for bad in (f"https://127.0.0.1:{ports['main']}/evil?token=abc", "https://evil.example.com/?token=abc",
+                f"https://127.0.0.1:{ports['main']}/?token=abc&x=1", "https://db5p.notify.windows.com.evil.org/?token=a"):
+        r = send(PLATFORM_WNS, KIND_WNS, bad, BODY)
+        t.check(r["outcome"] == "message_failed" and "allowlist" in r["reason"], f"outside URI {bad}: message_failed {r}")
+    t.check(records("wns", "/evil?token=abc") == [] and len(records("wns")) == 1,
+            "nothing was sent for them (one WNS request in all)")
+
     # 2. Every row of the answer table.
     mock("/_mock/faults", {"rules": [
         {"provider": "wns", "token": "/?token=f404", "count": 1, "status": 404},

@@ -1,5 +1,6 @@
 /* Configuration loader: defaults, flavour presets, and one clear error per mistake. */
 #include "config.h"
+#include "daemon.h"
 #include "testlib.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,18 @@ int main(void)
 	config_free(&c);
 	CHECK(config_load(&c, "/nonexistent/pushpipe.json", err, sizeof err) < 0 && strstr(err, "/nonexistent/pushpipe.json"), "missing file: %s", err);
 	config_free(&c);
+	/* Per-role users: users.<role> when set, else user. */
+	CHECK(load("{\"user\":\"pp\",\"users\":{\"sender\":\"pp-snd\",\"ingress\":\"\"}}", &c, err, sizeof err) == 0 &&
+		      strcmp(config_user_for(&c, "sender"), "pp-snd") == 0 && strcmp(config_user_for(&c, "ingress"), "pp") == 0 &&
+		      strcmp(config_user_for(&c, "router"), "pp") == 0 && strcmp(config_user_for(&c, "tool"), "pp") == 0,
+	      "users.sender for senders, user for the rest: %s", err);
+	config_free(&c);
+	CHECK(load("{\"users\":{\"senders\":\"x\"}}", &c, err, sizeof err) < 0 && strstr(err, "users.senders: unknown key"),
+	      "unknown role: %s", err);
+	config_free(&c);
+	CHECK(strcmp(daemon_role_class("apns-sender"), "sender") == 0 && strcmp(daemon_role_class("ingress-xmpp"), "ingress") == 0 &&
+		      strcmp(daemon_role_class("router"), "router") == 0 && strcmp(daemon_role_class("statsd"), "statsd") == 0,
+	      "each daemon's role class");
 	unlink(path);
 	return test_done();
 }

@@ -2,7 +2,7 @@
  * test_uwpx_uri: the channel URI allowlist (uwpx-xmpp.md §1.8): every §7 sample, each rule on
  * its own, configured suffixes and paths, and the loopback test switch.
  */
-#include "../../ingress/uwpx_uri.h"
+#include "uwpx_uri.h"
 #include "testlib.h"
 #include <string.h>
 

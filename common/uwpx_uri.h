@@ -1,7 +1,9 @@
 /*
  * uwpx_uri: the WNS channel URI allowlist (uwpx-xmpp.md §1.8). A pure function over bytes, so
  * the unit tests and the fuzzer call it without TLS or a router. This check is what keeps the
- * registration protocol from making the WNS sender POST to arbitrary URLs.
+ * registration protocol from making the WNS sender POST to arbitrary URLs. ingress-uwpx checks
+ * each channel URI when it arrives; the router checks it again before storing it or handing a
+ * job to a sender, and wns-sender before it sends the access token anywhere.
  */
 #ifndef UWPX_URI_H
 #define UWPX_URI_H
@@ -17,6 +19,10 @@ struct uwpx_uri_rules {
 	int allow_loopback;	     /* also http(s) to 127.0.0.1, [::1], localhost, any port (tests) */
 };
 
+struct config;
+/* The rules the configuration sets (ingress_uwpx.channel_suffixes, channel_paths,
+ * allow_loopback_channels); r points into c, which must outlive it. */
+void uwpx_uri_rules_from_config(struct uwpx_uri_rules *r, const struct config *c);
 /* 1 when uri[0..len) is an acceptable channel URI under the rules, else 0. */
 int uwpx_uri_valid(const struct uwpx_uri_rules *r, const char *uri, size_t len);
 /* The host part of an accepted URI (for log lines: it is not secret, the token is). */

@@ -9,6 +9,7 @@
  * under the same path and query rules.
  */
 #include "uwpx_uri.h"
+#include "config.h"
 #include <string.h>
 #include <strings.h>
 
@@ -145,4 +146,13 @@ size_t uwpx_uri_host(const char *uri, size_t len, const char **host)
 		;
 	*host = h;
 	return (size_t)(p - h);
+}
+
+void uwpx_uri_rules_from_config(struct uwpx_uri_rules *r, const struct config *c)
+{
+	r->suffixes = (const char *const *)c->uwpx.channel_suffixes.v;
+	r->nsuffixes = c->uwpx.channel_suffixes.n;
+	r->paths = (const char *const *)c->uwpx.channel_paths.v;
+	r->npaths = c->uwpx.channel_paths.n;
+	r->allow_loopback = c->uwpx.allow_loopback_channels;
 }
