@@ -1,6 +1,8 @@
 /*
  * config: defaults, then the JSON file, checked against one table of every key.
  * Trusts nothing in the file: types, ranges and unknown keys are all reported.
+ * Keys starting with '_' are comments, skipped at any level (docs/config.md).
+ * Defaults follow the FHS: sockets in /run/pushpipe, databases under /var/lib/pushpipe.
  */
 #include "config.h"
 #include "log.h"
@@ -25,7 +27,7 @@ struct conf_key {
 #define T(field) offsetof(struct config, field)
 
 static const struct conf_key keys[] = {
-	{NULL, "state_dir", C_STR, T(state_dir), "var/run", 0, 0, 0},
+	{NULL, "state_dir", C_STR, T(state_dir), "/run/pushpipe", 0, 0, 0},
 	{NULL, "user", C_STR, T(user), "", 0, 0, 0},
 	{NULL, "log_level", C_STR, T(log_level), "info", 0, 0, 0},
 	{NULL, "sandbox", C_BOOL, T(sandbox), NULL, 1, 0, 1},
@@ -76,7 +78,7 @@ static const struct conf_key keys[] = {
 	{"ingress_xmpp", "adhoc_domains", C_LIST, S(xmpp, adhoc_domains), "", 0, 0, 0},
 	{"ingress_xmpp", "router_timeout_ms", C_INT, S(xmpp, router_timeout_ms), NULL, 5000, 10, 20000},
 
-	{"router", "db_path", C_STR, S(router, db_path), "var/db/registry", 0, 0, 0},
+	{"router", "db_path", C_STR, S(router, db_path), "/var/lib/pushpipe/registry", 0, 0, 0},
 	{"router", "map_size_mb", C_INT, S(router, map_size_mb), NULL, 4096, 1, 1 << 20},
 	{"router", "outbox_max", C_INT, S(router, outbox_max), NULL, 1000000, 1, 1L << 32},
 	{"router", "max_in_flight", C_INT, S(router, max_in_flight), NULL, 1000, 1, 100000},
@@ -151,7 +153,7 @@ static const struct conf_key keys[] = {
 	{"users", "statsd", C_STR, S(users, statsd), "", 0, 0, 0},
 	{"users", "tool", C_STR, S(users, tool), "", 0, 0, 0},
 
-	{"statsd", "db_path", C_STR, S(statsd, db_path), "var/db/stats", 0, 0, 0},
+	{"statsd", "db_path", C_STR, S(statsd, db_path), "/var/lib/pushpipe/stats", 0, 0, 0},
 	{"statsd", "period_s", C_INT, S(statsd, period_s), NULL, 43200, 1, 30 * 86400},
 	{"statsd", "listen", C_STR, S(statsd, listen), "127.0.0.1:5080", 0, 0, 0},
 };
@@ -317,6 +319,8 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 	}
 	json_object_foreach(root, name, v) {
 		const struct conf_key *k;
+		if (name[0] == '_')
+			continue;
 		if (is_section(name)) {
 			const char *kn;
 			json_t *kv;
@@ -325,6 +329,8 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 				goto fail;
 			}
 			json_object_foreach(v, kn, kv) {
+				if (kn[0] == '_')
+					continue;
 				if ((k = find_key(name, kn)) == NULL) {
 					snprintf(err, errlen, "%s: %s.%s: unknown key", path, name, kn);
 					goto fail;

@@ -30,6 +30,20 @@ int main(void)
 	CHECK(c.onion.v4_salts.n == 2 && strcmp(c.onion.v4_salts.v[0], "BELDEX") == 0 && strcmp(c.onion.v4_salts.v[1], "LOKI") == 0, "v4 salts BELDEX, LOKI");
 	CHECK(c.onion.max_body == 65536 && c.onion.max_data_len == 10240 && c.router.job_max_age_s == 86400, "numeric defaults");
 	CHECK(c.router.skip_legacy_groups_only == 0 && strcmp(c.apns.topic, "com.beldex.bchat") == 0, "bchat router/apns defaults");
+	CHECK(strcmp(c.state_dir, "/run/pushpipe") == 0 && strcmp(c.router.db_path, "/var/lib/pushpipe/registry") == 0 &&
+		      strcmp(c.statsd.db_path, "/var/lib/pushpipe/stats") == 0,
+	      "FHS default paths: %s %s %s", c.state_dir, c.router.db_path, c.statsd.db_path);
+	config_free(&c);
+
+	CHECK(load("{\"_comment\": \"top\", \"_\": [1, {\"x\": 2}], \"router\": {\"_why\": \"kept small\", \"outbox_max\": 7},"
+		   " \"_statsd\": {\"bogus\": 1}}", &c, err, sizeof err) == 0 && c.router.outbox_max == 7,
+	      "keys starting with '_' are comments at the top and in sections: %s", err);
+	config_free(&c);
+	CHECK(load("{\"router\": {\"comment\": \"x\"}}", &c, err, sizeof err) < 0 && strstr(err, "router.comment: unknown key"),
+	      "a comment key needs its '_': %s", err);
+	config_free(&c);
+	CHECK(load("{\"router\": {\"_c\": 1, \"outbox_max\": \"7\"}}", &c, err, sizeof err) < 0 && strstr(err, "outbox_max: wrong type"),
+	      "a comment does not hide a bad value beside it: %s", err);
 	config_free(&c);
 
 	CHECK(load("{\"ingress_onion\":{\"flavour\":\"session\"}}", &c, err, sizeof err) == 0, "session flavour");
