@@ -20,7 +20,8 @@ def daemons_in_tree():
 
 
 # The daemons of the design (docs/architecture.md); those not in this tree yet are reported.
-DESIGN = {"ingress-onion", "ingress-uwpx", "ingress-xmpp", "router", "apns-sender", "fcm-sender", "wns-sender", "statsd"}
+DESIGN = {"ingress-onion", "ingress-uwpx", "ingress-xmpp", "router", "apns-sender", "fcm-sender", "wns-sender", "hms-sender",
+          "statsd"}
 built = daemons_in_tree()
 t.check(built <= DESIGN, f"every daemon of the tree is a design daemon ({sorted(built - DESIGN)})")
 
@@ -38,11 +39,16 @@ for s in services:
     if not os.path.isfile(run):
         continue
     text = open(run).read()
-    m = re.search(r'^exec "\$PREFIX/bin/([a-z-]+)" -c "\$CONFIG"(.*)$', text, re.M)
-    t.check(m is not None, f"runit {s}: run execs $PREFIX/bin/<daemon> -c $CONFIG")
-    if not m:
+    m = re.search(r'^daemon=\$\{SBIN:-\$PREFIX/sbin\}/pushpipe-([a-z-]+)$', text, re.M)
+    t.check(m is not None, f"runit {s}: run names the installed daemon $SBIN/pushpipe-<daemon>")
+    e = re.search(r'^exec "\$daemon" -c "\$CONFIG"(.*)$', text, re.M)
+    t.check(e is not None, f"runit {s}: run execs the daemon -c $CONFIG")
+    if not m or not e:
         continue
-    binary, rest = m.group(1), m.group(2)
+    binary, rest = m.group(1), e.group(1)
+    chk = re.search(r'^if ! err=\$\("\$daemon" -n -c "\$CONFIG" 2>&1\); then$', text, re.M)
+    t.check(chk is not None and chk.start() < e.start() and 'sv down "$PWD"' in text[chk.start():e.start()],
+            f"runit {s}: checks the configuration (-n) before exec, takes the service down when broken")
     seen.add(binary)
     t.check(binary in DESIGN, f"runit {s}: runs a pushpipe daemon ({binary})")
     t.check(s == binary or re.fullmatch(re.escape(binary) + r"-\d+", s) is not None, f"runit {s}: named after {binary}")
@@ -51,12 +57,16 @@ for s in services:
     else:
         print(f"# runit {s}: {binary} is not in this tree yet")
     if binary.endswith("-sender"):
-        t.check('-i "${PWD##*-}"' in rest, f"runit {s}: sender instance named by its directory (-i)")
+        t.check('-i "$instance"' in rest and f'instance=${{PWD##*/{binary}-}}' in text,
+                f"runit {s}: sender instance named by its directory (-i)")
     t.check(text.startswith("#!/bin/sh") and "exec 2>&1" in text, f"runit {s}: stderr goes to the log service")
     lt = open(logrun).read() if os.path.isfile(logrun) else ""
     t.check(re.search(r"^exec svlogd -tt ", lt, re.M) is not None, f"runit {s}: log/run execs svlogd")
+    t.check(re.search(r"^LOGUSER=_runit-log$", lt, re.M) is not None and
+            re.search(r'^\s+exec chpst -u "\$LOGUSER" svlogd ', lt, re.M) is not None,
+            f"runit {s}: svlogd runs as Debian's _runit-log user")
 t.check(seen == DESIGN, f"runit: a service for every daemon ({sorted(DESIGN - seen)} missing)")
-for snd in ("apns-sender", "fcm-sender", "wns-sender"):
+for snd in ("apns-sender", "fcm-sender", "wns-sender", "hms-sender"):
     n = len([s for s in services if re.fullmatch(snd + r"-\d+", s)])
     t.check(n >= 2, f"runit: {n} instances of {snd}")
 
@@ -87,11 +97,11 @@ for p in progs:
             t.check(False, f"supervisord {p}: expands ({e!r})")
             continue
         logs.add(log)
-        t.check(os.path.basename(cmd[0]) == p and cmd[1:3] == ["-c", "/etc/pushpipe/pushpipe.json"],
-                f"supervisord {name}: runs {p} -c CONFIG")
+        t.check(cmd[0] == "/usr/sbin/pushpipe-" + p and cmd[1:3] == ["-c", "/etc/pushpipe/pushpipe.json"],
+                f"supervisord {name}: runs /usr/sbin/pushpipe-{p} -c CONFIG")
         if n > 1:
             t.check(cmd[3:] == ["-i", str(k)] and name == f"{p}-{k}", f"supervisord {name}: instance {k} (-i {k})")
-    t.check(p not in ("apns-sender", "fcm-sender", "wns-sender") or n >= 2, f"supervisord {p}: numprocs {n}")
+    t.check(not p.endswith("-sender") or n >= 2, f"supervisord {p}: numprocs {n}")
     t.check(sec.get("redirect_stderr") == "true", f"supervisord {p}: stderr into its log")
     t.check(sec.get("autorestart") == "true", f"supervisord {p}: restarted when it dies")
 t.check(len(logs) == sum(int(cp["program:" + p].get("numprocs", "1")) for p in progs),

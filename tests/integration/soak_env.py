@@ -30,8 +30,18 @@ class RunitPipeline(Pipeline):
     def start_runit(self):
         os.makedirs(self.svdir, exist_ok=True)
         conf = os.path.join(self.dir, "runit.conf")
+        # The run files exec the installed names ($SBIN/pushpipe-<daemon>): link them to this build.
+        sbin = os.path.join(self.dir, "sbin")
+        os.makedirs(sbin, exist_ok=True)
+        for name in os.listdir(BIN):
+            if not os.path.exists(os.path.join(sbin, "pushpipe-" + name)):
+                os.symlink(os.path.join(BIN, name), os.path.join(sbin, "pushpipe-" + name))
+        # svlogd runs as _runit-log (deploy/runit/*/log/run): it must reach LOGDIR in this directory.
+        os.chmod(self.dir, 0o711)
         with open(conf, "w") as f:
-            f.write(f"PREFIX={TOP}\nCONFIG={self.config}\nLOGDIR={self.logdir}\n")
+            f.write(f"SBIN={sbin}\nCONFIG={self.config}\nLOGDIR={self.logdir}\n")
+            if os.geteuid() != 0:  # only root can hand the log directory to _runit-log
+                f.write("LOGUSER=\n")
         for s in self.services:
             shutil.copytree(os.path.join(RUNIT_TREE, s), os.path.join(self.svdir, s))
         env = dict(os.environ, PUSHPIPE_RUNIT_CONF=conf)
