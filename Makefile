@@ -78,9 +78,48 @@ fuzz: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/fuzz.sh
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(DAEMONS) $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+# Installed layout (docs/packaging.md): daemons as $(SBINDIR)/pushpipe-<daemon>, pushctl in
+# $(BINDIR), hand-written man pages (man/), the example configuration and the runit and
+# supervisord trees in $(DATADIR), systemd units and tmpfiles.d. No bench tool, no mock.
+# The build tree keeps bin/<daemon>. `daemons` builds only what is installed (make deb).
+BINDIR      ?= $(PREFIX)/bin
+SBINDIR     ?= $(PREFIX)/sbin
+MANDIR      ?= $(PREFIX)/share/man
+DATADIR     ?= $(PREFIX)/share/pushpipe
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+INSTALLED   := $(DAEMONS) $(BIN)/pushctl
+
+.PHONY: daemons deb
+daemons: $(INSTALLED)
+
+install: $(INSTALLED)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(DATADIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(TMPFILESDIR)
+	for d in $(notdir $(DAEMONS)); do \
+		install -m 0755 $(BIN)/$$d $(DESTDIR)$(SBINDIR)/pushpipe-$$d && \
+		install -m 0644 man/pushpipe-$$d.8 $(DESTDIR)$(MANDIR)/man8/ || exit 1; \
+	done
+	install -m 0755 $(BIN)/pushctl $(DESTDIR)$(BINDIR)/pushctl
+	install -m 0644 man/pushctl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 man/pushpipe.json.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 deploy/pushpipe.json.example $(DESTDIR)$(DATADIR)/
+	cp -R deploy/runit deploy/supervisord $(DESTDIR)$(DATADIR)/
+	chmod -R u=rwX,go=rX $(DESTDIR)$(DATADIR)
+	# The shipped files name /usr/sbin and PREFIX=/usr: point them at this installation.
+	sed -i 's|^PREFIX=/usr$$|PREFIX=$(PREFIX)|' $(DESTDIR)$(DATADIR)/runit/*/run
+	sed -i 's|=/usr/sbin/pushpipe-|=$(SBINDIR)/pushpipe-|' $(DESTDIR)$(DATADIR)/supervisord/pushpipe.conf
+	for u in deploy/systemd/*.service deploy/systemd/pushpipe.target; do \
+		sed 's|/usr/sbin/pushpipe-|$(SBINDIR)/pushpipe-|g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
+	done
+	install -m 0644 deploy/systemd/pushpipe.tmpfiles $(DESTDIR)$(TMPFILESDIR)/pushpipe.conf
+
+# A Debian package (debian/) built from a copy of the tree in a temporary directory, as
+# dpkg-buildpackage writes its results into the parent directory; they end up in $(DEBDIR).
+DEBDIR ?= $(BUILD)/deb
+deb:
+	@scripts/mkdeb.sh $(DEBDIR)
 
 clean:
 	rm -rf $(BUILD) $(BIN)
