@@ -93,7 +93,12 @@ INSTALLED   := $(DAEMONS) $(BIN)/pushctl
 .PHONY: daemons deb
 daemons: $(INSTALLED)
 
-install: $(INSTALLED)
+# pushpipe.json(5): the hand-written page with docs/config.md's key tables (scripts/config-man.py).
+$(BUILD)/man/pushpipe.json.5: man/pushpipe.json.5.in docs/config.md scripts/config-man.py
+	@mkdir -p $(dir $@)
+	python3 scripts/config-man.py man/pushpipe.json.5.in docs/config.md $@
+
+install: $(INSTALLED) $(BUILD)/man/pushpipe.json.5
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(DATADIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(TMPFILESDIR)
 	for d in $(notdir $(DAEMONS)); do \
@@ -102,7 +107,7 @@ install: $(INSTALLED)
 	done
 	install -m 0755 $(BIN)/pushctl $(DESTDIR)$(BINDIR)/pushctl
 	install -m 0644 man/pushctl.8 $(DESTDIR)$(MANDIR)/man8/
-	install -m 0644 man/pushpipe.json.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(BUILD)/man/pushpipe.json.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 deploy/pushpipe.json.example $(DESTDIR)$(DATADIR)/
 	cp -R deploy/runit deploy/supervisord $(DESTDIR)$(DATADIR)/
 	chmod -R u=rwX,go=rX $(DESTDIR)$(DATADIR)

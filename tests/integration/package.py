@@ -48,7 +48,7 @@ try:
         t.check(r.returncode == 0 and not r.stderr.strip() and p.endswith(f"man{sect}/{m}"), f"man {m} renders without warnings {r.stderr.strip()[:300]}")
     src = open(os.path.join(TOP, "common", "config.c")).read()
     keys = set(re.findall(r'\{(?:NULL|"[a-z_]+"), "([a-z0-9_]+)", C_', src))
-    page = open(os.path.join(TOP, "man", "pushpipe.json.5")).read()
+    page = open([os.path.join(stage, f) for f in files if f.endswith("/pushpipe.json.5")][0]).read()
     missing = sorted(k for k in keys if not re.search(r"^\.BR " + k + " ", page, re.M))
     t.check(not missing, f"pushpipe.json(5) describes every key of common/config.c ({len(keys)}; missing {missing})")
     share = os.path.join(stage, "usr/local/share/pushpipe")

@@ -61,9 +61,10 @@ for s in services:
                 f"runit {s}: sender instance named by its directory (-i)")
     t.check(text.startswith("#!/bin/sh") and "exec 2>&1" in text, f"runit {s}: stderr goes to the log service")
     lt = open(logrun).read() if os.path.isfile(logrun) else ""
-    t.check(re.search(r"^exec svlogd -tt ", lt, re.M) is not None, f"runit {s}: log/run execs svlogd")
+    # One time stamp per line: the daemon's own, so svlogd adds none (no -t).
+    t.check(re.search(r'^exec svlogd "\$LOGDIR/\$svc"$', lt, re.M) is not None, f"runit {s}: log/run execs svlogd, no -t")
     t.check(re.search(r"^LOGUSER=_runit-log$", lt, re.M) is not None and
-            re.search(r'^\s+exec chpst -u "\$LOGUSER" svlogd ', lt, re.M) is not None,
+            re.search(r'^\s+exec chpst -u "\$LOGUSER" svlogd "\$LOGDIR/\$svc"$', lt, re.M) is not None,
             f"runit {s}: svlogd runs as Debian's _runit-log user")
 t.check(seen == DESIGN, f"runit: a service for every daemon ({sorted(DESIGN - seen)} missing)")
 for snd in ("apns-sender", "fcm-sender", "wns-sender", "hms-sender"):
