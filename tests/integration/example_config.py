@@ -71,6 +71,17 @@ try:
     # The service user may not exist on a build host: any existing system user will do for -n.
     if subprocess.run(["getent", "passwd", "pushpipe"], stdout=subprocess.DEVNULL).returncode != 0:
         stubbed["user"] = "nobody"
+    # The layout of docs/operations.md: secrets root:<user's group> 0640 in directories 0750.
+    if os.geteuid() == 0:
+        import pwd
+        gid = pwd.getpwnam(stubbed["user"]).pw_gid
+        os.chmod(tmp, 0o711)
+        for d in (os.path.join(tmp, "etc"), os.path.join(tmp, "etc", "pushpipe"), keys):
+            os.chown(d, 0, gid)
+            os.chmod(d, 0o750)
+        for f in os.listdir(keys):
+            os.chown(os.path.join(keys, f), 0, gid)
+            os.chmod(os.path.join(keys, f), 0o640)
     cfg = os.path.join(tmp, "pushpipe.json")
     with open(cfg, "w") as f:
         json.dump(stubbed, f, indent=2)
