@@ -64,7 +64,7 @@ try:
     for src_name, dst in (("apns.p8", "apns.p8"), ("fcm-service-account.json", "fcm-service-account.json"),
                           ("server.pem", "uwpx.pem"), ("server.key", "uwpx.key")):
         shutil.copy(os.path.join(creds, src_name), os.path.join(keys, dst))
-    for name in ("wns.secret", "component.secret"):
+    for name in ("wns.secret", "component.secret", "hms.secret"):
         with open(os.path.join(keys, name), "w") as f:
             f.write("stub-secret-for-the-test\n")
     stubbed = json.loads(stub)

@@ -20,8 +20,7 @@ def daemons_in_tree():
 
 
 # The daemons of the design (docs/architecture.md); those not in this tree yet are reported.
-DESIGN = {"ingress-onion", "ingress-uwpx", "ingress-xmpp", "router", "apns-sender", "fcm-sender", "wns-sender", "hms-sender",
-          "statsd"}
+DESIGN = {"ingress-onion", "ingress-uwpx", "ingress-xmpp", "router", "apns-sender", "fcm-sender", "wns-sender", "hms-sender", "statsd"}
 built = daemons_in_tree()
 t.check(built <= DESIGN, f"every daemon of the tree is a design daemon ({sorted(built - DESIGN)})")
 
