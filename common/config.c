@@ -29,6 +29,7 @@ static const struct conf_key keys[] = {
 	{NULL, "user", C_STR, T(user), "", 0, 0, 0},
 	{NULL, "log_level", C_STR, T(log_level), "info", 0, 0, 0},
 	{NULL, "sandbox", C_BOOL, T(sandbox), NULL, 1, 0, 1},
+	{NULL, "landlock_required", C_BOOL, T(landlock_required), NULL, 0, 0, 1},
 
 	{"ingress_onion", "listen", C_STR, S(onion, listen), "0.0.0.0:5000", 0, 0, 0},
 	{"ingress_onion", "key_file", C_STR, S(onion, key_file), "", 0, 0, 0},
@@ -348,6 +349,10 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 	}
 	if (log_level_parse(c->log_level) < 0) {
 		snprintf(err, errlen, "%s: log_level: must be debug, info, warn or error", path);
+		return -1;
+	}
+	if (c->landlock_required && !c->sandbox) {
+		snprintf(err, errlen, "%s: landlock_required: needs \"sandbox\": true", path);
 		return -1;
 	}
 	apply_flavour(c);
