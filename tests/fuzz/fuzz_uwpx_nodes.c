@@ -2,7 +2,8 @@
  * fuzz_uwpx_nodes: the router's FRAME_NODES answer as ingress-uwpx reads it (uwpx_nodes_parse in
  * ingress/uwpx_server.c), the path of a nodes reply with more entries than accounts asked. The
  * input is one byte, the number of accounts the request asked for (0..64), then the frame's
- * bytes. The request's accounts are the frame's own first ACCOUNT values (64 bytes long), so
+ * bytes. The request's accounts are the frame's own first ACCOUNT values that a request could
+ * carry (64 hex digits), so
  * matching answers are reached as easily as mismatched ones; the answer is parsed into an array
  * of exactly that many entries on the heap, so a write past it is an ASan report. What a
  * successful parse promises is checked, and the accounts reply is built from it.
@@ -39,7 +40,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	q.version = 2;
 	memset(q.device_id, 'a', UWPX_ID_LEN);
 	while (q.naccounts < want && frame_next(&f, &pos, &fl) == 0) {
+		size_t k = 0;
 		if (fl.tag != TAG_ACCOUNT || fl.len != UWPX_ID_LEN)
+			continue;
+		while (k < UWPX_ID_LEN && is_hex((char)fl.val[k])) /* what uwpx_parse lets through */
+			k++;
+		if (k < UWPX_ID_LEN)
 			continue;
 		memcpy(q.accounts[q.naccounts], fl.val, UWPX_ID_LEN);
 		q.accounts[q.naccounts][UWPX_ID_LEN] = '\0';
