@@ -18,9 +18,10 @@
  * Without Landlock in the kernel the file rules are skipped with a log line, unless the
  * configuration says `landlock_required` (then start-up stops there); seccomp and rlimits
  * still apply. The test clock file of statsd (PUSHPIPE_TEST_CLOCK_FILE, tests only) is
- * accepted only inside state_dir, so it never widens statsd's file access beyond it. Start-up ends here, so this is also where the heap pages it left free
- * (configuration parse, filter build, library set-up) go back to the kernel: glibc returns only
- * the heap's top by itself. Trusts the configuration. Holds nothing after it returns.
+ * accepted only inside state_dir, so it never widens statsd's file access beyond it.
+ * Start-up ends here, so this is also where the heap pages it left free (configuration parse,
+ * filter build, library set-up) go back to the kernel: glibc returns only the heap's top by
+ * itself. Trusts the configuration. Holds nothing after it returns.
  */
 #include "sandbox.h"
 #include "log.h"
@@ -583,7 +584,10 @@ static pid_t target_pid(const char *arg)
  * calls; returns the call's result. */
 static int send_signal(const char *how, pid_t pid)
 {
+	char path[64];
+	int pfd, rc, e;
 	siginfo_t si;
+
 	memset(&si, 0, sizeof si);
 	si.si_signo = SIGCONT;
 	si.si_code = SI_QUEUE; /* what sigqueue() sends; the kernel refuses SI_USER from user space */
@@ -600,13 +604,11 @@ static int send_signal(const char *how, pid_t pid)
 	if (strcmp(how, "tgsigqueue") == 0)
 		return (int)syscall(SYS_rt_tgsigqueueinfo, pid, pid, SIGCONT, &si);
 	/* pidfd: the descriptor comes from /proc/PID, as pidfd_open may be refused itself */
-	char path[64];
-	int pfd, rc;
 	snprintf(path, sizeof path, "/proc/%d", (int)pid);
 	if ((pfd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0 && (pfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return -1;
 	rc = (int)syscall(SYS_pidfd_send_signal, pfd, SIGCONT, NULL, 0);
-	int e = errno;
+	e = errno;
 	close(pfd);
 	errno = e;
 	return rc;
