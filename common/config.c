@@ -8,6 +8,7 @@
 #include "log.h"
 #include "sock.h"
 #include <jansson.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ static const struct conf_key keys[] = {
 	{NULL, "user", C_STR, T(user), "", 0, 0, 0},
 	{NULL, "log_level", C_STR, T(log_level), "info", 0, 0, 0},
 	{NULL, "sandbox", C_BOOL, T(sandbox), NULL, 1, 0, 1},
+	{NULL, "landlock_required", C_BOOL, T(landlock_required), NULL, 0, 0, 1},
 
 	{"ingress_onion", "listen", C_STR, S(onion, listen), "0.0.0.0:5000", 0, 0, 0},
 	{"ingress_onion", "key_file", C_STR, S(onion, key_file), "", 0, 0, 0},
@@ -298,6 +300,31 @@ static void apply_flavour(struct config *c)
 		c->router.skip_legacy_groups_only = session;
 }
 
+/* ingress_onion.stats_password_hash (ingress/onion_stats.h): empty, "sha256:<64 hex>", or a
+ * libsodium Argon2id string whose memory (held by each check) is at most 256 MiB. */
+static int check_password_hash(const char *h)
+{
+	unsigned v, p;
+	unsigned long m, t;
+	int end = 0;
+
+	if (h == NULL || h[0] == '\0')
+		return 0;
+	if (strncmp(h, "sha256:", 7) == 0) {
+		unsigned char bin[32];
+		size_t n = 0;
+		return strlen(h + 7) == 64 && sodium_hex2bin(bin, sizeof bin, h + 7, 64, NULL, &n, NULL) == 0 && n == 32
+			       ? 0
+			       : -1;
+	}
+	if (sscanf(h, "$argon2id$v=%u$m=%lu,t=%lu,p=%u$%n", &v, &m, &t, &p, &end) != 4 || end == 0 || v != 19 ||
+	    m < 8 || m > 256 * 1024 || t < 1 || t > 64 || p != 1)
+		return -1;
+	return crypto_pwhash_str_needs_rehash(h, crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE) < 0
+		       ? -1
+		       : 0;
+}
+
 int config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
 	json_error_t je;
@@ -354,6 +381,17 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 	}
 	if (log_level_parse(c->log_level) < 0) {
 		snprintf(err, errlen, "%s: log_level: must be debug, info, warn or error", path);
+		return -1;
+	}
+	if (check_password_hash(c->onion.stats_password_hash) < 0) {
+		snprintf(err, errlen,
+			 "%s: ingress_onion.stats_password_hash: neither an Argon2id string of at most 256 MiB "
+			 "(`pushctl hash-password`) nor sha256:<64 hex>",
+			 path);
+		return -1;
+	}
+	if (c->landlock_required && !c->sandbox) {
+		snprintf(err, errlen, "%s: landlock_required: needs \"sandbox\": true", path);
 		return -1;
 	}
 	apply_flavour(c);

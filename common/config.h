@@ -129,6 +129,7 @@ struct config {
 	char *user;		/* drop privileges to this user when started as root */
 	char *log_level;
 	int sandbox;		/* seccomp + Landlock per role */
+	int landlock_required;	/* refuse to start where the kernel has no Landlock */
 	struct conf_ingress_onion onion;
 	struct conf_ingress_uwpx uwpx;
 	struct conf_ingress_xmpp xmpp;

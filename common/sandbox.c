@@ -9,13 +9,19 @@
  *              need. Applied to every thread: threads started before us (the onion workers)
  *              are restricted from a signal handler, as Landlock binds only the caller;
  *   seccomp  - an allowlist (libseccomp) shared by all roles, plus per-role socket rules:
- *              inet sockets only for roles that talk to the internet, no listen() for
- *              roles that only connect. Denied calls fail with EPERM instead of killing
+ *              inet sockets only for roles that talk to the internet, no listen() and no
+ *              inet bind() for roles that only connect; signals only to the daemon itself
+ *              (kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo compared with its
+ *              pid; no pidfd_send_signal). Denied calls fail with EPERM instead of killing
  *              the process, so a missing entry shows up as an error line in the log.
- * Without Landlock in the kernel the file rules are skipped with a log line; seccomp and
- * rlimits still apply. Start-up ends here, so this is also where the heap pages it left free
- * (configuration parse, filter build, library set-up) go back to the kernel: glibc returns only
- * the heap's top by itself. Trusts the configuration. Holds nothing after it returns.
+ *              Landlock ABI 6+ adds signal scoping (no signal leaves the daemon's domain).
+ * Without Landlock in the kernel the file rules are skipped with a log line, unless the
+ * configuration says `landlock_required` (then start-up stops there); seccomp and rlimits
+ * still apply. The test clock file of statsd (PUSHPIPE_TEST_CLOCK_FILE, tests only) is
+ * accepted only inside state_dir, so it never widens statsd's file access beyond it.
+ * Start-up ends here, so this is also where the heap pages it left free (configuration parse,
+ * filter build, library set-up) go back to the kernel: glibc returns only the heap's top by
+ * itself. Trusts the configuration. Holds nothing after it returns.
  */
 #include "sandbox.h"
 #include "log.h"
@@ -23,7 +29,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/landlock.h>
+#include <linux/netlink.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -59,6 +67,9 @@
 #define LL_NET_BIND_TCP (1ULL << 0)
 #define LL_NET_CONNECT_TCP (1ULL << 1)
 #define LL_SCOPE_ABSTRACT_UNIX (1ULL << 0)
+#ifndef LANDLOCK_SCOPE_SIGNAL /* ABI 6 (Linux 6.12); Debian 12's headers lack it */
+#define LANDLOCK_SCOPE_SIGNAL (1ULL << 1)
+#endif
 #define LL_RULE_NET_PORT 2
 
 struct ll_ruleset_attr {
@@ -204,6 +215,33 @@ static int ll_add_port(int rfd, uint64_t access, uint16_t port)
 	return (int)syscall(SYS_landlock_add_rule, rfd, LL_RULE_NET_PORT, &np, 0);
 }
 
+/* statsd's test clock (PUSHPIPE_TEST_CLOCK_FILE, docs/observability.md): 0 when unset; 1 with
+ * the real path of the file's directory in dir (PATH_MAX) when that is state_dir or below it;
+ * -1 otherwise (outside, or a directory that does not resolve). */
+static int clock_dir(const struct config *c, char *dir)
+{
+	const char *f = getenv("PUSHPIPE_TEST_CLOCK_FILE");
+	char want[PATH_MAX], sd[PATH_MAX];
+	const char *slash;
+	size_t n;
+
+	if (f == NULL || f[0] == '\0')
+		return 0;
+	slash = strrchr(f, '/');
+	if (slash == NULL)
+		snprintf(want, sizeof want, ".");
+	else if (slash == f)
+		snprintf(want, sizeof want, "/");
+	else
+		snprintf(want, sizeof want, "%.*s", (int)(slash - f), f);
+	if (realpath(want, dir) == NULL || realpath(c->state_dir, sd) == NULL)
+		return -1;
+	n = strlen(sd);
+	if (strncmp(dir, sd, n) != 0 || (dir[n] != '\0' && dir[n] != '/' && strcmp(sd, "/") != 0))
+		return -1;
+	return 1;
+}
+
 /* Builds the role's ruleset; returns its fd, or -1 (errno). */
 static int ll_ruleset(const struct config *c, enum sandbox_role role, int abi, char *what, size_t wlen)
 {
@@ -224,12 +262,12 @@ static int ll_ruleset(const struct config *c, enum sandbox_role role, int abi, c
 			a.handled_access_net |= LL_NET_CONNECT_TCP;
 		asize = 16;
 	}
-	if (abi >= 6) {
-		a.scoped = LL_SCOPE_ABSTRACT_UNIX;
+	if (abi >= 6) { /* probed at run time: the scoped field exists from ABI 6 on */
+		a.scoped = LL_SCOPE_ABSTRACT_UNIX | LANDLOCK_SCOPE_SIGNAL;
 		asize = 24;
 	}
 	snprintf(what, wlen, "Landlock ABI %d: files%s%s", abi, abi >= 4 ? ", tcp" : "",
-		 abi >= 6 ? ", abstract unix sockets" : "");
+		 abi >= 6 ? ", abstract unix sockets, signals" : "");
 	if ((rfd = (int)syscall(SYS_landlock_create_ruleset, &a, asize, 0)) < 0)
 		return -1;
 
@@ -271,19 +309,13 @@ static int ll_ruleset(const struct config *c, enum sandbox_role role, int abi, c
 		rc |= ll_add_path(rfd, c->wns.client_secret_file, R_ONLY, fs);
 		rc |= ll_add_path(rfd, c->wns.ca_file, R_ONLY, fs);
 		break;
-	case SANDBOX_STATSD:
+	case SANDBOX_STATSD: {
+		char dir[PATH_MAX];
 		rc |= ll_add_path(rfd, c->statsd.db_path, R_W, fs);
-		if (getenv("PUSHPIPE_TEST_CLOCK_FILE")) { /* tests only (docs/observability.md) */
-			char dir[4096];
-			snprintf(dir, sizeof dir, "%s", getenv("PUSHPIPE_TEST_CLOCK_FILE"));
-			char *slash = strrchr(dir, '/');
-			if (slash && slash != dir)
-				*slash = '\0';
-			else
-				snprintf(dir, sizeof dir, "%s", slash ? "/" : ".");
+		if (clock_dir(c, dir) == 1) /* tests only: a directory inside state_dir */
 			rc |= ll_add_path(rfd, dir, R_ONLY, fs);
-		}
 		break;
+	}
 	}
 	if (rc != 0) {
 		int e = errno;
@@ -391,8 +423,12 @@ static int apply_landlock(const struct config *c, enum sandbox_role role, char *
 	size_t n;
 
 	if (abi <= 0) {
-		snprintf(what, wlen, "no Landlock (%s): file rules not applied",
-			 errno == EOPNOTSUPP ? "disabled at boot" : "kernel without it");
+		const char *why_not = errno == EOPNOTSUPP ? "disabled at boot" : "kernel without it";
+		if (c->landlock_required)
+			fatal("sandbox: Landlock is required (configuration key \"landlock_required\") but not "
+			      "available: %s",
+			      why_not);
+		snprintf(what, wlen, "no Landlock (%s): file rules not applied", why_not);
 		log_warn("sandbox: Landlock not available in this kernel; file and TCP rules not applied");
 		return 0;
 	}
@@ -430,14 +466,14 @@ static const char *const base_calls[] = {
 	"gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getgroups", "getresuid",
 	"getresgid", "uname", "sysinfo", "getrandom", "prlimit64", "getrlimit", "getrusage",
 	"times", "getpriority", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigtimedwait",
-	"rt_sigpending", "rt_sigsuspend", "sigaltstack", "tgkill", "tkill", "exit", "exit_group",
+	"rt_sigpending", "rt_sigsuspend", "sigaltstack", "exit", "exit_group",
 	"restart_syscall", "membarrier", "arch_prctl", "set_tid_address", "prctl",
 	"timerfd_create", "timerfd_settime", "timerfd_gettime", "alarm", "setitimer", "getitimer",
 	"sendfile", "connect", "accept", "accept4", "sendto", "recvfrom", "sendmsg", "recvmsg",
 	"sendmmsg", "recvmmsg", "shutdown", "getsockopt", "setsockopt", "getsockname",
 	"getpeername",
 #ifdef SANITIZER_BUILD /* LeakSanitizer stops the world with a ptrace-ing task at exit */
-	"ptrace", "wait4", "waitid", "kill", "process_vm_readv", "sched_setaffinity",
+	"ptrace", "wait4", "waitid", "process_vm_readv", "sched_setaffinity",
 #endif
 };
 
@@ -458,6 +494,11 @@ static void rule(scmp_filter_ctx ctx, const char *name, unsigned n, const struct
 		fatal("sandbox: seccomp rule for %s: %s", name, strerror(-rc));
 }
 
+/* Signals: to this process only (raise, abort, pthread_kill, the Landlock hand-off above all
+ * name it). The pid is compared whole, so no value the kernel would read as another process
+ * (0, -1, a negative group) passes. pidfd_send_signal is not allowed at all. */
+static const char *const signal_calls[] = {"kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"};
+
 static void apply_seccomp(enum sandbox_role role)
 {
 	const struct role_def *r = &roles[role];
@@ -476,6 +517,9 @@ static void apply_seccomp(enum sandbox_role role)
 		cmp[0] = arg_cmp(1, SCMP_CMP_EQ, ioctls[i]);
 		rule(ctx, "ioctl", 1, cmp);
 	}
+	cmp[0] = arg_cmp(0, SCMP_CMP_EQ, (scmp_datum_t)getpid());
+	for (size_t i = 0; i < sizeof signal_calls / sizeof signal_calls[0]; i++)
+		rule(ctx, signal_calls[i], 1, cmp);
 	/* Threads, never processes. clone3 hides its flags from seccomp: ENOSYS makes glibc
 	 * fall back to clone, whose flags can be checked. */
 #ifndef SANITIZER_BUILD
@@ -488,7 +532,9 @@ static void apply_seccomp(enum sandbox_role role)
 		fatal("sandbox: seccomp rule for clone3: %s", strerror(-rc));
 
 	/* Sockets: Unix everywhere; inet (and netlink, for glibc's resolver) only for roles
-	 * that connect out; no inet-sized bind address and no listen() for those. */
+	 * that connect out, with no listen() and no inet bind(): bind() is allowed there only
+	 * with a netlink-sized address (glibc binds its resolver's netlink socket), which the
+	 * kernel refuses for an inet socket (at least 16 bytes for AF_INET, 24 for AF_INET6). */
 	cmp[0] = arg_cmp(0, SCMP_CMP_EQ, AF_UNIX);
 	rule(ctx, "socket", 1, cmp);
 	rule(ctx, "socketpair", 1, cmp);
@@ -498,9 +544,8 @@ static void apply_seccomp(enum sandbox_role role)
 			cmp[0] = arg_cmp(0, SCMP_CMP_EQ, (scmp_datum_t)fams[i]);
 			rule(ctx, "socket", 1, cmp);
 		}
-		cmp[0] = arg_cmp(2, SCMP_CMP_LT, sizeof(struct sockaddr_in));
-		rule(ctx, "bind", 1, cmp);
-		cmp[0] = arg_cmp(2, SCMP_CMP_GT, sizeof(struct sockaddr_in6));
+		_Static_assert(sizeof(struct sockaddr_nl) < sizeof(struct sockaddr_in), "netlink address too long");
+		cmp[0] = arg_cmp(2, SCMP_CMP_EQ, sizeof(struct sockaddr_nl));
 		rule(ctx, "bind", 1, cmp);
 	} else {
 		rule(ctx, "bind", 0, NULL);
@@ -529,15 +574,62 @@ static int parse_inet(const char *hp, struct sockaddr_in *sa)
 	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
 }
 
+/* A signal action's target: "self" or a pid. */
+static pid_t target_pid(const char *arg)
+{
+	return strcmp(arg, "self") == 0 ? getpid() : (pid_t)atoi(arg);
+}
+
+/* Sends SIGCONT (harmless to a running or sleeping process) to pid with one of the signal
+ * calls; returns the call's result. */
+static int send_signal(const char *how, pid_t pid)
+{
+	char path[64];
+	int pfd, rc, e;
+	siginfo_t si;
+
+	memset(&si, 0, sizeof si);
+	si.si_signo = SIGCONT;
+	si.si_code = SI_QUEUE; /* what sigqueue() sends; the kernel refuses SI_USER from user space */
+	si.si_pid = getpid();
+	si.si_uid = getuid();
+	if (strcmp(how, "kill") == 0)
+		return kill(pid, SIGCONT);
+	if (strcmp(how, "tkill") == 0)
+		return (int)syscall(SYS_tkill, pid, SIGCONT);
+	if (strcmp(how, "tgkill") == 0)
+		return (int)syscall(SYS_tgkill, pid, pid, SIGCONT);
+	if (strcmp(how, "sigqueue") == 0)
+		return (int)syscall(SYS_rt_sigqueueinfo, pid, SIGCONT, &si);
+	if (strcmp(how, "tgsigqueue") == 0)
+		return (int)syscall(SYS_rt_tgsigqueueinfo, pid, pid, SIGCONT, &si);
+	/* pidfd: the descriptor comes from /proc/PID, as pidfd_open may be refused itself */
+	snprintf(path, sizeof path, "/proc/%d", (int)pid);
+	if ((pfd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0 && (pfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	rc = (int)syscall(SYS_pidfd_send_signal, pfd, SIGCONT, NULL, 0);
+	e = errno;
+	close(pfd);
+	errno = e;
+	return rc;
+}
+
 /* Runs one forbidden-for-some-role action and exits with its outcome. */
 static void selftest(const char *action)
 {
+	static const char *const signal_actions[] = {"kill", "tkill", "tgkill", "sigqueue", "tgsigqueue", "pidfd"};
 	struct sockaddr_in sa;
 	const char *arg = strchr(action, ':');
+	size_t alen = arg ? (size_t)(arg - action) : strlen(action);
 	int rc = -1, fd = -1;
 
 	arg = arg ? arg + 1 : "";
 	errno = 0;
+	for (size_t i = 0; i < sizeof signal_actions / sizeof signal_actions[0]; i++)
+		if (strlen(signal_actions[i]) == alen && strncmp(action, signal_actions[i], alen) == 0 && arg[0]) {
+			rc = send_signal(signal_actions[i], target_pid(arg));
+			goto done;
+		}
 	if (strcmp(action, "inet") == 0) {
 		rc = fd = socket(AF_INET, SOCK_STREAM, 0);
 	} else if (strncmp(action, "connect:", 8) == 0 && parse_inet(arg, &sa) == 0) {
@@ -549,6 +641,14 @@ static void selftest(const char *action)
 			rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
 		if (rc == 0 && action[0] == 'l')
 			rc = listen(fd, 1);
+	} else if (strncmp(action, "bind-udp:", 9) == 0 && parse_inet(arg, &sa) == 0) {
+		/* A UDP port, the address padded to a sockaddr_storage: the length the kernel
+		 * accepts for AF_INET that a length-based rule took for a Unix address. */
+		struct sockaddr_storage ss;
+		memset(&ss, 0, sizeof ss);
+		memcpy(&ss, &sa, sizeof sa);
+		if ((rc = fd = socket(AF_INET, SOCK_DGRAM, 0)) >= 0)
+			rc = bind(fd, (struct sockaddr *)&ss, sizeof ss);
 	} else if (strncmp(action, "open:", 5) == 0) {
 		rc = fd = open(arg, O_RDONLY | O_CLOEXEC);
 	} else if (strncmp(action, "write:", 6) == 0) {
@@ -564,6 +664,7 @@ static void selftest(const char *action)
 		log_error("sandbox selftest %s: unknown action", action);
 		exit(SANDBOX_SELFTEST_BAD);
 	}
+done:
 	if (rc >= 0) {
 		log_info("sandbox selftest %s: allowed", action);
 		exit(SANDBOX_SELFTEST_ALLOWED);
@@ -582,6 +683,12 @@ void sandbox_enter(const struct config *c, enum sandbox_role role)
 	char what[160];
 	long nofile;
 
+	if (role == SANDBOX_STATSD) {
+		char dir[PATH_MAX];
+		if (clock_dir(c, dir) < 0)
+			fatal("PUSHPIPE_TEST_CLOCK_FILE (tests only) must name a file inside state_dir (%s): %s",
+			      c->state_dir, getenv("PUSHPIPE_TEST_CLOCK_FILE"));
+	}
 	if (!c->sandbox) {
 		log_warn("sandbox: off (configuration key \"sandbox\" is false)");
 	} else {

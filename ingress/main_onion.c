@@ -13,6 +13,7 @@
 #include "log.h"
 #include "onion_crypto.h"
 #include "onion_http.h"
+#include "onion_stats.h"
 #include "sandbox.h"
 #include <stdio.h>
 #include <string.h>
@@ -36,6 +37,7 @@ int main(int argc, char **argv)
 	    config_socket(&cfg, "statsd-query.sock", srv.stats_path, sizeof srv.stats_path) == NULL)
 		fatal("state_dir too long for a socket path");
 	counters_init(config_socket(&cfg, "statsd.sock", err, sizeof err) ? err : "");
+	onion_stats_init(&cfg);
 	if (onion_http_start(&srv, err, sizeof err) < 0)
 		fatal("%s", err);
 	daemon_privdrop(&cfg);

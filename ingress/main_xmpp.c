@@ -420,6 +420,10 @@ int main(int argc, char **argv)
 	sandbox_enter(&cfg, SANDBOX_INGRESS_XMPP);
 	log_info("component %s for xmpp server %s:%s%s", xc.domain, a.host, a.port,
 		 xc.adhoc ? (xc.apns ? " (ad-hoc: fcm, apns)" : xc.fcm ? " (ad-hoc: fcm)" : " (ad-hoc: none)") : "");
+	if (xc.adhoc && (xc.fcm || xc.apns) && xc.n_adhoc_domains == 0)
+		log_warn("ingress_xmpp.adhoc is on with an empty adhoc_domains: any user of any federated XMPP "
+			 "server can register push tokens, pushed with this server's provider credentials; "
+			 "list the user domains served in ingress_xmpp.adhoc_domains (docs/xmpp.md)");
 	if (xc.adhoc && xc.apns == 0) {
 		for (size_t i = 0; i < cfg.xmpp.adhoc_services.n; i++)
 			if (strcmp(cfg.xmpp.adhoc_services.v[i], "apns") == 0)

@@ -182,6 +182,7 @@ static const char *status_line(unsigned code)
 	case 404: return "HTTP/1.1 404 Not Found\r\n";
 	case 405: return "HTTP/1.1 405 Method Not Allowed\r\n";
 	case 413: return "HTTP/1.1 413 Content Too Large\r\n";
+	case 429: return "HTTP/1.1 429 Too Many Requests\r\n";
 	case 431: return "HTTP/1.1 431 Request Header Fields Too Large\r\n";
 	case 503: return "HTTP/1.1 503 Service Unavailable\r\n";
 	}
@@ -469,8 +470,13 @@ static int end_request(struct onion_conn *c)
 	} else if (c->too_large) {
 		plain(c, 413, "Payload Too Large\n");
 	} else if (c->route == ROUTE_STATS) {
+		struct sockaddr_storage peer;
+		socklen_t peerlen = sizeof peer;
+		if (getpeername(c->fd, (struct sockaddr *)&peer, &peerlen) < 0)
+			peerlen = 0;
 		c->st = C_WAIT;
-		if (onion_stats_begin(w->srv, c, w->link, w->stats_link, c->auth, c->body, c->len, &c->stats) < 0) {
+		if (onion_stats_begin(w->srv, c, w->link, w->stats_link, c->auth, peerlen ? (struct sockaddr *)&peer : NULL,
+				      peerlen, c->body, c->len, &c->stats) < 0) {
 			c->st = C_DONE;
 			c->close_after = 1;
 		}

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "router_link.h"
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stddef.h>
 
 struct onion_worker;
@@ -43,12 +44,13 @@ void onion_http_answer(struct onion_conn *c, unsigned code, const char *type, co
 /* onion_stats.c calls this when the statistics for c are complete. */
 void onion_http_stats_ready(struct onion_conn *c);
 
-/* POST /get_statistics_data (onion_stats.c): begin either answers at once (auth, bad filters)
+/* POST /get_statistics_data (onion_stats.c): begin either answers at once (auth, bad filters;
+ * auth is the Authorization value or NULL, peer the client's address, for onion_stats.h)
  * or asks router and statsd with *pending set, and onion_http_stats_ready follows; finish
  * then answers. onion_stats_free releases *pending. begin returns -1 when out of memory. */
 int onion_stats_begin(struct onion_server *s, struct onion_conn *c, struct router_link *router,
-		      struct router_link *statsd, const char *auth, const unsigned char *body, size_t len,
-		      void **pending);
+		      struct router_link *statsd, const char *auth, const struct sockaddr *peer, socklen_t peerlen,
+		      const unsigned char *body, size_t len, void **pending);
 void onion_stats_finish(struct onion_server *s, struct onion_conn *c, void *pending);
 void onion_stats_free(void *pending);
 #endif

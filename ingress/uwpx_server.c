@@ -451,27 +451,26 @@ static int alnum_str(const struct frame_field *fl, char *out)
 	return 1;
 }
 
-/* FRAME_NODES (or a plain OK for no accounts) → the accounts reply; nodes that do not match
- * the request → internal error. */
-static void nodes_reply(struct uwpx_server *s, size_t slot, const struct frame *f)
+int uwpx_nodes_parse(const struct uwpx_request *q, const struct frame *f, struct uwpx_node *nodes)
 {
-	struct conn *c = slot_conn(s, slot);
-	struct uwpx_request *q = c->req;
-	struct uwpx_node nodes[UWPX_ACCOUNTS_CAP];
 	struct frame_field fl;
-	size_t pos = 0, n = 0, len = 0;
+	size_t pos = 0, n = 0, want = q->naccounts;
 	int bad = 0;
-	char *buf;
 
-	memset(nodes, 0, sizeof nodes);
-	/* Groups of (ACCOUNT, NODE, SECRET, STATUS): each ACCOUNT starts the next one. */
+	if (want > UWPX_ACCOUNTS_CAP)
+		return -1;
+	memset(nodes, 0, want * sizeof *nodes);
+	/* Groups of (ACCOUNT, NODE, SECRET, STATUS): each ACCOUNT starts the next one. An ACCOUNT
+	 * beyond those asked for ends the parse before anything is written for it. */
 	while (!bad && f->type == FRAME_NODES && frame_next(f, &pos, &fl) == 0) {
 		struct uwpx_node *nd = n > 0 ? &nodes[n - 1] : NULL;
 		switch (fl.tag) {
 		case TAG_ACCOUNT:
-			bad = n >= q->naccounts || fl.len != UWPX_ID_LEN || memcmp(fl.val, q->accounts[n], UWPX_ID_LEN) != 0;
-			n++;
-			nodes[n - 1].ok = -1; /* no status yet */
+			if (n >= want || fl.len != UWPX_ID_LEN || memcmp(fl.val, q->accounts[n], UWPX_ID_LEN) != 0) {
+				bad = 1;
+				break;
+			}
+			nodes[n++].ok = -1; /* no status yet */
 			break;
 		case TAG_NODE:
 			bad = nd == NULL || (fl.len > 0 && !alnum_str(&fl, nd->node));
@@ -496,7 +495,20 @@ static void nodes_reply(struct uwpx_server *s, size_t slot, const struct frame *
 		if (!nodes[i].ok)
 			nodes[i].node[0] = nodes[i].secret[0] = '\0';
 	}
-	if (bad || n != q->naccounts) {
+	return bad || n != want ? -1 : 0;
+}
+
+/* FRAME_NODES (or a plain OK for no accounts) → the accounts reply; nodes that do not match
+ * the request → internal error. */
+static void nodes_reply(struct uwpx_server *s, size_t slot, const struct frame *f)
+{
+	struct conn *c = slot_conn(s, slot);
+	struct uwpx_request *q = c->req;
+	struct uwpx_node nodes[UWPX_ACCOUNTS_CAP];
+	size_t len = 0;
+	char *buf;
+
+	if (uwpx_nodes_parse(q, f, nodes) < 0) {
 		log_warn("%s: router's nodes do not match the request", c->addr);
 		reply(s, slot, UWPX_E_INTERNAL);
 		return;

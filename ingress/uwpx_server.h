@@ -7,10 +7,19 @@
 #ifndef UWPX_SERVER_H
 #define UWPX_SERVER_H
 #include "config.h"
+#include "frame.h"
+#include "uwpx_msg.h"
 
 /* Sets up TLS and the listening socket; NULL with a one-line reason in err on failure. */
 struct uwpx_server *uwpx_server_new(const struct config *c, char *err, size_t errlen);
 /* Runs until daemon_stop. */
 void uwpx_server_run(struct uwpx_server *s);
 void uwpx_server_free(struct uwpx_server *s);
+/* The router's FRAME_NODES answer to the set_push_accounts request q, into nodes[0 ..
+ * q->naccounts) (the caller's array holds at least q->naccounts entries; nothing past them is
+ * written). 0 when it carries exactly the accounts asked for, in order, each with a valid
+ * status and, when stored, an alphanumeric node and secret; -1 otherwise (a different, an
+ * extra or a missing account, a malformed field). A frame of another type carries no nodes,
+ * so it matches only a request for no accounts. */
+int uwpx_nodes_parse(const struct uwpx_request *q, const struct frame *f, struct uwpx_node *nodes);
 #endif

@@ -1,6 +1,7 @@
 /*
  * pushctl: the operator's tool.
  *   pushctl keygen [-d DIR]            X25519 key pair: DIR/server.key (0600), DIR/server.pub
+ *   pushctl hash-password              a password on stdin → its Argon2id string (hash_password.c)
  *   pushctl send [options] ACTION [name=value ...]
  *                                      builds a real onion request, posts it, prints the reply
  *   pushctl -c CONFIG counts | lookup ID_OR_TOKEN | export
@@ -24,6 +25,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: pushctl keygen [-d DIR]\n"
+		"       pushctl hash-password < FILE   (stats_password_hash from a password on stdin)\n"
 		"       pushctl send [-u URL] [-k SERVER_PUBKEY|-K FILE] [-4] [-x] [-s SALT] [-r ROUTE]\n"
 		"                    ACTION [name=value ...]\n"
 		"  ACTION is register, register_legacy_groups_only, unregister, subscribe_closed_group,\n"
@@ -241,6 +243,8 @@ int main(int argc, char **argv)
 	optind = 2;
 	if (strcmp(argv[1], "keygen") == 0)
 		return keygen(argc, argv);
+	if (strcmp(argv[1], "hash-password") == 0)
+		return pushctl_hash_password(argc, argv);
 	if (strcmp(argv[1], "send") == 0)
 		return send_cmd(argc, argv);
 	usage();

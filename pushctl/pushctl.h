@@ -7,4 +7,6 @@ int pushctl_registry(const char *conf, int argc, char **argv);
 int cmd_import_legacy(const char *conf, int argc, char **argv);
 /* stats [--start DATE] [--end DATE]: statsd's windows as a table. */
 int pushctl_stats(const char *conf, int argc, char **argv);
+/* hash-password: a password on stdin → its Argon2id string (stats_password_hash). */
+int pushctl_hash_password(int argc, char **argv);
 #endif

@@ -83,4 +83,16 @@ put("fuzz_frame", "counts_query", frame(16, []))
 put("fuzz_frame", "batch", frame(2, [(5, frame(14, [(10, ID.encode()), (15, b"ZXhh")], 7)),
                                      (5, frame(16, [], 8)), (5, frame(11, [(11, TOKEN.encode())], 9))], 0))
 put("fuzz_frame", "batch_replies", frame(2, [(5, frame(15, [(20, u32(0))], 7)), (5, frame(15, [(20, u32(2))], 9))], 0))
+# fuzz_uwpx_nodes: one byte (accounts asked), then the router's NODES answer (ingress/uwpx_server.c)
+def nodes_entries(n, status=0):
+    acc = lambda i: ("%064x" % (i + 1)).encode()  # noqa: E731
+    return [f for i in range(n) for f in ((52, acc(i)), (53, b"Node%d" % i), (54, b"Secret%d" % i), (20, u32(status)))]
+
+
+put("fuzz_uwpx_nodes", "nodes_exact_3", bytes([3]) + frame(43, nodes_entries(3)))
+put("fuzz_uwpx_nodes", "nodes_one_extra", bytes([2]) + frame(43, nodes_entries(3)))
+put("fuzz_uwpx_nodes", "nodes_cap_plus_one", bytes([64]) + frame(43, nodes_entries(65)))
+put("fuzz_uwpx_nodes", "nodes_missing", bytes([4]) + frame(43, nodes_entries(3)))
+put("fuzz_uwpx_nodes", "nodes_not_stored", bytes([1]) + frame(43, [(52, b"%064x" % 1), (53, b""), (54, b""), (20, u32(3))]))
+put("fuzz_uwpx_nodes", "nodes_plain_ok", bytes([0]) + frame(15, [(20, u32(0))]))
 print("corpus written under", os.path.join(HERE, "corpus"))

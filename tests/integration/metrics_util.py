@@ -44,7 +44,8 @@ class Statsd:
 
     def __init__(self, period_s=None, clock=None, listen=None, keep=False):
         self.p = Pipeline(keep=keep)
-        self.clock_file = os.path.join(self.p.dir, "clock")
+        # statsd accepts the test clock only inside state_dir (common/sandbox.c)
+        self.clock_file = os.path.join(self.p.dir, "run", "clock")
         cfg = json.load(open(self.p.config))
         if period_s:
             cfg["statsd"]["period_s"] = period_s

@@ -111,12 +111,18 @@ try:
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
     lport = listener.getsockname()[1]
+    # Another process of the same user, which no sandboxed daemon may signal (SIGCONT is sent:
+    # harmless to it, so the unsandboxed runs leave it asleep for the next case).
+    victim = subprocess.Popen(["sleep", "600"])
+    vpid = victim.pid
+    every_signal = [f"{how}:{vpid}" for how in ("kill", "tkill", "tgkill", "sigqueue", "tgsigqueue", "pidfd")]
     seccomp_cases = {
-        "router": ["inet", f"connect:127.0.0.1:{lport}", "fork"],
-        "ingress-onion": [f"connect:127.0.0.1:{lport}", "fork"],
-        "apns-sender": ["listen:127.0.0.1:0", "bind:0.0.0.0:0", "fork"],
-        "fcm-sender": ["listen:127.0.0.1:0", "bind:0.0.0.0:0", "fork"],
-        "statsd": ["bind:0.0.0.0:0", f"connect:127.0.0.1:{lport}", "fork"],
+        "router": ["inet", f"connect:127.0.0.1:{lport}", "fork", f"kill:{vpid}", f"tgkill:{vpid}"],
+        "ingress-onion": [f"connect:127.0.0.1:{lport}", "fork", f"kill:{vpid}", f"tgkill:{vpid}"],
+        # bind-udp: a UDP port with a 128-byte address (issue 15 item 10)
+        "apns-sender": ["listen:127.0.0.1:0", "bind:0.0.0.0:0", "bind-udp:127.0.0.1:0", "fork"] + every_signal,
+        "fcm-sender": ["listen:127.0.0.1:0", "bind:0.0.0.0:0", "bind-udp:127.0.0.1:0", "fork", f"tgkill:{vpid}"],
+        "statsd": ["bind:0.0.0.0:0", f"connect:127.0.0.1:{lport}", "fork", f"kill:{vpid}", f"tgkill:{vpid}"],
     }
     landlock_cases = {
         "router": [f"open:{server_key}", f"open:{apns_key}", f"open:{statsdb}"],
@@ -141,6 +147,14 @@ try:
                   "apns-sender": f"open:{apns_key}", "fcm-sender": f"connect:127.0.0.1:{lport}"}[d]
         rc = selftest(d, on, needed, log)
         t.check(rc == ALLOWED, f"{d} with sandbox: {needed.replace(p.dir, 'DIR')} still allowed (exit {rc})")
+        # Signals to itself (raise, abort, pthread_kill) still work.
+        for action in (("kill:self", "tgkill:self") if d != "apns-sender" else
+                       ("kill:self", "tkill:self", "tgkill:self", "sigqueue:self", "tgsigqueue:self")):
+            rc = selftest(d, on, action, log)
+            t.check(rc == ALLOWED, f"{d} with sandbox: {action} still allowed (exit {rc})")
+    t.check(victim.poll() is None, "the other process was never stopped by a signal")
+    victim.kill()
+    victim.wait()
     listener.close()
 except Exception as e:  # a harness failure is a test failure, with the logs to show why
     t.check(False, f"sandbox test raised {e!r}")

@@ -1,24 +1,114 @@
 """POST /get_statistics_data (bchat-onion.md §10.3): auth, filters, flags and the exact
-response shape, with rows from statsd and device counts from the router."""
-import base64, http.client, json, os, sys, time
-from harness import Checks, Pipeline
+response shape, with rows from statsd and device counts from the router. Then the password
+(ingress/onion_stats.h): an Argon2id hash from `pushctl hash-password`; requests without
+credentials are not failures; 5 wrong passwords a minute from one source, then 429 for that
+source only (sources are 127.0.0.x loopback addresses); one hash check at a time (peak memory
+of concurrent wrong passwords); the older sha256: form accepted with a start-up warning; a
+malformed hash refused by -n and at start."""
+import base64, concurrent.futures, http.client, json, os, subprocess, sys, time
+from harness import BIN, Checks, Pipeline
 
 t = Checks()
 p = Pipeline(keep="-k" in sys.argv)
 ID = "bd" + "8" * 64
 
 
-def post(body=b"", user="", password=None, method="POST"):
-    c = http.client.HTTPConnection("127.0.0.1", p.http, timeout=10)
+def post(body=b"", user="", password=None, method="POST", src=None, auth=None):
+    c = http.client.HTTPConnection("127.0.0.1", p.http, timeout=30, source_address=(src, 0) if src else None)
     h = {}
     if password is not None:
         h["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    if auth is not None:
+        h["Authorization"] = auth
     c.request(method, "/get_statistics_data", body=body, headers=h)
     r = c.getresponse()
     return r.status, dict(r.getheaders()), r.read()
 
 
+def hwm_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int([line.split()[1] for line in f if line.startswith("VmHWM:")][0])
+
+
+def with_hash(h, path):
+    cfg = json.load(open(p.config))
+    cfg["ingress_onion"]["stats_password_hash"] = h
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    return path
+
+
+def password_checks(pw):
+    cfg = json.load(open(p.config))
+    t.check(cfg["ingress_onion"]["stats_password_hash"].startswith("$argon2id$v=19$m=65536,t=2,p=1$"),
+            "the test configuration holds an Argon2id hash from pushctl hash-password")
+    # No credentials, or another scheme: 401 with WWW-Authenticate, never counted.
+    got = [post(src="127.0.0.2") for _ in range(7)] + [post(src="127.0.0.2", auth="Bearer abc")]
+    t.check(all(st == 401 and h.get("WWW-Authenticate") == 'Basic realm="Authentication Required"' for st, h, _ in got),
+            f"8 requests without Basic credentials from one source: all 401 with WWW-Authenticate ({[g[0] for g in got]})")
+    got = [post(src="127.0.0.2", password=f"wrong{i}") for i in range(5)]
+    t.check(all(st == 401 and "WWW-Authenticate" in h for st, h, _ in got),
+            f"5 wrong passwords from one source: 401 with WWW-Authenticate each ({[g[0] for g in got]})")
+    st, h, b = post(src="127.0.0.2", password="wrong5")
+    ra = h.get("Retry-After", "")
+    t.check(st == 429 and ra.isdigit() and 1 <= int(ra) <= 60, f"the 6th wrong password from it → 429 with Retry-After ({st}, {ra!r})")
+    st, _, _ = post(src="127.0.0.2", password=pw)
+    t.check(st == 429, f"that source limited: even the right password → 429, unchecked ({st})")
+    st, h, _ = post(src="127.0.0.2")
+    t.check(st == 401 and "WWW-Authenticate" in h, f"that source without credentials: still 401 ({st})")
+    st, _, _ = post(src="127.0.0.3", password=pw)
+    t.check(st == 200, f"another source with the right password → 200 ({st})")
+
+    # Concurrent wrong passwords from 8 sources, 4 workers: one Argon2id check (64 MiB) at a time.
+    pid = p.procs["ingress-onion"].pid
+    before = hwm_kib(pid)
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        got = list(ex.map(lambda i: post(src=f"127.0.0.{10 + i}", password=f"bad{i}"), range(8)))
+    grown = (hwm_kib(pid) - before) // 1024
+    codes = [g[0] for g in got]
+    t.check(all(st in (401, 503) for st in codes) and all(h.get("Retry-After") == "1" for st, h, _ in got if st == 503),
+            f"8 concurrent wrong passwords: 401, or 503 with Retry-After while another check runs ({codes})")
+    t.check(grown < 48, f"peak memory grew by {grown} MiB (< 48: never two 64 MiB checks at once)")
+
+    # The older unsalted form: accepted, with a warning at start-up.
+    import hashlib
+    p.kill("ingress-onion")
+    legacy = with_hash("sha256:" + hashlib.sha256(pw.encode()).hexdigest(), os.path.join(p.dir, "legacy.json"))
+    saved, p.config = p.config, legacy
+    p.start("ingress-onion")
+    p.config = saved
+    p.wait_for(p.ingress_up, "ingress (sha256: hash)")
+    p.wait_for(lambda: "connected to " + os.path.join(p.dir, "run", "statsd-query.sock") in p.log("ingress-onion"),
+               "ingress connected to statsd again", timeout=30)
+    t.check("stats_password_hash is an unsalted SHA-256" in p.log("ingress-onion"), "sha256: hash: warning at start-up")
+    st, _, _ = post(src="127.0.0.4", password=pw)
+    t.check(st == 200, f"sha256: hash: the right password → 200 ({st})")
+    st, _, _ = post(src="127.0.0.4", password=pw + "x")
+    t.check(st == 401, f"sha256: hash: a wrong one → 401 ({st})")
+
+    # Malformed hashes: refused by the configuration check and at start.
+    for bad in ("sha256:abc", "$argon2id$v=19$m=65536,t=2,p=1$bm90IGEgaGFzaA", "$argon2i$v=19$m=65536,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+                "$argon2id$v=19$m=4194304,t=2,p=1$c2FsdHNhbHRzYWx0c2E$" + "A" * 43, "plaintext-password"):
+        path = with_hash(bad, os.path.join(p.dir, "bad.json"))
+        r = subprocess.run([os.path.join(BIN, "ingress-onion"), "-c", path, "-n"], capture_output=True, text=True, timeout=30)
+        t.check(r.returncode != 0 and "stats_password_hash" in r.stderr, f"-n refuses the hash {bad[:24]}... ({r.returncode})")
+    r = subprocess.run([os.path.join(BIN, "ingress-onion"), "-c", path], capture_output=True, text=True, timeout=30)
+    t.check(r.returncode != 0 and "stats_password_hash" in r.stderr, f"and ingress-onion refuses to start with it ({r.returncode})")
+
+    # pushctl hash-password: salted (two runs differ), verifies; an empty password is refused.
+    outs = [subprocess.run([os.path.join(BIN, "pushctl"), "hash-password"], input="s3cret\n", capture_output=True, text=True)
+            for _ in range(2)]
+    t.check(all(o.returncode == 0 and o.stdout.startswith("$argon2id$") for o in outs) and outs[0].stdout != outs[1].stdout,
+            "pushctl hash-password: an Argon2id string, salted afresh each run")
+    r = subprocess.run([os.path.join(BIN, "pushctl"), "hash-password"], input="", capture_output=True, text=True)
+    t.check(r.returncode != 0 and r.stdout == "", "pushctl hash-password: an empty password is refused")
+
+
 try:
+    cfg = json.load(open(p.config))
+    cfg["ingress_onion"]["threads"] = 4  # so that hash checks could overlap
+    with open(p.config, "w") as f:
+        json.dump(cfg, f)
     p.start_mock()
     for d in ("statsd", "router", "ingress-onion"):
         p.start(d)
@@ -67,6 +157,7 @@ try:
     t.check(st == 200 and json.loads(b)["data"]["data"] == [], "start_date in the future → no rows")
     st, _, b = post(b'[1]', "", pw)
     t.check(st == 400, "a body that is not an object → 400")
+    password_checks(pw)
     p.kill("statsd")
     st, _, _ = post(password=pw)
     t.check(st == 503, f"statsd absent → 503 ({st})")

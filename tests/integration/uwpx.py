@@ -246,6 +246,12 @@ def actions(router):
     t.check(ask(accounts(dev("4"), [ACC1])) == err("internal"), "set_push_accounts, no answer → internal error")
     t.check(ask(accounts(dev("8"), [ACC1, "0" * 64])) == err("internal"), "set_push_accounts, nodes in the wrong order → internal error")
     t.check(ask(accounts(dev("9"), [ACC1])) == err("internal"), "set_push_accounts, a malformed node → internal error")
+    # More entries than accounts asked, also at the cap (64): refused, nothing written past them.
+    for n in (1, 64):
+        many = ["%064x" % (0x100 + i) for i in range(n)]
+        t.check(ask(accounts(dev("b"), many)) == err("internal"),
+                f"set_push_accounts, {n} accounts answered with {n + 1} nodes → internal error")
+    t.check(ask(channel(dev("a"))) == OK_REPLY, "still serving after the oversized nodes answers")
     t.check(ask(accounts(dev("a"), ["%064x" % i for i in range(65)])) == err("invalid"), "65 accounts → Invalid JSON message.")
 
     # request_test_push.

@@ -27,6 +27,7 @@ BEHAVIOUR = {
     dev("6"): ("late", 0.3, OK),
     dev("8"): ("reversed",),   # NODES in the wrong order
     dev("9"): ("bad_node",),   # a node outside [0-9A-Za-z]
+    dev("b"): ("extra",),      # NODES with one entry more than the accounts asked
 }
 
 
@@ -106,6 +107,8 @@ class FakeRouter:
         accs = one.get(TAG_ACCOUNT, [])
         if b[0] == "reversed":
             accs = accs[::-1]
+        if b[0] == "extra":
+            accs = accs + [b"%064x" % (len(accs) + 0xe0)]
         for acc in accs:
             acc = acc.decode()
             if acc.lower().startswith("ee"):  # this account cannot be stored

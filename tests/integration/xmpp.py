@@ -62,6 +62,8 @@ def main():
         while time.time() < end and not ("component authenticated" in comp.log() and router.connected()):
             time.sleep(0.05)
         c.check("component authenticated as push.localhost" in comp.log(), "authenticated (log)")
+        c.check("adhoc is on with an empty adhoc_domains: any user of any federated XMPP server can register"
+                in comp.log(), "ad-hoc open to every domain: warned at start-up")
         c.check(router.connected(), "router link up with a hello")
 
         # disco#info
@@ -284,6 +286,18 @@ def main():
         c.check("s3cr3t" not in comp.log(), "secret never logged")
         c.check("New Message" not in comp.log(), "body never logged")
         comp.stop()
+
+        # Ad-hoc limited to listed domains, or off: no warning about open registration.
+        for name, opts in (("domains", {"adhoc": True, "adhoc_domains": ["localhost"]}), ("off", {"adhoc": False})):
+            other = Component(os.path.join(tmp, "adhoc-" + name), "127.0.0.1:%d" % srv.port, **opts)
+            other.start()
+            extra = srv.accept(timeout=10)  # it has started once it connects
+            started = "component push.localhost for xmpp server" in other.log()
+            c.check(started and "empty adhoc_domains" not in other.log(),
+                    "ad-hoc %s: no open-registration warning (started: %s)" % (name, started))
+            other.stop()
+            if extra:
+                extra.close()
 
         # A server that never answers the stream header: the handshake times out after 15 s.
         comp.start()
