@@ -46,6 +46,14 @@ $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# The version the daemons and pushctl print (--version): `git describe` at build time, or
+# VERSION=... from the command line (a source tree without git says "unknown").
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+VERSION_STAMP := $(BUILD)/.version
+$(shell echo '$(VERSION)' | cmp -s - $(VERSION_STAMP) || echo '$(VERSION)' > $(VERSION_STAMP))
+$(BUILD)/common/daemon.o: $(VERSION_STAMP)
+$(BUILD)/common/daemon.o: CFLAGS += -DPUSHPIPE_VERSION='"$(VERSION)"'
+
 include common/build.mk
 include ingress/build.mk
 include router/build.mk

@@ -12,7 +12,6 @@
 #include "log.h"
 #include "sandbox.h"
 #include <string.h>
-#include <strings.h>
 
 static struct apns A;
 
@@ -20,10 +19,7 @@ static void check_config(const struct conf_apns *c)
 {
 	char err[512];
 
-	if (strncasecmp(c->url, "https://", 8) != 0)
-		fatal("configuration: apns_sender.url must be an https:// URL");
-	if (c->topic[0] == '\0')
-		fatal("configuration: apns_sender.topic is empty");
+	/* url, topic, auth and the key were checked by daemon_start (config_check); this loads it. */
 	if (apns_auth_load(&A.auth, c, err, sizeof err) < 0)
 		fatal("configuration: %s", err);
 }

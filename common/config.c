@@ -5,13 +5,26 @@
  * Defaults follow the FHS: sockets in /run/pushpipe, databases under /var/lib/pushpipe.
  */
 #include "config.h"
+#include "daemon.h"
+#include "jwt.h"
 #include "log.h"
+#include "onion_crypto.h"
 #include "sock.h"
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pwd.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 enum conf_type { C_STR, C_INT, C_BOOL, C_LIST };
 
@@ -158,6 +171,7 @@ static const struct conf_key keys[] = {
 	{"statsd", "db_path", C_STR, S(statsd, db_path), "/var/lib/pushpipe/stats", 0, 0, 0},
 	{"statsd", "period_s", C_INT, S(statsd, period_s), NULL, 43200, 1, 30 * 86400},
 	{"statsd", "listen", C_STR, S(statsd, listen), "127.0.0.1:5080", 0, 0, 0},
+	{"statsd", "health_senders", C_LIST, S(statsd, health_senders), "", 0, 0, 0},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -429,4 +443,256 @@ const char *config_user_for(const struct config *c, const char *role)
 			: strcmp(role, "tool") == 0   ? c->users.tool
 						      : NULL;
 	return u && u[0] ? u : c->user;
+}
+
+/* ---------------------------------------------------------------- checks before a start */
+
+#define FAIL(...) (snprintf(err, errlen, __VA_ARGS__), -1)
+
+/* The user the checked daemon drops to (users.<role>, else `user`), set by config_check(), and
+ * the last warning it found (a file that user could not re-read on HUP). */
+static const char *check_user = "";
+static char check_warn[600];
+
+const char *config_check_warning(void)
+{
+	return check_warn;
+}
+
+/* A file a daemon reads at start-up (or on HUP): it must exist and be readable now; when the
+ * daemon drops to a user, files re-read later (reread=1) must be readable by that user too. */
+static int check_file(const struct config *c, const char *key, const char *path, int reread, char *err,
+		      size_t errlen)
+{
+	struct stat st;
+	int fd;
+
+	if (path[0] == '\0')
+		return FAIL("%s: %s: required", c->path, key);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return FAIL("%s: %s: %s: %s", c->path, key, path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return FAIL("%s: %s: %s: not a regular file", c->path, key, path);
+	}
+	close(fd);
+	if (reread && geteuid() == 0 && check_user[0] != '\0') {
+		struct passwd *pw = getpwnam(check_user);
+		int ok = pw && ((st.st_uid == pw->pw_uid && (st.st_mode & S_IRUSR)) ||
+				(st.st_gid == pw->pw_gid && (st.st_mode & S_IRGRP)) || (st.st_mode & S_IROTH));
+		/* A warning, not a refusal: the daemon runs; a HUP would keep the old contents. */
+		if (!ok)
+			snprintf(check_warn, sizeof check_warn,
+				 "%s: %s: %s: not readable by user %s, so a HUP cannot re-read it "
+				 "(docs/operations.md: root:<group of %s>, mode 0640)",
+				 c->path, key, path, check_user, check_user);
+	}
+	return 0;
+}
+
+/* "host:port" or "[v6]:port" with a port from 1 to 65535; loopback=1 also requires every
+ * address the host names to be a loopback address. */
+static int check_listen(const struct config *c, const char *key, const char *spec, int loopback, char *err,
+			size_t errlen)
+{
+	char host[256], *end;
+	const char *colon, *h = spec;
+	size_t hl;
+	long port;
+	struct addrinfo hints, *res, *ai;
+
+	if (spec[0] == '[') {
+		const char *rb = strchr(spec, ']');
+		if (rb == NULL || rb[1] != ':')
+			return FAIL("%s: %s: \"%s\": expected [ADDRESS]:PORT", c->path, key, spec);
+		h = spec + 1;
+		hl = (size_t)(rb - h);
+		colon = rb + 1;
+	} else {
+		if ((colon = strrchr(spec, ':')) == NULL)
+			return FAIL("%s: %s: \"%s\": expected HOST:PORT", c->path, key, spec);
+		hl = (size_t)(colon - spec);
+	}
+	if (hl == 0 || hl >= sizeof host)
+		return FAIL("%s: %s: \"%s\": expected HOST:PORT", c->path, key, spec);
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || errno != 0 || port < 1 || port > 65535)
+		return FAIL("%s: %s: \"%s\": the port must be a number from 1 to 65535", c->path, key, spec);
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return FAIL("%s: %s: \"%s\": %s is not an address of this host", c->path, key, spec, host);
+	for (ai = res; loopback && ai; ai = ai->ai_next) {
+		int lo = 0;
+		if (ai->ai_family == AF_INET)
+			lo = (ntohl(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+		else if (ai->ai_family == AF_INET6)
+			lo = IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr);
+		if (!lo) {
+			freeaddrinfo(res);
+			return FAIL("%s: %s: \"%s\": statsd only listens on a loopback address (127.0.0.0/8, ::1)",
+				    c->path, key, spec);
+		}
+	}
+	freeaddrinfo(res);
+	return 0;
+}
+
+int config_password_hash_ok(const char *hash)
+{
+	return check_password_hash(hash) == 0;
+}
+
+static int check_onion(const struct config *c, char *err, size_t errlen)
+{
+	unsigned char sk[32], pk[32];
+	char why[256];
+
+	if (check_listen(c, "ingress_onion.listen", c->onion.listen, 0, err, errlen) < 0 ||
+	    check_file(c, "ingress_onion.key_file", c->onion.key_file, 0, err, errlen) < 0)
+		return -1;
+	if (onion_key_load(c->onion.key_file, sk, pk, why, sizeof why) < 0)
+		return FAIL("%s: ingress_onion.key_file: %s", c->path, why);
+	sodium_memzero(sk, sizeof sk);
+	if (!config_password_hash_ok(c->onion.stats_password_hash))
+		return FAIL("%s: ingress_onion.stats_password_hash: expected \"sha256:\" and 64 hex digits "
+			    "(or an $argon2id$ hash), or \"\" to turn the statistics route off", c->path);
+	return 0;
+}
+
+static int check_uwpx(const struct config *c, char *err, size_t errlen)
+{
+	if (check_listen(c, "ingress_uwpx.listen", c->uwpx.listen, 0, err, errlen) < 0 ||
+	    check_file(c, "ingress_uwpx.cert_file", c->uwpx.cert_file, 1, err, errlen) < 0 ||
+	    check_file(c, "ingress_uwpx.key_file", c->uwpx.key_file, 1, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+static int check_xmpp(const struct config *c, char *err, size_t errlen)
+{
+	if (c->xmpp.domain[0] == '\0')
+		return FAIL("%s: ingress_xmpp.domain: required", c->path);
+	if (check_listen(c, "ingress_xmpp.server", c->xmpp.server, 0, err, errlen) < 0 ||
+	    check_file(c, "ingress_xmpp.secret_file", c->xmpp.secret_file, 0, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+static int check_apns(const struct config *c, char *err, size_t errlen)
+{
+	const struct conf_apns *a = &c->apns;
+	char why[256];
+
+	if (strncasecmp(a->url, "https://", 8) != 0)
+		return FAIL("%s: apns_sender.url: must be an https:// URL", c->path);
+	if (a->topic[0] == '\0')
+		return FAIL("%s: apns_sender.topic: required", c->path);
+	if (a->ca_file[0] && check_file(c, "apns_sender.ca_file", a->ca_file, 0, err, errlen) < 0)
+		return -1;
+	if (strcmp(a->auth, "certificate") == 0)
+		return check_file(c, "apns_sender.cert_file", a->cert_file, 0, err, errlen) < 0 ||
+			(a->cert_key_file[0] && check_file(c, "apns_sender.cert_key_file", a->cert_key_file, 0, err, errlen) < 0) ? -1 : 0;
+	if (strcmp(a->auth, "token") != 0)
+		return FAIL("%s: apns_sender.auth: must be \"token\" or \"certificate\", not \"%s\"", c->path, a->auth);
+	if (a->key_id[0] == '\0' || a->team_id[0] == '\0')
+		return FAIL("%s: apns_sender: key_id and team_id are required with auth \"token\"", c->path);
+	if (check_file(c, "apns_sender.key_file", a->key_file, 0, err, errlen) < 0)
+		return -1;
+	EVP_PKEY *k = jwt_key_read_file(a->key_file, JWT_ES256, why, sizeof why);
+	if (k == NULL)
+		return FAIL("%s: apns_sender.key_file: %s", c->path, why);
+	EVP_PKEY_free(k);
+	return 0;
+}
+
+static int check_fcm(const struct config *c, char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *sa;
+
+	if (strncasecmp(c->fcm.url, "https://", 8) != 0)
+		return FAIL("%s: fcm_sender.url: must be an https:// URL", c->path);
+	if ((c->fcm.ca_file[0] && check_file(c, "fcm_sender.ca_file", c->fcm.ca_file, 0, err, errlen) < 0) ||
+	    check_file(c, "fcm_sender.service_account_file", c->fcm.service_account_file, 0, err, errlen) < 0)
+		return -1;
+	if ((sa = json_load_file(c->fcm.service_account_file, 0, &je)) == NULL)
+		return FAIL("%s: fcm_sender.service_account_file: line %d: %s", c->path, je.line, je.text);
+	int ok = json_is_object(sa) && json_is_string(json_object_get(sa, "private_key"));
+	json_decref(sa);
+	return ok ? 0 : FAIL("%s: fcm_sender.service_account_file: no private_key", c->path);
+}
+
+static int check_wns(const struct config *c, char *err, size_t errlen)
+{
+	if (strcmp(c->wns.auth_flow, "live") != 0 && strcmp(c->wns.auth_flow, "entra") != 0)
+		return FAIL("%s: wns_sender.auth_flow: must be \"live\" or \"entra\"", c->path);
+	if (c->wns.client_id[0] == '\0')
+		return FAIL("%s: wns_sender.client_id: required", c->path);
+	if ((c->wns.ca_file[0] && check_file(c, "wns_sender.ca_file", c->wns.ca_file, 0, err, errlen) < 0) ||
+	    check_file(c, "wns_sender.client_secret_file", c->wns.client_secret_file, 0, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+static int is_sender_daemon(const char *name, size_t len)
+{
+	static const char *const senders[] = {"apns-sender", "fcm-sender", "wns-sender"};
+	for (size_t i = 0; i < sizeof senders / sizeof senders[0]; i++)
+		if (strlen(senders[i]) == len && strncmp(name, senders[i], len) == 0)
+			return 1;
+	return 0;
+}
+
+int config_check(const struct config *c, const char *daemon, char *err, size_t errlen)
+{
+	static const struct {
+		const char *daemon;
+		int (*check)(const struct config *, char *, size_t);
+	} roles[] = {
+		{"ingress-onion", check_onion}, {"ingress-uwpx", check_uwpx}, {"ingress-xmpp", check_xmpp},
+		{"apns-sender", check_apns},	{"fcm-sender", check_fcm},    {"wns-sender", check_wns},
+	};
+
+	if (c->state_dir[0] == '\0')
+		return FAIL("%s: state_dir: required", c->path);
+	if (c->user[0] != '\0' && getpwnam(c->user) == NULL)
+		return FAIL("%s: user: no such user \"%s\"", c->path, c->user);
+	{
+		static const char *const classes[] = {"ingress", "sender", "router", "statsd", "tool"};
+		for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
+			const char *u = config_user_for(c, classes[i]);
+			if (u[0] != '\0' && getpwnam(u) == NULL)
+				return FAIL("%s: users.%s: no such user \"%s\"", c->path, classes[i], u);
+		}
+	}
+	check_user = daemon ? config_user_for(c, daemon_role_class(daemon)) : c->user;
+	check_warn[0] = '\0';
+	/* Every daemon reads the file again on HUP, as the user. */
+	if (check_file(c, "the configuration file", c->path, 1, err, errlen) < 0)
+		return -1;
+	if (daemon == NULL)
+		return 0;
+	if (strcmp(daemon, "router") == 0 && c->router.db_path[0] == '\0')
+		return FAIL("%s: router.db_path: required", c->path);
+	if (strcmp(daemon, "statsd") == 0) {
+		for (size_t i = 0; i < c->statsd.health_senders.n; i++) {
+			const char *h = c->statsd.health_senders.v[i];
+			size_t dl = strcspn(h, ":");
+			if (!is_sender_daemon(h, dl) || (h[dl] == ':' && h[dl + 1] == '\0'))
+				return FAIL("%s: statsd.health_senders: \"%s\": expected apns-sender, fcm-sender or "
+					    "wns-sender, optionally with :INSTANCE", c->path, h);
+		}
+		return c->statsd.db_path[0] == '\0' ? FAIL("%s: statsd.db_path: required", c->path)
+						   : check_listen(c, "statsd.listen", c->statsd.listen, 1, err, errlen);
+	}
+	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
+		if (strcmp(daemon, roles[i].daemon) == 0)
+			return roles[i].check(c, err, errlen);
+	return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * config: the one JSON configuration file, with a section per daemon. Every daemon loads
- * and validates the whole file, so `-n` on any of them checks everything; an unknown key or
- * a value of the wrong type is an error naming the file and the key.
+ * and validates the whole file (an unknown key or a value of the wrong type is an error naming
+ * the file and the key), then config_check() checks what that daemon would refuse at start-up,
+ * so `-n` on a daemon checks everything its start would.
  */
 #ifndef CONFIG_H
 #define CONFIG_H
@@ -121,6 +122,7 @@ struct conf_statsd {
 	char *db_path;
 	long period_s;
 	char *listen;		/* loopback HTTP for metrics and the status page */
+	struct conf_list health_senders; /* "apns-sender", "apns-sender:2": /healthz needs them */
 };
 
 struct config {
@@ -144,6 +146,16 @@ struct config {
 /* Loads defaults, then the file. On error returns -1 with a one-line reason in err. */
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
 void config_free(struct config *c);
+/* What a start of `daemon` (its program name: "router", "apns-sender", ...) would refuse,
+ * checked without starting: required keys and files, readable and well-formed secrets, listen
+ * addresses, statsd on loopback only, the `user`. Run by every daemon at start-up and by -n.
+ * -1 with a one-line reason naming the key in err. */
+int config_check(const struct config *c, const char *daemon, char *err, size_t errlen);
+/* What the last config_check() found worth a warning but not a refusal ("" = nothing): a file
+ * re-read on HUP that the daemon's user could not read. */
+const char *config_check_warning(void);
+/* 1 when `hash` is a stats_password_hash the ingress accepts ("" = route off). */
+int config_password_hash_ok(const char *hash);
 /* Joins state_dir and a socket name. */
 /* The user a daemon of this role class ("ingress", "sender", "router", "statsd", "tool") runs
  * as: users.<role> when set, else `user` (may be "", meaning: whoever started it). */

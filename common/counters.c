@@ -6,6 +6,7 @@
 #include "frame.h"
 #include "sock.h"
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -25,6 +26,7 @@ static int gauge_any, gauge_busy;
 static uint32_t source = 0xffffffffu; /* found from the program name on first use */
 static int ctr_fd = -1;
 static char ctr_path[108];
+static char ctr_instance[65];
 
 static const char *const names[CTR_MAX] = {
 	[CTR_MESSAGES_TOTAL] = "messages_total",
@@ -98,6 +100,7 @@ static const char *const gauge_names[GAUGE_MAX] = {
 	[GAUGE_ROUTER_CONNECTED] = "router_connected",
 	[GAUGE_MAP_USED_BYTES] = "registry_map_used_bytes",
 	[GAUGE_MAP_SIZE_BYTES] = "registry_map_size_bytes",
+	[GAUGE_PROVIDER_PAUSED] = "provider_paused",
 };
 /* The program names of the daemons, as installed (bin/<name>). */
 static const char *const source_names[SRC_MAX] = {
@@ -145,6 +148,11 @@ void counters_init(const char *statsd_socket_path)
 	strncpy(ctr_path, statsd_socket_path, sizeof ctr_path - 1);
 	if (ctr_fd < 0)
 		ctr_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
+
+void counters_set_instance(const char *name)
+{
+	snprintf(ctr_instance, sizeof ctr_instance, "%s", name ? name : "");
 }
 
 void counter_add(enum counter_id id, uint64_t delta)
@@ -199,10 +207,18 @@ static uint32_t my_source(void)
 /* Batches (id, value) pairs into datagrams that stay well below a socket buffer. */
 #define BATCH_PAIRS 160
 struct batch {
-	uint8_t buf[FRAME_HEADER + BATCH_PAIRS * 24 + 64];
+	uint8_t buf[FRAME_HEADER + BATCH_PAIRS * 24 + 64 + 6 + 64]; /* + the instance field */
 	struct frame_writer w;
 	int n;
 };
+
+static void batch_begin(struct batch *b)
+{
+	frame_begin(&b->w, b->buf, FRAME_COUNTER, 0);
+	if (ctr_instance[0])
+		frame_put_bytes(&b->w, TAG_INSTANCE, ctr_instance, strlen(ctr_instance));
+	b->n = 0;
+}
 
 static void batch_send(struct batch *b)
 {
@@ -215,8 +231,7 @@ static void batch_send(struct batch *b)
 	/* Dropped on failure: counting must never make a daemon wait (design.md). */
 	if (b->n > 0 && n > 0)
 		(void)sendto(ctr_fd, b->buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa, sizeof sa);
-	frame_begin(&b->w, b->buf, FRAME_COUNTER, 0);
-	b->n = 0;
+	batch_begin(b);
 }
 
 static void batch_put(struct batch *b, uint32_t id, uint64_t v)
@@ -265,8 +280,7 @@ void counters_flush(void)
 
 	if (ctr_fd < 0 || ctr_path[0] == '\0')
 		return;
-	b.n = 0;
-	frame_begin(&b.w, b.buf, FRAME_COUNTER, 0);
+	batch_begin(&b);
 	for (int i = 1; any && i < CTR_MAX; i++) {
 		uint64_t v = __atomic_exchange_n(&pending[i], 0, __ATOMIC_RELAXED);
 		if (v != 0)

@@ -101,6 +101,7 @@ enum gauge_id {
 	GAUGE_ROUTER_CONNECTED,	   /* sender: 1 while its router connection is up */
 	GAUGE_MAP_USED_BYTES,	   /* router: bytes of the LMDB map in use */
 	GAUGE_MAP_SIZE_BYTES,	   /* router: the LMDB map's size (router.map_size_mb) */
+	GAUGE_PROVIDER_PAUSED,	   /* sender: 1 while the credential check or the guard pauses it */
 	GAUGE_MAX
 };
 /* Who reports a gauge: the daemon's program name, mapped by counter_source_name(). */
@@ -119,6 +120,9 @@ enum counter_source {
 
 /* Connects the datagram socket to statsd's (statsd may come and go; failures are silent). */
 void counters_init(const char *statsd_socket_path);
+/* Names this process's instance (-i NAME) in every datagram (TAG_INSTANCE), so statsd labels
+ * its gauges by daemon and instance; call once before the first flush. */
+void counters_set_instance(const char *name);
 void counter_add(enum counter_id id, uint64_t delta);
 /* Sends the pending sums in one datagram, if any; call from the event loop. */
 void counters_flush(void);

@@ -1,21 +1,44 @@
 /*
- * daemon: shared start-up (options, configuration, logging, signals, privileges).
- * Each daemon's main.c calls daemon_start() first, so they all behave alike.
+ * daemon: shared start-up (options, configuration, the instance lock, logging, signals,
+ * privileges) and the SIGHUP reload. Each daemon's main.c calls daemon_start() first, so they
+ * all behave alike. Trusts the configuration once config_check() passed. Holds the lock file's
+ * descriptor (open for the life of the process) and the reload hook.
  */
 #include "daemon.h"
 #include "log.h"
+#include "sock.h"
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#ifndef PUSHPIPE_VERSION
+#define PUSHPIPE_VERSION "unknown"
+#endif
+
 volatile sig_atomic_t daemon_stop;
+volatile sig_atomic_t daemon_hup;
+
 static const char *daemon_name = "pushpipe";
+static const char *config_path;
+static daemon_reload_fn reload_fn;
+static void *reload_arg;
+static int lock_fd = -1;
+
+const char *daemon_version(void)
+{
+	return PUSHPIPE_VERSION;
+}
 
 static void on_stop(int sig)
 {
@@ -23,22 +46,93 @@ static void on_stop(int sig)
 	daemon_stop = 1;
 }
 
-static void usage(const char *name)
+static void on_hup(int sig)
 {
-	fprintf(stderr, "usage: %s -c CONFIG [-n] [-i INSTANCE]\n", name);
-	exit(2);
+	(void)sig;
+	daemon_hup = 1;
+}
+
+static void help(const char *name, FILE *f)
+{
+	fprintf(f,
+		"usage: %s -c CONFIG [-n] [-i INSTANCE]\n"
+		"  -c CONFIG     the pushpipe configuration file (docs/config.md)\n"
+		"  -n            check the configuration as a start would, print \"configuration OK\", exit\n"
+		"  -i INSTANCE   instance name, for several senders of one platform (one lock each)\n"
+		"  --help        this text\n"
+		"  --version     the version of this build\n"
+		"Signals: TERM/INT stop; HUP re-reads the log level and the files listed in\n"
+		"docs/operations.md (\"Reloading\") and keeps running.\n",
+		name);
+}
+
+/* The lock of one daemon and instance, in state_dir: a second start with the same name refuses
+ * before it touches a socket. flock() is released by the kernel when the process ends, so a
+ * stale file never blocks a start. */
+static void take_lock(const struct config *c, const char *name, const char *instance, const struct passwd *pw)
+{
+	char path[512], pid[32];
+	int n;
+	ssize_t r;
+
+	n = snprintf(path, sizeof path, "%s/%s%s%s.lock", c->state_dir, name, instance ? "-" : "",
+		     instance ? instance : "");
+	if (n < 0 || (size_t)n >= sizeof path)
+		fatal("state_dir too long for the lock file");
+	if (instance && (strchr(instance, '/') || instance[0] == '\0' || instance[0] == '.'))
+		fatal("-i %s: an instance name may not be empty, start with '.' or contain '/'", instance);
+	if ((lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0)
+		fatal("lock %s: %s", path, strerror(errno));
+	if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK)
+			fatal("lock %s: %s", path, strerror(errno));
+		r = pread(lock_fd, pid, sizeof pid - 1, 0);
+		pid[r > 0 ? r : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		fatal("%s%s%s: already running (pid %s; lock %s)", name, instance ? " " : "", instance ? instance : "",
+		      pid[0] ? pid : "unknown", path);
+	}
+	n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(lock_fd, 0) < 0 || pwrite(lock_fd, pid, (size_t)n, 0) != n)
+		fatal("lock %s: %s", path, strerror(errno));
+	if (pw && fchown(lock_fd, pw->pw_uid, pw->pw_gid) < 0)
+		fatal("lock %s: chown to %s: %s", path, pw->pw_name, strerror(errno));
+}
+
+/* Started as root with `user` (after the lock): state_dir and every socket created from here on
+ * belong to that user, so the daemons still reach each other after dropping. */
+static void give_state_dir(const struct config *c, const struct passwd *pw)
+{
+	struct stat st;
+
+	if (pw == NULL)
+		return;
+	if (stat(c->state_dir, &st) < 0)
+		fatal("state_dir %s: %s", c->state_dir, strerror(errno));
+	if (st.st_uid != pw->pw_uid && st.st_gid != pw->pw_gid) {
+		if (chown(c->state_dir, pw->pw_uid, pw->pw_gid) < 0)
+			fatal("state_dir %s: chown to %s: %s", c->state_dir, pw->pw_name, strerror(errno));
+		log_info("state_dir %s now belongs to %s", c->state_dir, pw->pw_name);
+	}
+	sock_set_owner(pw->pw_uid, pw->pw_gid);
 }
 
 void daemon_start(const char *name, int argc, char **argv, struct config *c, struct daemon_opts *o)
 {
+	static const struct option longopts[] = {
+		{"help", no_argument, NULL, 'H'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
 	char err[512];
 	struct sigaction sa;
+	struct passwd *pw = NULL;
 	int ch, lvl;
 
 	memset(o, 0, sizeof *o);
 	daemon_name = name;
 	log_init(name);
-	while ((ch = getopt(argc, argv, "c:ni:h")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:ni:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			o->config_path = optarg;
@@ -49,27 +143,71 @@ void daemon_start(const char *name, int argc, char **argv, struct config *c, str
 		case 'i':
 			o->instance = optarg;
 			break;
+		case 'h':
+		case 'H':
+			help(name, stdout);
+			exit(0);
+		case 'V':
+			printf("%s (pushpipe) %s\n", name, PUSHPIPE_VERSION);
+			exit(0);
 		default:
-			usage(name);
+			help(name, stderr);
+			exit(2);
 		}
 	}
-	if (o->config_path == NULL || optind != argc)
-		usage(name);
+	if (o->config_path == NULL || optind != argc) {
+		fprintf(stderr, "%s: %s\n", name, o->config_path == NULL ? "-c CONFIG is required" : "unexpected arguments");
+		help(name, stderr);
+		exit(2);
+	}
+	config_path = o->config_path;
 	if (config_load(c, o->config_path, err, sizeof err) < 0)
 		fatal("configuration: %s", err);
+	if (config_check(c, name, err, sizeof err) < 0)
+		fatal("configuration: %s", err);
 	if (o->check_only) {
+		if (config_check_warning()[0])
+			fprintf(stderr, "%s: warning: %s\n", name, config_check_warning());
 		printf("configuration OK\n");
 		exit(0);
 	}
+	if (config_check_warning()[0])
+		log_warn("configuration: %s", config_check_warning());
 	lvl = log_level_parse(c->log_level);
 	log_set_level((enum log_level)lvl);
+	if (geteuid() == 0 && daemon_user(c)[0] != '\0' && (pw = getpwnam(daemon_user(c))) == NULL)
+		fatal("user %s: no such user", daemon_user(c));
+	if (mkdir(c->state_dir, 0750) < 0 && errno != EEXIST)
+		fatal("state_dir %s: %s", c->state_dir, strerror(errno));
+	take_lock(c, name, o->instance, pw);
+	give_state_dir(c, pw);
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_stop;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+}
+
+void daemon_give_dir(const struct config *c, const char *dir)
+{
+	struct passwd *pw;
+	struct dirent *e;
+	DIR *d;
+	int dfd;
+
+	if (geteuid() != 0 || daemon_user(c)[0] == '\0' || (pw = getpwnam(daemon_user(c))) == NULL)
+		return;
+	if ((d = opendir(dir)) == NULL || (dfd = dirfd(d)) < 0 || fchown(dfd, pw->pw_uid, pw->pw_gid) < 0)
+		fatal("%s: chown to %s: %s", dir, pw->pw_name, strerror(errno));
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.' &&
+		    fchownat(dfd, e->d_name, pw->pw_uid, pw->pw_gid, AT_SYMLINK_NOFOLLOW) < 0)
+			fatal("%s/%s: chown to %s: %s", dir, e->d_name, pw->pw_name, strerror(errno));
+	closedir(d);
 }
 
 const char *daemon_role_class(const char *name)
@@ -82,10 +220,15 @@ const char *daemon_role_class(const char *name)
 	return name; /* "router", "statsd" */
 }
 
+const char *daemon_user(const struct config *c)
+{
+	return config_user_for(c, daemon_role_class(daemon_name));
+}
+
 void daemon_privdrop(const struct config *c)
 {
 	/* users.<role> when set (docs/operations.md, "Security model"), else `user`. */
-	const char *user = config_user_for(c, daemon_role_class(daemon_name));
+	const char *user = daemon_user(c);
 	if (geteuid() == 0 && user[0] != '\0') {
 		struct passwd *pw = getpwnam(user);
 		if (pw == NULL)
@@ -95,6 +238,37 @@ void daemon_privdrop(const struct config *c)
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fatal("no_new_privs: %s", strerror(errno));
+}
+
+void daemon_on_reload(daemon_reload_fn fn, void *arg)
+{
+	reload_fn = fn;
+	reload_arg = arg;
+}
+
+int daemon_reload_check(void)
+{
+	struct config fresh;
+	char err[512];
+	const char *what = "";
+
+	if (!daemon_hup)
+		return 0;
+	daemon_hup = 0;
+	if (config_path == NULL)
+		return 0;
+	if (config_load(&fresh, config_path, err, sizeof err) < 0) {
+		log_error("HUP: %s; keeping the running configuration", err);
+		config_free(&fresh);
+		return 1;
+	}
+	log_set_level((enum log_level)log_level_parse(fresh.log_level));
+	if (reload_fn)
+		what = reload_fn(&fresh, reload_arg);
+	log_info("HUP: re-read %s: log level %s%s%s; everything else keeps running", config_path, fresh.log_level,
+		 what && what[0] ? ", " : "", what ? what : "");
+	config_free(&fresh);
+	return 1;
 }
 
 uint64_t now_ms(void)

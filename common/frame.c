@@ -58,7 +58,7 @@ static const struct type_rule type_rules[] = {
 	 {{TAG_PLATFORM, R}, {TAG_KIND, R}, {TAG_TOKEN, R}, {TAG_DATA, R}, {TAG_ATTEMPT, O}}},
 	{FRAME_RESULT, "result",
 	 {{TAG_OUTCOME, R}, {TAG_RETRY_AFTER, O}, {TAG_TIMESTAMP, O}, {TAG_REASON, O}, {TAG_STATUS, O}}},
-	{FRAME_COUNTER, "counter", {{TAG_COUNTER, M}, {TAG_DELTA, M}}},
+	{FRAME_COUNTER, "counter", {{TAG_COUNTER, M}, {TAG_DELTA, M}, {TAG_INSTANCE, O}}},
 	{FRAME_STATS_QUERY, "stats-query", {{TAG_START, O}, {TAG_END, O}}},
 	/* Rows are runs of these fields (stats_row.h), which checks their order. */
 	{FRAME_STATS_ROWS, "stats-rows", {{TAG_START, M}, {TAG_END, M}, {TAG_COUNTER, M}, {TAG_DELTA, M}}},

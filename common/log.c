@@ -2,22 +2,41 @@
  * log: every daemon logs to stderr, one line per event, so runit's svlogd (or supervisord)
  * keeps one log per daemon. Lines are written with a single write(2) so concurrent
  * writers never interleave. Tokens and secrets go through log_redact().
+ * One time stamp per line: the daemon writes its own (UTC, milliseconds), so runit's log/run
+ * files start svlogd without -t; under systemd, whose journal stamps every line, stderr is the
+ * journal's stream (JOURNAL_STREAM names it) and the daemon leaves its stamp out.
  */
 #include "log.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 static const char *log_name = "pushpipe";
 static enum log_level log_min = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+static int log_stamp = 1;
+
+/* 1 when stderr is the systemd journal's stream ("DEV:INODE" in JOURNAL_STREAM, see
+ * systemd.exec(5)), which stamps each line itself. */
+static int stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
 
 void log_init(const char *daemon)
 {
 	log_name = daemon;
+	log_stamp = !stderr_is_journal();
 }
 
 void log_set_level(enum log_level lvl)
@@ -41,11 +60,16 @@ static void log_vwrite(enum log_level lvl, const char *fmt, va_list ap)
 	size_t n;
 	int r;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-	r = snprintf(line + n, sizeof line - n, ".%03ldZ %s %s[%ld]: ", ts.tv_nsec / 1000000,
-		     level_names[lvl], log_name, (long)getpid());
+	n = 0;
+	if (log_stamp) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
+		r = snprintf(line + n, sizeof line - n, ".%03ldZ ", ts.tv_nsec / 1000000);
+		if (r > 0)
+			n += (size_t)r;
+	}
+	r = snprintf(line + n, sizeof line - n, "%s %s[%ld]: ", level_names[lvl], log_name, (long)getpid());
 	if (r > 0)
 		n += (size_t)r;
 	if (n < sizeof line) {

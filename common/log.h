@@ -1,4 +1,5 @@
-/* log: one line per event on stderr, "time level daemon[pid]: message". */
+/* log: one line per event on stderr, "time level daemon[pid]: message" (no time when stderr is
+ * the systemd journal, which stamps lines itself). */
 #ifndef LOG_H
 #define LOG_H
 #include <stddef.h>

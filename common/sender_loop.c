@@ -43,6 +43,7 @@ void sender_start(struct sender *s, struct h2c_opts *ho, size_t extra_in_flight)
 	guard_init(&s->guard, s->ops->provider);
 	guard_set_limits(&s->guard, s->guard_window, s->guard_min_guarded, s->guard_percent);
 	counters_init(config_socket(s->cfg, "statsd.sock", path, sizeof path) ? path : "");
+	counters_set_instance(s->instance);
 	daemon_privdrop(s->cfg);
 	if ((s->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		fatal("epoll: %s", strerror(errno));
@@ -86,7 +87,9 @@ void sender_run(struct sender *s)
 		gauge_set(GAUGE_JOBS_IN_FLIGHT, s->njobs);
 		gauge_set(GAUGE_PROVIDER_REQUESTS, h2c_in_flight(s->h2));
 		gauge_set(GAUGE_ROUTER_CONNECTED, s->link.peer.fd >= 0);
+		gauge_set(GAUGE_PROVIDER_PAUSED, s->guard.paused != 0);
 		counters_flush();
+		daemon_reload_check();
 	}
 	log_info("stopping with %zu jobs in flight (the router re-queues them)", s->njobs);
 	h2c_free(s->h2);

@@ -25,6 +25,17 @@ static int fill_addr(struct sockaddr_un *sa, const char *path)
 	return 0;
 }
 
+/* Set by daemon_start() when it runs as root with `user`: listeners are given to that user
+ * before privileges drop, so peers running as the user can still connect. */
+static uid_t owner_uid = (uid_t)-1;
+static gid_t owner_gid = (gid_t)-1;
+
+void sock_set_owner(uid_t uid, gid_t gid)
+{
+	owner_uid = uid;
+	owner_gid = gid;
+}
+
 int sock_listen(const char *path, int type)
 {
 	struct sockaddr_un sa;
@@ -39,6 +50,7 @@ int sock_listen(const char *path, int type)
 	/* Before bind: a datagram that arrives before SO_PASSCRED carries no sender pid. */
 	if ((type == SOCK_DGRAM && setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &(int){1}, sizeof(int)) < 0) ||
 	    bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(path, 0660) < 0 ||
+	    (owner_uid != (uid_t)-1 && chown(path, owner_uid, owner_gid) < 0) ||
 	    (type == SOCK_SEQPACKET && listen(fd, 128) < 0)) {
 		int e = errno;
 		close(fd);

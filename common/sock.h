@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Listeners created from now on are chowned to uid:gid (daemon_start, when root with `user`). */
+void sock_set_owner(uid_t uid, gid_t gid);
 /* Binds (replacing a stale file) and, for SEQPACKET, listens. Non-blocking, close-on-exec. A
  * DGRAM socket receives each sender's credentials (SO_PASSCRED) from its first datagram on. */
 int sock_listen(const char *path, int type);

@@ -19,6 +19,18 @@
 #include <string.h>
 #include <unistd.h>
 
+/* SIGHUP: the statistics password hash (a malformed one is refused, the old one kept). */
+static const char *reload(const struct config *fresh, void *arg)
+{
+	(void)arg;
+	if (!config_password_hash_ok(fresh->onion.stats_password_hash)) {
+		log_error("HUP: ingress_onion.stats_password_hash is malformed; keeping the running one");
+		return "statistics password hash kept";
+	}
+	onion_stats_reload(fresh->onion.stats_password_hash);
+	return "statistics password hash re-read";
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -29,8 +41,7 @@ int main(int argc, char **argv)
 	daemon_start("ingress-onion", argc, argv, &cfg, &opts);
 	memset(&srv, 0, sizeof srv);
 	srv.cfg = &cfg;
-	if (cfg.onion.key_file[0] == '\0')
-		fatal("%s: ingress_onion.key_file: required", cfg.path);
+	/* key_file was checked by daemon_start (config_check); loaded here, before the drop. */
 	if (onion_key_load(cfg.onion.key_file, srv.sk, srv.pk, err, sizeof err) < 0)
 		fatal("server key: %s", err);
 	if (config_socket(&cfg, "router.sock", srv.router_path, sizeof srv.router_path) == NULL ||
@@ -46,8 +57,10 @@ int main(int argc, char **argv)
 	 * sends the counters. */
 	onion_http_run(&srv);
 	log_info("listening on http://%s (public key %s)", cfg.onion.listen, srv.pk_hex);
+	daemon_on_reload(reload, NULL);
 	while (!daemon_stop) {
 		usleep(100 * 1000);
+		daemon_reload_check();
 		counters_flush();
 	}
 	log_info("stopping");

@@ -14,6 +14,19 @@
 #include <stdio.h>
 #include <string.h>
 
+/* SIGHUP: the TLS certificate and key (renewals; the same paths, which the sandbox allows). */
+static const char *reload(const struct config *fresh, void *arg)
+{
+	static char what[600];
+	char err[512];
+
+	if (uwpx_server_reload_tls(arg, &fresh->uwpx, err, sizeof err) < 0) {
+		snprintf(what, sizeof what, "TLS certificate kept (%s)", err);
+		return what;
+	}
+	return "TLS certificate and key re-read";
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -28,6 +41,7 @@ int main(int argc, char **argv)
 		fatal("%s", err);
 	daemon_privdrop(&cfg);
 	sandbox_enter(&cfg, SANDBOX_INGRESS_UWPX);
+	daemon_on_reload(reload, srv);
 	log_info("listening on %s (TLS), push_bare_jid %s", cfg.uwpx.listen, cfg.xmpp.domain);
 	uwpx_server_run(srv);
 	log_info("stopping");

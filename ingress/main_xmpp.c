@@ -265,10 +265,11 @@ static void router_try(struct app *a, uint64_t now)
 		log_info("connected to %s", a->rpath);
 		return;
 	}
+	int e = errno;
 	if (fd >= 0)
 		close(fd);
 	if (!a->router_warned++)
-		log_warn("%s not reachable; retrying", a->rpath);
+		log_warn("%s not reachable (%s); retrying", a->rpath, strerror(e));
 	a->router_next_try = now + 200;
 }
 
@@ -362,6 +363,7 @@ static void run(struct app *a)
 			counters_flush();
 			next_flush = now + 1000;
 		}
+		daemon_reload_check();
 	}
 	if (a->fd >= 0)
 		close(a->fd);
@@ -387,10 +389,7 @@ int main(int argc, char **argv)
 	a.cfg = &cfg;
 	a.fd = -1;
 	a.rp.fd = -1;
-	if (cfg.xmpp.domain[0] == '\0')
-		fatal("%s: ingress_xmpp.domain: required", cfg.path);
-	if (cfg.xmpp.secret_file[0] == '\0')
-		fatal("%s: ingress_xmpp.secret_file: required", cfg.path);
+	/* domain and secret_file were checked by daemon_start (config_check). */
 	secret = read_secret(cfg.xmpp.secret_file);
 	split_hostport(&a, cfg.xmpp.server);
 	memset(&xc, 0, sizeof xc);

@@ -36,7 +36,7 @@
 #define BODY_KEEP 16384 /* a larger body buffer is freed between requests */
 #define ACCEPT_BATCH 64
 
-enum route { ROUTE_NONE, ROUTE_V2, ROUTE_V4, ROUTE_STATS };
+enum route { ROUTE_NONE, ROUTE_V2, ROUTE_V4, ROUTE_STATS, ROUTE_HEALTH };
 enum cstate { C_HEAD, C_BODY, C_CHUNKED, C_WAIT, C_DONE };
 
 struct onion_worker {
@@ -96,6 +96,8 @@ static enum route match_route(const struct config *c, const char *url)
 			return ROUTE_V4;
 	if (strcmp(url, "/get_statistics_data") == 0)
 		return ROUTE_STATS;
+	if (strcmp(url, "/healthz") == 0)
+		return ROUTE_HEALTH;
 	return ROUTE_NONE;
 }
 
@@ -469,6 +471,10 @@ static int end_request(struct onion_conn *c)
 		plain(c, 405, "Method Not Allowed\n");
 	} else if (c->too_large) {
 		plain(c, 413, "Payload Too Large\n");
+	} else if (c->route == ROUTE_HEALTH) {
+		/* GET /healthz: this worker's link to the router (docs/observability.md). */
+		plain(c, link_connected(w->link) ? 200 : 503,
+		      link_connected(w->link) ? "ok: connected to the router\n" : "unhealthy: not connected to the router\n");
 	} else if (c->route == ROUTE_STATS) {
 		struct sockaddr_storage peer;
 		socklen_t peerlen = sizeof peer;
@@ -503,7 +509,8 @@ static int begin_request(struct onion_conn *c, size_t hl)
 	 * carry the next request. */
 	if (c->route == ROUTE_NONE)
 		c->refused = 404;
-	else if (c->h.method != HTTP1_POST)
+	else if (c->h.method != HTTP1_POST &&
+		 !(c->route == ROUTE_HEALTH && (c->h.method == HTTP1_GET || c->h.method == HTTP1_HEAD)))
 		c->refused = 405;
 	if (c->refused && c->h.expect_continue && has_body && c->inlen == 0) {
 		/* The client waits before sending the body: answer now instead, and close. */

@@ -53,4 +53,6 @@ int onion_stats_begin(struct onion_server *s, struct onion_conn *c, struct route
 		      const unsigned char *body, size_t len, void **pending);
 void onion_stats_finish(struct onion_server *s, struct onion_conn *c, void *pending);
 void onion_stats_free(void *pending);
+/* SIGHUP: the statistics route checks passwords against this hash from now on (any thread). */
+void onion_stats_reload(const char *hash);
 #endif

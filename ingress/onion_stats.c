@@ -348,6 +348,20 @@ void onion_stats_free(void *pending)
 	}
 }
 
+/* The hash the last SIGHUP installed (onion_stats_reload); NULL = the configuration's. */
+static pthread_mutex_t reloaded_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *reloaded_hash;
+
+void onion_stats_reload(const char *hash)
+{
+	char *copy = strdup(hash);
+	pthread_mutex_lock(&reloaded_lock);
+	free(reloaded_hash);
+	reloaded_hash = copy;
+	pthread_mutex_unlock(&reloaded_lock);
+	onion_stats_auth_reset(); /* the remembered password and the failure counts were the old hash's */
+}
+
 int onion_stats_begin(struct onion_server *s, struct onion_conn *c, struct router_link *router,
 		      struct router_link *statsd, const char *auth, const struct sockaddr *peer, socklen_t peerlen,
 		      const unsigned char *body, size_t len, void **pending)
@@ -369,7 +383,11 @@ int onion_stats_begin(struct onion_server *s, struct onion_conn *c, struct route
 	struct stats_auth_answer ans;
 
 	*pending = NULL;
-	if (onion_stats_auth(s->cfg->onion.stats_password_hash, auth, peer, peerlen, mono_now_ms(), &ans) != STATS_AUTH_OK) {
+	char hash[256];
+	pthread_mutex_lock(&reloaded_lock);
+	snprintf(hash, sizeof hash, "%s", reloaded_hash ? reloaded_hash : s->cfg->onion.stats_password_hash);
+	pthread_mutex_unlock(&reloaded_lock);
+	if (onion_stats_auth(hash, auth, peer, peerlen, mono_now_ms(), &ans) != STATS_AUTH_OK) {
 		answer(c, ans.status, "text/plain", strdup(ans.body), ans.header);
 		return 0;
 	}

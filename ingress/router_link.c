@@ -311,10 +311,11 @@ static void connect_peer(struct router_link *l)
 		l->fd = fd;
 		return;
 	}
+	int e = errno;
 	if (fd >= 0)
 		close(fd);
 	if (!l->warned++)
-		log_warn("%s not reachable; retrying", l->path);
+		log_warn("%s not reachable (%s); retrying", l->path, strerror(e));
 	l->next_try = l->now_ms + 200;
 }
 
@@ -339,4 +340,9 @@ void link_free(struct router_link *l)
 	munmap(l->rbuf, RBUF_SIZE);
 	free(l->obuf);
 	free(l);
+}
+
+int link_connected(const struct router_link *l)
+{
+	return l->fd >= 0;
 }

@@ -35,10 +35,11 @@ int uwpx_link_connect(struct uwpx_link *l, uint64_t now_ms)
 	l->next_try = now_ms + RETRY_MS;
 	fd = sock_connect(l->path, SOCK_SEQPACKET);
 	if (fd < 0 || sock_hello(fd, ROLE_INGRESS, 0, NULL) < 0) {
+		int e = errno;
 		if (fd >= 0)
 			close(fd);
 		if (!l->warned++)
-			log_warn("%s not reachable; retrying", l->path);
+			log_warn("%s not reachable (%s); retrying", l->path, strerror(e));
 		return -1;
 	}
 	peer_init(&l->p, fd);

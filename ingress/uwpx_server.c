@@ -705,7 +705,19 @@ void uwpx_server_run(struct uwpx_server *s)
 				pump(s, (size_t)(d - EV_CONN));
 		}
 		link_maintain(s, mono_ms());
+		daemon_reload_check();
 	}
+}
+
+int uwpx_server_reload_tls(struct uwpx_server *s, const struct conf_ingress_uwpx *u, char *err, size_t errlen)
+{
+	SSL_CTX *fresh = tls_context(u, err, errlen);
+	if (fresh == NULL)
+		return -1;
+	/* Connections under way keep the context they started with (SSL holds a reference). */
+	SSL_CTX_free(s->ctx);
+	s->ctx = fresh;
+	return 0;
 }
 
 void uwpx_server_free(struct uwpx_server *s)

@@ -22,4 +22,7 @@ void uwpx_server_free(struct uwpx_server *s);
  * extra or a missing account, a malformed field). A frame of another type carries no nodes,
  * so it matches only a request for no accounts. */
 int uwpx_nodes_parse(const struct uwpx_request *q, const struct frame *f, struct uwpx_node *nodes);
+/* SIGHUP: loads cert_file and key_file again (a renewed certificate); new connections use it,
+ * those under way keep theirs. -1 with a reason, the running certificate kept. */
+int uwpx_server_reload_tls(struct uwpx_server *s, const struct conf_ingress_uwpx *u, char *err, size_t errlen);
 #endif

@@ -349,6 +349,37 @@ static int take_batch(int slot, const struct frame *f, const char **why)
 	return r;
 }
 
+static const char *provider_name(uint32_t platform)
+{
+	static const char *const names[] = {"unknown", "apns", "fcm", "huawei", "wns"};
+	return platform < sizeof names / sizeof names[0] ? names[platform] : "unknown";
+}
+
+/* One connected sender per platform and instance name: a second process with the same name is
+ * refused (its jobs would be split between two configurations); the same process reconnecting
+ * replaces its old connection, which the router may not have seen close yet. */
+static int sender_name_free(int slot)
+{
+	struct router_peer *p = &R.peers[slot];
+
+	for (int i = 0; i < ROUTER_PEERS; i++) {
+		struct router_peer *o = &R.peers[i];
+		if (i == slot || !o->in_use || !o->p.hello_done || o->p.role != ROLE_SENDER ||
+		    o->p.platform != p->p.platform || strcmp(o->p.instance, p->p.instance) != 0)
+			continue;
+		if (o->p.cred_pid == p->p.cred_pid) {
+			router_drop_peer(&R, i, "replaced by a new connection of the same process");
+			continue;
+		}
+		log_error("sender %s instance \"%s\" (pid %u) refused: that name is already connected (pid %u); "
+			  "give each sender its own -i NAME",
+			  provider_name(p->p.platform), p->p.instance, p->p.cred_pid, o->p.cred_pid);
+		router_drop_peer(&R, slot, "duplicate sender instance name");
+		return 0;
+	}
+	return 1;
+}
+
 /* Reads what one peer has sent (bounded per round, so one busy peer cannot starve others). */
 static void read_peer(int slot)
 {
@@ -388,8 +419,14 @@ static void read_peer(int slot)
 				router_drop_peer(&R, slot, "role not allowed for its uid");
 				return;
 			}
-			log_info("%s%s%s connected (pid %u, uid %u)", role_name(p->p.role), p->p.instance[0] ? " " : "",
-				 p->p.instance, p->p.cred_pid, p->p.uid);
+			if (p->p.role == ROLE_SENDER && !sender_name_free(slot))
+				return;
+			if (p->p.role == ROLE_SENDER)
+				log_info("sender %s instance \"%s\" connected (pid %u, uid %u)", provider_name(p->p.platform),
+					 p->p.instance, p->p.cred_pid, p->p.uid);
+			else
+				log_info("%s%s%s connected (pid %u, uid %u)", role_name(p->p.role), p->p.instance[0] ? " " : "",
+					 p->p.instance, p->p.cred_pid, p->p.uid);
 			continue;
 		}
 		if (frame_parse(buf, (size_t)n, &f, &why) < 0 ||
@@ -416,6 +453,7 @@ int main(int argc, char **argv)
 	R.store.max_tokens = (uint64_t)cfg.router.max_tokens_per_id;
 	R.store.max_groups = (uint64_t)cfg.router.max_groups_per_id;
 	R.store.max_members = (uint64_t)cfg.router.max_group_members;
+	daemon_give_dir(&cfg, cfg.router.db_path);
 	if (config_socket(&cfg, "router.sock", path, sizeof path) == NULL || (lfd = sock_listen(path, SOCK_SEQPACKET)) < 0)
 		fatal("listening on %s/router.sock: %s", cfg.state_dir, strerror(errno));
 	counters_init(config_socket(&cfg, "statsd.sock", path, sizeof path) ? path : "");
@@ -495,6 +533,7 @@ int main(int argc, char **argv)
 		}
 		gauge_set(GAUGE_OUTBOX_JOBS, R.outbox_jobs);
 		counters_flush();
+		daemon_reload_check();
 	}
 	log_info("stopping");
 	for (int i = 0; i < ROUTER_PEERS; i++)

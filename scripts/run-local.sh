@@ -28,7 +28,7 @@ service() {
 	d=$var/service/$name
 	mkdir -p "$d/log" "$var/log/$name"
 	printf '#!/bin/sh\nexec 2>&1\nexec %s\n' "$*" > "$d/run"
-	printf '#!/bin/sh\nexec svlogd -tt %s\n' "$var/log/$name" > "$d/log/run"
+	printf '#!/bin/sh\nexec svlogd %s\n' "$var/log/$name" > "$d/log/run"
 	chmod +x "$d/run" "$d/log/run"
 }
 m=$var/mock

@@ -36,6 +36,8 @@ struct statsd {
 	struct metrics m;
 	uint64_t started_s;
 	long period_s;
+	char *const *health;	/* statsd.health_senders */
+	size_t nhealth;
 };
 
 /* One datagram with its sender's pid (SO_PASSCRED); -1 when none is waiting. */
@@ -71,6 +73,8 @@ static char *render(void *ctx, const char *path, unsigned *code, const char **ty
 		*type = "text/plain; version=0.0.4; charset=utf-8";
 		return metrics_prometheus(&sd->m, sd->started_s, (uint64_t)sd->period_s, len);
 	}
+	if (strcmp(path, "/healthz") == 0 && (*type = "application/json"))
+		return metrics_health(&sd->m, sd->health, sd->nhealth, code, len);
 	if (strcmp(path, "/") == 0) {
 		struct page_input in = {.m = &sd->m, .now_s = statsd_now_s(), .started_s = sd->started_s,
 					.period_s = (uint64_t)sd->period_s, .test_clock = statsd_test_clock()};
@@ -169,10 +173,13 @@ int main(int argc, char **argv)
 
 	daemon_start("statsd", argc, argv, &cfg, &opts);
 	sd.period_s = cfg.statsd.period_s;
+	sd.health = cfg.statsd.health_senders.v;
+	sd.nhealth = cfg.statsd.health_senders.n;
 	if (metrics_init(&sd.m) < 0)
 		fatal("out of memory");
 	if (periods_open(&sd.per, cfg.statsd.db_path, (uint64_t)cfg.statsd.period_s, 0, err, sizeof err) < 0)
 		fatal("statistics store: %s", err);
+	daemon_give_dir(&cfg, cfg.statsd.db_path);
 	if (metrics_load(&sd.m, &sd.per) < 0)
 		fatal("statistics store: cannot read the totals");
 	if ((http = statsd_http_start(cfg.statsd.listen, render, &sd, err, sizeof err)) == NULL)
@@ -243,6 +250,7 @@ int main(int argc, char **argv)
 			metrics_expire(&sd.m, mono_ms());
 			next_flush = mono_ms() + 1000;
 		}
+		daemon_reload_check();
 	}
 	/* Datagrams already in the socket when the stop came are counted too. */
 	for (int k = 0; k < 65536; k++) {

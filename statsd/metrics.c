@@ -3,8 +3,10 @@
  * known ranges of counters.h is dropped, so a bad sender cannot grow the tables.
  */
 #include "metrics.h"
+#include "daemon.h"
 #include "frame.h"
 #include "sbuf.h"
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +68,55 @@ static const char *const gauge_help[GAUGE_MAX] = {
 	[GAUGE_ROUTER_CONNECTED] = "1 while the sender's connection to the router is up.",
 	[GAUGE_MAP_USED_BYTES] = "Bytes of the router's LMDB map in use (pages in use times the page size).",
 	[GAUGE_MAP_SIZE_BYTES] = "Size of the router's LMDB map (router.map_size_mb).",
+	[GAUGE_PROVIDER_PAUSED] = "1 while the sender holds its provider paused (credential check or mass-invalidation guard).",
 };
+
+/* Gauge names in /metrics: in-flight gauges say so. A renamed gauge is also written under its
+ * old name (gauge_alias) for one release. */
+static const char *const gauge_prom[GAUGE_MAX] = {
+	[GAUGE_OUTBOX_JOBS] = "outbox_jobs",
+	[GAUGE_JOBS_IN_FLIGHT] = "jobs_in_flight",
+	[GAUGE_PROVIDER_REQUESTS] = "provider_requests_in_flight",
+	[GAUGE_ROUTER_CONNECTED] = "router_connected",
+	[GAUGE_MAP_USED_BYTES] = "registry_map_used_bytes",
+	[GAUGE_MAP_SIZE_BYTES] = "registry_map_size_bytes",
+	[GAUGE_PROVIDER_PAUSED] = "provider_paused",
+};
+static const char *const gauge_alias[GAUGE_MAX] = {
+	[GAUGE_PROVIDER_REQUESTS] = "provider_requests",
+};
+
+/* pushpipe_deliveries_total{provider,app,outcome}: the per-platform counters folded into one
+ * vocabulary. app is "default" (the platform's one app) and "xmpp" (XEP-0050 registrations of
+ * the XMPP ingress, sent with their own topic); the per-platform names stay one release as
+ * deprecated aliases. */
+static const struct {
+	uint32_t id;
+	const char *provider, *app, *outcome;
+} deliveries[] = {
+	{CTR_IOS_DELIVERED, "apns", "default", "delivered"},
+	{CTR_IOS_FAILED, "apns", "default", "failed"},
+	{CTR_XMPP_APNS_DELIVERED, "apns", "xmpp", "delivered"},
+	{CTR_ANDROID_DELIVERED, "fcm", "default", "delivered"},
+	{CTR_ANDROID_FAILED, "fcm", "default", "failed"},
+	{CTR_XMPP_FCM_DELIVERED, "fcm", "xmpp", "delivered"},
+	{CTR_WNS_DELIVERED, "wns", "default", "delivered"},
+	{CTR_WNS_FAILED, "wns", "default", "failed"},
+};
+#define NDELIVERIES (sizeof deliveries / sizeof deliveries[0])
+
+static int delivery_alias(uint32_t id)
+{
+	for (size_t i = 0; i < NDELIVERIES; i++)
+		if (deliveries[i].id == id)
+			return (int)i;
+	return -1;
+}
+
+const char *metrics_instance_label(const struct gauge_entry *g)
+{
+	return g->instance[0] ? g->instance : "default";
+}
 
 const char *metrics_counter_help(uint32_t id)
 {
@@ -170,15 +220,18 @@ int metrics_load(struct metrics *m, struct periods *p)
 	return periods_totals(p, load_one, m);
 }
 
-static void take_gauge(struct metrics *m, uint32_t id, uint64_t v, uint32_t pid, uint64_t now)
+/* One gauge per daemon, instance name and gauge: a restarted daemon (new pid, same name)
+ * replaces its old values instead of standing beside them. */
+static void take_gauge(struct metrics *m, uint32_t id, uint64_t v, uint32_t pid, const char *inst, uint64_t now)
 {
 	uint32_t src = (id >> 16) & 0xffu, g = id & 0xffffu;
 	size_t oldest = 0;
 	for (size_t i = 0; i < m->ngauges; i++) {
 		struct gauge_entry *e = &m->gauges[i];
-		if (e->src == src && e->gauge == g && e->pid == pid) {
+		if (e->src == src && e->gauge == g && strcmp(e->instance, inst) == 0) {
 			e->value = v;
 			e->seen_ms = now;
+			e->pid = pid;
 			return;
 		}
 		if (e->seen_ms < m->gauges[oldest].seen_ms)
@@ -186,7 +239,22 @@ static void take_gauge(struct metrics *m, uint32_t id, uint64_t v, uint32_t pid,
 	}
 	if (m->ngauges < METRICS_GAUGES)
 		oldest = m->ngauges++;
-	m->gauges[oldest] = (struct gauge_entry){src, g, pid, v, now};
+	m->gauges[oldest] = (struct gauge_entry){src, g, pid, v, now, ""};
+	memcpy(m->gauges[oldest].instance, inst, strlen(inst) + 1);
+}
+
+/* An instance name as a label value may carry only [A-Za-z0-9._-]; anything else drops it. */
+static int instance_ok(const struct frame_field *fl)
+{
+	if (fl->len == 0 || fl->len > METRICS_INSTANCE_MAX)
+		return 0;
+	for (size_t i = 0; i < fl->len; i++) {
+		unsigned char ch = fl->val[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+		      ch == '_' || ch == '-'))
+			return 0;
+	}
+	return 1;
 }
 
 int metrics_take(struct metrics *m, const uint8_t *buf, size_t n, uint32_t pid, uint64_t mono_ms)
@@ -196,6 +264,7 @@ int metrics_take(struct metrics *m, const uint8_t *buf, size_t n, uint32_t pid, 
 	size_t pos = 0;
 	uint32_t id = 0;
 	int taken = 0;
+	char inst[METRICS_INSTANCE_MAX + 1] = "";
 
 	m->datagrams++;
 	if (frame_parse(buf, n, &f, NULL) < 0 || f.type != FRAME_COUNTER) {
@@ -206,6 +275,15 @@ int metrics_take(struct metrics *m, const uint8_t *buf, size_t n, uint32_t pid, 
 	while (frame_next(&f, &pos, &fl) == 0) {
 		if (fl.tag == TAG_COUNTER) {
 			id = frame_field_u32(&fl);
+			continue;
+		}
+		if (fl.tag == TAG_INSTANCE) {
+			if (!instance_ok(&fl)) {
+				m->rejected++;
+				return -1;
+			}
+			memcpy(inst, fl.val, fl.len);
+			inst[fl.len] = '\0';
 			continue;
 		}
 		if (fl.tag != TAG_DELTA || !id_valid(id)) {
@@ -220,7 +298,7 @@ int metrics_take(struct metrics *m, const uint8_t *buf, size_t n, uint32_t pid, 
 			m->have_pending = 1;
 			break;
 		case METRIC_GAUGE:
-			take_gauge(m, id, v, pid, mono_ms);
+			take_gauge(m, id, v, pid, inst, mono_ms);
 			break;
 		default:
 			if ((s = slot(&m->pend_x, id, 1)) != NULL)
@@ -313,7 +391,7 @@ static int cmp_gauge(const void *a, const void *b)
 		return x->gauge < y->gauge ? -1 : 1;
 	if (x->src != y->src)
 		return x->src < y->src ? -1 : 1;
-	return x->pid < y->pid ? -1 : x->pid > y->pid;
+	return strcmp(x->instance, y->instance);
 }
 
 /* Every HTTP id seen, committed or pending, ascending. */
@@ -349,9 +427,22 @@ char *metrics_prometheus(const struct metrics *m, uint64_t started_s, uint64_t p
 		size_t nl = strlen(name);
 		/* Prometheus counters end in _total, once: messages_total stays pushpipe_messages_total. */
 		const char *sfx = (nl >= 6 && strcmp(name + nl - 6, "_total") == 0) ? "" : "_total";
-		sb_printf(&b, "# HELP pushpipe_%s%s %s\n# TYPE pushpipe_%s%s counter\npushpipe_%s%s %llu\n", name, sfx,
-			  metrics_counter_help(i), name, sfx, name, sfx, (unsigned long long)metrics_value(m, i));
+		int a = delivery_alias(i);
+		if (a >= 0)
+			sb_printf(&b, "# HELP pushpipe_%s%s Deprecated (removed in the next release): "
+				      "pushpipe_deliveries_total{provider=\"%s\",app=\"%s\",outcome=\"%s\"}.\n",
+				  name, sfx, deliveries[a].provider, deliveries[a].app, deliveries[a].outcome);
+		else
+			sb_printf(&b, "# HELP pushpipe_%s%s %s\n", name, sfx, metrics_counter_help(i));
+		sb_printf(&b, "# TYPE pushpipe_%s%s counter\npushpipe_%s%s %llu\n", name, sfx, name, sfx,
+			  (unsigned long long)metrics_value(m, i));
 	}
+	sb_puts(&b, "# HELP pushpipe_deliveries_total Pushes a provider accepted (delivered) or refused for good "
+		    "(failed), by provider, app and outcome.\n# TYPE pushpipe_deliveries_total counter\n");
+	for (size_t i = 0; i < NDELIVERIES; i++)
+		sb_printf(&b, "pushpipe_deliveries_total{provider=\"%s\",app=\"%s\",outcome=\"%s\"} %llu\n",
+			  deliveries[i].provider, deliveries[i].app, deliveries[i].outcome,
+			  (unsigned long long)metrics_value(m, deliveries[i].id));
 	sb_puts(&b, "# HELP pushpipe_http_requests_total HTTP requests answered, by route and status.\n"
 		    "# TYPE pushpipe_http_requests_total counter\n");
 	n = http_ids(m, ids);
@@ -385,13 +476,26 @@ char *metrics_prometheus(const struct metrics *m, uint64_t started_s, uint64_t p
 	memcpy(g, m->gauges, m->ngauges * sizeof *g);
 	qsort(g, m->ngauges, sizeof *g, cmp_gauge);
 	for (uint32_t k = 1; k < GAUGE_MAX; k++) {
-		const char *name = gauge_name(k);
-		sb_printf(&b, "# HELP pushpipe_%s %s\n# TYPE pushpipe_%s gauge\n", name, gauge_help[k], name);
-		for (size_t i = 0; i < m->ngauges; i++)
-			if (g[i].gauge == k)
-				sb_printf(&b, "pushpipe_%s{daemon=\"%s\",pid=\"%u\"} %llu\n", name, counter_source_name(g[i].src),
-					  g[i].pid, (unsigned long long)g[i].value);
+		for (int alias = 0; alias < 2; alias++) {
+			const char *name = alias ? gauge_alias[k] : gauge_prom[k];
+			if (name == NULL)
+				continue;
+			if (alias)
+				sb_printf(&b, "# HELP pushpipe_%s Deprecated (removed in the next release): pushpipe_%s.\n", name,
+					  gauge_prom[k]);
+			else
+				sb_printf(&b, "# HELP pushpipe_%s %s\n", name, gauge_help[k]);
+			sb_printf(&b, "# TYPE pushpipe_%s gauge\n", name);
+			for (size_t i = 0; i < m->ngauges; i++)
+				if (g[i].gauge == k)
+					sb_printf(&b, "pushpipe_%s{daemon=\"%s\",daemon_instance=\"%s\"} %llu\n", name,
+						  counter_source_name(g[i].src), metrics_instance_label(&g[i]),
+						  (unsigned long long)g[i].value);
+		}
 	}
+	sb_printf(&b, "# HELP pushpipe_build_info The build of this statsd (the pipeline is built and installed together).\n"
+		      "# TYPE pushpipe_build_info gauge\npushpipe_build_info{version=\"%s\"} 1\n",
+		  daemon_version());
 	sb_printf(&b,
 		  "# HELP pushpipe_statsd_start_time_seconds When this statsd process started (statsd's clock).\n"
 		  "# TYPE pushpipe_statsd_start_time_seconds gauge\npushpipe_statsd_start_time_seconds %llu\n"
@@ -405,4 +509,66 @@ char *metrics_prometheus(const struct metrics *m, uint64_t started_s, uint64_t p
 		  (unsigned long long)m->rejected);
 	free(ids);
 	return sb_take(&b, len);
+}
+
+char *metrics_health(const struct metrics *m, char *const *expected, size_t nexpected, unsigned *code, size_t *len)
+{
+	json_t *root = json_object(), *senders = json_array(), *missing = json_array();
+	int router = 0, healthy;
+	char *body;
+
+	for (size_t i = 0; i < m->ngauges; i++)
+		if (m->gauges[i].src == SRC_ROUTER)
+			router = 1;
+	healthy = router;
+	for (size_t i = 0; i < m->ngauges; i++) {
+		const struct gauge_entry *e = &m->gauges[i];
+		if (e->gauge != GAUGE_ROUTER_CONNECTED)
+			continue;
+		int paused = 0;
+		for (size_t k = 0; k < m->ngauges; k++)
+			if (m->gauges[k].gauge == GAUGE_PROVIDER_PAUSED && m->gauges[k].src == e->src &&
+			    strcmp(m->gauges[k].instance, e->instance) == 0)
+				paused = m->gauges[k].value != 0;
+		json_array_append_new(senders, json_pack("{s:s,s:s,s:b,s:b}", "daemon", counter_source_name(e->src),
+							 "instance", metrics_instance_label(e), "router_connected",
+							 e->value != 0, "provider_paused", paused));
+		healthy &= e->value != 0;
+	}
+	for (size_t x = 0; x < nexpected; x++) {
+		const char *want = expected[x], *colon = strchr(want, ':');
+		size_t dl = colon ? (size_t)(colon - want) : strlen(want);
+		const char *inst = colon ? colon + 1 : "";
+		int found = 0;
+		for (size_t i = 0; i < m->ngauges && !found; i++) {
+			const struct gauge_entry *e = &m->gauges[i];
+			const char *dn = counter_source_name(e->src);
+			found = e->gauge == GAUGE_ROUTER_CONNECTED && strlen(dn) == dl && strncmp(dn, want, dl) == 0 &&
+				strcmp(e->instance, inst) == 0;
+		}
+		if (!found) {
+			json_array_append_new(missing, json_string(want));
+			healthy = 0;
+		}
+	}
+	json_object_set_new(root, "status", json_string(healthy ? "ok" : "unhealthy"));
+	json_object_set_new(root, "router", json_boolean(router));
+	json_object_set_new(root, "senders", senders);
+	json_object_set_new(root, "missing", missing);
+	body = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(root);
+	*code = healthy ? 200 : 503;
+	if (body != NULL) {
+		size_t n = strlen(body);
+		char *nl = realloc(body, n + 2);
+		if (nl == NULL) {
+			free(body);
+			return NULL;
+		}
+		nl[n] = '\n';
+		nl[n + 1] = '\0';
+		body = nl;
+		*len = n + 1;
+	}
+	return body;
 }

@@ -2,7 +2,8 @@
  * metrics: statsd's in-memory view of every metric. Counter datagrams (counters.h) are parsed
  * here: plain counters and the totals-only kinds (HTTP answers, histogram buckets) wait as
  * pending sums until metrics_commit() adds them to the store; gauges are kept per reporting
- * daemon (program and pid) and forgotten when they stop coming. Renders /metrics.
+ * daemon (program and instance name, with the pid last seen) and forgotten when they stop
+ * coming. Renders /metrics and the /healthz answer.
  */
 #ifndef STATSD_METRICS_H
 #define STATSD_METRICS_H
@@ -16,9 +17,12 @@
 #define METRICS_GAUGES 256
 #define GAUGE_STALE_MS 10000	/* a daemon reports every 2 s; after this its gauges are gone */
 
+#define METRICS_INSTANCE_MAX 64
+
 struct gauge_entry {
 	uint32_t src, gauge, pid;
 	uint64_t value, seen_ms; /* seen: monotonic ms */
+	char instance[METRICS_INSTANCE_MAX + 1]; /* -i NAME of the reporting daemon, "" = none */
 };
 
 /* An open-addressing hash of metric ids (id 0 = empty slot), at most half full. */
@@ -54,6 +58,12 @@ uint64_t metrics_value(const struct metrics *m, uint32_t id);
 void metrics_expire(struct metrics *m, uint64_t mono_ms);
 /* The Prometheus text exposition (format 0.0.4); malloc'd. */
 char *metrics_prometheus(const struct metrics *m, uint64_t started_s, uint64_t period_s, size_t *len);
+/* GET /healthz: whether the router reports (its gauges are fresh) and every sender that reports,
+ * and every one named in `expected` ("apns-sender" or "apns-sender:NAME"), is connected to the
+ * router. Sets *code (200 or 503) and returns a malloc'd JSON body (NULL = out of memory). */
+char *metrics_health(const struct metrics *m, char *const *expected, size_t nexpected, unsigned *code, size_t *len);
+/* The instance label's value: the -i name, or "default" for a daemon started without one. */
+const char *metrics_instance_label(const struct gauge_entry *g);
 /* Prometheus-style float text of a microsecond count in seconds ("0.0025", "60"). */
 void metrics_fmt_seconds(char *out, size_t outlen, uint64_t usec);
 /* Help text of a plain counter id. */

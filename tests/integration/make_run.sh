@@ -34,6 +34,8 @@ i=0
 while ! grep -q '"provider":"apns"' "$dir/var/log/mock-requests.jsonl" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 check 'grep "\"provider\":\"apns\"" "$dir/var/log/mock-requests.jsonl" | grep -q "\"status\":200"' "the mock provider recorded the APNs request"
 check '[ -s "$dir/var/log/router/current" ]' "the router has its own log (svlogd)"
+# One time stamp per line (docs/operations.md, "Logs"): the daemon's own, svlogd adds none.
+check 'head -n 1 "$dir/var/log/router/current" | grep -Eq "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{3}Z (debug|info|warn|error) router\["' "the router's svlogd lines carry exactly one time stamp: $(head -n 1 "$dir/var/log/router/current")"
 if [ "$fail" != 0 ]; then
 	for f in "$dir"/var/log/*/current; do echo "--- $f"; tail -n 15 "$f"; done
 fi

@@ -152,11 +152,15 @@ try:
     t.check(m["types"].get(H) == "histogram" and value(m, H + "_bucket", le="0.0005") == 1 and value(m, H + "_bucket", le="0.01") == 1 and
             value(m, H + "_bucket", le="0.025") == 3 and value(m, H + "_bucket", le="60") == 3 and value(m, H + "_bucket", le="+Inf") == 4 and
             value(m, H + "_count") == 4 and abs(value(m, H + "_sum") - 70.0304) < 1e-9, "histogram buckets, sum and count")
-    pid = str(os.getpid())
-    t.check(value(m, "pushpipe_outbox_jobs", daemon="router", pid=pid) == 12 and
-            value(m, "pushpipe_jobs_in_flight", daemon="apns-sender", pid=pid) == 3 and
-            value(m, "pushpipe_provider_requests", daemon="apns-sender", pid=pid) == 2 and
-            value(m, "pushpipe_router_connected", daemon="apns-sender", pid=pid) == 1, "gauges labelled with the reporting daemon and pid")
+    # Gauges by daemon and instance name (no -i: "default"), not pid (docs/observability.md).
+    inst = "default"
+    t.check(value(m, "pushpipe_outbox_jobs", daemon="router", daemon_instance=inst) == 12 and
+            value(m, "pushpipe_jobs_in_flight", daemon="apns-sender", daemon_instance=inst) == 3 and
+            value(m, "pushpipe_provider_requests_in_flight", daemon="apns-sender", daemon_instance=inst) == 2 and
+            value(m, "pushpipe_router_connected", daemon="apns-sender", daemon_instance=inst) == 1,
+            "gauges labelled with the reporting daemon and instance name")
+    t.check(value(m, "pushpipe_provider_requests", daemon="apns-sender", daemon_instance=inst) == 2 and
+            "Deprecated" in m["help"].get("pushpipe_provider_requests", ""), "the renamed gauge's old name stays as a deprecated alias")
     t.check(value(m, "pushpipe_statsd_datagrams_rejected_total") == 1 and value(m, "pushpipe_statsd_datagrams_total") == 3,
             "the bad datagram is counted as rejected")
     t.check(not any("999999" in str(k) for k in m["samples"]), "an unknown id leaves no trace")

@@ -72,8 +72,24 @@ try:
     t.check(m is not None and gauges(m), "live gauges: the router's outbox, both senders connected to the router")
     if m:
         ob = [v for k, v in m["samples"].items() if k[0] == "pushpipe_outbox_jobs"]
-        pids = {dict(k[1])["pid"] for k in m["samples"] if k[0] == "pushpipe_outbox_jobs"}
-        t.check(ob == [0] and pids == {str(p.procs["router"].pid)}, f"outbox empty after delivery, labelled with the router's pid ({ob}, {pids})")
+        names = {dict(k[1]).get("daemon_instance") for k in m["samples"] if k[0] == "pushpipe_outbox_jobs"}
+        t.check(ob == [0] and names == {"default"}, f"outbox empty after delivery, labelled with the router's instance name ({ob}, {names})")
+        t.check(value(m, "pushpipe_deliveries_total", provider="apns", app="default", outcome="delivered") == 1 and
+                value(m, "pushpipe_deliveries_total", provider="fcm", app="default", outcome="delivered") == 1 and
+                value(m, "pushpipe_deliveries_total", provider="apns", app="default", outcome="failed") == 0,
+                "deliveries by provider, app and outcome")
+        t.check(value(m, "pushpipe_provider_paused", daemon="apns-sender", daemon_instance="default") == 0 and
+                value(m, "pushpipe_provider_paused", daemon="fcm-sender", daemon_instance="default") == 0,
+                "neither provider paused")
+        bi = [dict(k[1]).get("version") for k in m["samples"] if k[0] == "pushpipe_build_info"]
+        version = open(os.path.join(os.path.dirname(BIN), "build", ".version")).read().strip()
+        t.check(bi == [version], f"pushpipe_build_info names the build ({bi})")
+
+    # Health: statsd's /healthz (router and every sender connected) and the ingress's.
+    st, b = get("/healthz")
+    t.check(st == 200 and b'"status":"ok"' in b and b'"router":true' in b, f"statsd /healthz: 200 while all are connected ({st} {b[:200]!r})")
+    st, b = get("/healthz", p.http)
+    t.check(st == 200, f"ingress-onion /healthz: 200 while connected to the router ({st} {b!r})")
 
     st, page = get("/")
     t.check(st == 200 and page.count(b"<svg") >= 4 and b"router" in page and b"apns-sender" in page, "status page with charts and the daemons")
@@ -94,6 +110,16 @@ try:
     t.check(r.returncode == 0 and len(r.stdout.splitlines()) == 2, f"a start date in the future leaves heading and total ({r.stdout!r})")
     r = subprocess.run([os.path.join(BIN, "pushctl"), "-c", p.config, "stats", "--start", "tomorrow"], capture_output=True, text=True, timeout=20)
     t.check(r.returncode == 2, "a bad date is refused")
+    p.kill("router")
+    deadline = time.time() + 10
+    while time.time() < deadline and get("/healthz")[0] != 503:
+        time.sleep(0.2)
+    st, b = get("/healthz")
+    t.check(st == 503 and b'"router_connected":false' in b, f"statsd /healthz: 503 once the senders lose the router ({st} {b[:200]!r})")
+    deadline = time.time() + 10
+    while time.time() < deadline and get("/healthz", p.http)[0] != 503:
+        time.sleep(0.2)
+    t.check(get("/healthz", p.http)[0] == 503, "ingress-onion /healthz: 503 without the router")
     p.kill("statsd")
     r = subprocess.run([os.path.join(BIN, "pushctl"), "-c", p.config, "stats"], capture_output=True, text=True, timeout=20)
     t.check(r.returncode == 1 and "statsd" in r.stderr, f"statsd down: a clear error ({r.stderr.strip()})")

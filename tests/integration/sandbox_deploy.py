@@ -113,7 +113,8 @@ DATA = "cnVuaXQgdHJlZQ=="
 p = RunitPipeline(keep="-k" in sys.argv)
 try:
     p.start_all()
-    p.wait_for(lambda: "sender 1 connected" in p.log("router") and "sender 2 connected" in p.log("router"),
+    p.wait_for(lambda: 'sender apns instance "1" connected' in p.log("router") and
+               'sender apns instance "2" connected' in p.log("router"),
                "both apns-sender instances connected", 30)
     t.check(True, "runit: apns-sender-1 and apns-sender-2 connected to the router as instances 1 and 2")
     rc, out = p.pushctl("register", "token=" + "d4" * 32, f"pubKey={ID}")

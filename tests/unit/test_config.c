@@ -2,6 +2,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "testlib.h"
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,60 @@ int main(void)
 	CHECK(strcmp(daemon_role_class("apns-sender"), "sender") == 0 && strcmp(daemon_role_class("ingress-xmpp"), "ingress") == 0 &&
 		      strcmp(daemon_role_class("router"), "router") == 0 && strcmp(daemon_role_class("statsd"), "statsd") == 0,
 	      "each daemon's role class");
+
+	/* config_check: what a start (and -n) of one daemon refuses. */
+	{
+		static const struct {
+			const char *json, *daemon, *want; /* want NULL: accepted */
+		} cases[] = {
+			{"{}", "router", NULL},
+			{"{}", "statsd", NULL},
+			{"{\"statsd\":{\"listen\":\"[::1]:5080\"}}", "statsd", NULL},
+			{"{\"statsd\":{\"listen\":\"0.0.0.0:5080\"}}", "statsd", "loopback"},
+			{"{\"statsd\":{\"listen\":\"127.0.0.1:0\"}}", "statsd", "port"},
+			{"{\"statsd\":{\"health_senders\":[\"apns-sender\",\"wns-sender:2\"]}}", "statsd", NULL},
+			{"{\"statsd\":{\"health_senders\":[\"router\"]}}", "statsd", "health_senders"},
+			{"{\"statsd\":{\"health_senders\":[\"fcm-sender:\"]}}", "statsd", "health_senders"},
+			{"{\"user\":\"no-such-user-pushpipe\"}", "router", "no such user"},
+			{"{\"user\":\"root\"}", "router", NULL},
+			{"{\"state_dir\":\"\"}", "router", "state_dir: required"},
+			{"{}", "ingress-onion", "ingress_onion.key_file: required"},
+			{"{\"ingress_onion\":{\"listen\":\"127.0.0.1:99999\",\"key_file\":\"/x\"}}", "ingress-onion", "port"},
+			{"{\"ingress_onion\":{\"listen\":\"localhost\"}}", "ingress-onion", "HOST:PORT"},
+			{"{\"ingress_onion\":{\"key_file\":\"/nonexistent/k\"}}", "ingress-onion", "No such file"},
+			{"{\"ingress_uwpx\":{\"listen\":\"127.0.0.1:1997\"}}", "ingress-uwpx", "cert_file: required"},
+			{"{\"apns_sender\":{\"auth\":\"tokn\"}}", "apns-sender", "apns_sender.auth"},
+			{"{\"apns_sender\":{\"key_id\":\"K\",\"team_id\":\"T\"}}", "apns-sender", "apns_sender.key_file: required"},
+			{"{\"apns_sender\":{\"url\":\"http://x\"}}", "apns-sender", "https"},
+			{"{\"wns_sender\":{\"auth_flow\":\"magic\"}}", "wns-sender", "auth_flow"},
+			{"{}", "ingress-xmpp", "ingress_xmpp.domain: required"},
+		};
+		for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+			int rc;
+			err[0] = '\0';
+			rc = load(cases[i].json, &c, err, sizeof err);
+			if (rc == 0)
+				rc = config_check(&c, cases[i].daemon, err, sizeof err);
+			if (cases[i].want == NULL)
+				CHECK(rc == 0, "%s accepts %s (%s)", cases[i].daemon, cases[i].json, err);
+			else
+				CHECK(rc < 0 && strstr(err, cases[i].want), "%s refuses %s: %s", cases[i].daemon, cases[i].json, err);
+			config_free(&c);
+		}
+	}
+	{
+		char argon[crypto_pwhash_STRBYTES];
+		CHECK(crypto_pwhash_str(argon, "pw", 2, crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0 &&
+			      config_password_hash_ok("") &&
+			      config_password_hash_ok("sha256:5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8") &&
+			      config_password_hash_ok(argon) && !config_password_hash_ok("$argon2id$v=19$m=65536,t=2,p=1$c2FsdHNhbHQ$aGFzaA"),
+		      "password hashes: empty, sha256:<64 hex>, a real $argon2id$ string; a malformed one refused");
+	}
+	CHECK(!config_password_hash_ok("5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8") &&
+		  !config_password_hash_ok("sha256:5e88") &&
+		  !config_password_hash_ok("sha256:ze884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8") &&
+		  !config_password_hash_ok("plain-password"),
+	      "malformed password hashes refused");
 	unlink(path);
 	return test_done();
 }

@@ -24,6 +24,19 @@ static size_t dgram(const uint32_t *ids, const uint64_t *vals, int n)
 	return (size_t)frame_end(&w);
 }
 
+/* A datagram that names its instance first (counters_set_instance). */
+static size_t dgram_inst(const char *inst, const uint32_t *ids, const uint64_t *vals, int n)
+{
+	struct frame_writer w;
+	frame_begin(&w, buf, FRAME_COUNTER, 0);
+	frame_put_bytes(&w, TAG_INSTANCE, inst, strlen(inst));
+	for (int i = 0; i < n; i++) {
+		frame_put_u32(&w, TAG_COUNTER, ids[i]);
+		frame_put_u64(&w, TAG_DELTA, vals[i]);
+	}
+	return (size_t)frame_end(&w);
+}
+
 static int has_line(const char *text, const char *line)
 {
 	size_t n = strlen(line);
@@ -124,7 +137,8 @@ int main(void)
 	}
 	CHECK(metrics_value(&m, CTR_MESSAGES_TOTAL) == 2, "pending plain counter visible");
 	CHECK(metrics_value(&m, METRIC_HTTP_ID(HTTP_ROUTE_ONION, 200)) == 3, "pending HTTP answer visible");
-	CHECK(m.ngauges == 1 && m.gauges[0].pid == 42 && m.gauges[0].value == 17 && m.gauges[0].src == SRC_ROUTER, "gauge by daemon and pid");
+	CHECK(m.ngauges == 1 && m.gauges[0].pid == 42 && m.gauges[0].value == 17 && m.gauges[0].src == SRC_ROUTER &&
+		  m.gauges[0].instance[0] == '\0', "gauge by daemon, no instance name");
 	{
 		uint32_t id = METRIC_GAUGE_ID(SRC_ROUTER, GAUGE_OUTBOX_JOBS);
 		uint64_t v = 5;
@@ -132,9 +146,17 @@ int main(void)
 		metrics_take(&m, buf, n, 42, 2000);
 		CHECK(m.ngauges == 1 && m.gauges[0].value == 5, "a gauge is replaced, not summed");
 		metrics_take(&m, buf, n, 43, 9000);
-		CHECK(m.ngauges == 2, "another pid is another daemon");
-		metrics_expire(&m, 1000 + GAUGE_STALE_MS + 1500);
-		CHECK(m.ngauges == 1 && m.gauges[0].pid == 43, "a silent daemon's gauges expire");
+		CHECK(m.ngauges == 1 && m.gauges[0].pid == 43, "a restarted daemon (same name, new pid) replaces its gauges");
+		n = dgram_inst("2", &id, &v, 1);
+		metrics_take(&m, buf, n, 44, 9000);
+		CHECK(m.ngauges == 2 && strcmp(m.gauges[1].instance, "2") == 0, "another instance name is another daemon");
+		n = dgram_inst("bad\"name", &id, &v, 1);
+		CHECK(metrics_take(&m, buf, n, 45, 9000) == -1 && m.ngauges == 2, "an instance name unfit for a label is refused");
+		m.rejected = 0;
+		metrics_expire(&m, 9000 + GAUGE_STALE_MS + 1500);
+		CHECK(m.ngauges == 0, "a silent daemon's gauges expire");
+		n = dgram(&id, &v, 1);
+		metrics_take(&m, buf, n, 43, 9000);
 	}
 	memcpy(buf, "garbage", 7);
 	CHECK(metrics_take(&m, buf, 7, 1, 1) == -1 && m.rejected == 1, "a non-frame is rejected and counted");
@@ -161,7 +183,16 @@ int main(void)
 	      "histogram buckets are cumulative");
 	CHECK(has_line(text, "pushpipe_onion_router_reply_seconds_sum 0.004") && has_line(text, "pushpipe_onion_router_reply_seconds_count 3"),
 	      "histogram sum in seconds and count");
-	CHECK(has_line(text, "pushpipe_outbox_jobs{daemon=\"router\",pid=\"43\"} 5"), "gauge labelled with daemon and pid");
+	CHECK(has_line(text, "pushpipe_outbox_jobs{daemon=\"router\",daemon_instance=\"default\"} 5"),
+	      "gauge labelled with daemon and instance name, not pid");
+	CHECK(strstr(text, "pid=") == NULL, "no pid label anywhere");
+	CHECK(has_line(text, "# TYPE pushpipe_deliveries_total counter") &&
+		  has_line(text, "pushpipe_deliveries_total{provider=\"apns\",app=\"default\",outcome=\"delivered\"} 0") &&
+		  has_line(text, "pushpipe_deliveries_total{provider=\"wns\",app=\"default\",outcome=\"failed\"} 0"),
+	      "deliveries in one vocabulary by provider, app and outcome");
+	CHECK(has_line(text, "# TYPE pushpipe_provider_requests_in_flight gauge") &&
+		  has_line(text, "# TYPE pushpipe_provider_paused gauge"), "in-flight gauge named as such; the paused gauge");
+	CHECK(strstr(text, "\npushpipe_build_info{version=\"") != NULL, "build info");
 	CHECK(has_line(text, "pushpipe_statsd_period_seconds 43200"), "period");
 	free(text);
 
@@ -242,6 +273,40 @@ int main(void)
 	snprintf(path, sizeof path, "%s/s", dir);
 	rmdir(path);
 	rmdir(dir);
+
+	{
+		/* /healthz: the router reports, and every sender is connected to it. */
+		struct metrics h;
+		unsigned code = 0;
+		size_t blen;
+		char *body;
+		char *want_wns[] = {"wns-sender"}, *want_apns[] = {"apns-sender", "fcm-sender:2"};
+		uint32_t rid = METRIC_GAUGE_ID(SRC_ROUTER, GAUGE_OUTBOX_JOBS);
+		uint32_t aid = METRIC_GAUGE_ID(SRC_APNS_SENDER, GAUGE_ROUTER_CONNECTED);
+		uint32_t fid = METRIC_GAUGE_ID(SRC_FCM_SENDER, GAUGE_ROUTER_CONNECTED);
+		uint64_t zero = 0, one = 1;
+
+		metrics_init(&h);
+		body = metrics_health(&h, NULL, 0, &code, &blen);
+		CHECK(body && code == 503 && strstr(body, "\"router\":false"), "no router reporting: 503 (%s)", body);
+		free(body);
+		metrics_take(&h, buf, dgram(&rid, &zero, 1), 10, 100);
+		metrics_take(&h, buf, dgram(&aid, &one, 1), 11, 100);
+		metrics_take(&h, buf, dgram_inst("2", &fid, &zero, 1), 12, 100);
+		body = metrics_health(&h, NULL, 0, &code, &blen);
+		CHECK(body && code == 503 && strstr(body, "\"instance\":\"2\"") && strstr(body, "\"router_connected\":false"),
+		      "a sender not connected to the router: 503 (%s)", body);
+		free(body);
+		metrics_take(&h, buf, dgram_inst("2", &fid, &one, 1), 12, 200);
+		body = metrics_health(&h, want_apns, 2, &code, &blen);
+		CHECK(body && code == 200 && strstr(body, "\"status\":\"ok\"") && strlen(body) == blen,
+		      "router and every sender connected, the expected ones present: 200 (%s)", body);
+		free(body);
+		body = metrics_health(&h, want_wns, 1, &code, &blen);
+		CHECK(body && code == 503 && strstr(body, "\"missing\":[\"wns-sender\"]"), "an expected sender missing: 503 (%s)", body);
+		free(body);
+		metrics_free(&h);
+	}
 
 	CHECK(listen_ok("127.0.0.1:5080") && listen_ok("127.1.2.3:1") && listen_ok("localhost:5080") && listen_ok("[::1]:5080"),
 	      "loopback addresses accepted");
