@@ -41,7 +41,7 @@
 
 #define BODY_KEEP 16384	      /* a larger body buffer is freed between requests */
 #define RATE_GRACE_MS 2000    /* the minimum body rate applies after this much of a body */
-#define MHD_POOL (32 * 1024)  /* per connection: the request head and the answer's head */
+#define MHD_POOL (16 * 1024)  /* per connection: the request head and the answer's head (reset per request) */
 #define DROP_MAX (1 << 20)    /* a chunked body past the cap is dropped up to this, then cut */
 
 enum route { ROUTE_NONE, ROUTE_V2, ROUTE_V4, ROUTE_STATS, ROUTE_HEALTH };
