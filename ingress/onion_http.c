@@ -142,6 +142,17 @@ static void request_reset(struct onion_conn *c)
 	c->route = ROUTE_NONE;
 }
 
+/* No answer can be made (out of memory): the connection is closed, resumed first if it waits. */
+static void answer_failed(struct onion_conn *c)
+{
+	c->failed = 1;
+	c->ph = P_ANSWER;
+	if (c->suspended) {
+		c->suspended = 0;
+		MHD_resume_connection(c->mc);
+	}
+}
+
 void onion_http_respond(struct onion_conn *c, struct onion_response *r)
 {
 	struct MHD_Response *resp;
@@ -216,8 +227,7 @@ static void plain(struct onion_conn *c, unsigned code, const char *text)
 		r.header[r.nheaders++][1] = "close";
 	}
 	if (r.body == NULL) {
-		c->failed = 1;
-		c->ph = P_ANSWER;
+		answer_failed(c);
 		return;
 	}
 	onion_http_respond(c, &r);
@@ -283,16 +293,13 @@ static void reply(struct onion_conn *c, enum bchat_error e)
 		}
 		r.len = outlen;
 		body = NULL;
-		if (r.body != NULL) {
+		if (r.body != NULL)
 			onion_http_respond(c, &r);
-		} else {
-			c->failed = 1;
-			c->ph = P_ANSWER;
-		}
+		else
+			answer_failed(c);
 	} else {
 		/* Out of memory: nothing sensible can be sent. */
-		c->failed = 1;
-		c->ph = P_ANSWER;
+		answer_failed(c);
 	}
 	free(body);
 	if (sealed != small)
@@ -467,10 +474,8 @@ static void end_request(struct onion_conn *c)
 								   : 0;
 		c->ph = P_WAIT;
 		if (onion_stats_begin(w->srv, c, w->link, w->stats_link, c->auth,
-				      peerlen ? (struct sockaddr *)&c->addr : NULL, peerlen, c->body, c->len, &c->stats) < 0) {
-			c->failed = 1;
-			c->ph = P_ANSWER;
-		}
+				      peerlen ? (struct sockaddr *)&c->addr : NULL, peerlen, c->body, c->len, &c->stats) < 0)
+			answer_failed(c);
 	} else {
 		process(c);
 	}
