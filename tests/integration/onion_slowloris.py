@@ -16,7 +16,7 @@ from onion_env import SUCCESS, V2, Checks, OnionEnv, inner_bytes  # noqa: E402
 from onion_env import bc  # noqa: E402
 
 HEAD_S, BODY_S, RATE, MAXC = 3, 6, 200, 8
-TRICKLERS = 6
+TRICKLERS = 10  # more than max_connections: without the per-source cap they would hold every slot
 
 
 def configure(c):
