@@ -774,12 +774,14 @@ static int worker_init(struct onion_server *s, struct onion_worker *w)
 	if ((lfd = dup(s->lfd)) < 0)
 		return -1;
 	w->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO, 0, NULL,
-				  NULL, on_request, w, MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_CONNECTION_LIMIT,
-				  (unsigned)(o->max_connections + 64), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-				  (unsigned)per_source(o), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout_s,
-				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MHD_POOL, MHD_OPTION_NOTIFY_CONNECTION,
-				  on_connection, w, MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+				  NULL, on_request, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				  MHD_OPTION_LISTEN_SOCKET, lfd,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)(o->max_connections + 64),
+				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_source(o),
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout_s,
+				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MHD_POOL,
+				  MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
+				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, w, MHD_OPTION_END);
 	if (w->mhd == NULL) {
 		close(lfd);
 		errno = EINVAL;

@@ -241,10 +241,12 @@ struct statsd_http *statsd_http_start(const char *listen_on, const struct statsd
 	}
 	/* No thread of its own: statsd's loop runs it. It takes the listening socket. */
 	h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
-				  MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(2 * HTTP_CONNS),
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				  MHD_OPTION_LISTEN_SOCKET, lfd,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)(2 * HTTP_CONNS),
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(HTTP_TIMEOUT_MS / 1000),
-				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL, MHD_OPTION_NOTIFY_CONNECTION,
-				  on_connection, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL,
+				  MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
 	if (h->mhd == NULL || MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD) == NULL) {
 		snprintf(err, errlen, "listen %s: libmicrohttpd did not start", listen_on);
 		if (h->mhd == NULL)
