@@ -23,6 +23,7 @@
 #include "daemon.h"
 #include "frame.h"
 #include "log.h"
+#include "mhd_log.h"
 #include "onion_body.h"
 #include "onion_crypto.h"
 #include <arpa/inet.h>
@@ -31,7 +32,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -664,18 +664,6 @@ static void check_deadlines(struct onion_worker *w)
 }
 
 /* ---- workers ---- */
-
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char line[256];
-	size_t n;
-	(void)cls;
-	vsnprintf(line, sizeof line, fmt, ap);
-	n = strlen(line);
-	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-		line[--n] = '\0';
-	log_debug("libmicrohttpd: %s", line);
-}
 
 static void *worker_main(void *arg)
 {

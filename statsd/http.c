@@ -12,11 +12,11 @@
 #include "http.h"
 #include "daemon.h"
 #include "log.h"
+#include "mhd_log.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,18 +196,6 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
 	/* More than HTTP_CONNS: closed at once (libmicrohttpd's own limit, twice as high, would
 	 * leave them in the backlog). */
 	shutdown(ci->connect_fd, SHUT_RDWR);
-}
-
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char line[256];
-	size_t n;
-	(void)cls;
-	vsnprintf(line, sizeof line, fmt, ap);
-	n = strlen(line);
-	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-		line[--n] = '\0';
-	log_debug("libmicrohttpd: %s", line);
 }
 
 /* ---- the listener ---- */

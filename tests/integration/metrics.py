@@ -2,7 +2,7 @@
 the test clock), restarts without loss (TERM and kill -9), every metric's name and value in
 /metrics, the Prometheus text format line by line, and a non-loopback listener refused."""
 import os, signal, socket, sys, time
-from harness import Checks, free_port
+from harness import Checks, free_port, raw_exchange
 from metrics_util import (Statsd, counter_names, gauge_id, hist_id, http_id, parse_prometheus, value,
                           HIST_BOUNDS, HIST_SUM)
 
@@ -169,20 +169,7 @@ try:
     # Raw requests, as scrapers and browsers (and worse) send them: libmicrohttpd parses the
     # head, statsd answers by method and path only, one request per connection.
     def raw(data):
-        s = socket.create_connection(("127.0.0.1", sd.port), timeout=5)
-        out = b""
-        try:
-            s.sendall(data)
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                out += b
-        except OSError:
-            pass
-        finally:
-            s.close()
-        return out
+        return raw_exchange(sd.port, data)[0]
 
     def status(out):
         try:

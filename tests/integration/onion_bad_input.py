@@ -15,6 +15,7 @@ sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 import json, os, socket, sys, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import raw_exchange  # noqa: E402
 from onion_env import (BAD_ENDPOINT, BAD_REQUEST, BUSY, GROUP_UNKNOWN, INVALID, MISSING, NOT_REGISTERED,  # noqa: E402
                        SUCCESS, V2, V3, V4, Checks, FakeSender, OnionEnv, bc, inner_bytes)
 
@@ -441,23 +442,8 @@ def valid_body(route=V2):
 def early_answer(path, length, method="POST", extra=b""):
     """Sends only a head declaring a body of `length` bytes; returns (status, Connection header,
     whether the server then closed the connection)."""
-    s = socket.create_connection(("127.0.0.1", env.port), timeout=5)
-    out = b""
-    closed = False
-    try:
-        s.sendall(b"%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n%s\r\n" % (method.encode(), path.encode(), length, extra))
-        while True:
-            b = s.recv(65536)
-            if not b:
-                closed = True
-                break
-            out += b
-    except socket.timeout:
-        pass
-    except OSError:
-        closed = True
-    finally:
-        s.close()
+    out, closed = raw_exchange(env.port, b"%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n%s\r\n" %
+                               (method.encode(), path.encode(), length, extra))
     head = out.partition(b"\r\n\r\n")[0].split(b"\r\n")
     conn = [ln.split(b":", 1)[1].strip().decode() for ln in head if ln.lower().startswith(b"connection:")]
     st = status_of(out)
@@ -536,20 +522,8 @@ def http_rows():
                 f"[http.keepalive] one connection: valid, garbage, valid, 404 with a small body, valid, oversized → "
                 f"Success, 400, Success, 404, Success, 413 with Connection: close ({got})")
         q, body = valid_body()
-        s = socket.create_connection(("127.0.0.1", env.port), timeout=5)
-        try:
-            s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (V2.encode(), cap + 1) +
-                      b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (V2.encode(), len(body)) + body)
-            out = b""
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                out += b
-        except OSError:
-            pass
-        finally:
-            s.close()
+        out, _ = raw_exchange(env.port, b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (V2.encode(), cap + 1) +
+                              b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (V2.encode(), len(body)) + body)
         t.check(status_of(out) == 413 and out.count(b"HTTP/1.1 ") == 1,
                 f"[http.keepalive] a request sent behind an oversized one on the same connection is not read ({out[:60]!r})")
     except Exception as e:

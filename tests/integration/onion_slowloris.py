@@ -12,7 +12,8 @@ sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 import os, socket, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from onion_env import SUCCESS, V2, Checks, OnionEnv, inner_bytes  # noqa: E402
+from harness import raw_exchange  # noqa: E402
+from onion_env import V2, Checks, OnionEnv  # noqa: E402
 from onion_env import bc  # noqa: E402
 
 HEAD_S, BODY_S, RATE, MAXC = 3, 6, 200, 8
@@ -110,15 +111,8 @@ try:
     t.check(isinstance(b, float) and 1.8 <= b < 3.5,
             f"[http.slow_body] a body trickled at 2.5 bytes/s is closed once its first 2 s show it below min_body_rate {RATE} ({b})")
     q = env.request(bc.v2_plaintext("unregister", {"token": "after-" + os.urandom(6).hex()}), V2)
-    s = socket.create_connection(("127.0.0.1", env.port), timeout=5, source_address=("127.0.0.2", 0))
-    s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % (V2.encode(), len(q.body)) + q.body)
-    out = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        out += d
-    s.close()
+    out, _ = raw_exchange(env.port, b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" %
+                          (V2.encode(), len(q.body)) + q.body, source="127.0.0.2")
     t.check(out.startswith(b"HTTP/1.1 200"), f"[http.slow_source] once its tricklers are gone, 127.0.0.2 is served again ({out[:20]!r})")
     t.check(env.alive(), "[final] ingress-onion still running")
 except Exception as e:  # a harness failure is a test failure
