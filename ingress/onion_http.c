@@ -190,25 +190,31 @@ void onion_http_answer(struct onion_conn *c, unsigned code, const char *type, co
 		       size_t len)
 {
 	struct onion_response r = {.code = code, .type = type, .body = body, .len = len};
-	char name[64], value[256];
-	const char *colon = extra ? strchr(extra, ':') : NULL;
+	char buf[ONION_RESP_HEADERS][2][256];
+	const char *p = extra;
 
-	/* extra is "Name: value\r\n". */
-	if (colon != NULL && (size_t)(colon - extra) < sizeof name) {
-		const char *v = colon + 1, *e;
-		memcpy(name, extra, (size_t)(colon - extra));
-		name[colon - extra] = '\0';
-		while (*v == ' ')
-			v++;
-		for (e = v; *e != '\0' && *e != '\r' && *e != '\n'; e++)
-			;
-		if ((size_t)(e - v) < sizeof value) {
-			memcpy(value, v, (size_t)(e - v));
-			value[e - v] = '\0';
-			r.header[0][0] = name;
-			r.header[0][1] = value;
-			r.nheaders = 1;
+	/* extra holds header lines "Name: value\r\n"; a malformed or overlong one is left out. */
+	while (p != NULL && *p != '\0' && r.nheaders < ONION_RESP_HEADERS) {
+		const char *eol = strchr(p, '\n'), *colon = strchr(p, ':'), *v, *e;
+		size_t nl;
+		if (eol == NULL)
+			eol = p + strlen(p);
+		if (colon != NULL && colon < eol && (nl = (size_t)(colon - p)) > 0 && nl < sizeof buf[0][0]) {
+			for (v = colon + 1; *v == ' '; v++)
+				;
+			for (e = eol; e > v && (e[-1] == '\r' || e[-1] == ' '); e--)
+				;
+			if ((size_t)(e - v) < sizeof buf[0][1]) {
+				memcpy(buf[r.nheaders][0], p, nl);
+				buf[r.nheaders][0][nl] = '\0';
+				memcpy(buf[r.nheaders][1], v, (size_t)(e - v));
+				buf[r.nheaders][1][e - v] = '\0';
+				r.header[r.nheaders][0] = buf[r.nheaders][0];
+				r.header[r.nheaders][1] = buf[r.nheaders][1];
+				r.nheaders++;
+			}
 		}
+		p = *eol ? eol + 1 : eol;
 	}
 	onion_http_respond(c, &r);
 }
