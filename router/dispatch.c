@@ -125,6 +125,25 @@ void router_dispatch(struct router *r)
 	xhandle_hold(r, hold, nhold);
 }
 
+int router_result_held(struct router *r, int slot, uint64_t id)
+{
+	struct router_peer *p = &r->peers[slot];
+	int32_t where;
+
+	/* Only for a job in flight on this very connection (docs/operations.md, "Security
+	 * model"): anything else is stale or forged and changes nothing. */
+	if (held_get(&r->held, id, &where) && where == slot)
+		return 1;
+	r->results_ignored++;
+	counter_add(CTR_RESULTS_IGNORED, 1);
+	if (!p->forged_logged) {
+		log_warn("sender %s (pid %u): result for job %llu it does not hold, ignored (logged once per connection)",
+			 p->p.instance, p->p.cred_pid, (unsigned long long)id);
+		p->forged_logged = 1;
+	}
+	return 0;
+}
+
 void router_sender_gone(struct router *r, int slot)
 {
 	/* Its jobs go back to the queue: forget them here, the rescan reloads them from LMDB. */

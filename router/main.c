@@ -304,27 +304,12 @@ static int take_frame(int slot, const uint8_t *buf, size_t n, const struct frame
 		if (batch_add(slot, buf, n) < 0)
 			router_reply(&R, slot, p->gen, f->id, STATUS_BUSY);
 		return 0;
-	case FRAME_RESULT: {
-		int32_t where;
+	case FRAME_RESULT:
 		if (p->p.role != ROLE_SENDER)
 			return *why = "frame type not allowed for this peer", -1;
-		/* Only for a job in flight on this very connection (docs/operations.md, "Security
-		 * model"): anything else is stale or forged and changes nothing. */
-		if (!held_get(&R.held, f->id, &where) || where != slot) {
-			R.results_ignored++;
-			counter_add(CTR_RESULTS_IGNORED, 1);
-			if (!p->forged_logged) {
-				log_warn("sender %s (pid %u): result for job %llu it does not hold, ignored (logged once "
-					 "per connection)",
-					 p->p.instance, p->p.cred_pid, (unsigned long long)f->id);
-				p->forged_logged = 1;
-			}
-			return 0;
-		}
-		if (batch_add(slot, buf, n) < 0)
+		if (router_result_held(&R, slot, f->id) && batch_add(slot, buf, n) < 0)
 			R.spilled = 1;
 		return 0;
-	}
 	case FRAME_COUNTS_QUERY:
 		reply_counts(&R, slot, f->id);
 		return 0;

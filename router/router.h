@@ -111,6 +111,9 @@ long router_sweep_devices(struct router *r, uint64_t now);
 void router_dispatch(struct router *r);
 void router_rescan(struct router *r);
 void router_sender_gone(struct router *r, int slot);
+/* 1 when job id is in flight on the sender at slot, so its result may be applied; else the
+ * result is counted as ignored (logged once per connection) and 0. */
+int router_result_held(struct router *r, int slot, uint64_t id);
 int router_reply(struct router *r, int slot, uint64_t gen, uint64_t id, uint32_t status);
 /* Sends a whole reply frame to an ingress (if it is still the same connection). */
 int router_send_frame(struct router *r, int slot, uint64_t gen, const uint8_t *buf, size_t len);
