@@ -8,6 +8,7 @@
 #define SENDER_JOB_H
 #include "frame.h"
 #include "guard.h"
+#include "h2client.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,9 @@ void sender_push(struct sender *s, const struct frame *f);
  * filled (retry) when the request could not be submitted. */
 int sender_job_send(struct sender_job *j, const char *url, const char *const *hdrs, unsigned auth_gen,
 		    struct guard_verdict *v);
+/* The HTTP/2 client's callback for a request sent by sender_job_send() (ctx is the job):
+ * settles the answer as described above, resending or reporting it. */
+void sender_job_answer(void *ctx, const struct h2c_response *r);
 /* For ops->submit: parks j until sender_release_waiting() (no credential yet). */
 void sender_job_park(struct sender_job *j);
 /* Submits the parked jobs again (the credential they waited for arrived). */
