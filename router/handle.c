@@ -310,109 +310,173 @@ static void pending_clear(struct pending *p)
 	p->answer = 0;
 }
 
-void router_commit_batch(struct router *r)
+/* One group commit, phase by phase (router_commit_batch). */
+struct batch {
+	struct router *r;
+	struct frame *f;   /* each frame, parsed once */
+	uint8_t *parsed;   /* 1 when f[i] parsed; a frame that did not is answered STATUS_ERROR */
+	uint32_t *status;  /* each request's answer */
+	MDB_txn *txn;
+	uint64_t now;
+	int ok;		   /* 0 once the batch cannot reach the disk: everything is answered ERROR */
+};
+
+/* Phase 1: parses every frame of the batch once, and begins the write transaction. */
+static void batch_begin(struct batch *b, struct router *r)
 {
-	MDB_txn *txn = NULL;
-	uint32_t *status;
-	uint64_t now = now_ms();
-	size_t i;
-	int ok = 1, rc;
+	int rc;
 
-	if (r->nbatch == 0)
-		return;
-	status = calloc(r->nbatch, sizeof *status);
+	memset(b, 0, sizeof *b);
+	b->r = r;
+	b->now = now_ms();
+	b->ok = 1;
+	b->f = calloc(r->nbatch, sizeof *b->f);
+	b->parsed = calloc(r->nbatch, 1);
+	b->status = calloc(r->nbatch, sizeof *b->status);
 	r->nfresh = 0;
-	if (status == NULL) {
+	if (b->f == NULL || b->parsed == NULL || b->status == NULL) {
 		log_error("no memory for a batch of %zu frames; answered as errors", r->nbatch);
-		ok = 0;
-	} else if ((rc = mdb_txn_begin(r->store.env, NULL, 0, &txn)) != 0) {
+		b->ok = 0;
+		return;
+	}
+	for (size_t i = 0; i < r->nbatch; i++)
+		b->parsed[i] = frame_parse(r->batch[i].buf, r->batch[i].len, &b->f[i], NULL) == 0;
+	if ((rc = mdb_txn_begin(r->store.env, NULL, 0, &b->txn)) != 0) {
 		log_error("registry: cannot begin a write transaction: %s", mdb_strerror(rc));
-		ok = 0;
+		b->ok = 0;
 	}
-	for (i = 0; ok && i < r->nbatch; i++) {
-		struct pending *p = &r->batch[i];
-		struct frame f;
-		MDB_txn *child;
-		size_t fresh_mark = r->nfresh;
+}
 
-		if (frame_parse(p->buf, p->len, &f, NULL) < 0) {
-			status[i] = STATUS_ERROR;
-			continue;
-		}
-		if ((rc = mdb_txn_begin(r->store.env, txn, 0, &child)) != 0) {
-			log_error("registry: cannot begin a nested transaction: %s", mdb_strerror(rc));
-			status[i] = STATUS_ERROR;
-			continue;
-		}
-		if (f.type == FRAME_RESULT)
-			status[i] = do_result(r, child, &f, now, p) < 0 ? STATUS_ERROR : STATUS_OK;
-		else
-			status[i] = do_request(r, child, &f, now, p);
-		if (status[i] == STATUS_ERROR || status[i] == STATUS_BUSY || status[i] == STATUS_LIMIT) {
-			mdb_txn_abort(child);
-			r->nfresh = fresh_mark;
-			pending_clear(p);
-		} else if ((rc = mdb_txn_commit(child)) != 0) {
-			log_error("registry: a nested commit failed: %s", mdb_strerror(rc));
-			status[i] = STATUS_ERROR;
-			r->nfresh = fresh_mark;
-			pending_clear(p);
-		}
+/* Phase 2: applies frame i in a nested transaction of its own; a request that fails (error,
+ * busy, limit) leaves nothing behind, neither in LMDB nor for after the commit. */
+static void batch_apply(struct batch *b, size_t i)
+{
+	struct router *r = b->r;
+	struct pending *p = &r->batch[i];
+	const struct frame *f = &b->f[i];
+	size_t fresh_mark = r->nfresh;
+	MDB_txn *child;
+	int rc;
+
+	if (!b->parsed[i]) {
+		b->status[i] = STATUS_ERROR;
+		return;
 	}
-	if (ok) {
-		r->outbox_jobs = outbox_count(txn, &r->store);
-		if ((rc = mdb_txn_commit(txn)) != 0) {
+	if ((rc = mdb_txn_begin(r->store.env, b->txn, 0, &child)) != 0) {
+		log_error("registry: cannot begin a nested transaction: %s", mdb_strerror(rc));
+		b->status[i] = STATUS_ERROR;
+		return;
+	}
+	if (f->type == FRAME_RESULT)
+		b->status[i] = do_result(r, child, f, b->now, p) < 0 ? STATUS_ERROR : STATUS_OK;
+	else
+		b->status[i] = do_request(r, child, f, b->now, p);
+	if (b->status[i] == STATUS_ERROR || b->status[i] == STATUS_BUSY || b->status[i] == STATUS_LIMIT) {
+		mdb_txn_abort(child);
+		r->nfresh = fresh_mark;
+		pending_clear(p);
+	} else if ((rc = mdb_txn_commit(child)) != 0) {
+		log_error("registry: a nested commit failed: %s", mdb_strerror(rc));
+		b->status[i] = STATUS_ERROR;
+		r->nfresh = fresh_mark;
+		pending_clear(p);
+	}
+}
+
+/* Phase 3: commits the batch (one fsync); on failure nothing of it is on disk. Either way the
+ * outbox counter is read back from what is. */
+static void batch_commit(struct batch *b)
+{
+	struct router *r = b->r;
+	MDB_txn *rt;
+	int rc;
+
+	if (b->ok) {
+		r->outbox_jobs = outbox_count(b->txn, &r->store);
+		if ((rc = mdb_txn_commit(b->txn)) != 0) {
 			log_error("registry commit failed: %s", mdb_strerror(rc));
-			ok = 0;
+			b->ok = 0;
 		}
-	} else if (txn) {
-		mdb_txn_abort(txn);
+	} else if (b->txn) {
+		mdb_txn_abort(b->txn);
 	}
-	if (!ok) {
+	b->txn = NULL;
+	if (!b->ok) {
 		r->nfresh = 0;
-		MDB_txn *rt;
 		if (mdb_txn_begin(r->store.env, NULL, MDB_RDONLY, &rt) == 0) {
 			r->outbox_jobs = outbox_count(rt, &r->store);
 			mdb_txn_abort(rt);
 		}
 	}
-	/* Answer only now: everything acknowledged below is on disk. */
-	for (i = 0; i < r->nbatch; i++) {
+}
+
+/* Phase 4, only after the commit: everything acknowledged here is on disk. A result frees its
+ * job's place on the sender; a test push starts waiting for its job's outcome; a request gets
+ * its whole reply frame or its status. Frees the batch's frames. */
+static void batch_answer(struct batch *b)
+{
+	struct router *r = b->r;
+
+	for (size_t i = 0; i < r->nbatch; i++) {
 		struct pending *p = &r->batch[i];
-		struct frame f;
+		struct frame fb;
+		const struct frame *f = b->parsed ? &b->f[i] : &fb;
 		int32_t where;
-		if (frame_parse(p->buf, p->len, &f, NULL) < 0) {
+
+		/* Without memory for the batch, nothing was parsed: each frame is parsed here. */
+		if (b->parsed ? !b->parsed[i] : frame_parse(p->buf, p->len, &fb, NULL) < 0) {
 			pending_clear(p);
 			free(p->buf);
 			continue;
 		}
-		if (f.type == FRAME_RESULT) {
+		if (f->type == FRAME_RESULT) {
 			/* Stored or not, the job is no longer in flight on that sender. */
-			if (held_get(&r->held, f.id, &where) && where == p->slot) {
-				held_del(&r->held, f.id);
+			if (held_get(&r->held, f->id, &where) && where == p->slot) {
+				held_del(&r->held, f->id);
 				if (r->peers[p->slot].gen == p->gen && r->peers[p->slot].in_flight > 0)
 					r->peers[p->slot].in_flight--;
-				if (!ok || status[i] == STATUS_ERROR)
+				if (!b->ok || b->status[i] == STATUS_ERROR)
 					r->spilled = 1;
 			}
-			if (ok && p->answer)
+			if (b->ok && p->answer)
 				xtest_answer(r, p->job, p->answer_status);
-		} else if (ok && status[i] == STATUS_DEFERRED) {
-			xtest_add(r, p->slot, p->gen, f.id, p->job);
-		} else if (ok && status[i] == STATUS_OK && p->reply) {
+		} else if (b->ok && b->status[i] == STATUS_DEFERRED) {
+			xtest_add(r, p->slot, p->gen, f->id, p->job);
+		} else if (b->ok && b->status[i] == STATUS_OK && p->reply) {
 			router_send_frame(r, p->slot, p->gen, p->reply, p->reply_len);
 		} else {
-			router_reply(r, p->slot, p->gen, f.id, ok ? status[i] : STATUS_ERROR);
+			router_reply(r, p->slot, p->gen, f->id, b->ok ? b->status[i] : STATUS_ERROR);
 		}
 		pending_clear(p);
 		free(p->buf);
 	}
 	r->nbatch = 0;
-	for (i = 0; i < r->nfresh; i++) {
+}
+
+/* Phase 5: the jobs the batch committed join their platform's ready queue. */
+static void batch_queue_fresh(struct router *r)
+{
+	for (size_t i = 0; i < r->nfresh; i++) {
 		uint32_t pl = r->fresh_platform[i] < PLATFORMS ? r->fresh_platform[i] : 0;
 		if (ring_push(&r->ready[pl], r->fresh[i]) < 0 || held_put(&r->held, r->fresh[i], JOB_READY) < 0)
 			r->spilled = 1; /* stays in LMDB; the next scan finds it */
 	}
 	r->nfresh = 0;
-	free(status);
+}
+
+void router_commit_batch(struct router *r)
+{
+	struct batch b;
+
+	if (r->nbatch == 0)
+		return;
+	batch_begin(&b, r);
+	for (size_t i = 0; b.ok && i < r->nbatch; i++)
+		batch_apply(&b, i);
+	batch_commit(&b);
+	batch_answer(&b);
+	batch_queue_fresh(r);
+	free(b.f);
+	free(b.parsed);
+	free(b.status);
 }
