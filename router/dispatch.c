@@ -125,6 +125,18 @@ void router_dispatch(struct router *r)
 	xhandle_hold(r, hold, nhold);
 }
 
+int router_reply(struct router *r, int slot, uint64_t gen, uint64_t id, uint32_t status)
+{
+	uint8_t buf[64];
+	struct frame_writer w;
+	long n;
+
+	frame_begin(&w, buf, FRAME_REPLY, id);
+	frame_put_u32(&w, TAG_STATUS, status);
+	n = frame_end(&w);
+	return n < 0 ? -1 : router_send_frame(r, slot, gen, buf, (size_t)n);
+}
+
 int router_result_held(struct router *r, int slot, uint64_t id)
 {
 	struct router_peer *p = &r->peers[slot];

@@ -83,18 +83,6 @@ int router_send_frame(struct router *r, int slot, uint64_t gen, const uint8_t *b
 	return 0;
 }
 
-int router_reply(struct router *r, int slot, uint64_t gen, uint64_t id, uint32_t status)
-{
-	uint8_t buf[64];
-	struct frame_writer w;
-	long n;
-
-	frame_begin(&w, buf, FRAME_REPLY, id);
-	frame_put_u32(&w, TAG_STATUS, status);
-	n = frame_end(&w);
-	return n < 0 ? -1 : router_send_frame(r, slot, gen, buf, (size_t)n);
-}
-
 static void reply_counts(struct router *r, int slot, uint64_t id)
 {
 	uint8_t buf[128];

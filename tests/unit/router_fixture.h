@@ -2,7 +2,7 @@
  * router_fixture: what the router core's unit tests share — a router on a temporary LMDB with
  * the default configuration, fake peers (one end of a SOCK_SEQPACKET socketpair in the peer
  * table, the test reads the other), frames for the batch, and the loop's edge that main.c
- * holds in the daemon (router_send_frame, router_reply, router_drop_peer) without epoll.
+ * holds in the daemon (router_send_frame, router_drop_peer) without epoll.
  * Included by one test program each; everything here is static except that edge.
  */
 #ifndef ROUTER_FIXTURE_H
@@ -46,17 +46,6 @@ int router_send_frame(struct router *r, int slot, uint64_t gen, const uint8_t *b
 		return -1;
 	}
 	return 0;
-}
-
-int router_reply(struct router *r, int slot, uint64_t gen, uint64_t id, uint32_t status)
-{
-	uint8_t buf[64];
-	struct frame_writer w;
-	long n;
-	frame_begin(&w, buf, FRAME_REPLY, id);
-	frame_put_u32(&w, TAG_STATUS, status);
-	n = frame_end(&w);
-	return n < 0 ? -1 : router_send_frame(r, slot, gen, buf, (size_t)n);
 }
 
 void router_drop_peer(struct router *r, int slot, const char *why)
@@ -216,22 +205,24 @@ static FX_UNUSED void fx_register(int slot, uint64_t fid, const char *id, const 
 	fx_add(slot, &w);
 }
 
-static FX_UNUSED void fx_subscribe(int slot, uint64_t fid, const char *group, const char *id)
+/* A frame of two byte fields (subscribe, notify). */
+static void fx_two(int slot, uint8_t type, uint64_t fid, uint16_t t1, const char *v1, uint16_t t2, const char *v2)
 {
 	struct frame_writer w;
-	frame_begin(&w, fx_wbuf, FRAME_SUBSCRIBE, fid);
-	frame_put_bytes(&w, TAG_GROUP, group, strlen(group));
-	frame_put_bytes(&w, TAG_ID, id, strlen(id));
+	frame_begin(&w, fx_wbuf, type, fid);
+	frame_put_bytes(&w, t1, v1, strlen(v1));
+	frame_put_bytes(&w, t2, v2, strlen(v2));
 	fx_add(slot, &w);
+}
+
+static FX_UNUSED void fx_subscribe(int slot, uint64_t fid, const char *group, const char *id)
+{
+	fx_two(slot, FRAME_SUBSCRIBE, fid, TAG_GROUP, group, TAG_ID, id);
 }
 
 static FX_UNUSED void fx_notify(int slot, uint64_t fid, const char *to, const char *data)
 {
-	struct frame_writer w;
-	frame_begin(&w, fx_wbuf, FRAME_NOTIFY, fid);
-	frame_put_bytes(&w, TAG_ID, to, strlen(to));
-	frame_put_bytes(&w, TAG_DATA, data, strlen(data));
-	fx_add(slot, &w);
+	fx_two(slot, FRAME_NOTIFY, fid, TAG_ID, to, TAG_DATA, data);
 }
 
 /* A sender's RESULT for job; status is the provider's HTTP status (0: none). */

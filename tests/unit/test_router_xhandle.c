@@ -138,6 +138,19 @@ static long wns_pushes(uint64_t *ids, size_t max, const char *want_uri)
 	return n;
 }
 
+/* Publishes to node and lets dispatch hand the job to the WNS sender: its job id, 0 when the
+ * publish was refused or no single push for uri left. */
+static uint64_t publish_sent(uint64_t fid, const struct node *n, const char *uri)
+{
+	uint64_t ids[8];
+	publish(fid, n->node, n->secret);
+	router_commit_batch(&R);
+	if (fx_reply(ING, fid) != STATUS_OK)
+		return 0;
+	router_dispatch(&R);
+	return wns_pushes(ids, 8, uri) == 1 ? ids[0] : 0;
+}
+
 static struct node N1[2];
 
 static void test_uwpx(void)
@@ -216,12 +229,7 @@ static void test_throttle(void)
 	struct xdevice d;
 	int found;
 
-	publish(20, N1[0].node, N1[0].secret);
-	router_commit_batch(&R);
-	CHECK(fx_reply(ING, 20) == STATUS_OK, "publish");
-	router_dispatch(&R);
-	CHECK(wns_pushes(ids, 8, URI1) == 1, "sent");
-	j1 = ids[0];
+	CHECK((j1 = publish_sent(20, &N1[0], URI1)) != 0, "published and sent");
 	/* WNS answers 406: the channel backs off; the job waits for the end of it. */
 	fx_result(WNS, j1, OUTCOME_RETRY, 0, 406);
 	router_commit_batch(&R);
@@ -267,12 +275,7 @@ static void test_dead_channel(void)
 	accounts(31, DEV2, ACC1, NULL);
 	router_commit_batch(&R);
 	CHECK(fx_reply(ING, 30) == STATUS_OK && nodes(31, n2, 1) == 1, "second device with one node");
-	publish(32, n2[0].node, n2[0].secret);
-	router_commit_batch(&R);
-	CHECK(fx_reply(ING, 32) == STATUS_OK, "publish");
-	router_dispatch(&R);
-	CHECK(wns_pushes(ids, 8, URI2) == 1, "sent to URI2");
-	j4 = ids[0];
+	CHECK((j4 = publish_sent(32, &n2[0], URI2)) != 0, "published and sent to URI2");
 	/* A second publish, then WNS says the channel is gone (410). */
 	publish(33, n2[0].node, n2[0].secret);
 	fx_result(WNS, j4, OUTCOME_TOKEN_DEAD, 0, 410);
