@@ -232,6 +232,36 @@ static void test_delivered_and_stale(void)
 	fx_disconnect(3);
 }
 
+static void test_suspect_and_corrupt(void)
+{
+	uint64_t ids[2];
+	struct pending *p;
+
+	/* Suspect answers count up to router.failure_threshold, then the token goes. */
+	CFG.router.failure_threshold = 2;
+	fx_register(ING, 50, "gina", "tok-g1", PLATFORM_ANDROID, NULL, NULL);
+	fx_notify(ING, 51, "gina", "eA==");
+	fx_notify(ING, 52, "gina", "eA==");
+	router_commit_batch(&R);
+	CHECK(fx_drain(ING) == 3, "registered, two notifies");
+	CHECK(hand_out(PLATFORM_ANDROID, ANDROID, ids, 2) == 2, "two Android jobs");
+	fx_result(ANDROID, ids[0], OUTCOME_TOKEN_SUSPECT, 0, 0);
+	router_commit_batch(&R);
+	CHECK(fx_tokens("gina") == 1, "one suspect answer: the token stays");
+	fx_result(ANDROID, ids[1], OUTCOME_TOKEN_SUSPECT, 0, 0);
+	router_commit_batch(&R);
+	CHECK(fx_tokens("gina") == 0, "the second reaches the threshold: the token goes");
+
+	/* A frame that does not parse is not answered (it has no id to answer) and stops nothing. */
+	fx_register(ING, 53, "hank", "tok-h1", PLATFORM_IOS, NULL, NULL);
+	p = &R.batch[R.nbatch - 1];
+	p->buf[0] ^= 0xff; /* the magic */
+	fx_register(ING, 54, "hank", "tok-h2", PLATFORM_IOS, NULL, NULL);
+	router_commit_batch(&R);
+	CHECK(fx_reply(ING, 54) == STATUS_OK && fx_drain(ING) == 0, "only the good frame answered");
+	CHECK(fx_tokens("hank") == 1, "and only it applied");
+}
+
 int main(void)
 {
 	fx_open();
@@ -244,6 +274,7 @@ int main(void)
 	test_caps();
 	test_results();
 	test_delivered_and_stale();
+	test_suspect_and_corrupt();
 	fx_close();
 	return test_done();
 }

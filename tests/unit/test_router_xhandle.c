@@ -10,6 +10,7 @@
 #define ING 0
 #define WNS 1
 #define APNS 2
+#define ING2 3 /* a second ingress, which goes away */
 
 #define DEV1 "b5facd81c7ac2efc96d7bf09d33c7aff9e3bea9ebd236db28a074d55437f62cd"
 #define DEV2 "1111111111111111111111111111111111111111111111111111111111111111"
@@ -45,12 +46,17 @@ static void accounts(uint64_t fid, const char *dev, const char *a1, const char *
 	fx_add(ING, &w);
 }
 
-static void test_push(uint64_t fid, const char *dev)
+static void test_push_from(int slot, uint64_t fid, const char *dev)
 {
 	struct frame_writer w;
 	frame_begin(&w, fx_wbuf, FRAME_UWPX_TEST, fid);
 	frame_put_bytes(&w, TAG_DEVICE_ID, dev, strlen(dev));
-	fx_add(ING, &w);
+	fx_add(slot, &w);
+}
+
+static void test_push(uint64_t fid, const char *dev)
+{
+	test_push_from(ING, fid, dev);
 }
 
 static void publish(uint64_t fid, const char *node, const char *secret)
@@ -344,6 +350,76 @@ static void test_adhoc(void)
 	CHECK(fx_jobs() == 0, "no job left");
 }
 
+/* A test push from slot, committed and handed to the WNS sender: its job id (0: not so). */
+static uint64_t test_sent(int slot, uint64_t fid, const char *dev)
+{
+	uint64_t ids[8];
+	test_push_from(slot, fid, dev);
+	router_commit_batch(&R);
+	router_dispatch(&R);
+	return wns_pushes(ids, 8, URI2) == 1 ? ids[0] : 0;
+}
+
+static void test_push_outcomes(void)
+{
+	struct outbox_job j;
+	uint64_t job, msg, bad;
+	MDB_txn *t;
+
+	channel(50, DEV3, URI2);
+	router_commit_batch(&R);
+	CHECK(fx_reply(ING, 50) == STATUS_OK, "third device");
+
+	/* WNS refuses the test push: answered FAILED. */
+	CHECK((job = test_sent(ING, 51, DEV3)) != 0, "test push sent");
+	fx_result(WNS, job, OUTCOME_MESSAGE_FAILED, 0, 400);
+	router_commit_batch(&R);
+	CHECK(fx_reply(ING, 51) == STATUS_FAILED && R.nxtests == 0, "refused by WNS: FAILED");
+
+	/* The asking ingress goes away: its test push is forgotten, the result still ends the job. */
+	fx_peer(ING2, ROLE_INGRESS, 0);
+	CHECK((job = test_sent(ING2, 52, DEV3)) != 0 && R.nxtests == 1, "test push from the second ingress");
+	fx_disconnect(ING2);
+	CHECK(R.nxtests == 0, "forgotten with its ingress");
+	fx_result(WNS, job, OUTCOME_DELIVERED, 0, 200);
+	router_commit_batch(&R);
+	CHECK(fx_job(job, &j) == 0 && fx_drain(ING) == 0, "job ended, nobody answered");
+
+	/* Past the wait, the router stops waiting (the ingress answered at its own deadline). */
+	CHECK((job = test_sent(ING, 53, DEV3)) != 0 && R.nxtests == 1, "another test push");
+	xtest_expire(&R, mono_ms() + XTEST_WAIT_MS - 1000);
+	CHECK(R.nxtests == 1, "still waiting before the deadline");
+	xtest_expire(&R, mono_ms() + XTEST_WAIT_MS + 1);
+	CHECK(R.nxtests == 0, "no longer after it");
+	fx_result(WNS, job, OUTCOME_DELIVERED, 0, 200);
+	router_commit_batch(&R);
+	CHECK(fx_drain(ING) == 0, "a late outcome answers nothing");
+
+	/* A WNS job whose URI is outside the allowlist (stored by hand) is dropped, never sent. */
+	mdb_txn_begin(R.store.env, NULL, 0, &t);
+	outbox_add_msg(t, &R.store, "{}", 2, 1, &msg);
+	outbox_add_job_ref(t, &R.store, msg, PLATFORM_WNS, KIND_WNS, "https://evil.example.com/x", 26, DEV3, 64, 0,
+			   now_ms(), 60000, &bad);
+	mdb_txn_commit(t);
+	router_rescan(&R);
+	router_dispatch(&R);
+	CHECK(wns_pushes(NULL, 0, NULL) == 0 && fx_job(bad, &j) == 0, "a URI outside the allowlist is dropped");
+}
+
+static void test_sweep(void)
+{
+	uint64_t later = now_ms() + (uint64_t)CFG.router.device_expiry_s * 1000 + 1000;
+	int found;
+
+	CHECK(router_sweep_devices(&R, now_ms()) == 0, "nothing expires today");
+	CHECK(router_sweep_devices(&R, later) == 3, "the three devices expire when not refreshed");
+	device(DEV1, &found);
+	CHECK(found == 0, "DEV1 gone");
+	publish(60, N1[0].node, N1[0].secret);
+	router_commit_batch(&R);
+	CHECK(fx_reply(ING, 60) == STATUS_NOT_FOUND, "its nodes went with it");
+}
+
 int main(void)
 {
 	fx_open();
@@ -357,6 +433,8 @@ int main(void)
 	test_throttle();
 	test_dead_channel();
 	test_adhoc();
+	test_push_outcomes();
+	test_sweep();
 	fx_close();
 	return test_done();
 }
