@@ -51,7 +51,7 @@ static int submit(struct sender_job *j, struct guard_verdict *v)
 	return j->s->ops->submit(j, v);
 }
 
-void sender_job_answer(void *ctx, const struct h2c_response *r)
+static void on_answer(void *ctx, const struct h2c_response *r)
 {
 	struct sender_job *j = ctx;
 	struct sender *s = j->s;
@@ -111,11 +111,16 @@ void sender_job_answer(void *ctx, const struct h2c_response *r)
 	finish(j, &v);
 }
 
+void sender_job_answer(void *ctx, const struct h2c_response *r)
+{
+	on_answer(ctx, r);
+}
+
 int sender_job_send(struct sender_job *j, const char *url, const char *const *hdrs, unsigned auth_gen,
 		    struct guard_verdict *v)
 {
 	j->auth_gen = auth_gen;
-	if (h2c_submit(j->s->h2, url, hdrs, j->body, j->body_len, sender_job_answer, j) < 0) {
+	if (h2c_submit(j->s->h2, url, hdrs, j->body, j->body_len, on_answer, j) < 0) {
 		v->outcome = OUTCOME_RETRY;
 		snprintf(v->reason, sizeof v->reason, "local: %s", strerror(errno));
 		return -1;
