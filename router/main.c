@@ -292,12 +292,14 @@ static int take_frame(int slot, const uint8_t *buf, size_t n, const struct frame
 		if (batch_add(slot, buf, n) < 0)
 			router_reply(&R, slot, p->gen, f->id, STATUS_BUSY);
 		return 0;
-	case FRAME_RESULT:
+	case FRAME_RESULT: {
 		if (p->p.role != ROLE_SENDER)
 			return *why = "frame type not allowed for this peer", -1;
+		/* Only for a job in flight on this very connection (router_result_held). */
 		if (router_result_held(&R, slot, f->id) && batch_add(slot, buf, n) < 0)
 			R.spilled = 1;
 		return 0;
+	}
 	case FRAME_COUNTS_QUERY:
 		reply_counts(&R, slot, f->id);
 		return 0;
