@@ -44,6 +44,12 @@ int sender_bus_prepare(struct sender *s)
 
 	if (b == NULL)
 		return -1;
+	if (bus_platform_name(s->ops->platform) == NULL) {
+		log_error("cluster: no job stream for the %s sender's platform in cluster mode (docs/cluster.md)",
+			  s->ops->platform_name);
+		free(b);
+		return -1;
+	}
 	snprintf(name, sizeof name, "%s-sender%s%s", bus_platform_name(s->ops->platform), s->instance ? "-" : "",
 		 s->instance ? s->instance : "");
 	if (bus_prepare(&b->bus, s->cfg, name, err, sizeof err) < 0 || bus_connect(&b->bus, NULL) < 0 ||
