@@ -1,14 +1,16 @@
 """pushctl moves a registry between one machine and a cluster (docs/cluster.md): registrations
 and closed-group memberships made on a single-machine router are published by `pushctl
-cluster-import` into a fresh three-node cluster, both cluster routers end with the same tokens,
-a notify to the closed group through the cluster reaches its members' tokens, and `pushctl
-cluster-export` gives back a single-machine registry with the same tokens."""
+cluster-import` into a fresh three-node cluster, both cluster routers end with the same tokens;
+closed groups work in cluster mode (subscribe and unsubscribe through a cluster ingress, a notify
+to the group reaches exactly its members' tokens, migrated or not), and `pushctl cluster-export`
+gives back a single-machine registry with the cluster's tokens."""
 import json, os, subprocess, sys, time
 from harness import Checks, BIN, free_port
 from cluster_env import Cluster
 
 ID1, ID2, GROUP = "bd" + "a" * 64, "bd" + "b" * 64, "bd" + "c" * 64
 IOS, ANDROID = "c1" * 32, "fcmMigrate:APA91b-m"
+ID3, ID4, IOS3, IOS4 = "bd" + "d" * 64, "bd" + "e" * 64, "c3" * 32, "c4" * 32
 
 
 def pushctl(*args):
@@ -71,18 +73,30 @@ try:
     c.wait_for(c.ingress_up, "cluster ingress listening")
     c.wait_for(lambda: "takes jobs from" in c.log("apns-sender") and "takes jobs from" in c.log("fcm-sender"),
                "senders bound", timeout=30)
+    # A third member joins through the cluster (register, subscribe_closed_group as registry
+    # changes); a fourth joins and leaves again.
+    for args in (("register", f"token={IOS3}", f"pubKey={ID3}"),
+                 ("subscribe_closed_group", f"closedGroupPublicKey={GROUP}", f"pubKey={ID3}"),
+                 ("register", f"token={IOS4}", f"pubKey={ID4}"),
+                 ("subscribe_closed_group", f"closedGroupPublicKey={GROUP}", f"pubKey={ID4}"),
+                 ("unsubscribe_closed_group", f"closedGroupPublicKey={GROUP}", f"pubKey={ID4}")):
+        rc, out = c.pushctl(*args)
+        t.check(rc == 0 and "Success" in out, f"cluster: {args[0]} answers Success")
     before = len(c.requests())
     rc, out = c.pushctl("notify", f"send_to={GROUP}", "data=Z3JvdXA=")
     t.check(rc == 0 and "Success" in out, "notify to the closed group through the cluster: " + out)
 
     def got():
-        new = c.requests()[before:]
-        return ({r["provider"] for r in new if "Z3JvdXA=" in r["body"]} == {"apns", "fcm"})
+        return sorted(r["path"].rsplit("/", 1)[-1] if r["provider"] == "apns" else "fcm"
+                      for r in c.requests()[before:] if "Z3JvdXA=" in r["body"])
+    want = sorted([IOS, IOS3, "fcm"])
     try:
-        c.wait_for(got, "the group notify at APNs and FCM", timeout=20)
+        c.wait_for(lambda: got() == want, "the group notify at APNs and FCM", timeout=20)
     except RuntimeError as e:
         print(e)
-    t.check(got(), "both members of the migrated closed group got the notify")
+    time.sleep(0.5)
+    t.check(got() == want, f"the migrated members and the one who joined through the cluster got the notify, "
+                           f"not the one who left ({got()})")
 
     # And back: a cluster router's copy becomes a single-machine registry.
     back = os.path.join(c.dir, "db", "back")
@@ -95,7 +109,8 @@ try:
     single_back = os.path.join(c.dir, "back.json")
     with open(single_back, "w") as f:
         json.dump(j, f)
-    t.check(tokens(single_back)[1] == single, "the exported registry holds the same tokens")
+    t.check(tokens(single_back)[1] == tokens(r1)[1] and len(tokens(r1)[1]) == 4,
+            "the exported registry holds the cluster's tokens (the 2 migrated and the 2 added)")
 except Exception as e:
     t.check(False, f"unexpected error: {e!r}")
 finally:
