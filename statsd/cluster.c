@@ -15,6 +15,7 @@
 #include "frame.h"
 #include "log.h"
 #include <ctype.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,8 +41,15 @@ struct statsd_cluster {
 	uint64_t sums[CTR_MAX];
 	int have;
 	int started;
-	uint64_t next_state, next_try;
-	char *state;		/* Prometheus text */
+	uint64_t next_try;
+	/* the streams' and consumers' state, refreshed by its own thread (its questions may wait
+	 * for the servers; statsd's loop must keep draining the datagrams) */
+	jsCtx *sjs;
+	pthread_t refresher;
+	int refreshing;
+	volatile int stop;
+	pthread_mutex_t mu;
+	char *state;		/* Prometheus text, under mu */
 };
 
 struct statsd_cluster *statsd_cluster_prepare(const struct config *cfg, const char *instance, int *failed)
@@ -66,6 +74,7 @@ struct statsd_cluster *statsd_cluster_prepare(const struct config *cfg, const ch
 	if (k == 0)
 		c->name[k++] = 'x';
 	c->boot = now_ms();
+	pthread_mutex_init(&c->mu, NULL);
 	if (bus_prepare(&c->bus, cfg, "statsd", err, sizeof err) < 0) {
 		log_error("%s", err);
 		bus_queue_free(c->q);
@@ -75,6 +84,8 @@ struct statsd_cluster *statsd_cluster_prepare(const struct config *cfg, const ch
 	}
 	return c;
 }
+
+static void *refresher_main(void *arg);
 
 /* libnats' thread: a publish of sums was not stored; the loop sends it again (same id). */
 static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
@@ -155,6 +166,11 @@ int statsd_cluster_start(struct statsd_cluster *c, int epfd, uint32_t tag)
 	if ((c->puller = bus_puller_start(c->sub, c->q, 0, &c->room, 256)) == NULL ||
 	    epoll_ctl(epfd, EPOLL_CTL_ADD, bus_queue_fd(c->q), &ev) < 0)
 		return -1;
+	jsOptions_Init(&jo);
+	jo.Wait = 2000;
+	if (natsConnection_JetStream(&c->sjs, c->bus.nc, &jo) == NATS_OK &&
+	    pthread_create(&c->refresher, NULL, refresher_main, c) == 0)
+		c->refreshing = 1;
 	c->started = 1;
 	log_info("cluster: statistics shared as %s on %s", c->name, STATS_STREAM);
 	return 0;
@@ -293,8 +309,7 @@ static void refresh_state(struct statsd_cluster *c)
 						   {BUS_JOBS, "jobs-wns-"}};
 	char *s = NULL;
 	size_t len = 0, cap = 0;
-	/* statsd's loop also drains the counter datagrams: never wait long for the servers (qjs: a
-	 * question without an answer ends the refresh, and the last complete one stays shown). */
+	/* A question without an answer (2 s) ends the refresh; the last complete one stays shown. */
 	int up = c->bus.nc && natsConnection_Status(c->bus.nc) == NATS_CONN_STATUS_CONNECTED;
 	append(&s, &len, &cap, "# HELP pushpipe_cluster_connected 1 while this statsd is connected to NATS.\n"
 			       "# TYPE pushpipe_cluster_connected gauge\npushpipe_cluster_connected %d\n", up);
@@ -307,7 +322,7 @@ static void refresh_state(struct statsd_cluster *c)
 	for (size_t i = 0; up && i < sizeof streams / sizeof streams[0]; i++) {
 		jsStreamInfo *si = NULL;
 		int cur = 0;
-		if (js_GetStreamInfo(&si, c->qjs, streams[i], NULL, NULL) != NATS_OK) {
+		if (js_GetStreamInfo(&si, c->sjs, streams[i], NULL, NULL) != NATS_OK) {
 			jsStreamInfo_Destroy(si);
 			up = 0;
 			break;
@@ -336,7 +351,7 @@ static void refresh_state(struct statsd_cluster *c)
 		char name[128];
 		snprintf(name, sizeof name, "%s%s", consumers[i][1],
 			 strncmp(consumers[i][1], "jobs-", 5) == 0 ? c->bus.cfg->cluster.app : "");
-		if (js_GetConsumerInfo(&ci, c->qjs, consumers[i][0], name, NULL, NULL) != NATS_OK) {
+		if (js_GetConsumerInfo(&ci, c->sjs, consumers[i][0], name, NULL, NULL) != NATS_OK) {
 			jsConsumerInfo_Destroy(ci);
 			up = 0;
 			break;
@@ -349,12 +364,25 @@ static void refresh_state(struct statsd_cluster *c)
 		       (long long)ci->NumRedelivered);
 		jsConsumerInfo_Destroy(ci);
 	}
+	pthread_mutex_lock(&c->mu);
 	if (!up && c->state != NULL) {
 		free(s); /* keep the last complete state */
-		return;
+	} else {
+		free(c->state);
+		c->state = s;
 	}
-	free(c->state);
-	c->state = s;
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void *refresher_main(void *arg)
+{
+	struct statsd_cluster *c = arg;
+	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+		refresh_state(c);
+		for (int i = 0; i < 50 && !__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE); i++)
+			usleep(100 * 1000);
+	}
+	return NULL;
 }
 
 void statsd_cluster_tick(struct statsd_cluster *c, int epfd, uint32_t tag)
@@ -369,29 +397,37 @@ void statsd_cluster_tick(struct statsd_cluster *c, int epfd, uint32_t tag)
 			return;
 	}
 	publish_sums(c);
-	if (now >= c->next_state) {
-		refresh_state(c);
-		c->next_state = now + 5000;
-	}
 }
 
-const char *statsd_cluster_metrics(const struct statsd_cluster *c)
+char *statsd_cluster_metrics(struct statsd_cluster *c)
 {
-	return c && c->state ? c->state : "";
+	char *s;
+	if (c == NULL)
+		return NULL;
+	pthread_mutex_lock(&c->mu);
+	s = c->state ? strdup(c->state) : NULL;
+	pthread_mutex_unlock(&c->mu);
+	return s;
 }
 
 void statsd_cluster_free(struct statsd_cluster *c)
 {
 	if (c == NULL)
 		return;
+	if (c->refreshing) {
+		__atomic_store_n(&c->stop, 1, __ATOMIC_RELEASE);
+		pthread_join(c->refresher, NULL);
+	}
 	bus_puller_stop(c->puller);
 	natsSubscription_Destroy(c->sub);
 	for (size_t i = 0; i < c->nretry; i++)
 		natsMsg_Destroy(c->retry[i]);
 	jsCtx_Destroy(c->pjs);
+	jsCtx_Destroy(c->sjs);
 	jsCtx_Destroy(c->qjs);
 	bus_queue_free(c->q);
 	bus_close(&c->bus);
 	free(c->state);
+	pthread_mutex_destroy(&c->mu);
 	free(c);
 }

@@ -23,9 +23,10 @@ int statsd_cluster_start(struct statsd_cluster *c, int epfd, uint32_t tag);
 void statsd_cluster_note(struct statsd_cluster *c, const uint8_t *buf, size_t n);
 /* The queue is readable: other statsd's sums go into m. */
 void statsd_cluster_read(struct statsd_cluster *c, struct metrics *m);
-/* Once a second: publishes the sums; every few seconds refreshes the streams' state. */
+/* Once a second: publishes the sums (and connects, until that succeeded). */
 void statsd_cluster_tick(struct statsd_cluster *c, int epfd, uint32_t tag);
-/* Prometheus lines about the cluster's streams and consumers ("" before the first refresh). */
-const char *statsd_cluster_metrics(const struct statsd_cluster *c);
+/* Prometheus lines about the cluster's streams and consumers, refreshed every 5 s by a thread
+ * of their own: a copy to free, or NULL (none yet, or not in cluster mode). */
+char *statsd_cluster_metrics(struct statsd_cluster *c);
 void statsd_cluster_free(struct statsd_cluster *c);
 #endif

@@ -73,16 +73,17 @@ static char *render(void *ctx, const char *path, unsigned *code, const char **ty
 
 	metrics_expire(&sd->m, mono_ms());
 	if (strcmp(path, "/metrics") == 0) {
-		const char *cl = statsd_cluster_metrics(sd->cluster);
-		size_t cl_len = strlen(cl);
-		char *text, *all;
+		char *cl = statsd_cluster_metrics(sd->cluster), *text, *all;
+		size_t cl_len = cl ? strlen(cl) : 0;
 		*type = "text/plain; version=0.0.4; charset=utf-8";
 		text = metrics_prometheus(&sd->m, sd->started_s, (uint64_t)sd->period_s, len);
-		if (text == NULL || cl_len == 0 || (all = realloc(text, *len + cl_len + 1)) == NULL)
-			return text;
-		memcpy(all + *len, cl, cl_len + 1);
-		*len += cl_len;
-		return all;
+		if (text != NULL && cl_len > 0 && (all = realloc(text, *len + cl_len + 1)) != NULL) {
+			memcpy(all + *len, cl, cl_len + 1);
+			*len += cl_len;
+			text = all;
+		}
+		free(cl);
+		return text;
 	}
 	if (strcmp(path, "/healthz") == 0 && (*type = "application/json"))
 		return metrics_health(&sd->m, sd->health, sd->nhealth, code, len);

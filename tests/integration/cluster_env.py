@@ -73,7 +73,10 @@ class Cluster(Pipeline):
         return path
 
     def start_c(self, name, binary, conf, *extra):
+        """Starts binary as instance name (-i: one lock each in a shared state_dir)."""
         log = open(os.path.join(self.dir, name + ".log"), "ab")
+        if "-i" not in extra:
+            extra = ("-i", name) + extra
         self.procs[name] = subprocess.Popen([os.path.join(BIN, binary), "-c", conf, *extra], stderr=log)
 
     def jsz(self, i=0):

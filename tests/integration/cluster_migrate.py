@@ -112,6 +112,8 @@ try:
     t.check(tokens(single_back)[1] == tokens(r1)[1] and len(tokens(r1)[1]) == 4,
             "the exported registry holds the cluster's tokens (the 2 migrated and the 2 added)")
 except Exception as e:
+    import traceback
+    traceback.print_exc()
     t.check(False, f"unexpected error: {e!r}")
 finally:
     if t.failed:

@@ -237,6 +237,8 @@ try:
     t.check(e1[0] == 0 and e2[0] == 0 and e1[1] == e2[1] and IOS in e1[1] and ANDROID not in e1[1] and DEAD not in e1[1],
             "both routers' registries export identically (iOS token kept, Android token unregistered, dead token gone)")
 except Exception as e:
+    import traceback
+    traceback.print_exc()
     t.check(False, f"unexpected error: {e!r}")
 finally:
     if t.failed:
