@@ -147,10 +147,17 @@ void counters_init(const char *statsd_socket_path)
 		ctr_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 }
 
+static int ctr_muted;
+
+void counters_mute(int on)
+{
+	__atomic_store_n(&ctr_muted, on, __ATOMIC_RELAXED);
+}
+
 void counter_add(enum counter_id id, uint64_t delta)
 {
 	/* Atomic: the onion ingress counts from several HTTP threads. */
-	if (id > 0 && id < CTR_MAX) {
+	if (id > 0 && id < CTR_MAX && !__atomic_load_n(&ctr_muted, __ATOMIC_RELAXED)) {
 		__atomic_fetch_add(&pending[id], delta, __ATOMIC_RELAXED);
 		__atomic_store_n(&have_pending, 1, __ATOMIC_RELAXED);
 	}

@@ -119,6 +119,9 @@ enum counter_source {
 
 /* Connects the datagram socket to statsd's (statsd may come and go; failures are silent). */
 void counters_init(const char *statsd_socket_path);
+/* While on, counter_add() counts nothing: a cluster router replaying registry changes that
+ * another router counted already (docs/cluster.md). */
+void counters_mute(int on);
 void counter_add(enum counter_id id, uint64_t delta);
 /* Sends the pending sums in one datagram, if any; call from the event loop. */
 void counters_flush(void);

@@ -10,3 +10,5 @@ INGRESS_BINS := $(patsubst ingress/main_%.c,$(BIN)/ingress-%,$(INGRESS_MAINS))
 DAEMONS += $(INGRESS_BINS)
 $(BIN)/ingress-%: $(BUILD)/ingress/main_%.o $(INGRESS_LIB) $(COMMON_LIB)
 	$(call link,$(LIBS))
+# Cluster mode (docs/cluster.md): ingress-onion reaches the routers over NATS.
+$(BIN)/ingress-onion: LIBS += $(NATS_LIBS)
