@@ -4,7 +4,7 @@ A registration through one ingress is used by a notify through the other (read-y
 across routers); notifies keep arriving while a router, then the PP_REQ stream leader, are
 killed with SIGKILL; every notify answered Success reaches the mock; both routers' registries
 export identically afterwards; a dead token reported by APNs leaves both registries."""
-import json, os, signal, subprocess, sys, time
+import json, os, signal, ssl, subprocess, sys, time, urllib.request
 from harness import Checks, BIN
 from cluster_env import Cluster
 
@@ -12,6 +12,18 @@ ID = "bd" + "3" * 64
 ID2 = "bd" + "4" * 64
 IOS = "b2" * 32
 ANDROID = "fcmClusterTok:APA91b-z"
+
+
+def mock(c, path, body):
+    ctx = ssl.create_default_context(cafile=os.path.join(c.dir, "mock", "ca.pem"))
+    req = urllib.request.Request(f"https://127.0.0.1:{c.mock_port}{path}", method="POST", data=json.dumps(body).encode())
+    with urllib.request.urlopen(req, context=ctx, timeout=5) as r:
+        return json.loads(r.read() or b"{}")
+
+
+def counts(conf):
+    out = subprocess.run([os.path.join(BIN, "pushctl"), "-c", conf, "counts"], capture_output=True, text=True).stdout
+    return dict(line.split() for line in out.splitlines() if len(line.split()) == 2)
 
 
 def export(c, conf):
@@ -99,13 +111,39 @@ try:
         print(e)
     missing = delivered()
     t.check(not missing, f"every notify answered Success reached the mock (missing {len(missing)}: {missing[:5]})")
-    counts = {}
+    seen = {}
     for r in c.requests():
         for d in accepted:
             if d in r["body"]:
-                counts[d] = counts.get(d, 0) + 1
-    dups = sum(v - 1 for v in counts.values())
+                seen[d] = seen.get(d, 0) + 1
+    dups = sum(v - 1 for v in seen.values())
     t.check(dups <= max(1, len(accepted) // 100), f"duplicates at most 1 % ({dups})")
+
+    # Results: an APNs 410 with a timestamp after the registration removes the token from
+    # every router's copy; an FCM 503 with Retry-After is retried (nak with delay) and delivered.
+    DEAD = "d3" * 32
+    rc, out = send(http1, "register", f"token={DEAD}", f"pubKey={ID}")
+    t.check(rc == 0 and ok(out), "register a token APNs will call dead: " + out)
+    mock(c, "/_mock/faults", {"rules": [
+        {"provider": "apns", "token": DEAD, "count": 1, "status": 410, "reason": "Unregistered",
+         "timestamp": int(time.time() * 1000) + 60000},
+        {"provider": "fcm", "count": 1, "status": 503, "reason": "UNAVAILABLE", "retry_after": "1"}]})
+    rc, out = send(http2, "notify", f"send_to={ID}", "data=ZGVhZA==")
+    t.check(rc == 0 and ok(out), "notify to the dead token's id: " + out)
+    rc, out = send(http1, "notify", f"send_to={ID2}", "data=cmV0cnk=")
+    t.check(rc == 0 and ok(out), "notify that FCM first answers 503: " + out)
+    try:
+        c.wait_for(lambda: counts(r2).get("ios") == "1", "the dead token gone from router-2's copy", timeout=20)
+    except RuntimeError as e:
+        print(e)
+    t.check(counts(r2).get("ios") == "1", f"the dead token left the registry (router-2 counts {counts(r2)})")
+    try:
+        c.wait_for(lambda: any(r["provider"] == "fcm" and "cmV0cnk=" in r["body"] and r["status"] == 200
+                               for r in c.requests()), "the retried FCM notify", timeout=20)
+    except RuntimeError as e:
+        print(e)
+    fcm = [r["status"] for r in c.requests() if r["provider"] == "fcm" and "cmV0cnk=" in r["body"]]
+    t.check(fcm[:1] == [503] and fcm[-1:] == [200], f"FCM 503 with Retry-After was retried and delivered ({fcm})")
 
     # The killed router comes back and catches up; both copies export the same.
     c.start_nats(int(leader.split("-")[1]) - 1 if leader else 0)
@@ -117,8 +155,8 @@ try:
     c.kill("router-1")
     c.kill("router-2")
     e1, e2 = export(c, r1), export(c, r2)
-    t.check(e1[0] == 0 and e2[0] == 0 and e1[1] == e2[1] and IOS in e1[1] and ANDROID not in e1[1],
-            "both routers' registries export identically (iOS token kept, Android token unregistered)")
+    t.check(e1[0] == 0 and e2[0] == 0 and e1[1] == e2[1] and IOS in e1[1] and ANDROID not in e1[1] and DEAD not in e1[1],
+            "both routers' registries export identically (iOS token kept, Android token unregistered, dead token gone)")
 except Exception as e:
     t.check(False, f"unexpected error: {e!r}")
 finally:
