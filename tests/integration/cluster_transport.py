@@ -38,12 +38,15 @@ try:
     c.start("statsd")
     for i in range(3):
         c.start_nats(i)
-    r1 = c.conf("router-1", "router", router={"db_path": os.path.join(c.dir, "db", "r1")})
-    r2 = c.conf("router-2", "router", router={"db_path": os.path.join(c.dir, "db", "r2")})
+    # A short APNs deadline makes the jobs consumer's AckWait short (3 x 1 s + 5 s), so the jobs
+    # of a killed sender come again within the test.
+    quick = {"deadline_ms": 1000}
+    r1 = c.conf("router-1", "router", router={"db_path": os.path.join(c.dir, "db", "r1")}, apns_sender=quick)
+    r2 = c.conf("router-2", "router", router={"db_path": os.path.join(c.dir, "db", "r2")}, apns_sender=quick)
     http2 = __import__("harness").free_port()
     i1 = c.conf("ingress-onion-1", "ingress")
     i2 = c.conf("ingress-onion-2", "ingress", ingress_onion={"listen": f"127.0.0.1:{http2}"})
-    ap = c.conf("apns-sender", "sender-apns-default")
+    ap = c.conf("apns-sender", "sender-apns-default", apns_sender=quick)
     fc = c.conf("fcm-sender", "sender-fcm-default")
     c.start_c("router-1", "router", r1)
     c.start_c("router-2", "router", r2)
@@ -81,7 +84,7 @@ try:
 
     # Notifies under kills: each one answered Success must reach the mock.
     accepted = []
-    events = {10: ("router-1", None), 25: ("nats", None)}
+    events = {10: ("router-1", None), 18: ("apns-sender", None), 25: ("nats", None), 32: ("ingress-onion-1", None)}
     for n in range(40):
         if n in events:
             what = events[n][0]
@@ -92,9 +95,12 @@ try:
                     c.kill_nats(leader)
             else:
                 c.kill(what, signal.SIGKILL)
+        if n == 21:
+            c.start_c("apns-sender", "apns-sender", ap)  # back; its predecessor's jobs come again
         data = "bm90aWZ5LQ%03d" % n
         to = ID if n % 2 == 0 else ID2
-        rc, out = send(http1 if n % 2 == 0 else http2, "notify", f"send_to={to}", f"data={data}")
+        via = http1 if n % 2 == 0 and n < 32 else http2  # ingress-onion-1 is gone from 32 on
+        rc, out = send(via, "notify", f"send_to={to}", f"data={data}")
         if rc == 0 and ok(out):
             accepted.append(data)
         else:
@@ -118,6 +124,9 @@ try:
                 seen[d] = seen.get(d, 0) + 1
     dups = sum(v - 1 for v in seen.values())
     t.check(dups <= max(1, len(accepted) // 100), f"duplicates at most 1 % ({dups})")
+
+    c.start_c("ingress-onion-1", "ingress-onion", i1)
+    c.wait_for(lambda: c.log("ingress-onion-1").count("listening on") == 2, "ingress-onion-1 back")
 
     # Results: an APNs 410 with a timestamp after the registration removes the token from
     # every router's copy; an FCM 503 with Retry-After is retried (nak with delay) and delivered.
