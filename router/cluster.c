@@ -40,6 +40,7 @@ static struct {
 	struct bus bus;
 	natsSubscription *req, *res, *reg;
 	uint64_t applied;
+	int reg_broken;		/* the replaying consumer failed or went silent: replace it when idle */
 	uint64_t ring_seq[RING];
 	uint32_t ring_status[RING];
 	struct creq *mine;	/* this round's registry requests, by reg_seq, for their answers */
@@ -82,8 +83,10 @@ static int reg_subscribe(void)
 	s = js_SubscribeSync(&C.reg, C.bus.js, "pp.reg.>", NULL, &so, &ec);
 	if (s != NATS_OK) {
 		log_error("cluster: cannot replay %s: %s (error %d)", BUS_REGISTRY, natsStatus_GetText(s), (int)ec);
+		C.reg = NULL;
 		return -1;
 	}
+	C.reg_broken = 0;
 	return 0;
 }
 
@@ -189,35 +192,54 @@ static int reg_catch_up(struct router *r, uint64_t target, int64_t wait_ms)
 	MDB_txn *txn = NULL;
 	int rc;
 
-	for (size_t n = 0; n < 4096; n++) {
+	for (size_t n = 0; n < 4096;) {
 		natsMsg *m = NULL;
 		uint64_t seq = 0, ts = 0, now = mono_ms();
 		int pending = 0;
-		natsStatus s;
+		natsStatus s = NATS_ERR;
 
 		if (C.applied >= target) {
-			if (natsSubscription_GetPending(C.reg, &pending, NULL) != NATS_OK || pending <= 0)
+			if (C.reg == NULL || natsSubscription_GetPending(C.reg, &pending, NULL) != NATS_OK || pending <= 0)
 				break;
 			s = natsSubscription_NextMsg(&m, C.reg, 1);
+			if (s != NATS_OK)
+				break;
 		} else {
 			if (now >= end)
 				break;
-			if (now >= quiet_since + 1000) {
-				/* Nothing for a second while behind: the replaying consumer may have been on
-				 * a server that died. A new one starts after what is applied so far. */
-				log_warn("cluster: registry replay stalled at change %llu of %llu; restarting it",
-					 (unsigned long long)C.applied, (unsigned long long)target);
-				if (txn != NULL)
-					break; /* commit what we have first; the caller's next call goes on */
-				reg_subscribe();
-				quiet_since = now;
+			if (C.reg == NULL || C.reg_broken || now >= quiet_since + 300) {
+				/* The replaying consumer is silent while we are behind: it may have been on a
+				 * server that died. Read the next change from the stream itself (its leader),
+				 * and replace the consumer when the router is idle. */
+				if (!C.reg_broken)
+					log_warn("cluster: registry replay stalled at change %llu of %llu; reading the "
+						 "stream directly", (unsigned long long)C.applied, (unsigned long long)target);
+				C.reg_broken = 1;
+				if (js_GetMsg(&m, C.bus.js, BUS_REGISTRY, C.applied + 1, NULL, NULL) != NATS_OK) {
+					usleep(50 * 1000);
+					continue;
+				}
+				seq = natsMsg_GetSequence(m);
+				ts = (uint64_t)(natsMsg_GetTime(m) / 1000000);
+				goto got;
 			}
-			s = natsSubscription_NextMsg(&m, C.reg, (int64_t)(end - now < 200 ? end - now : 200));
+			s = natsSubscription_NextMsg(&m, C.reg, (int64_t)(end - now < 100 ? end - now : 100));
+			if (s != NATS_OK && s != NATS_TIMEOUT) {
+				log_warn("cluster: registry replay failed: %s", natsStatus_GetText(s));
+				C.reg_broken = 1; /* its consumer is gone: replaced when the router is idle */
+				continue;
+			}
+			if (s != NATS_OK)
+				continue;
 		}
-		if (s != NATS_OK)
+		if (bus_msg_meta(m, &seq, &ts, NULL) < 0) {
+			natsMsg_Destroy(m);
 			continue;
+		}
+got:
+		n++;
 		quiet_since = mono_ms();
-		if (bus_msg_meta(m, &seq, &ts, NULL) < 0 || seq <= C.applied) {
+		if (seq <= C.applied) {
 			natsMsg_Destroy(m);
 			continue;
 		}
@@ -607,6 +629,11 @@ void router_cluster_run(struct router *r)
 			uint64_t last = registry_last_seq(&have);
 			if (have && last > C.applied)
 				reg_catch_up(r, last, 2000);
+			if (C.reg_broken && have && C.applied >= last) {
+				log_info("cluster: replaying %s with a new consumer from change %llu", BUS_REGISTRY,
+					 (unsigned long long)C.applied + 1);
+				reg_subscribe();
+			}
 			next_check = now + 1000;
 		}
 		reg_catch_up(r, 0, 0);

@@ -62,7 +62,6 @@ class Cluster(Pipeline):
         """Writes conf-<name>.json: the pipeline's configuration, the cluster section for user,
         and sections merged in (e.g. router={"db_path": ...})."""
         c = json.load(open(self.config))
-        c["sandbox"] = False
         c["log_level"] = os.environ.get("PUSHPIPE_CLUSTER_LOG", "info")
         c["cluster"] = {"servers": ["nats://127.0.0.1:%d" % p for p in self.client], "replicas": 3,
                         "credentials": os.path.join(self.ndir, user + ".cred"), "publish_wait_ms": 1000}
