@@ -537,9 +537,11 @@ static void requests_round(struct router *r, int64_t wait_ms)
 }
 
 /* Results that change the registry become registry changes; the others were only counted. */
-static void results_round(int64_t wait_ms)
+static void results_round(struct router *r, int64_t wait_ms)
 {
 	natsMsgList list = {0};
+	struct creq mine[REQ_BATCH];
+	uint64_t seqs[REQ_BATCH];
 	natsMsg *out[REQ_BATCH];
 	natsMsg *src[REQ_BATCH];
 	size_t n = 0;
@@ -564,9 +566,24 @@ static void results_round(int64_t wait_ms)
 		}
 		snprintf(id, sizeof id, "r%llu", (unsigned long long)seq);
 		out[n] = bus_msg("pp.reg.result", natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), id);
+		memset(&mine[n], 0, sizeof mine[n]);
 		src[n++] = m;
 	}
-	ok = bus_publish(&C.bus, out, n, NULL, 4 * C.bus.wait_ms) == 0;
+	ok = bus_publish(&C.bus, out, n, seqs, 4 * C.bus.wait_ms) == 0;
+	if (ok) {
+		/* This router counts what its results change (a token deleted), the others not. */
+		uint64_t target = 0;
+		for (size_t i = 0; i < n; i++) {
+			mine[i].reg_seq = seqs[i];
+			if (seqs[i] > target)
+				target = seqs[i];
+		}
+		C.mine = mine;
+		C.nmine = n;
+		reg_catch_up(r, target, 2000);
+		C.mine = NULL;
+		C.nmine = 0;
+	}
 	for (size_t i = 0; i < n; i++)
 		settle(src[i], ok);
 	natsMsgList_Destroy(&list);
@@ -637,7 +654,7 @@ void router_cluster_run(struct router *r)
 			next_check = now + 1000;
 		}
 		reg_catch_up(r, 0, 0);
-		results_round(1);
+		results_round(r, 1);
 		requests_round(r, 100);
 		counters_flush();
 	}

@@ -8,6 +8,7 @@
  * Holds no device data (no tokens, no ids).
  */
 #include "clock.h"
+#include "cluster.h"
 #include "counters.h"
 #include "daemon.h"
 #include "frame.h"
@@ -30,12 +31,14 @@
 #define TAG_DGRAM 1000
 #define TAG_QUERY 1001
 #define TAG_HTTP 1002
+#define TAG_BUS 1003
 
 struct statsd {
 	struct periods per;
 	struct metrics m;
 	uint64_t started_s;
 	long period_s;
+	struct statsd_cluster *cluster; /* cluster mode (cluster.h), else NULL */
 };
 
 /* One datagram with its sender's pid (SO_PASSCRED); -1 when none is waiting. */
@@ -68,8 +71,16 @@ static char *render(void *ctx, const char *path, unsigned *code, const char **ty
 
 	metrics_expire(&sd->m, mono_ms());
 	if (strcmp(path, "/metrics") == 0) {
+		const char *cl = statsd_cluster_metrics(sd->cluster);
+		size_t cl_len = strlen(cl);
+		char *text, *all;
 		*type = "text/plain; version=0.0.4; charset=utf-8";
-		return metrics_prometheus(&sd->m, sd->started_s, (uint64_t)sd->period_s, len);
+		text = metrics_prometheus(&sd->m, sd->started_s, (uint64_t)sd->period_s, len);
+		if (text == NULL || cl_len == 0 || (all = realloc(text, *len + cl_len + 1)) == NULL)
+			return text;
+		memcpy(all + *len, cl, cl_len + 1);
+		*len += cl_len;
+		return all;
 	}
 	if (strcmp(path, "/") == 0) {
 		struct page_input in = {.m = &sd->m, .now_s = statsd_now_s(), .started_s = sd->started_s,
@@ -164,7 +175,7 @@ int main(int argc, char **argv)
 	char path[256], err[512];
 	static uint8_t buf[FRAME_MAX];
 	struct epoll_event evs[32];
-	int dfd, qfd, epfd;
+	int dfd, qfd, epfd, cl_failed;
 	uint64_t next_flush = 0, window = 0;
 
 	daemon_start("statsd", argc, argv, &cfg, &opts);
@@ -184,6 +195,8 @@ int main(int argc, char **argv)
 	if (config_socket(&cfg, "statsd-query.sock", path, sizeof path) == NULL ||
 	    (qfd = sock_listen(path, SOCK_SEQPACKET)) < 0)
 		fatal("query socket: %s", strerror(errno));
+	if ((sd.cluster = statsd_cluster_prepare(&cfg, opts.instance, &cl_failed)) == NULL && cl_failed)
+		fatal("cluster: cannot start");
 	daemon_privdrop(&cfg);
 	sd.started_s = statsd_now_s();
 	sandbox_enter(&cfg, SANDBOX_STATSD);
@@ -212,7 +225,10 @@ int main(int argc, char **argv)
 					if (r <= 0)
 						break;
 					metrics_take(&sd.m, buf, (size_t)r, pid, mono_ms());
+					statsd_cluster_note(sd.cluster, buf, (size_t)r);
 				}
+			} else if (tag == TAG_BUS) {
+				statsd_cluster_read(sd.cluster, &sd.m);
 			} else if (tag == TAG_QUERY) {
 				int fd;
 				while ((fd = sock_accept(qfd)) >= 0) {
@@ -241,6 +257,7 @@ int main(int argc, char **argv)
 		if (mono_ms() >= next_flush) {
 			commit(&sd, &window);
 			metrics_expire(&sd.m, mono_ms());
+			statsd_cluster_tick(sd.cluster, epfd, TAG_BUS);
 			next_flush = mono_ms() + 1000;
 		}
 	}
@@ -259,6 +276,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		if (clients[i].fd >= 0)
 			peer_close(&clients[i]);
+	statsd_cluster_free(sd.cluster);
 	periods_close(&sd.per);
 	metrics_free(&sd.m);
 	config_free(&cfg);

@@ -4,7 +4,7 @@ A registration through one ingress is used by a notify through the other (read-y
 across routers); notifies keep arriving while a router, then the PP_REQ stream leader, are
 killed with SIGKILL; every notify answered Success reaches the mock; both routers' registries
 export identically afterwards; a dead token reported by APNs leaves both registries."""
-import json, os, signal, ssl, subprocess, sys, time, urllib.request
+import base64, http.client, json, os, signal, ssl, subprocess, sys, time, urllib.request
 from harness import Checks, BIN
 from cluster_env import Cluster
 
@@ -35,9 +35,24 @@ t = Checks()
 c = Cluster(keep="-k" in sys.argv)
 try:
     c.start_mock()
-    c.start("statsd")
     for i in range(3):
         c.start_nats(i)
+    # Two statsd: statsd-1 takes this host's counters; statsd-2 (its own sockets and store, as on
+    # another host) gets only what statsd-1 shares on the bus.
+    stats2 = __import__("harness").free_port()
+    s1 = c.conf("statsd-1", "statsd")
+    s2 = c.conf("statsd-2", "statsd", statsd={"db_path": os.path.join(c.dir, "db", "stats2"),
+                                               "listen": f"127.0.0.1:{stats2}"})
+    def second_host(conf):  # its own state_dir: sockets of "another host" (statsd-2)
+        with open(conf) as f:
+            j = json.load(f)
+        j["state_dir"] = os.path.join(c.dir, "run2")
+        os.makedirs(j["state_dir"], exist_ok=True)
+        with open(conf, "w") as f:
+            json.dump(j, f)
+    second_host(s2)
+    c.start_c("statsd-1", "statsd", s1, "-i", "1")
+    c.start_c("statsd-2", "statsd", s2, "-i", "2")
     # A short APNs deadline makes the jobs consumer's AckWait short (3 x 1 s + 5 s), so the jobs
     # of a killed sender come again within the test.
     quick = {"deadline_ms": 1000}
@@ -46,6 +61,7 @@ try:
     http2 = __import__("harness").free_port()
     i1 = c.conf("ingress-onion-1", "ingress")
     i2 = c.conf("ingress-onion-2", "ingress", ingress_onion={"listen": f"127.0.0.1:{http2}"})
+    second_host(i2)  # ingress-onion-2 counts to, and asks, statsd-2
     ap = c.conf("apns-sender", "sender-apns-default", apns_sender=quick)
     fc = c.conf("fcm-sender", "sender-fcm-default")
     c.start_c("router-1", "router", r1)
@@ -153,6 +169,60 @@ try:
         print(e)
     fcm = [r["status"] for r in c.requests() if r["provider"] == "fcm" and "cmV0cnk=" in r["body"]]
     t.check(fcm[:1] == [503] and fcm[-1:] == [200], f"FCM 503 with Retry-After was retried and delivered ({fcm})")
+
+    # Statistics: the counts of this host reach the other statsd through the bus; each /metrics
+    # shows the cluster's streams and consumers.
+    def metric(port, name):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                text = r.read().decode()
+        except OSError:
+            return None, ""
+        for line in text.splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                return float(line.rsplit(" ", 1)[1]), text
+        return None, text
+    # statsd-2 has no daemon of its own: every count it shows came from statsd-1 over the bus.
+    def same():
+        a, b = metric(c.stats_port, "pushpipe_jobs_queued_total")[0], metric(stats2, "pushpipe_jobs_queued_total")[0]
+        return a is not None and a >= 10 and a == b
+    try:
+        c.wait_for(same, "statsd-2 showing the jobs queued on this host", timeout=20)
+    except RuntimeError as e:
+        print(e)
+    q1, text1 = metric(c.stats_port, "pushpipe_jobs_queued_total")
+    q2, text2 = metric(stats2, "pushpipe_jobs_queued_total")
+    t.check(q1 is not None and q1 >= 10 and q1 == q2,
+            f"the other statsd shows the jobs queued here: cluster-wide counts ({q1} here, {q2} there)")
+    # /get_statistics_data through the other host's ingress: device numbers from the routers'
+    # registry, message counts from every host.
+    pw = open(os.path.join(c.dir, "keys", "stats.password")).read().strip()
+
+    def statistics():
+        conn = http.client.HTTPConnection("127.0.0.1", http2, timeout=10)
+        conn.request("POST", "/get_statistics_data", body=b"",
+                     headers={"Authorization": "Basic " + base64.b64encode(f":{pw}".encode()).decode()})
+        resp = conn.getresponse()
+        body = resp.read()
+        doc = json.loads(body) if resp.status == 200 else {}
+        return resp.status, doc.get("data", {})
+    m1 = metric(c.stats_port, "pushpipe_messages_total")[0]
+    try:  # statsd-2 stores what it receives once a second
+        c.wait_for(lambda: (statistics()[1].get("data") or [{}])[-1].get("total_message_number") == m1,
+                   "statsd-2's window catching up", timeout=10)
+    except RuntimeError as e:
+        print(e)
+    status, d = statistics()
+    row = (d.get("data") or [{}])[-1]
+    resp = type("r", (), {"status": status})
+    t.check(d.get("ios_device_number") == 1 and d.get("android_device_number") == 1 and d.get("total_bchat_id_number") == 2,
+            f"/get_statistics_data device numbers from the replicated registry ({resp.status}: "
+            f"{d.get('ios_device_number')}/{d.get('android_device_number')}/{d.get('total_bchat_id_number')})")
+    t.check(m1 is not None and row.get("total_message_number") == m1 and m1 >= len(accepted),
+            f"/get_statistics_data on the other host counts every notify of the cluster ({row.get('total_message_number')} = {m1})")
+    t.check('pushpipe_cluster_stream_last_seq{stream="PP_REGISTRY"}' in text2 and
+            'pushpipe_cluster_consumer_ack_pending{consumer="jobs-apns-default"}' in text2,
+            "/metrics shows the cluster's streams and consumers")
 
     # The killed router comes back and catches up; both copies export the same.
     c.start_nats(int(leader.split("-")[1]) - 1 if leader else 0)
