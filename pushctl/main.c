@@ -33,7 +33,8 @@ static void usage(void)
 		"  (comma-separated list). -4 sends onion v4 (default v2); -x uses XChaCha20-Poly1305.\n"
 		"       pushctl -c CONFIG counts | lookup ID_OR_TOKEN | export   (registry, read-only)\n"
 		"       pushctl -c CONFIG import-legacy FILE   (legacy SQLite database → router and statsd)\n"
-		"       pushctl -c CONFIG stats [--start DATE] [--end DATE]      (statsd's windows)\n");
+		"       pushctl -c CONFIG stats [--start DATE] [--end DATE]      (statsd's windows)\n"
+		"       pushctl -c CONFIG cluster-import | cluster-export DIR   (registry into a cluster, and back)\n");
 	exit(2);
 }
 
@@ -236,6 +237,8 @@ int main(int argc, char **argv)
 		return 1;
 	if (strcmp(argv[1], "-c") == 0 && argc >= 4 && strcmp(argv[3], "import-legacy") == 0)
 		return cmd_import_legacy(argv[2], argc - 4, argv + 4);
+	if (strcmp(argv[1], "-c") == 0 && argc >= 4 && strncmp(argv[3], "cluster-", 8) == 0)
+		return pushctl_cluster(argv[2], argc - 3, argv + 3);
 	if (strcmp(argv[1], "-c") == 0 && argc >= 4 && strcmp(argv[3], "stats") == 0)
 		return pushctl_stats(argv[2], argc - 3, argv + 3);
 	if (strcmp(argv[1], "-c") == 0 && argc >= 4)
