@@ -82,6 +82,11 @@ struct bus_puller *bus_puller_start(natsSubscription *sub, struct bus_queue *q, 
 				    int batch);
 void bus_puller_stop(struct bus_puller *p);
 
+/* Fetches from a pull subscription what is there now (up to batch), or else waits up to
+ * wait_ms for the first message to come: a fetch never waits for a whole batch to fill. The
+ * list is the caller's to destroy; NATS_TIMEOUT when nothing came. */
+natsStatus bus_fetch(natsSubscription *sub, natsMsgList *list, int batch, int64_t wait_ms);
+
 /* Stream sequence and timestamp (ms since the epoch) of a JetStream message, delivery count. */
 int bus_msg_meta(natsMsg *m, uint64_t *stream_seq, uint64_t *ts_ms, uint64_t *delivered);
 #endif

@@ -487,7 +487,7 @@ static void requests_round(struct router *r, int64_t wait_ms)
 	struct creq q[REQ_BATCH], changes[REQ_BATCH], notifies[REQ_BATCH];
 	size_t nq = 0, nc = 0, nn = 0;
 
-	if (natsSubscription_Fetch(&list, C.req, REQ_BATCH, wait_ms, NULL) != NATS_OK) {
+	if (bus_fetch(C.req, &list, REQ_BATCH, wait_ms) != NATS_OK) {
 		natsMsgList_Destroy(&list);
 		return;
 	}
@@ -547,7 +547,7 @@ static void results_round(struct router *r, int64_t wait_ms)
 	size_t n = 0;
 	int ok;
 
-	if (natsSubscription_Fetch(&list, C.res, REQ_BATCH, wait_ms, NULL) != NATS_OK) {
+	if (bus_fetch(C.res, &list, REQ_BATCH, wait_ms) != NATS_OK) {
 		natsMsgList_Destroy(&list);
 		return;
 	}
@@ -654,7 +654,7 @@ void router_cluster_run(struct router *r)
 			next_check = now + 1000;
 		}
 		reg_catch_up(r, 0, 0);
-		results_round(r, 1);
+		results_round(r, 0);
 		requests_round(r, 100);
 		counters_flush();
 	}
