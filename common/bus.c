@@ -458,25 +458,12 @@ int bus_setup_streams(struct bus *b, uint64_t job_max_age_ms, const int64_t *ack
 
 natsStatus bus_fetch(natsSubscription *sub, natsMsgList *list, int batch, int64_t wait_ms)
 {
-	jsFetchRequest fr;
-	natsStatus s;
-
-	/* What is there now, without waiting for a whole batch... */
-	jsFetchRequest_Init(&fr);
-	fr.Batch = batch;
-	fr.NoWait = true;
-	fr.Expires = 1000 * NS_PER_MS; /* the request's life on the server, not a wait here */
-	s = natsSubscription_FetchRequest(list, sub, &fr);
-	if (s == NATS_OK && list->Count > 0)
-		return s;
-	natsMsgList_Destroy(list);
-	if (wait_ms <= 0)
-		return NATS_TIMEOUT;
-	/* ...else the first one to come, within wait_ms (the rest come with the next call). */
-	jsFetchRequest_Init(&fr);
-	fr.Batch = 1;
-	fr.Expires = wait_ms * NS_PER_MS;
-	return natsSubscription_FetchRequest(list, sub, &fr);
+	/* libnats asks for what is there now (no_wait) and, when that is nothing, waits for the
+	 * batch; with some but fewer than the batch it also waits until wait_ms has passed. */
+	natsStatus s = natsSubscription_Fetch(list, sub, batch, wait_ms > 0 ? wait_ms : 1, NULL);
+	if (s != NATS_OK)
+		natsMsgList_Destroy(list);
+	return s;
 }
 
 int bus_msg_meta(natsMsg *m, uint64_t *stream_seq, uint64_t *ts_ms, uint64_t *delivered)
@@ -615,6 +602,8 @@ static void *puller_main(void *arg)
 {
 	struct bus_puller *p = arg;
 
+	int idle = 1;
+
 	while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
 		long room = __atomic_load_n(p->room, __ATOMIC_ACQUIRE);
 		natsMsgList list = {0};
@@ -626,7 +615,9 @@ static void *puller_main(void *arg)
 			continue;
 		}
 		want = room < p->batch ? (int)room : p->batch;
-		s = bus_fetch(p->sub, &list, want, 500);
+		/* short waits while jobs flow, long ones while idle (fewer pull requests) */
+		s = bus_fetch(p->sub, &list, want, idle ? 500 : 20);
+		idle = !(s == NATS_OK && list.Count > 0);
 		if (s == NATS_OK) {
 			__atomic_sub_fetch(p->room, (long)list.Count, __ATOMIC_ACQ_REL);
 			for (int i = 0; i < list.Count; i++) {

@@ -82,9 +82,8 @@ struct bus_puller *bus_puller_start(natsSubscription *sub, struct bus_queue *q, 
 				    int batch);
 void bus_puller_stop(struct bus_puller *p);
 
-/* Fetches from a pull subscription what is there now (up to batch), or else waits up to
- * wait_ms for the first message to come: a fetch never waits for a whole batch to fill. The
- * list is the caller's to destroy; NATS_TIMEOUT when nothing came. */
+/* Fetches up to batch messages from a pull subscription, returning within wait_ms (sooner
+ * when the batch fills). The list is the caller's to destroy; NATS_TIMEOUT when nothing came. */
 natsStatus bus_fetch(natsSubscription *sub, natsMsgList *list, int batch, int64_t wait_ms);
 
 /* Stream sequence and timestamp (ms since the epoch) of a JetStream message, delivery count. */

@@ -654,8 +654,8 @@ void router_cluster_run(struct router *r)
 			next_check = now + 1000;
 		}
 		reg_catch_up(r, 0, 0);
-		results_round(r, 0);
-		requests_round(r, 100);
+		results_round(r, 1);
+		requests_round(r, 20);
 		counters_flush();
 	}
 	log_info("cluster: stopping at registry change %llu", (unsigned long long)C.applied);
