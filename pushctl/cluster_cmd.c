@@ -103,40 +103,32 @@ static size_t id_decode(const unsigned char *enc, size_t len, char *out)
 	return len - 1;
 }
 
-/* Every closed group's members (groups: group key → (u16 length, encoded id)*). */
+/* Every closed group's members (gmembers: group key → member id, one duplicate each). */
 static int import_groups(struct importer *im, MDB_txn *txn, const struct store *s)
 {
 	MDB_cursor *c;
 	MDB_val k, v;
 	int rc;
 
-	if (mdb_cursor_open(txn, s->groups, &c) != 0)
+	if (mdb_cursor_open(txn, s->gmembers, &c) != 0)
 		return -1;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		char group[REG_ID_MAX + 1];
-		size_t gl = id_decode(k.mv_data, k.mv_size, group);
-		const unsigned char *p = v.mv_data;
-		for (size_t off = 0; gl > 0 && off + 2 <= v.mv_size;) {
-			size_t el = (size_t)p[off] | (size_t)p[off + 1] << 8, il;
-			char id[REG_ID_MAX + 1];
-			uint8_t buf[1024];
-			struct frame_writer w;
-			long n;
+		char group[REG_ID_MAX + 1], id[REG_ID_MAX + 1];
+		size_t gl = id_decode(k.mv_data, k.mv_size, group), il = id_decode(v.mv_data, v.mv_size, id);
+		uint8_t buf[1024];
+		struct frame_writer w;
+		long n;
 
-			if (off + 2 + el > v.mv_size)
-				break;
-			if ((il = id_decode(p + off + 2, el, id)) > 0) {
-				frame_begin(&w, buf, FRAME_SUBSCRIBE, 0);
-				frame_put_bytes(&w, TAG_GROUP, group, gl);
-				frame_put_bytes(&w, TAG_ID, id, il);
-				if ((n = frame_end(&w)) < 0 || add(im, "pp.reg.subscribe", buf, (size_t)n) < 0) {
-					mdb_cursor_close(c);
-					return -1;
-				}
-				im->memberships++;
-			}
-			off += 2 + el;
+		if (gl == 0 || il == 0)
+			continue;
+		frame_begin(&w, buf, FRAME_SUBSCRIBE, 0);
+		frame_put_bytes(&w, TAG_GROUP, group, gl);
+		frame_put_bytes(&w, TAG_ID, id, il);
+		if ((n = frame_end(&w)) < 0 || add(im, "pp.reg.subscribe", buf, (size_t)n) < 0) {
+			mdb_cursor_close(c);
+			return -1;
 		}
+		im->memberships++;
 	}
 	mdb_cursor_close(c);
 	return 0;

@@ -3,7 +3,8 @@
  * with a Pp-Origin header naming their statsd (its host name, and its -i instance if any);
  * a statsd skips its own. PP_STATS keeps a day; each statsd reads it through its
  * own durable consumer stats-<name>, created to deliver only what is new (a statsd that joins
- * counts from then on). Publishing is fire and forget, like the counter datagrams themselves.
+ * counts from then on). The sums are published with an id and sent again (same id) until the
+ * stream stored them.
  * Trusts frames only after metrics_take()'s frame_parse(). Holds the bus connection, the sums
  * not yet published, and the last rendered state of the streams.
  */
@@ -26,6 +27,11 @@
 struct statsd_cluster {
 	struct bus bus;
 	jsCtx *qjs;		/* JetStream calls that answer within 500 ms or fail */
+	jsCtx *pjs;		/* publishes of the sums, acknowledged asynchronously */
+	natsMsg *retry[64];	/* sums not stored (no stream leader for a moment): sent again */
+	size_t nretry;
+	uint64_t seq;		/* of the sums: their Nats-Msg-Id is <name>.<start>.<seq> */
+	uint64_t boot;
 	struct bus_queue *q;
 	struct bus_puller *puller;
 	natsSubscription *sub;
@@ -59,6 +65,7 @@ struct statsd_cluster *statsd_cluster_prepare(const struct config *cfg, const ch
 		c->name[k++] = isalnum((unsigned char)*p) ? (char)tolower((unsigned char)*p) : '-';
 	if (k == 0)
 		c->name[k++] = 'x';
+	c->boot = now_ms();
 	if (bus_prepare(&c->bus, cfg, "statsd", err, sizeof err) < 0) {
 		log_error("%s", err);
 		bus_queue_free(c->q);
@@ -67,6 +74,17 @@ struct statsd_cluster *statsd_cluster_prepare(const struct config *cfg, const ch
 		return NULL;
 	}
 	return c;
+}
+
+/* libnats' thread: a publish of sums was not stored; the loop sends it again (same id). */
+static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+	(void)js;
+	(void)pae;
+	if (pa == NULL)
+		bus_queue_put(((struct statsd_cluster *)closure)->q, 1, msg, 0);
+	else
+		natsMsg_Destroy(msg);
 }
 
 int statsd_cluster_start(struct statsd_cluster *c, int epfd, uint32_t tag)
@@ -89,6 +107,14 @@ int statsd_cluster_start(struct statsd_cluster *c, int epfd, uint32_t tag)
 	jo.Wait = 500; /* statsd's loop must keep draining datagrams: tried again in 2 s */
 	if (c->qjs == NULL && natsConnection_JetStream(&c->qjs, c->bus.nc, &jo) != NATS_OK)
 		return -1;
+	if (c->pjs == NULL) {
+		jsOptions po;
+		jsOptions_Init(&po);
+		po.PublishAsync.AckHandler = on_ack;
+		po.PublishAsync.AckHandlerClosure = c;
+		if (natsConnection_JetStream(&c->pjs, c->bus.nc, &po) != NATS_OK)
+			return -1;
+	}
 	jsStreamConfig_Init(&sc);
 	sc.Name = STATS_STREAM;
 	sc.Subjects = subjects;
@@ -166,6 +192,13 @@ void statsd_cluster_read(struct statsd_cluster *c, struct metrics *m)
 		return;
 	for (int k = 0; k < 1024 && bus_queue_get(c->q, &kind, &msg, &arg) == 1; k++) {
 		const char *origin = NULL;
+		if (kind == 1) { /* our sums, not stored */
+			if (c->nretry < sizeof c->retry / sizeof c->retry[0])
+				c->retry[c->nretry++] = msg;
+			else
+				natsMsg_Destroy(msg); /* counted locally, missing elsewhere: logged */
+			continue;
+		}
 		if (natsMsgHeader_Get(msg, "Pp-Origin", &origin) != NATS_OK || strcmp(origin, c->name) != 0)
 			metrics_take(m, (const uint8_t *)natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), 0, mono_ms());
 		natsMsg_Ack(msg, NULL);
@@ -174,14 +207,34 @@ void statsd_cluster_read(struct statsd_cluster *c, struct metrics *m)
 	}
 }
 
+static void publish(struct statsd_cluster *c, natsMsg *m)
+{
+	jsPubOptions po;
+	jsPubOptions_Init(&po);
+	po.MaxWait = c->bus.wait_ms;
+	if (js_PublishMsgAsync(c->pjs, &m, &po) != NATS_OK && m != NULL) {
+		if (c->nretry < sizeof c->retry / sizeof c->retry[0])
+			c->retry[c->nretry++] = m;
+		else {
+			log_warn("cluster: statistics sums lost for the other hosts (the bus refused them)");
+			natsMsg_Destroy(m);
+		}
+	}
+}
+
 static void publish_sums(struct statsd_cluster *c)
 {
 	static uint8_t buf[FRAME_MAX];
 	struct frame_writer w;
-	char subj[96];
+	char subj[96], msg_id[128];
 	natsMsg *m;
 	long n;
+	size_t nr = c->nretry;
 
+	/* first what was not stored, with its own id (stored once if it was after all) */
+	c->nretry = 0;
+	for (size_t i = 0; i < nr; i++)
+		publish(c, c->retry[i]);
 	if (!c->have)
 		return;
 	frame_begin(&w, buf, FRAME_COUNTER, 0);
@@ -195,11 +248,14 @@ static void publish_sums(struct statsd_cluster *c)
 	if ((n = frame_end(&w)) < 0)
 		return;
 	snprintf(subj, sizeof subj, "pp.stats.%s", c->name);
-	if ((m = bus_msg(subj, buf, (size_t)n, NULL)) == NULL)
+	snprintf(msg_id, sizeof msg_id, "%s.%llu.%llu", c->name, (unsigned long long)c->boot, (unsigned long long)++c->seq);
+	if ((m = bus_msg(subj, buf, (size_t)n, msg_id)) == NULL)
 		return;
-	if (natsMsgHeader_Set(m, "Pp-Origin", c->name) == NATS_OK)
-		natsConnection_PublishMsg(c->bus.nc, m);
-	natsMsg_Destroy(m);
+	if (natsMsgHeader_Set(m, "Pp-Origin", c->name) != NATS_OK) {
+		natsMsg_Destroy(m);
+		return;
+	}
+	publish(c, m);
 }
 
 static void append(char **s, size_t *len, size_t *cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -330,6 +386,9 @@ void statsd_cluster_free(struct statsd_cluster *c)
 		return;
 	bus_puller_stop(c->puller);
 	natsSubscription_Destroy(c->sub);
+	for (size_t i = 0; i < c->nretry; i++)
+		natsMsg_Destroy(c->retry[i]);
+	jsCtx_Destroy(c->pjs);
 	jsCtx_Destroy(c->qjs);
 	bus_queue_free(c->q);
 	bus_close(&c->bus);
