@@ -236,6 +236,7 @@ void bus_close(struct bus *b)
 		free(ps);
 	}
 	memset(b, 0, sizeof *b);
+	nats_CloseAndWait(1000); /* libnats' own threads and memory: one bus per process */
 }
 
 natsMsg *bus_msg(const char *subject, const void *data, size_t len, const char *msg_id)

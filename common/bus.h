@@ -41,6 +41,7 @@ int bus_prepare(struct bus *b, const struct config *cfg, const char *name, char 
 /* Connects, in the background while no server answers, and reconnects forever after; stop is
  * unused (kept for callers that may wait). 0, or -1 (bad options). b must not move after. */
 int bus_connect(struct bus *b, volatile int *stop);
+/* Closes the connection and libnats itself (a process has one bus). */
 void bus_close(struct bus *b);
 
 /* The platform's name in subjects and consumer names: apns, fcm, wns (NULL for others). */

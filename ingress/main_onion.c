@@ -55,6 +55,7 @@ int main(int argc, char **argv)
 	}
 	log_info("stopping");
 	onion_http_stop(&srv);
+	link_bus_shutdown();
 	counters_flush();
 	config_free(&cfg);
 	return 0;

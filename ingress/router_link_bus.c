@@ -53,6 +53,13 @@ int link_bus_config(const struct config *cfg)
 	return 0;
 }
 
+void link_bus_shutdown(void)
+{
+	if (G_on)
+		bus_close(&G);
+	G_on = 0;
+}
+
 int link_bus_wanted(const char *sock_path)
 {
 	const char *slash = strrchr(sock_path, '/');

@@ -19,6 +19,8 @@ typedef void (*link_bus_done_fn)(void *arg, uint64_t id, uint32_t status, const 
 /* Once per process, before privileges drop: reads the cluster credentials and starts the
  * connection (in the background). Does nothing without a cluster section. 0, or -1. */
 int link_bus_config(const struct config *cfg);
+/* At exit, after every link was freed: closes the connection and libnats. */
+void link_bus_shutdown(void);
 /* 1 when a link to sock_path is to go over the bus: cluster mode and the router's socket. */
 int link_bus_wanted(const char *sock_path);
 /* A link's bus side; its eventfd is registered in epfd with data.ptr = tag. A request that
