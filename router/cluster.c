@@ -617,7 +617,7 @@ void router_cluster_run(struct router *r)
 	const struct config *cfg = r->cfg;
 	int64_t aw[PLATFORMS] = {0}, map[PLATFORMS] = {0};
 	MDB_txn *txn;
-	uint64_t next_check = 0;
+	uint64_t next_check = 0, next_results = 0;
 
 	if (bus_connect(&C.bus, &daemon_stop) < 0)
 		return;
@@ -654,7 +654,12 @@ void router_cluster_run(struct router *r)
 			next_check = now + 1000;
 		}
 		reg_catch_up(r, 0, 0);
-		results_round(r, 1);
+		if (now >= next_results) {
+			/* Results are rare: a pull request for them on every busy round would cost the
+			 * servers more than the results themselves. */
+			results_round(r, 1);
+			next_results = mono_ms() + 100;
+		}
 		requests_round(r, 20);
 		counters_flush();
 	}
