@@ -7,6 +7,9 @@ Writes the configuration of a local three-node (or N-node) nats-server cluster f
   DIR/nats-N.conf       one per node: own server_name (nats-N), the shared cluster name
                         "pushpipe", own JetStream store DIR/store-N, client, route and monitoring
                         ports on 127.0.0.1, routes to every other node, and the authorization block
+  DIR/authorization.conf  the users and their permissions (an "authorization" block, mode 0600),
+                        included by every node's file; on real hosts, the same file is included
+                        by each server's own configuration (deploy/nats/nats-server.conf)
   DIR/<user>.cred       one per NATS user, mode 0600, a single line USER:PASSWORD
   DIR/users.txt         the user names, one a line
 
@@ -110,7 +113,9 @@ def main():
         write_secret(cred, "%s:%s\n" % (name, pw[name]))
     with open(os.path.join(d, "users.txt"), "w") as f:
         f.write("".join(n + "\n" for n, _ in users))
-    auth = authorization(users, pw)
+    write_secret(os.path.join(d, "authorization.conf"),
+                 "# pushpipe's NATS users, from deploy/nats/permissions.json (scripts/mknats.py).\n"
+                 + authorization(users, pw))
     n = len(client)
     for i in range(n):
         store = os.path.join(d, "store-%d" % (i + 1))
@@ -118,15 +123,16 @@ def main():
         routes = ", ".join("nats-route://127.0.0.1:%d" % route[j] for j in range(n) if j != i)
         text = (
             "# nats-%d of a local %d-node cluster, written by scripts/mknats.py (docs/cluster.md).\n"
-            "# Holds the users' passwords: mode 0600.\n"
             "server_name: nats-%d\n"
             "listen: 127.0.0.1:%d\n"
             "http: 127.0.0.1:%d\n"
             "jetstream {\n  store_dir: %s\n}\n"
             "cluster {\n  name: pushpipe\n  listen: 127.0.0.1:%d\n  routes: [%s]\n}\n"
+            "include ./authorization.conf\n"
             % (i + 1, n, i + 1, client[i], http[i], conf_str(store), route[i], routes)
-        ) + auth
-        write_secret(os.path.join(d, "nats-%d.conf" % (i + 1)), text)
+        )
+        with open(os.path.join(d, "nats-%d.conf" % (i + 1)), "w") as f:
+            f.write(text)
 
 
 if __name__ == "__main__":

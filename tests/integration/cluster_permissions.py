@@ -45,8 +45,10 @@ try:
           "one NATS user per role and per sender (platform, app): %s" % " ".join(users))
     modes = {u: stat.S_IMODE(os.stat(os.path.join(d, u + ".cred")).st_mode) for u in users}
     check(all(m == 0o600 for m in modes.values()), "credential files are mode 0600")
-    check(stat.S_IMODE(os.stat(os.path.join(d, "nats-1.conf")).st_mode) == 0o600,
-          "the server configuration (it holds the passwords) is mode 0600")
+    check(stat.S_IMODE(os.stat(os.path.join(d, "authorization.conf")).st_mode) == 0o600,
+          "the users' block of the server configuration (it holds the passwords) is mode 0600")
+    check(all("password" not in open(os.path.join(d, "nats-%d.conf" % i)).read() for i in (1, 2, 3)),
+          "the nodes' own files hold no password (they include the users' block)")
     pws = [nats_raw.read_cred(os.path.join(d, u + ".cred"))[1] for u in users]
     check(len(set(pws)) == len(pws) and min(len(p) for p in pws) >= 24, "every user has its own random password")
 
