@@ -92,10 +92,10 @@ class Cluster:
         with urllib.request.urlopen(url, timeout=timeout) as r:
             return json.load(r)
 
-    def streams(self):
+    def streams(self, nodes=(1, 2, 3)):
         """{stream name: {"leader": server_name, "replicas": n, "config": {...}, "consumers": [...]}}
-        from the first node that answers."""
-        for n in (1, 2, 3):
+        from the first of the nodes that answers."""
+        for n in nodes:
             try:
                 j = self.jsz(n)
             except (OSError, ValueError):
