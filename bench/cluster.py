@@ -35,6 +35,28 @@ def kv(line):
     return {w[i]: w[i + 1] for i in range(0, len(w) - 1, 2)}
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of a process so far (0 when it is gone)."""
+    try:
+        f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+GROUPS = ("nats", "ingress-onion", "router", "apns-sender", "statsd", "mock-provider")
+
+
+def cluster_cpu(c):
+    """CPU seconds so far per group of run-cluster's services (nats-1..3 summed, ...)."""
+    out = dict.fromkeys(GROUPS, 0.0)
+    for svc in os.listdir(os.path.join(c.dir, "service")):
+        for g in GROUPS:
+            if svc.startswith(g):
+                out[g] += cpu_s(c.pid(svc))
+    return out
+
+
 def deliveries(records, prefixes):
     first = {}
     for r in records:
@@ -102,8 +124,14 @@ try:
     if c.demo_registered():
         rc, o = c.pushctl("register", "token=" + TOKEN, "pubKey=" + ID)
         time.sleep(1)
+        cpu0, t0 = cluster_cpu(c), time.time()
         rate, ok, got = e2e(c.requests, [c.http, c.http2], c.pubkey_file, c.tmp, "c", 16)
+        cpu1, t1 = cluster_cpu(c), time.time()
         res.update(cluster_e2e_per_s=rate, cluster_acked=ok, cluster_delivered=got)
+        # Where the two cores went (the load generators' share is the rest), in CPU seconds.
+        res["cluster_cpu_wall_s"] = "%.1f" % (t1 - t0)
+        for g in GROUPS:
+            res["cluster_cpu_" + g.replace("-", "_")] = "%.1f" % (cpu1[g] - cpu0[g])
     else:
         res.update(cluster_e2e_per_s="n/a", cluster_acked=0, cluster_delivered=0)
 finally:
