@@ -139,6 +139,33 @@ try:
         check(False, "the cluster's daemons serve requests (run-cluster's demo registration through "
                      "ingress-onion-1 did not succeed: the daemons do not run in cluster mode)")
         raise SystemExit
+    # The layout of issue 18's "How it is shown" (docs/cluster.md).
+    names = ["nats-1", "nats-2", "nats-3", "ingress-onion-1", "ingress-onion-2", "ingress-uwpx", "ingress-xmpp",
+             "router-1", "router-2", "statsd", "mock-provider"] + \
+        ["%s-sender-%d" % (p, n) for p in ("apns", "fcm", "wns") for n in (1, 2)]
+    missing = [n for n in names if not os.path.exists(os.path.join(c.dir, "service", n, "run"))]
+    check(not missing and os.path.exists(os.path.join(c.dir, "runsvdir.pid")),
+          "runsvdir.pid and a service directory for each of the %d processes %s" % (len(names), missing))
+    daemons = [n for n in names if not n.startswith("nats-") and n != "mock-provider"]
+    confs = {n: json.load(open(c.conf(n))) for n in daemons if os.path.exists(c.conf(n))}
+    check(len(confs) == len(daemons) and all(len(x.get("cluster", {}).get("servers", [])) == 3 for x in confs.values()),
+          "each daemon has its own configuration file with a cluster section naming the three servers")
+    creds = {x["cluster"]["credentials"] for x in confs.values()}
+    check(all(os.stat(f).st_mode & 0o777 == 0o600 for f in creds) and len(creds) == 6,
+          "one credential file (mode 0600) per role and sender (platform, app): %s"
+          % " ".join(sorted(os.path.basename(f) for f in creds)))
+    check(confs["router-1"]["router"]["db_path"] != confs["router-2"]["router"]["db_path"],
+          "the two routers have their own databases")
+    pids = {c.pid(n) for n in names}
+    check(0 not in pids and len(pids) == len(names), "every service runs (%d pids)" % len(pids - {0}))
+    cmd = [ln.strip() for ln in c.summary.splitlines() if ln.strip().startswith("bin/pushctl send")]
+    rc = subprocess.run(cmd[0], shell=True, cwd=cluster_env.TOP, capture_output=True, text=True, timeout=30) if cmd else None
+    demo = "a1" * 32
+    end = time.time() + 20
+    while rc is not None and time.time() < end and not delivered_to(c, demo):
+        time.sleep(0.2)
+    check(rc is not None and '"code": 1' in rc.stdout and delivered_to(c, demo),
+          "the pushctl command make run-cluster prints notifies the demo device through the other ingress")
     st = c.streams()
     check(any(s["replicas"] == 3 for s in st.values()),
           "the routers made replicated streams: %s" % ", ".join("%s(R%d)" % (k, v["replicas"]) for k, v in st.items()))
@@ -165,6 +192,10 @@ try:
     name, js = jobs_stream(c)
     leader = (js or {}).get("leader")
     node = leader[len("nats-"):] if leader and leader.startswith("nats-") else None
+    # runit would restart it within a second, before the others notice: "once" keeps it down
+    # until the others have elected a new leader.
+    if node:
+        c.control("nats-" + node, "o")
     pid = c.signal("nats-" + node, signal.SIGKILL) if node else 0
     check(pid > 0, "kill -9 of %s's leader %s (pid %d)" % (name, leader, pid))
     log("killed %s (leader of %s)" % (leader, name))
@@ -175,6 +206,9 @@ try:
         new_leader = (jobs_stream(c, others)[1] or {}).get("leader")
     log("%s's new leader: %s" % (name, new_leader))
     check(new_leader not in (None, "", leader), "%s elected another leader (%s, as the other servers see it)" % (name, new_leader))
+    if node:
+        c.control("nats-" + node, "u")
+    check(node and c.wait_restarted("nats-" + node, pid) > 0, "%s started again" % leader)
     time.sleep(GAP)
     # 2. A router, 3. an ingress, 4. a sender.
     for svc in ("router-1", "ingress-onion-2", "apns-sender-1"):

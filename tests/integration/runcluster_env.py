@@ -78,6 +78,14 @@ class Cluster:
             os.kill(pid, sig)
         return pid
 
+    def control(self, service, ch):
+        """runit's sv control of a service: "o" run once (not restarted when it ends), "u" up."""
+        fd = os.open(os.path.join(self.dir, "service", service, "supervise", "control"), os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            os.write(fd, ch.encode())
+        finally:
+            os.close(fd)
+
     def wait_restarted(self, service, old_pid, timeout=15.0):
         end = time.time() + timeout
         while time.time() < end:
