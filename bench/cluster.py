@@ -114,9 +114,12 @@ c = cluster_env.Cluster(prefix="pp-bench-cluster-")
 try:
     c.start()
     admin = nats_raw.read_cred(os.path.join(c.dir, "nats", "admin.cred"))
+    nats0 = cluster_cpu(c)["nats"]
     r = subprocess.run([os.path.join(BIN, "nats_bench"), "-s", ",".join("nats://127.0.0.1:%d" % p for p in c.nats),
                         "-u", admin[0], "-p", admin[1], "-n", str(BUS_N)], capture_output=True, text=True, timeout=600)
     b = kv(r.stdout)
+    # The servers' CPU per message crossing the bus (nats_bench stores and takes 2 x BUS_N).
+    res["bus_nats_cpu_us_per_msg"] = "%.0f" % ((cluster_cpu(c)["nats"] - nats0) * 1e6 / (2 * BUS_N))
     if r.returncode != 0:
         sys.stderr.write("nats_bench: %s\n" % r.stderr.strip())
     for k in ("publish_per_s", "fetch_ack_per_s", "bus_per_s", "messages"):
@@ -128,6 +131,7 @@ try:
         rate, ok, got = e2e(c.requests, [c.http, c.http2], c.pubkey_file, c.tmp, "c", 16)
         cpu1, t1 = cluster_cpu(c), time.time()
         res.update(cluster_e2e_per_s=rate, cluster_acked=ok, cluster_delivered=got)
+        res["cluster_nats_cpu_us_per_notify"] = "%.0f" % ((cpu1["nats"] - cpu0["nats"]) * 1e6 / max(1, got))
         # Where the two cores went (the load generators' share is the rest), in CPU seconds.
         res["cluster_cpu_wall_s"] = "%.1f" % (t1 - t0)
         for g in GROUPS:
