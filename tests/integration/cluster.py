@@ -50,7 +50,7 @@ def token(n):
 
 SAN = cluster_env.sanitized()
 RATE = 25 if SAN else 60          # notifies per second through each ingress
-GAP = 6 if SAN else 9             # seconds between failures
+GAP = 4 if SAN else 9             # seconds between failures
 SEG = 4.0                         # seconds of load per onion_load segment
 T0 = time.time()
 
