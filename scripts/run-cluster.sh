@@ -47,7 +47,7 @@ c=$var/conf
 service statsd "$top/bin/statsd -c $c/statsd.json"
 for n in 1 2; do
 	service router-$n "$top/bin/router -c $c/router-$n.json"
-	service ingress-onion-$n "$top/bin/ingress-onion -c $c/ingress-onion-$n.json"
+	service ingress-onion-$n "$top/bin/ingress-onion -c $c/ingress-onion-$n.json -i $n" # -i: one instance lock each
 	for p in apns fcm wns; do service $p-sender-$n "$top/bin/$p-sender -c $c/$p-sender-$n.json -i $n"; done
 done
 service ingress-uwpx "$top/bin/ingress-uwpx -c $c/ingress-uwpx.json"
