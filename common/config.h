@@ -136,17 +136,6 @@ struct conf_cluster {
 	long publish_wait_ms;	/* a publish without an acknowledgement this long is resent */
 };
 
-/* Cluster mode (docs/cluster.md): set when servers is not empty. */
-struct conf_cluster {
-	struct conf_list servers; /* "nats://host:port" */
-	long replicas;		/* of every stream */
-	char *credentials;	/* file: USER:PASSWORD on its first line (secret) */
-	int tls;		/* TLS to the servers */
-	char *tls_ca_file;	/* empty = system trust store */
-	char *app;		/* the <app> of pp.job.<platform>.<app> */
-	long publish_wait_ms;	/* a publish without an acknowledgement this long is resent */
-};
-
 struct config {
 	char *path;
 	char *state_dir;	/* sockets */
