@@ -28,7 +28,11 @@ struct conf_ingress_onion {
 	char *product_name;
 	char *stats_password_hash; /* "sha256:<hex>" or empty = route answers 401 */
 	long max_connections;
-	long timeout_s;
+	long timeout_s;		/* idle connection (libmicrohttpd) */
+	long head_timeout_s;	/* whole request head, from accept or the previous answer */
+	long body_timeout_s;	/* whole body, from the end of the head */
+	long min_body_rate;	/* bytes/s a body must average after its first 2 s; 0 = none */
+	long max_connections_per_source; /* 0 = max_connections / 4 */
 	long threads;
 	long max_pending;	/* requests waiting for the router */
 	long router_timeout_ms;

@@ -3,7 +3,7 @@
  * last onion relay; the body is decrypted with the server's X25519 key, the action parsed and
  * validated, and registry changes and notifies are forwarded to the router as frames. The
  * encrypted success reply is written only after the router has committed the change.
- * HTTP runs on `threads` worker threads (onion_http.c).
+ * HTTP runs on `threads` worker threads, each driving a libmicrohttpd daemon (onion_http.c).
  * Holds the server secret key. Trusts nothing it receives: every failure to decrypt is a
  * plain 400, every bad request inside an encrypted reply. May not open LMDB or reach providers.
  */
@@ -56,9 +56,10 @@ int main(int argc, char **argv)
 		fatal("%s", err);
 	daemon_privdrop(&cfg);
 	sandbox_enter(&cfg, SANDBOX_INGRESS_ONION);
-	/* The HTTP workers own the connections to the router and statsd; this thread only
-	 * sends the counters. */
-	onion_http_run(&srv);
+	/* The HTTP workers (and their libmicrohttpd daemons) start inside the sandbox; they own
+	 * the connections to the router and statsd; this thread only sends the counters. */
+	if (onion_http_run(&srv, err, sizeof err) < 0)
+		fatal("%s", err);
 	log_info("listening on http://%s (public key %s)", cfg.onion.listen, srv.pk_hex);
 	daemon_on_reload(reload, NULL);
 	while (!daemon_stop) {

@@ -1,26 +1,34 @@
 /*
- * onion_http: HTTP/1.1 for ingress-onion. `threads` workers share the listening socket; each
- * is one epoll loop owning its connections and its own links to the router and statsd. A
- * request body is collected up to the configured cap (413 above, the excess read and
- * dropped), decrypted (400 on any failure, bchat-onion.md §7.3), parsed (encrypted error
- * replies, §6.8) and, for actions that change state or queue a notification, forwarded to the
- * router; the connection waits, unread, until the router's verdict (or the link's timeout)
- * and then gets the encrypted reply. Nothing here blocks. Trusts nothing from clients: heads
- * and chunked bodies go through http1.c, every buffer is bounded, and a connection idle for
- * timeout_s is closed whatever it was doing. Holds, per connection, one request at a time.
+ * onion_http: HTTP/1.1 for ingress-onion, served by libmicrohttpd. `threads` workers share the
+ * listening socket; each is one epoll loop that drives its own libmicrohttpd daemon (external
+ * epoll: the daemon's epoll fd sits in the worker's set) and owns its links to the router and
+ * statsd. libmicrohttpd parses heads and chunked bodies; here a request body is collected up
+ * to the configured cap (413 above, answered at once: the connection then ends), decrypted
+ * (400 on any failure, docs/protocol.md §4.6), parsed (encrypted error replies) and, for
+ * actions that change state or queue a notification, forwarded to the router; the connection
+ * is suspended until the router's verdict (or the link's timeout) and then gets the encrypted
+ * reply. Nothing here blocks.
+ * Slow clients: libmicrohttpd closes a connection idle for timeout_s; this file's own timer
+ * (every 100 ms) shuts down a connection whose request head is not complete head_timeout_s
+ * after accept (or after the previous answer on that connection), whose body is not complete
+ * body_timeout_s after its head, or whose body arrives slower than min_body_rate bytes/s;
+ * conn_limit.c caps the open connections and those from one source address, and a
+ * connection over a cap is closed as soon as it is accepted.
+ * Trusts nothing from clients; every buffer is bounded. Holds, per connection, one request.
  */
 #include "onion_http.h"
 #include "bchat_request.h"
-#include "buf.h"
+#include "conn_limit.h"
 #include "counters.h"
 #include "daemon.h"
 #include "frame.h"
-#include "http1.h"
 #include "log.h"
+#include "mhd_log.h"
 #include "onion_body.h"
 #include "onion_crypto.h"
 #include <arpa/inet.h>
 #include <errno.h>
+#include <microhttpd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -29,50 +37,49 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
-#define IN_MAX 16384	/* a request head must fit; bodies stream through */
-#define BODY_KEEP 16384 /* a larger body buffer is freed between requests */
-#define ACCEPT_BATCH 64
+#define BODY_KEEP 16384	      /* a larger body buffer is freed between requests */
+#define RATE_GRACE_MS 2000    /* the minimum body rate applies after this much of a body */
+#define MHD_POOL (16 * 1024)  /* per connection: the request head and the answer's head (reset per request) */
+#define DROP_MAX (1 << 20)    /* a chunked body past the cap is dropped up to this, then cut */
 
 enum route { ROUTE_NONE, ROUTE_V2, ROUTE_V4, ROUTE_STATS, ROUTE_HEALTH };
-enum cstate { C_HEAD, C_BODY, C_CHUNKED, C_WAIT, C_DONE };
+/* P_HEAD: waiting for a whole request head; P_BODY: reading the body; P_WAIT: suspended until
+ * the router or statsd answers; P_ANSWER: the answer is queued or being sent. */
+enum phase { P_HEAD, P_BODY, P_WAIT, P_ANSWER };
 
 struct onion_worker {
 	struct onion_server *srv;
 	pthread_t tid;
 	int epfd;
-	char tag_listen, tag_router, tag_statsd; /* epoll tags: only their addresses matter */
+	struct MHD_Daemon *mhd;
+	char tag_mhd, tag_router, tag_statsd; /* epoll tags: only their addresses matter */
 	struct router_link *link, *stats_link;
-	struct onion_conn *head, *tail; /* every connection, least recently active first */
-	uint8_t *fbuf;			/* FRAME_MAX */
+	struct onion_conn *conns; /* every open connection (for the deadlines) */
+	uint8_t *fbuf;		  /* FRAME_MAX */
 	/* each inner reply's bytes, [v4?][outcome], built on first use: they never change */
 	unsigned char *replies[2][BCHAT_GROUP_NOT_FOUND + 1];
 	size_t reply_len[2][BCHAT_GROUP_NOT_FOUND + 1];
 	uint64_t now_ms;
-	time_t date_t;
-	char date[48]; /* "Date: ...\r\n" for date_t */
 };
 
 struct onion_conn {
-	int fd;
 	struct onion_worker *w;
+	struct MHD_Connection *mc;
 	struct onion_conn *prev, *next;
-	uint64_t last_ms;
-	enum cstate st;
-	int readable, writable, peer_closed, close_after, driving;
-	char *in;
-	size_t inlen, scanned;
-	char *out;
-	size_t outlen, outoff, outcap;
-	/* the request being read or answered */
-	struct http1_head h;
+	int fd;
+	struct sockaddr_storage addr;
+	int counted; /* holds a place in srv->limit */
+	int cut;     /* shut down (over a cap, or a deadline passed): no request is served */
+	enum phase ph;
+	uint64_t since_ms;   /* P_HEAD: accept or the previous answer; P_BODY: the head's end */
+	uint64_t body_bytes; /* body bytes received so far, kept or not */
+	/* the request */
 	enum route route;
-	int keep_alive, head_only, too_large;
-	unsigned refused; /* 404 or 405: the body is read and dropped, then this is the answer */
-	uint64_t body_left;
-	struct http1_chunked ck;
+	unsigned refused; /* 404 or 405: the body is dropped, then this is the answer */
+	int too_large, suspended;
+	int close_after; /* the answer ends the connection: its body is not (all) read */
 	unsigned char *body;
 	size_t len, cap;
 	char *auth;
@@ -82,9 +89,11 @@ struct onion_conn {
 	int have_req, have_br;
 	void *stats; /* a /get_statistics_data request in progress */
 	uint64_t received_us;
+	/* the answer, made and waiting to be queued from the request handler */
+	struct MHD_Response *resp;
+	unsigned code;
+	int failed; /* no answer could be made: close */
 };
-
-static void drive(struct onion_conn *c);
 
 static enum route match_route(const struct config *c, const char *url)
 {
@@ -101,29 +110,7 @@ static enum route match_route(const struct config *c, const char *url)
 	return ROUTE_NONE;
 }
 
-/* ---- connections ---- */
-
-static void unlink_conn(struct onion_conn *c)
-{
-	struct onion_worker *w = c->w;
-	*(c->prev ? &c->prev->next : &w->head) = c->next;
-	*(c->next ? &c->next->prev : &w->tail) = c->prev;
-	c->prev = c->next = NULL;
-}
-
-/* Marks activity: the connection moves to the end of the idle order. */
-static void touch(struct onion_conn *c)
-{
-	struct onion_worker *w = c->w;
-	c->last_ms = w->now_ms;
-	if (w->tail == c)
-		return;
-	if (c->prev || c->next || w->head == c)
-		unlink_conn(c);
-	c->prev = w->tail;
-	*(w->tail ? &w->tail->next : &w->head) = c;
-	w->tail = c;
-}
+/* ---- answers ---- */
 
 static void request_reset(struct onion_conn *c)
 {
@@ -141,124 +128,115 @@ static void request_reset(struct onion_conn *c)
 		c->body = NULL;
 		c->cap = 0;
 	}
+	if (c->resp)
+		MHD_destroy_response(c->resp);
+	c->resp = NULL;
 	c->len = 0;
+	c->body_bytes = 0;
 	c->too_large = 0;
+	c->close_after = 0;
 	c->refused = 0;
-	c->head_only = 0;
-	c->scanned = 0;
 	c->status = 0;
-	c->st = C_HEAD;
+	c->code = 0;
+	c->failed = 0;
+	c->route = ROUTE_NONE;
 }
 
-/* Never called while the router or statsd still holds a callback to c (C_WAIT). */
-static void conn_close(struct onion_conn *c)
+/* No answer can be made (out of memory): the connection is closed, resumed first if it waits. */
+static void answer_failed(struct onion_conn *c)
 {
-	request_reset(c);
-	unlink_conn(c);
-	close(c->fd);
-	free(c->in);
-	free(c->out);
-	free(c->body);
-	__atomic_sub_fetch(&c->w->srv->nconns, 1, __ATOMIC_RELAXED);
-	free(c);
-}
-
-static void consume(struct onion_conn *c, size_t n)
-{
-	memmove(c->in, c->in + n, c->inlen - n);
-	c->inlen -= n;
-	c->scanned = c->scanned > n ? c->scanned - n : 0;
-}
-
-static int out_append(struct onion_conn *c, const void *p, size_t n)
-{
-	return buf_append(&c->out, &c->outlen, &c->outcap, p, n, 1024);
-}
-
-static const char *status_line(unsigned code)
-{
-	switch (code) {
-	case 200: return "HTTP/1.1 200 OK\r\n";
-	case 400: return "HTTP/1.1 400 Bad Request\r\n";
-	case 401: return "HTTP/1.1 401 Unauthorized\r\n";
-	case 404: return "HTTP/1.1 404 Not Found\r\n";
-	case 405: return "HTTP/1.1 405 Method Not Allowed\r\n";
-	case 413: return "HTTP/1.1 413 Content Too Large\r\n";
-	case 429: return "HTTP/1.1 429 Too Many Requests\r\n";
-	case 431: return "HTTP/1.1 431 Request Header Fields Too Large\r\n";
-	case 503: return "HTTP/1.1 503 Service Unavailable\r\n";
-	}
-	return "HTTP/1.1 500 Error\r\n";
-}
-
-static const char *date_line(struct onion_worker *w)
-{
-	time_t t = time(NULL);
-	struct tm tm;
-	if (t != w->date_t && gmtime_r(&t, &tm) != NULL) {
-		w->date_t = t;
-		strftime(w->date, sizeof w->date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
-	}
-	return w->date;
-}
-
-/* Queues the response; the request is then done (and the connection closed after it when
- * the client asked for that or the request cannot be followed by another). */
-static void respond(struct onion_conn *c, unsigned code, const char *type, const char *extra, const void *body,
-		    size_t len)
-{
-	char head[512], digits[24], *d = digits + sizeof digits;
-	const char *parts[10];
-	size_t n = 0, np = 0, v = len;
-	c->close_after = c->close_after || !c->keep_alive;
-	*--d = '\0';
-	do
-		*--d = (char)('0' + v % 10);
-	while ((v /= 10) > 0);
-	parts[np++] = status_line(code);
-	parts[np++] = date_line(c->w);
-	parts[np++] = "Content-Length: ";
-	parts[np++] = d;
-	parts[np++] = "\r\nContent-Type: ";
-	parts[np++] = type;
-	parts[np++] = "\r\n";
-	parts[np++] = extra ? extra : "";
-	parts[np++] = c->close_after ? "Connection: close\r\n\r\n" : "\r\n";
-	/* The head is assembled from its parts (this runs once per request; snprintf cost more). */
-	for (size_t i = 0; i < np && n <= sizeof head; i++) {
-		size_t k = strlen(parts[i]);
-		if (k > sizeof head - n)
-			n = sizeof head + 1;
-		else
-			memcpy(head + n, parts[i], k), n += k;
-	}
-	c->st = C_DONE;
-	if (n > sizeof head || out_append(c, head, n) < 0 ||
-	    (!c->head_only && len > 0 && out_append(c, body, len) < 0)) {
-		c->outlen = c->outoff = 0;
-		c->close_after = 1;
+	c->failed = 1;
+	c->ph = P_ANSWER;
+	if (c->suspended) {
+		c->suspended = 0;
+		MHD_resume_connection(c->mc);
 	}
 }
 
-static void plain(struct onion_conn *c, unsigned code, const char *text)
+void onion_http_respond(struct onion_conn *c, struct onion_response *r)
 {
-	counter_http(code == 404 ? HTTP_ROUTE_UNKNOWN : HTTP_ROUTE_ONION, code);
-	respond(c, code, "text/plain", code == 405 ? "Allow: POST\r\n" : NULL, text, strlen(text));
-}
+	struct MHD_Response *resp;
 
-/* Malformed HTTP: answered without counting (it never reached a route), then closed. */
-static int fail(struct onion_conn *c, unsigned code, const char *text)
-{
-	c->close_after = 1;
-	respond(c, code, "text/plain", NULL, text, strlen(text));
-	return 1;
+	if (r->body != NULL)
+		resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
+	else
+		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL) {
+		free(r->body);
+	} else if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->type) == MHD_NO) {
+		MHD_destroy_response(resp);
+		resp = NULL;
+	}
+	for (size_t i = 0; resp != NULL && i < r->nheaders && i < ONION_RESP_HEADERS; i++)
+		if (MHD_add_response_header(resp, r->header[i][0], r->header[i][1]) == MHD_NO) {
+			MHD_destroy_response(resp);
+			resp = NULL;
+		}
+	r->body = NULL;
+	if (c->resp)
+		MHD_destroy_response(c->resp);
+	c->resp = resp;
+	c->code = r->code;
+	c->failed = resp == NULL;
+	c->ph = P_ANSWER;
+	if (c->suspended) {
+		/* The handler runs again and queues it. */
+		c->suspended = 0;
+		MHD_resume_connection(c->mc);
+	}
 }
 
 void onion_http_answer(struct onion_conn *c, unsigned code, const char *type, const char *extra, char *body,
 		       size_t len)
 {
-	respond(c, code, type, extra, body, len);
-	free(body);
+	struct onion_response r = {.code = code, .type = type, .body = body, .len = len};
+	char buf[ONION_RESP_HEADERS][2][256];
+	const char *p = extra;
+
+	/* extra holds header lines "Name: value\r\n"; a malformed or overlong one is left out. */
+	while (p != NULL && *p != '\0' && r.nheaders < ONION_RESP_HEADERS) {
+		const char *eol = strchr(p, '\n'), *colon = strchr(p, ':'), *v, *e;
+		size_t nl;
+		if (eol == NULL)
+			eol = p + strlen(p);
+		if (colon != NULL && colon < eol && (nl = (size_t)(colon - p)) > 0 && nl < sizeof buf[0][0]) {
+			for (v = colon + 1; *v == ' '; v++)
+				;
+			for (e = eol; e > v && (e[-1] == '\r' || e[-1] == ' '); e--)
+				;
+			if ((size_t)(e - v) < sizeof buf[0][1]) {
+				memcpy(buf[r.nheaders][0], p, nl);
+				buf[r.nheaders][0][nl] = '\0';
+				memcpy(buf[r.nheaders][1], v, (size_t)(e - v));
+				buf[r.nheaders][1][e - v] = '\0';
+				r.header[r.nheaders][0] = buf[r.nheaders][0];
+				r.header[r.nheaders][1] = buf[r.nheaders][1];
+				r.nheaders++;
+			}
+		}
+		p = *eol ? eol + 1 : eol;
+	}
+	onion_http_respond(c, &r);
+}
+
+static void plain(struct onion_conn *c, unsigned code, const char *text)
+{
+	struct onion_response r = {.code = code, .type = "text/plain", .body = strdup(text), .len = strlen(text)};
+	counter_http(code == 404 ? HTTP_ROUTE_UNKNOWN : HTTP_ROUTE_ONION, code);
+	if (code == 405) {
+		r.header[r.nheaders][0] = "Allow";
+		r.header[r.nheaders++][1] = "POST";
+	}
+	if (code == 413 || c->close_after) {
+		/* A body past the cap is never drained for the next request. */
+		r.header[r.nheaders][0] = "Connection";
+		r.header[r.nheaders++][1] = "close";
+	}
+	if (r.body == NULL) {
+		answer_failed(c);
+		return;
+	}
+	onion_http_respond(c, &r);
 }
 
 /* ---- onion requests ---- */
@@ -309,13 +287,25 @@ static void reply(struct onion_conn *c, enum bchat_error e)
 		sealed = malloc(outlen);
 	if (pt != NULL && sealed != NULL && onion_seal(&c->req.key, pt, ptlen, sealed) == 0 &&
 	    (v4 || (body = bchat_v2_http_body(sealed, outlen, &outlen)) != NULL)) {
+		struct onion_response r = {.code = 200, .type = v4 ? "application/octet-stream" : "application/json"};
 		counter_http(HTTP_ROUTE_ONION, 200);
-		respond(c, 200, v4 ? "application/octet-stream" : "application/json", NULL,
-			v4 ? (char *)sealed : body, outlen);
+		if (!v4) {
+			r.body = body;
+		} else if (sealed != small) {
+			r.body = (char *)sealed;
+			sealed = small;
+		} else if ((r.body = malloc(outlen)) != NULL) {
+			memcpy(r.body, sealed, outlen);
+		}
+		r.len = outlen;
+		body = NULL;
+		if (r.body != NULL)
+			onion_http_respond(c, &r);
+		else
+			answer_failed(c);
 	} else {
 		/* Out of memory: nothing sensible can be sent. */
-		c->st = C_DONE;
-		c->close_after = 1;
+		answer_failed(c);
 	}
 	free(body);
 	if (sealed != small)
@@ -330,8 +320,6 @@ static void on_router(void *ctx, uint32_t status, const struct frame *f)
 	c->status = status;
 	histogram_observe(HIST_ONION_ROUTER_REPLY, counters_now_us() - c->received_us);
 	reply(c, verdict(c));
-	touch(c);
-	drive(c);
 }
 
 /* Builds the frame for a parsed action. */
@@ -425,25 +413,25 @@ static void process(struct onion_conn *c)
 		reply(c, verdict(c));
 		return;
 	}
-	c->st = C_WAIT;
+	c->ph = P_WAIT;
 }
 
 void onion_http_stats_ready(struct onion_conn *c)
 {
 	onion_stats_finish(c->w->srv, c, c->stats);
-	if (!c->driving)
-		drive(c);
 }
 
 /* ---- reading requests ---- */
 
-static void take_body(void *ctx, const unsigned char *p, size_t n)
+static void take_body(struct onion_conn *c, const char *p, size_t n)
 {
-	struct onion_conn *c = ctx;
-	if (c->too_large || c->refused || n == 0)
+	c->body_bytes += n;
+	if (c->body_bytes > (uint64_t)c->w->srv->cfg->onion.max_body)
+		c->close_after = 1;
+	if (c->too_large || c->refused)
 		return;
 	if (c->len + n > (size_t)c->w->srv->cfg->onion.max_body) {
-		c->too_large = 1; /* the rest is read and dropped */
+		c->too_large = 1;
 		return;
 	}
 	if (c->len + n > c->cap) {
@@ -462,311 +450,270 @@ static void take_body(void *ctx, const unsigned char *p, size_t n)
 	c->len += n;
 }
 
-static int end_request(struct onion_conn *c)
+/* The refusal or the 413 that a request has earned, if any. */
+static int refuse(struct onion_conn *c)
+{
+	if (c->refused == 404)
+		plain(c, 404, "Not Found\n");
+	else if (c->refused)
+		plain(c, 405, "Method Not Allowed\n");
+	else if (c->too_large)
+		plain(c, 413, "Payload Too Large\n");
+	else
+		return 0;
+	return 1;
+}
+
+/* The whole request is here. */
+static void end_request(struct onion_conn *c)
 {
 	struct onion_worker *w = c->w;
-	if (c->refused == 404) {
-		plain(c, 404, "Not Found\n");
-	} else if (c->refused) {
-		plain(c, 405, "Method Not Allowed\n");
-	} else if (c->too_large) {
-		plain(c, 413, "Payload Too Large\n");
-	} else if (c->route == ROUTE_HEALTH) {
+	if (refuse(c))
+		return;
+	if (c->route == ROUTE_HEALTH) {
 		/* GET /healthz: this worker's link to the router (docs/observability.md). */
 		plain(c, link_connected(w->link) ? 200 : 503,
 		      link_connected(w->link) ? "ok: connected to the router\n" : "unhealthy: not connected to the router\n");
 	} else if (c->route == ROUTE_STATS) {
-		struct sockaddr_storage peer;
-		socklen_t peerlen = sizeof peer;
-		if (getpeername(c->fd, (struct sockaddr *)&peer, &peerlen) < 0)
-			peerlen = 0;
-		c->st = C_WAIT;
-		if (onion_stats_begin(w->srv, c, w->link, w->stats_link, c->auth, peerlen ? (struct sockaddr *)&peer : NULL,
-				      peerlen, c->body, c->len, &c->stats) < 0) {
-			c->st = C_DONE;
-			c->close_after = 1;
-		}
+		socklen_t peerlen = c->addr.ss_family == AF_INET6  ? sizeof(struct sockaddr_in6)
+				    : c->addr.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+								   : 0;
+		c->ph = P_WAIT;
+		if (onion_stats_begin(w->srv, c, w->link, w->stats_link, c->auth,
+				      peerlen ? (struct sockaddr *)&c->addr : NULL, peerlen, c->body, c->len, &c->stats) < 0)
+			answer_failed(c);
 	} else {
 		process(c);
 	}
-	return 1;
 }
 
-/* A complete head of hl bytes is at the start of the input. */
-static int begin_request(struct onion_conn *c, size_t hl)
+/* The head is complete: route and method are known. An answer that needs no body is made
+ * at once when the body would be too large to drop (or the client waits for 100 Continue):
+ * libmicrohttpd then ends the connection after the answer instead of reading the body. */
+static void begin_request(struct onion_conn *c, const char *url, const char *method)
 {
+	struct MHD_Connection *mc = c->mc;
 	const struct config *cfg = c->w->srv->cfg;
-	int has_body = c->h.chunked || c->h.content_length > 0;
+	const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	const char *ex = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+	unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+	int has_body = declared > 0 || te != NULL;
 
+	c->ph = P_BODY;
+	c->since_ms = mono_ms();
 	c->received_us = counters_now_us();
-	c->route = match_route(cfg, c->h.path);
-	c->keep_alive = c->h.keep_alive;
-	c->head_only = c->h.method == HTTP1_HEAD;
-	if (c->route == ROUTE_STATS && c->h.auth != NULL && (c->auth = strndup(c->h.auth, c->h.auth_len)) == NULL)
-		return fail(c, 503, "Service Unavailable\n");
-	consume(c, hl);
-	/* Refused whatever the body holds; it is still read (and dropped), so the connection can
-	 * carry the next request. */
+	c->route = match_route(cfg, url);
 	if (c->route == ROUTE_NONE)
 		c->refused = 404;
-	else if (c->h.method != HTTP1_POST &&
-		 !(c->route == ROUTE_HEALTH && (c->h.method == HTTP1_GET || c->h.method == HTTP1_HEAD)))
+	else if (strcmp(method, MHD_HTTP_METHOD_POST) != 0 &&
+		 !(c->route == ROUTE_HEALTH &&
+		   (strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)))
 		c->refused = 405;
-	if (c->refused && c->h.expect_continue && has_body && c->inlen == 0) {
-		/* The client waits before sending the body: answer now instead, and close. */
-		c->close_after = 1;
-		return end_request(c);
+	c->too_large = !c->refused && declared > (unsigned long long)cfg->onion.max_body;
+	if (c->route == ROUTE_STATS) {
+		const char *a = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+		if (a != NULL && (c->auth = strdup(a)) == NULL)
+			c->failed = 1;
 	}
-	if (c->h.chunked) {
-		memset(&c->ck, 0, sizeof c->ck);
-		c->st = C_CHUNKED;
-	} else {
-		c->body_left = has_body ? (uint64_t)c->h.content_length : 0;
-		c->too_large = !c->refused && c->body_left > (uint64_t)cfg->onion.max_body;
-		c->st = C_BODY;
+	if (c->too_large || (c->refused && has_body && (declared > (unsigned long long)cfg->onion.max_body || ex != NULL))) {
+		c->close_after = has_body;
+		refuse(c);
 	}
-	if (c->h.expect_continue && c->h.minor >= 1 && has_body && c->inlen == 0) {
-		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-		if (out_append(c, cont, sizeof cont - 1) < 0)
-			return fail(c, 503, "Service Unavailable\n");
-	}
-	return 1;
 }
 
-/* Uses what the input holds: 1 when something happened, 0 when more bytes are needed. */
-static int step(struct onion_conn *c)
+/* Queues the answer made for c, if there is one: MHD_YES when the request goes on. */
+static enum MHD_Result queue(struct onion_conn *c)
 {
-	long n;
-	int done;
+	enum MHD_Result rc;
+	if (c->failed)
+		return MHD_NO;
+	if (c->resp == NULL)
+		return MHD_YES;
+	rc = MHD_queue_response(c->mc, c->code, c->resp);
+	MHD_destroy_response(c->resp);
+	c->resp = NULL;
+	return rc;
+}
 
-	switch (c->st) {
-	case C_HEAD:
-		if (c->scanned == 0) {
-			size_t k = 0;
-			while (k < c->inlen && (c->in[k] == '\r' || c->in[k] == '\n'))
-				k++;
-			consume(c, k);
+/* libmicrohttpd's access handler: called once the head is complete (*req_cls NULL), then
+ * with each piece of the body, then once more with none (and again after a resume). */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
+				  const char *version, const char *upload, size_t *upload_size, void **req_cls)
+{
+	struct onion_conn *c = *req_cls;
+	(void)cls;
+	(void)version;
+	if (c == NULL) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		if (ci == NULL || (c = ci->socket_context) == NULL || c->cut)
+			return MHD_NO;
+		*req_cls = c;
+		begin_request(c, url, method);
+		return queue(c);
+	}
+	if (c->cut)
+		return MHD_NO;
+	if (c->resp != NULL || c->failed || c->ph == P_ANSWER)
+		return queue(c);
+	if (*upload_size > 0) {
+		/* libmicrohttpd takes an answer only before the body or after all of it: a chunked
+		 * body past the cap is dropped to its end (answered 413, then closed), within the
+		 * body deadlines and up to DROP_MAX bytes; past that the connection is cut. */
+		take_body(c, upload, *upload_size);
+		*upload_size = 0;
+		return c->body_bytes > DROP_MAX ? MHD_NO : MHD_YES;
+	}
+	end_request(c);
+	if (c->ph == P_WAIT) {
+		c->suspended = 1;
+		MHD_suspend_connection(mc);
+		return MHD_YES;
+	}
+	return queue(c);
+}
+
+/* ---- connections ---- */
+
+static void cut(struct onion_conn *c, const char *why)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	if (c->addr.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&c->addr)->sin_addr, a, sizeof a);
+	else if (c->addr.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&c->addr)->sin6_addr, a, sizeof a);
+	log_debug("connection from %s closed: %s", a, why);
+	c->cut = 1;
+	shutdown(c->fd, SHUT_RDWR);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct onion_worker *w = cls;
+	struct onion_conn *c = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *fd = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *ad = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		int one = 1;
+		if (fd == NULL || (c = calloc(1, sizeof *c)) == NULL) {
+			if (fd != NULL)
+				shutdown(fd->connect_fd, SHUT_RDWR);
+			return;
 		}
-		if (c->inlen == 0)
-			return 0;
-		n = http1_parse_head(c->in, c->inlen, &c->scanned, &c->h);
-		if (n < 0)
-			return fail(c, 400, "Bad Request\n");
-		if (n > 0)
-			return begin_request(c, (size_t)n);
-		return c->inlen == IN_MAX ? fail(c, 431, "Request Header Fields Too Large\n") : 0;
-	case C_BODY:
-		n = (long)(c->inlen < c->body_left ? c->inlen : c->body_left);
-		take_body(c, (unsigned char *)c->in, (size_t)n);
-		consume(c, (size_t)n);
-		c->body_left -= (uint64_t)n;
-		if (c->body_left == 0)
-			return end_request(c);
-		return n > 0;
-	case C_CHUNKED:
-		if (c->inlen == 0)
-			return 0;
-		n = http1_chunked_feed(&c->ck, (unsigned char *)c->in, c->inlen, &done, take_body, c);
-		if (n < 0)
-			return fail(c, 400, "Bad Request\n");
-		consume(c, (size_t)n);
-		return done ? end_request(c) : n > 0;
-	default:
-		return 0;
+		c->w = w;
+		c->mc = mc;
+		c->fd = fd->connect_fd;
+		if (ad != NULL && ad->client_addr != NULL)
+			memcpy(&c->addr, ad->client_addr,
+			       ad->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+		c->ph = P_HEAD;
+		c->since_ms = mono_ms();
+		c->next = w->conns;
+		if (w->conns)
+			w->conns->prev = c;
+		w->conns = c;
+		*socket_context = c;
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		if (conn_limit_take(w->srv->limit, (struct sockaddr *)&c->addr) == 0)
+			c->counted = 1;
+		else
+			cut(c, "over max_connections or max_connections_per_source");
+		return;
 	}
+	if (c == NULL)
+		return;
+	*(c->prev ? &c->prev->next : &w->conns) = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	if (c->counted)
+		conn_limit_put(w->srv->limit, (struct sockaddr *)&c->addr);
+	request_reset(c);
+	free(c->body);
+	free(c);
+	*socket_context = NULL;
 }
 
-/* 1: bytes arrived; 0: none for now; -1: end of stream or error. */
-static int read_more(struct onion_conn *c)
+/* A request is over (answered, or its connection failed): the next head's deadline starts. */
+static void on_completed(void *cls, struct MHD_Connection *mc, void **req_cls, enum MHD_RequestTerminationCode toe)
 {
-	size_t space = IN_MAX - c->inlen;
-	ssize_t n = recv(c->fd, c->in + c->inlen, space, 0);
-	if (n > 0) {
-		c->inlen += (size_t)n;
-		/* A short read of a stream socket means it is drained (epoll(7), edge-triggered). */
-		if ((size_t)n < space)
-			c->readable = 0;
-		touch(c);
-		return 1;
-	}
-	if (n < 0 && errno == EINTR)
-		return 1;
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-		c->readable = 0;
-		return 0;
-	}
-	return -1;
+	struct onion_conn *c = *req_cls;
+	(void)cls;
+	(void)mc;
+	(void)toe;
+	if (c == NULL)
+		return;
+	request_reset(c);
+	c->ph = P_HEAD;
+	c->since_ms = mono_ms();
+	*req_cls = NULL;
 }
 
-/* 1: everything queued is sent; 0: the socket is full; -1: the client is gone. */
-static int flush(struct onion_conn *c)
+/* The deadlines libmicrohttpd does not have (its timeout_s only measures silence). */
+static void check_deadlines(struct onion_worker *w)
 {
-	ssize_t n;
-	if (!c->writable)
-		return 0;
-	n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return -1;
-		c->writable = errno == EINTR;
-		return 0;
-	}
-	touch(c);
-	c->outoff += (size_t)n;
-	if (c->outoff < c->outlen) {
-		c->writable = 0;
-		return 0;
-	}
-	c->outoff = c->outlen = 0;
-	return 1;
-}
-
-/* Moves the connection as far as its bytes allow; may close (free) it. */
-static void drive(struct onion_conn *c)
-{
-	c->driving = 1;
-	for (;;) {
-		int r;
-		if (c->outoff < c->outlen && (r = flush(c)) <= 0) {
-			if (r == 0)
-				break;
-			if (c->st != C_WAIT)
-				goto close;
-			/* Gone while the router decides: the verdict finds nothing to send to. */
-			c->outoff = c->outlen = 0;
-			c->close_after = 1;
-		}
-		if (c->st == C_WAIT)
-			break;
-		if (c->st == C_DONE) {
-			if (c->close_after)
-				goto close;
-			request_reset(c);
-		}
-		if (step(c) > 0)
+	const struct conf_ingress_onion *o = &w->srv->cfg->onion;
+	uint64_t head = (uint64_t)o->head_timeout_s * 1000, body = (uint64_t)o->body_timeout_s * 1000;
+	uint64_t rate = (uint64_t)o->min_body_rate;
+	for (struct onion_conn *c = w->conns; c != NULL; c = c->next) {
+		uint64_t el = w->now_ms - c->since_ms;
+		if (c->cut || w->now_ms < c->since_ms)
 			continue;
-		if (!c->readable) {
-			if (c->peer_closed)
-				goto close;
-			break;
-		}
-		if ((r = read_more(c)) < 0)
-			goto close;
-		if (r == 0 && c->peer_closed)
-			goto close;
-		if (r == 0)
-			break;
+		if (c->ph == P_HEAD && el >= head)
+			cut(c, "request head not complete within ingress_onion.head_timeout_s");
+		else if (c->ph == P_BODY && el >= body)
+			cut(c, "request body not complete within ingress_onion.body_timeout_s");
+		else if (c->ph == P_BODY && rate > 0 && el >= RATE_GRACE_MS && c->body_bytes * 1000 < rate * el)
+			cut(c, "request body slower than ingress_onion.min_body_rate");
 	}
-	c->driving = 0;
-	return;
-close:
-	conn_close(c);
 }
 
 /* ---- workers ---- */
 
-static void accept_conns(struct onion_worker *w)
-{
-	struct onion_server *s = w->srv;
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
-		struct onion_conn *c;
-		int one = 1, fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-				log_warn("accept: %s", strerror(errno));
-			return;
-		}
-		if (__atomic_add_fetch(&s->nconns, 1, __ATOMIC_RELAXED) > s->cfg->onion.max_connections) {
-			__atomic_sub_fetch(&s->nconns, 1, __ATOMIC_RELAXED);
-			close(fd);
-			continue;
-		}
-		if ((c = calloc(1, sizeof *c)) == NULL || (c->in = malloc(IN_MAX)) == NULL) {
-			free(c);
-			__atomic_sub_fetch(&s->nconns, 1, __ATOMIC_RELAXED);
-			close(fd);
-			continue;
-		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		c->fd = fd;
-		c->w = w;
-		c->writable = 1;
-		touch(c);
-		ev.data.ptr = c;
-		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-			conn_close(c);
-	}
-}
-
-static void on_conn_event(struct onion_conn *c, uint32_t ev)
-{
-	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		c->readable = 1;
-	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		c->peer_closed = 1;
-	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-		c->writable = 1;
-	drive(c);
-}
-
-/* Closes connections idle for timeout_s; those waiting for a verdict stay (the link's own
- * deadline answers them). */
-static void expire_idle(struct onion_worker *w)
-{
-	uint64_t limit = (uint64_t)w->srv->cfg->onion.timeout_s * 1000;
-	struct onion_conn *c = w->head, *next;
-	for (; c != NULL && c->last_ms + limit <= w->now_ms; c = next) {
-		next = c->next;
-		if (c->st != C_WAIT)
-			conn_close(c);
-	}
-}
-
 static void *worker_main(void *arg)
 {
 	struct onion_worker *w = arg;
-	struct onion_server *s = w->srv;
-	struct epoll_event ev[64];
+	struct epoll_event ev[16];
 	uint64_t next_tick = 0;
 
-	/* Created before the sandbox, started after it (onion_http_run). */
-	pthread_mutex_lock(&s->gate_mu);
-	while (!s->go)
-		pthread_cond_wait(&s->gate, &s->gate_mu);
-	pthread_mutex_unlock(&s->gate_mu);
+	w->now_ms = mono_ms();
+	/* Connected before the first request is read, so none finds its worker without a router. */
+	link_tick(w->link, w->now_ms);
+	link_tick(w->stats_link, w->now_ms);
 	while (!daemon_stop) {
-		int n;
+		MHD_UNSIGNED_LONG_LONG mt;
+		int n, wait = 100;
 		/* Deadlines need no finer grain than a tenth of a second. */
 		if ((w->now_ms = mono_ms()) >= next_tick) {
 			link_tick(w->link, w->now_ms);
 			link_tick(w->stats_link, w->now_ms);
-			expire_idle(w);
+			check_deadlines(w);
 			next_tick = w->now_ms + 100;
 		}
+		MHD_run(w->mhd);
 		/* The frames this turn produced go to the router and statsd together. */
 		link_flush(w->link);
 		link_flush(w->stats_link);
-		n = epoll_wait(w->epfd, ev, 64, 100);
-		w->now_ms = mono_ms();
+		if (MHD_get_timeout(w->mhd, &mt) == MHD_YES && mt < (MHD_UNSIGNED_LONG_LONG)wait)
+			wait = (int)mt;
+		n = epoll_wait(w->epfd, ev, 16, wait);
 		for (int i = 0; i < n; i++) {
 			void *tag = ev[i].data.ptr;
-			if (tag == &w->tag_listen)
-				accept_conns(w);
-			else if (tag == &w->tag_router)
+			if (tag == &w->tag_router)
 				link_read(w->link);
 			else if (tag == &w->tag_statsd)
 				link_read(w->stats_link);
-			else
-				on_conn_event(tag, ev[i].events);
+			/* tag_mhd: MHD_run at the top of the loop */
 		}
 	}
-	/* Pending requests are answered Server busy, then every connection closes. */
+	/* Pending requests are answered Server busy (and resumed), then every connection closes. */
 	link_free(w->link);
 	link_free(w->stats_link);
 	w->link = w->stats_link = NULL;
-	while (w->head != NULL)
-		conn_close(w->head);
+	MHD_run(w->mhd);
+	MHD_stop_daemon(w->mhd);
+	w->mhd = NULL;
 	onion_thread_cleanup();
 	return NULL;
 }
@@ -791,21 +738,53 @@ static int parse_listen(const char *s, struct sockaddr_in *sa)
 	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
 }
 
+/* The per-source cap: the configured one, or a quarter of max_connections. */
+static long per_source(const struct conf_ingress_onion *o)
+{
+	if (o->max_connections_per_source > 0)
+		return o->max_connections_per_source;
+	return o->max_connections / 4 > 0 ? o->max_connections / 4 : 1;
+}
+
 static int worker_init(struct onion_server *s, struct onion_worker *w)
 {
 	const struct conf_ingress_onion *o = &s->cfg->onion;
 	/* The pending limit is the daemon's; each worker has its share. */
 	size_t pending = ((size_t)o->max_pending + s->nworkers - 1) / s->nworkers;
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
+	struct epoll_event ev = {.events = EPOLLIN};
+	const union MHD_DaemonInfo *di;
+	int lfd;
 
 	w->srv = s;
-	ev.data.ptr = &w->tag_listen;
-	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, s->lfd, &ev) < 0 ||
-	    (w->fbuf = malloc(FRAME_MAX)) == NULL ||
+	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 || (w->fbuf = malloc(FRAME_MAX)) == NULL ||
 	    (w->link = link_new(s->router_path, pending, (uint32_t)o->router_timeout_ms, ROLE_INGRESS, 1, w->epfd,
 				&w->tag_router)) == NULL ||
 	    (w->stats_link = link_new(s->stats_path, 64, (uint32_t)o->router_timeout_ms, ROLE_INGRESS, 0, w->epfd,
 				      &w->tag_statsd)) == NULL)
+		return -1;
+	/* Each daemon gets its own descriptor of the one listening socket (it closes it). Its
+	 * own limits sit above the shared ones (conn_limit.c), which close what is over them;
+	 * at its own limit libmicrohttpd would stop accepting and leave clients in the backlog. */
+	if ((lfd = dup(s->lfd)) < 0)
+		return -1;
+	w->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO, 0, NULL,
+				  NULL, on_request, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				  MHD_OPTION_LISTEN_SOCKET, lfd,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)(o->max_connections + 64),
+				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_source(o),
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout_s,
+				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MHD_POOL,
+				  MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
+				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, w, MHD_OPTION_END);
+	if (w->mhd == NULL) {
+		close(lfd);
+		errno = EINVAL;
+		return -1;
+	}
+	if ((di = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD)) == NULL)
+		return -1;
+	ev.data.ptr = &w->tag_mhd;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, di->epoll_fd, &ev) < 0)
 		return -1;
 	return pthread_create(&w->tid, NULL, worker_main, w) == 0 ? 0 : -1;
 }
@@ -837,9 +816,16 @@ int onion_http_start(struct onion_server *s, char *err, size_t errlen)
 		s->lfd = -1;
 		return -1;
 	}
-	pthread_mutex_init(&s->gate_mu, NULL);
-	pthread_cond_init(&s->gate, NULL);
-	s->nworkers = (size_t)o->threads;
+	if ((s->limit = conn_limit_new((size_t)o->max_connections, (size_t)per_source(o))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int onion_http_run(struct onion_server *s, char *err, size_t errlen)
+{
+	s->nworkers = (size_t)s->cfg->onion.threads;
 	if ((s->workers = calloc(s->nworkers, sizeof *s->workers)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -854,27 +840,14 @@ int onion_http_start(struct onion_server *s, char *err, size_t errlen)
 	return 0;
 }
 
-void onion_http_run(struct onion_server *s)
-{
-	uint64_t now = mono_ms();
-	/* Connected before the first request can arrive, so none finds its worker without a
-	 * router. */
-	for (size_t i = 0; i < s->nworkers; i++) {
-		link_tick(s->workers[i].link, now);
-		link_tick(s->workers[i].stats_link, now);
-	}
-	pthread_mutex_lock(&s->gate_mu);
-	s->go = 1;
-	pthread_cond_broadcast(&s->gate);
-	pthread_mutex_unlock(&s->gate_mu);
-}
-
 void onion_http_stop(struct onion_server *s)
 {
 	for (size_t i = 0; s->workers != NULL && i < s->nworkers; i++) {
 		struct onion_worker *w = &s->workers[i];
 		if (w->tid)
 			pthread_join(w->tid, NULL);
+		if (w->mhd)
+			MHD_stop_daemon(w->mhd);
 		if (w->epfd >= 0)
 			close(w->epfd);
 		link_free(w->link);
@@ -889,4 +862,6 @@ void onion_http_stop(struct onion_server *s)
 	if (s->lfd >= 0)
 		close(s->lfd);
 	s->lfd = -1;
+	conn_limit_free(s->limit);
+	s->limit = NULL;
 }

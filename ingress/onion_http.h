@@ -1,7 +1,8 @@
 /*
- * onion_http: the onion ingress's HTTP/1.1 side: worker threads, each an epoll loop that owns
- * its client connections and its own links to the router and to statsd, so a request is read,
- * decrypted, forwarded and answered on one thread without locks or wake-ups.
+ * onion_http: the onion ingress's HTTP/1.1 side, served by libmicrohttpd: `threads` worker
+ * threads, each an epoll loop that drives its own libmicrohttpd daemon (external epoll, on
+ * the listening socket shared by all) and owns its links to the router and to statsd, so a
+ * request is read, decrypted, forwarded and answered on one thread without locks.
  */
 #ifndef ONION_HTTP_H
 #define ONION_HTTP_H
@@ -13,32 +14,44 @@
 
 struct onion_worker;
 struct onion_conn;
+struct conn_limit;
 
 struct onion_server {
 	const struct config *cfg;
 	unsigned char sk[32], pk[32];
 	char pk_hex[65];
 	char router_path[108], stats_path[108]; /* router.sock, statsd-query.sock */
-	int lfd;				/* the listening socket */
-	int nconns;				/* open connections, all workers (atomic) */
+	int lfd;				/* the listening socket, bound before the sandbox */
+	struct conn_limit *limit;		/* max_connections and the per-source cap */
 	size_t nworkers;
 	struct onion_worker *workers;
-	pthread_mutex_t gate_mu; /* the workers wait for go */
-	pthread_cond_t gate;
-	int go;
 };
 
-/* Opens the listening socket on cfg->onion.listen and creates the worker threads, which wait
- * (called before the sandbox, which then reaches them too); -1 with a reason. */
+/* An answer: status, Content-Type, up to ONION_RESP_HEADERS more header fields and a body
+ * (malloc'd; onion_http_respond takes it). Names and values must outlive the call only. */
+#define ONION_RESP_HEADERS 4
+struct onion_response {
+	unsigned code;
+	const char *type;
+	const char *header[ONION_RESP_HEADERS][2]; /* name, value */
+	size_t nheaders;
+	char *body;
+	size_t len;
+};
+
+/* Opens the listening socket on cfg->onion.listen (before the sandbox); -1 with a reason. */
 int onion_http_start(struct onion_server *s, char *err, size_t errlen);
-/* Connects every worker to the router and statsd and lets the workers run (after the
- * sandbox); they run until daemon_stop. */
-void onion_http_run(struct onion_server *s);
+/* Creates the workers and their libmicrohttpd daemons (after the sandbox, which the threads
+ * inherit); they connect to the router and statsd and run until daemon_stop. -1 with a
+ * reason. */
+int onion_http_run(struct onion_server *s, char *err, size_t errlen);
 /* Waits for the workers (after daemon_stop) and closes everything. */
 void onion_http_stop(struct onion_server *s);
 
-/* Queues the answer to c's request; body (malloc'd, taken) is len bytes. extra is a header
- * line with its CRLF, or NULL. */
+/* Answers c's request with r (r->body is taken, also on failure). */
+void onion_http_respond(struct onion_conn *c, struct onion_response *r);
+/* The same with one optional extra header given as a line "Name: value\r\n" (or NULL); body
+ * (malloc'd, taken) is len bytes. */
 void onion_http_answer(struct onion_conn *c, unsigned code, const char *type, const char *extra, char *body,
 		       size_t len);
 /* onion_stats.c calls this when the statistics for c are complete. */

@@ -1,46 +1,41 @@
 /*
- * http: see http.h. A small HTTP/1.1 server for a loopback listener that serves two pages to
- * scrapers and browsers: one request per connection, answered with "Connection: close". The
- * request head is read whole (at most STATSD_HTTP_HEAD_MAX bytes) and checked by the parser the
- * onion ingress uses (common/http1.c) before it is answered; of it only the method and the path
- * matter, and any body is ignored. After the answer the
- * connection is drained until the client closes, so an unread body never turns the close into
- * a reset. Every connection is closed HTTP_TIMEOUT_MS after it was accepted, whatever it is
- * doing; at most HTTP_CONNS at once, more are closed on accept. The listener and the
- * connections sit in an epoll set of their own whose fd sits in statsd's loop, so pages are
- * rendered in the thread that owns the statistics. Trusts nothing in a request. Holds each
- * connection's head buffer and answer.
+ * http: see http.h. libmicrohttpd serves a loopback listener for scrapers and browsers, one
+ * request per connection (every answer says "Connection: close"). It parses the request head
+ * (malformed → 400, too large for its 16 KiB connection buffer → 431, not HTTP/1.x → 505);
+ * here only the method and the path matter, and any body is ignored. The route table is the
+ * caller's (statsd/main.c). Every connection is closed HTTP_TIMEOUT_MS after it was accepted,
+ * whatever it is doing (this file's timer: libmicrohttpd's own timeout only measures
+ * silence); at most HTTP_CONNS at once. libmicrohttpd runs without threads of its own, from
+ * statsd's loop, so pages are rendered in the thread that owns the statistics. Trusts nothing
+ * in a request. Holds the open connections' accept times.
  */
 #include "http.h"
 #include "daemon.h"
+#include "log.h"
+#include "mhd_log.h"
 #include <arpa/inet.h>
 #include <errno.h>
+#include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define HTTP_CONNS 32
 #define HTTP_TIMEOUT_MS 10000
-#define EV_LISTEN HTTP_CONNS /* epoll tag of the listener; connections are tagged by slot */
-
-enum conn_state { C_FREE, C_HEAD, C_ANSWER, C_DRAIN };
+#define HTTP_POOL (16 * 1024) /* per connection: the request head and the answer's head */
 
 struct conn {
-	enum conn_state st;
-	int fd;
+	int fd; /* -1: free */
 	uint64_t deadline; /* monotonic ms */
-	char *buf;	   /* C_HEAD: the head so far (STATSD_HTTP_HEAD_MAX); C_ANSWER: the answer */
-	size_t len, sent;
 };
 
 struct statsd_http {
-	int lfd, epfd;
-	statsd_page_fn *fn;
+	struct MHD_Daemon *mhd;
+	const struct statsd_route *routes;
 	void *ctx;
 	struct conn c[HTTP_CONNS];
 };
@@ -107,199 +102,111 @@ int statsd_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *s
 
 /* ---- requests ---- */
 
-int statsd_http_parse(const char *buf, size_t len, struct statsd_http_req *r)
-{
-	struct http1_head h;
-	size_t skip = 0, scanned = 0;
-	long n;
-
-	memset(r, 0, sizeof *r);
-	while (skip < len && (buf[skip] == '\r' || buf[skip] == '\n')) /* empty lines before it */
-		skip++;
-	n = http1_parse_head(buf + skip, len - skip, &scanned, &h);
-	if (n == 0)
-		return len >= STATSD_HTTP_HEAD_MAX ? STATSD_HTTP_TOO_LONG : STATSD_HTTP_MORE;
-	if (n < 0)
-		return n == -2 ? STATSD_HTTP_VERSION : STATSD_HTTP_BAD;
-	r->method = h.method;
-	memcpy(r->path, h.path, sizeof r->path);
-	return STATSD_HTTP_OK;
-}
-
 static const char *reason(unsigned code)
 {
 	switch (code) {
 	case 200:
 		return "OK";
-	case 400:
-		return "Bad Request";
 	case 404:
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
-	case 431:
-		return "Request Header Fields Too Large";
-	case 505:
-		return "HTTP Version Not Supported";
 	}
 	return "Internal Server Error";
 }
 
-#define HEAD_FMT                                                                                   \
-	"HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sCache-Control: no-store\r\n" \
-	"X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n"
-
-/* Replaces c->buf with the whole answer to what the head parsed to (rc, r); NULL when out of
- * memory. Errors and a page that could not be rendered get their reason phrase as the body. */
-static void answer(struct statsd_http *h, struct conn *c, int rc, const struct statsd_http_req *r)
+static enum MHD_Result answer(struct MHD_Connection *mc, unsigned code, const char *type, char *body, size_t len,
+			      const char *allow)
 {
-	const char *type = "text/plain; charset=utf-8", *allow = "";
-	unsigned code = 200;
-	char *body = NULL, *out, msg[64];
-	size_t blen = 0;
-	int head = 0, n;
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+	char msg[64];
 
-	if (rc != STATSD_HTTP_OK) {
-		code = rc == STATSD_HTTP_TOO_LONG ? 431 : rc == STATSD_HTTP_VERSION ? 505 : 400;
-	} else if (r->method != HTTP1_GET && r->method != HTTP1_HEAD) {
-		code = 405;
-		allow = "Allow: GET, HEAD\r\n";
+	if (body == NULL) {
+		len = (size_t)snprintf(msg, sizeof msg, "%s\n", reason(code));
+		r = MHD_create_response_from_buffer(len, msg, MHD_RESPMEM_MUST_COPY);
 	} else {
-		head = r->method == HTTP1_HEAD;
-		if ((body = h->fn(h->ctx, r->path, &code, &type, &blen)) == NULL) {
-			code = 500;
-			type = "text/plain; charset=utf-8";
-		}
+		r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	}
-	if (body == NULL)
-		blen = (size_t)snprintf(msg, sizeof msg, "%s\n", reason(code));
-	n = snprintf(NULL, 0, HEAD_FMT, code, reason(code), type, blen, allow);
-	if ((out = malloc((size_t)n + 1 + (head ? 0 : blen))) != NULL) {
-		snprintf(out, (size_t)n + 1, HEAD_FMT, code, reason(code), type, blen, allow);
-		if (!head)
-			memcpy(out + n, body ? body : msg, blen);
+	if (r == NULL) {
+		free(body);
+		return MHD_NO;
 	}
-	free(body);
-	free(c->buf);
-	c->buf = out;
-	c->len = (size_t)n + (head ? 0 : blen);
-	c->sent = 0;
+	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type) == MHD_NO ||
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_NO ||
+	    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff") == MHD_NO ||
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_NO ||
+	    (allow != NULL && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) == MHD_NO)) {
+		MHD_destroy_response(r);
+		return MHD_NO;
+	}
+	rc = MHD_queue_response(mc, code, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+/* Answered as soon as the head is in: the body, if any, is never read. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
+				  const char *version, const char *upload, size_t *upload_size, void **req_cls)
+{
+	struct statsd_http *h = cls;
+	const char *plain = "text/plain; charset=utf-8", *type = plain;
+	unsigned code = 200;
+	size_t len = 0;
+	char *body;
+	(void)version;
+	(void)upload;
+	(void)req_cls;
+	*upload_size = 0;
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return answer(mc, 405, plain, NULL, 0, "GET, HEAD");
+	for (const struct statsd_route *r = h->routes; r->path != NULL; r++) {
+		if (strcmp(url, r->path) != 0)
+			continue;
+		if ((body = r->fn(h->ctx, &code, &type, &len)) == NULL)
+			return answer(mc, 500, plain, NULL, 0, NULL);
+		return answer(mc, code, type, body, len, NULL);
+	}
+	return answer(mc, 404, plain, NULL, 0, NULL);
 }
 
 /* ---- connections ---- */
 
-static void conn_close(struct statsd_http *h, struct conn *c)
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
 {
-	epoll_ctl(h->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
-	free(c->buf);
-	memset(c, 0, sizeof *c);
-	c->fd = -1;
-}
+	struct statsd_http *h = cls;
+	struct conn *c = *socket_context;
 
-static void watch(struct statsd_http *h, struct conn *c, uint32_t events)
-{
-	struct epoll_event ev = {.events = events, .data.u32 = (uint32_t)(c - h->c)};
-	if (epoll_ctl(h->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
-		conn_close(h, c);
-}
-
-static void accept_all(struct statsd_http *h, uint64_t now)
-{
-	int fd;
-
-	while ((fd = accept4(h->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-		struct conn *c = NULL;
-		struct epoll_event ev = {.events = EPOLLIN};
-		for (size_t i = 0; i < HTTP_CONNS && c == NULL; i++)
-			if (h->c[i].st == C_FREE)
-				c = &h->c[i];
-		if (c == NULL || (c->buf = malloc(STATSD_HTTP_HEAD_MAX)) == NULL) {
-			close(fd);
-			continue;
-		}
-		ev.data.u32 = (uint32_t)(c - h->c);
-		if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-			free(c->buf);
-			c->buf = NULL;
-			close(fd);
-			continue;
-		}
-		c->st = C_HEAD;
-		c->fd = fd;
-		c->len = c->sent = 0;
-		c->deadline = now + HTTP_TIMEOUT_MS;
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (c != NULL)
+			c->fd = -1;
+		return;
 	}
-}
-
-/* C_ANSWER: sends what the socket takes; once all is sent, C_DRAIN. */
-static void flush(struct statsd_http *h, struct conn *c)
-{
-	while (c->sent < c->len) {
-		ssize_t w = send(c->fd, c->buf + c->sent, c->len - c->sent, MSG_NOSIGNAL);
-		if (w < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (w <= 0) {
-			conn_close(h, c);
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci == NULL)
+		return;
+	for (size_t i = 0; i < HTTP_CONNS; i++)
+		if (h->c[i].fd < 0) {
+			h->c[i].fd = ci->connect_fd;
+			h->c[i].deadline = mono_ms() + HTTP_TIMEOUT_MS;
+			*socket_context = &h->c[i];
 			return;
 		}
-		c->sent += (size_t)w;
-	}
-	free(c->buf);
-	c->buf = NULL;
-	shutdown(c->fd, SHUT_WR);
-	c->st = C_DRAIN;
-	watch(h, c, EPOLLIN);
-}
-
-static void conn_event(struct statsd_http *h, struct conn *c)
-{
-	struct statsd_http_req r;
-	char sink[4096];
-	ssize_t n;
-	int rc;
-
-	if (c->st == C_ANSWER) {
-		flush(h, c);
-		return;
-	}
-	if (c->st == C_DRAIN) {
-		while ((n = read(c->fd, sink, sizeof sink)) > 0)
-			;
-		if (n == 0 || (errno != EAGAIN && errno != EINTR))
-			conn_close(h, c);
-		return;
-	}
-	n = read(c->fd, c->buf + c->len, STATSD_HTTP_HEAD_MAX - c->len);
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-		conn_close(h, c);
-		return;
-	}
-	if (n < 0)
-		return;
-	c->len += (size_t)n;
-	if ((rc = statsd_http_parse(c->buf, c->len, &r)) == STATSD_HTTP_MORE)
-		return;
-	answer(h, c, rc, &r);
-	if (c->buf == NULL) {
-		conn_close(h, c);
-		return;
-	}
-	c->st = C_ANSWER;
-	watch(h, c, EPOLLOUT);
-	if (c->st == C_ANSWER)
-		flush(h, c);
+	/* More than HTTP_CONNS: closed at once (libmicrohttpd's own limit, twice as high, would
+	 * leave them in the backlog). */
+	shutdown(ci->connect_fd, SHUT_RDWR);
 }
 
 /* ---- the listener ---- */
 
-struct statsd_http *statsd_http_start(const char *listen_on, statsd_page_fn *fn, void *ctx, char *err, size_t errlen)
+struct statsd_http *statsd_http_start(const char *listen_on, const struct statsd_route *routes, void *ctx, char *err,
+				      size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	struct statsd_http *h;
-	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = EV_LISTEN};
-	int one = 1;
+	int one = 1, lfd;
 
 	if (statsd_listen_parse(listen_on, &ss, &sslen, err, errlen) < 0)
 		return NULL;
@@ -307,16 +214,31 @@ struct statsd_http *statsd_http_start(const char *listen_on, statsd_page_fn *fn,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	h->fn = fn;
+	h->routes = routes;
 	h->ctx = ctx;
 	for (size_t i = 0; i < HTTP_CONNS; i++)
 		h->c[i].fd = -1;
-	h->epfd = epoll_create1(EPOLL_CLOEXEC);
-	h->lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (h->lfd < 0 || h->epfd < 0 || setsockopt(h->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-	    bind(h->lfd, (struct sockaddr *)&ss, sslen) < 0 || listen(h->lfd, 64) < 0 ||
-	    epoll_ctl(h->epfd, EPOLL_CTL_ADD, h->lfd, &ev) < 0) {
+	lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(lfd, (struct sockaddr *)&ss, sslen) < 0 || listen(lfd, 64) < 0) {
 		snprintf(err, errlen, "listen %s: %s", listen_on, strerror(errno));
+		if (lfd >= 0)
+			close(lfd);
+		free(h);
+		return NULL;
+	}
+	/* No thread of its own: statsd's loop runs it. It takes the listening socket. */
+	h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				  MHD_OPTION_LISTEN_SOCKET, lfd,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)(2 * HTTP_CONNS),
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(HTTP_TIMEOUT_MS / 1000),
+				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL,
+				  MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
+	if (h->mhd == NULL || MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD) == NULL) {
+		snprintf(err, errlen, "listen %s: libmicrohttpd did not start", listen_on);
+		if (h->mhd == NULL)
+			close(lfd);
 		statsd_http_stop(h);
 		return NULL;
 	}
@@ -325,37 +247,25 @@ struct statsd_http *statsd_http_start(const char *listen_on, statsd_page_fn *fn,
 
 int statsd_http_fd(const struct statsd_http *h)
 {
-	return h->epfd;
+	return MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd;
 }
 
 void statsd_http_run(struct statsd_http *h)
 {
-	struct epoll_event evs[HTTP_CONNS + 1];
 	uint64_t now = mono_ms();
-	int n = epoll_wait(h->epfd, evs, HTTP_CONNS + 1, 0);
-
-	for (int i = 0; i < n; i++) {
-		uint32_t tag = evs[i].data.u32;
-		if (tag == EV_LISTEN)
-			accept_all(h, now);
-		else if (tag < HTTP_CONNS && h->c[tag].st != C_FREE)
-			conn_event(h, &h->c[tag]);
-	}
 	for (size_t i = 0; i < HTTP_CONNS; i++)
-		if (h->c[i].st != C_FREE && h->c[i].deadline <= now)
-			conn_close(h, &h->c[i]);
+		if (h->c[i].fd >= 0 && h->c[i].deadline <= now) {
+			shutdown(h->c[i].fd, SHUT_RDWR);
+			h->c[i].deadline = UINT64_MAX;
+		}
+	MHD_run(h->mhd);
 }
 
 void statsd_http_stop(struct statsd_http *h)
 {
 	if (h == NULL)
 		return;
-	for (size_t i = 0; i < HTTP_CONNS; i++)
-		if (h->c[i].st != C_FREE)
-			conn_close(h, &h->c[i]);
-	if (h->lfd >= 0)
-		close(h->lfd);
-	if (h->epfd >= 0)
-		close(h->epfd);
+	if (h->mhd != NULL)
+		MHD_stop_daemon(h->mhd);
 	free(h);
 }

@@ -66,47 +66,67 @@ static ssize_t recv_dgram(int fd, uint8_t *buf, uint32_t *pid)
 	return r;
 }
 
-static char *render(void *ctx, const char *path, unsigned *code, const char **type, size_t *len)
+/* GET /metrics: the Prometheus text format. */
+static char *page_metrics(void *ctx, unsigned *code, const char **type, size_t *len)
 {
 	struct statsd *sd = ctx;
-	static const char nf[] = "Not Found\n";
+	char *cl, *text, *all;
+	size_t cl_len;
 
+	(void)code;
 	metrics_expire(&sd->m, mono_ms());
-	if (strcmp(path, "/metrics") == 0) {
-		char *cl = statsd_cluster_metrics(sd->cluster), *text, *all;
-		size_t cl_len = cl ? strlen(cl) : 0;
-		*type = "text/plain; version=0.0.4; charset=utf-8";
-		text = metrics_prometheus(&sd->m, sd->started_s, (uint64_t)sd->period_s, len);
-		if (text != NULL && cl_len > 0 && (all = realloc(text, *len + cl_len + 1)) != NULL) {
-			memcpy(all + *len, cl, cl_len + 1);
-			*len += cl_len;
-			text = all;
-		}
-		free(cl);
-		return text;
+	*type = "text/plain; version=0.0.4; charset=utf-8";
+	text = metrics_prometheus(&sd->m, sd->started_s, (uint64_t)sd->period_s, len);
+	/* cluster mode: the streams' and consumers' state (cluster.h) */
+	cl = statsd_cluster_metrics(sd->cluster);
+	cl_len = cl ? strlen(cl) : 0;
+	if (text != NULL && cl_len > 0 && (all = realloc(text, *len + cl_len + 1)) != NULL) {
+		memcpy(all + *len, cl, cl_len + 1);
+		*len += cl_len;
+		text = all;
 	}
-	if (strcmp(path, "/healthz") == 0 && (*type = "application/json"))
-		return metrics_health(&sd->m, sd->health, sd->nhealth, code, len);
-	if (strcmp(path, "/") == 0) {
-		struct page_input in = {.m = &sd->m, .now_s = statsd_now_s(), .started_s = sd->started_s,
-					.period_s = (uint64_t)sd->period_s, .test_clock = statsd_test_clock()};
-		struct period_row *rows = NULL;
-		char *html;
-		if (periods_query(&sd->per, 0, 0, in.now_s, &rows, &in.nrows) < 0)
-			return NULL;
-		in.rows = rows;
-		*type = "text/html; charset=utf-8";
-		html = page_render(&in, len);
-		free(rows);
-		return html;
-	}
-	*code = 404;
-	*len = sizeof nf - 1;
-	return strdup(nf);
+	free(cl);
+	return text;
 }
 
+/* GET /: the status page. */
+static char *page_status(void *ctx, unsigned *code, const char **type, size_t *len)
+{
+	struct statsd *sd = ctx;
+	struct page_input in = {.m = &sd->m, .now_s = statsd_now_s(), .started_s = sd->started_s,
+				.period_s = (uint64_t)sd->period_s, .test_clock = statsd_test_clock()};
+	struct period_row *rows = NULL;
+	char *html;
+	(void)code;
+	metrics_expire(&sd->m, mono_ms());
+	if (periods_query(&sd->per, 0, 0, in.now_s, &rows, &in.nrows) < 0)
+		return NULL;
+	in.rows = rows;
+	*type = "text/html; charset=utf-8";
+	html = page_render(&in, len);
+	free(rows);
+	return html;
+}
+
+/* GET /healthz: the pipeline's health as JSON, 200 or 503 (docs/observability.md). */
+static char *page_health(void *ctx, unsigned *code, const char **type, size_t *len)
+{
+	struct statsd *sd = ctx;
+	metrics_expire(&sd->m, mono_ms());
+	*type = "application/json";
+	return metrics_health(&sd->m, sd->health, sd->nhealth, code, len);
+}
+
+/* statsd's HTTP routes (GET and HEAD; any other path is 404). */
+static const struct statsd_route routes[] = {
+	{"/metrics", page_metrics},
+	{"/healthz", page_health},
+	{"/", page_status},
+	{NULL, NULL},
+};
+
 /* pushctl import-legacy: rows kept with their own bounds, answered OK when all were stored. */
-static void import_rows(struct periods *p, struct peer *c, const struct frame *f)
+static int import_rows(struct periods *p, struct peer *c, const struct frame *f)
 {
 	uint8_t out[64];
 	struct frame_writer w;
@@ -123,11 +143,11 @@ static void import_rows(struct periods *p, struct peer *c, const struct frame *f
 	free(rows);
 	frame_begin(&w, out, FRAME_REPLY, f->id);
 	frame_put_u32(&w, TAG_STATUS, status);
-	if ((len = frame_end(&w)) > 0)
-		peer_send(c, out, (size_t)len);
+	return (len = frame_end(&w)) > 0 ? peer_send(c, out, (size_t)len) : 0;
 }
 
-static void answer_query(struct periods *p, struct peer *c, const uint8_t *buf, size_t n)
+/* -1 when the reply cannot even be queued (the client does not read): drop it. */
+static int answer_query(struct periods *p, struct peer *c, const uint8_t *buf, size_t n)
 {
 	static uint8_t out[FRAME_MAX];
 	struct frame f;
@@ -137,13 +157,11 @@ static void answer_query(struct periods *p, struct peer *c, const uint8_t *buf, 
 	long len;
 
 	if (frame_parse(buf, n, &f, NULL) < 0)
-		return;
-	if (f.type == FRAME_STATS_IMPORT) {
-		import_rows(p, c, &f);
-		return;
-	}
+		return 0;
+	if (f.type == FRAME_STATS_IMPORT)
+		return import_rows(p, c, &f);
 	if (f.type != FRAME_STATS_QUERY)
-		return;
+		return 0;
 	frame_begin(&w, out, FRAME_STATS_ROWS, f.id);
 	if (periods_query(p, frame_u64(&f, TAG_START, 0), frame_u64(&f, TAG_END, 0), statsd_now_s(), &rows, &nrows) == 0) {
 		/* Newest rows win when they do not all fit one frame. */
@@ -154,8 +172,7 @@ static void answer_query(struct periods *p, struct peer *c, const uint8_t *buf, 
 			stats_row_put(&w, &rows[i]);
 		free(rows);
 	}
-	if ((len = frame_end(&w)) > 0)
-		peer_send(c, out, (size_t)len);
+	return (len = frame_end(&w)) > 0 ? peer_send(c, out, (size_t)len) : 0;
 }
 
 /* Commits the pending sums once a second, and opens a row for every window statsd runs in. */
@@ -176,6 +193,7 @@ int main(int argc, char **argv)
 	struct config cfg;
 	struct daemon_opts opts;
 	struct peer clients[MAX_CLIENTS];
+	uint32_t watched[MAX_CLIENTS]; /* the events each client's fd is registered for */
 	struct statsd_http *http;
 	char path[256], err[512];
 	static uint8_t buf[FRAME_MAX];
@@ -194,7 +212,7 @@ int main(int argc, char **argv)
 	daemon_give_dir(&cfg, cfg.statsd.db_path);
 	if (metrics_load(&sd.m, &sd.per) < 0)
 		fatal("statistics store: cannot read the totals");
-	if ((http = statsd_http_start(cfg.statsd.listen, render, &sd, err, sizeof err)) == NULL)
+	if ((http = statsd_http_start(cfg.statsd.listen, routes, &sd, err, sizeof err)) == NULL)
 		fatal("statsd.listen: %s", err);
 	if (config_socket(&cfg, "statsd.sock", path, sizeof path) == NULL || (dfd = sock_listen(path, SOCK_DGRAM)) < 0)
 		fatal("counter socket: %s", strerror(errno));
@@ -249,16 +267,38 @@ int main(int argc, char **argv)
 					}
 					peer_init(&clients[slot], fd);
 					ev.data.u32 = (uint32_t)slot;
+					watched[slot] = EPOLLIN;
 					epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 				}
 			} else if (tag < MAX_CLIENTS && clients[tag].fd >= 0) {
-				ssize_t r = sock_recv(clients[tag].fd, buf);
-				if (r <= 0 && !(r < 0 && errno == EAGAIN)) {
-					peer_close(&clients[tag]);
+				struct peer *c = &clients[tag];
+				ssize_t r = 0;
+				if ((evs[i].events & EPOLLOUT) && peer_flush(c) < 0) {
+					peer_close(c);
 					continue;
 				}
-				if (r > 0)
-					answer_query(&sd.per, &clients[tag], buf, (size_t)r);
+				if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+					r = sock_recv(c->fd, buf);
+				if (r < 0 && errno != EAGAIN) {
+					peer_close(c);
+					continue;
+				}
+				if (r == 0 && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+					peer_close(c);
+					continue;
+				}
+				if (r > 0 && answer_query(&sd.per, c, buf, (size_t)r) < 0) {
+					log_warn("query client dropped: it does not read its replies");
+					peer_close(c);
+					continue;
+				}
+				/* Replies the socket did not take go out when it is writable again,
+				 * not when the next reply comes. */
+				ev.events = peer_has_queued(c) ? EPOLLIN | EPOLLOUT : EPOLLIN;
+				ev.data.u32 = tag;
+				if (ev.events != watched[tag] && epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+					watched[tag] = ev.events;
+				ev.events = EPOLLIN;
 			}
 		}
 		statsd_http_run(http);

@@ -148,3 +148,27 @@ class Pipeline:
                 with open(os.path.join(self.dir, fn), errors="replace") as f:
                     out.append(f"--- {fn}\n" + f.read()[-3000:])
         return "\n".join(out)
+
+
+def raw_exchange(port, data, timeout=5.0, source=None):
+    """Sends data on a new connection to 127.0.0.1:port (from source, an address on loopback,
+    when given) and reads until the server closes it or `timeout` passes without a byte;
+    returns (the bytes read, whether the server closed the connection)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                 source_address=(source, 0) if source else None)
+    out, closed = b"", False
+    try:
+        s.sendall(data)
+        while True:
+            b = s.recv(65536)
+            if not b:
+                closed = True
+                break
+            out += b
+    except socket.timeout:
+        pass
+    except OSError:
+        closed = True
+    finally:
+        s.close()
+    return out, closed

@@ -2,7 +2,7 @@
 the test clock), restarts without loss (TERM and kill -9), every metric's name and value in
 /metrics, the Prometheus text format line by line, and a non-loopback listener refused."""
 import os, signal, socket, sys, time
-from harness import Checks, free_port
+from harness import Checks, free_port, raw_exchange
 from metrics_util import (Statsd, counter_names, gauge_id, hist_id, http_id, parse_prometheus, value,
                           HIST_BOUNDS, HIST_SUM)
 
@@ -166,6 +166,50 @@ try:
     t.check(not any("999999" in str(k) for k in m["samples"]), "an unknown id leaves no trace")
     t.check(sd.get("/nothing")[0] == 404 and sd.get("/metrics", "POST")[0] == 405 and sd.get("/metrics", "HEAD")[0] == 200,
             "404 elsewhere, 405 for POST, HEAD allowed")
+    # Raw requests, as scrapers and browsers (and worse) send them: libmicrohttpd parses the
+    # head, statsd answers by method and path only, one request per connection.
+    def raw(data):
+        return raw_exchange(sd.port, data)[0]
+
+    def status(out):
+        try:
+            return int(out.split(b" ", 2)[1])
+        except Exception:
+            return None
+    for what, data, want in [
+            ("GET with headers", b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n\r\n", 200),
+            ("HEAD, HTTP/1.0, query string cut off", b"HEAD /?refresh=1 HTTP/1.0\r\n\r\n", 200),
+            ("the path is percent-decoded", b"GET /m%65trics HTTP/1.1\r\nHost: x\r\n\r\n", 200),
+            ("an empty line first, bare LF line ends", b"\r\nGET /metrics HTTP/1.1\nHost: x\n\n", 200),
+            ("POST with a body", b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", 405),
+            ("a lower-case method", b"get / HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+            ("a path without the leading /", b"GET metrics HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+            ("a NUL escaped in the path", b"GET /a%00b HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+            ("HTTP/2.0", b"GET /metrics HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+            ("a header line without a colon", b"GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n", 400),
+            ("a 20 KB header (431, or closed before the client reads it)",
+             b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n", (431, None))]:
+        out = raw(data)
+        t.check(status(out) in (want if isinstance(want, tuple) else (want,)), f"raw HTTP: {what} → {want} ({out[:40]!r})")
+    out = raw(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = out.partition(b"\r\n\r\n")[0].lower()
+    t.check(b"connection: close" in head and b"cache-control: no-store" in head and b"x-content-type-options: nosniff" in head,
+            "every answer: Connection: close, Cache-Control: no-store, X-Content-Type-Options: nosniff")
+    s1 = socket.create_connection(("127.0.0.1", sd.port), timeout=1)
+    s1.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    started = time.time()
+    while time.time() - started < 15:
+        try:
+            s1.send(b"a")  # a byte a second: never idle, never done
+            if s1.recv(4096) == b"":
+                break
+        except socket.timeout:
+            continue
+        except OSError:
+            break
+    el = time.time() - started
+    s1.close()
+    t.check(9 <= el < 12, f"a connection trickling its head is closed 10 s after accept, however often it sends ({el:.1f} s)")
 except Exception as e:
     t.check(False, f"exception: {e!r}")
     for s in made:

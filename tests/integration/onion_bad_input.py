@@ -15,6 +15,7 @@ sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 import json, os, socket, sys, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import raw_exchange  # noqa: E402
 from onion_env import (BAD_ENDPOINT, BAD_REQUEST, BUSY, GROUP_UNKNOWN, INVALID, MISSING, NOT_REGISTERED,  # noqa: E402
                        SUCCESS, V2, V3, V4, Checks, FakeSender, OnionEnv, bc, inner_bytes)
 
@@ -438,17 +439,36 @@ def valid_body(route=V2):
     return q, q.body
 
 
+def early_answer(path, length, method="POST", extra=b""):
+    """Sends only a head declaring a body of `length` bytes; returns (status, Connection header,
+    whether the server then closed the connection)."""
+    out, closed = raw_exchange(env.port, b"%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n%s\r\n" %
+                               (method.encode(), path.encode(), length, extra))
+    head = out.partition(b"\r\n\r\n")[0].split(b"\r\n")
+    conn = [ln.split(b":", 1)[1].strip().decode() for ln in head if ln.lower().startswith(b"connection:")]
+    st = status_of(out)
+    if st is not None:
+        env.statuses.append(st)
+    return st, conn[0] if conn else None, closed
+
+
 def http_rows():
     cap = 64 * 1024
     for route in (V2, V4):
-        r = env.post(route, os.urandom(cap + 1))
-        t.check(r.status == 413, f"[http.oversized] {route}: {cap + 1}-byte body → HTTP 413 ({r.status})")
+        # A declared body past the cap is answered at once, unread, and the connection ends.
+        for n in (cap + 1, 1024 * 1024):
+            st, conn, closed = early_answer(route, n)
+            t.check(st == 413 and conn == "close" and closed,
+                    f"[http.oversized] {route}: {n}-byte body declared → HTTP 413 at once, connection closed ({st}, {conn}, closed {closed})")
         r = env.post(route, os.urandom(cap + 1), chunked=True)
-        t.check(r.status == 413, f"[http.oversized] {route}: {cap + 1}-byte chunked body → HTTP 413 ({r.status})")
+        t.check(r.status == 413 and r.header("Connection") == "close",
+                f"[http.oversized] {route}: {cap + 1}-byte chunked body → HTTP 413, Connection: close ({r.status}, {r.header('Connection')})")
         r = env.post(route, b"\xff\xff\xff\x7f" + os.urandom(cap - 4))
         t.check(r.status == 400, f"[http.oversized] {route}: exactly {cap} bytes (at the cap, garbage) → HTTP 400 ({r.status})")
-        r = env.post(route, os.urandom(1024 * 1024))
-        t.check(r.status == 413, f"[http.oversized] {route}: 1 MiB body → HTTP 413 ({r.status})")
+    st, conn, closed = early_answer("/nope", 1024 * 1024)
+    t.check(st == 404 and closed, f"[http.oversized] POST /nope with a 1 MiB body declared → HTTP 404 at once, connection closed ({st}, closed {closed})")
+    st, conn, closed = early_answer(V2, 1024 * 1024, method="PUT")
+    t.check(st == 405 and closed, f"[http.oversized] PUT {V2} with a 1 MiB body declared → HTTP 405 at once, connection closed ({st}, closed {closed})")
     for route in (V2, V3, V4, "/get_statistics_data"):
         for method in ("GET", "PUT", "DELETE", "HEAD"):
             r = env.post(route, b"", method=method)
@@ -475,24 +495,37 @@ def http_rows():
         r = env.post(route, body, headers={"Expect": "100-continue"})
         ok = r.status == 200 and q.open_reply(r.body) == inner_bytes(SUCCESS, route == V4)
         t.check(ok, f"[http.expect] {route}: Expect: 100-continue → Success ({r.status})")
-    # keep-alive: no state carries over from one request to the next on a connection
+    # keep-alive: no state carries over from one request to the next on a connection; an
+    # oversized body ends the connection (its 413 says Connection: close)
     import http.client
     c = http.client.HTTPConnection("127.0.0.1", env.port, timeout=10)
     try:
         got = []
-        for kind in ("valid", "garbage", "valid", "oversized", "valid"):
+        for kind in ("valid", "garbage", "valid", "small 404", "valid", "oversized"):
             q, body = valid_body()
+            path = V2
             if kind == "garbage":
                 body = b"\x05\x00\x00\x00hello"
             elif kind == "oversized":
                 body = os.urandom(cap + 1)
-            c.request("POST", V2, body=body, headers={"Content-Type": "application/octet-stream"})
+            elif kind == "small 404":
+                path = "/nope"
+            c.request("POST", path, body=body, headers={"Content-Type": "application/octet-stream"})
             r = c.getresponse()
             b = r.read()
             env.statuses.append(r.status)
-            got.append(r.status if kind != "valid" or r.status != 200 else q.open_reply(b) == inner_bytes(SUCCESS, False))
-        t.check(got == [True, 400, True, 413, True],
-                f"[http.keepalive] one connection: valid, garbage, valid, oversized, valid → Success, 400, Success, 413, Success ({got})")
+            if kind == "oversized":
+                got.append((r.status, r.getheader("Connection")))
+            else:
+                got.append(r.status if kind != "valid" or r.status != 200 else q.open_reply(b) == inner_bytes(SUCCESS, False))
+        t.check(got == [True, 400, True, 404, True, (413, "close")],
+                f"[http.keepalive] one connection: valid, garbage, valid, 404 with a small body, valid, oversized → "
+                f"Success, 400, Success, 404, Success, 413 with Connection: close ({got})")
+        q, body = valid_body()
+        out, _ = raw_exchange(env.port, b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (V2.encode(), cap + 1) +
+                              b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (V2.encode(), len(body)) + body)
+        t.check(status_of(out) == 413 and out.count(b"HTTP/1.1 ") == 1,
+                f"[http.keepalive] a request sent behind an oversized one on the same connection is not read ({out[:60]!r})")
     except Exception as e:
         t.check(False, f"[http.keepalive] one connection, several requests: {e!r}")
     finally:
@@ -551,8 +584,10 @@ def slow_rows():
 def concurrency_rows():
     socks = []
     try:
+        # From another source address than the valid requests: the per-source cap
+        # (max_connections / 4 = 256 here) closes what one source holds beyond it.
         for _ in range(300):
-            socks.append(socket.create_connection(("127.0.0.1", env.port), timeout=5))
+            socks.append(socket.create_connection(("127.0.0.1", env.port), timeout=5, source_address=("127.0.0.2", 0)))
         q, body = valid_body()
         r = env.post(V2, body, timeout=10)
         t.check(r.status == 200 and q.open_reply(r.body) == inner_bytes(SUCCESS, False),
