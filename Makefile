@@ -2,6 +2,7 @@
 #   make            build every daemon, pushctl, the mock provider and the tests
 #   make check      install missing packages, build, run every test
 #   make run        install missing packages, build, start the pipeline under runit
+#   make run-cluster  the same in cluster mode: three local nats-server nodes, two of each daemon
 #   make SANITIZE=address,undefined check
 PREFIX   ?= /usr/local
 DESTDIR  ?=
@@ -30,7 +31,7 @@ TOOLS   :=
 TESTS   :=
 FUZZERS :=
 
-.PHONY: all deps check run bench fuzz soak install clean
+.PHONY: all deps check run run-cluster bench fuzz soak install clean
 all:
 
 define link
@@ -77,6 +78,10 @@ check: deps
 run: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/run-local.sh
+
+run-cluster: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run-cluster.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory all

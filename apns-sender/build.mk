@@ -6,4 +6,4 @@ $(APNS_SENDER_LIB): $(APNS_SENDER_LIB_SRCS:%.c=$(BUILD)/%.o)
 	rm -f $@ && $(AR) rcs $@ $^
 DAEMONS += $(BIN)/apns-sender
 $(BIN)/apns-sender: $(BUILD)/apns-sender/main.o $(APNS_SENDER_LIB) $(COMMON_LIB)
-	$(call link,$(LIBS))
+	$(call link,$(LIBS) $(NATS_LIBS))

@@ -14,3 +14,7 @@ $(BIN)/sender_feed: $(BUILD)/bench/sender_feed.o $(COMMON_LIB)
 TOOLS += $(BIN)/floor_server
 $(BIN)/floor_server: $(BUILD)/bench/floor_server.o $(INGRESS_LIB) $(COMMON_LIB)
 	$(call link,$(LIBS))
+# The bus's own rate (cluster mode): libnats only here, and in the daemons that use the bus.
+TOOLS += $(BIN)/nats_bench
+$(BIN)/nats_bench: $(BUILD)/bench/nats_bench.o
+	$(call link,-lnats -lpthread)

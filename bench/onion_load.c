@@ -6,12 +6,12 @@
  * on one core measured in the same run.
  *
  *   onion_load -p PORT -k PUBKEY_FILE -i INGRESS_PID [-n N] [-c CONNS] [-t send_to]
- *              [-r RATE] [-o ACKS_FILE]
+ *              [-r RATE] [-o ACKS_FILE] [-d DATA_PREFIX]
  *
  * -r paces request starts to RATE per second (for latency at a given load); -o gives every
  * request its own notify data ("load-<index>") and writes "index sent_time_ms" lines (wall
  * clock) of the acknowledged ones, so bench/e2e.py can match each request with the provider
- * request it caused.
+ * request it caused. -d replaces "load" in that data, so that several runs can be told apart.
  */
 #include "../pushctl/onion_client.h"
 #include <arpa/inet.h>
@@ -117,13 +117,13 @@ int main(int argc, char **argv)
 	int port = 5000, conns = 16, ch;
 	long n = 20000, pid = 0;
 	double rate = 0;
-	const char *acks_file = NULL;
+	const char *acks_file = NULL, *prefix = "load";
 	const char *keyfile = "var/keys/server.pub", *to = "bd1111111111111111111111111111111111111111111111111111111111111111";
 	unsigned char pk[32];
 	char hex[80];
 	FILE *f;
 
-	while ((ch = getopt(argc, argv, "p:k:i:n:c:t:r:o:")) != -1) {
+	while ((ch = getopt(argc, argv, "p:k:i:n:c:t:r:o:d:")) != -1) {
 		switch (ch) {
 		case 'p': port = atoi(optarg); break;
 		case 'k': keyfile = optarg; break;
@@ -133,6 +133,7 @@ int main(int argc, char **argv)
 		case 't': to = optarg; break;
 		case 'r': rate = atof(optarg); break;
 		case 'o': acks_file = optarg; break;
+		case 'd': prefix = optarg; break;
 		default: return 2;
 		}
 	}
@@ -148,7 +149,7 @@ int main(int argc, char **argv)
 	for (long i = 0; i < n; i++) {
 		char data[64];
 		if (acks_file)
-			snprintf(data, sizeof data, "load-%ld", i);
+			snprintf(data, sizeof data, "%.40s-%ld", prefix, i);
 		else
 			snprintf(data, sizeof data, "ZXhhbXBsZSB3cmFwcGVkIGVudmVsb3BlIGJ5dGVz");
 		int ptlen = snprintf(pt, sizeof pt,

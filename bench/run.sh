@@ -233,3 +233,5 @@ sender's rate: a figure near 1.00 is a saturated core (the sender is one thread,
 | apns-sender resident / anonymous memory after the run | $(sv sender_rss_kb) / $(sv sender_anon_kb) KiB |
 MD
 echo "docs/benchmarks.md written"
+# Cluster mode: the bus alone and the pipeline on it (appends its own section).
+bench/cluster.sh

@@ -6,3 +6,5 @@ $(COMMON_LIB): $(COMMON_SRCS:%.c=$(BUILD)/%.o)
 	rm -f $@ && $(AR) rcs $@ $^
 # Libraries every program may pull in (static archives drop what is unused).
 LIBS := -lsodium -llmdb -lnghttp2 -ljansson -lssl -lcrypto -lseccomp -lexpat -lm
+# libnats, for the programs that speak to the cluster bus (common/bus.c; docs/cluster.md).
+NATS_LIBS := -lnats -lpthread

@@ -176,11 +176,19 @@ static const struct conf_key keys[] = {
 	{"statsd", "period_s", C_INT, S(statsd, period_s), NULL, 43200, 1, 30 * 86400},
 	{"statsd", "listen", C_STR, S(statsd, listen), "127.0.0.1:5080", 0, 0, 0},
 	{"statsd", "health_senders", C_LIST, S(statsd, health_senders), "", 0, 0, 0},
+
+	{"cluster", "servers", C_LIST, S(cluster, servers), "", 0, 0, 0},
+	{"cluster", "replicas", C_INT, S(cluster, replicas), NULL, 3, 1, 5},
+	{"cluster", "credentials", C_STR, S(cluster, credentials), "", 0, 0, 0},
+	{"cluster", "tls", C_BOOL, S(cluster, tls), NULL, 0, 0, 1},
+	{"cluster", "tls_ca_file", C_STR, S(cluster, tls_ca_file), "", 0, 0, 0},
+	{"cluster", "app", C_STR, S(cluster, app), "default", 0, 0, 0},
+	{"cluster", "publish_wait_ms", C_INT, S(cluster, publish_wait_ms), NULL, 2000, 100, 60000},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
 static const char *const sections[] = {"ingress_onion", "ingress_uwpx", "ingress_xmpp", "router", "apns_sender", "fcm_sender",
-				       "wns_sender", "statsd", "users"};
+				       "wns_sender", "statsd", "users", "cluster"};
 
 static void list_set(struct conf_list *l, const char *csv)
 {
@@ -410,6 +418,11 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 	}
 	if (c->landlock_required && !c->sandbox) {
 		snprintf(err, errlen, "%s: landlock_required: needs \"sandbox\": true", path);
+		return -1;
+	}
+	if (c->cluster.servers.n > 0 && (strspn(c->cluster.app, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(c->cluster.app) ||
+					 c->cluster.app[0] == 0 || strlen(c->cluster.app) > 32)) {
+		snprintf(err, errlen, "%s: cluster.app: 1 to 32 lowercase letters or digits", path);
 		return -1;
 	}
 	apply_flavour(c);
@@ -699,4 +712,9 @@ int config_check(const struct config *c, const char *daemon, char *err, size_t e
 		if (strcmp(daemon, roles[i].daemon) == 0)
 			return roles[i].check(c, err, errlen);
 	return 0;
+}
+
+int config_cluster(const struct config *c)
+{
+	return c->cluster.servers.n > 0;
 }

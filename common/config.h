@@ -129,6 +129,17 @@ struct conf_statsd {
 	struct conf_list health_senders; /* "apns-sender", "apns-sender:2": /healthz needs them */
 };
 
+/* Cluster mode (docs/cluster.md): set when servers is not empty. */
+struct conf_cluster {
+	struct conf_list servers; /* "nats://host:port" */
+	long replicas;		/* of every stream */
+	char *credentials;	/* file: USER:PASSWORD on its first line (secret) */
+	int tls;		/* TLS to the servers */
+	char *tls_ca_file;	/* empty = system trust store */
+	char *app;		/* the <app> of pp.job.<platform>.<app> */
+	long publish_wait_ms;	/* a publish without an acknowledgement this long is resent */
+};
+
 struct config {
 	char *path;
 	char *state_dir;	/* sockets */
@@ -145,6 +156,7 @@ struct config {
 	struct conf_wns wns;
 	struct conf_statsd statsd;
 	struct conf_users users;
+	struct conf_cluster cluster;
 };
 
 /* Loads defaults, then the file. On error returns -1 with a one-line reason in err. */
@@ -165,4 +177,6 @@ int config_password_hash_ok(const char *hash);
  * as: users.<role> when set, else `user` (may be "", meaning: whoever started it). */
 const char *config_user_for(const struct config *c, const char *role);
 const char *config_socket(const struct config *c, const char *name, char *buf, size_t len);
+/* 1 when the configuration has a cluster section with servers (cluster mode). */
+int config_cluster(const struct config *c);
 #endif

@@ -155,10 +155,17 @@ void counters_set_instance(const char *name)
 	snprintf(ctr_instance, sizeof ctr_instance, "%s", name ? name : "");
 }
 
+static int ctr_muted;
+
+void counters_mute(int on)
+{
+	__atomic_store_n(&ctr_muted, on, __ATOMIC_RELAXED);
+}
+
 void counter_add(enum counter_id id, uint64_t delta)
 {
 	/* Atomic: the onion ingress counts from several HTTP threads. */
-	if (id > 0 && id < CTR_MAX) {
+	if (id > 0 && id < CTR_MAX && !__atomic_load_n(&ctr_muted, __ATOMIC_RELAXED)) {
 		__atomic_fetch_add(&pending[id], delta, __ATOMIC_RELAXED);
 		__atomic_store_n(&have_pending, 1, __ATOMIC_RELAXED);
 	}

@@ -123,6 +123,10 @@ void counters_init(const char *statsd_socket_path);
 /* Names this process's instance (-i NAME) in every datagram (TAG_INSTANCE), so statsd labels
  * its gauges by daemon and instance; call once before the first flush. */
 void counters_set_instance(const char *name);
+
+/* While on, counter_add() counts nothing: a cluster router replaying registry changes that
+ * another router counted already (docs/cluster.md). */
+void counters_mute(int on);
 void counter_add(enum counter_id id, uint64_t delta);
 /* Sends the pending sums in one datagram, if any; call from the event loop. */
 void counters_flush(void);

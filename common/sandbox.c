@@ -116,6 +116,26 @@ static const char *const system_reads[] = {
 	"/proc/self", "/dev/urandom", "/dev/random",
 };
 
+/* Cluster mode (docs/cluster.md): the roles that talk to the NATS servers connect out over TCP
+ * from libnats' own threads; their policy then allows inet client sockets, threads, and (with
+ * Landlock) TCP connect to the configured servers' ports only. One machine is unchanged. */
+static int on_bus(const struct config *c, enum sandbox_role role)
+{
+	if (!config_cluster(c))
+		return 0;
+	switch (role) {
+	case SANDBOX_ROUTER:
+	case SANDBOX_INGRESS_ONION:
+	case SANDBOX_APNS_SENDER:
+	case SANDBOX_FCM_SENDER:
+	case SANDBOX_WNS_SENDER:
+	case SANDBOX_STATSD:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 int sandbox_landlock_abi(void)
 {
 	long v = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
@@ -162,7 +182,7 @@ static long apply_rlimits(const struct config *c, enum sandbox_role role)
 	set_limit(RLIMIT_CORE, 0, "core");
 	set_limit(RLIMIT_NOFILE, (rlim_t)nofile, "nofile");
 #ifndef SANITIZER_BUILD /* LeakSanitizer starts a tracer task at exit */
-	if (roles[role].single_thread)
+	if (roles[role].single_thread && !on_bus(c, role))
 		set_limit(RLIMIT_NPROC, 0, "nproc");
 #endif
 	return nofile;
@@ -316,6 +336,13 @@ static int ll_ruleset(const struct config *c, enum sandbox_role role, int abi, c
 			rc |= ll_add_path(rfd, dir, R_ONLY, fs);
 		break;
 	}
+	}
+	if (abi >= 4 && on_bus(c, role) && (a.handled_access_net & LL_NET_CONNECT_TCP)) {
+		for (size_t i = 0; i < c->cluster.servers.n; i++) {
+			uint16_t p = port_of(c->cluster.servers.v[i]);
+			rc |= ll_add_port(rfd, LL_NET_CONNECT_TCP, p ? p : 4222);
+		}
+		rc |= ll_add_port(rfd, LL_NET_CONNECT_TCP, 53); /* DNS over TCP, for server names */
 	}
 	if (rc != 0) {
 		int e = errno;
@@ -499,9 +526,10 @@ static void rule(scmp_filter_ctx ctx, const char *name, unsigned n, const struct
  * (0, -1, a negative group) passes. pidfd_send_signal is not allowed at all. */
 static const char *const signal_calls[] = {"kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"};
 
-static void apply_seccomp(enum sandbox_role role)
+static void apply_seccomp(const struct config *c, enum sandbox_role role)
 {
 	const struct role_def *r = &roles[role];
+	int inet_client = r->inet == INET_CLIENT || on_bus(c, role);
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
 	static const unsigned long ioctls[] = {FIONREAD, FIONBIO, FIOCLEX, FIONCLEX, TCGETS, TIOCGWINSZ};
 	struct scmp_arg_cmp cmp[1];
@@ -538,7 +566,7 @@ static void apply_seccomp(enum sandbox_role role)
 	cmp[0] = arg_cmp(0, SCMP_CMP_EQ, AF_UNIX);
 	rule(ctx, "socket", 1, cmp);
 	rule(ctx, "socketpair", 1, cmp);
-	if (r->inet == INET_CLIENT) {
+	if (inet_client) {
 		static const int fams[] = {AF_INET, AF_INET6, AF_NETLINK};
 		for (size_t i = 0; i < 3; i++) {
 			cmp[0] = arg_cmp(0, SCMP_CMP_EQ, (scmp_datum_t)fams[i]);
@@ -696,7 +724,7 @@ void sandbox_enter(const struct config *c, enum sandbox_role role)
 			fatal("no_new_privs: %s", strerror(errno));
 		nofile = apply_rlimits(c, role);
 		apply_landlock(c, role, what, sizeof what);
-		apply_seccomp(role);
+		apply_seccomp(c, role);
 		log_info("sandbox: %s: seccomp allowlist, %s, open files <= %ld, no core files",
 			 roles[role].name, what, nofile);
 	}

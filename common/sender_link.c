@@ -10,6 +10,7 @@
 #include "sender_link.h"
 #include "daemon.h"
 #include "log.h"
+#include "sender_bus.h"
 #include "sender_loop.h"
 #include "sock.h"
 #include <errno.h>
@@ -23,7 +24,7 @@ void sender_link_drop(struct sender *s, const char *why)
 {
 	struct sender_link *l = &s->link;
 
-	if (l->peer.fd < 0)
+	if (l->peer.fd < 0 || l->bus)
 		return;
 	log_warn("router connection lost: %s; %zu jobs in flight forgotten (the router re-queues them)", why,
 		 s->njobs);
@@ -40,6 +41,17 @@ void sender_link_try(struct sender *s)
 	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = SENDER_EV_ROUTER};
 	int fd = -1;
 
+	if (l->bus) {
+		/* Cluster mode: "connected" while bound to the jobs consumer; peer.fd is then a
+		 * copy of the job queue's eventfd. */
+		if ((fd = sender_bus_try(s)) < 0 || (fd = dup(fd)) < 0) {
+			l->reconnect_at = mono_ms() + 1000 + (uint64_t)(random() % 500);
+			return;
+		}
+		peer_init(&l->peer, fd);
+		l->gen++;
+		return;
+	}
 	if (config_socket(s->cfg, "router.sock", path, sizeof path) == NULL ||
 	    (fd = sock_connect(path, SOCK_SEQPACKET)) < 0 ||
 	    sock_hello(fd, ROLE_SENDER, s->ops->platform, s->instance) < 0 ||
@@ -66,6 +78,10 @@ void sender_link_result(struct sender *s, uint64_t link_gen, uint64_t id, const 
 	struct frame_writer w;
 	long n;
 
+	if (s->link.bus) {
+		sender_bus_result(s, id, v);
+		return;
+	}
 	if (s->link.peer.fd < 0 || link_gen != s->link.gen)
 		return;
 	frame_begin(&w, buf, FRAME_RESULT, id);
@@ -115,7 +131,7 @@ void sender_link_watch(struct sender *s)
 	uint32_t want;
 	struct epoll_event ev;
 
-	if (l->peer.fd < 0)
+	if (l->peer.fd < 0 || l->bus)
 		return;
 	want = (s->njobs < s->max_jobs ? EPOLLIN : 0u) | (peer_has_queued(&l->peer) ? EPOLLOUT : 0u);
 	if (want == l->events)
@@ -130,6 +146,10 @@ void sender_link_event(struct sender *s, uint32_t events)
 {
 	if (s->link.peer.fd < 0)
 		return;
+	if (s->link.bus) {
+		sender_bus_read(s);
+		return;
+	}
 	if (events & (EPOLLHUP | EPOLLERR)) {
 		sender_link_drop(s, "hung up");
 		return;

@@ -17,6 +17,7 @@ struct sender_link {
 	uint64_t reconnect_at;	/* monotonic */
 	uint32_t events;	/* what the router fd is watched for */
 	int absent_logged;
+	struct sender_bus *bus;	/* cluster mode: jobs come from NATS (sender_bus.h) */
 };
 
 /* Connects to the router and says hello; on failure schedules the next try (reconnect_at). */

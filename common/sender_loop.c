@@ -10,6 +10,7 @@
 #include "counters.h"
 #include "daemon.h"
 #include "log.h"
+#include "sender_bus.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,8 @@ void sender_start(struct sender *s, struct h2c_opts *ho, size_t extra_in_flight)
 	guard_set_limits(&s->guard, s->guard_window, s->guard_min_guarded, s->guard_percent);
 	counters_init(config_socket(s->cfg, "statsd.sock", path, sizeof path) ? path : "");
 	counters_set_instance(s->instance);
+	if (config_cluster(s->cfg) && sender_bus_prepare(s) < 0) /* jobs from NATS (docs/cluster.md) */
+		fatal("cluster: cannot start");
 	daemon_privdrop(s->cfg);
 	if ((s->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		fatal("epoll: %s", strerror(errno));
@@ -95,6 +98,7 @@ void sender_run(struct sender *s)
 	h2c_free(s->h2);
 	s->h2 = NULL;
 	sender_jobs_drop(s);
+	sender_bus_free(s);
 	if (s->link.peer.fd >= 0)
 		peer_close(&s->link.peer);
 	close(s->epfd);

@@ -6,4 +6,4 @@ $(FCM_SENDER_LIB): $(FCM_SENDER_LIB_SRCS:%.c=$(BUILD)/%.o)
 	rm -f $@ && $(AR) rcs $@ $^
 DAEMONS += $(BIN)/fcm-sender
 $(BIN)/fcm-sender: $(BUILD)/fcm-sender/main.o $(FCM_SENDER_LIB) $(COMMON_LIB)
-	$(call link,$(LIBS))
+	$(call link,$(LIBS) $(NATS_LIBS))

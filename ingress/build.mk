@@ -9,6 +9,7 @@ INGRESS_MAINS := $(wildcard ingress/main_*.c)
 INGRESS_BINS := $(patsubst ingress/main_%.c,$(BIN)/ingress-%,$(INGRESS_MAINS))
 DAEMONS += $(INGRESS_BINS)
 # libmicrohttpd serves ingress-onion's HTTP (onion_http.c); the other ingresses do not link it.
-$(BIN)/ingress-onion: LINK_EXTRA := -lmicrohttpd
+# libnats: in cluster mode ingress-onion reaches the routers over NATS (docs/cluster.md).
+$(BIN)/ingress-onion: LINK_EXTRA := -lmicrohttpd $(NATS_LIBS)
 $(BIN)/ingress-%: $(BUILD)/ingress/main_%.o $(INGRESS_LIB) $(COMMON_LIB)
 	$(call link,$(LIBS) $(LINK_EXTRA))

@@ -14,6 +14,7 @@
 #include "onion_crypto.h"
 #include "onion_http.h"
 #include "onion_stats.h"
+#include "router_link_bus.h"
 #include "sandbox.h"
 #include <stdio.h>
 #include <string.h>
@@ -49,6 +50,8 @@ int main(int argc, char **argv)
 		fatal("state_dir too long for a socket path");
 	counters_init(config_socket(&cfg, "statsd.sock", err, sizeof err) ? err : "");
 	onion_stats_init(&cfg);
+	if (link_bus_config(&cfg) < 0) /* cluster mode: the router is reached over NATS */
+		fatal("cluster: cannot start");
 	if (onion_http_start(&srv, err, sizeof err) < 0)
 		fatal("%s", err);
 	daemon_privdrop(&cfg);
@@ -66,6 +69,7 @@ int main(int argc, char **argv)
 	}
 	log_info("stopping");
 	onion_http_stop(&srv);
+	link_bus_shutdown();
 	counters_flush();
 	config_free(&cfg);
 	return 0;

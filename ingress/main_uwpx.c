@@ -35,6 +35,8 @@ int main(int argc, char **argv)
 	char path[256], err[512];
 
 	daemon_start("ingress-uwpx", argc, argv, &cfg, &opts);
+	if (config_cluster(&cfg)) /* docs/cluster.md, "Not yet in cluster mode" */
+		log_warn("cluster mode: ingress-uwpx is not on the bus yet; it needs a single-machine router's router.sock");
 	OPENSSL_init_ssl(0, NULL);
 	counters_init(config_socket(&cfg, "statsd.sock", path, sizeof path) ? path : "");
 	if ((srv = uwpx_server_new(&cfg, err, sizeof err)) == NULL)

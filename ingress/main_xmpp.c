@@ -380,6 +380,8 @@ int main(int argc, char **argv)
 	char *secret;
 
 	daemon_start("ingress-xmpp", argc, argv, &cfg, &opts);
+	if (config_cluster(&cfg)) /* docs/cluster.md, "Not yet in cluster mode" */
+		log_warn("cluster mode: ingress-xmpp is not on the bus yet; it needs a single-machine router's router.sock");
 	if (sodium_init() < 0)
 		fatal("libsodium initialisation failed");
 	/* libcrypto loads what SHA-1 needs on first use: do it now, before the sandbox. */

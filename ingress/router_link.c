@@ -13,6 +13,7 @@
  */
 #include "router_link.h"
 #include "daemon.h"
+#include "router_link_bus.h"
 #include "log.h"
 #include "sock.h"
 #include <errno.h>
@@ -48,6 +49,7 @@ struct router_link {
 	uint64_t noted_ms;
 	struct link_slot *slots;
 	size_t nslots, used;
+	struct link_bus *bus;	/* cluster mode: requests go over NATS (router_link_bus.h) */
 	uint64_t seq;
 	/* LINK_RBATCH buffers of FRAME_MAX, mapped without huge pages: address space only, until
 	 * replies touch their first pages (a reply is a few hundred bytes) */
@@ -88,6 +90,10 @@ struct router_link *link_new(const char *sock_path, size_t max_pending, uint32_t
 	l->fd = -1;
 	l->epfd = epfd;
 	l->tag = tag;
+	if (link_bus_wanted(sock_path) && (l->bus = link_bus_new(epfd, tag, timeout_ms)) == NULL) {
+		link_free(l);
+		return NULL;
+	}
 	return l;
 }
 
@@ -181,7 +187,7 @@ int link_submit(struct router_link *l, uint8_t *frame, size_t len, link_done_fn 
 	if (len > LINK_OBUF ? l->nq > 0
 			    : (l->nq == LINK_BATCH || frame_batch_size(&l->out) + FRAME_FIELD_HEADER + len > LINK_OBUF))
 		link_flush(l);
-	if (l->fd < 0 || l->used == l->nslots)
+	if ((l->fd < 0 && l->bus == NULL) || l->used == l->nslots)
 		return -1;
 	/* The id names the slot (low 32 bits) and a sequence, so stale replies never match. */
 	i = (size_t)(l->seq % l->nslots);
@@ -192,7 +198,10 @@ int link_submit(struct router_link *l, uint8_t *frame, size_t len, link_done_fn 
 		}
 	id = (++l->seq << 32) | (uint64_t)(s - l->slots);
 	wr64(frame + 8, id);
-	if (len > LINK_OBUF) {
+	if (l->bus) {
+		if (link_bus_send(l->bus, frame, len) < 0)
+			return -1;
+	} else if (len > LINK_OBUF) {
 		if (sock_send(l->fd, frame, len) < 0)
 			return -1;
 	} else {
@@ -263,10 +272,20 @@ static void handle_frame(struct router_link *l, const uint8_t *buf, size_t n)
 		log_warn("bad frame in a batch from %s: %s", l->path, why);
 }
 
+static void bus_done(void *arg, uint64_t id, uint32_t status, const struct frame *reply)
+{
+	complete(arg, id, status, reply);
+}
+
 void link_read(struct router_link *l)
 {
 	struct mmsghdr m[LINK_RBATCH];
 	struct iovec iov[LINK_RBATCH];
+
+	if (l->bus) {
+		link_bus_read(l->bus, bus_done, l);
+		return;
+	}
 
 	/* Bounded (1024 replies), so one busy link cannot starve the worker's connections. */
 	for (int k = 0; k < 1024 / LINK_RBATCH && l->fd >= 0; k++) {
@@ -322,8 +341,10 @@ static void connect_peer(struct router_link *l)
 void link_tick(struct router_link *l, uint64_t now_ms)
 {
 	l->now_ms = now_ms;
-	if (l->fd < 0 && now_ms >= l->next_try)
+	if (l->fd < 0 && l->bus == NULL && now_ms >= l->next_try)
 		connect_peer(l);
+	if (l->bus)
+		link_bus_tick(l->bus, mono_ms());
 	expire(l, 0);
 	busy_note(l);
 }
@@ -336,6 +357,7 @@ void link_free(struct router_link *l)
 	expire(l, 1);
 	if (l->fd >= 0)
 		close(l->fd);
+	link_bus_free(l->bus);
 	free(l->slots);
 	munmap(l->rbuf, RBUF_SIZE);
 	free(l->obuf);

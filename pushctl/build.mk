@@ -1,7 +1,7 @@
 # pushctl/: the operator's tool (keys, onion requests, registry reads, legacy import).
 # pushctl alone links libsqlite3 (import-legacy reads the legacy server's database) and libcurl
-# (send: an HTTP POST).
+# (send: an HTTP POST); libnats for cluster-import (cluster_cmd.c).
 PUSHCTL_SRCS := $(wildcard pushctl/*.c)
 TOOLS += $(BIN)/pushctl
 $(BIN)/pushctl: $(PUSHCTL_SRCS:%.c=$(BUILD)/%.o) $(INGRESS_LIB) $(STATSD_LIB) $(ROUTER_LIB) $(COMMON_LIB)
-	$(call link,$(LIBS) -lsqlite3 -lcurl)
+	$(call link,$(LIBS) -lsqlite3 -lcurl $(NATS_LIBS))

@@ -41,6 +41,7 @@ static void help(FILE *f)
 		"       pushctl -c CONFIG counts | lookup ID_OR_TOKEN | export   (registry, read-only)\n"
 		"       pushctl -c CONFIG import-legacy FILE   (legacy SQLite database → router and statsd)\n"
 		"       pushctl -c CONFIG stats [--start DATE] [--end DATE]      (statsd's windows)\n"
+		"       pushctl -c CONFIG cluster-import | cluster-export DIR   (registry into a cluster, and back)\n"
 		"       pushctl --help | --version\n"
 		"  Options and -c CONFIG may also follow the command.\n");
 }
@@ -373,7 +374,8 @@ out:
 static int needs_config(const char *cmd)
 {
 	return strcmp(cmd, "counts") == 0 || strcmp(cmd, "lookup") == 0 || strcmp(cmd, "export") == 0 ||
-	       strcmp(cmd, "stats") == 0 || strcmp(cmd, "import-legacy") == 0;
+	       strcmp(cmd, "stats") == 0 || strcmp(cmd, "import-legacy") == 0 || strcmp(cmd, "cluster-import") == 0 ||
+	       strcmp(cmd, "cluster-export") == 0;
 }
 
 int main(int argc, char **argv)
@@ -427,6 +429,8 @@ int main(int argc, char **argv)
 		rc = cmd_import_legacy(config, n - 2, rest + 2);
 	else if (strcmp(rest[1], "stats") == 0)
 		rc = pushctl_stats(config, n - 1, rest + 1);
+	else if (strcmp(rest[1], "cluster-import") == 0 || strcmp(rest[1], "cluster-export") == 0)
+		rc = pushctl_cluster(config, n - 1, rest + 1);
 	else if (strcmp(rest[1], "counts") == 0 || strcmp(rest[1], "lookup") == 0 || strcmp(rest[1], "export") == 0)
 		rc = pushctl_registry(config, n - 1, rest + 1);
 	else if (strcmp(rest[1], "keygen") == 0)

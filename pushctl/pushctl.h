@@ -9,4 +9,6 @@ int cmd_import_legacy(const char *conf, int argc, char **argv);
 int pushctl_stats(const char *conf, int argc, char **argv);
 /* hash-password: a password on stdin → its Argon2id string (stats_password_hash). */
 int pushctl_hash_password(int argc, char **argv);
+/* cluster-import | cluster-export DIR: a registry into a cluster and back (cluster_cmd.c). */
+int pushctl_cluster(const char *conf, int argc, char **argv);
 #endif

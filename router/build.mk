@@ -6,4 +6,4 @@ $(ROUTER_LIB): $(ROUTER_LIB_SRCS:%.c=$(BUILD)/%.o)
 	rm -f $@ && $(AR) rcs $@ $^
 DAEMONS += $(BIN)/router
 $(BIN)/router: $(BUILD)/router/main.o $(ROUTER_LIB) $(COMMON_LIB)
-	$(call link,$(LIBS))
+	$(call link,$(LIBS) $(NATS_LIBS))

@@ -198,6 +198,11 @@ static uint32_t do_request(struct router *r, MDB_txn *txn, const struct frame *f
 	return STATUS_ERROR;
 }
 
+uint32_t router_apply_request(struct router *r, MDB_txn *txn, const struct frame *f, uint64_t now, struct pending *p)
+{
+	return do_request(r, txn, f, now, p);
+}
+
 uint64_t router_backoff(const struct router *r, uint32_t attempts)
 {
 	uint64_t d = (uint64_t)r->cfg->router.backoff_first_ms;

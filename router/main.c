@@ -429,6 +429,18 @@ int main(int argc, char **argv)
 	R.store.max_groups = (uint64_t)cfg.router.max_groups_per_id;
 	R.store.max_members = (uint64_t)cfg.router.max_group_members;
 	daemon_give_dir(&cfg, cfg.router.db_path);
+	if (config_cluster(&cfg)) {
+		/* Cluster mode: the bus instead of router.sock (docs/cluster.md). */
+		counters_init(config_socket(&cfg, "statsd.sock", path, sizeof path) ? path : "");
+		if (router_cluster_prepare(&R) < 0)
+			fatal("cluster: cannot start");
+		daemon_privdrop(&cfg);
+		sandbox_enter(&cfg, SANDBOX_ROUTER);
+		router_cluster_run(&R);
+		store_close(&R.store);
+		config_free(&cfg);
+		return 0;
+	}
 	if (config_socket(&cfg, "router.sock", path, sizeof path) == NULL || (lfd = sock_listen(path, SOCK_SEQPACKET)) < 0)
 		fatal("listening on %s/router.sock: %s", cfg.state_dir, strerror(errno));
 	counters_init(config_socket(&cfg, "statsd.sock", path, sizeof path) ? path : "");

@@ -85,6 +85,8 @@ struct router {
 };
 
 /* handle.c: applies the batch in one transaction and answers each frame. */
+/* One request frame inside txn at time now (cluster mode applies registry changes with it). */
+uint32_t router_apply_request(struct router *r, MDB_txn *txn, const struct frame *f, uint64_t now, struct pending *p);
 void router_commit_batch(struct router *r);
 /* Remembers a job committed by this batch, to queue once the batch is on disk. */
 int router_fresh_add(struct router *r, uint64_t id, uint32_t platform);
@@ -119,4 +121,8 @@ int router_reply(struct router *r, int slot, uint64_t gen, uint64_t id, uint32_t
 int router_send_frame(struct router *r, int slot, uint64_t gen, const uint8_t *buf, size_t len);
 void router_drop_peer(struct router *r, int slot, const char *why);
 uint64_t router_backoff(const struct router *r, uint32_t attempts);
+/* cluster.c: cluster mode (docs/cluster.md). Reads the credentials (before privileges drop);
+ * then runs the router on the bus until daemon_stop, instead of the socket loop. */
+int router_cluster_prepare(struct router *r);
+void router_cluster_run(struct router *r);
 #endif

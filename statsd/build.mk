@@ -6,4 +6,4 @@ $(STATSD_LIB): $(STATSD_LIB_SRCS:%.c=$(BUILD)/%.o)
 	rm -f $@ && $(AR) rcs $@ $^
 DAEMONS += $(BIN)/statsd
 $(BIN)/statsd: $(BUILD)/statsd/main.o $(STATSD_LIB) $(COMMON_LIB)
-	$(call link,$(LIBS) -lmicrohttpd)
+	$(call link,$(LIBS) -lmicrohttpd $(NATS_LIBS))

@@ -8,6 +8,7 @@
  * Holds no device data (no tokens, no ids).
  */
 #include "clock.h"
+#include "cluster.h"
 #include "counters.h"
 #include "daemon.h"
 #include "frame.h"
@@ -30,6 +31,7 @@
 #define TAG_DGRAM 1000
 #define TAG_QUERY 1001
 #define TAG_HTTP 1002
+#define TAG_BUS 1003
 
 struct statsd {
 	struct periods per;
@@ -38,6 +40,7 @@ struct statsd {
 	long period_s;
 	char *const *health;	/* statsd.health_senders */
 	size_t nhealth;
+	struct statsd_cluster *cluster; /* cluster mode (cluster.h), else NULL */
 };
 
 /* One datagram with its sender's pid (SO_PASSCRED); -1 when none is waiting. */
@@ -67,10 +70,23 @@ static ssize_t recv_dgram(int fd, uint8_t *buf, uint32_t *pid)
 static char *page_metrics(void *ctx, unsigned *code, const char **type, size_t *len)
 {
 	struct statsd *sd = ctx;
+	char *cl, *text, *all;
+	size_t cl_len;
+
 	(void)code;
 	metrics_expire(&sd->m, mono_ms());
 	*type = "text/plain; version=0.0.4; charset=utf-8";
-	return metrics_prometheus(&sd->m, sd->started_s, (uint64_t)sd->period_s, len);
+	text = metrics_prometheus(&sd->m, sd->started_s, (uint64_t)sd->period_s, len);
+	/* cluster mode: the streams' and consumers' state (cluster.h) */
+	cl = statsd_cluster_metrics(sd->cluster);
+	cl_len = cl ? strlen(cl) : 0;
+	if (text != NULL && cl_len > 0 && (all = realloc(text, *len + cl_len + 1)) != NULL) {
+		memcpy(all + *len, cl, cl_len + 1);
+		*len += cl_len;
+		text = all;
+	}
+	free(cl);
+	return text;
 }
 
 /* GET /: the status page. */
@@ -182,7 +198,7 @@ int main(int argc, char **argv)
 	char path[256], err[512];
 	static uint8_t buf[FRAME_MAX];
 	struct epoll_event evs[32];
-	int dfd, qfd, epfd;
+	int dfd, qfd, epfd, cl_failed;
 	uint64_t next_flush = 0, window = 0;
 
 	daemon_start("statsd", argc, argv, &cfg, &opts);
@@ -205,6 +221,8 @@ int main(int argc, char **argv)
 	if (config_socket(&cfg, "statsd-query.sock", path, sizeof path) == NULL ||
 	    (qfd = sock_listen(path, SOCK_SEQPACKET)) < 0)
 		fatal("query socket: %s", strerror(errno));
+	if ((sd.cluster = statsd_cluster_prepare(&cfg, opts.instance, &cl_failed)) == NULL && cl_failed)
+		fatal("cluster: cannot start");
 	daemon_privdrop(&cfg);
 	sd.started_s = statsd_now_s();
 	sandbox_enter(&cfg, SANDBOX_STATSD);
@@ -233,7 +251,10 @@ int main(int argc, char **argv)
 					if (r <= 0)
 						break;
 					metrics_take(&sd.m, buf, (size_t)r, pid, mono_ms());
+					statsd_cluster_note(sd.cluster, buf, (size_t)r);
 				}
+			} else if (tag == TAG_BUS) {
+				statsd_cluster_read(sd.cluster, &sd.m);
 			} else if (tag == TAG_QUERY) {
 				int fd;
 				while ((fd = sock_accept(qfd)) >= 0) {
@@ -284,6 +305,7 @@ int main(int argc, char **argv)
 		if (mono_ms() >= next_flush) {
 			commit(&sd, &window);
 			metrics_expire(&sd.m, mono_ms());
+			statsd_cluster_tick(sd.cluster, epfd, TAG_BUS);
 			next_flush = mono_ms() + 1000;
 		}
 		daemon_reload_check();
@@ -303,6 +325,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		if (clients[i].fd >= 0)
 			peer_close(&clients[i]);
+	statsd_cluster_free(sd.cluster);
 	periods_close(&sd.per);
 	metrics_free(&sd.m);
 	config_free(&cfg);

@@ -2,7 +2,7 @@
 # the mock provider, and any extra fragments (tests/*/*.mk).
 ALL_ROLE_LIBS = $(INGRESS_LIB) $(ROUTER_LIB) $(STATSD_LIB) $(APNS_SENDER_LIB) $(FCM_SENDER_LIB) $(WNS_SENDER_LIB) $(COMMON_LIB)
 # Role libraries may refer to each other's symbols, hence the link group.
-TEST_LINK = -Wl$(comma)--start-group $(ALL_ROLE_LIBS) -Wl$(comma)--end-group $(LIBS) -lmicrohttpd
+TEST_LINK = -Wl$(comma)--start-group $(ALL_ROLE_LIBS) -Wl$(comma)--end-group $(LIBS) -lmicrohttpd -Wl$(comma)--as-needed $(NATS_LIBS) -Wl$(comma)--no-as-needed
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BIN)/tests/%,$(UNIT_SRCS))
 TESTS += $(UNIT_BINS)

@@ -7,5 +7,5 @@ $(WNS_SENDER_LIB): $(WNS_SENDER_LIB_SRCS:%.c=$(BUILD)/%.o)
 	rm -f $@ && $(AR) rcs $@ $^
 DAEMONS += $(BIN)/wns-sender
 $(BIN)/wns-sender: $(BUILD)/wns-sender/main.o $(WNS_SENDER_LIB) $(COMMON_LIB)
-	$(call link,$(LIBS))
+	$(call link,$(LIBS) $(NATS_LIBS))
 endif

@@ -1,0 +1,27 @@
+/*
+ * sender_bus: a provider sender's jobs from the cluster bus (docs/cluster.md), behind
+ * sender_link.h: the jobs of (platform, app) come from the durable pull consumer
+ * jobs-<platform>-<app> on PP_JOBS, fetched by a thread while the sender has room; each
+ * verdict becomes an ack (delivered, failed), a nak with delay (retry, honouring Retry-After
+ * and the back-off rules), a term (past the job's maximum age: expired), or, for a verdict the
+ * router must know (dead or suspect token), a result on pp.res.<platform>.<app> then an ack.
+ */
+#ifndef SENDER_BUS_H
+#define SENDER_BUS_H
+#include "guard.h"
+#include <stdint.h>
+
+struct sender;
+struct sender_bus;
+
+/* Before privileges drop: credentials and the connection (made in the background). */
+int sender_bus_prepare(struct sender *s);
+/* Binds to the jobs consumer and starts fetching; the job queue's fd (in the loop's epoll
+ * set as SENDER_EV_ROUTER), or -1 (tried again later). */
+int sender_bus_try(struct sender *s);
+/* The queue of fetched jobs is readable. */
+void sender_bus_read(struct sender *s);
+/* A job's verdict. */
+void sender_bus_result(struct sender *s, uint64_t id, const struct guard_verdict *v);
+void sender_bus_free(struct sender *s);
+#endif

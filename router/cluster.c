@@ -1,0 +1,671 @@
+/*
+ * cluster: the router in cluster mode (docs/cluster.md "Design"). Instead of the socket loop,
+ * one loop over the bus: requests come from the shared durable consumer on PP_REQ, registry
+ * changes are published to PP_REGISTRY and applied, in the stream's order, by every router to
+ * its own LMDB copy (the last applied sequence stored in the same transaction), notifies are
+ * resolved against that copy once it caught up with the stream's last sequence, and become
+ * jobs on PP_JOBS; results that change the registry come from PP_RES and go to PP_REGISTRY.
+ * A request is acknowledged on PP_REQ only after everything it caused was acknowledged by its
+ * stream; a redelivered one produces the same Nats-Msg-Ids, so nothing is stored twice.
+ * Trusts messages only after frame_parse(); the servers named in the configuration are the
+ * cluster. Holds the bus connection, the subscriptions and the last applied registry sequence.
+ */
+#include "bus.h"
+#include "counters.h"
+#include "daemon.h"
+#include "frame.h"
+#include "log.h"
+#include "registry.h"
+#include "router.h"
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REQ_BATCH 256
+#define RING 65536		/* statuses of recently applied registry changes */
+#define META_SEQ "cluster_reg_seq"
+
+struct creq {
+	natsMsg *m;
+	struct frame f;
+	uint64_t seq;		/* PP_REQ stream sequence */
+	const char *reply;	/* Pp-Reply header: where the ingress waits, or NULL */
+	uint64_t reg_seq;	/* its change's PP_REGISTRY sequence */
+	uint8_t *answer;	/* a whole answer frame (FRAME_NODES) recorded when applied */
+	size_t answer_len;
+};
+
+static struct {
+	struct bus bus;
+	natsSubscription *req, *res, *reg;
+	uint64_t applied;
+	int reg_broken;		/* the replaying consumer failed or went silent: replace it when idle */
+	uint64_t ring_seq[RING];
+	uint32_t ring_status[RING];
+	struct creq *mine;	/* this round's registry requests, by reg_seq, for their answers */
+	size_t nmine;
+} C;
+
+int router_cluster_prepare(struct router *r)
+{
+	char err[256];
+	if (bus_prepare(&C.bus, r->cfg, "router", err, sizeof err) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int is_change(uint8_t type)
+{
+	return type == FRAME_REGISTER || type == FRAME_UNREGISTER || type == FRAME_SUBSCRIBE ||
+	       type == FRAME_UNSUBSCRIBE || type == FRAME_BATCH;
+}
+
+/* (Re)creates the ordered consumer that replays PP_REGISTRY after what was applied. */
+static int reg_subscribe(void)
+{
+	jsSubOptions so;
+	jsErrCode ec = 0;
+	natsStatus s;
+
+	if (C.reg) {
+		natsSubscription_Unsubscribe(C.reg);
+		natsSubscription_Destroy(C.reg);
+		C.reg = NULL;
+	}
+	jsSubOptions_Init(&so);
+	so.Stream = BUS_REGISTRY;
+	so.Ordered = true;
+	so.Config.DeliverPolicy = js_DeliverByStartSequence;
+	so.Config.OptStartSeq = C.applied + 1;
+	s = js_SubscribeSync(&C.reg, C.bus.js, "pp.reg.>", NULL, &so, &ec);
+	if (s != NATS_OK) {
+		log_error("cluster: cannot replay %s: %s (error %d)", BUS_REGISTRY, natsStatus_GetText(s), (int)ec);
+		C.reg = NULL;
+		return -1;
+	}
+	C.reg_broken = 0;
+	return 0;
+}
+
+/* A provider's verdict that changes the registry: a batch of the job's PUSH and its RESULT. */
+static void apply_result(struct router *r, MDB_txn *txn, const struct frame *batch, uint64_t ts)
+{
+	struct frame_field item, tok;
+	struct frame push = {0}, res = {0}, inner;
+	size_t pos = 0;
+	const char *why;
+	char tbuf[32];
+	int k = 0, rc;
+
+	while (frame_batch_next(batch, &pos, &item, &inner, &why) == 1) {
+		if (k == 0)
+			push = inner;
+		else if (k == 1)
+			res = inner;
+		k++;
+	}
+	if (k != 2 || push.type != FRAME_PUSH || res.type != FRAME_RESULT || frame_get(&push, TAG_TOKEN, &tok) < 0) {
+		log_warn("cluster: a registry result that is not a push and its result; skipped");
+		return;
+	}
+	switch (frame_u32(&res, TAG_OUTCOME, 0)) {
+	case OUTCOME_TOKEN_DEAD: {
+		uint64_t when = frame_u64(&res, TAG_TIMESTAMP, 0);
+		/* Removed unless registered again after the provider's timestamp (docs/registry.md). */
+		rc = registry_token_dead(txn, &r->store, (const char *)tok.val, tok.len, when ? when : ts);
+		if (rc == 1) {
+			counter_add(CTR_TOKENS_DELETED, 1);
+			log_info("token %s removed: provider says it is dead",
+				 log_redact((const char *)tok.val, tok.len, tbuf, sizeof tbuf));
+		}
+		break;
+	}
+	case OUTCOME_TOKEN_SUSPECT:
+		rc = registry_token_failure(txn, &r->store, (const char *)tok.val, tok.len, 0);
+		if (rc >= r->cfg->router.failure_threshold &&
+		    registry_token_dead(txn, &r->store, (const char *)tok.val, tok.len, ts) == 1)
+			counter_add(CTR_TOKENS_DELETED, 1);
+		break;
+	}
+}
+
+static struct creq *mine_find(uint64_t seq)
+{
+	for (size_t i = 0; i < C.nmine; i++)
+		if (C.mine[i].reg_seq == seq)
+			return &C.mine[i];
+	return NULL;
+}
+
+/* Applies one PP_REGISTRY message (stream sequence seq, stored at ts) inside txn. */
+static void apply_change(struct router *r, MDB_txn *txn, natsMsg *m, uint64_t seq, uint64_t ts)
+{
+	const uint8_t *data = (const uint8_t *)natsMsg_GetData(m);
+	size_t len = (size_t)natsMsg_GetDataLength(m);
+	struct creq *q = mine_find(seq);
+	struct pending p;
+	struct frame f;
+	const char *why = "";
+	uint32_t status = STATUS_ERROR;
+	MDB_txn *child;
+
+	memset(&p, 0, sizeof p);
+	counters_mute(q == NULL); /* another router counted it when it made the change */
+	if (frame_parse(data, len, &f, &why) < 0 || !is_change(f.type)) {
+		log_warn("cluster: registry change %llu is not a change frame (%s); skipped", (unsigned long long)seq,
+			 why);
+	} else if (mdb_txn_begin(r->store.env, txn, 0, &child) == 0) {
+		if (f.type == FRAME_BATCH) {
+			apply_result(r, child, &f, ts);
+			status = STATUS_OK;
+		} else {
+			status = router_apply_request(r, child, &f, ts, &p);
+		}
+		if (status == STATUS_ERROR || status == STATUS_BUSY || mdb_txn_commit(child) != 0) {
+			if (status != STATUS_ERROR && status != STATUS_BUSY)
+				status = STATUS_ERROR;
+			else
+				mdb_txn_abort(child);
+			free(p.reply);
+			p.reply = NULL;
+		}
+	}
+	counters_mute(0);
+	C.ring_seq[seq % RING] = seq;
+	C.ring_status[seq % RING] = status;
+	if (q && p.reply) {
+		q->answer = p.reply;
+		q->answer_len = p.reply_len;
+	} else {
+		free(p.reply);
+	}
+}
+
+/* Applies registry changes in order until applied >= target (waiting at most wait_ms for
+ * them), then whatever else is already here; one LMDB transaction for them all. 0, or -1. */
+static int reg_catch_up(struct router *r, uint64_t target, int64_t wait_ms)
+{
+	uint64_t end = mono_ms() + (uint64_t)wait_ms, before = C.applied, quiet_since = mono_ms();
+	MDB_txn *txn = NULL;
+	int rc;
+
+	for (size_t n = 0; n < 4096;) {
+		natsMsg *m = NULL;
+		uint64_t seq = 0, ts = 0, now = mono_ms();
+		int pending = 0;
+		natsStatus s = NATS_ERR;
+
+		if (C.applied >= target) {
+			if (C.reg == NULL || natsSubscription_GetPending(C.reg, &pending, NULL) != NATS_OK || pending <= 0)
+				break;
+			s = natsSubscription_NextMsg(&m, C.reg, 1);
+			if (s != NATS_OK)
+				break;
+		} else {
+			if (now >= end)
+				break;
+			if (C.reg == NULL || C.reg_broken || now >= quiet_since + 300) {
+				/* The replaying consumer is silent while we are behind: it may have been on a
+				 * server that died. Read the next change from the stream itself (its leader),
+				 * and replace the consumer when the router is idle. */
+				if (!C.reg_broken)
+					log_warn("cluster: registry replay stalled at change %llu of %llu; reading the "
+						 "stream directly", (unsigned long long)C.applied, (unsigned long long)target);
+				C.reg_broken = 1;
+				if (js_GetMsg(&m, C.bus.js, BUS_REGISTRY, C.applied + 1, NULL, NULL) != NATS_OK) {
+					usleep(50 * 1000);
+					continue;
+				}
+				seq = natsMsg_GetSequence(m);
+				ts = (uint64_t)(natsMsg_GetTime(m) / 1000000);
+				goto got;
+			}
+			s = natsSubscription_NextMsg(&m, C.reg, (int64_t)(end - now < 100 ? end - now : 100));
+			if (s != NATS_OK && s != NATS_TIMEOUT) {
+				log_warn("cluster: registry replay failed: %s", natsStatus_GetText(s));
+				C.reg_broken = 1; /* its consumer is gone: replaced when the router is idle */
+				continue;
+			}
+			if (s != NATS_OK)
+				continue;
+		}
+		if (bus_msg_meta(m, &seq, &ts, NULL) < 0) {
+			natsMsg_Destroy(m);
+			continue;
+		}
+got:
+		n++;
+		quiet_since = mono_ms();
+		if (seq <= C.applied) {
+			natsMsg_Destroy(m);
+			continue;
+		}
+		if (txn == NULL && (rc = mdb_txn_begin(r->store.env, NULL, 0, &txn)) != 0) {
+			log_error("registry: cannot begin a write transaction: %s", mdb_strerror(rc));
+			natsMsg_Destroy(m);
+			reg_subscribe(); /* it comes again */
+			return -1;
+		}
+		if (seq != C.applied + 1)
+			log_warn("cluster: registry changes %llu..%llu are missing from %s", (unsigned long long)C.applied + 1,
+				 (unsigned long long)seq - 1, BUS_REGISTRY);
+		apply_change(r, txn, m, seq, ts);
+		natsMsg_Destroy(m);
+		C.applied = seq;
+	}
+	if (txn != NULL) {
+		int bad = store_meta_set(txn, &r->store, META_SEQ, C.applied) < 0;
+		if (bad)
+			mdb_txn_abort(txn);
+		else if ((rc = mdb_txn_commit(txn)) != 0)
+			bad = 1;
+		if (bad) {
+			log_error("registry: the commit of changes %llu..%llu failed; replaying them",
+				  (unsigned long long)before + 1, (unsigned long long)C.applied);
+			C.applied = before;
+			reg_subscribe();
+			return -1;
+		}
+	}
+	return C.applied >= target ? 0 : -1;
+}
+
+static uint64_t registry_last_seq(int *ok)
+{
+	jsStreamInfo *si = NULL;
+	jsErrCode ec = 0;
+	uint64_t last = 0;
+
+	*ok = js_GetStreamInfo(&si, C.bus.js, BUS_REGISTRY, NULL, &ec) == NATS_OK;
+	if (*ok)
+		last = si->State.LastSeq;
+	jsStreamInfo_Destroy(si);
+	return last;
+}
+
+static void answer_frame(const char *subject, const uint8_t *buf, size_t len)
+{
+	if (subject && subject[0])
+		natsConnection_Publish(C.bus.nc, subject, buf, (int)len);
+}
+
+static void answer_status(const struct creq *q, uint32_t status)
+{
+	uint8_t buf[64];
+	struct frame_writer w;
+	long n;
+
+	frame_begin(&w, buf, FRAME_REPLY, q->f.id);
+	frame_put_u32(&w, TAG_STATUS, status);
+	if ((n = frame_end(&w)) > 0)
+		answer_frame(q->reply, buf, (size_t)n);
+}
+
+static void answer_counts(struct router *r, const struct creq *q)
+{
+	uint8_t buf[128];
+	struct frame_writer w;
+	uint64_t ios = 0, android = 0, ids = 0;
+	MDB_txn *txn;
+	long n;
+
+	if (mdb_txn_begin(r->store.env, NULL, MDB_RDONLY, &txn) == 0) {
+		registry_counts(txn, &r->store, &ios, &android, &ids);
+		mdb_txn_abort(txn);
+	}
+	frame_begin(&w, buf, FRAME_COUNTS, q->f.id);
+	frame_put_u64(&w, TAG_COUNT_IOS, ios);
+	frame_put_u64(&w, TAG_COUNT_ANDROID, android);
+	frame_put_u64(&w, TAG_COUNT_IDS, ids);
+	if ((n = frame_end(&w)) > 0)
+		answer_frame(q->reply, buf, (size_t)n);
+}
+
+static void settle(natsMsg *m, int ok)
+{
+	if (ok)
+		natsMsg_Ack(m, NULL);
+	else
+		natsMsg_NakWithDelay(m, 500, NULL); /* comes again; its ids make the retry idempotent */
+}
+
+/* Registry changes: published to PP_REGISTRY, applied here, then answered and acknowledged. */
+static void do_changes(struct router *r, struct creq *q, size_t n)
+{
+	natsMsg **out = calloc(n, sizeof *out);
+	uint64_t *seqs = calloc(n, sizeof *seqs), target = 0;
+	int ok = out != NULL && seqs != NULL;
+
+	for (size_t i = 0; ok && i < n; i++) {
+		char subj[64], id[32];
+		snprintf(subj, sizeof subj, "pp.reg.%s", frame_type_name(q[i].f.type));
+		snprintf(id, sizeof id, "q%llu", (unsigned long long)q[i].seq);
+		out[i] = bus_msg(subj, natsMsg_GetData(q[i].m), (size_t)natsMsg_GetDataLength(q[i].m), id);
+		ok = out[i] != NULL;
+	}
+	if (ok)
+		ok = bus_publish(&C.bus, out, n, seqs, 4 * C.bus.wait_ms) == 0;
+	if (ok) {
+		for (size_t i = 0; i < n; i++) {
+			q[i].reg_seq = seqs[i];
+			if (seqs[i] > target)
+				target = seqs[i];
+		}
+		C.mine = q;
+		C.nmine = n;
+		ok = reg_catch_up(r, target, 5000) == 0;
+		C.mine = NULL;
+		C.nmine = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (ok) {
+			uint64_t s = q[i].reg_seq;
+			if (q[i].answer)
+				answer_frame(q[i].reply, q[i].answer, q[i].answer_len);
+			else
+				answer_status(&q[i], C.ring_seq[s % RING] == s ? C.ring_status[s % RING] : STATUS_OK);
+		}
+		free(q[i].answer);
+		q[i].answer = NULL;
+		settle(q[i].m, ok);
+	}
+	if (out)
+		for (size_t i = 0; i < n; i++)
+			natsMsg_Destroy(out[i]);
+	free(out);
+	free(seqs);
+}
+
+struct fanout {
+	struct router *r;
+	const struct creq *q;
+	const struct frame_field *data;
+	natsMsg **jobs;
+	size_t n, cap;
+	uint64_t huawei;
+	int failed;
+};
+
+static int add_job(void *arg, const struct registry_token *t)
+{
+	struct fanout *fo = arg;
+	uint8_t buf[FRAME_MAX];
+	unsigned char h[8];
+	char subj[128], id[64];
+	struct frame_writer w;
+	long len;
+
+	if (t->device == PLATFORM_HUAWEI) {
+		fo->huawei++; /* stored and counted, never delivered (as on one machine) */
+		return 0;
+	}
+	if (bus_platform_name(t->device) == NULL)
+		return 0;
+	if (fo->n == fo->cap) {
+		size_t nc = fo->cap ? fo->cap * 2 : 64;
+		natsMsg **a = realloc(fo->jobs, nc * sizeof *a);
+		if (a == NULL)
+			return fo->failed = 1;
+		fo->jobs = a;
+		fo->cap = nc;
+	}
+	frame_begin(&w, buf, FRAME_PUSH, 0);
+	frame_put_u32(&w, TAG_PLATFORM, t->device);
+	frame_put_u32(&w, TAG_KIND, KIND_BCHAT);
+	frame_put_bytes(&w, TAG_TOKEN, t->token, t->token_len);
+	frame_put_bytes(&w, TAG_DATA, fo->data->val, fo->data->len);
+	frame_put_u32(&w, TAG_ATTEMPT, 0);
+	if ((len = frame_end(&w)) < 0)
+		return fo->failed = 1;
+	/* The same request (however often delivered) makes the same job ids. */
+	crypto_generichash(h, sizeof h, (const unsigned char *)t->token, t->token_len, NULL, 0);
+	snprintf(id, sizeof id, "j%llu.%02x%02x%02x%02x%02x%02x%02x%02x", (unsigned long long)fo->q->seq, h[0], h[1], h[2],
+		 h[3], h[4], h[5], h[6], h[7]);
+	bus_job_subject(&C.bus, t->device, subj, sizeof subj);
+	if ((fo->jobs[fo->n] = bus_msg(subj, buf, (size_t)len, id)) == NULL)
+		return fo->failed = 1;
+	fo->n++;
+	return 0;
+}
+
+/* Notifies: resolved against a copy that has caught up with every acknowledged registration,
+ * published as jobs, acknowledged once every job was. */
+static void do_notifies(struct router *r, struct creq *q, size_t n)
+{
+	struct fanout fo;
+	uint64_t cnt[3] = {0, 0, 0};
+	MDB_txn *txn = NULL;
+	int ok, have;
+	uint64_t target = registry_last_seq(&have);
+
+	memset(&fo, 0, sizeof fo);
+	fo.r = r;
+	ok = have && reg_catch_up(r, target, 5000) == 0 && mdb_txn_begin(r->store.env, NULL, MDB_RDONLY, &txn) == 0;
+	for (size_t i = 0; ok && i < n; i++) {
+		struct frame_field to, data;
+		enum registry_target tg;
+
+		frame_get(&q[i].f, TAG_ID, &to);
+		frame_get(&q[i].f, TAG_DATA, &data);
+		fo.q = &q[i];
+		fo.data = &data;
+		if (registry_resolve(txn, &r->store, (const char *)to.val, to.len, r->cfg->router.skip_legacy_groups_only,
+				     &tg, add_job, &fo) < 0 ||
+		    fo.failed) {
+			ok = 0;
+			break;
+		}
+		cnt[tg == TARGET_ONE_TO_ONE ? 0 : tg == TARGET_CLOSED_GROUP ? 1 : 2]++;
+	}
+	if (txn)
+		mdb_txn_abort(txn);
+	if (ok)
+		ok = bus_publish(&C.bus, fo.jobs, fo.n, NULL, 4 * C.bus.wait_ms) == 0;
+	if (ok) {
+		counter_add(CTR_MESSAGES_ONE_TO_ONE, cnt[0]);
+		counter_add(CTR_MESSAGES_CLOSED_GROUP, cnt[1]);
+		counter_add(CTR_MESSAGES_UNTRACKED, cnt[2]);
+		counter_add(CTR_JOBS_QUEUED, fo.n);
+		counter_add(CTR_HUAWEI_SKIPPED, fo.huawei);
+	} else {
+		log_warn("cluster: %zu notifies not turned into jobs now; they come again", n);
+	}
+	for (size_t i = 0; i < fo.n; i++)
+		natsMsg_Destroy(fo.jobs[i]);
+	free(fo.jobs);
+	for (size_t i = 0; i < n; i++)
+		settle(q[i].m, ok);
+}
+
+/* One round of requests: take what PP_REQ has (waiting up to wait_ms), then handle it. */
+static void requests_round(struct router *r, int64_t wait_ms)
+{
+	natsMsgList list = {0};
+	struct creq q[REQ_BATCH], changes[REQ_BATCH], notifies[REQ_BATCH];
+	size_t nq = 0, nc = 0, nn = 0;
+
+	if (bus_fetch(C.req, &list, REQ_BATCH, wait_ms) != NATS_OK) {
+		natsMsgList_Destroy(&list);
+		return;
+	}
+	for (int i = 0; i < list.Count && nq < REQ_BATCH; i++) {
+		struct creq *c = &q[nq];
+		const char *why = "";
+		memset(c, 0, sizeof *c);
+		c->m = list.Msgs[i];
+		if (bus_msg_meta(c->m, &c->seq, NULL, NULL) < 0 ||
+		    frame_parse((const uint8_t *)natsMsg_GetData(c->m), (size_t)natsMsg_GetDataLength(c->m), &c->f, &why) < 0) {
+			log_warn("cluster: a bad request on %s (%s); dropped", natsMsg_GetSubject(c->m), why);
+			natsMsg_Term(c->m, NULL);
+			continue;
+		}
+		if (natsMsgHeader_Get(c->m, BUS_H_REPLY, &c->reply) != NATS_OK)
+			c->reply = NULL;
+		nq++;
+	}
+	for (size_t i = 0; i < nq; i++) {
+		switch (q[i].f.type) {
+		case FRAME_REGISTER:
+		case FRAME_UNREGISTER:
+		case FRAME_SUBSCRIBE:
+		case FRAME_UNSUBSCRIBE:
+			changes[nc++] = q[i];
+			break;
+		case FRAME_NOTIFY:
+			notifies[nn++] = q[i];
+			break;
+		case FRAME_COUNTS_QUERY:
+			answer_counts(r, &q[i]);
+			natsMsg_Ack(q[i].m, NULL);
+			break;
+		default:
+			log_warn("cluster: %s requests are not handled in cluster mode; answered with an error",
+				 frame_type_name(q[i].f.type));
+			answer_status(&q[i], STATUS_ERROR);
+			natsMsg_Term(q[i].m, NULL);
+		}
+	}
+	/* Changes first: a notify of the same round then sees them. */
+	if (nc)
+		do_changes(r, changes, nc);
+	if (nn)
+		do_notifies(r, notifies, nn);
+	natsMsgList_Destroy(&list);
+}
+
+/* Results that change the registry become registry changes; the others were only counted. */
+static void results_round(struct router *r, int64_t wait_ms)
+{
+	natsMsgList list = {0};
+	struct creq mine[REQ_BATCH];
+	uint64_t seqs[REQ_BATCH];
+	natsMsg *out[REQ_BATCH];
+	natsMsg *src[REQ_BATCH];
+	size_t n = 0;
+	int ok;
+
+	if (bus_fetch(C.res, &list, REQ_BATCH, wait_ms) != NATS_OK) {
+		natsMsgList_Destroy(&list);
+		return;
+	}
+	for (int i = 0; i < list.Count && n < REQ_BATCH; i++) {
+		natsMsg *m = list.Msgs[i];
+		struct frame f;
+		uint64_t seq = 0;
+		char id[32];
+
+		if (bus_msg_meta(m, &seq, NULL, NULL) < 0 ||
+		    frame_parse((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &f, NULL) < 0 ||
+		    f.type != FRAME_BATCH) {
+			log_warn("cluster: a bad result on %s; dropped", natsMsg_GetSubject(m));
+			natsMsg_Term(m, NULL);
+			continue;
+		}
+		snprintf(id, sizeof id, "r%llu", (unsigned long long)seq);
+		out[n] = bus_msg("pp.reg.result", natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), id);
+		memset(&mine[n], 0, sizeof mine[n]);
+		src[n++] = m;
+	}
+	ok = bus_publish(&C.bus, out, n, seqs, 4 * C.bus.wait_ms) == 0;
+	if (ok) {
+		/* This router counts what its results change (a token deleted), the others not. */
+		uint64_t target = 0;
+		for (size_t i = 0; i < n; i++) {
+			mine[i].reg_seq = seqs[i];
+			if (seqs[i] > target)
+				target = seqs[i];
+		}
+		C.mine = mine;
+		C.nmine = n;
+		reg_catch_up(r, target, 2000);
+		C.mine = NULL;
+		C.nmine = 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		settle(src[i], ok);
+	natsMsgList_Destroy(&list);
+}
+
+static int pull_bind(natsSubscription **sub, const char *stream, const char *consumer, const char *subject)
+{
+	jsSubOptions so;
+	jsErrCode ec = 0;
+	natsStatus s;
+
+	jsSubOptions_Init(&so);
+	so.Stream = stream;
+	so.Consumer = consumer;
+	s = js_PullSubscribe(sub, C.bus.js, subject, consumer, NULL, &so, &ec);
+	if (s != NATS_OK)
+		log_error("cluster: cannot bind to consumer %s on %s: %s (error %d)", consumer, stream,
+			  natsStatus_GetText(s), (int)ec);
+	return s == NATS_OK ? 0 : -1;
+}
+
+/* AckWait of a platform's jobs: a job may take the deadline three times (a resend after a
+ * transport failure and one after a refused credential), plus a margin. */
+static int64_t ack_wait(long deadline_ms)
+{
+	return 3 * (int64_t)deadline_ms + 5000;
+}
+
+void router_cluster_run(struct router *r)
+{
+	const struct config *cfg = r->cfg;
+	int64_t aw[PLATFORMS] = {0}, map[PLATFORMS] = {0};
+	MDB_txn *txn;
+	uint64_t next_check = 0, next_results = 0;
+
+	if (bus_connect(&C.bus, &daemon_stop) < 0)
+		return;
+	if (mdb_txn_begin(r->store.env, NULL, MDB_RDONLY, &txn) == 0) {
+		C.applied = store_meta_get(txn, &r->store, META_SEQ);
+		mdb_txn_abort(txn);
+	}
+	/* MaxAckPending: four instances' worth of each sender's concurrency (docs/cluster.md). */
+	aw[PLATFORM_IOS] = ack_wait(cfg->apns.deadline_ms);
+	map[PLATFORM_IOS] = 4 * cfg->apns.connections * cfg->apns.max_streams;
+	aw[PLATFORM_ANDROID] = ack_wait(cfg->fcm.deadline_ms);
+	map[PLATFORM_ANDROID] = 4 * cfg->fcm.connections * cfg->fcm.max_streams;
+	aw[PLATFORM_WNS] = ack_wait(cfg->wns.deadline_ms);
+	map[PLATFORM_WNS] = 4 * cfg->wns.connections * cfg->wns.max_streams;
+	while (!daemon_stop && bus_setup_streams(&C.bus, (uint64_t)cfg->router.job_max_age_s * 1000, aw, map) < 0)
+		sleep(1);
+	while (!daemon_stop && (pull_bind(&C.req, BUS_REQ, BUS_REQ_CONSUMER, "pp.req.>") < 0 ||
+				pull_bind(&C.res, BUS_RES, BUS_RES_CONSUMER, "pp.res.>") < 0 || reg_subscribe() < 0))
+		sleep(1);
+	log_info("cluster: registry copy at change %llu of %s", (unsigned long long)C.applied, BUS_REGISTRY);
+	while (!daemon_stop) {
+		uint64_t now = mono_ms();
+		if (now >= next_check) {
+			/* Idle or not, the copy never lags the stream by much more than a second. */
+			int have;
+			uint64_t last = registry_last_seq(&have);
+			if (have && last > C.applied)
+				reg_catch_up(r, last, 2000);
+			if (C.reg_broken && have && C.applied >= last) {
+				log_info("cluster: replaying %s with a new consumer from change %llu", BUS_REGISTRY,
+					 (unsigned long long)C.applied + 1);
+				reg_subscribe();
+			}
+			next_check = now + 1000;
+		}
+		reg_catch_up(r, 0, 0);
+		if (now >= next_results) {
+			/* Results are rare: a pull request for them on every busy round would cost the
+			 * servers more than the results themselves. */
+			results_round(r, 1);
+			next_results = mono_ms() + 100;
+		}
+		requests_round(r, 20);
+		counters_flush();
+	}
+	log_info("cluster: stopping at registry change %llu", (unsigned long long)C.applied);
+	natsSubscription_Destroy(C.req);
+	natsSubscription_Destroy(C.res);
+	natsSubscription_Destroy(C.reg);
+	bus_close(&C.bus);
+}
