@@ -61,6 +61,7 @@ include router/build.mk
 include apns-sender/build.mk
 include fcm-sender/build.mk
 include wns-sender/build.mk
+include hms-sender/build.mk
 include statsd/build.mk
 include pushctl/build.mk
 include tests/build.mk

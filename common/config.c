@@ -172,6 +172,19 @@ static const struct conf_key keys[] = {
 	{"users", "statsd", C_STR, S(users, statsd), "", 0, 0, 0},
 	{"users", "tool", C_STR, S(users, tool), "", 0, 0, 0},
 
+	{"hms_sender", "url", C_STR, S(hms, url), "https://push-api.cloud.huawei.com", 0, 0, 0},
+	{"hms_sender", "token_url", C_STR, S(hms, token_url), "https://oauth-login.cloud.huawei.com/oauth2/v3/token", 0, 0, 0},
+	{"hms_sender", "ca_file", C_STR, S(hms, ca_file), "", 0, 0, 0},
+	{"hms_sender", "app_id", C_STR, S(hms, app_id), "", 0, 0, 0},
+	{"hms_sender", "app_secret_file", C_STR, S(hms, app_secret_file), "", 0, 0, 0},
+	{"hms_sender", "connections", C_INT, S(hms, connections), NULL, 1, 1, 64},
+	{"hms_sender", "max_streams", C_INT, S(hms, max_streams), NULL, 100, 1, 10000},
+	{"hms_sender", "deadline_ms", C_INT, S(hms, deadline_ms), NULL, 10000, 100, 120000},
+	{"hms_sender", "ping_idle_ms", C_INT, S(hms, ping_idle_ms), NULL, 30000, 1000, 600000},
+	{"hms_sender", "guard_window", C_INT, S(hms, guard_window), NULL, 100, 5, 100000},
+	{"hms_sender", "guard_min_answers", C_INT, S(hms, guard_min_answers), NULL, 10, 1, 100000},
+	{"hms_sender", "guard_percent", C_INT, S(hms, guard_percent), NULL, 50, 1, 100},
+
 	{"statsd", "db_path", C_STR, S(statsd, db_path), "/var/lib/pushpipe/stats", 0, 0, 0},
 	{"statsd", "period_s", C_INT, S(statsd, period_s), NULL, 43200, 1, 30 * 86400},
 	{"statsd", "listen", C_STR, S(statsd, listen), "127.0.0.1:5080", 0, 0, 0},
@@ -188,7 +201,7 @@ static const struct conf_key keys[] = {
 #define NKEYS (sizeof keys / sizeof keys[0])
 
 static const char *const sections[] = {"ingress_onion", "ingress_uwpx", "ingress_xmpp", "router", "apns_sender", "fcm_sender",
-				       "wns_sender", "statsd", "users", "cluster"};
+				       "wns_sender", "hms_sender", "statsd", "users", "cluster"};
 
 static void list_set(struct conf_list *l, const char *csv)
 {

@@ -122,6 +122,14 @@ struct conf_wns {
 	long ttl_s;		/* X-WNS-TTL; 0 = not sent */
 };
 
+struct conf_hms {
+	char *url;		/* https://push-api.cloud.huawei.com */
+	char *token_url;	/* the OAuth token endpoint */
+	char *ca_file, *app_id, *app_secret_file;
+	long connections, max_streams, deadline_ms, ping_idle_ms;
+	long guard_window, guard_min_answers, guard_percent;
+};
+
 struct conf_statsd {
 	char *db_path;
 	long period_s;
@@ -154,6 +162,7 @@ struct config {
 	struct conf_apns apns;
 	struct conf_fcm fcm;
 	struct conf_wns wns;
+	struct conf_hms hms;
 	struct conf_statsd statsd;
 	struct conf_users users;
 	struct conf_cluster cluster;

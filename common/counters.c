@@ -88,6 +88,7 @@ static const char *const route_names[HTTP_ROUTE_MAX] = {
 	[HTTP_ROUTE_APNS] = "apns",
 	[HTTP_ROUTE_FCM] = "fcm",
 	[HTTP_ROUTE_WNS] = "wns",
+	[HTTP_ROUTE_HMS] = "hms",
 };
 static const char *const hist_names[HIST_MAX] = {
 	[HIST_ONION_ROUTER_REPLY] = "onion_router_reply",
@@ -113,6 +114,7 @@ static const char *const source_names[SRC_MAX] = {
 	[SRC_INGRESS_UWPX] = "ingress-uwpx",
 	[SRC_INGRESS_XMPP] = "ingress-xmpp",
 	[SRC_STATSD] = "statsd",
+	[SRC_HMS_SENDER] = "hms-sender",
 };
 
 

@@ -80,6 +80,7 @@ enum http_route {
 	HTTP_ROUTE_APNS,	/* provider answers, counted by the senders: */
 	HTTP_ROUTE_FCM,		/*   exported as pushpipe_provider_answers_total */
 	HTTP_ROUTE_WNS,
+	HTTP_ROUTE_HMS,
 	HTTP_ROUTE_MAX
 };
 
@@ -115,6 +116,7 @@ enum counter_source {
 	SRC_INGRESS_UWPX,
 	SRC_INGRESS_XMPP,
 	SRC_STATSD,
+	SRC_HMS_SENDER,
 	SRC_MAX
 };
 

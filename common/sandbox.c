@@ -104,6 +104,7 @@ static const struct role_def roles[] = {
 	[SANDBOX_FCM_SENDER] = {"fcm-sender", INET_CLIENT, 0, 0},
 	[SANDBOX_WNS_SENDER] = {"wns-sender", INET_CLIENT, 0, 0},
 	[SANDBOX_STATSD] = {"statsd", INET_NONE, 1, 0},
+	[SANDBOX_HMS_SENDER] = {"hms-sender", INET_CLIENT, 0, 0},
 };
 
 /* Read-only everywhere: what glibc and OpenSSL open after start-up. */
@@ -159,6 +160,8 @@ static long nofile_for(const struct config *c, enum sandbox_role role)
 		return 256 + 2 * c->fcm.connections;
 	case SANDBOX_WNS_SENDER:
 		return 256 + 2 * c->wns.connections;
+	case SANDBOX_HMS_SENDER:
+		return 256 + 2 * c->hms.connections;
 	default:
 		return 256;
 	}
@@ -328,6 +331,10 @@ static int ll_ruleset(const struct config *c, enum sandbox_role role, int abi, c
 	case SANDBOX_WNS_SENDER:
 		rc |= ll_add_path(rfd, c->wns.client_secret_file, R_ONLY, fs);
 		rc |= ll_add_path(rfd, c->wns.ca_file, R_ONLY, fs);
+		break;
+	case SANDBOX_HMS_SENDER:
+		rc |= ll_add_path(rfd, c->hms.app_secret_file, R_ONLY, fs);
+		rc |= ll_add_path(rfd, c->hms.ca_file, R_ONLY, fs);
 		break;
 	case SANDBOX_STATSD: {
 		char dir[PATH_MAX];

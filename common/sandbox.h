@@ -12,6 +12,7 @@ enum sandbox_role {
 	SANDBOX_FCM_SENDER,
 	SANDBOX_WNS_SENDER,
 	SANDBOX_STATSD,
+	SANDBOX_HMS_SENDER,
 };
 
 /* Exit statuses of the PUSHPIPE_SANDBOX_SELFTEST hook (tests only). */

@@ -86,6 +86,7 @@ static void on_answer(void *ctx, const struct h2c_response *r)
 	/* Every provider answer, by provider and HTTP status (pushpipe_provider_answers_total). */
 	counter_http(s->ops->platform == PLATFORM_IOS ? HTTP_ROUTE_APNS
 		     : s->ops->platform == PLATFORM_WNS ? HTTP_ROUTE_WNS
+		     : s->ops->platform == PLATFORM_HUAWEI ? HTTP_ROUTE_HMS
 							: HTTP_ROUTE_FCM,
 		     (unsigned)r->status);
 	if (s->ops->classify_answer) {

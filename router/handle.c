@@ -46,11 +46,14 @@ int router_fresh_add(struct router *r, uint64_t id, uint32_t platform)
 	return 0;
 }
 
+/* Huawei tokens get jobs only with an hms_sender section (docs/senders.md); set per notify. */
+static int huawei_sent;
+
 /* Counts the tokens a notify will reach (only platforms that have a sender role). */
 static int count_token(void *arg, const struct registry_token *t)
 {
 	size_t *n = arg;
-	if (t->device != PLATFORM_HUAWEI)
+	if (t->device != PLATFORM_HUAWEI || huawei_sent)
 		(*n)++;
 	return 0;
 }
@@ -60,8 +63,8 @@ static int add_job(void *arg, const struct registry_token *t)
 	struct resolved *rs = arg;
 	uint64_t id;
 
-	if (t->device == PLATFORM_HUAWEI) {
-		/* Stored and counted, never delivered (bchat-onion.md §9.1). */
+	if (t->device == PLATFORM_HUAWEI && !huawei_sent) {
+		/* Without an hms_sender section: stored and counted, never delivered (docs/senders.md). */
 		counter_add(CTR_HUAWEI_SKIPPED, 1);
 		return 0;
 	}
@@ -85,6 +88,7 @@ static uint32_t do_notify(struct router *r, MDB_txn *txn, const struct frame *f,
 
 	frame_get(f, TAG_ID, &to);
 	frame_get(f, TAG_DATA, &data);
+	huawei_sent = r->cfg->hms.app_id[0] != '\0';
 	if (registry_resolve(txn, &r->store, (const char *)to.val, to.len, skip, &target, count_token, &ntok) < 0)
 		return STATUS_ERROR;
 	if (r->outbox_jobs + ntok > (uint64_t)r->cfg->router.outbox_max) {
@@ -219,7 +223,7 @@ static void count_outcome(uint32_t platform, int delivered)
 {
 	if (platform == PLATFORM_IOS)
 		counter_add(delivered ? CTR_IOS_DELIVERED : CTR_IOS_FAILED, 1);
-	else if (platform == PLATFORM_ANDROID)
+	else if (platform == PLATFORM_ANDROID || platform == PLATFORM_HUAWEI) /* as the legacy API counts */
 		counter_add(delivered ? CTR_ANDROID_DELIVERED : CTR_ANDROID_FAILED, 1);
 	else if (platform == PLATFORM_WNS)
 		counter_add(delivered ? CTR_WNS_DELIVERED : CTR_WNS_FAILED, 1);

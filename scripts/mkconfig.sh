@@ -19,6 +19,8 @@ hash=$("$top/bin/pushctl" hash-password < "$dir/keys/stats.password")
 [ -f "$dir/keys/component.secret" ] || (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$dir/keys/component.secret")
 wns_id=$(sed -n 's/.*"client_id" *: *"\([^"]*\)".*/\1/p' "$dir/mock/wns.json")
 (umask 077 && sed -n 's/.*"client_secret" *: *"\([^"]*\)".*/\1/p' "$dir/mock/wns.json" > "$dir/mock/wns.secret")
+hms_id=$(sed -n 's/.*"app_id" *: *"\([^"]*\)".*/\1/p' "$dir/mock/hms.json")
+(umask 077 && sed -n 's/.*"app_secret" *: *"\([^"]*\)".*/\1/p' "$dir/mock/hms.json" > "$dir/mock/hms.secret")
 kid=$(sed -n 's/.*"key_id" *: *"\([^"]*\)".*/\1/p' "$dir/mock/apns.json")
 team=$(sed -n 's/.*"team_id" *: *"\([^"]*\)".*/\1/p' "$dir/mock/apns.json")
 cat > "$dir/pushpipe.json" <<JSON
@@ -61,6 +63,13 @@ cat > "$dir/pushpipe.json" <<JSON
     "ca_file": "$dir/mock/ca.pem",
     "client_id": "$wns_id",
     "client_secret_file": "$dir/mock/wns.secret"
+  },
+  "hms_sender": {
+    "url": "https://127.0.0.1:$mock",
+    "token_url": "https://127.0.0.1:$mock/oauth2/v3/token",
+    "ca_file": "$dir/mock/ca.pem",
+    "app_id": "$hms_id",
+    "app_secret_file": "$dir/mock/hms.secret"
   },
   "statsd": { "db_path": "$dir/db/stats", "listen": "127.0.0.1:$stats" }
 }

@@ -32,13 +32,14 @@ service() {
 	chmod +x "$d/run" "$d/log/run"
 }
 m=$var/mock
-service mock-provider "$top/bin/mock-provider -l 127.0.0.1:$MOCK_PORT --cert $m/server.pem --key $m/server.key --record $var/log/mock-requests.jsonl --apns-key $m/apns_pub.pem --apns-kid MOCKKEY123 --apns-team MOCKTEAM12 --fcm-key $m/fcm_pub.pem --wns-client-id $(sed -n 's/.*"client_id" *: *"\([^"]*\)".*/\1/p' "$m/wns.json") --wns-client-secret $(cat "$m/wns.secret")"
+service mock-provider "$top/bin/mock-provider -l 127.0.0.1:$MOCK_PORT --cert $m/server.pem --key $m/server.key --record $var/log/mock-requests.jsonl --apns-key $m/apns_pub.pem --apns-kid MOCKKEY123 --apns-team MOCKTEAM12 --fcm-key $m/fcm_pub.pem --wns-client-id $(sed -n 's/.*"client_id" *: *"\([^"]*\)".*/\1/p' "$m/wns.json") --wns-client-secret $(cat "$m/wns.secret") --hms-app-id $(sed -n 's/.*"app_id" *: *"\([^"]*\)".*/\1/p' "$m/hms.json") --hms-app-secret $(cat "$m/hms.secret")"
 service statsd "$top/bin/statsd -c $conf"
 service router "$top/bin/router -c $conf"
 service ingress-onion "$top/bin/ingress-onion -c $conf"
 service apns-sender-1 "$top/bin/apns-sender -c $conf -i 1"
 service fcm-sender-1 "$top/bin/fcm-sender -c $conf -i 1"
 service wns-sender-1 "$top/bin/wns-sender -c $conf -i 1"
+service hms-sender-1 "$top/bin/hms-sender -c $conf -i 1"
 service ingress-uwpx "$top/bin/ingress-uwpx -c $conf"
 service ingress-xmpp "$top/bin/ingress-xmpp -c $conf" # waits for an XMPP server on $XMPP_PORT (docs/xmpp.md)
 

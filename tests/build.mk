@@ -1,6 +1,6 @@
 # tests/: unit tests (tests/unit/test_*.c, one program each, linked with every role library),
 # the mock provider, and any extra fragments (tests/*/*.mk).
-ALL_ROLE_LIBS = $(INGRESS_LIB) $(ROUTER_LIB) $(STATSD_LIB) $(APNS_SENDER_LIB) $(FCM_SENDER_LIB) $(WNS_SENDER_LIB) $(COMMON_LIB)
+ALL_ROLE_LIBS = $(INGRESS_LIB) $(ROUTER_LIB) $(STATSD_LIB) $(APNS_SENDER_LIB) $(FCM_SENDER_LIB) $(WNS_SENDER_LIB) $(HMS_SENDER_LIB) $(COMMON_LIB)
 # Role libraries may refer to each other's symbols, hence the link group.
 TEST_LINK = -Wl$(comma)--start-group $(ALL_ROLE_LIBS) -Wl$(comma)--end-group $(LIBS) -lmicrohttpd -Wl$(comma)--as-needed $(NATS_LIBS) -Wl$(comma)--no-as-needed
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)

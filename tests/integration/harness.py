@@ -60,6 +60,8 @@ class Pipeline:
                "--fcm-key", f"{m}/fcm_pub.pem", "--ready-file", ready]
         wns = json.load(open(f"{m}/wns.json"))
         cmd += ["--wns-client-id", wns["client_id"], "--wns-client-secret", wns["client_secret"]]
+        hms = json.load(open(f"{m}/hms.json"))
+        cmd += ["--hms-app-id", hms["app_id"], "--hms-app-secret", hms["app_secret"]]
         self.procs["mock-provider"] = subprocess.Popen(cmd, stderr=open(os.path.join(self.dir, "mock.log"), "ab"))
         self.wait_for(lambda: os.path.exists(ready), "mock provider ready")
 

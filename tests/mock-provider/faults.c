@@ -22,7 +22,7 @@ static uint64_t st_action[MOCK_P_COUNT][5];
 static uint64_t st_total[MOCK_P_COUNT];
 static uint64_t st_conn_accepted, st_conn_h2, st_conn_h1, st_conn_tls_fail, st_conn_refused;
 
-static const char *const provider_names[MOCK_P_COUNT] = { "apns", "fcm", "oauth", "wns", "unknown" };
+static const char *const provider_names[MOCK_P_COUNT] = { "apns", "fcm", "oauth", "wns", "hms", "unknown" };
 static const char *const action_names[] = { "reply", "goaway", "reset", "drop", "silent" };
 
 const char *mock_provider_name(int provider)
@@ -174,7 +174,7 @@ static int parse_rule(json_t *o, struct mock_rule *r, const char **err)
 	}
 	v = json_object_get(o, "provider");
 	if (v && (!json_is_string(v) || (r->provider = parse_provider(json_string_value(v))) == -2)) {
-		*err = "provider must be apns, fcm, oauth, wns or any";
+		*err = "provider must be apns, fcm, oauth, wns, hms or any";
 		return -1;
 	}
 	if (opt_str(o, "token", &r->token) || opt_str(o, "reason", &r->reason) ||

@@ -6,6 +6,7 @@
  *                 [--apns-key apns_pub.pem --apns-kid KEYID --apns-team TEAMID]
  *                 [--fcm-key fcm_pub.pem] [--fcm-project PROJECT]
  *                 [--wns-client-id ID --wns-client-secret SECRET] [--ready-file FILE]
+ *                 [--hms-app-id ID --hms-app-secret SECRET]
  *                 [--http1-only]
  */
 #include <errno.h>
@@ -34,6 +35,7 @@ static void usage(void)
 		"       [--apns-key apns_pub.pem --apns-kid KEYID --apns-team TEAMID]\n"
 		"       [--fcm-key fcm_pub.pem] [--fcm-project PROJECT]\n"
 		"       [--wns-client-id ID --wns-client-secret SECRET] [--ready-file FILE]\n"
+		"       [--hms-app-id ID --hms-app-secret SECRET]\n"
 		"       [--http1-only]\n");
 	exit(2);
 }
@@ -52,6 +54,8 @@ static void parse_args(int argc, char **argv)
 		{ "fcm-project", required_argument, NULL, 'P' },
 		{ "wns-client-id", required_argument, NULL, 'W' },
 		{ "wns-client-secret", required_argument, NULL, 'S' },
+		{ "hms-app-id", required_argument, NULL, 'H' },
+		{ "hms-app-secret", required_argument, NULL, 'X' },
 		{ "ready-file", required_argument, NULL, 'R' },
 		{ "http1-only", no_argument, NULL, '1' },
 		{ "help", no_argument, NULL, 'h' },
@@ -72,6 +76,8 @@ static void parse_args(int argc, char **argv)
 		case 'P': mock_cfg.fcm_project = optarg; break;
 		case 'W': mock_cfg.wns_client_id = optarg; break;
 		case 'S': mock_cfg.wns_client_secret = optarg; break;
+		case 'H': mock_cfg.hms_app_id = optarg; break;
+		case 'X': mock_cfg.hms_app_secret = optarg; break;
 		case 'R': mock_cfg.ready_file = optarg; break;
 		case '1': mock_cfg.http1_only = 1; break;
 		default: usage();

@@ -87,6 +87,7 @@ put fcm-service-account.json <<EOF
 EOF
 
 [ -f wns.json ] || printf '{"client_id":"ms-app://s-1-15-2-mock","client_secret":"mock-secret"}\n' | put wns.json
+[ -f hms.json ] || printf '{"app_id":"104523987","app_secret":"hms-mock-secret-%s"}\n' "$(openssl rand -hex 8)" | put hms.json
 
 chmod 0600 ca.key server.key apns.p8 fcm.key fcm-service-account.json
-chmod 0644 ca.pem server.pem apns_pub.pem apns.json fcm_pub.pem wns.json
+chmod 0644 ca.pem server.pem apns_pub.pem apns.json fcm_pub.pem wns.json hms.json

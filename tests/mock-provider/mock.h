@@ -1,6 +1,6 @@
 /*
  * mock.h: shared declarations of mock-provider, a loopback stand-in for APNs, FCM (with its
- * OAuth token endpoint) and WNS speaking HTTP/2 (and HTTP/1.1) over TLS. One process, one
+ * OAuth token endpoint), WNS and Huawei Push Kit (HMS, with its token endpoint) speaking HTTP/2 (and HTTP/1.1) over TLS. One process, one
  * thread, one epoll loop; see main.c for the command line.
  */
 #ifndef MOCK_H
@@ -20,7 +20,7 @@ enum { MOCK_HANDSHAKE_MS = 10000 };        /* TLS handshake deadline */
 enum { MOCK_LINGER_MS = 2000 };            /* drain time after a graceful close */
 enum { MOCK_DEFAULT_STREAMS = 1000 };      /* SETTINGS_MAX_CONCURRENT_STREAMS by default */
 
-enum mock_provider { MOCK_P_APNS, MOCK_P_FCM, MOCK_P_OAUTH, MOCK_P_WNS, MOCK_P_UNKNOWN, MOCK_P_COUNT };
+enum mock_provider { MOCK_P_APNS, MOCK_P_FCM, MOCK_P_OAUTH, MOCK_P_WNS, MOCK_P_HMS, MOCK_P_UNKNOWN, MOCK_P_COUNT };
 enum mock_action { MOCK_ACT_REPLY, MOCK_ACT_GOAWAY, MOCK_ACT_RESET, MOCK_ACT_DROP, MOCK_ACT_SILENT };
 enum mock_conn_state { MOCK_CS_HANDSHAKE, MOCK_CS_H2, MOCK_CS_H1, MOCK_CS_LINGER };
 /* How a connection is to be closed: after flushing (close_notify, then a short drain), at once,
@@ -45,6 +45,7 @@ struct mock_config {
 	const char *apns_key_file, *apns_kid, *apns_team;
 	const char *fcm_key_file, *fcm_project;
 	const char *wns_client_id, *wns_client_secret;
+	const char *hms_app_id, *hms_app_secret; /* Huawei Push Kit: checked when given */
 	const char *ready_file;
 	int http1_only;                      /* ALPN offers http/1.1 only (WNS front ends do) */
 	EVP_PKEY *apns_key, *fcm_key;

@@ -1,6 +1,7 @@
 /*
  * routes.c: provider behaviour. Classifies each request by path (APNs /3/device/<token>, FCM
- * /v1/projects/<p>/messages:send, OAuth /token, WNS /wns/... or /?token=...), checks
+ * /v1/projects/<p>/messages:send, OAuth /token, WNS /wns/... or /?token=..., HMS
+ * /v1/<app id>/messages:send with its token endpoint /oauth2/v3/token), checks
  * credentials (APNs ES256 JWTs, OAuth access tokens issued here), applies the fault script,
  * validates headers and payloads the way the real services do, fills in the answer and
  * records the request.
@@ -24,8 +25,8 @@ struct token_slot {
 	char tok[64];
 	int64_t exp_ms;
 };
-static struct token_slot fcm_tokens[TOKEN_SLOTS], wns_tokens[TOKEN_SLOTS];
-static unsigned fcm_next, wns_next;
+static struct token_slot fcm_tokens[TOKEN_SLOTS], wns_tokens[TOKEN_SLOTS], hms_tokens[TOKEN_SLOTS];
+static unsigned fcm_next, wns_next, hms_next;
 
 /* Verified APNs JWTs: the signature and static claims only; the age is checked every time. */
 struct jwt_slot {
@@ -67,6 +68,7 @@ void routes_expire_tokens(void)
 	for (i = 0; i < TOKEN_SLOTS; i++) {
 		fcm_tokens[i].exp_ms = 0;
 		wns_tokens[i].exp_ms = 0;
+		hms_tokens[i].exp_ms = 0;
 	}
 }
 
@@ -297,6 +299,53 @@ static void wns_answer(struct mock_req *r, int status, const char *wns_status, c
 		mock_req_set_resp_header(r, "x-wns-error-description", desc);
 }
 
+/* Push Kit answer codes: code, HTTP status, message. */
+static const char *const hms_codes[][3] = {
+	{ "80000000", "200", "Success" },
+	{ "80100000", "200", "" }, /* partial success: msg is a JSON string */
+	{ "80100003", "400", "Illegal payload" },
+	{ "80200001", "401", "Oauth authentication error" },
+	{ "80200003", "401", "Oauth Token expired." },
+	{ "80300002", "403", "APP is forbidden to send." },
+	{ "80300007", "200", "All the tokens are invalid" },
+	{ "80300008", "200", "The message body size exceeds the default value" },
+	{ "81000001", "500", "System inner error" },
+};
+
+/* {"code":…,"msg":…,"requestId":…}; code NULL: an empty body. */
+static void hms_answer(struct mock_req *r, int status, const char *code, const char *msg)
+{
+	struct mock_buf b = { 0 };
+	char id[25];
+
+	if (!code) {
+		reply(r, status, NULL, NULL);
+		return;
+	}
+	mock_random_hex(id, 12);
+	mock_buf_puts(&b, "{\"code\":");
+	mock_buf_json_str(&b, code, strlen(code));
+	mock_buf_puts(&b, ",\"msg\":");
+	mock_buf_json_str(&b, msg ? msg : "", msg ? strlen(msg) : 0);
+	mock_buf_printf(&b, ",\"requestId\":\"%s\"}", id);
+	reply(r, status, "application/json;charset=UTF-8", b.p);
+	mock_buf_free(&b);
+	r->success = status == 200 && strcmp(code, "80000000") == 0;
+}
+
+/* The code's HTTP status and message (NULL when the code is not in the table). */
+static const char *hms_code_info(const char *code, int *status)
+{
+	size_t i;
+
+	for (i = 0; code && i < sizeof hms_codes / sizeof hms_codes[0]; i++)
+		if (strcmp(code, hms_codes[i][0]) == 0) {
+			*status = atoi(hms_codes[i][1]);
+			return hms_codes[i][2];
+		}
+	return NULL;
+}
+
 /* ---- successes ---- */
 
 static void apns_success(struct mock_req *r)
@@ -413,6 +462,29 @@ static int apply_fault(struct mock_req *r, struct route_ctx *c, const char *toke
 		if (rule->continue_after)
 			mock_req_set_resp_header(r, "x-wns-continue-after", rule->continue_after);
 		break;
+	case MOCK_P_HMS: {
+		const char *code = reason, *msg;
+		char partial[700];
+		if (!code)
+			code = status == 200 ? "80000000" : status == 401 ? "80200003" : status == 403 ? "80300002"
+			     : status == 500 ? "81000001" : NULL;
+		msg = hms_code_info(code, &status);
+		status = rule->status ? rule->status : code && msg ? status : 400;
+		if (code && strcmp(code, "80100000") == 0 && !rule->message) {
+			/* by default the request's token is the illegal one */
+			struct mock_buf t = { 0 };
+			mock_buf_json_str(&t, token ? token : "", token ? strlen(token) : 0);
+			snprintf(partial, sizeof partial, "{\"success\":0,\"failure\":1,\"illegal_tokens\":[%.600s]}",
+				 t.p ? t.p : "\"\"");
+			mock_buf_free(&t);
+			msg = partial;
+		}
+		if (rule->message)
+			msg = rule->message;
+		hms_answer(r, status, code, msg ? msg : "unknown");
+		c->reason = code ? code : "";
+		break;
+	}
 	default:
 		reply(r, status, NULL, NULL);
 		break;
@@ -889,6 +961,41 @@ static int form_typed(const struct mock_req *r)
 	return v && strncasecmp(v, want, sizeof want - 1) == 0 && (v[sizeof want - 1] == '\0' || v[sizeof want - 1] == ';');
 }
 
+/* Huawei's token endpoint: client credentials (the App ID and App Secret), no scope. */
+static void hms_token_route(struct mock_req *r, struct route_ctx *c, const struct form *f)
+{
+	struct mock_buf b = { 0 };
+	char tok[64];
+	int cc = f->grant_type.p && strcmp(f->grant_type.p, "client_credentials") == 0;
+
+	c->auth_ok = cc && f->client_id.p && f->client_secret.p &&
+		     (!mock_cfg.hms_app_id || strcmp(f->client_id.p, mock_cfg.hms_app_id) == 0) &&
+		     (!mock_cfg.hms_app_secret || strcmp(f->client_secret.p, mock_cfg.hms_app_secret) == 0);
+	if (apply_fault(r, c, "hms", NULL))
+		return;
+	if (strcmp(r->method, "POST") != 0) {
+		oauth_error(r, 405, c->reason = "invalid_request", "POST required");
+		return;
+	}
+	if (!form_typed(r)) {
+		oauth_error(r, 400, c->reason = "invalid_request", "Content-Type must be application/x-www-form-urlencoded");
+		return;
+	}
+	if (!cc) {
+		oauth_error(r, 400, c->reason = "unsupported_grant_type", NULL);
+		return;
+	}
+	if (!c->auth_ok) {
+		oauth_error(r, 400, c->reason = "invalid_client", "client id or secret is wrong");
+		return;
+	}
+	issue_token(hms_tokens, &hms_next, "hms-mock-", faults_wns_token_lifetime(3600), tok, sizeof tok);
+	mock_buf_printf(&b, "{\"access_token\":\"%s\",\"expires_in\":%lld,\"token_type\":\"Bearer\"}", tok,
+			(long long)faults_wns_token_lifetime(3600));
+	reply(r, 200, "application/json", b.p);
+	mock_buf_free(&b);
+}
+
 static void oauth_route(struct mock_req *r, struct route_ctx *c)
 {
 	struct form f;
@@ -902,6 +1009,11 @@ static void oauth_route(struct mock_req *r, struct route_ctx *c)
 	form_parse(r->body.p ? r->body.p : "", r->body.len, &f);
 	jwt_flow = f.grant_type.p && strcmp(f.grant_type.p, "urn:ietf:params:oauth:grant-type:jwt-bearer") == 0;
 	cc_flow = f.grant_type.p && strcmp(f.grant_type.p, "client_credentials") == 0;
+	if (strncmp(r->path, "/oauth2/v3/token", 16) == 0 && strchr("?", r->path[16])) {
+		hms_token_route(r, c, &f);
+		form_free(&f);
+		return;
+	}
 	flow = jwt_flow ? "fcm" : cc_flow ? "wns" : f.grant_type.p ? f.grant_type.p : "";
 	if (jwt_flow)
 		c->auth_ok = f.assertion.p && fcm_assertion_problem(f.assertion.p) == NULL;
@@ -1064,6 +1176,119 @@ static void wns_route(struct mock_req *r, struct route_ctx *c)
 	r->success = 1;
 }
 
+/* ---- HMS ---- */
+
+/* 0 when the messages:send body is one Push Kit takes; else why not in msg, and *too_large
+ * when only the message's size is at fault. */
+static int hms_validate(json_t *root, char *msg, size_t msglen, int *too_large)
+{
+	const char *k, *u;
+	json_t *v, *m, *t, *copy;
+	size_t i;
+	char *dump;
+
+	*too_large = 0;
+	if (!json_is_object(root)) {
+		snprintf(msg, msglen, "body is not a JSON object");
+		return -1;
+	}
+	json_object_foreach(root, k, v) {
+		if (strcmp(k, "message") && strcmp(k, "validate_only")) {
+			snprintf(msg, msglen, "unknown field %.64s", k);
+			return -1;
+		}
+	}
+	v = json_object_get(root, "validate_only");
+	if (v && !json_is_boolean(v)) {
+		snprintf(msg, msglen, "validate_only must be a boolean");
+		return -1;
+	}
+	m = json_object_get(root, "message");
+	if (!json_is_object(m)) {
+		snprintf(msg, msglen, "message missing");
+		return -1;
+	}
+	t = json_object_get(m, "token");
+	if (!json_is_array(t) || json_array_size(t) == 0 || json_array_size(t) > 1000) {
+		snprintf(msg, msglen, "message.token must be an array of 1 to 1000 tokens");
+		return -1;
+	}
+	json_array_foreach(t, i, v) {
+		if (!json_is_string(v) || json_string_length(v) == 0) {
+			snprintf(msg, msglen, "message.token[%zu] is not a token", i);
+			return -1;
+		}
+	}
+	v = json_object_get(m, "data");
+	if (v && !json_is_string(v)) {
+		snprintf(msg, msglen, "message.data must be a string");
+		return -1;
+	}
+	v = json_object_get(m, "android");
+	if (v) {
+		u = json_string_value(json_object_get(v, "urgency"));
+		if (!json_is_object(v) || (json_object_get(v, "urgency") && (!u || (strcmp(u, "HIGH") && strcmp(u, "NORMAL"))))) {
+			snprintf(msg, msglen, "message.android.urgency must be HIGH or NORMAL");
+			return -1;
+		}
+	}
+	copy = json_deep_copy(m);
+	json_object_del(copy, "token");
+	dump = json_dumps(copy, JSON_COMPACT);
+	json_decref(copy);
+	if (!dump || strlen(dump) > 4096) {
+		free(dump);
+		*too_large = 1;
+		snprintf(msg, msglen, "message body larger than 4096 bytes");
+		return -1;
+	}
+	free(dump);
+	return 0;
+}
+
+static void hms_route(struct mock_req *r, struct route_ctx *c, const char *path)
+{
+	char app[64], msg[256];
+	const char *p = path + 4, *tok = bearer(r), *token = NULL;
+	size_t alen = strcspn(p, "/?");
+	json_t *root = NULL, *t;
+	int too_large;
+
+	/* path = /v1/<app id>/messages:send */
+	snprintf(app, sizeof app, "%.*s", (int)(alen < sizeof app ? alen : sizeof app - 1), p);
+	c->auth_ok = tok && token_valid(hms_tokens, tok);
+	if (r->body.len && !r->body_overflow)
+		root = json_loadb(r->body.p, r->body.len, 0, NULL);
+	t = json_object_get(json_object_get(root, "message"), "token");
+	if (json_is_array(t) && json_is_string(json_array_get(t, 0)))
+		token = json_string_value(json_array_get(t, 0));
+	if (apply_fault(r, c, token, NULL))
+		goto out;
+	if (!alen || strcmp(p + alen, "/messages:send") != 0 || strcmp(r->method, "POST") != 0) {
+		reply(r, 404, "text/plain", "not found\n");
+		c->reason = "not found";
+		goto out;
+	}
+	if (!c->auth_ok) {
+		hms_answer(r, 401, c->reason = "80200003", "Oauth Token expired.");
+		goto out;
+	}
+	if (mock_cfg.hms_app_id && strcmp(app, mock_cfg.hms_app_id) != 0) {
+		hms_answer(r, 403, c->reason = "80300002", "APP is forbidden to send.");
+		goto out;
+	}
+	if (hms_validate(root, msg, sizeof msg, &too_large) < 0) {
+		if (too_large)
+			hms_answer(r, 200, c->reason = "80300008", msg);
+		else
+			hms_answer(r, 400, c->reason = "80100003", msg);
+		goto out;
+	}
+	hms_answer(r, 200, "80000000", "Success");
+out:
+	json_decref(root);
+}
+
 /* ---- dispatch ---- */
 
 static int classify(const char *path)
@@ -1074,10 +1299,13 @@ static int classify(const char *path)
 
 	if (strncmp(path, "/3/", 3) == 0)
 		return MOCK_P_APNS;
-	if (strncmp(path, "/v1/", 4) == 0)
+	if (strncmp(path, "/v1/projects/", 13) == 0)
 		return MOCK_P_FCM;
+	if (strncmp(path, "/v1/", 4) == 0)
+		return MOCK_P_HMS;
 	if ((plen == 6 && strncmp(path, "/token", 6) == 0) || (plen == 16 && strncmp(path, "/accesstoken.srf", 16) == 0) ||
-	    (plen > tl && strncmp(path + plen - tl, oauth_tail, tl) == 0))
+	    (plen > tl && strncmp(path + plen - tl, oauth_tail, tl) == 0) ||
+	    (plen == 16 && strncmp(path, "/oauth2/v3/token", 16) == 0))
 		return MOCK_P_OAUTH;
 	if (strncmp(path, "/wns/", 5) == 0 || plen == 1)
 		return MOCK_P_WNS;
@@ -1115,6 +1343,9 @@ int64_t routes_dispatch(struct mock_req *r)
 		break;
 	case MOCK_P_WNS:
 		wns_route(r, &c);
+		break;
+	case MOCK_P_HMS:
+		hms_route(r, &c, r->path);
 		break;
 	default:
 		reply(r, 404, "text/plain", "not found\n");
