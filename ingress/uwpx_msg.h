@@ -1,8 +1,11 @@
 /*
- * uwpx_msg: the UWPX registration protocol v2 without transport (uwpx-xmpp.md §1.2–§1.5):
- * splitting NUL-terminated messages out of a byte stream, parsing and validating one message
- * in the order of the §1.5 error table, and building every reply (compact JSON, keys sorted
- * byte-wise, one NUL). Pure functions: the daemon, the unit tests and the fuzzer share them.
+ * uwpx_msg: the UWPX registration protocol without transport (docs/uwpx.md): splitting
+ * NUL-terminated messages out of a byte stream, parsing and validating one message in the order
+ * of the error table, and building every reply (compact JSON, keys sorted byte-wise, one NUL).
+ * Version 2 as today's clients send it, and version 1 as the UWPX server's README documents it:
+ * set_accounts with bare JIDs (spelled bare_jid or bareJid), whose account ids are derived here
+ * as the v2 client derives them, and set_channel_uri answered with version 1. Pure functions:
+ * the daemon, the unit tests and the fuzzer share them.
  */
 #ifndef UWPX_MSG_H
 #define UWPX_MSG_H
@@ -13,6 +16,8 @@
 #define UWPX_ID_LEN 64
 #define UWPX_ACCOUNTS_CAP 64 /* the project cap; the configured max_accounts is ≤ this */
 #define UWPX_NODE_MAX 64
+#define UWPX_JIDS_MAX 3072   /* bytes of all bare JIDs of one version-1 set_accounts (the reply stays < 16 KiB) */
+#define UWPX_JID_MAX 1023    /* bytes of one bare JID */
 
 enum uwpx_action { UWPX_SET_CHANNEL_URI = 1, UWPX_SET_PUSH_ACCOUNTS, UWPX_REQUEST_TEST_PUSH };
 
@@ -42,6 +47,14 @@ struct uwpx_request {
 	size_t channel_uri_len;
 	size_t naccounts;			/* set_push_accounts: distinct, first spelling kept */
 	char accounts[UWPX_ACCOUNTS_CAP][UWPX_ID_LEN + 1];
+	int reply_version;			/* the version replies carry; 0 until parsed (then 2) */
+	/* Version-1 set_accounts (action UWPX_SET_PUSH_ACCOUNTS): each account's bare JID (in jids
+	 * at jid_off, jid_len bytes) and whether it was spelled bareJid; accounts[] holds the ids
+	 * derived from them. push_camel: answer push_bareJid rather than push_bare_jid. */
+	int v1_accounts, push_camel;
+	uint8_t camel[UWPX_ACCOUNTS_CAP];
+	uint16_t jid_off[UWPX_ACCOUNTS_CAP], jid_len[UWPX_ACCOUNTS_CAP];
+	char jids[UWPX_JIDS_MAX];
 };
 
 /* One account's result from the router, in request order. */
@@ -66,10 +79,17 @@ enum uwpx_result uwpx_parse(const struct uwpx_limits *lim, const uint8_t *msg, s
 const char *uwpx_error_string(enum uwpx_result r);
 
 /* Builds a plain reply: success for UWPX_OK, else the error. Returns a malloc'd buffer holding
- * the JSON and its NUL, with *len counting both; NULL when out of memory. */
+ * the JSON and its NUL, with *len counting both; NULL when out of memory. Version 2. */
 char *uwpx_reply(enum uwpx_result r, size_t *len);
-/* Builds the set_push_accounts success reply; NULL when out of memory or when push_bare_jid
- * or a node/secret is not valid UTF-8. */
+/* The same, in the version the request is answered with (req->reply_version; 2 when unset). */
+char *uwpx_reply_to(const struct uwpx_request *req, enum uwpx_result r, size_t *len);
+/* The account id a version-2 client computes: lowercase hex SHA-256 of the device id (as given:
+ * lowercase hex) followed by the bare JID, no separator. out: 65 bytes. */
+void uwpx_account_id(const char *device_id, const char *jid, size_t jid_len, char *out);
+/* Builds the set_push_accounts success reply (version 2: account_id, node, secret, success),
+ * or for a version-1 set_accounts the version-1 reply (bare_jid or bareJid, node, secret, in
+ * the request's spelling; push_bare_jid or push_bareJid); NULL when out of memory or when
+ * push_bare_jid or a node/secret is not valid UTF-8. */
 char *uwpx_reply_accounts(const struct uwpx_request *req, const struct uwpx_node *nodes, const char *push_bare_jid,
 			  size_t *len);
 /* The action's name as the client spells it. */

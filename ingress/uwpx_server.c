@@ -201,7 +201,8 @@ static void set_reply(struct uwpx_server *s, size_t slot, char *buf, size_t len,
 static void reply(struct uwpx_server *s, size_t slot, enum uwpx_result r)
 {
 	size_t len = 0;
-	char *buf = uwpx_reply(r, &len);
+	const struct uwpx_request *q = slot_conn(s, slot)->req;
+	char *buf = q ? uwpx_reply_to(q, r, &len) : uwpx_reply(r, &len); /* in the request's version */
 	set_reply(s, slot, buf, len, r != UWPX_OK);
 }
 
@@ -367,6 +368,8 @@ static void pump(struct uwpx_server *s, size_t slot)
 			c->close_after = 1;
 			c->got_first = 1;
 			counter_add(CTR_UWPX_REQUESTS, 1);
+			if (c->req)
+				c->req->reply_version = 0; /* not the previous message's version */
 			reply(s, slot, UWPX_E_MALFORMED);
 			continue;
 		}

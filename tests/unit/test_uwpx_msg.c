@@ -2,7 +2,9 @@
  * test_uwpx_msg: UWPX v2 messages (uwpx-xmpp.md §1.2–§1.5): NUL framing and the size cap,
  * BOM and empty messages, every row of the §1.5 error table and their precedence, versions 1
  * and 2, device_id lowercasing, account_id echo and de-duplication, the account cap, and the
- * exact bytes (compact, keys sorted, one NUL) of every reply.
+ * exact bytes (compact, keys sorted, one NUL) of every reply; and the version-1 forms of
+ * docs/uwpx.md: set_accounts with bare JIDs in both spellings (and mixed), the derived account
+ * ids equal to a v2 client's, the version-1 replies, set_channel_uri answered with version 1.
  */
 #include "../../ingress/uwpx_msg.h"
 #include "testlib.h"
@@ -228,11 +230,141 @@ static void replies(void)
 	CHECK(strcmp(uwpx_action_name(UWPX_SET_PUSH_ACCOUNTS), "set_push_accounts") == 0, "action names");
 }
 
+#define V1(accounts) "{\"version\":1,\"action\":\"set_accounts\",\"device_id\":\"" DEV "\",\"accounts\":" accounts "}"
+
+static void check_reply_to(enum uwpx_result r, const char *want, const char *what)
+{
+	size_t len = 0;
+	char *got = uwpx_reply_to(&req, r, &len);
+	CHECK(got != NULL && len == strlen(want) + 1 && memcmp(got, want, len) == 0, "%s: %s (got %s)", what, want,
+	      got ? got : "NULL");
+	free(got);
+}
+
+static void check_accounts_reply(const struct uwpx_node *nodes, const char *want, const char *what)
+{
+	size_t len = 0;
+	char *got = uwpx_reply_accounts(&req, nodes, "push.example.org", &len);
+	CHECK(got != NULL && len == strlen(want) + 1 && memcmp(got, want, len) == 0, "%s: %s (got %s)", what, want,
+	      got ? got : "NULL");
+	free(got);
+}
+
+static void version1(void)
+{
+	struct uwpx_node nodes[3];
+	char id[UWPX_ID_LEN + 1], *m, *p;
+
+	/* The account id is the v2 client's: SHA-256(device_id ‖ bare JID), lowercase hex. */
+	uwpx_account_id(DEV, "alice@example.org", 17, id);
+	CHECK(strcmp(id, ACC) == 0, "account id of the documented example (%s)", id);
+
+	IS(UWPX_OK, V1("[{\"bare_jid\":\"alice@example.org\"}]"));
+	CHECK(req.action == UWPX_SET_PUSH_ACCOUNTS && req.v1_accounts && req.version == 1 && req.reply_version == 1 &&
+		      req.naccounts == 1 && strcmp(req.accounts[0], ACC) == 0 && !req.camel[0] && !req.push_camel,
+	      "set_accounts v1 (bare_jid): the same account id a v2 client sends");
+	memset(nodes, 0, sizeof nodes);
+	nodes[0].ok = 1;
+	strcpy(nodes[0].node, "N8bqAbCdEfGhIjKlMnOpQrSt");
+	strcpy(nodes[0].secret, "r2KxAbCdEfGhIjKlMnOpQrSt");
+	check_accounts_reply(nodes, "{\"accounts\":[{\"bare_jid\":\"alice@example.org\",\"node\":\"N8bqAbCdEfGhIjKlMnOpQrSt\","
+				    "\"secret\":\"r2KxAbCdEfGhIjKlMnOpQrSt\"}],\"action\":\"response\","
+				    "\"push_bare_jid\":\"push.example.org\",\"status\":1,\"version\":1}",
+			     "version-1 reply, snake spelling");
+
+	IS(UWPX_OK, "{\"version\":1,\"action\":\"set_accounts\",\"device_id\":\"" DEV_UP "\",\"accounts\":[{\"bareJid\":\"alice@example.org\"}]}");
+	CHECK(req.naccounts == 1 && strcmp(req.accounts[0], ACC) == 0 && req.camel[0] && req.push_camel,
+	      "bareJid spelling, uppercase device id: still the same account id");
+	check_accounts_reply(nodes, "{\"accounts\":[{\"bareJid\":\"alice@example.org\",\"node\":\"N8bqAbCdEfGhIjKlMnOpQrSt\","
+				    "\"secret\":\"r2KxAbCdEfGhIjKlMnOpQrSt\"}],\"action\":\"response\","
+				    "\"push_bareJid\":\"push.example.org\",\"status\":1,\"version\":1}",
+			     "version-1 reply, the earlier spelling");
+
+	/* Mixed spellings: each account answered as it was spelled; push_… as the first one. */
+	IS(UWPX_OK, V1("[{\"bareJid\":\"bob@example.org\"},{\"bare_jid\":\"alice@example.org\"},{\"bare_jid\":\"bob@example.org\"}]"));
+	uwpx_account_id(DEV, "bob@example.org", 15, id);
+	CHECK(req.naccounts == 2 && strcmp(req.accounts[0], id) == 0 && strcmp(req.accounts[1], ACC) == 0 && req.camel[0] &&
+		      !req.camel[1] && req.push_camel,
+	      "mixed spellings; a JID repeated collapses to the first");
+	nodes[1] = nodes[0];
+	nodes[0].ok = 0;
+	nodes[0].node[0] = nodes[0].secret[0] = '\0';
+	check_accounts_reply(nodes, "{\"accounts\":[{\"bareJid\":\"bob@example.org\",\"node\":\"\",\"secret\":\"\"},"
+				    "{\"bare_jid\":\"alice@example.org\",\"node\":\"N8bqAbCdEfGhIjKlMnOpQrSt\","
+				    "\"secret\":\"r2KxAbCdEfGhIjKlMnOpQrSt\"}],\"action\":\"response\","
+				    "\"push_bareJid\":\"push.example.org\",\"status\":1,\"version\":1}",
+			     "mixed reply; an account not stored has an empty node and secret");
+	IS(UWPX_OK, V1("[]"));
+	CHECK(req.v1_accounts && req.naccounts == 0, "an empty list disables push (v1 too)");
+	check_accounts_reply(nodes, "{\"accounts\":[],\"action\":\"response\",\"push_bare_jid\":\"push.example.org\",\"status\":1,\"version\":1}",
+			     "empty version-1 reply");
+	/* A JID with non-ASCII characters is hashed as its UTF-8 bytes and echoed. */
+	IS(UWPX_OK, V1("[{\"bare_jid\":\"j\u00fcrgen@example.org\"}]"));
+	uwpx_account_id(DEV, "j\xc3\xbcrgen@example.org", 19, id);
+	CHECK(req.naccounts == 1 && strcmp(req.accounts[0], id) == 0, "non-ASCII JID hashed as UTF-8");
+
+	/* Errors: a version-2 (or versionless) set_accounts stays unknown; bad JIDs are invalid. */
+	IS(UWPX_E_MALFORMED, "{\"version\":2,\"action\":\"set_accounts\",\"device_id\":\"" DEV "\",\"accounts\":[{\"bare_jid\":\"a@b\"}]}");
+	IS(UWPX_E_MALFORMED, "{\"action\":\"set_accounts\",\"device_id\":\"" DEV "\",\"accounts\":[{\"bare_jid\":\"a@b\"}]}");
+	IS(UWPX_E_MALFORMED, "{\"version\":3,\"action\":\"set_accounts\",\"device_id\":\"" DEV "\",\"accounts\":[]}");
+	IS(UWPX_E_MALFORMED, V1("[{\"bare_jid\":5}]"));
+	IS(UWPX_E_MALFORMED, V1("[{\"bareJid\":null}]"));
+	IS(UWPX_E_MALFORMED, V1("[\"alice@example.org\"]"));
+	IS(UWPX_E_INVALID, V1("[{}]"));
+	IS(UWPX_E_INVALID, V1("[{\"account_id\":\"" ACC "\"}]"));
+	IS(UWPX_E_INVALID, V1("[{\"bare_jid\":\"a@b\",\"bareJid\":\"a@b\"}]"));
+	IS(UWPX_E_INVALID, V1("[{\"bare_jid\":\"\"}]"));
+	IS(UWPX_E_INVALID, V1("[{\"bare_jid\":\"alice@example.org/phone\"}]"));
+	IS(UWPX_E_INVALID, V1("[{\"bare_jid\":\"alice @example.org\"}]"));
+	IS(UWPX_E_INVALID, V1("[{\"bare_jid\":\"alice@example.org\\n\"}]"));
+	IS(UWPX_E_INVALID, "{\"version\":1,\"action\":\"set_accounts\",\"accounts\":[]}");
+	IS(UWPX_E_INVALID, "{\"version\":1,\"action\":\"set_accounts\",\"device_id\":\"" DEV "\"}");
+	/* The account cap, and the JIDs' total size (the reply must stay one TLS record). */
+	m = malloc(16384);
+	p = m + sprintf(m, "{\"version\":1,\"action\":\"set_accounts\",\"device_id\":\"%s\",\"accounts\":[", DEV);
+	for (int i = 0; i < 65; i++)
+		p += sprintf(p, "%s{\"bare_jid\":\"u%d@example.org\"}", i ? "," : "", i);
+	strcpy(p, "]}");
+	IS(UWPX_E_INVALID, m);
+	p = m + sprintf(m, "{\"version\":1,\"action\":\"set_accounts\",\"device_id\":\"%s\",\"accounts\":[", DEV);
+	for (int i = 0; i < 4; i++)
+		p += sprintf(p, "%s{\"bare_jid\":\"%0800d@example.org\"}", i ? "," : "", i);
+	strcpy(p, "]}");
+	IS(UWPX_E_INVALID, m);
+	p = m + sprintf(m, "{\"version\":1,\"action\":\"set_accounts\",\"device_id\":\"%s\",\"accounts\":[", DEV);
+	for (int i = 0; i < 3; i++)
+		p += sprintf(p, "%s{\"bare_jid\":\"%0800d@example.org\"}", i ? "," : "", i);
+	strcpy(p, "]}");
+	IS(UWPX_OK, m);
+	CHECK(req.naccounts == 3, "three long JIDs fit");
+	free(m);
+
+	/* set_channel_uri version 1 is answered with version 1, errors included. */
+	IS(UWPX_OK, "{\"version\":1,\"action\":\"set_channel_uri\",\"device_id\":\"" DEV "\",\"channel_uri\":\"" URI "\"}");
+	CHECK(req.reply_version == 1, "set_channel_uri v1: replies in version 1");
+	check_reply_to(UWPX_OK, "{\"action\":\"response\",\"status\":1,\"version\":1}", "set_channel_uri v1 success");
+	check_reply_to(UWPX_E_INTERNAL, "{\"action\":\"response\",\"error\":\"Internal server error... Failed to process received JSON message.\",\"status\":0,\"version\":1}",
+		       "set_channel_uri v1 failure");
+	IS(UWPX_E_CHANNEL_URI, "{\"version\":1,\"action\":\"set_channel_uri\",\"device_id\":\"" DEV "\",\"channel_uri\":\"https://evil.example/?token=x\"}");
+	check_reply_to(UWPX_E_CHANNEL_URI, "{\"action\":\"response\",\"error\":\"Invalid channel URI. Has to use the domain 'notify.windows.com'.\",\"status\":0,\"version\":1}",
+		       "set_channel_uri v1 bad URI");
+	IS(UWPX_OK, "{\"version\":2,\"action\":\"set_channel_uri\",\"device_id\":\"" DEV "\",\"channel_uri\":\"" URI "\"}");
+	check_reply_to(UWPX_OK, "{\"action\":\"response\",\"status\":1,\"version\":2}", "set_channel_uri v2 success");
+	IS(UWPX_OK, "{\"version\":1,\"action\":\"request_test_push\",\"device_id\":\"" DEV "\"}");
+	check_reply_to(UWPX_OK, "{\"action\":\"response\",\"status\":1,\"version\":2}", "request_test_push v1: version 2 as before");
+	IS(UWPX_OK, "{\"version\":1,\"action\":\"set_push_accounts\",\"device_id\":\"" DEV "\",\"accounts\":[{\"account_id\":\"" ACC "\"}]}");
+	CHECK(!req.v1_accounts && req.reply_version == 2, "set_push_accounts v1: the v2 account form, version-2 reply");
+	IS(UWPX_E_MALFORMED, "not json");
+	check_reply_to(UWPX_E_MALFORMED, "{\"action\":\"response\",\"error\":\"Malformed JSON.\",\"status\":0,\"version\":2}",
+		       "an unreadable message: version 2");
+}
+
 int main(void)
 {
 	framing();
 	good_messages();
 	errors();
 	replies();
+	version1();
 	return test_done();
 }
