@@ -66,6 +66,8 @@ static const struct type_rule type_rules[] = {
 	{FRAME_UWPX_CHANNEL, "uwpx-channel", {{TAG_DEVICE_ID, R}, {TAG_URI, R}}},
 	{FRAME_UWPX_ACCOUNTS, "uwpx-accounts", {{TAG_DEVICE_ID, R}, {TAG_VERSION, O}, {TAG_ACCOUNT, M}}},
 	{FRAME_UWPX_TEST, "uwpx-test", {{TAG_DEVICE_ID, R}}},
+	{FRAME_UWPX_IMPORT, "uwpx-import",
+	 {{TAG_DEVICE_ID, R}, {TAG_URI, O}, {TAG_ACCOUNT, O}, {TAG_NODE, O}, {TAG_SECRET, O}}},
 	{FRAME_NODES, "nodes", {{TAG_ACCOUNT, M}, {TAG_NODE, M}, {TAG_SECRET, M}, {TAG_STATUS, M}}},
 	{FRAME_XMPP_PUBLISH, "xmpp-publish",
 	 {{TAG_NODE, R}, {TAG_SECRET, R}, {TAG_DOMAIN, R}, {TAG_MSG_COUNT, O}, {TAG_PENDING_COUNT, O},

@@ -50,6 +50,11 @@ enum frame_type {
 	FRAME_XMPP_REGISTER = 45, /* platform (IOS=apns, ANDROID=fcm), identity, token, domain, account,
 				     channel? → FRAME_NODES with one entry (account, node, secret) */
 	FRAME_XMPP_UNREGISTER = 46, /* platform, identity → reply OK or NOT_FOUND */
+	/* pushctl import-uwpx → router (ROLE_TOOL only): one row of the UWPX push server's database.
+	   device_id, uri → OK (device created; an existing device is left as it is);
+	   device_id, account, node, secret → OK (stored, or already stored so), NOT_FOUND (no such
+	   device), FORBIDDEN (the account has another node here, or the node is taken). */
+	FRAME_UWPX_IMPORT = 47,
 };
 
 enum frame_tag {

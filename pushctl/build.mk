@@ -1,5 +1,5 @@
 # pushctl/: the operator's tool (keys, onion requests, registry reads, legacy import).
-# pushctl alone links libsqlite3 (import-legacy reads the legacy server's database) and libcurl
+# pushctl alone links libsqlite3 (import-legacy and import-uwpx read the old servers' databases) and libcurl
 # (send: an HTTP POST); libnats for cluster-import (cluster_cmd.c).
 PUSHCTL_SRCS := $(wildcard pushctl/*.c)
 TOOLS += $(BIN)/pushctl

@@ -40,6 +40,8 @@ static void help(FILE *f)
 		"  (comma-separated list). -4 sends onion v4 (default v2); -x uses XChaCha20-Poly1305.\n"
 		"       pushctl -c CONFIG counts | lookup ID_OR_TOKEN | export   (registry, read-only)\n"
 		"       pushctl -c CONFIG import-legacy FILE   (legacy SQLite database → router and statsd)\n"
+		"       pushctl -c CONFIG import-uwpx [--channels TABLE] [--accounts TABLE] FILE\n"
+		"                                              (UWPX push server's SQLite database → router)\n"
 		"       pushctl -c CONFIG stats [--start DATE] [--end DATE]      (statsd's windows)\n"
 		"       pushctl -c CONFIG cluster-import | cluster-export DIR   (registry into a cluster, and back)\n"
 		"       pushctl --help | --version\n"
@@ -374,8 +376,8 @@ out:
 static int needs_config(const char *cmd)
 {
 	return strcmp(cmd, "counts") == 0 || strcmp(cmd, "lookup") == 0 || strcmp(cmd, "export") == 0 ||
-	       strcmp(cmd, "stats") == 0 || strcmp(cmd, "import-legacy") == 0 || strcmp(cmd, "cluster-import") == 0 ||
-	       strcmp(cmd, "cluster-export") == 0;
+	       strcmp(cmd, "stats") == 0 || strcmp(cmd, "import-legacy") == 0 || strcmp(cmd, "import-uwpx") == 0 ||
+	       strcmp(cmd, "cluster-import") == 0 || strcmp(cmd, "cluster-export") == 0;
 }
 
 int main(int argc, char **argv)
@@ -413,7 +415,7 @@ int main(int argc, char **argv)
 	}
 	rest[n] = NULL;
 	if (n < 2)
-		missing("the command (keygen, hash-password, send, counts, lookup, export, stats or import-legacy)");
+		missing("the command (keygen, hash-password, send, counts, lookup, export, stats, import-legacy or import-uwpx)");
 	if (sodium_init() < 0)
 		return 1;
 	if (needs_config(rest[1]) && config == NULL) {
@@ -424,9 +426,13 @@ int main(int argc, char **argv)
 		missing("the ID_OR_TOKEN to look up");
 	if (strcmp(rest[1], "import-legacy") == 0 && n < 3)
 		missing("the legacy database FILE");
+	if (strcmp(rest[1], "import-uwpx") == 0 && n < 3)
+		missing("the UWPX push server's database FILE");
 	optind = 2;
 	if (strcmp(rest[1], "import-legacy") == 0)
 		rc = cmd_import_legacy(config, n - 2, rest + 2);
+	else if (strcmp(rest[1], "import-uwpx") == 0)
+		rc = cmd_import_uwpx(config, n - 2, rest + 2);
 	else if (strcmp(rest[1], "stats") == 0)
 		rc = pushctl_stats(config, n - 1, rest + 1);
 	else if (strcmp(rest[1], "cluster-import") == 0 || strcmp(rest[1], "cluster-export") == 0)

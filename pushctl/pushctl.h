@@ -5,6 +5,8 @@
 int pushctl_registry(const char *conf, int argc, char **argv);
 /* import-legacy FILE: a legacy SQLite database into the running router and statsd. */
 int cmd_import_legacy(const char *conf, int argc, char **argv);
+/* import-uwpx [--channels T] [--accounts T] FILE: the UWPX push server's database into the router. */
+int cmd_import_uwpx(const char *conf, int argc, char **argv);
 /* stats [--start DATE] [--end DATE]: statsd's windows as a table. */
 int pushctl_stats(const char *conf, int argc, char **argv);
 /* hash-password: a password on stdin → its Argon2id string (stats_password_hash). */

@@ -194,6 +194,7 @@ static uint32_t do_request(struct router *r, MDB_txn *txn, const struct frame *f
 	case FRAME_UWPX_CHANNEL:
 	case FRAME_UWPX_ACCOUNTS:
 	case FRAME_UWPX_TEST:
+	case FRAME_UWPX_IMPORT:
 	case FRAME_XMPP_PUBLISH:
 	case FRAME_XMPP_REGISTER:
 	case FRAME_XMPP_UNREGISTER:

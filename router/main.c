@@ -292,6 +292,12 @@ static int take_frame(int slot, const uint8_t *buf, size_t n, const struct frame
 		if (batch_add(slot, buf, n) < 0)
 			router_reply(&R, slot, p->gen, f->id, STATUS_BUSY);
 		return 0;
+	case FRAME_UWPX_IMPORT: /* nodes and secrets from outside: the operator's tool only */
+		if (p->p.role != ROLE_TOOL)
+			return *why = "frame type not allowed for this peer", -1;
+		if (batch_add(slot, buf, n) < 0)
+			router_reply(&R, slot, p->gen, f->id, STATUS_BUSY);
+		return 0;
 	case FRAME_RESULT: {
 		if (p->p.role != ROLE_SENDER)
 			return *why = "frame type not allowed for this peer", -1;

@@ -321,6 +321,32 @@ static uint32_t do_xunregister(struct router *r, MDB_txn *txn, const struct fram
 	return rc < 0 ? STATUS_ERROR : rc == 1 ? STATUS_OK : STATUS_NOT_FOUND;
 }
 
+/* One row of the UWPX push server's database (pushctl import-uwpx): a device's channel, or an
+ * account with the node and secret it had there. What pushpipe holds already is never changed. */
+static uint32_t do_import(struct router *r, MDB_txn *txn, const struct frame *f, uint64_t now)
+{
+	char dev[XREG_DEVICE_LEN + 1];
+	struct frame_field uri, acct, node, secret;
+	int rc;
+
+	if (device_id(f, dev) == NULL)
+		return STATUS_ERROR;
+	if (frame_get(f, TAG_URI, &uri) == 0) {
+		struct xdevice *d = malloc(sizeof *d);
+		rc = d == NULL ? -1 : xreg_device_get(txn, &r->store, dev, d);
+		free(d);
+		if (rc == 0)
+			rc = xreg_set_channel(txn, &r->store, dev, (const char *)uri.val, uri.len, now) < 0 ? -1 : 1;
+		return rc < 0 ? STATUS_ERROR : STATUS_OK;
+	}
+	if (frame_get(f, TAG_ACCOUNT, &acct) != 0 || frame_get(f, TAG_NODE, &node) != 0 ||
+	    frame_get(f, TAG_SECRET, &secret) != 0 || !is_hex(acct.val, acct.len, 0))
+		return STATUS_ERROR;
+	rc = xreg_import_account(txn, &r->store, dev, (const char *)acct.val, acct.len, (const char *)node.val, node.len,
+				 (const char *)secret.val, secret.len);
+	return rc == -1 ? STATUS_ERROR : rc == 0 ? STATUS_NOT_FOUND : rc == -2 ? STATUS_FORBIDDEN : STATUS_OK;
+}
+
 uint32_t xhandle_request(struct router *r, MDB_txn *txn, const struct frame *f, uint64_t now, struct pending *p)
 {
 	switch (f->type) {
@@ -330,6 +356,8 @@ uint32_t xhandle_request(struct router *r, MDB_txn *txn, const struct frame *f, 
 		return do_accounts(r, txn, f, now, p);
 	case FRAME_UWPX_TEST:
 		return do_test(r, txn, f, now, p);
+	case FRAME_UWPX_IMPORT:
+		return do_import(r, txn, f, now);
 	case FRAME_XMPP_PUBLISH:
 		return do_publish(r, txn, f, now);
 	case FRAME_XMPP_REGISTER:

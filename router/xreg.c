@@ -758,3 +758,65 @@ void xreg_counts(MDB_txn *txn, const struct store *s, uint64_t *devices, uint64_
 	*nodes = entries(txn, s->xnodes);
 	*identities = entries(txn, s->xident);
 }
+
+/* ---- import (pushctl import-uwpx) ---- */
+
+static int alnum_ok(const char *p, size_t n)
+{
+	if (n == 0 || n > XREG_NODE_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (strchr(alphabet, p[i]) == NULL || p[i] == '\0')
+			return 0;
+	return 1;
+}
+
+int xreg_import_account(MDB_txn *txn, const struct store *s, const char *device_id, const char *acct, size_t acct_len,
+			const char *node, size_t node_len, const char *secret, size_t secret_len)
+{
+	unsigned char key[XREG_DEVICE_LEN + XREG_ACCOUNT_MAX];
+	MDB_val k, v;
+	struct xdevice *d;
+	struct xnode *n;
+	int rc;
+
+	if (acct_len == 0 || acct_len > XREG_ACCOUNT_MAX || !alnum_ok(node, node_len) || !alnum_ok(secret, secret_len))
+		return -2;
+	if ((d = malloc(sizeof *d)) == NULL)
+		return -1;
+	rc = xreg_device_get(txn, s, device_id, d);
+	free(d);
+	if (rc != 1)
+		return rc;
+	if ((n = calloc(1, sizeof *n)) == NULL)
+		return -1;
+	k.mv_size = link_key(key, device_id, acct, acct_len);
+	k.mv_data = key;
+	if ((rc = mdb_get(txn, s->ulink, &k, &v)) == 0) {
+		/* Imported before (or registered here since): the same values again are fine. */
+		int same = v.mv_size == node_len && memcmp(v.mv_data, node, node_len) == 0 &&
+			   xreg_node_get(txn, s, node, node_len, n) == 1 && n->secret_len == secret_len &&
+			   memcmp(n->secret, secret, secret_len) == 0;
+		free(n);
+		return same ? 2 : -2;
+	}
+	if (rc != MDB_NOTFOUND) {
+		free(n);
+		return -1;
+	}
+	if ((rc = xreg_node_get(txn, s, node, node_len, n)) != 0) {
+		free(n);
+		return rc == 1 ? -2 : -1; /* a node is one registration's only */
+	}
+	n->kind = XNODE_WNS;
+	memcpy(n->device_id, device_id, XREG_DEVICE_LEN);
+	memcpy(n->account, acct, acct_len);
+	n->account_len = acct_len;
+	memcpy(n->secret, secret, secret_len);
+	n->secret_len = secret_len;
+	v.mv_size = node_len;
+	v.mv_data = (void *)node;
+	rc = node_put(txn, s, node, node_len, n) == 0 && put_ok(mdb_put(txn, s->ulink, &k, &v, 0)) == 0 ? 1 : -1;
+	free(n);
+	return rc;
+}

@@ -105,6 +105,12 @@ int xreg_backing_off(const struct xdevice *d, const char *uri, size_t uri_len, u
 /* Records job as the one job waiting for the channel's back-off to end. 1 done, 0 no device. */
 int xreg_channel_wait(MDB_txn *txn, const struct store *s, const char *device_id, uint64_t job);
 /* Removes a device with its account links and their nodes. 1 removed, 0 unknown. */
+/* pushctl import-uwpx: links (device, account) to node with secret, as the UWPX push server had
+ * them. 1 stored; 2 already stored with this node and secret; 0 no such device; -2 refused (the
+ * link exists with another node or secret, the node belongs to another registration, or a
+ * value is empty, too long or not [0-9A-Za-z]); -1 store error. */
+int xreg_import_account(MDB_txn *txn, const struct store *s, const char *device_id, const char *acct, size_t acct_len,
+			const char *node, size_t node_len, const char *secret, size_t secret_len);
 int xreg_device_remove(MDB_txn *txn, const struct store *s, const char *device_id);
 
 /* set_push_accounts: needs a live channel (else 0). Keeps the node and secret of every listed
