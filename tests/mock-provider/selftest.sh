@@ -97,6 +97,7 @@ ${MOCK_WRAPPER:-} "$mock" -l 127.0.0.1:0 --cert "$c/server.pem" --key "$c/server
 	--apns-key "$c/apns_pub.pem" --apns-kid MOCKKEY123 --apns-team MOCKTEAM12 \
 	--fcm-key "$c/fcm_pub.pem" --fcm-project pushpipe-test \
 	--wns-client-id ms-app://s-1-15-2-mock --wns-client-secret mock-secret \
+	--hms-app-id 104523987 --hms-app-secret hms-secret \
 	--ready-file "$tmp/ready" 2>"$tmp/mock.log" &
 pid=$!
 i=0
@@ -421,11 +422,47 @@ recs = [json.loads(l) for l in open(sys.argv[1])]
 assert any(x["path"] == "/3/device/dead0001" and x["status"] == 410 and x["fault"] for x in recs)
 assert any(x["path"] == "/3/device/gone0001" and x.get("action") == "goaway" and x["fault"] for x in recs)' "$rec"
 check "record: control requests are not recorded" sh -c "! grep -q '/_mock/' '$rec'"
+# ---- HMS (Huawei Push Kit) ----
+s=$(req --http2 "$base/oauth2/v3/token" -d 'grant_type=client_credentials&client_id=104523987&client_secret=wrong')
+check "HMS token with a wrong secret -> 400 invalid_client" sh -c "test '$s' = 400 && grep -q invalid_client '$tmp/body'"
+s=$(req --http2 "$base/oauth2/v3/token" -d 'grant_type=client_credentials&client_id=104523987&client_secret=hms-secret')
+check "HMS token answer: hms-mock-, Bearer, 3600" sh -c "test '$s' = 200" 
+check "HMS token body" jsonq 'd["access_token"].startswith("hms-mock-") and d["expires_in"]==3600 and d["token_type"]=="Bearer"' "$tmp/body"
+hms_token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_token"])' "$tmp/body" 2>/dev/null)
+hms_msg='{"validate_only":false,"message":{"data":"{\"ENCRYPTED_DATA\":\"AAAA\"}","android":{"urgency":"HIGH"},"token":["hwtok1"]}}'
+hms() { # hms PATH BODY [curl args]
+	req --http2 "$base$1" -H "authorization: Bearer $hms_token" -H 'content-type: application/json' -d "$2"
+}
+s=$(req --http2 "$base/v1/104523987/messages:send" -H 'content-type: application/json' -d "$hms_msg")
+check "HMS send without a token -> 401 code 80200003" sh -c "test '$s' = 401 && grep -q 80200003 '$tmp/body'"
+s=$(hms /v1/104523987/messages:send "$hms_msg")
+check "HMS send -> 200 code 80000000 with a requestId" sh -c "test '$s' = 200 && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(not (d[\"code\"]==\"80000000\" and d[\"requestId\"]))' '$tmp/body'"
+s=$(hms /v1/999/messages:send "$hms_msg")
+check "HMS send for another app -> 403 code 80300002" sh -c "test '$s' = 403 && grep -q 80300002 '$tmp/body'"
+s=$(hms /v1/104523987/messages:send '{"message":{"data":{"a":"b"},"token":["hwtok1"]}}')
+check "HMS data that is not a string -> 400 code 80100003" sh -c "test '$s' = 400 && grep -q 80100003 '$tmp/body'"
+big=$(python3 -c 'print("A" * 4100)')
+s=$(hms /v1/104523987/messages:send "{\"message\":{\"data\":\"$big\",\"token\":[\"hwtok1\"]}}")
+check "HMS message over 4096 bytes -> HTTP 200 code 80300008" sh -c "test '$s' = 200 && grep -q 80300008 '$tmp/body'"
+req --http2 "$base/_mock/faults" -d '{"rules":[{"provider":"hms","token":"hwdead","count":1,"reason":"80100000"},
+ {"provider":"hms","count":1,"reason":"80300007"},{"provider":"hms","token":"hw503","count":1,"status":503,"retry_after":"9"}]}' >/dev/null
+s=$(hms /v1/104523987/messages:send "$(echo "$hms_msg" | sed 's/hwtok1/hwdead/')")
+check "HMS fault 80100000: HTTP 200, the request's token in illegal_tokens" sh -c "test '$s' = 200 && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(not (d[\"code\"]==\"80100000\" and json.loads(d[\"msg\"])[\"illegal_tokens\"]==[\"hwdead\"]))' '$tmp/body'"
+s=$(hms /v1/104523987/messages:send "$hms_msg")
+check "HMS fault 80300007 (all tokens invalid) in an HTTP 200" sh -c "test '$s' = 200 && grep -q 80300007 '$tmp/body'"
+s=$(hms /v1/104523987/messages:send "$(echo "$hms_msg" | sed 's/hwtok1/hw503/')")
+check "HMS fault 503 with Retry-After" sh -c "test '$s' = 503 && grep -qi '^retry-after: 9' '$tmp/hdrs'"
+s=$(hms /v1/104523987/messages:send "$hms_msg")
+check "then HMS accepts again" sh -c "test '$s' = 200 && grep -q 80000000 '$tmp/body'"
+req --http2 "$base/_mock/reset" -d '' >/dev/null
+s=$(req --http2 "$base/_mock/stats")
+check "stats count HMS requests" jsonq 'd["hms"]["total"] >= 7 and d["hms"]["status"]["200"] >= 4' "$tmp/body"
+
 check "record: FCM, OAuth and WNS requests are recorded" python3 -c '
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
 p = {x["provider"] for x in recs}
-assert {"apns", "fcm", "oauth", "wns"} <= p' "$rec"
+assert {"apns", "fcm", "oauth", "wns", "hms"} <= p' "$rec"
 check "record: seq numbers are 1..N in order" python3 -c '
 import json, sys
 seqs = [json.loads(l)["seq"] for l in open(sys.argv[1])]
