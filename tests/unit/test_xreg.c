@@ -468,6 +468,47 @@ static void test_outbox_ref(void)
 	mdb_txn_abort(t);
 }
 
+/* pushctl import-uwpx: an account linked to the node and secret it had at the old server. */
+static void test_import(void)
+{
+	const char *dev = "4444444444444444444444444444444444444444444444444444444444444444";
+	const char *nodev = "5555555555555555555555555555555555555555555555555555555555555555";
+	const char *node = "ImportedNode000000000001", *secret = "ImportedSecret0000000001";
+	struct xreg_account a[2];
+	struct xnode *n = calloc(1, sizeof *n);
+	MDB_txn *t = begin();
+	int rc;
+
+#define IMP(d, ac, nd, sc) xreg_import_account(t, &S, d, ac, strlen(ac), nd, strlen(nd), sc, strlen(sc))
+	CHECK(IMP(nodev, ACC1, node, secret) == 0, "import: no such device");
+	CHECK(xreg_set_channel(t, &S, dev, URI1, strlen(URI1), 1000) == 0, "import: the device from its channel row");
+	CHECK(IMP(dev, ACC1, "bad-node", secret) == -2 && IMP(dev, ACC1, node, "") == -2 && IMP(dev, "", node, secret) == -2,
+	      "import: a node or secret not of [0-9A-Za-z], or an empty value, is refused");
+	CHECK(IMP(dev, ACC1, node, secret) == 1, "import: stored");
+	CHECK(xreg_node_get(t, &S, node, strlen(node), n) == 1 && n->kind == XNODE_WNS && n->secret_len == strlen(secret) &&
+		      memcmp(n->secret, secret, n->secret_len) == 0 && memcmp(n->device_id, dev, 64) == 0 &&
+		      n->account_len == 64 && memcmp(n->account, ACC1, 64) == 0,
+	      "import: the node is the device's, with the imported secret");
+	CHECK(IMP(dev, ACC1, node, secret) == 2, "import: the same row again is confirmed, nothing changed");
+	CHECK(IMP(dev, ACC1, "OtherNode000000000000001", secret) == -2, "import: the account has another node: refused");
+	CHECK(IMP(dev, ACC1, node, "OtherSecret0000000000001") == -2, "import: the same node with another secret: refused");
+	CHECK(IMP(dev, ACC2, node, secret) == -2, "import: a node of another registration: refused");
+#undef IMP
+	commit(t);
+	/* set_push_accounts afterwards hands out the imported node and secret. */
+	acc(&a[0], ACC1);
+	acc(&a[1], ACC2);
+	rc = set_accounts(dev, a, 2, 2000);
+	CHECK(rc == 1 && a[0].ok && strcmp(a[0].node, node) == 0 && strcmp(a[0].secret, secret) == 0 && a[1].ok &&
+		      strcmp(a[1].node, node) != 0,
+	      "import: set_push_accounts keeps the imported node and secret, a new account gets a new node");
+	t = begin();
+	CHECK(xreg_device_remove(t, &S, dev) == 1 && xreg_node_get(t, &S, node, strlen(node), n) == 0,
+	      "import: the imported device goes with its nodes");
+	commit(t);
+	free(n);
+}
+
 int main(void)
 {
 	char err[256];
@@ -483,6 +524,7 @@ int main(void)
 	test_expiry();
 	test_uniqueness();
 	test_outbox_ref();
+	test_import();
 	store_close(&S);
 	/* Reopening finds the same data (the sub-databases exist). */
 	CHECK(store_open(&S, dir, 64, 1, err, sizeof err) == 0 && S.has_xreg, "read-only reopen sees the databases");
