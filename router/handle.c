@@ -46,8 +46,10 @@ int router_fresh_add(struct router *r, uint64_t id, uint32_t platform)
 	return 0;
 }
 
-/* Huawei tokens get jobs only with an hms_sender section (docs/senders.md); set per notify. */
+/* Huawei tokens get jobs only with an hms_sender section (docs/senders.md); set per notify,
+ * with the number of Huawei tokens the notify's first pass found and skipped. */
 static int huawei_sent;
+static size_t huawei_skipped;
 
 /* Counts the tokens a notify will reach (only platforms that have a sender role). */
 static int count_token(void *arg, const struct registry_token *t)
@@ -55,6 +57,8 @@ static int count_token(void *arg, const struct registry_token *t)
 	size_t *n = arg;
 	if (t->device != PLATFORM_HUAWEI || huawei_sent)
 		(*n)++;
+	else
+		huawei_skipped++;
 	return 0;
 }
 
@@ -63,11 +67,8 @@ static int add_job(void *arg, const struct registry_token *t)
 	struct resolved *rs = arg;
 	uint64_t id;
 
-	if (t->device == PLATFORM_HUAWEI && !huawei_sent) {
-		/* Without an hms_sender section: stored and counted, never delivered (docs/senders.md). */
-		counter_add(CTR_HUAWEI_SKIPPED, 1);
-		return 0;
-	}
+	if (t->device == PLATFORM_HUAWEI && !huawei_sent)
+		return 0; /* without an hms_sender section: stored and counted, never delivered */
 	if (outbox_add_job(rs->txn, &rs->r->store, rs->msg_id, t->device, KIND_BCHAT, t->token, t->token_len, rs->now,
 			   (uint64_t)rs->r->cfg->router.job_max_age_s * 1000, &id) < 0 ||
 	    router_fresh_add(rs->r, id, t->device) < 0) {
@@ -89,12 +90,14 @@ static uint32_t do_notify(struct router *r, MDB_txn *txn, const struct frame *f,
 	frame_get(f, TAG_ID, &to);
 	frame_get(f, TAG_DATA, &data);
 	huawei_sent = r->cfg->hms.app_id[0] != '\0';
+	huawei_skipped = 0;
 	if (registry_resolve(txn, &r->store, (const char *)to.val, to.len, skip, &target, count_token, &ntok) < 0)
 		return STATUS_ERROR;
 	if (r->outbox_jobs + ntok > (uint64_t)r->cfg->router.outbox_max) {
 		counter_add(CTR_BUSY_REJECTS, 1);
 		return STATUS_BUSY;
 	}
+	counter_add(CTR_HUAWEI_SKIPPED, huawei_skipped); /* also when they were the only tokens */
 	counter_add(target == TARGET_ONE_TO_ONE	    ? CTR_MESSAGES_ONE_TO_ONE
 		    : target == TARGET_CLOSED_GROUP ? CTR_MESSAGES_CLOSED_GROUP
 						    : CTR_MESSAGES_UNTRACKED,

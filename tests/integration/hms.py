@@ -20,7 +20,7 @@ hms = json.load(open(os.path.join(p.dir, "mock", "hms.json")))
 
 
 def mock(path, body=None):
-    post = body is not None or "reset" in path
+    post = body is not None or "reset" in path or "expire" in path
     req = urllib.request.Request(f"https://127.0.0.1:{p.mock_port}{path}", method="POST" if post else "GET",
                                  data=json.dumps(body).encode() if body is not None else b"" if post else None)
     with urllib.request.urlopen(req, context=ctx, timeout=5) as r:
@@ -106,6 +106,23 @@ try:
     t.check(pn() == (1, 0), f"the Huawei delivery counts as Android in the statistics (android, ios: {pn()})")
     t.check(st.get("android_device_number") == 1, "the Huawei device counts as an Android device")
 
+    # An expired access token: Push Kit answers 80200003; a new token, the same job resent.
+    tokens_before = len([r for r in p.requests() if r["path"].startswith("/oauth2/v3/token")])
+    mock("/_mock/expire-tokens")
+    p.pushctl("notify", f"send_to={ID}", "data=cmVmcmVzaA==")
+
+    def refreshed():
+        return [r for r in sends(HW1) if json.loads(json.loads(r["body"])["message"]["data"]).get("ENCRYPTED_DATA") == "cmVmcmVzaA=="]
+    try:
+        p.wait_for(lambda: any(r["status"] == 200 for r in refreshed()), "the resend after a new token", timeout=15)
+    except RuntimeError as e:
+        print(e)
+    got = refreshed()
+    t.check([(r["status"], r["reason"]) for r in got] == [(401, "80200003"), (200, "")],
+            f"80200003 (token expired), then the same job resent once and accepted {[(r['status'], r['reason']) for r in got]}")
+    t.check(len([r for r in p.requests() if r["path"].startswith("/oauth2/v3/token")]) == tokens_before + 1,
+            "exactly one new access token fetched")
+
     # 2. A dead token: the answer names it among illegal_tokens; only it is removed.
     p.pushctl("register", f"token={HW2}", f"pubKey={ID2}", "device=huawei")
     mock("/_mock/faults", {"rules": [{"provider": "hms", "token": HW2, "count": 1, "reason": "80100000"}]})
@@ -134,6 +151,32 @@ try:
     log = p.log("hms-sender")
     t.check("80300007" in log and "HMS" in log, "the pause is logged with its reason")
     mock("/_mock/reset")
+
+    # 4. Without hms_sender.app_id the router gives Huawei tokens no job (stored and counted only).
+    p.kill("router")
+    with open(p.config) as f:
+        cfg = json.load(f)
+    cfg["hms_sender"]["app_id"] = ""
+    with open(p.config, "w") as f:
+        json.dump(cfg, f, indent=1)
+    p.start("router")
+    jobs = int(counts().get("outbox_jobs", "0"))
+    box = {}
+    p.wait_for(lambda: box.update(r=p.pushctl("notify", f"send_to={ID}", "data=c2tpcA==")) or box["r"][0] == 0,
+               "notify accepted by the restarted router", timeout=15)
+
+    def skipped():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{p.stats_port}/metrics", timeout=5) as r:
+                for line in r.read().decode().splitlines():
+                    if line.startswith("pushpipe_huawei_skipped_total "):
+                        return int(float(line.split()[1]))
+        except OSError:
+            pass
+        return 0
+    p.wait_for(lambda: skipped() >= 4, "the huawei_skipped counter", timeout=10)
+    t.check(skipped() == 4 and int(counts().get("outbox_jobs", "0")) == jobs,
+            f"not configured: the four Huawei tokens of the id are counted as skipped, no job queued ({skipped()})")
 except Exception as e:  # a harness failure is a test failure, with the logs to show why
     t.check(False, f"hms test raised {e!r}")
 finally:
