@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define FRAME_MAGIC 0x5070u /* "pP" */
-#define FRAME_VERSION 4
+#define FRAME_VERSION 5
 #define FRAME_HEADER 16
 #define FRAME_FIELD_HEADER 6 /* a field's tag (u16) and length (u32) */
 /* Fits the default Unix socket send buffer (wmem_default 212992) with room to spare. */
