@@ -62,7 +62,7 @@ put("fuzz_bencode", "meta_only", bc.bencode_list([bc.v4_meta("register")]))
 # fuzz_frame: one valid frame of each kind (common/frame.h)
 def frame(ftype, fields, fid=1):
     payload = b"".join(struct.pack("<HI", t, len(v)) + v for t, v in fields)
-    return struct.pack("<HBBIQ", 0x5070, 4, ftype, len(payload), fid) + payload
+    return struct.pack("<HBBIQ", 0x5070, 5, ftype, len(payload), fid) + payload
 
 
 u32 = lambda v: struct.pack("<I", v)  # noqa: E731
@@ -83,6 +83,7 @@ put("fuzz_frame", "counts_query", frame(16, []))
 put("fuzz_frame", "batch", frame(2, [(5, frame(14, [(10, ID.encode()), (15, b"ZXhh")], 7)),
                                      (5, frame(16, [], 8)), (5, frame(11, [(11, TOKEN.encode())], 9))], 0))
 put("fuzz_frame", "batch_replies", frame(2, [(5, frame(15, [(20, u32(0))], 7)), (5, frame(15, [(20, u32(2))], 9))], 0))
+put("fuzz_frame", "uwpx_import", frame(47, [(50, b"b" * 64), (52, b"f" * 64), (53, b"ImpNode01"), (54, b"ImpSecret01")]))
 # fuzz_uwpx_nodes: one byte (accounts asked), then the router's NODES answer (ingress/uwpx_server.c)
 def nodes_entries(n, status=0):
     acc = lambda i: ("%064x" % (i + 1)).encode()  # noqa: E731
