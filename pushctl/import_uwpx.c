@@ -14,7 +14,7 @@
  * [0-9A-Za-z]); a refused row is reported by table and rowid only. Trusts nothing in the file,
  * which is opened read-only; never prints a channel URI, node or secret.
  */
-#include "../ingress/uwpx_uri.h"
+#include "uwpx_uri.h"
 #include "config.h"
 #include "frame.h"
 #include "hex.h"
