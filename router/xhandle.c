@@ -332,7 +332,10 @@ static uint32_t do_import(struct router *r, MDB_txn *txn, const struct frame *f,
 	if (device_id(f, dev) == NULL)
 		return STATUS_ERROR;
 	if (frame_get(f, TAG_URI, &uri) == 0) {
-		struct xdevice *d = malloc(sizeof *d);
+		struct xdevice *d;
+		if (!uwpx_uri_valid(&r->uri_rules, (const char *)uri.val, uri.len))
+			return STATUS_ERROR; /* pushctl checked it already; the allowlist holds here too */
+		d = malloc(sizeof *d);
 		rc = d == NULL ? -1 : xreg_device_get(txn, &r->store, dev, d);
 		free(d);
 		if (rc == 0)
