@@ -670,9 +670,25 @@ static int check_wns(const struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
+static int check_hms(const struct config *c, char *err, size_t errlen)
+{
+	size_t n = strlen(c->hms.app_id);
+
+	if (strncasecmp(c->hms.url, "https://", 8) != 0)
+		return FAIL("%s: hms_sender.url: must be an https:// URL", c->path);
+	if (strncasecmp(c->hms.token_url, "https://", 8) != 0)
+		return FAIL("%s: hms_sender.token_url: must be an https:// URL", c->path);
+	if (n == 0 || n > 32 || strspn(c->hms.app_id, "0123456789") != n)
+		return FAIL("%s: hms_sender.app_id: required, the App ID (decimal digits)", c->path);
+	if ((c->hms.ca_file[0] && check_file(c, "hms_sender.ca_file", c->hms.ca_file, 0, err, errlen) < 0) ||
+	    check_file(c, "hms_sender.app_secret_file", c->hms.app_secret_file, 0, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
 static int is_sender_daemon(const char *name, size_t len)
 {
-	static const char *const senders[] = {"apns-sender", "fcm-sender", "wns-sender"};
+	static const char *const senders[] = {"apns-sender", "fcm-sender", "wns-sender", "hms-sender"};
 	for (size_t i = 0; i < sizeof senders / sizeof senders[0]; i++)
 		if (strlen(senders[i]) == len && strncmp(name, senders[i], len) == 0)
 			return 1;
@@ -687,6 +703,7 @@ int config_check(const struct config *c, const char *daemon, char *err, size_t e
 	} roles[] = {
 		{"ingress-onion", check_onion}, {"ingress-uwpx", check_uwpx}, {"ingress-xmpp", check_xmpp},
 		{"apns-sender", check_apns},	{"fcm-sender", check_fcm},    {"wns-sender", check_wns},
+		{"hms-sender", check_hms},
 	};
 
 	if (c->state_dir[0] == '\0')
@@ -715,8 +732,8 @@ int config_check(const struct config *c, const char *daemon, char *err, size_t e
 			const char *h = c->statsd.health_senders.v[i];
 			size_t dl = strcspn(h, ":");
 			if (!is_sender_daemon(h, dl) || (h[dl] == ':' && h[dl + 1] == '\0'))
-				return FAIL("%s: statsd.health_senders: \"%s\": expected apns-sender, fcm-sender or "
-					    "wns-sender, optionally with :INSTANCE", c->path, h);
+				return FAIL("%s: statsd.health_senders: \"%s\": expected apns-sender, fcm-sender, "
+					    "wns-sender or hms-sender, optionally with :INSTANCE", c->path, h);
 		}
 		return c->statsd.db_path[0] == '\0' ? FAIL("%s: statsd.db_path: required", c->path)
 						   : check_listen(c, "statsd.listen", c->statsd.listen, 1, err, errlen);

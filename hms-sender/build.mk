@@ -6,4 +6,4 @@ $(HMS_SENDER_LIB): $(HMS_SENDER_LIB_SRCS:%.c=$(BUILD)/%.o)
 	rm -f $@ && $(AR) rcs $@ $^
 DAEMONS += $(BIN)/hms-sender
 $(BIN)/hms-sender: $(BUILD)/hms-sender/main.o $(HMS_SENDER_LIB) $(COMMON_LIB)
-	$(call link,$(LIBS))
+	$(call link,$(LIBS) $(NATS_LIBS))
