@@ -364,6 +364,155 @@ static int check_password_hash(const char *h)
 		       : 0;
 }
 
+static const char *const app_platforms[] = {"apns", "fcm", "wns", "hms"};
+
+static int app_name_ok(const char *n)
+{
+	return n[0] != '\0' && strlen(n) <= 32 && strspn(n, "abcdefghijklmnopqrstuvwxyz0123456789") == strlen(n);
+}
+
+/* `apps`: an array of objects, each a name, a platform and keys of that platform's sender
+ * section (checked here by applying them to a scratch configuration, so an app's mistake is
+ * reported at load like a section's). */
+static int load_apps(struct config *c, json_t *v, char *err, size_t errlen)
+{
+	size_t i;
+	json_t *a;
+
+	if (!json_is_array(v) || json_array_size(v) > CONF_APPS_MAX) {
+		snprintf(err, errlen, "%s: apps: wrong type (expected an array of up to %d objects)", c->path, CONF_APPS_MAX);
+		return -1;
+	}
+	json_array_foreach(v, i, a) {
+		json_t *jn = json_object_get(a, "name"), *jp = json_object_get(a, "platform"), *kv;
+		const char *name, *platform, *kn;
+		char section[32], kerr[400];
+		struct config scratch;
+		size_t p, j;
+		int rc = 0;
+
+		if (!json_is_object(a) || !json_is_string(jn) || !json_is_string(jp)) {
+			snprintf(err, errlen, "%s: apps[%zu]: expected an object with a \"name\" and a \"platform\"", c->path, i);
+			return -1;
+		}
+		name = json_string_value(jn);
+		platform = json_string_value(jp);
+		if (!app_name_ok(name) || strlen(name) != json_string_length(jn)) {
+			snprintf(err, errlen, "%s: apps[%zu].name: 1 to 32 lowercase letters or digits", c->path, i);
+			return -1;
+		}
+		for (p = 0; p < sizeof app_platforms / sizeof app_platforms[0]; p++)
+			if (strcmp(platform, app_platforms[p]) == 0)
+				break;
+		if (p == sizeof app_platforms / sizeof app_platforms[0]) {
+			snprintf(err, errlen, "%s: apps[%zu].platform: must be \"apns\", \"fcm\", \"wns\" or \"hms\"", c->path, i);
+			return -1;
+		}
+		for (j = 0; j < c->napps; j++)
+			if (strcmp(c->apps[j].platform, platform) == 0) {
+				snprintf(err, errlen,
+					 "%s: apps[%zu] (\"%s\"): a second %s app: one app per platform in this version "
+					 "(registrations do not carry their app yet; docs/config.md, \"Apps\")",
+					 c->path, i, name, platform);
+				return -1;
+			}
+		snprintf(section, sizeof section, "%s_sender", platform);
+		memset(&scratch, 0, sizeof scratch);
+		scratch.path = c->path;
+		for (j = 0; j < NKEYS; j++)
+			if (keys[j].section && strcmp(keys[j].section, section) == 0)
+				set_default(&scratch, &keys[j]);
+		json_object_foreach(a, kn, kv) {
+			const struct conf_key *k;
+			if (kn[0] == '_' || strcmp(kn, "name") == 0 || strcmp(kn, "platform") == 0)
+				continue;
+			if ((k = find_key(section, kn)) == NULL) {
+				snprintf(err, errlen, "%s: apps[%zu] (\"%s\").%s: unknown key (an app takes the keys of %s)",
+					 c->path, i, name, kn, section);
+				rc = -1;
+				break;
+			}
+			if (set_value(&scratch, k, kv, kerr, sizeof kerr) < 0) {
+				snprintf(err, errlen, "apps[%zu] (\"%s\"): %s", i, name, kerr);
+				rc = -1;
+				break;
+			}
+		}
+		for (j = 0; j < NKEYS; j++) {
+			if (keys[j].section == NULL || strcmp(keys[j].section, section) != 0)
+				continue;
+			if (keys[j].type == C_STR)
+				free(*(char **)field(&scratch, &keys[j]));
+			else if (keys[j].type == C_LIST)
+				list_free(field(&scratch, &keys[j]));
+		}
+		if (rc < 0)
+			return -1;
+		c->apps[c->napps].name = strdup(name);
+		c->apps[c->napps].platform = strdup(platform);
+		c->napps++;
+	}
+	c->apps_json = json_incref(v);
+	return 0;
+}
+
+const char *config_app_of(const struct config *c, const char *platform)
+{
+	for (size_t i = 0; i < c->napps; i++)
+		if (strcmp(c->apps[i].platform, platform) == 0)
+			return c->apps[i].name;
+	return "default";
+}
+
+int config_app_select(struct config *c, const char *daemon, const char *app, char *err, size_t errlen)
+{
+	char platform[16], section[32];
+	const char *dash = strchr(daemon, '-');
+	size_t i, found = (size_t)-1, count = 0;
+	const char *kn;
+	json_t *a, *kv;
+
+	if (dash == NULL || strcmp(dash, "-sender") != 0 || (size_t)(dash - daemon) >= sizeof platform) {
+		snprintf(err, errlen, "-a: only a sender serves an app");
+		return -1;
+	}
+	snprintf(platform, sizeof platform, "%.*s", (int)(dash - daemon), daemon);
+	snprintf(section, sizeof section, "%s_sender", platform);
+	for (i = 0; i < c->napps; i++)
+		if (strcmp(c->apps[i].platform, platform) == 0) {
+			count++;
+			if (app == NULL || strcmp(app, c->apps[i].name) == 0)
+				found = i;
+		}
+	if (app != NULL && count == 0 && strcmp(app, "default") == 0)
+		return 0;
+	if (found == (size_t)-1) {
+		if (app == NULL)
+			return 0; /* no apps of this platform: the section alone, app "default" */
+		snprintf(err, errlen, "%s: -a %s: no %s app of that name in apps", c->path, app, platform);
+		return -1;
+	}
+	if (app == NULL && count > 1) {
+		snprintf(err, errlen, "%s: -a APP is required: several %s apps", c->path, platform);
+		return -1;
+	}
+	json_array_foreach((json_t *)c->apps_json, i, a) {
+		if (strcmp(json_string_value(json_object_get(a, "name")), c->apps[found].name) != 0 ||
+		    strcmp(json_string_value(json_object_get(a, "platform")), platform) != 0)
+			continue;
+		json_object_foreach(a, kn, kv) {
+			const struct conf_key *k;
+			if (kn[0] == '_' || strcmp(kn, "name") == 0 || strcmp(kn, "platform") == 0)
+				continue;
+			if ((k = find_key(section, kn)) == NULL || set_value(c, k, kv, err, errlen) < 0)
+				return -1; /* checked by load_apps */
+		}
+	}
+	free(c->app);
+	c->app = strdup(c->apps[found].name);
+	return 0;
+}
+
 int config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
 	json_error_t je;
@@ -374,6 +523,7 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 	c->path = strdup(path);
 	for (size_t i = 0; i < NKEYS; i++)
 		set_default(c, &keys[i]);
+	c->app = strdup("default");
 	root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
 	if (root == NULL) {
 		snprintf(err, errlen, "%s:%d: %s", path, je.line, je.text);
@@ -404,6 +554,11 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 				if (set_value(c, k, kv, err, errlen) < 0)
 					goto fail;
 			}
+			continue;
+		}
+		if (strcmp(name, "apps") == 0) {
+			if (load_apps(c, v, err, errlen) < 0)
+				goto fail;
 			continue;
 		}
 		if ((k = find_key(NULL, name)) == NULL) {
@@ -453,6 +608,12 @@ void config_free(struct config *c)
 		else if (keys[i].type == C_LIST)
 			list_free(field(c, &keys[i]));
 	}
+	for (size_t i = 0; i < c->napps; i++) {
+		free(c->apps[i].name);
+		free(c->apps[i].platform);
+	}
+	json_decref(c->apps_json);
+	free(c->app);
 	free(c->path);
 	memset(c, 0, sizeof *c);
 }

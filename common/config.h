@@ -148,6 +148,14 @@ struct conf_cluster {
 	long publish_wait_ms;	/* a publish without an acknowledgement this long is resent */
 };
 
+/* One entry of `apps` (docs/config.md, "Apps"): a name and its platform; its keys are those of
+ * the platform's sender section and override that section for the app's sender processes. */
+#define CONF_APPS_MAX 16
+struct conf_app {
+	char *name;		/* 1 to 32 lowercase letters or digits */
+	char *platform;		/* "apns", "fcm", "wns" or "hms" */
+};
+
 struct config {
 	char *path;
 	char *state_dir;	/* sockets */
@@ -166,6 +174,10 @@ struct config {
 	struct conf_statsd statsd;
 	struct conf_users users;
 	struct conf_cluster cluster;
+	struct conf_app apps[CONF_APPS_MAX];
+	size_t napps;
+	void *apps_json;	/* the `apps` array as parsed (jansson), for config_app_select */
+	char *app;		/* the app a sender serves (config_app_select); "default" until then */
 };
 
 /* Loads defaults, then the file. On error returns -1 with a one-line reason in err. */
@@ -188,4 +200,13 @@ const char *config_user_for(const struct config *c, const char *role);
 const char *config_socket(const struct config *c, const char *name, char *buf, size_t len);
 /* 1 when the configuration has a cluster section with servers (cluster mode). */
 int config_cluster(const struct config *c);
+/* A sender ("apns-sender", ...) picks its app (-a APP, NULL = none given): the app's keys are
+ * applied over the platform's section and c->app names it. Without -a the platform's one app is
+ * taken; "default" is the section alone (a platform without apps, or a single-section
+ * configuration). -1 with a one-line reason: no such app, or -a missing where it is needed. */
+int config_app_select(struct config *c, const char *daemon, const char *app, char *err, size_t errlen);
+/* The app every job of a platform ("apns", ...) belongs to: its one entry in `apps`, else
+ * "default". (Several apps of one platform are refused by config_load until registrations carry
+ * their app: docs/config.md, "Apps".) */
+const char *config_app_of(const struct config *c, const char *platform);
 #endif

@@ -32,6 +32,7 @@ volatile sig_atomic_t daemon_hup;
 static const char *daemon_name = "pushpipe";
 static const char *config_path;
 static daemon_reload_fn reload_fn;
+static const char *daemon_app; /* -a APP: re-selected on every re-read */
 static void *reload_arg;
 static int lock_fd = -1;
 
@@ -55,9 +56,11 @@ static void on_hup(int sig)
 static void help(const char *name, FILE *f)
 {
 	fprintf(f,
-		"usage: %s -c CONFIG [-n] [-i INSTANCE]\n"
+		"usage: %s -c CONFIG [-n] [-a APP] [-i INSTANCE]\n"
 		"  -c CONFIG     the pushpipe configuration file (docs/config.md)\n"
 		"  -n            check the configuration as a start would, print \"configuration OK\", exit\n"
+		"  -a APP        a sender: the app it serves (docs/config.md, \"Apps\"); may be omitted\n"
+		"                where its platform has one app\n"
 		"  -i INSTANCE   instance name, for several senders of one platform (one lock each)\n"
 		"  --help        this text\n"
 		"  --version     the version of this build\n"
@@ -74,9 +77,10 @@ static void take_lock(const struct config *c, const char *name, const char *inst
 	char path[512], pid[32];
 	int n;
 	ssize_t r;
+	int app = strcmp(c->app, "default") != 0; /* a sender of a named app: name-APP[-INSTANCE] */
 
-	n = snprintf(path, sizeof path, "%s/%s%s%s.lock", c->state_dir, name, instance ? "-" : "",
-		     instance ? instance : "");
+	n = snprintf(path, sizeof path, "%s/%s%s%s%s%s.lock", c->state_dir, name, app ? "-" : "", app ? c->app : "",
+		     instance ? "-" : "", instance ? instance : "");
 	if (n < 0 || (size_t)n >= sizeof path)
 		fatal("state_dir too long for the lock file");
 	if (instance && (strchr(instance, '/') || instance[0] == '\0' || instance[0] == '.'))
@@ -127,18 +131,21 @@ void daemon_start(const char *name, int argc, char **argv, struct config *c, str
 	char err[512];
 	struct sigaction sa;
 	struct passwd *pw = NULL;
-	int ch, lvl;
+	int ch, lvl, is_sender;
 
 	memset(o, 0, sizeof *o);
 	daemon_name = name;
 	log_init(name);
-	while ((ch = getopt_long(argc, argv, "c:ni:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:na:i:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			o->config_path = optarg;
 			break;
 		case 'n':
 			o->check_only = 1;
+			break;
+		case 'a':
+			o->app = optarg;
 			break;
 		case 'i':
 			o->instance = optarg;
@@ -163,6 +170,12 @@ void daemon_start(const char *name, int argc, char **argv, struct config *c, str
 	config_path = o->config_path;
 	if (config_load(c, o->config_path, err, sizeof err) < 0)
 		fatal("configuration: %s", err);
+	is_sender = strlen(name) > 7 && strcmp(name + strlen(name) - 7, "-sender") == 0;
+	if (o->app && !is_sender)
+		fatal("-a: only a sender serves an app");
+	if (is_sender && config_app_select(c, name, o->app, err, sizeof err) < 0)
+		fatal("configuration: %s", err);
+	daemon_app = o->app;
 	if (config_check(c, name, err, sizeof err) < 0)
 		fatal("configuration: %s", err);
 	if (o->check_only) {
@@ -258,6 +271,11 @@ int daemon_reload_check(void)
 	if (config_path == NULL)
 		return 0;
 	if (config_load(&fresh, config_path, err, sizeof err) < 0) {
+		log_error("HUP: %s; keeping the running configuration", err);
+		config_free(&fresh);
+		return 1;
+	}
+	if (strstr(daemon_name, "-sender") && config_app_select(&fresh, daemon_name, daemon_app, err, sizeof err) < 0) {
 		log_error("HUP: %s; keeping the running configuration", err);
 		config_free(&fresh);
 		return 1;

@@ -8,6 +8,7 @@
 struct daemon_opts {
 	const char *config_path;
 	const char *instance; /* -i NAME: several senders of one platform */
+	const char *app;      /* -a APP: the app a sender serves (NULL = its platform's one app) */
 	int check_only;	      /* -n */
 };
 
@@ -19,7 +20,8 @@ extern volatile sig_atomic_t daemon_hup;
 /* The build's version ("git describe" at build time, or the fallback in the Makefile). */
 const char *daemon_version(void);
 
-/* Parses -c FILE, -n, -i NAME, --help, --version; loads the configuration and runs the checks
+/* Parses -c FILE, -n, -a APP, -i NAME, --help, --version; loads the configuration (a sender's
+ * with its app's keys applied: config_app_select) and runs the checks
  * of config_check() for this daemon (exits 1 with one line on error; with -n prints
  * "configuration OK" and exits 0); takes the instance lock in state_dir (exits 1 with
  * "already running (pid N)" when another holds it); when started as root with `user` set,

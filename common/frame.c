@@ -28,6 +28,7 @@ static const struct tag_rule tag_rules[] = {
 	{TAG_ACCOUNT, K_BYTES, 64},    {TAG_NODE, K_BYTES, 64},		 {TAG_SECRET, K_BYTES, 64},
 	{TAG_DOMAIN, K_BYTES, 1023},   {TAG_VERSION, K_U32, 4},		 {TAG_MSG_COUNT, K_U32, 4},
 	{TAG_PENDING_COUNT, K_U32, 4}, {TAG_IDENTITY, K_BYTES, 32},	 {TAG_CHANNEL, K_BYTES, 40},
+	{TAG_APP, K_BYTES, 32},
 };
 
 /* Per type: allowed tags; R = required (exactly once), O = optional (at most once), M = many,
@@ -43,7 +44,7 @@ struct type_rule {
 };
 
 static const struct type_rule type_rules[] = {
-	{FRAME_HELLO, "hello", {{TAG_ROLE, R}, {TAG_INSTANCE, O}, {TAG_PID, O}, {TAG_PLATFORM, O}}},
+	{FRAME_HELLO, "hello", {{TAG_ROLE, R}, {TAG_INSTANCE, O}, {TAG_PID, O}, {TAG_PLATFORM, O}, {TAG_APP, O}}},
 	{FRAME_BATCH, "batch", {{TAG_FRAME, P}}},
 	{FRAME_REGISTER, "register",
 	 {{TAG_ID, R}, {TAG_TOKEN, R}, {TAG_DEVICE, R}, {TAG_FLAGS, O}, {TAG_GROUP, M}}},

@@ -13,14 +13,14 @@
 #include <stdint.h>
 
 #define FRAME_MAGIC 0x5070u /* "pP" */
-#define FRAME_VERSION 5
+#define FRAME_VERSION 6
 #define FRAME_HEADER 16
 #define FRAME_FIELD_HEADER 6 /* a field's tag (u16) and length (u32) */
 /* Fits the default Unix socket send buffer (wmem_default 212992) with room to spare. */
 #define FRAME_MAX (192 * 1024)
 
 enum frame_type {
-	FRAME_HELLO = 1,	 /* any → peer: role, instance, pid; first frame on a connection */
+	FRAME_HELLO = 1,	 /* any → peer: role, instance, pid, platform, app; first frame on a connection */
 	FRAME_BATCH = 2,	 /* ingress ⇄ router: frame+ (TAG_FRAME), several frames in one message;
 				    never nested. A peer that sends batches also reads them. */
 	FRAME_REGISTER = 10,	 /* ingress → router: id, token, device, flags, group* */
@@ -95,6 +95,7 @@ enum frame_tag {
 	TAG_PENDING_COUNT = 58, /* u32: summary pending-subscription-count */
 	TAG_IDENTITY = 59,	/* bytes = 32: SHA-256(bare JID ‖ 0 ‖ device-id ‖ 0 ‖ room JID) */
 	TAG_CHANNEL = 60,	/* bytes ≤ 40: ad-hoc room channel hash */
+	TAG_APP = 61,		/* bytes ≤ 32: the app a sender serves (docs/config.md, "Apps"); absent = "default" */
 };
 
 enum frame_role { ROLE_INGRESS = 1, ROLE_ROUTER = 2, ROLE_SENDER = 3, ROLE_STATSD = 4, ROLE_TOOL = 5 };

@@ -133,6 +133,12 @@ int peer_hello(struct peer *p, const uint8_t *buf, size_t len, const char **why)
 		memcpy(p->instance, fl.val, fl.len);
 		p->instance[fl.len] = '\0';
 	}
+	if (frame_get(&f, TAG_APP, &fl) == 0 && fl.len > 0) {
+		memcpy(p->app, fl.val, fl.len);
+		p->app[fl.len] = '\0';
+	} else {
+		strcpy(p->app, "default");
+	}
 	p->hello_done = 1;
 	return 0;
 }

@@ -19,6 +19,7 @@ struct peer {
 	int fd;
 	uint32_t role, platform, pid;
 	char instance[65];
+	char app[33];		/* the hello's TAG_APP; "default" when absent */
 	int hello_done;
 	/* The kernel's word on who connected (SO_PEERCRED at connect()), set by peer_init_cred();
 	 * has_cred 0 when it could not be read. The hello's pid is only what the peer claims. */

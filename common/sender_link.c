@@ -54,7 +54,7 @@ void sender_link_try(struct sender *s)
 	}
 	if (config_socket(s->cfg, "router.sock", path, sizeof path) == NULL ||
 	    (fd = sock_connect(path, SOCK_SEQPACKET)) < 0 ||
-	    sock_hello(fd, ROLE_SENDER, s->ops->platform, s->instance) < 0 ||
+	    sock_hello_app(fd, ROLE_SENDER, s->ops->platform, s->instance, s->cfg->app) < 0 ||
 	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		if (!l->absent_logged)
 			log_info("router not reachable at %s (%s); retrying every second", path, strerror(errno));
@@ -68,8 +68,8 @@ void sender_link_try(struct sender *s)
 	l->gen++;
 	l->events = EPOLLIN;
 	l->absent_logged = 0;
-	log_info("connected to the router as %s sender %s", s->ops->platform_name,
-		 s->instance ? s->instance : "(unnamed)");
+	log_info("connected to the router as %s sender %s of app %s", s->ops->platform_name,
+		 s->instance ? s->instance : "(unnamed)", s->cfg->app);
 }
 
 void sender_link_result(struct sender *s, uint64_t link_gen, uint64_t id, const struct guard_verdict *v)

@@ -118,6 +118,11 @@ int sock_path(char *out, size_t outlen, const char *dir, const char *name)
 
 int sock_hello(int fd, uint32_t role, uint32_t platform, const char *instance)
 {
+	return sock_hello_app(fd, role, platform, instance, NULL);
+}
+
+int sock_hello_app(int fd, uint32_t role, uint32_t platform, const char *instance, const char *app)
+{
 	uint8_t buf[256];
 	struct frame_writer w;
 	long n;
@@ -130,6 +135,8 @@ int sock_hello(int fd, uint32_t role, uint32_t platform, const char *instance)
 		frame_put_u32(&w, TAG_PLATFORM, platform);
 	if (instance)
 		frame_put_bytes(&w, TAG_INSTANCE, instance, strnlen(instance, 64));
+	if (app && strcmp(app, "default") != 0)
+		frame_put_bytes(&w, TAG_APP, app, strnlen(app, 32));
 	n = frame_end(&w);
 	return n < 0 ? -1 : sock_send(fd, buf, (size_t)n);
 }

@@ -23,4 +23,6 @@ ssize_t sock_recv(int fd, uint8_t *buf);
 int sock_path(char *out, size_t outlen, const char *dir, const char *name);
 /* Sends the hello frame announcing this process. */
 int sock_hello(int fd, uint32_t role, uint32_t platform, const char *instance);
+/* The same, naming the sender's app (NULL or "default": no TAG_APP, as sock_hello). */
+int sock_hello_app(int fd, uint32_t role, uint32_t platform, const char *instance, const char *app);
 #endif

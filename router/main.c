@@ -336,7 +336,28 @@ static const char *provider_name(uint32_t platform)
 	return platform < sizeof names / sizeof names[0] ? names[platform] : "unknown";
 }
 
-/* One connected sender per platform and instance name: a second process with the same name is
+/* A sender serves one app (its hello's TAG_APP, "default" when absent); every job of a platform
+ * belongs to that platform's app (config_app_of: its one entry in `apps`, else "default"), so a
+ * sender of another app is refused rather than handed jobs it has no credentials for. */
+static int sender_app_ok(int slot)
+{
+	static const char *const conf_names[] = {"", "apns", "fcm", "hms", "wns"};
+	struct router_peer *p = &R.peers[slot];
+	const char *want;
+
+	if (p->p.platform >= sizeof conf_names / sizeof conf_names[0])
+		return 1; /* an unknown platform gets no jobs anyway */
+	want = config_app_of(R.cfg, conf_names[p->p.platform]);
+	if (strcmp(p->p.app, want) == 0)
+		return 1;
+	log_error("sender %s instance \"%s\" (pid %u) refused: it serves app \"%s\", and this router's %s jobs "
+		  "are app \"%s\" (docs/config.md, \"Apps\")",
+		  provider_name(p->p.platform), p->p.instance, p->p.cred_pid, p->p.app, provider_name(p->p.platform), want);
+	router_drop_peer(&R, slot, "sender of another app");
+	return 0;
+}
+
+/* One connected sender per platform, app and instance name: a second process with the same name is
  * refused (its jobs would be split between two configurations); the same process reconnecting
  * replaces its old connection, which the router may not have seen close yet. */
 static int sender_name_free(int slot)
@@ -346,7 +367,8 @@ static int sender_name_free(int slot)
 	for (int i = 0; i < ROUTER_PEERS; i++) {
 		struct router_peer *o = &R.peers[i];
 		if (i == slot || !o->in_use || !o->p.hello_done || o->p.role != ROLE_SENDER ||
-		    o->p.platform != p->p.platform || strcmp(o->p.instance, p->p.instance) != 0)
+		    o->p.platform != p->p.platform || strcmp(o->p.app, p->p.app) != 0 ||
+		    strcmp(o->p.instance, p->p.instance) != 0)
 			continue;
 		if (o->p.cred_pid == p->p.cred_pid) {
 			router_drop_peer(&R, i, "replaced by a new connection of the same process");
@@ -400,11 +422,11 @@ static void read_peer(int slot)
 				router_drop_peer(&R, slot, "role not allowed for its uid");
 				return;
 			}
-			if (p->p.role == ROLE_SENDER && !sender_name_free(slot))
+			if (p->p.role == ROLE_SENDER && (!sender_app_ok(slot) || !sender_name_free(slot)))
 				return;
 			if (p->p.role == ROLE_SENDER)
-				log_info("sender %s instance \"%s\" connected (pid %u, uid %u)", provider_name(p->p.platform),
-					 p->p.instance, p->p.cred_pid, p->p.uid);
+				log_info("sender %s app %s instance \"%s\" connected (pid %u, uid %u)", provider_name(p->p.platform),
+					 p->p.app, p->p.instance, p->p.cred_pid, p->p.uid);
 			else
 				log_info("%s%s%s connected (pid %u, uid %u)", role_name(p->p.role), p->p.instance[0] ? " " : "",
 					 p->p.instance, p->p.cred_pid, p->p.uid);

@@ -47,6 +47,52 @@ int main(void)
 	      "a comment does not hide a bad value beside it: %s", err);
 	config_free(&c);
 
+	/* apps (docs/config.md, "Apps"): an app's keys override its platform's section for its sender */
+	CHECK(load("{\"apns_sender\": {\"team_id\": \"TEAM1\", \"connections\": 3},"
+		   " \"apps\": [{\"name\": \"bchat\", \"platform\": \"apns\", \"topic\": \"com.example.one\", \"_c\": 1},"
+		   " {\"name\": \"android1\", \"platform\": \"fcm\", \"project_id\": \"p1\"}]}", &c, err, sizeof err) == 0 &&
+		      c.napps == 2 && strcmp(c.app, "default") == 0,
+	      "apps load: %s", err);
+	CHECK(strcmp(config_app_of(&c, "apns"), "bchat") == 0 && strcmp(config_app_of(&c, "fcm"), "android1") == 0 &&
+		      strcmp(config_app_of(&c, "wns"), "default") == 0,
+	      "the app of each platform");
+	CHECK(strcmp(c.apns.topic, "com.beldex.bchat") == 0, "the section untouched before a sender selects its app");
+	CHECK(config_app_select(&c, "apns-sender", NULL, err, sizeof err) == 0 && strcmp(c.app, "bchat") == 0 &&
+		      strcmp(c.apns.topic, "com.example.one") == 0 && strcmp(c.apns.team_id, "TEAM1") == 0 &&
+		      c.apns.connections == 3,
+	      "apns-sender without -a takes its platform's one app over the section: %s", err);
+	config_free(&c);
+	CHECK(load("{\"apps\": [{\"name\": \"bchat\", \"platform\": \"apns\"}]}", &c, err, sizeof err) == 0 &&
+		      config_app_select(&c, "apns-sender", "other", err, sizeof err) < 0 && strstr(err, "-a other: no apns app"),
+	      "-a names an app that is not there: %s", err);
+	config_free(&c);
+	CHECK(load("{}", &c, err, sizeof err) == 0 && config_app_select(&c, "fcm-sender", NULL, err, sizeof err) == 0 &&
+		      strcmp(c.app, "default") == 0 && config_app_select(&c, "fcm-sender", "default", err, sizeof err) == 0 &&
+		      config_app_select(&c, "fcm-sender", "x", err, sizeof err) < 0,
+	      "a single-section configuration is app \"default\": %s", err);
+	config_free(&c);
+	CHECK(load("{\"apps\": [{\"name\": \"a\", \"platform\": \"apns\", \"project_id\": \"p\"}]}", &c, err, sizeof err) < 0 &&
+		      strstr(err, "apps[0] (\"a\").project_id: unknown key"),
+	      "an app takes only its platform's keys: %s", err);
+	config_free(&c);
+	CHECK(load("{\"apps\": [{\"name\": \"a\", \"platform\": \"apns\", \"connections\": 0}]}", &c, err, sizeof err) < 0 &&
+		      strstr(err, "apps[0] (\"a\"):") && strstr(err, "outside"),
+	      "an app's value is checked like the section's: %s", err);
+	config_free(&c);
+	CHECK(load("{\"apps\": [{\"name\": \"Bad-Name\", \"platform\": \"apns\"}]}", &c, err, sizeof err) < 0 &&
+		      strstr(err, "apps[0].name"),
+	      "app names are lowercase letters or digits: %s", err);
+	config_free(&c);
+	CHECK(load("{\"apps\": [{\"name\": \"a\", \"platform\": \"gcm\"}]}", &c, err, sizeof err) < 0 && strstr(err, "apps[0].platform"),
+	      "an unknown platform: %s", err);
+	config_free(&c);
+	CHECK(load("{\"apps\": [{\"name\": \"a\", \"platform\": \"apns\"}, {\"name\": \"b\", \"platform\": \"apns\"}]}", &c, err,
+		   sizeof err) < 0 && strstr(err, "a second apns app"),
+	      "two apps of one platform are refused in this version: %s", err);
+	config_free(&c);
+	CHECK(load("{\"apps\": {\"name\": \"a\"}}", &c, err, sizeof err) < 0 && strstr(err, "apps: wrong type"), "apps is an array: %s", err);
+	config_free(&c);
+
 	CHECK(load("{\"ingress_onion\":{\"flavour\":\"session\"}}", &c, err, sizeof err) == 0, "session flavour");
 	CHECK(strcmp(c.onion.id_prefix, "05") == 0 && c.router.skip_legacy_groups_only == 1 && c.onion.v2_salts.n == 1 &&
 		      strcmp(c.onion.v2_salts.v[0], "LOKI") == 0 && strcmp(c.onion.v4_routes.v[0], "/oxen/v4/lsrpc") == 0,
