@@ -425,8 +425,8 @@ static void read_peer(int slot)
 			if (p->p.role == ROLE_SENDER && (!sender_app_ok(slot) || !sender_name_free(slot)))
 				return;
 			if (p->p.role == ROLE_SENDER)
-				log_info("sender %s app %s instance \"%s\" connected (pid %u, uid %u)", provider_name(p->p.platform),
-					 p->p.app, p->p.instance, p->p.cred_pid, p->p.uid);
+				log_info("sender %s instance \"%s\" connected (pid %u, uid %u, app %s)", provider_name(p->p.platform),
+					 p->p.instance, p->p.cred_pid, p->p.uid, p->p.app);
 			else
 				log_info("%s%s%s connected (pid %u, uid %u)", role_name(p->p.role), p->p.instance[0] ? " " : "",
 					 p->p.instance, p->p.cred_pid, p->p.uid);
