@@ -93,8 +93,8 @@ static void take_lock(const struct config *c, const char *name, const char *inst
 		r = pread(lock_fd, pid, sizeof pid - 1, 0);
 		pid[r > 0 ? r : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
-		fatal("%s%s%s: already running (pid %s; lock %s)", name, instance ? " " : "", instance ? instance : "",
-		      pid[0] ? pid : "unknown", path);
+		fatal("%s%s%s%s%s: already running (pid %s; lock %s)", name, app ? " of app " : "", app ? c->app : "",
+		      instance ? " " : "", instance ? instance : "", pid[0] ? pid : "unknown", path);
 	}
 	n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
 	if (ftruncate(lock_fd, 0) < 0 || pwrite(lock_fd, pid, (size_t)n, 0) != n)
