@@ -412,7 +412,7 @@ static int load_apps(struct config *c, json_t *v, char *err, size_t errlen)
 			if (strcmp(c->apps[j].platform, platform) == 0) {
 				snprintf(err, errlen,
 					 "%s: apps[%zu] (\"%s\"): a second %s app: one app per platform in this version "
-					 "(registrations do not carry their app yet; docs/config.md, \"Apps\")",
+					 "(registrations do not carry their app yet; docs/config.md, section apps)",
 					 c->path, i, name, platform);
 				return -1;
 			}

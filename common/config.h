@@ -148,7 +148,7 @@ struct conf_cluster {
 	long publish_wait_ms;	/* a publish without an acknowledgement this long is resent */
 };
 
-/* One entry of `apps` (docs/config.md, "Apps"): a name and its platform; its keys are those of
+/* One entry of `apps` (docs/config.md, section apps): a name and its platform; its keys are those of
  * the platform's sender section and override that section for the app's sender processes. */
 #define CONF_APPS_MAX 16
 struct conf_app {
@@ -207,6 +207,6 @@ int config_cluster(const struct config *c);
 int config_app_select(struct config *c, const char *daemon, const char *app, char *err, size_t errlen);
 /* The app every job of a platform ("apns", ...) belongs to: its one entry in `apps`, else
  * "default". (Several apps of one platform are refused by config_load until registrations carry
- * their app: docs/config.md, "Apps".) */
+ * their app: docs/config.md, section apps.) */
 const char *config_app_of(const struct config *c, const char *platform);
 #endif

@@ -59,7 +59,7 @@ static void help(const char *name, FILE *f)
 		"usage: %s -c CONFIG [-n] [-a APP] [-i INSTANCE]\n"
 		"  -c CONFIG     the pushpipe configuration file (docs/config.md)\n"
 		"  -n            check the configuration as a start would, print \"configuration OK\", exit\n"
-		"  -a APP        a sender: the app it serves (docs/config.md, \"Apps\"); may be omitted\n"
+		"  -a APP        a sender: the app it serves (docs/config.md, section apps); may be omitted\n"
 		"                where its platform has one app\n"
 		"  -i INSTANCE   instance name, for several senders of one platform (one lock each)\n"
 		"  --help        this text\n"

@@ -95,7 +95,7 @@ enum frame_tag {
 	TAG_PENDING_COUNT = 58, /* u32: summary pending-subscription-count */
 	TAG_IDENTITY = 59,	/* bytes = 32: SHA-256(bare JID ‖ 0 ‖ device-id ‖ 0 ‖ room JID) */
 	TAG_CHANNEL = 60,	/* bytes ≤ 40: ad-hoc room channel hash */
-	TAG_APP = 61,		/* bytes ≤ 32: the app a sender serves (docs/config.md, "Apps"); absent = "default" */
+	TAG_APP = 61,		/* bytes ≤ 32: the app a sender serves (docs/config.md, section apps); absent = "default" */
 };
 
 enum frame_role { ROLE_INGRESS = 1, ROLE_ROUTER = 2, ROLE_SENDER = 3, ROLE_STATSD = 4, ROLE_TOOL = 5 };

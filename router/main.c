@@ -351,7 +351,7 @@ static int sender_app_ok(int slot)
 	if (strcmp(p->p.app, want) == 0)
 		return 1;
 	log_error("sender %s instance \"%s\" (pid %u) refused: it serves app \"%s\", and this router's %s jobs "
-		  "are app \"%s\" (docs/config.md, \"Apps\")",
+		  "are app \"%s\" (docs/config.md, section apps)",
 		  provider_name(p->p.platform), p->p.instance, p->p.cred_pid, p->p.app, provider_name(p->p.platform), want);
 	router_drop_peer(&R, slot, "sender of another app");
 	return 0;
