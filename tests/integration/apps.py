@@ -26,7 +26,9 @@ try:
     with open(p.config) as f:
         conf = json.load(f)
     conf["apps"] = [{"name": "one", "platform": "apns", "topic": "org.example.appone"},
-                    {"name": "droid", "platform": "fcm", "_note": "the fcm_sender section's keys as they are"}]
+                    {"name": "droid", "platform": "fcm", "_note": "the fcm_sender section's keys as they are"},
+                    {"name": "hw", "platform": "hms", "app_secret_file": conf["hms_sender"]["app_secret_file"]},
+                    {"name": "uwp", "platform": "wns", "client_secret_file": os.path.join(p.dir, "nonexistent.secret")}]
     with open(p.config, "w") as f:
         json.dump(conf, f, indent=1)
     other = os.path.join(p.dir, "other.json")
@@ -38,6 +40,12 @@ try:
     t.check(rc == 0 and "configuration OK" in out, f"apns-sender -n -a one: {out.strip()}")
     rc, out = run("apns-sender", "-n", "-a", "nosuch")
     t.check(rc != 0 and "-a nosuch: no apns app" in out, f"-a naming no app is refused: {out.strip()}")
+    rc, out = run("hms-sender", "-n", "-a", "hw")
+    t.check(rc == 0 and "configuration OK" in out, f"hms-sender -n -a hw: {out.strip()}")
+    rc, out = run("hms-sender", "-n", "-a", "one")
+    t.check(rc != 0 and "-a one: no hms app" in out, f"an APNs app's name is no HMS app: {out.strip()}")
+    rc, out = run("wns-sender", "-n")
+    t.check(rc != 0 and "nonexistent.secret" in out, f"wns-sender -n checks its app's keys, not only the section's: {out.strip()}")
     rc, out = run("router", "-n", "-a", "one")
     t.check(rc != 0 and "only a sender serves an app" in out, f"-a on the router is refused: {out.strip()}")
 
