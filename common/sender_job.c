@@ -121,7 +121,7 @@ int sender_job_send(struct sender_job *j, const char *url, const char *const *hd
 		    struct guard_verdict *v)
 {
 	j->auth_gen = auth_gen;
-	if (h2c_submit(j->s->h2, url, hdrs, j->body, j->body_len, on_answer, j) < 0) {
+	if (sender_http_submit(j->s, url, hdrs, j->body, j->body_len, on_answer, j) < 0) {
 		v->outcome = OUTCOME_RETRY;
 		snprintf(v->reason, sizeof v->reason, "local: %s", strerror(errno));
 		return -1;

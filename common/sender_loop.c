@@ -1,6 +1,7 @@
 /*
  * sender_loop: start-up, loop and shutdown shared by the provider senders. One thread, one
- * epoll set over the router socket (sender_link.c) and the HTTP/2 client's sockets; the
+ * epoll set over the router socket (sender_link.c) and the HTTP client's sockets (h2client, or
+ * the provider's own, struct sender_http); the
  * provider's tick (e.g. an OAuth refresh) runs first on every turn, parked jobs are failed
  * once past the deadline, and the wait is bounded by the client's timers, the provider's,
  * and the next router reconnect. Trusts the provider's callbacks and its configuration
@@ -30,6 +31,49 @@ void sender_init(struct sender *s, const struct sender_ops *ops, void *ctx, cons
 	srandom((unsigned)(getpid() ^ mono_ms()));
 }
 
+/* h2client behind struct sender_http, the default. */
+static void *h2_open(const struct h2c_opts *o)
+{
+	return h2c_new(o);
+}
+static void h2_close(void *h)
+{
+	h2c_free(h);
+}
+static int h2_fd(const void *h)
+{
+	return h2c_fd(h);
+}
+static int h2_timeout_ms(const void *h)
+{
+	return h2c_timeout_ms(h);
+}
+static void h2_run(void *h)
+{
+	h2c_run(h);
+}
+static int h2_submit(void *h, const char *url, const char *const *headers, const void *body, size_t len,
+		     h2c_done_fn *done, void *ctx)
+{
+	return h2c_submit(h, url, headers, body, len, done, ctx);
+}
+static size_t h2_in_flight(const void *h)
+{
+	return h2c_in_flight(h);
+}
+static const struct sender_http h2_http = {h2_open, h2_close, h2_fd, h2_timeout_ms, h2_run, h2_submit, h2_in_flight};
+
+static const struct sender_http *http_of(const struct sender *s)
+{
+	return s->ops->http ? s->ops->http : &h2_http;
+}
+
+int sender_http_submit(struct sender *s, const char *url, const char *const *headers, const void *body,
+		       size_t len, h2c_done_fn *done, void *ctx)
+{
+	return http_of(s)->submit(s->http, url, headers, body, len, done, ctx);
+}
+
 void sender_start(struct sender *s, struct h2c_opts *ho, size_t extra_in_flight)
 {
 	struct epoll_event ev;
@@ -39,8 +83,10 @@ void sender_start(struct sender *s, struct h2c_opts *ho, size_t extra_in_flight)
 	s->max_jobs = (size_t)(slots < 1 ? 1 : slots > SENDER_JOBS_MAX ? SENDER_JOBS_MAX : slots);
 	s->deadline_ms = ho->deadline_ms;
 	ho->max_in_flight = s->max_jobs + extra_in_flight;
-	if ((s->h2 = h2c_new(ho)) == NULL)
-		fatal("cannot start the HTTP/2 client");
+	if ((s->http = http_of(s)->open(ho)) == NULL)
+		fatal("cannot start the HTTP client");
+	if (s->ops->http == NULL)
+		s->h2 = s->http;
 	guard_init(&s->guard, s->ops->provider);
 	guard_set_limits(&s->guard, s->guard_window, s->guard_min_guarded, s->guard_percent);
 	counters_init(config_socket(s->cfg, "statsd.sock", path, sizeof path) ? path : "");
@@ -52,7 +98,7 @@ void sender_start(struct sender *s, struct h2c_opts *ho, size_t extra_in_flight)
 		fatal("epoll: %s", strerror(errno));
 	ev.events = EPOLLIN;
 	ev.data.u32 = SENDER_EV_H2;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, h2c_fd(s->h2), &ev) < 0)
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, http_of(s)->fd(s->http), &ev) < 0)
 		fatal("epoll: %s", strerror(errno));
 }
 
@@ -73,7 +119,7 @@ void sender_run(struct sender *s)
 			sender_link_try(s);
 			now = mono_ms();
 		}
-		if ((t = h2c_timeout_ms(s->h2)) >= 0 && t < timeout)
+		if ((t = http_of(s)->timeout_ms(s->http)) >= 0 && t < timeout)
 			timeout = t;
 		if (s->ops->timeout_ms && (t = s->ops->timeout_ms(s)) >= 0 && t < timeout)
 			timeout = t;
@@ -85,18 +131,18 @@ void sender_run(struct sender *s)
 		for (int i = 0; i < n; i++)
 			if (evs[i].data.u32 == SENDER_EV_ROUTER)
 				sender_link_event(s, evs[i].events);
-		h2c_run(s->h2);
+		http_of(s)->run(s->http);
 		sender_link_watch(s);
 		gauge_set(GAUGE_JOBS_IN_FLIGHT, s->njobs);
-		gauge_set(GAUGE_PROVIDER_REQUESTS, h2c_in_flight(s->h2));
+		gauge_set(GAUGE_PROVIDER_REQUESTS, http_of(s)->in_flight(s->http));
 		gauge_set(GAUGE_ROUTER_CONNECTED, s->link.peer.fd >= 0);
 		gauge_set(GAUGE_PROVIDER_PAUSED, s->guard.paused != 0);
 		counters_flush();
 		daemon_reload_check();
 	}
 	log_info("stopping with %zu jobs in flight (the router re-queues them)", s->njobs);
-	h2c_free(s->h2);
-	s->h2 = NULL;
+	http_of(s)->close(s->http);
+	s->http = s->h2 = NULL;
 	sender_jobs_drop(s);
 	sender_bus_free(s);
 	if (s->link.peer.fd >= 0)

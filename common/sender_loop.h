@@ -1,5 +1,5 @@
 /*
- * sender_loop: what the provider senders (apns-sender, fcm-sender) share around their
+ * sender_loop: what the provider senders (apns-sender, fcm-sender, wns-sender) share around their
  * provider-specific code. One struct sender per daemon holds the router link
  * (sender_link.h), the jobs from PUSH to RESULT (sender_job.h), the HTTP/2 client and the
  * mass-invalidation guard, and runs the one loop: one thread, one epoll set over the router
@@ -23,6 +23,20 @@
 #define SENDER_KIND(k) (1u << (k)) /* sender_ops.kinds */
 
 struct sender;
+
+/* The HTTP client a sender drives, when not h2client (h2client.h has the contract every
+ * member keeps: one fd for EPOLLIN, a timeout, a run per turn, exactly one completion per
+ * submitted request). wns-sender's is libcurl's (wns-sender/curl_http.c). */
+struct sender_http {
+	void *(*open)(const struct h2c_opts *o);
+	void (*close)(void *h);
+	int (*fd)(const void *h);
+	int (*timeout_ms)(const void *h);
+	void (*run)(void *h);
+	int (*submit)(void *h, const char *url, const char *const *headers, const void *body, size_t len,
+		      h2c_done_fn *done, void *ctx);
+	size_t (*in_flight)(const void *h);
+};
 
 /* What one provider adds. Every callback runs on the loop's thread. */
 struct sender_ops {
@@ -53,6 +67,8 @@ struct sender_ops {
 	void (*tick)(struct sender *s);
 	/* Optional: milliseconds until tick has something to do, or -1. */
 	int (*timeout_ms)(const struct sender *s);
+	/* Optional: another HTTP client than h2client (then s->h2 stays NULL). */
+	const struct sender_http *http;
 };
 
 struct sender {
@@ -60,7 +76,8 @@ struct sender {
 	void *ctx;		   /* the provider's own state, for its callbacks */
 	const struct config *cfg;
 	const char *instance;	   /* -i NAME */
-	struct h2c *h2;
+	struct h2c *h2;		   /* h2client, unless ops->http is set */
+	void *http;		   /* ops->http's client, or s->h2 */
 	struct guard guard;
 	int epfd;		   /* the loop's */
 	struct sender_link link;   /* to the router */
@@ -82,6 +99,9 @@ void sender_init(struct sender *s, const struct sender_ops *ops, void *ctx, cons
  * statsd counters,
  * dropped privileges and the epoll set. Exits through fatal() on failure. */
 void sender_start(struct sender *s, struct h2c_opts *ho, size_t extra_in_flight);
+/* POSTs through the sender's HTTP client (h2c_submit()'s contract). */
+int sender_http_submit(struct sender *s, const char *url, const char *const *headers, const void *body,
+		       size_t len, h2c_done_fn *done, void *ctx);
 /* Runs the loop until daemon_stop; then drops every job unanswered (the router re-queues
  * them), closes the router connection and frees what sender_start() made. */
 void sender_run(struct sender *s);

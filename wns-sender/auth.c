@@ -250,7 +250,7 @@ void wns_auth_tick(struct wns *w)
 		request_failed(w, "out of memory");
 		return;
 	}
-	if (h2c_submit(w->s.h2, au->token_url, hdrs, form, strlen(form), on_token, w) == 0) {
+	if (sender_http_submit(&w->s, au->token_url, hdrs, form, strlen(form), on_token, w) == 0) {
 		au->tok.fetching = 1;
 		log_info("WNS: requesting an access token from %s", au->token_url);
 	} else {

@@ -2,8 +2,9 @@
  * wns-sender: delivers UWPX wake-ups through WNS as raw notifications (uwpx-xmpp.md §3). Takes
  * PUSH frames of kind KIND_WNS from the router, POSTs each to its channel URI (send.c) with an
  * OAuth access token (auth.c), and answers each with exactly one RESULT frame; the router link,
- * the jobs and the loop are the shared sender's (common/sender_loop.h), whose HTTP client
- * carries sends (HTTP/2, or HTTP/1.1 when WNS offers only that) and token requests alike. This
+ * the jobs and the loop are the shared sender's (common/sender_loop.h); its HTTP client is
+ * libcurl's (curl_http.c: HTTP/2, or HTTP/1.1 when WNS offers only that) and carries sends and
+ * token requests alike. This
  * file: options, configuration, credentials. Trusts the configuration; WNS answers count only
  * through classify.c. Holds, through struct wns, the client secret, the access token and
  * everything in flight.
@@ -34,7 +35,6 @@ int main(int argc, char **argv)
 	ho.max_streams = cfg.wns.max_streams;
 	ho.deadline_ms = cfg.wns.deadline_ms;
 	ho.ca_file = cfg.wns.ca_file;
-	ho.allow_http1 = 1; /* WNS front ends may answer HTTP/1.1 */
 	sender_start(&A.s, &ho, 1); /* and one token request */
 	sandbox_enter(&cfg, SANDBOX_WNS_SENDER);
 	log_info("started: %s flow, token URL %s, scope %s, client %s, %ld connections of up to %ld streams, "

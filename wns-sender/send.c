@@ -69,7 +69,7 @@ static int wns_submit(struct sender_job *j, struct guard_verdict *v)
 		hdrs[n++] = ttl;
 	}
 	hdrs[n] = NULL;
-	/* h2client sends Content-Length (never chunked) and no Expect ("Expect:" asks for none). */
+	/* curl_http.c sends Content-Length (never chunked) and no Expect. */
 	return sender_job_send(j, j->token, hdrs, w->auth.tok.gen, v);
 }
 
@@ -131,4 +131,5 @@ const struct sender_ops wns_ops = {
 	.auth_rejected = wns_on_rejected,
 	.tick = wns_tick,
 	.timeout_ms = wns_timeout_ms,
+	.http = &wns_curl_http,
 };

@@ -1,7 +1,7 @@
 /*
  * wns: the WNS sender's own part (uwpx-xmpp.md §3); the router link, the jobs, the guard and
  * the loop are common/sender_*.c, driven through wns_ops. main.c checks the configuration and
- * starts the loop; send.c turns a job into a raw notification POST to its channel URI
+ * starts the loop; curl_http.c is its HTTP client (libcurl); send.c turns a job into a raw notification POST to its channel URI
  * (wns_ops); classify.c maps an answer to an outcome (§3.3); auth.c holds the OAuth access
  * token (§3.4) and its refresh.
  */
@@ -49,6 +49,8 @@ struct wns_answer {
 
 /* send.c: the provider callbacks of the shared sender (ctx: struct wns). */
 extern const struct sender_ops wns_ops;
+/* curl_http.c: the HTTP client of those callbacks, on libcurl's multi interface. */
+extern const struct sender_http wns_curl_http;
 
 /* classify.c: a pure function of the answer, the table of uwpx-xmpp.md §3.3 (docs/senders.md):
  * 200 delivered (reason "dropped" when WNS dropped it); 401 credentials with refresh_auth;
