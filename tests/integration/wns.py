@@ -2,7 +2,8 @@
 provider, with a fake router in Python: the exact raw body and headers WNS receives, the OAuth
 token flow (string expires_in, one new token and one resend after a 401, credentials after a
 second 401 or when no token can be had), every row of the WNS answer table, a stuck HTTP/2
-connection recycled after two deadline expiries, WNS over HTTP/1.1, and the p2-style FCM and
+connection recycled after two deadline expiries, WNS over HTTP/1.1, a token endpoint by host
+name (libcurl's resolver thread in the sandbox), and the p2-style FCM and
 APNs payloads of uwpx-xmpp.md §5.5."""
 import json, os, ssl, subprocess, sys, time, urllib.request
 from harness import BIN, Checks, Pipeline, free_port
@@ -243,6 +244,17 @@ try:
     toks = records("oauth", record=h1rec)
     t.check(toks and toks[0]["path"] == "/contoso/oauth2/v2.0/token" and "scope=https%3A%2F%2Fwns.windows.com%2F.default" in toks[0]["body"],
             "Entra flow: tenant token URL and scope")
+
+    # 7b. A host name, not an address: libcurl resolves it on its resolver thread, inside the
+    # sandbox (seccomp and Landlock are on in this test).
+    mock("/_mock/faults", {"rules": []})
+    configure(token_url=f"https://localhost:{ports['main']}/accesstoken.srf")
+    restart("wns-sender", PLATFORM_WNS)
+    r = wns("byname")
+    log = p.log("wns-sender")
+    t.check(r["outcome"] == "delivered" and "access token obtained" in log.split("from https://localhost:")[-1]
+            and "sandbox: wns-sender" in log,
+            f"a token endpoint by host name, resolved inside the sandbox {r}")
 
     # 8. XMPP ad-hoc pushes through fcm-sender and apns-sender (uwpx-xmpp.md §5.5).
     p.start("fcm-sender")
