@@ -18,3 +18,7 @@ $(BIN)/floor_server: $(BUILD)/bench/floor_server.o $(INGRESS_LIB) $(COMMON_LIB)
 TOOLS += $(BIN)/nats_bench
 $(BIN)/nats_bench: $(BUILD)/bench/nats_bench.o
 	$(call link,-lnats -lpthread)
+# libcurl's HTTP/2 defect that keeps apns-sender and fcm-sender on nghttp2 (docs/senders.md).
+TOOLS += $(BIN)/curl_resets
+$(BIN)/curl_resets: $(BUILD)/bench/curl_resets.o
+	$(call link,-lcurl)

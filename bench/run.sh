@@ -174,6 +174,9 @@ ev() { echo "$e2e" | tr ' ' '\n' | sed -n "/^$1\$/{n;p}"; }
 snd=$(/usr/bin/python3 bench/sender_h2load.py)
 echo "sender: $snd"
 sv() { echo "$snd" | tr ' ' '\n' | sed -n "/^$1\$/{n;p}"; }
+crl=$(/usr/bin/python3 bench/curl_resets.py)
+echo "libcurl: $crl"
+cv() { echo "$crl" | tr ' ' '\n' | sed -n "/^$1\$/{n;p}"; }
 cat >> docs/benchmarks.md <<MD
 
 ## End to end: onion notify → mock provider (issue targets: ≥ 12 000/s; p99 ≤ 20 ms at half load)
@@ -231,6 +234,23 @@ sender's rate: a figure near 1.00 is a saturated core (the sender is one thread,
 | target ≥ 0.8 met | $(echo "$(sv ratio)" | awk '{print ($1 >= 0.8) ? "yes" : "**no**"}') |
 | cores busy while the sender ran: apns-sender / sender_feed / mock provider | $(sv cpu_sender) / $(sv cpu_feed) / $(sv cpu_mock) |
 | apns-sender resident / anonymous memory after the run | $(sv sender_rss_kb) / $(sv sender_anon_kb) KiB |
+
+## libcurl's HTTP/2 resets (why apns-sender and fcm-sender stay on nghttp2)
+
+\`bench/curl_resets.py\`: \`bench/curl_resets\` POSTs $(cv curl_requests) requests, 100 at a time,
+through libcurl $(cv curl_libcurl)'s multi interface over one HTTP/2 connection at a time
+(\`CURLMOPT_MAX_HOST_CONNECTIONS\` 1, \`CURLOPT_PIPEWAIT\`) to the mock provider, whose nghttp2
+answers a flood of RST_STREAMs with GOAWAY (the CVE-2023-44487 defence APNs and FCM front ends
+have too). A libcurl that resets every finished stream needs a new connection every thousand or
+so requests and sends again what a GOAWAY cut off; one connection and exactly
+$(cv curl_requests) requests at the mock would mean Debian's libcurl is fixed (docs/senders.md).
+
+| measure | value |
+|---|---|
+| answered / failed | $(cv curl_answered) / $(cv curl_failed) |
+| connections libcurl opened | $(cv curl_connections) |
+| requests the mock received (more than sent: sent twice after a GOAWAY) | $(cv curl_mock_received) |
+| defect | $(cv curl_defect) |
 MD
 echo "docs/benchmarks.md written"
 # Cluster mode: the bus alone and the pipeline on it (appends its own section).

@@ -4,7 +4,8 @@
  *   sender_feed SOCKET_PATH PLATFORM TOKEN N [WINDOW]
  *
  * Listens on SOCKET_PATH (where the sender expects router.sock), accepts one sender, and keeps
- * WINDOW push jobs (default 1000) in flight until N results have come back. Prints
+ * WINDOW push jobs (default 1000; KIND_WNS for PLATFORM_WNS, else KIND_BCHAT) in flight until N
+ * results have come back. Prints
  * "results N delivered D seconds S per_s R" — deliveries per second through the sender into
  * whatever provider it is configured for (the mock, in make bench).
  */
@@ -65,7 +66,7 @@ int main(int argc, char **argv)
 			int dl = snprintf(data, sizeof data, "feed-%ld", sent);
 			frame_begin(&w, out, FRAME_PUSH, (uint64_t)sent + 1);
 			frame_put_u32(&w, TAG_PLATFORM, platform);
-			frame_put_u32(&w, TAG_KIND, KIND_BCHAT);
+			frame_put_u32(&w, TAG_KIND, platform == PLATFORM_WNS ? KIND_WNS : KIND_BCHAT);
 			frame_put_bytes(&w, TAG_TOKEN, argv[3], strlen(argv[3]));
 			frame_put_bytes(&w, TAG_DATA, data, (size_t)dl);
 			frame_put_u32(&w, TAG_ATTEMPT, 0);

@@ -330,6 +330,11 @@ static int req_setup(struct ch *h, struct ch_req *r, const char *url, const char
 	rc |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 			       h->deadline_ms < CH_CONNECT_TIMEOUT_MS ? h->deadline_ms : (long)CH_CONNECT_TIMEOUT_MS);
 	rc |= curl_easy_setopt(e, CURLOPT_USERAGENT, "pushpipe/1");
+	/* WNS answers are headers and a few bytes, requests at most WNS_BODY_MAX: the smallest
+	 * buffers libcurl takes (its defaults, 16 KiB and 64 KiB per transfer, are most of a
+	 * busy sender's memory). */
+	rc |= curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 1024L);
+	rc |= curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
 	rc |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
 	rc |= curl_easy_setopt(e, CURLOPT_POST, 1L);
 	rc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
