@@ -1,11 +1,11 @@
 /*
  * sender_loop: start-up, loop and shutdown shared by the provider senders. One thread, one
  * epoll set over the router socket (sender_link.c) and the HTTP client's sockets (h2client, or
- * the provider's own, struct sender_http); the
- * provider's tick (e.g. an OAuth refresh) runs first on every turn, parked jobs are failed
- * once past the deadline, and the wait is bounded by the client's timers, the provider's,
- * and the next router reconnect. Trusts the provider's callbacks and its configuration
- * checks. Holds the HTTP/2 client, the guard and the epoll set of struct sender.
+ * the provider's own through struct sender_http); the provider's tick (e.g. an OAuth refresh)
+ * runs first on every turn, parked jobs are failed once past the deadline, and the wait is
+ * bounded by the client's timers, the provider's, and the next router reconnect. Trusts the
+ * provider's callbacks and its configuration checks. Holds the HTTP client, the guard and the
+ * epoll set of struct sender.
  */
 #include "sender_loop.h"
 #include "counters.h"

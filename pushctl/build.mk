@@ -1,6 +1,6 @@
 # pushctl/: the operator's tool (keys, onion requests, registry reads, legacy import).
-# pushctl alone links libsqlite3 (import-legacy and import-uwpx read the old servers' databases) and libcurl
-# (send: an HTTP POST); libnats for cluster-import (cluster_cmd.c).
+# pushctl alone links libsqlite3 (import-legacy and import-uwpx read the old servers' databases); it
+# and wns-sender link libcurl (send: an HTTP POST); libnats for cluster-import (cluster_cmd.c).
 PUSHCTL_SRCS := $(wildcard pushctl/*.c)
 TOOLS += $(BIN)/pushctl
 $(BIN)/pushctl: $(PUSHCTL_SRCS:%.c=$(BUILD)/%.o) $(INGRESS_LIB) $(STATSD_LIB) $(ROUTER_LIB) $(COMMON_LIB)

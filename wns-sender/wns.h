@@ -1,8 +1,8 @@
 /*
  * wns: the WNS sender's own part (uwpx-xmpp.md §3); the router link, the jobs, the guard and
  * the loop are common/sender_*.c, driven through wns_ops. main.c checks the configuration and
- * starts the loop; curl_http.c is its HTTP client (libcurl); send.c turns a job into a raw notification POST to its channel URI
- * (wns_ops); classify.c maps an answer to an outcome (§3.3); auth.c holds the OAuth access
+ * starts the loop; curl_http.c is its HTTP client (libcurl); send.c turns a job into a raw
+ * notification POST to its channel URI (wns_ops); classify.c maps an answer to an outcome (§3.3); auth.c holds the OAuth access
  * token (§3.4) and its refresh.
  */
 #ifndef WNS_H
