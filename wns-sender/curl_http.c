@@ -202,7 +202,7 @@ static void req_free(struct ch_req *r)
 /* Completes r (result: libcurl's, or -1 for aborted) and frees it. */
 static void req_finish(struct ch *h, struct ch_req *r, int result)
 {
-	struct h2c_response res;
+	int answered = result == CURLE_OK, timed_out = result == CURLE_OPERATION_TIMEDOUT;
 	long status = 0;
 
 	if (r->prev)
@@ -214,29 +214,26 @@ static void req_finish(struct ch *h, struct ch_req *r, int result)
 	else
 		h->tail = r->prev;
 	h->in_flight--;
-	curl_multi_remove_handle(h->m, r->e);
-	memset(&res, 0, sizeof res);
-	if (result == CURLE_OK) {
+	if (answered)
 		curl_easy_getinfo(r->e, CURLINFO_RESPONSE_CODE, &status);
-		res.status = status;
-		res.error_text = "";
-	} else {
-		res.aborted = result < 0;
-		res.timed_out = result == CURLE_OPERATION_TIMEDOUT;
-		res.error = res.aborted ? H2C_ERR_ABORTED : res.timed_out ? H2C_ERR_TIMEOUT : H2C_ERR_TRANSPORT;
-		res.error_text = res.aborted		 ? "aborted"
-				 : res.timed_out	 ? "the request ran out of its deadline"
-				 : r->errbuf[0] != '\0' ? r->errbuf
-							 : curl_easy_strerror((CURLcode)result);
-		r->rbody_len = r->rhdrs_len = 0;
-	}
-	res.body = r->rbody_len ? r->rbody : "";
-	res.body_len = r->rbody_len;
-	res.body_truncated = r->rbody_truncated;
-	res.headers = r->rhdrs_len ? r->rhdrs : "";
-	res.headers_len = r->rhdrs_len;
-	if (r->done)
+	curl_multi_remove_handle(h->m, r->e);
+	if (r->done) {
+		/* Without an answer, nothing of a partial one is passed on. */
+		const struct h2c_response res = {
+			.status = status,
+			.error = answered ? H2C_OK : result < 0 ? H2C_ERR_ABORTED : timed_out ? H2C_ERR_TIMEOUT : H2C_ERR_TRANSPORT,
+			.timed_out = timed_out,
+			.aborted = result < 0,
+			.error_text = answered ? "" : result < 0 ? "aborted" : timed_out ? "the request ran out of its deadline"
+						   : r->errbuf[0] ? r->errbuf : curl_easy_strerror((CURLcode)result),
+			.body = answered && r->rbody ? r->rbody : "",
+			.body_len = answered ? r->rbody_len : 0,
+			.body_truncated = answered && r->rbody_truncated,
+			.headers = answered && r->rhdrs ? r->rhdrs : "",
+			.headers_len = answered ? r->rhdrs_len : 0,
+		};
 		r->done(r->ctx, &res);
+	}
 	req_free(r);
 }
 
