@@ -247,7 +247,7 @@ $(cv curl_requests) requests at the mock would mean Debian's libcurl is fixed (d
 
 | measure | value |
 |---|---|
-| answered / failed | $(cv curl_answered) / $(cv curl_failed) |
+| answered / failed (the first failure's error) | $(cv curl_answered) / $(cv curl_failed) ($(cv curl_first_error | tr _ ' ')) |
 | connections libcurl opened | $(cv curl_connections) |
 | requests the mock received (more than sent: sent twice after a GOAWAY) | $(cv curl_mock_received) |
 | defect | $(cv curl_defect) |
