@@ -5,7 +5,7 @@ second 401 or when no token can be had), every row of the WNS answer table, a st
 connection recycled after two deadline expiries, WNS over HTTP/1.1, a token endpoint by host
 name (libcurl's resolver thread in the sandbox), and the p2-style FCM and
 APNs payloads of uwpx-xmpp.md §5.5."""
-import json, os, ssl, subprocess, sys, time, urllib.request
+import json, os, socket, ssl, subprocess, sys, time, urllib.request
 from harness import BIN, Checks, Pipeline, free_port
 from fake_router import FakeRouter, KIND_BCHAT, KIND_WNS, KIND_XMPP, PLATFORM_WNS
 import frames as F
@@ -245,16 +245,45 @@ try:
     t.check(toks and toks[0]["path"] == "/contoso/oauth2/v2.0/token" and "scope=https%3A%2F%2Fwns.windows.com%2F.default" in toks[0]["body"],
             "Entra flow: tenant token URL and scope")
 
-    # 7b. A host name, not an address: libcurl resolves it on its resolver thread, inside the
-    # sandbox (seccomp and Landlock are on in this test).
-    mock("/_mock/faults", {"rules": []})
-    configure(token_url=f"https://localhost:{ports['main']}/accesstoken.srf")
-    restart("wns-sender", PLATFORM_WNS)
-    r = wns("byname")
-    log = p.log("wns-sender")
-    t.check(r["outcome"] == "delivered" and "access token obtained" in log.split("from https://localhost:")[-1]
-            and "sandbox: wns-sender" in log,
-            f"a token endpoint by host name, resolved inside the sandbox {r}")
+    # 7b. A host name, not an address: libcurl resolves it with getaddrinfo on its resolver
+    # thread (clone, /etc/hosts, nsswitch), inside the sandbox (seccomp and Landlock are on
+    # here). "localhost" would not do: libcurl answers that one itself. The machine's own name
+    # is used when it resolves to loopback, with a mock certificate made for it.
+    host = socket.gethostname()
+    try:
+        by_name = socket.gethostbyname(host).startswith("127.") and "." not in host and len(host) < 60
+    except OSError:
+        by_name = False
+    if not by_name:
+        print(f"note host name resolution not checked: {host!r} does not resolve to loopback")
+    else:
+        m = os.path.join(p.dir, "mock")
+        ext = os.path.join(p.dir, "byname.ext")
+        with open(ext, "w") as f:
+            f.write(f"basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:{host},IP:127.0.0.1\n")
+        key, csr, pem = (os.path.join(p.dir, "byname." + x) for x in ("key", "csr", "pem"))
+        subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key],
+                       check=True, capture_output=True)
+        subprocess.run(["openssl", "req", "-new", "-key", key, "-subj", f"/CN={host}", "-out", csr], check=True,
+                       capture_output=True)
+        subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", f"{m}/ca.pem", "-CAkey", f"{m}/ca.key",
+                        "-CAcreateserial", "-CAserial", os.path.join(p.dir, "byname.srl"), "-days", "2",
+                        "-extfile", ext, "-out", pem], check=True, capture_output=True)
+        ports["byname"] = free_port()
+        ready = os.path.join(p.dir, "mock-byname.port")
+        p.procs["mock-byname"] = subprocess.Popen(
+            [os.path.join(BIN, "mock-provider"), "-l", f"127.0.0.1:{ports['byname']}", "--cert", pem, "--key", key,
+             "--record", os.path.join(p.dir, "mock-byname.jsonl"), "--apns-key", f"{m}/apns_pub.pem", "--apns-kid",
+             "MOCKKEY123", "--apns-team", "MOCKTEAM12", "--fcm-key", f"{m}/fcm_pub.pem", "--wns-client-id", CLIENT_ID,
+             "--wns-client-secret", SECRET, "--ready-file", ready],
+            stderr=open(os.path.join(p.dir, "mock-byname.log"), "ab"))
+        p.wait_for(lambda: os.path.exists(ready), "mock-byname ready")
+        configure(token_url=f"https://{host}:{ports['byname']}/accesstoken.srf")
+        restart("wns-sender", PLATFORM_WNS)
+        r = send(PLATFORM_WNS, KIND_WNS, chan("byname", ports["byname"]), BODY)
+        log = p.log("wns-sender")
+        t.check(r["outcome"] == "delivered" and "access token obtained" in log.split(f"from https://{host}:")[-1]
+                and "sandbox: wns-sender" in log, f"a token endpoint by host name ({host}), resolved inside the sandbox {r}")
 
     # 8. XMPP ad-hoc pushes through fcm-sender and apns-sender (uwpx-xmpp.md §5.5).
     p.start("fcm-sender")
