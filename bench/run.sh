@@ -177,6 +177,9 @@ sv() { echo "$snd" | tr ' ' '\n' | sed -n "/^$1\$/{n;p}"; }
 crl=$(/usr/bin/python3 bench/curl_resets.py)
 echo "libcurl: $crl"
 cv() { echo "$crl" | tr ' ' '\n' | sed -n "/^$1\$/{n;p}"; }
+wsn=$(/usr/bin/python3 bench/wns_sender.py)
+echo "wns-sender: $wsn"
+wv() { echo "$wsn" | tr ' ' '\n' | sed -n "/^$1\$/{n;p}"; }
 cat >> docs/benchmarks.md <<MD
 
 ## End to end: onion notify → mock provider (issue targets: ≥ 12 000/s; p99 ≤ 20 ms at half load)
@@ -251,6 +254,22 @@ $(cv curl_requests) requests at the mock would mean Debian's libcurl is fixed (d
 | connections libcurl opened | $(cv curl_connections) |
 | requests the mock received (more than sent: sent twice after a GOAWAY) | $(cv curl_mock_received) |
 | defect | $(cv curl_defect) |
+
+## wns-sender on libcurl
+
+\`bench/wns_sender.py\`: \`bench/sender_feed\` plays the router for one wns-sender (200 jobs in
+flight: 2 connections of up to 100 streams, the defaults) into the mock provider, $(wv wns_requests_per_round) jobs a round,
+$(wv wns_rounds) rounds, a fresh sender each (token request and connection set-up counted). WNS carries
+UWPX wake-ups, far fewer than these rates; the figures are here so that a change of libcurl or
+of \`wns-sender/curl_http.c\` shows (docs/senders.md has the one comparison with the former
+hand-written client).
+
+| measure | value |
+|---|---|
+| deliveries per second, each round | $(wv wns_per_s) |
+| cores the sender kept busy, each round | $(wv wns_cores) |
+| resident memory after the last round | $(wv wns_rss_kb) KiB |
+| idle (2 s after start): resident / private | $(wv wns_idle_rss_kb) / $(wv wns_idle_private_kb) KiB |
 MD
 echo "docs/benchmarks.md written"
 # Cluster mode: the bus alone and the pipeline on it (appends its own section).
