@@ -174,12 +174,12 @@ ev() { echo "$e2e" | tr ' ' '\n' | sed -n "/^$1\$/{n;p}"; }
 snd=$(/usr/bin/python3 bench/sender_h2load.py)
 echo "sender: $snd"
 sv() { echo "$snd" | tr ' ' '\n' | sed -n "/^$1\$/{n;p}"; }
-crl=$(/usr/bin/python3 bench/curl_resets.py)
-echo "libcurl: $crl"
-cv() { echo "$crl" | tr ' ' '\n' | sed -n "/^$1\$/{n;p}"; }
-wsn=$(/usr/bin/python3 bench/wns_sender.py)
-echo "wns-sender: $wsn"
-wv() { echo "$wsn" | tr ' ' '\n' | sed -n "/^$1\$/{n;p}"; }
+# libcurl's HTTP/2 resets, and wns-sender on libcurl: pick PAIRS NAME reads one value.
+pick() { echo "$1" | tr ' ' '\n' | sed -n "/^$2\$/{n;p}"; }
+crl=$(/usr/bin/python3 bench/curl_resets.py); echo "libcurl: $crl"
+wsn=$(/usr/bin/python3 bench/wns_sender.py); echo "wns-sender: $wsn"
+cv() { pick "$crl" "$1"; }
+wv() { pick "$wsn" "$1"; }
 cat >> docs/benchmarks.md <<MD
 
 ## End to end: onion notify → mock provider (issue targets: ≥ 12 000/s; p99 ≤ 20 ms at half load)
