@@ -1,9 +1,9 @@
 /*
  * h2client: the senders' HTTP client, single-threaded, driven by the caller's epoll loop: add
  * h2c_fd() to it for EPOLLIN, bound epoll_wait by h2c_timeout_ms(), and call h2c_run() on
- * every turn. Requests multiplex over a few long-lived HTTP/2 connections per origin (HTTP/2
- * only: wns-sender, whose servers may choose HTTP/1.1, has libcurl's client); every request has
- * a deadline; each submitted request gets exactly one
+ * every turn. Requests multiplex over a few long-lived HTTP/2 connections per origin (HTTP/1.1,
+ * one request at a time per connection, where the server chooses it and allow_http1 is set, as
+ * Huawei Push Kit needs; wns-sender has libcurl's client instead); every request has a deadline; each submitted request gets exactly one
  * completion. A connection on which H2C_RECYCLE_EXPIRIES requests ran out of their deadline
  * takes no new requests. The connections: h2direct.h.
  */
@@ -15,7 +15,7 @@
 #define H2C_BODY_MAX (64 * 1024)  /* response bodies are cut here (flagged, never an error) */
 #define H2C_HEADERS_MAX 8192	  /* response header bytes kept */
 #define H2C_RECYCLE_EXPIRIES 2	  /* deadline expiries on one connection before it is recycled */
-#define H2C_ORIGINS_MAX 16	  /* origins with connections at once (WNS: one per channel host) */
+#define H2C_ORIGINS_MAX 16	  /* origins with connections at once (a provider's push and token hosts) */
 
 /* h2c_response.error */
 enum { H2C_OK, H2C_ERR_TRANSPORT, H2C_ERR_TIMEOUT, H2C_ERR_ABORTED };
@@ -32,6 +32,7 @@ struct h2c_opts {
 	const char *cert_file;	   /* TLS client certificate (PEM) or NULL */
 	const char *key_file;	   /* its key, or NULL */
 	int allow_plain_http;	   /* test mode only: http:// to a loopback host, h2 prior knowledge */
+	int allow_http1;	   /* HTTP/1.1 when the server prefers it (ALPN), else HTTP/2 only */
 	const char *push_origin;   /* NULL, or a URL whose origin is set up (TLS context) and checked
 				      at h2c_new(); other origins are set up at their first request */
 };

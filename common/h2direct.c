@@ -1,6 +1,7 @@
 /*
- * h2direct: the requests of one origin over a few connections of its own (HTTP/2 on nghttp2;
- * non-blocking sockets, TLS by OpenSSL with the peer always verified). Requests queue in
+ * h2direct: the requests of one origin over a few connections of its own (HTTP/2 on nghttp2,
+ * or HTTP/1.1 where the server chooses it and the client allows it; non-blocking sockets, TLS
+ * by OpenSSL with the peer always verified). Requests queue in
  * submission order and go onto the ready connection with the fewest open streams, never past
  * the configured or the server's stream limit; new connections open while requests wait and
  * fewer than the configured number are up. Frames of a loop turn leave in one write.
@@ -10,8 +11,8 @@
  * for H2D_PING_IDLE_MS is PINGed and closed when the PING goes unanswered; one on which
  * H2C_RECYCLE_EXPIRIES requests ran out of their deadline takes no new streams. Every request
  * completes exactly once. Trusts its caller's URLs (h2client checks them) and the TLS
- * verification; bounds what it keeps of every answer. Holds the connections (h2direct_conn.c) and
- * the requests.
+ * verification; bounds what it keeps of every answer. Holds the connections (h2direct_conn.c,
+ * h2direct_h1.c) and the requests.
  */
 #include "h2direct_int.h"
 #include "daemon.h"
@@ -296,10 +297,11 @@ static struct h2d_conn *pick(struct h2d *d)
 	for (unsigned i = 0; i < d->nslots; i++) {
 		struct h2d_conn *c = &d->slot[i];
 		unsigned lim = c->remote_max < d->max_streams ? c->remote_max : d->max_streams;
-		if (c->state != H2D_READY || c->open >= lim)
+		unsigned busy = c->h1 ? c->cur != NULL : c->open;
+		if (c->state != H2D_READY || busy >= lim)
 			continue;
-		if (lim - c->open > room) {
-			room = lim - c->open;
+		if (lim - busy > room) {
+			room = lim - busy;
 			best = c;
 		}
 	}

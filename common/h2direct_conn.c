@@ -1,7 +1,7 @@
 /*
  * h2direct_conn: one connection of h2direct: a non-blocking TCP connect, the TLS handshake
- * (peer certificate and host name verified, ALPN "h2" required; prior knowledge HTTP/2 over
- * plain TCP in test mode), an
+ * (peer certificate and host name verified, ALPN "h2" required, or "http/1.1" accepted where
+ * allowed, then h2direct_h1.c speaks; prior knowledge HTTP/2 over plain TCP in test mode), an
  * nghttp2 client session fed from the socket and drained into it in batches, and the table of
  * its streams. A connection ends on a read or write
  * error, an HTTP/2 protocol error, an unanswered PING, a connect timeout, or, after a GOAWAY,
@@ -190,6 +190,16 @@ void h2d_conn_close(struct h2d_conn *c, const char *why)
 	free(c->out);
 	c->out = NULL;
 	c->out_len = c->out_off = c->out_cap = 0;
+	free(c->in);
+	c->in = NULL;
+	c->in_len = c->in_cap = 0;
+	if (c->cur) {
+		struct h2d_req *r = c->cur;
+		c->cur = NULL;
+		if (why)
+			h2d_finish(d, r, H2D_FAILED, why);
+	}
+	c->h1 = 0;
 	if (why) {
 		log_warn("h2client: connection to %s: %s; reconnecting in %u ms at most", d->origin, why,
 			 c->backoff_ms);
@@ -359,6 +369,21 @@ static void ready(struct h2d_conn *c)
 	log_info("h2client: connected to %s (%s)", c->d->origin, c->ssl ? SSL_get_version(c->ssl) : "plain");
 }
 
+/* The server chose HTTP/1.1: one request at a time, no session. */
+static void ready_h1(struct h2d_conn *c)
+{
+	c->state = H2D_READY;
+	c->h1 = 1;
+	c->cur = NULL;
+	c->remote_max = 1;
+	c->last_read = mono_ms();
+	c->ping_sent = 0;
+	c->expiries = 0;
+	c->backoff_ms = H2D_BACKOFF_MIN_MS;
+	watch(c, EPOLLIN);
+	log_info("h2client: connected to %s (%s, HTTP/1.1)", c->d->origin, SSL_get_version(c->ssl));
+}
+
 static void handshake(struct h2d_conn *c)
 {
 	int rc = SSL_do_handshake(c->ssl), e;
@@ -370,6 +395,8 @@ static void handshake(struct h2d_conn *c)
 		SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);
 		if (alpn_len == 2 && memcmp(alpn, "h2", 2) == 0)
 			ready(c);
+		else if (c->d->o.allow_http1 && (alpn_len == 0 || (alpn_len == 8 && memcmp(alpn, "http/1.1", 8) == 0)))
+			ready_h1(c);
 		else
 			h2d_conn_close(c, "the server does not offer HTTP/2 (ALPN)");
 		return;
@@ -401,7 +428,8 @@ static void start_tls(struct h2d_conn *c)
 	    (!is_ip && SSL_set_tlsext_host_name(c->ssl, d->host) != 1) ||
 	    (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), d->host) != 1
 		   : SSL_set1_host(c->ssl, d->host) != 1) ||
-	    SSL_set_alpn_protos(c->ssl, (const unsigned char *)"\x02h2", 3) != 0) {
+	    (d->o.allow_http1 ? SSL_set_alpn_protos(c->ssl, (const unsigned char *)"\x02h2\x08http/1.1", 12)
+			      : SSL_set_alpn_protos(c->ssl, (const unsigned char *)"\x02h2", 3)) != 0) {
 		h2d_conn_close(c, "cannot set up TLS");
 		return;
 	}
@@ -492,6 +520,8 @@ int h2d_conn_start(struct h2d_conn *c, struct h2d_req *r)
 	nghttp2_data_provider dp;
 	int32_t sid;
 
+	if (c->h1)
+		return h2d_h1_start(c, r);
 	dp.source.ptr = r;
 	dp.read_callback = body_read;
 	r->body_off = 0;
@@ -506,6 +536,11 @@ int h2d_conn_start(struct h2d_conn *c, struct h2d_req *r)
 
 void h2d_conn_cancel(struct h2d_conn *c, struct h2d_req *r)
 {
+	if (c->h1) { /* an HTTP/1.1 request cannot be called off but by closing */
+		c->cur = NULL;
+		h2d_conn_close(c, NULL);
+		return;
+	}
 	tab_del(c, r->stream_id);
 	if (c->ng)
 		nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_CANCEL);
@@ -519,6 +554,15 @@ void h2d_conn_cancel(struct h2d_conn *c, struct h2d_req *r)
 	}
 }
 
+/* The server ended the connection: an HTTP/1.1 answer may end with it, and an idle HTTP/1.1
+ * connection may be closed at any time; anything else is a failure. */
+static void peer_closed(struct h2d_conn *c, const char *why)
+{
+	if (c->h1 && (h2d_h1_eof(c) || c->cur == NULL))
+		why = NULL;
+	h2d_conn_close(c, why);
+}
+
 /* SSL_read or SSL_write failed with SSL_get_error() e: closes c with the reason. */
 static void tls_failed(struct h2d_conn *c, int e, const char *doing)
 {
@@ -530,7 +574,7 @@ static void tls_failed(struct h2d_conn *c, int e, const char *doing)
 	    ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING) { /* no close_notify */
 		snprintf(why, sizeof why, "closed by the server%s%s", sys ? ": " : "", sys ? strerror(errno) : "");
 		ERR_clear_error();
-		h2d_conn_close(c, why);
+		peer_closed(c, why);
 		return;
 	}
 	ERR_error_string_n(err, es, sizeof es);
@@ -558,13 +602,24 @@ static void conn_read(struct h2d_conn *c)
 			if (n < 0 && (errno == EAGAIN || errno == EINTR))
 				return;
 			if (n == 0)
-				h2d_conn_close(c, "closed by the server");
+				peer_closed(c, "closed by the server");
 			else
 				h2d_conn_close(c, strerror(errno));
 			return;
 		}
 		c->last_read = mono_ms();
 		c->ping_sent = 0; /* anything heard proves the connection alive */
+		if (c->h1) {
+			if (h2d_h1_input(c, buf, (size_t)n) < 0) {
+				h2d_conn_close(c, "malformed HTTP/1.1 answer");
+				return;
+			}
+			if (c->h1_close && c->cur == NULL) {
+				h2d_conn_close(c, NULL);
+				return;
+			}
+			continue;
+		}
 		if (nghttp2_session_mem_recv(c->ng, buf, (size_t)n) < 0) {
 			h2d_conn_close(c, "HTTP/2 protocol error from the server");
 			return;
@@ -616,7 +671,7 @@ void h2d_conn_flush(struct h2d_conn *c)
 		return;
 	for (;;) {
 		ssize_t n;
-		if (c->out_off == c->out_len && (gather(c) < 0 || c->out_len == 0))
+		if (c->out_off == c->out_len && (c->h1 || gather(c) < 0 || c->out_len == 0))
 			break;
 		if (c->ssl) {
 			if ((n = SSL_write(c->ssl, c->out + c->out_off, (int)(c->out_len - c->out_off))) <= 0) {
@@ -641,6 +696,8 @@ void h2d_conn_flush(struct h2d_conn *c)
 	if (c->state == H2D_IDLE)
 		return;
 	watch(c, EPOLLIN);
+	if (c->h1)
+		return;
 	if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng))
 		h2d_conn_close(c, c->open ? "the connection ended with requests on it" : NULL);
 	else if (c->state == H2D_DRAINING && c->open == 0)
@@ -657,6 +714,11 @@ void h2d_conn_timers(struct h2d_conn *c, uint64_t now)
 		break;
 	case H2D_READY:
 	case H2D_DRAINING:
+		if (c->h1) { /* no PING in HTTP/1.1: an idle connection is closed instead */
+			if (c->cur == NULL && now - c->last_read >= c->d->ping_idle_ms)
+				h2d_conn_close(c, NULL);
+			break;
+		}
 		if (c->ping_sent && now - c->ping_sent >= c->d->ping_timeout_ms) {
 			h2d_conn_close(c, "no answer to a PING");
 		} else if (!c->ping_sent && now - c->last_read >= c->d->ping_idle_ms) {
@@ -675,6 +737,8 @@ uint64_t h2d_conn_due(const struct h2d_conn *c)
 		return c->started + H2D_CONNECT_TIMEOUT_MS;
 	case H2D_READY:
 	case H2D_DRAINING:
+		if (c->h1)
+			return c->cur ? UINT64_MAX : c->last_read + c->d->ping_idle_ms;
 		return c->ping_sent ? c->ping_sent + c->d->ping_timeout_ms : c->last_read + c->d->ping_idle_ms;
 	}
 	return UINT64_MAX;
