@@ -288,7 +288,8 @@ static uint64_t registry_last_seq(int *ok)
 
 static void answer_frame(const char *subject, const uint8_t *buf, size_t len)
 {
-	if (subject && subject[0])
+	/* Pp-Reply comes from an ingress: an inbox, never one of the bus's own subjects. */
+	if (subject && strncmp(subject, "_INBOX", 6) == 0)
 		natsConnection_Publish(C.bus.nc, subject, buf, (int)len);
 }
 
