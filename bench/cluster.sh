@@ -39,6 +39,7 @@ the bus's rate; a cluster's machines each carry a share.
 | single machine: notifies delivered per second, same run (acknowledged / delivered) | $(cv single_e2e_per_s) ($(cv single_acked) / $(cv single_delivered)) |
 | CPU seconds during the cluster run of $(cv cluster_cpu_wall_s) s (delivery wait included): nats-server ×3 / ingress-onion ×2 / router ×2 / apns-sender ×2 / statsd / mock provider | $(cv cluster_cpu_nats) / $(cv cluster_cpu_ingress_onion) / $(cv cluster_cpu_router) / $(cv cluster_cpu_apns_sender) / $(cv cluster_cpu_statsd) / $(cv cluster_cpu_mock_provider) |
 | nats-server CPU (three servers summed) per message of the baseline / per notify of the cluster run (µs) | $(cv bus_nats_cpu_us_per_msg) / $(cv cluster_nats_cpu_us_per_notify) |
+| messages the servers received (clients and routes, \`/varz\` \`in_msgs\` of the three summed) per message of the baseline / per notify of the cluster run | $(cv bus_nats_msgs_per_msg) / $(cv cluster_nats_msgs_per_notify) |
 | **cluster / bus** (target ≥ 0.6) | **$(cv cluster_to_bus_ratio)** |
 | cluster / single machine | $(cv cluster_to_single_ratio) |
 | target ≥ 0.6 met | $(echo "$(cv cluster_to_bus_ratio)" | awk '{print ($1 != "n/a" && $1 >= 0.6) ? "yes" : "**no**"}') |

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #define REQ_BATCH 256
+#define REQ_IDLE_WAIT_MS 250 /* an idle router's pull for the next request */
 #define RING 65536		/* statuses of recently applied registry changes */
 #define META_SEQ "cluster_reg_seq"
 
@@ -481,16 +482,17 @@ static void do_notifies(struct router *r, struct creq *q, size_t n)
 		settle(q[i].m, ok);
 }
 
-/* One round of requests: take what PP_REQ has (waiting up to wait_ms), then handle it. */
-static void requests_round(struct router *r, int64_t wait_ms)
+/* One round of requests: take up to batch of what PP_REQ has (waiting up to wait_ms), then
+ * handle it. Returns how many messages the fetch brought. */
+static int requests_round(struct router *r, int batch, int64_t wait_ms)
 {
 	natsMsgList list = {0};
 	struct creq q[REQ_BATCH], changes[REQ_BATCH], notifies[REQ_BATCH];
 	size_t nq = 0, nc = 0, nn = 0;
 
-	if (bus_fetch(C.req, &list, REQ_BATCH, wait_ms) != NATS_OK) {
+	if (bus_fetch(C.req, &list, batch, wait_ms) != NATS_OK) {
 		natsMsgList_Destroy(&list);
-		return;
+		return 0;
 	}
 	for (int i = 0; i < list.Count && nq < REQ_BATCH; i++) {
 		struct creq *c = &q[nq];
@@ -534,7 +536,9 @@ static void requests_round(struct router *r, int64_t wait_ms)
 		do_changes(r, changes, nc);
 	if (nn)
 		do_notifies(r, notifies, nn);
+	nq = (size_t)list.Count;
 	natsMsgList_Destroy(&list);
+	return (int)nq;
 }
 
 /* Results that change the registry become registry changes; the others were only counted. */
@@ -619,6 +623,7 @@ void router_cluster_run(struct router *r)
 	int64_t aw[PLATFORMS] = {0}, map[PLATFORMS] = {0};
 	MDB_txn *txn;
 	uint64_t next_check = 0, next_results = 0;
+	int busy = 1;
 
 	if (bus_connect(&C.bus, &daemon_stop) < 0)
 		return;
@@ -661,7 +666,10 @@ void router_cluster_run(struct router *r)
 			results_round(r, 1);
 			next_results = mono_ms() + 100;
 		}
-		requests_round(r, 20);
+		/* Busy: take what is there (a no-wait pull, up to REQ_BATCH). Idle: one waiting pull
+		 * for a single request, which the server answers the moment one arrives, instead of
+		 * fifty empty pulls a second (each with its status reply) per router. */
+		busy = requests_round(r, busy ? REQ_BATCH : 1, busy ? 20 : REQ_IDLE_WAIT_MS) > 0;
 		counters_flush();
 	}
 	log_info("cluster: stopping at registry change %llu", (unsigned long long)C.applied);
