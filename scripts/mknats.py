@@ -16,10 +16,12 @@ Writes the configuration of a local three-node (or N-node) nats-server cluster f
 The users and their subject permissions come from PERMISSIONS_JSON (deploy/nats/permissions.json):
 one user per role (ingress, router, statsd, admin) and one per sender (platform, app), named
 sender-PLATFORM-APP, whose subjects have PLATFORM and APP replaced. PLATFORM-APP arguments default
-to apns-default fcm-default wns-default. USER in any role's subjects is replaced by the user's
-name (each connection's inbox prefix is _INBOX_<user>, its only inboxes). Passwords are random
-(24 bytes of urandom, base64url); an existing credential file is kept, so re-running keeps the users' passwords. The ports are
+to apns-default fcm-default wns-default. Passwords are random (24 bytes of urandom, base64url);
+an existing credential file is kept, so re-running keeps the users' passwords. The ports are
 comma-separated lists, one port per node. Trusts its arguments (an operator's or a script's).
+
+USER in any role's subjects is replaced by the user's name: each connection's inbox prefix is
+_INBOX_<user>, and a user may subscribe to its own inboxes only (docs/cluster.md, "Credentials").
 """
 import base64
 import json
