@@ -486,19 +486,24 @@ static void do_notifies(struct router *r, struct creq *q, size_t n)
  * handle it. Returns how many messages the fetch brought. */
 static int requests_round(struct router *r, int batch, int64_t wait_ms)
 {
-	natsMsgList list = {0};
+	natsMsgList list = {0}, more = {0};
 	struct creq q[REQ_BATCH], changes[REQ_BATCH], notifies[REQ_BATCH];
 	size_t nq = 0, nc = 0, nn = 0;
+	int total;
 
 	if (bus_fetch(C.req, &list, batch, wait_ms) != NATS_OK) {
 		natsMsgList_Destroy(&list);
 		return 0;
 	}
-	for (int i = 0; i < list.Count && nq < REQ_BATCH; i++) {
+	/* Woken by one request: the others that came with it join this round. */
+	if (batch < REQ_BATCH && list.Count == batch && bus_fetch(C.req, &more, REQ_BATCH - batch, 1) != NATS_OK)
+		natsMsgList_Destroy(&more);
+	total = list.Count + more.Count;
+	for (int i = 0; i < total && nq < REQ_BATCH; i++) {
 		struct creq *c = &q[nq];
 		const char *why = "";
 		memset(c, 0, sizeof *c);
-		c->m = list.Msgs[i];
+		c->m = i < list.Count ? list.Msgs[i] : more.Msgs[i - list.Count];
 		if (bus_msg_meta(c->m, &c->seq, NULL, NULL) < 0 ||
 		    frame_parse((const uint8_t *)natsMsg_GetData(c->m), (size_t)natsMsg_GetDataLength(c->m), &c->f, &why) < 0) {
 			log_warn("cluster: a bad request on %s (%s); dropped", natsMsg_GetSubject(c->m), why);
@@ -536,9 +541,9 @@ static int requests_round(struct router *r, int batch, int64_t wait_ms)
 		do_changes(r, changes, nc);
 	if (nn)
 		do_notifies(r, notifies, nn);
-	nq = (size_t)list.Count;
 	natsMsgList_Destroy(&list);
-	return (int)nq;
+	natsMsgList_Destroy(&more);
+	return total;
 }
 
 /* Results that change the registry become registry changes; the others were only counted. */
