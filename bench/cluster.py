@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
 import runcluster_env as cluster_env  # noqa: E402
@@ -55,6 +56,19 @@ def cluster_cpu(c):
             if svc.startswith(g):
                 out[g] += cpu_s(c.pid(svc))
     return out
+
+
+def nats_msgs(c):
+    """Messages the three servers received so far (clients and routes, /varz in_msgs summed):
+    the servers' work counted in messages, which the machine's other load does not change."""
+    n = 0
+    for port in c.nats_http:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/varz" % port, timeout=5) as f:
+                n += json.load(f).get("in_msgs", 0)
+        except (OSError, ValueError):
+            pass
+    return n
 
 
 def deliveries(records, prefixes):
@@ -114,12 +128,13 @@ c = cluster_env.Cluster(prefix="pp-bench-cluster-")
 try:
     c.start()
     admin = nats_raw.read_cred(os.path.join(c.dir, "nats", "admin.cred"))
-    nats0 = cluster_cpu(c)["nats"]
+    nats0, msgs0 = cluster_cpu(c)["nats"], nats_msgs(c)
     r = subprocess.run([os.path.join(BIN, "nats_bench"), "-s", ",".join("nats://127.0.0.1:%d" % p for p in c.nats),
                         "-u", admin[0], "-p", admin[1], "-n", str(BUS_N)], capture_output=True, text=True, timeout=600)
     b = kv(r.stdout)
     # The servers' CPU per message crossing the bus (nats_bench stores and takes 2 x BUS_N).
     res["bus_nats_cpu_us_per_msg"] = "%.0f" % ((cluster_cpu(c)["nats"] - nats0) * 1e6 / (2 * BUS_N))
+    res["bus_nats_msgs_per_msg"] = "%.1f" % ((nats_msgs(c) - msgs0) / (2 * BUS_N))
     if r.returncode != 0:
         sys.stderr.write("nats_bench: %s\n" % r.stderr.strip())
     for k in ("publish_per_s", "fetch_ack_per_s", "bus_per_s", "messages"):
@@ -127,9 +142,10 @@ try:
     if c.demo_registered():
         rc, o = c.pushctl("register", "token=" + TOKEN, "pubKey=" + ID)
         time.sleep(1)
-        cpu0, t0 = cluster_cpu(c), time.time()
+        cpu0, t0, msgs0 = cluster_cpu(c), time.time(), nats_msgs(c)
         rate, ok, got = e2e(c.requests, [c.http, c.http2], c.pubkey_file, c.tmp, "c", 16)
-        cpu1, t1 = cluster_cpu(c), time.time()
+        cpu1, t1, msgs1 = cluster_cpu(c), time.time(), nats_msgs(c)
+        res["cluster_nats_msgs_per_notify"] = "%.1f" % ((msgs1 - msgs0) / max(1, got))
         res.update(cluster_e2e_per_s=rate, cluster_acked=ok, cluster_delivered=got)
         res["cluster_nats_cpu_us_per_notify"] = "%.0f" % ((cpu1["nats"] - cpu0["nats"]) * 1e6 / max(1, got))
         # Where the two cores went (the load generators' share is the rest), in CPU seconds.

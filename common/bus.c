@@ -87,6 +87,31 @@ static void on_reconnected(natsConnection *nc, void *closure)
 	log_info("cluster: %s reconnected to NATS", ((struct bus *)closure)->name);
 }
 
+/* A NATS user name fit to be part of a subject token: no dot, wildcard or space. */
+static int inbox_user_ok(const char *user)
+{
+	if (user[0] == 0 || strlen(user) > 100)
+		return 0;
+	for (const char *p = user; *p; p++)
+		if (*p == '.' || *p == '*' || *p == '>' || (unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+			return 0;
+	return 1;
+}
+
+int bus_new_inbox(const struct bus *b, char *buf, size_t len)
+{
+	natsInbox *nb = NULL;
+	const char *tok;
+	int n;
+
+	if (natsInbox_Create(&nb) != NATS_OK)
+		return -1;
+	tok = strrchr((const char *)nb, '.'); /* natsInbox_Create gives "_INBOX.<unique>" */
+	n = snprintf(buf, len, "%s.%s", b->inbox[0] ? b->inbox : "_INBOX", tok ? tok + 1 : (const char *)nb);
+	natsInbox_Destroy(nb);
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
 int bus_prepare(struct bus *b, const struct config *cfg, const char *name, char *err, size_t errlen)
 {
 	char user[128] = "", pass[256] = "";
@@ -102,11 +127,23 @@ int bus_prepare(struct bus *b, const struct config *cfg, const char *name, char 
 			 c->credentials);
 		return -1;
 	}
+	/* Every reply to this connection (requests, JetStream API answers, PubAcks, fetched
+	 * messages) goes to an inbox under the user's own prefix; the server lets each user
+	 * subscribe to its own prefix only (docs/cluster.md, "Credentials"). */
+	if (user[0] && !inbox_user_ok(user)) {
+		memset(pass, 0, sizeof pass);
+		snprintf(err, errlen, "cluster.credentials %s: the user name may not hold a dot, wildcard or space",
+			 c->credentials);
+		return -1;
+	}
+	snprintf(b->inbox, sizeof b->inbox, user[0] ? "_INBOX_%s" : "_INBOX", user);
 	s = natsOptions_Create(&b->opts);
 	if (s == NATS_OK)
 		s = natsOptions_SetServers(b->opts, (const char **)c->servers.v, (int)c->servers.n);
 	if (s == NATS_OK && user[0])
 		s = natsOptions_SetUserInfo(b->opts, user, pass);
+	if (s == NATS_OK && user[0])
+		s = natsOptions_SetCustomInboxPrefix(b->opts, b->inbox);
 	if (s == NATS_OK)
 		s = natsOptions_SetName(b->opts, b->name);
 	if (s == NATS_OK)

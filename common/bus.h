@@ -29,6 +29,7 @@ struct bus {
 	jsCtx *js;		/* for API calls and synchronous work */
 	const struct config *cfg;
 	char name[64];		/* connection name, for the server's monitoring */
+	char inbox[160];	/* inbox prefix: _INBOX_<NATS user>, or _INBOX without credentials */
 	int64_t wait_ms;	/* cluster.publish_wait_ms */
 	/* the waiting publisher (bus_publish) */
 	jsCtx *pjs;
@@ -41,6 +42,9 @@ int bus_prepare(struct bus *b, const struct config *cfg, const char *name, char 
 /* Connects, in the background while no server answers, and reconnects forever after; stop is
  * unused (kept for callers that may wait). 0, or -1 (bad options). b must not move after. */
 int bus_connect(struct bus *b, volatile int *stop);
+/* A fresh inbox subject under the connection's own prefix (b->inbox + "." + a unique token),
+ * the only inboxes the role's NATS user may subscribe to. 0, or -1. */
+int bus_new_inbox(const struct bus *b, char *buf, size_t len);
 /* Closes the connection and libnats itself (a process has one bus). */
 void bus_close(struct bus *b);
 

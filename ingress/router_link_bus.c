@@ -34,7 +34,7 @@ struct link_bus {
 	uint32_t timeout_ms;
 	jsCtx *js;
 	natsSubscription *inbox;
-	char inbox_subj[96];
+	char inbox_subj[192];
 	uint64_t sent;
 };
 
@@ -108,16 +108,13 @@ struct link_bus *link_bus_new(int epfd, void *tag, uint32_t timeout_ms)
 {
 	struct link_bus *b = calloc(1, sizeof *b);
 	struct epoll_event ev = {.events = EPOLLIN};
-	natsInbox *inbox = NULL;
 	jsOptions jo;
 
 	if (b == NULL || (b->q = bus_queue_new()) == NULL)
 		goto fail;
 	b->timeout_ms = timeout_ms;
-	if (natsInbox_Create(&inbox) != NATS_OK)
+	if (bus_new_inbox(&G, b->inbox_subj, sizeof b->inbox_subj) < 0)
 		goto fail;
-	snprintf(b->inbox_subj, sizeof b->inbox_subj, "%s", (const char *)inbox);
-	natsInbox_Destroy(inbox);
 	jsOptions_Init(&jo);
 	jo.Wait = G.wait_ms;
 	jo.PublishAsync.AckHandler = on_ack;
@@ -192,7 +189,7 @@ int link_bus_send(struct link_bus *b, const uint8_t *frame, size_t len)
 		id[0] = 'n';
 		sodium_bin2hex(id + 1, sizeof id - 1, h, sizeof h);
 	} else {
-		snprintf(id, sizeof id, "%s.%llu", b->inbox_subj + 7, (unsigned long long)++b->sent);
+		snprintf(id, sizeof id, "%s.%llu", strrchr(b->inbox_subj, '.') + 1, (unsigned long long)++b->sent);
 	}
 	if ((m = bus_msg(subj, frame, len, id)) == NULL)
 		return -1;

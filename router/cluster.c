@@ -23,6 +23,7 @@
 #include <string.h>
 
 #define REQ_BATCH 256
+#define REQ_IDLE_WAIT_MS 250 /* an idle router's pull for the next request */
 #define RING 65536		/* statuses of recently applied registry changes */
 #define META_SEQ "cluster_reg_seq"
 
@@ -288,7 +289,8 @@ static uint64_t registry_last_seq(int *ok)
 
 static void answer_frame(const char *subject, const uint8_t *buf, size_t len)
 {
-	if (subject && subject[0])
+	/* Pp-Reply comes from an ingress: an inbox, never one of the bus's own subjects. */
+	if (subject && strncmp(subject, "_INBOX", 6) == 0)
 		natsConnection_Publish(C.bus.nc, subject, buf, (int)len);
 }
 
@@ -480,22 +482,28 @@ static void do_notifies(struct router *r, struct creq *q, size_t n)
 		settle(q[i].m, ok);
 }
 
-/* One round of requests: take what PP_REQ has (waiting up to wait_ms), then handle it. */
-static void requests_round(struct router *r, int64_t wait_ms)
+/* One round of requests: take up to batch of what PP_REQ has (waiting up to wait_ms), then
+ * handle it. Returns how many messages the fetch brought. */
+static int requests_round(struct router *r, int batch, int64_t wait_ms)
 {
-	natsMsgList list = {0};
+	natsMsgList list = {0}, more = {0};
 	struct creq q[REQ_BATCH], changes[REQ_BATCH], notifies[REQ_BATCH];
 	size_t nq = 0, nc = 0, nn = 0;
+	int total;
 
-	if (bus_fetch(C.req, &list, REQ_BATCH, wait_ms) != NATS_OK) {
+	if (bus_fetch(C.req, &list, batch, wait_ms) != NATS_OK) {
 		natsMsgList_Destroy(&list);
-		return;
+		return 0;
 	}
-	for (int i = 0; i < list.Count && nq < REQ_BATCH; i++) {
+	/* Woken by one request: the others that came with it join this round. */
+	if (batch < REQ_BATCH && list.Count == batch && bus_fetch(C.req, &more, REQ_BATCH - batch, 1) != NATS_OK)
+		natsMsgList_Destroy(&more);
+	total = list.Count + more.Count;
+	for (int i = 0; i < total && nq < REQ_BATCH; i++) {
 		struct creq *c = &q[nq];
 		const char *why = "";
 		memset(c, 0, sizeof *c);
-		c->m = list.Msgs[i];
+		c->m = i < list.Count ? list.Msgs[i] : more.Msgs[i - list.Count];
 		if (bus_msg_meta(c->m, &c->seq, NULL, NULL) < 0 ||
 		    frame_parse((const uint8_t *)natsMsg_GetData(c->m), (size_t)natsMsg_GetDataLength(c->m), &c->f, &why) < 0) {
 			log_warn("cluster: a bad request on %s (%s); dropped", natsMsg_GetSubject(c->m), why);
@@ -534,6 +542,8 @@ static void requests_round(struct router *r, int64_t wait_ms)
 	if (nn)
 		do_notifies(r, notifies, nn);
 	natsMsgList_Destroy(&list);
+	natsMsgList_Destroy(&more);
+	return total;
 }
 
 /* Results that change the registry become registry changes; the others were only counted. */
@@ -618,6 +628,7 @@ void router_cluster_run(struct router *r)
 	int64_t aw[PLATFORMS] = {0}, map[PLATFORMS] = {0};
 	MDB_txn *txn;
 	uint64_t next_check = 0, next_results = 0;
+	int busy = 1;
 
 	if (bus_connect(&C.bus, &daemon_stop) < 0)
 		return;
@@ -660,7 +671,10 @@ void router_cluster_run(struct router *r)
 			results_round(r, 1);
 			next_results = mono_ms() + 100;
 		}
-		requests_round(r, 20);
+		/* Busy: take what is there (a no-wait pull, up to REQ_BATCH). Idle: one waiting pull
+		 * for a single request, which the server answers the moment one arrives, instead of
+		 * fifty empty pulls a second (each with its status reply) per router. */
+		busy = requests_round(r, busy ? REQ_BATCH : 1, busy ? 20 : REQ_IDLE_WAIT_MS) > 0;
 		counters_flush();
 	}
 	log_info("cluster: stopping at registry change %llu", (unsigned long long)C.applied);

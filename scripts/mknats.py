@@ -19,6 +19,9 @@ sender-PLATFORM-APP, whose subjects have PLATFORM and APP replaced. PLATFORM-APP
 to apns-default fcm-default wns-default. Passwords are random (24 bytes of urandom, base64url);
 an existing credential file is kept, so re-running keeps the users' passwords. The ports are
 comma-separated lists, one port per node. Trusts its arguments (an operator's or a script's).
+
+USER in any role's subjects is replaced by the user's name: each connection's inbox prefix is
+_INBOX_<user>, and a user may subscribe to its own inboxes only (docs/cluster.md, "Credentials").
 """
 import base64
 import json
@@ -60,7 +63,8 @@ def users_from(perms, senders):
     for role in ("ingress", "router", "statsd", "admin"):
         if role not in perms:
             die("permissions: no role %r" % role)
-        users.append((role, perms[role]))
+        users.append((role, {k: [x.replace("USER", role) for x in perms[role].get(k, [])]
+                             for k in ("publish", "subscribe")}))
     if "sender" not in perms:
         die("permissions: no role 'sender'")
     for pa in senders:
@@ -68,10 +72,12 @@ def users_from(perms, senders):
             die("sender %r: expected PLATFORM-APP" % pa)
         platform, app = pa.split("-")
 
-        def sub(lst):
-            return [s.replace("PLATFORM", platform).replace("APP", app) for s in lst]
+        name = "sender-%s-%s" % (platform, app)
 
-        users.append(("sender-%s-%s" % (platform, app),
+        def sub(lst):
+            return [s.replace("USER", name).replace("PLATFORM", platform).replace("APP", app) for s in lst]
+
+        users.append((name,
                       {"publish": sub(perms["sender"].get("publish", [])),
                        "subscribe": sub(perms["sender"].get("subscribe", []))}))
     return users

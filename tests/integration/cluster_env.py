@@ -3,8 +3,13 @@ nats-server nodes clustered on 127.0.0.1 (own server_name, one cluster name, own
 ports, one NATS user per role with the subjects of deploy/nats/permissions.json) and, on top
 of harness.Pipeline's configuration, one configuration file per daemon instance with a
 "cluster" section. Loopback only."""
-import base64, json, os, shutil, signal, subprocess, time
+import base64, importlib.util, json, os, shutil, signal, subprocess, time
 from harness import TOP, BIN, Pipeline, free_port
+
+# The users and their subjects exactly as make run-cluster's generator makes them.
+_spec = importlib.util.spec_from_file_location("mknats", os.path.join(TOP, "scripts", "mknats.py"))
+mknats = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(mknats)
 
 NATS = shutil.which("nats-server") or "/usr/sbin/nats-server"
 SENDERS = ["apns-default", "fcm-default", "wns-default"]
@@ -28,12 +33,7 @@ class Cluster(Pipeline):
     def write_nats(self):
         perms = {k: v for k, v in json.load(open(os.path.join(TOP, "deploy", "nats", "permissions.json"))).items()
                  if not k.startswith("_")}
-        users = [(r, perms[r]) for r in ("ingress", "router", "statsd", "admin")]
-        for pa in SENDERS:
-            pl, app = pa.split("-")
-            sub = lambda l: [s.replace("PLATFORM", pl).replace("APP", app) for s in l]
-            users.append(("sender-" + pa, {"publish": sub(perms["sender"]["publish"]),
-                                           "subscribe": sub(perms["sender"]["subscribe"])}))
+        users = mknats.users_from(perms, SENDERS)
         auth = ["authorization {", "  users: ["]
         for name, p in users:
             pw = base64.urlsafe_b64encode(os.urandom(18)).decode()

@@ -83,13 +83,13 @@ try:
     # The ingress: requests yes; jobs, registry changes, results, API no.
     watch_sid, _ = admin.sub("pp.>")
     ing = cl.conn("ingress", node=2)
-    errs = ing.pub("pp.req.notify", b"req-1", reply="_INBOX.ing.1")
+    errs = ing.pub("pp.req.notify", b"req-1", reply="_INBOX_ingress.ing.1")
     check(not errs, "the ingress may publish a request (pp.req.notify): %s" % (nats_raw.parse_err(errs) or "no error"))
     got = admin.wait_msgs(watch_sid, 1)
     check(any(m[0] == "pp.req.notify" and m[4] == b"req-1" for m in got), "… and the request reached a subscriber")
     for subj in ("pp.job.apns.default", "pp.reg.x", "pp.res.apns.default", "pp.stats.x",
                  "$JS.API.STREAM.DELETE.PP_JOBS", "$JS.API.CONSUMER.MSG.NEXT.PP_JOBS.jobs-apns-default"):
-        errs = ing.pub(subj, b"forged", reply="_INBOX.ing.2")
+        errs = ing.pub(subj, b"forged", reply="_INBOX_ingress.ing.2")
         check(refused(errs), "the ingress publishing %s is refused by the server: %s" % (subj, nats_raw.parse_err(errs)[:90]))
     _, errs = ing.sub("pp.job.>")
     check(refused(errs), "the ingress subscribing to jobs (pp.job.>) is refused: %s" % nats_raw.parse_err(errs)[:90])
@@ -105,9 +105,10 @@ try:
     errs += admin.pub("pp.job.fcm.default", b"job-fcm-1", headers={"Nats-Msg-Id": "job-fcm-1"}, reply="_INBOX.adm.2")
     check(not errs, "the router role (admin here) queued one APNs and one FCM job")
     snd = cl.conn("sender-apns-default", node=3)
-    inbox = "_INBOX.snd.apns"
+    inbox = "_INBOX_sender-apns-default.snd"
     sid, errs = snd.sub(inbox)
-    check(not errs, "the APNs sender may subscribe to its inbox")
+    check(not errs, "the APNs sender may subscribe to its own inbox (_INBOX_sender-apns-default.>): %s"
+          % (nats_raw.parse_err(errs) or "no error"))
     errs = snd.pub("$JS.API.CONSUMER.MSG.NEXT.PP_JOBS.jobs-apns-default", json.dumps({"batch": 1, "expires": 2 * 10**9}).encode(), reply=inbox)
     check(not errs, "the APNs sender may fetch from jobs-apns-default: %s" % (nats_raw.parse_err(errs) or "no error"))
     got = [m for m in snd.wait_msgs(sid, 1, timeout=5) if m[4] == b"job-apns-1"]
@@ -132,11 +133,27 @@ try:
           "the FCM job is still waiting, never delivered (pending %s)" % info.get("num_pending"))
     info = nats_raw.js_api(admin, "STREAM.INFO.PP_JOBS", None)
     check(info.get("state", {}).get("messages") == 1, "the acknowledged APNs job left the work queue (%s left)" % info.get("state", {}).get("messages"))
+    # Replies are private (docs/cluster.md, "Credentials"): the APNs sender may not listen on the
+    # shared inbox space nor on the FCM sender's, the router's or the ingress's inboxes.
+    spy_subs = []
+    for subj in ("_INBOX.>", "_INBOX.*", ">", "_INBOX_sender-fcm-default.>", "_INBOX_sender-fcm-default.snd",
+                 "_INBOX_router.>", "_INBOX_ingress.>", "_INBOX_*.>"):
+        ssid, errs = snd.sub(subj)
+        spy_subs.append(ssid)
+        check(refused(errs), "the APNs sender subscribing to %s is refused: %s" % (subj, nats_raw.parse_err(errs)[:90]))
+    _, errs = ing.sub("_INBOX.>")
+    check(refused(errs), "the ingress subscribing to _INBOX.> is refused: %s" % nats_raw.parse_err(errs)[:90])
     fcm = cl.conn("sender-fcm-default")
-    fsid, _ = fcm.sub("_INBOX.snd.fcm")
-    errs = fcm.pub("$JS.API.CONSUMER.MSG.NEXT.PP_JOBS.jobs-fcm-default", json.dumps({"batch": 1, "expires": 2 * 10**9}).encode(), reply="_INBOX.snd.fcm")
+    finbox = "_INBOX_sender-fcm-default.snd"
+    fsid, errs = fcm.sub(finbox)
+    check(not errs, "the FCM sender may subscribe to its own inbox")
+    errs = fcm.pub("$JS.API.CONSUMER.MSG.NEXT.PP_JOBS.jobs-fcm-default", json.dumps({"batch": 1, "expires": 2 * 10**9}).encode(), reply=finbox)
     got = [m for m in fcm.wait_msgs(fsid, 1, timeout=5) if m[4] == b"job-fcm-1"]
     check(not errs and len(got) == 1, "the FCM sender takes the FCM job")
+    # … and the APNs sender, for all its tries above, saw none of it.
+    snd.wait_msgs("none", 1, timeout=0.5)
+    leaked = [m for m in snd.msgs if m[1] in spy_subs or m[4] == b"job-fcm-1"]
+    check(not leaked, "the FCM sender's fetched job reached no other user (%d leaked)" % len(leaked))
     for c in (admin, ing, snd, fcm):
         c.close()
 except Exception as e:  # a crash is a failure, with its reason

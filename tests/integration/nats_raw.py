@@ -18,6 +18,7 @@ class NatsError(Exception):
 class Conn:
     def __init__(self, port, user=None, password=None, timeout=5.0):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.inbox = "_INBOX_%s" % user if user else "_INBOX"  # the user's own inboxes (docs/cluster.md)
         self.buf = b""
         self.errors = []     # every -ERR line the server sent, in order
         self.msgs = []       # (subject, sid, reply, headers bytes or None, payload)
@@ -135,7 +136,7 @@ class Conn:
 
     def request(self, subject, payload=b"", timeout=5.0):
         """Core request/reply through a fresh inbox; returns the reply payload, or None."""
-        inbox = "_INBOX.raw%d%d" % (os.getpid(), self.sid + 1)
+        inbox = "%s.raw%d%d" % (self.inbox, os.getpid(), self.sid + 1)
         sid, err = self.sub(inbox)
         if err:
             raise NatsError(err[0])
