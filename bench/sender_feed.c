@@ -3,9 +3,9 @@
  *
  *   sender_feed SOCKET_PATH PLATFORM TOKEN N [WINDOW]
  *
- * Listens on SOCKET_PATH (where the sender expects router.sock), accepts one sender, and keeps
- * WINDOW push jobs (default 1000; KIND_WNS for PLATFORM_WNS, else KIND_BCHAT) in flight until N
- * results have come back. Prints
+ * Listens on SOCKET_PATH (where the sender expects router-sender.sock), accepts one sender, and
+ * keeps WINDOW push jobs (default 1000; KIND_WNS for PLATFORM_WNS, else KIND_BCHAT) in flight until
+ * N results have come back. Prints
  * "results N delivered D seconds S per_s R" — deliveries per second through the sender into
  * whatever provider it is configured for (the mock, in make bench).
  */

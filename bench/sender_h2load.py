@@ -41,7 +41,7 @@ def provider_token(p):
 
 def sender_round(p, out):
     """One apns-sender run of N jobs; its deliveries per second."""
-    sock = os.path.join(p.dir, "run", "router.sock")
+    sock = os.path.join(p.dir, "run", "router-sender.sock")
     os.makedirs(os.path.dirname(sock), exist_ok=True)
     feed = subprocess.Popen([os.path.join(BIN, "sender_feed"), sock, "1", TOKEN, str(N), "1000"],
                             stdout=subprocess.PIPE, text=True)

@@ -1,5 +1,5 @@
 /*
- * sender_link: a provider sender's connection to the router (router.sock). Connects and says
+ * sender_link: a provider sender's connection to the router (router-sender.sock). Connects and says
  * hello as a sender of the provider's platform, retrying every second with jitter while the
  * router is absent; reads PUSH frames only while there is room for more jobs (back-pressure);
  * sends RESULT frames through the peer's bounded queue. When the connection is lost, the jobs
@@ -37,7 +37,7 @@ void sender_link_drop(struct sender *s, const char *why)
 void sender_link_try(struct sender *s)
 {
 	struct sender_link *l = &s->link;
-	char path[256] = "router.sock";
+	char path[256] = "router-sender.sock";
 	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = SENDER_EV_ROUTER};
 	int fd = -1;
 
@@ -52,7 +52,7 @@ void sender_link_try(struct sender *s)
 		l->gen++;
 		return;
 	}
-	if (config_socket(s->cfg, "router.sock", path, sizeof path) == NULL ||
+	if (config_socket(s->cfg, "router-sender.sock", path, sizeof path) == NULL ||
 	    (fd = sock_connect(path, SOCK_SEQPACKET)) < 0 ||
 	    sock_hello_app(fd, ROLE_SENDER, s->ops->platform, s->instance, s->cfg->app) < 0 ||
 	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {

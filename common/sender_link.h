@@ -1,5 +1,5 @@
 /*
- * sender_link: a provider sender's connection to the router (router.sock), part of struct
+ * sender_link: a provider sender's connection to the router (router-sender.sock), part of struct
  * sender (sender_loop.h): hello as a sender of ops->platform, PUSH frames in while there is
  * room for jobs, RESULT frames out through the peer's bounded queue.
  */

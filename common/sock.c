@@ -38,8 +38,19 @@ void sock_set_owner(uid_t uid, gid_t gid)
 
 int sock_listen(const char *path, int type)
 {
+	return sock_listen_as(path, type, 0660, (uid_t)-1, (gid_t)-1);
+}
+
+/* The file gets its mode and owner before listen(), so no connect() can come in between. */
+int sock_listen_as(const char *path, int type, mode_t mode, uid_t uid, gid_t gid)
+{
 	struct sockaddr_un sa;
 	int fd;
+
+	if (uid == (uid_t)-1) {
+		uid = owner_uid;
+		gid = owner_gid;
+	}
 
 	if (fill_addr(&sa, path) < 0)
 		return -1;
@@ -49,8 +60,8 @@ int sock_listen(const char *path, int type)
 	unlink(path);
 	/* Before bind: a datagram that arrives before SO_PASSCRED carries no sender pid. */
 	if ((type == SOCK_DGRAM && setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &(int){1}, sizeof(int)) < 0) ||
-	    bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(path, 0660) < 0 ||
-	    (owner_uid != (uid_t)-1 && chown(path, owner_uid, owner_gid) < 0) ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(path, mode) < 0 ||
+	    (uid != (uid_t)-1 && chown(path, uid, gid) < 0) ||
 	    (type == SOCK_SEQPACKET && listen(fd, 128) < 0)) {
 		int e = errno;
 		close(fd);

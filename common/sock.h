@@ -10,6 +10,8 @@ void sock_set_owner(uid_t uid, gid_t gid);
 /* Binds (replacing a stale file) and, for SEQPACKET, listens. Non-blocking, close-on-exec. A
  * DGRAM socket receives each sender's credentials (SO_PASSCRED) from its first datagram on. */
 int sock_listen(const char *path, int type);
+/* sock_listen with the file's mode and owner given (uid (uid_t)-1: the sock_set_owner one). */
+int sock_listen_as(const char *path, int type, mode_t mode, uid_t uid, gid_t gid);
 /* Connects to a listening socket; the returned fd is non-blocking. -1 with errno. */
 int sock_connect(const char *path, int type);
 /* Accepts one connection, non-blocking; -1 with errno (EAGAIN when none). */

@@ -304,7 +304,7 @@ int cmd_import_legacy(const char *conf, int argc, char **argv)
 		fprintf(stderr, "pushctl: import: %s: %s\n", argv[0], db ? sqlite3_errmsg(db) : "cannot open");
 		goto out;
 	}
-	if ((im.fd = connect_to(&c, "router.sock")) < 0)
+	if ((im.fd = connect_to(&c, "router-tool.sock")) < 0)
 		goto out;
 	if (import_tokens(&im, db, &bc) < 0 || import_groups(&im, db, &bc) < 0 || drain(&im, 0) < 0)
 		goto out_fd;

@@ -1,7 +1,8 @@
 /*
  * router: the only process that opens the registry. Ingresses send requests, senders
- * connect for jobs, both over one SEQPACKET socket ("router.sock" in the state directory);
- * the first frame of a connection says who it is. The loop reads everything that is
+ * connect for jobs, over SEQPACKET sockets in the state directory, one per role class
+ * ("router.sock" for ingresses, "router-sender.sock", "router-tool.sock"); the first frame of a
+ * connection says who it is, and must name its socket's role. The loop reads everything that is
  * available, commits it as one batch (group commit), answers, then dispatches jobs.
  * Trusts no peer: every frame is parsed before use, and a peer that sends a bad frame is
  * dropped with a log line. Holds no network sockets, no provider credentials.
@@ -25,7 +26,18 @@
 #include <unistd.h>
 
 #define BATCH_MAX 4096
-#define LISTEN_TAG UINT32_MAX
+#define LISTEN_TAG (UINT32_MAX - 3) /* + the index into LISTENERS */
+
+/* One socket per role class (docs/operations.md, "Security model"): each belongs to its class's
+ * user (users.<class>, else `user`) with mode 0600, so no other user can connect, and a hello
+ * must claim the role of the socket it came in on. */
+static const struct {
+	const char *name, *class;
+	uint32_t role;
+} LISTENERS[] = {{"router.sock", "ingress", ROLE_INGRESS},
+		 {"router-sender.sock", "sender", ROLE_SENDER},
+		 {"router-tool.sock", "tool", ROLE_TOOL}};
+#define NLISTEN (sizeof LISTENERS / sizeof LISTENERS[0])
 
 static struct router R;
 static int epfd;
@@ -120,7 +132,7 @@ static int oldest_unauth(void)
 /* Connections that have not said hello are few (router.max_unauthenticated; a new one pushes
  * out the oldest) and short-lived (router.hello_timeout_ms), so they cannot keep real peers
  * out. A real peer sends its hello right after connect(), so it is usually read at once. */
-static void accept_peers(int lfd)
+static void accept_peers(int lfd, uint32_t sock_role)
 {
 	int fd;
 	while ((fd = sock_accept(lfd)) >= 0) {
@@ -143,6 +155,7 @@ static void accept_peers(int lfd)
 			continue;
 		}
 		R.peers[slot].in_use = 1;
+		R.peers[slot].sock_role = sock_role;
 		R.peers[slot].gen = ++R.next_gen;
 		R.peers[slot].in_flight = 0;
 		R.peers[slot].forged_logged = 0;
@@ -219,6 +232,7 @@ static int role_allowed(const struct peer *p)
 /* Resolves each role's user before privileges drop (the user database may be out of reach
  * afterwards); roles without one are filled in with the router's own uid by role_uids_finish. */
 static int role_users[ROLE_TOOL + 1];
+static uint32_t role_gid[ROLE_TOOL + 1];
 static void role_uids_resolve(const struct config *c)
 {
 	static const struct {
@@ -233,6 +247,7 @@ static void role_uids_resolve(const struct config *c)
 		if ((pw = getpwnam(u)) == NULL)
 			fatal("user %s (for the %s role): no such user", u, roles[i].name);
 		R.role_uid[roles[i].role] = (uint32_t)pw->pw_uid;
+		role_gid[roles[i].role] = (uint32_t)pw->pw_gid;
 		role_users[roles[i].role] = 1;
 	}
 }
@@ -416,6 +431,12 @@ static void read_peer(int slot)
 				router_drop_peer(&R, slot, "unexpected role");
 				return;
 			}
+			if (p->p.role != p->sock_role) {
+				log_warn("a peer with uid %u (pid %u) claimed the %s role on the %s socket: dropped",
+					 p->p.uid, p->p.cred_pid, role_name(p->p.role), role_name(p->sock_role));
+				router_drop_peer(&R, slot, "role does not belong to its socket");
+				return;
+			}
 			if (!role_allowed(&p->p)) {
 				log_warn("a peer with uid %u (pid %u) claimed the %s role, which is uid %u's: dropped",
 					 p->p.uid, p->p.cred_pid, role_name(p->p.role), R.role_uid[p->p.role]);
@@ -446,7 +467,7 @@ int main(int argc, char **argv)
 	struct daemon_opts opts;
 	char path[256], err[512];
 	struct epoll_event evs[64];
-	int lfd;
+	int lfds[NLISTEN];
 
 	daemon_start("router", argc, argv, &cfg, &opts);
 	R.cfg = &cfg;
@@ -469,16 +490,24 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 0;
 	}
-	if (config_socket(&cfg, "router.sock", path, sizeof path) == NULL || (lfd = sock_listen(path, SOCK_SEQPACKET)) < 0)
-		fatal("listening on %s/router.sock: %s", cfg.state_dir, strerror(errno));
-	counters_init(config_socket(&cfg, "statsd.sock", path, sizeof path) ? path : "");
 	role_uids_resolve(&cfg);
+	for (size_t i = 0; i < NLISTEN; i++) {
+		/* As root, each socket goes to its class's user; otherwise to the router's. */
+		int own = geteuid() == 0 && role_users[LISTENERS[i].role];
+		uid_t uid = own ? (uid_t)R.role_uid[LISTENERS[i].role] : (uid_t)-1;
+		gid_t gid = own ? (gid_t)role_gid[LISTENERS[i].role] : (gid_t)-1;
+		if (config_socket(&cfg, LISTENERS[i].name, path, sizeof path) == NULL ||
+		    (lfds[i] = sock_listen_as(path, SOCK_SEQPACKET, 0600, uid, gid)) < 0)
+			fatal("listening on %s/%s: %s", cfg.state_dir, LISTENERS[i].name, strerror(errno));
+	}
+	counters_init(config_socket(&cfg, "statsd.sock", path, sizeof path) ? path : "");
 	daemon_privdrop(&cfg);
 	role_uids_finish();
 	sandbox_enter(&cfg, SANDBOX_ROUTER);
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		fatal("epoll: %s", strerror(errno));
-	ep_set(lfd, LISTEN_TAG, EPOLLIN, EPOLL_CTL_ADD);
+	for (size_t i = 0; i < NLISTEN; i++)
+		ep_set(lfds[i], LISTEN_TAG + (uint32_t)i, EPOLLIN, EPOLL_CTL_ADD);
 	{
 		MDB_txn *txn;
 		if (mdb_txn_begin(R.store.env, NULL, MDB_RDONLY, &txn) == 0) {
@@ -506,8 +535,8 @@ int main(int argc, char **argv)
 
 		for (int i = 0; i < n; i++) {
 			uint32_t tag = evs[i].data.u32;
-			if (tag == LISTEN_TAG) {
-				accept_peers(lfd);
+			if (tag >= LISTEN_TAG) {
+				accept_peers(lfds[tag - LISTEN_TAG], LISTENERS[tag - LISTEN_TAG].role);
 				continue;
 			}
 			if (!R.peers[tag].in_use)

@@ -20,6 +20,7 @@
 struct router_peer {
 	struct peer p;
 	int in_use;
+	uint32_t sock_role;	/* the role class of the socket it connected to (main.c LISTENERS) */
 	uint64_t gen;
 	uint32_t in_flight;
 	uint64_t accepted_ms;	/* monotonic: the hello deadline counts from here */

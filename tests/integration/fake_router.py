@@ -1,5 +1,5 @@
 """fake_router: plays the router towards the senders in integration tests. Listens on the
-router.sock path (SOCK_SEQPACKET), takes each sender's hello, sends it PUSH frames and reads
+router-sender.sock path (SOCK_SEQPACKET), takes each sender's hello, sends it PUSH frames and reads
 its RESULT frames (frames.py encodes and decodes them independently of the C code)."""
 import os, select, socket, time
 import frames as F

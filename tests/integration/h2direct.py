@@ -11,7 +11,7 @@ TOKEN = "d7" * 32
 t = Checks()
 p = Pipeline(keep="-k" in sys.argv)
 ctx = ssl.create_default_context(cafile=os.path.join(p.dir, "mock", "ca.pem"))
-SOCK = os.path.join(p.dir, "run", "router.sock")
+SOCK = os.path.join(p.dir, "run", "router-sender.sock")
 
 
 def mock(path, body=None):

@@ -208,13 +208,13 @@ def frame_fields(buf):
 
 
 class FakeSender:
-    """Connects to router.sock as a sender of one platform and records every push frame it is
+    """Connects to router-sender.sock as a sender of one platform and records every push frame it is
     handed (never answers, so the jobs simply stay in flight)."""
 
     def __init__(self, env, platform=PLATFORM_IOS):
         self.pushes = []
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.s.connect(os.path.join(env.dir, "run", "router.sock"))
+        self.s.connect(os.path.join(env.dir, "run", "router-sender.sock"))
         u32 = lambda v: struct.pack("<I", v)  # noqa: E731
         self.s.sendall(frame(FRAME_HELLO, [(TAG_ROLE, u32(ROLE_SENDER)), (TAG_PLATFORM, u32(platform)),
                                            (TAG_PID, u32(os.getpid())), (TAG_INSTANCE, b"fake")]))

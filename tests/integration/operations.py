@@ -160,7 +160,7 @@ try:
     t.check(rc != 0 and "already running (pid %d" % p.procs["apns-sender#2"].pid in err,
             "a second apns-sender -i 2 refuses while the first runs")
     t.check(alive("apns-sender") and alive("apns-sender#2"), "instances of different names run side by side")
-    sock_path = os.path.join(p.dir, "run", "router.sock")
+    sock_path = os.path.join(p.dir, "run", "router-sender.sock")
 
     def hello(name):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)

@@ -94,7 +94,7 @@ try:
     t.check("registration refused: too many" in p.log("router"), "the router logs the refusal")
 
     # --- a full map ---
-    sender = F.connect(sock_path, F.ROLE_SENDER, F.ANDROID, "limits")
+    sender = F.connect(os.path.join(p.dir, "run", "router-sender.sock"), F.ROLE_SENDER, F.ANDROID, "limits")
     sender.settimeout(0.3)
     big = "T" * 1000
     n, statuses, start = 0, [], time.time()

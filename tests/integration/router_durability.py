@@ -14,6 +14,7 @@ FCM_TOKEN = "fcm:tok-durable_1"
 t = Checks()
 p = Pipeline(keep="-k" in sys.argv)
 sock_path = os.path.join(p.dir, "run", "router.sock")
+sender_sock = os.path.join(p.dir, "run", "router-sender.sock")
 
 
 def start_router():
@@ -51,7 +52,7 @@ class Ingress:
 
 class Sender:
     def __init__(self, platform, name):
-        self.s = F.connect(sock_path, F.ROLE_SENDER, platform, name)
+        self.s = F.connect(sender_sock, F.ROLE_SENDER, platform, name)
         self.s.settimeout(0.5)
 
     def take(self, wait=1.0):
@@ -120,7 +121,7 @@ try:
         c.send(msg)
         t.check(dropped(c), f"{what}: the router drops the peer")
         c.close()
-    snd = F.connect(sock_path, F.ROLE_SENDER, F.IOS, "batching-sender")
+    snd = F.connect(sender_sock, F.ROLE_SENDER, F.IOS, "batching-sender")
     snd.settimeout(10)
     snd.send(F.encode_batch([F.encode(F.NOTIFY, 5, [(F.TAG_ID, ID), (F.TAG_DATA, "x")])]))
     t.check(dropped(snd), "a sender's batch with a notify in it: the router drops the sender")

@@ -1,5 +1,8 @@
 """router_trust: the router's trust in its local peers (docs/operations.md, "Security model"),
 played with frames against the real router:
+  * one socket per role class (router.sock, router-sender.sock, router-tool.sock, mode 0600): a
+    hello claiming another class's role is dropped and logged; with per-role users set, each
+    socket belongs to its class's user, so the ingress user cannot even connect to the senders';
   * per-role users set: a peer whose uid may not take the role its hello claims is dropped and
     logged, the right uid is served (needs root to create the two users; they are removed);
   * a result is applied only for a job held by that connection, of its platform: a peer posing
@@ -24,6 +27,8 @@ URI_OK = "https://db5p.notify.windows.com/?token=trust1"
 t = Checks()
 p = Pipeline(keep="-k" in sys.argv)
 sock_path = os.path.join(p.dir, "run", "router.sock")
+SOCKS = {F.ROLE_INGRESS: sock_path, F.ROLE_SENDER: os.path.join(p.dir, "run", "router-sender.sock"),
+         ROLE_TOOL: os.path.join(p.dir, "run", "router-tool.sock")}
 users = []
 
 
@@ -40,8 +45,25 @@ def configure(**router):
 def start_router():
     p.start("router")
     p.wait_for(lambda: os.path.exists(sock_path) and try_connect(), "router socket")
-    if users:  # the two role users must reach the socket; the test opens the way for them
-        os.chmod(sock_path, 0o666)
+    with open(p.config) as f:
+        router_user = json.load(f).get("users", {}).get("router")
+    for role, path in SOCKS.items():
+        st = os.stat(path)
+        # No users.tool here: the tool socket belongs to the router's user, like its other files.
+        owner = (pwd.getpwnam(users[role == F.ROLE_SENDER]).pw_uid if users and role != ROLE_TOOL
+                 else pwd.getpwnam(router_user).pw_uid if router_user else os.geteuid())
+        t.check(st.st_mode & 0o777 == 0o600 and st.st_uid == owner,
+                f"{os.path.basename(path)} has mode 0600 and belongs to uid {owner} "
+                f"(mode {st.st_mode & 0o777:o}, uid {st.st_uid})")
+    if users:
+        try:
+            connect_as(users[0], F.ROLE_SENDER, F.IOS, "ingress-at-sender-socket").close()
+            t.check(False, "the ingress user connected to router-sender.sock")
+        except PermissionError:
+            t.check(True, "the ingress user cannot connect to router-sender.sock (EACCES)")
+        # The uid checks below need other users to reach every socket; the test opens the way.
+        for path in SOCKS.values():
+            os.chmod(path, 0o666)
 
 
 def try_connect():
@@ -52,15 +74,17 @@ def try_connect():
         return False
 
 
-def connect_as(user, role, platform=0, instance=""):
-    """Connects with the effective uid of user (SO_PEERCRED records it at connect())."""
+def connect_as(user, role, platform=0, instance="", path=None):
+    """Connects to the socket of role's class (or path) with the effective uid of user
+    (SO_PEERCRED records it at connect())."""
+    path = path or SOCKS[role]
     if user is None:
-        return F.connect(sock_path, role, platform, instance)
+        return F.connect(path, role, platform, instance)
     pw = pwd.getpwnam(user)
     os.setegid(pw.pw_gid)
     os.seteuid(pw.pw_uid)
     try:
-        return F.connect(sock_path, role, platform, instance)
+        return F.connect(path, role, platform, instance)
     finally:
         os.seteuid(0)
         os.setegid(0)
@@ -142,6 +166,18 @@ try:
     configure(hello_timeout_ms=600, max_unauthenticated=8)
     start_router()
     ING, SND = (users[0], users[1]) if len(users) == 3 else (None, None)
+
+    # --- item 5: the role must match the socket's class ---
+    s = connect_as(ING, F.ROLE_SENDER, F.IOS, "sender-on-ingress-socket", path=SOCKS[F.ROLE_INGRESS])
+    t.check(closed(s), "a sender hello on router.sock is dropped")
+    t.check("claimed the sender role on the ingress socket" in p.log("router"), "...and logged")
+    s = connect_as(SND, F.ROLE_INGRESS, 0, "ingress-on-sender-socket", path=SOCKS[F.ROLE_SENDER])
+    t.check(closed(s), "an ingress hello on router-sender.sock is dropped")
+    t.check("claimed the ingress role on the sender socket" in p.log("router"), "...and logged")
+    s = connect_as(SND, ROLE_TOOL, 0, "tool-on-sender-socket", path=SOCKS[F.ROLE_SENDER])
+    t.check(closed(s), "a tool hello on router-sender.sock is dropped")
+    s = connect_as(None, F.ROLE_SENDER, F.IOS, "sender-on-tool-socket", path=SOCKS[ROLE_TOOL])
+    t.check(closed(s), "a sender hello on router-tool.sock is dropped, even from root")
 
     # --- item 5: the role must match the peer's uid ---
     if len(users) == 3:

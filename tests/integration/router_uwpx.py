@@ -34,6 +34,7 @@ ALNUM24 = re.compile(r"^[0-9A-Za-z]{24}$")
 t = Checks()
 p = Pipeline(keep="-k" in sys.argv)
 sock_path = os.path.join(p.dir, "run", "router.sock")
+sender_sock = os.path.join(p.dir, "run", "router-sender.sock")
 started = time.time()
 
 
@@ -114,7 +115,7 @@ def groups(fields):
 
 class Sender:
     def __init__(self, platform, name):
-        self.s = F.connect(sock_path, F.ROLE_SENDER, platform, name)
+        self.s = F.connect(sender_sock, F.ROLE_SENDER, platform, name)
         self.s.settimeout(0.2)
 
     def take(self, wait=1.0, want=None):

@@ -81,7 +81,7 @@ try:
         with open(f"/proc/{proc.pid}/status") as f:
             uids = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
         t.check(all(int(u) == uid for u in uids), f"{name} runs as {USER} (uids {uids})")
-    for sock in ("router.sock", "statsd.sock", "statsd-query.sock"):
+    for sock in ("router.sock", "router-sender.sock", "router-tool.sock", "statsd.sock", "statsd-query.sock"):
         st = os.stat(os.path.join(d, "run", sock))
         t.check(st.st_uid == uid and st.st_gid == gid, f"{sock} belongs to {USER}")
     st = os.stat(conf["router"]["db_path"])

@@ -96,7 +96,7 @@ def wns(token, data=BODY, **kw):
 try:
     start_mock("mock-provider", ports["main"])
     configure()
-    router = FakeRouter(os.path.join(p.dir, "run", "router.sock"))
+    router = FakeRouter(os.path.join(p.dir, "run", "router-sender.sock"))
     # Tokens come with expires_in as a string ("86400") from the start.
     mock("/_mock/faults", {"wns_expires_in": "string"})
     p.start("wns-sender")
