@@ -32,11 +32,9 @@
  * user (users.<class>, else `user`) with mode 0600, so no other user can connect, and a hello
  * must claim the role of the socket it came in on. */
 static const struct {
-	const char *name, *class;
+	const char *name;
 	uint32_t role;
-} LISTENERS[] = {{"router.sock", "ingress", ROLE_INGRESS},
-		 {"router-sender.sock", "sender", ROLE_SENDER},
-		 {"router-tool.sock", "tool", ROLE_TOOL}};
+} LISTENERS[] = {{"router.sock", ROLE_INGRESS}, {"router-sender.sock", ROLE_SENDER}, {"router-tool.sock", ROLE_TOOL}};
 #define NLISTEN (sizeof LISTENERS / sizeof LISTENERS[0])
 
 static struct router R;
