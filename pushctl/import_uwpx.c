@@ -402,7 +402,7 @@ int cmd_import_uwpx(const char *conf, int argc, char **argv)
 		goto out;
 	im->table[ROW_CHANNEL] = tables[ROW_CHANNEL];
 	im->table[ROW_ACCOUNT] = tables[ROW_ACCOUNT];
-	if (!config_socket(&c, "router.sock", path, sizeof path)) {
+	if (!config_socket(&c, "router-tool.sock", path, sizeof path)) {
 		fprintf(stderr, "pushctl: import-uwpx: state_dir too long\n");
 		goto out;
 	}
