@@ -32,7 +32,7 @@ try:
                          "client_id": wns["client_id"], "client_secret_file": secret}
     with open(p.config, "w") as f:
         json.dump(cfg, f)
-    sock = os.path.join(p.dir, "run", "router.sock")
+    sock = os.path.join(p.dir, "run", "router-sender.sock")
     os.makedirs(os.path.dirname(sock), exist_ok=True)
     for rnd in range(ROUNDS):
         if rnd == 0:  # idle: started, connected to nothing, for 2 s
