@@ -11,6 +11,7 @@
  * cluster. Holds the bus connection, the subscriptions and the last applied registry sequence.
  */
 #include "bus.h"
+#include "cluster_x.h"
 #include "counters.h"
 #include "daemon.h"
 #include "frame.h"
@@ -61,7 +62,7 @@ int router_cluster_prepare(struct router *r)
 static int is_change(uint8_t type)
 {
 	return type == FRAME_REGISTER || type == FRAME_UNREGISTER || type == FRAME_SUBSCRIBE ||
-	       type == FRAME_UNSUBSCRIBE || type == FRAME_BATCH;
+	       type == FRAME_UNSUBSCRIBE || type == FRAME_BATCH || cluster_x_is_change(type);
 }
 
 /* (Re)creates the ordered consumer that replays PP_REGISTRY after what was applied. */
@@ -162,8 +163,9 @@ static void apply_change(struct router *r, MDB_txn *txn, natsMsg *m, uint64_t se
 		if (f.type == FRAME_BATCH) {
 			apply_result(r, child, &f, ts);
 			status = STATUS_OK;
-		} else {
+		} else if (cluster_x_seed_begin(m, f.type) == 0) {
 			status = router_apply_request(r, child, &f, ts, &p);
+			cluster_x_seed_end();
 		}
 		if (status == STATUS_ERROR || status == STATUS_BUSY || mdb_txn_commit(child) != 0) {
 			if (status != STATUS_ERROR && status != STATUS_BUSY)
@@ -346,7 +348,7 @@ static void do_changes(struct router *r, struct creq *q, size_t n)
 		snprintf(subj, sizeof subj, "pp.reg.%s", frame_type_name(q[i].f.type));
 		snprintf(id, sizeof id, "q%llu", (unsigned long long)q[i].seq);
 		out[i] = bus_msg(subj, natsMsg_GetData(q[i].m), (size_t)natsMsg_GetDataLength(q[i].m), id);
-		ok = out[i] != NULL;
+		ok = out[i] != NULL && cluster_x_seed_change(out[i], q[i].f.type) == 0;
 	}
 	if (ok)
 		ok = bus_publish(&C.bus, out, n, seqs, 4 * C.bus.wait_ms) == 0;
@@ -520,6 +522,10 @@ static int requests_round(struct router *r, int batch, int64_t wait_ms)
 		case FRAME_UNREGISTER:
 		case FRAME_SUBSCRIBE:
 		case FRAME_UNSUBSCRIBE:
+		case FRAME_UWPX_CHANNEL:
+		case FRAME_UWPX_ACCOUNTS:
+		case FRAME_XMPP_REGISTER:
+		case FRAME_XMPP_UNREGISTER:
 			changes[nc++] = q[i];
 			break;
 		case FRAME_NOTIFY:

@@ -26,10 +26,55 @@
 
 static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
+/* Seeded draws (cluster mode, docs/cluster.md): a pool of bytes from the seed, refilled from a
+ * hash of the seed and a counter; a byte >= 248 is skipped (no modulo bias). */
+static struct {
+	int on;
+	unsigned char seed[randombytes_SEEDBYTES];
+	unsigned char pool[512];
+	size_t used;
+	uint64_t refills;
+} S;
+
+static void seed_refill(void)
+{
+	unsigned char k[randombytes_SEEDBYTES];
+	crypto_generichash(k, sizeof k, (const unsigned char *)&S.refills, sizeof S.refills, S.seed, sizeof S.seed);
+	randombytes_buf_deterministic(S.pool, sizeof S.pool, k);
+	sodium_memzero(k, sizeof k);
+	S.refills++;
+	S.used = 0;
+}
+
+void xreg_random_seed(const unsigned char *seed)
+{
+	if (seed == NULL) {
+		sodium_memzero(&S, sizeof S);
+		return;
+	}
+	memcpy(S.seed, seed, sizeof S.seed);
+	S.on = 1;
+	S.refills = 0;
+	seed_refill();
+}
+
+static uint32_t seeded62(void)
+{
+	for (;;) {
+		unsigned char b;
+		if (S.used == sizeof S.pool)
+			seed_refill();
+		b = S.pool[S.used++];
+		if (b < 248)
+			return b % 62;
+	}
+}
+
 void xreg_random(char *out, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
-		out[i] = alphabet[randombytes_uniform(62)]; /* rejection sampling inside: no modulo bias */
+		/* rejection sampling inside either way: no modulo bias */
+		out[i] = alphabet[S.on ? seeded62() : randombytes_uniform(62)];
 	out[len] = '\0';
 }
 

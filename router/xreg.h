@@ -72,6 +72,9 @@ struct xreg_lengths {
 
 /* Fills out[0..len) with [0-9A-Za-z], uniform, from libsodium's CSPRNG; out[len] = 0. */
 void xreg_random(char *out, size_t len);
+/* Cluster mode: from now on xreg_random draws from seed (randombytes_SEEDBYTES bytes), so every
+ * router applying the same change draws the same nodes and secrets; NULL: back to random. */
+void xreg_random_seed(const unsigned char *seed);
 
 /* Devices. device_id is 64 lowercase hex characters. 1 found, 0 not, -1 store error. */
 int xreg_device_get(MDB_txn *txn, const struct store *s, const char *device_id, struct xdevice *d);

@@ -1,0 +1,63 @@
+/*
+ * cluster_x: UWPX and XMPP registry changes in cluster mode (see cluster_x.h and docs/cluster.md
+ * "UWPX and XMPP"). On one machine set_push_accounts and an XEP-0050 registration draw their
+ * push nodes and secrets from the CSPRNG as they are applied; in cluster mode every router
+ * applies every change, so the router that takes the request draws a 32-byte seed from the CSPRNG
+ * and carries it in the change (header Pp-Seed); every copy then draws the same nodes and
+ * secrets from it. Trusts the seed of a change in PP_REGISTRY (only routers publish there, by
+ * the permission table); a malformed one is refused, never replaced by a local draw. Holds
+ * nothing.
+ */
+#include "cluster_x.h"
+#include "frame.h"
+#include "log.h"
+#include "xreg.h"
+#include <sodium.h>
+#include <string.h>
+
+int cluster_x_is_change(uint8_t type)
+{
+	return type == FRAME_UWPX_CHANNEL || type == FRAME_UWPX_ACCOUNTS || type == FRAME_XMPP_REGISTER ||
+	       type == FRAME_XMPP_UNREGISTER;
+}
+
+static int draws(uint8_t type)
+{
+	return type == FRAME_UWPX_ACCOUNTS || type == FRAME_XMPP_REGISTER;
+}
+
+int cluster_x_seed_change(natsMsg *m, uint8_t type)
+{
+	unsigned char seed[randombytes_SEEDBYTES];
+	char hex[2 * sizeof seed + 1];
+
+	if (!draws(type))
+		return 0;
+	randombytes_buf(seed, sizeof seed);
+	sodium_bin2hex(hex, sizeof hex, seed, sizeof seed);
+	sodium_memzero(seed, sizeof seed);
+	return natsMsgHeader_Set(m, CLUSTER_H_SEED, hex) == NATS_OK ? 0 : -1;
+}
+
+int cluster_x_seed_begin(natsMsg *m, uint8_t type)
+{
+	unsigned char seed[randombytes_SEEDBYTES];
+	const char *v = NULL;
+	size_t n = 0;
+
+	if (!draws(type))
+		return 0;
+	if (natsMsgHeader_Get(m, CLUSTER_H_SEED, &v) != NATS_OK || v == NULL || strlen(v) != 2 * sizeof seed ||
+	    sodium_hex2bin(seed, sizeof seed, v, strlen(v), NULL, &n, NULL) != 0 || n != sizeof seed) {
+		log_warn("cluster: a %s change without a valid seed; refused", frame_type_name(type));
+		return -1;
+	}
+	xreg_random_seed(seed);
+	sodium_memzero(seed, sizeof seed);
+	return 0;
+}
+
+void cluster_x_seed_end(void)
+{
+	xreg_random_seed(NULL);
+}
