@@ -127,6 +127,8 @@ static int on_bus(const struct config *c, enum sandbox_role role)
 	switch (role) {
 	case SANDBOX_ROUTER:
 	case SANDBOX_INGRESS_ONION:
+	case SANDBOX_INGRESS_UWPX:
+	case SANDBOX_INGRESS_XMPP:
 	case SANDBOX_APNS_SENDER:
 	case SANDBOX_FCM_SENDER:
 	case SANDBOX_WNS_SENDER:

@@ -11,5 +11,6 @@ DAEMONS += $(INGRESS_BINS)
 # libmicrohttpd serves ingress-onion's HTTP (onion_http.c); the other ingresses do not link it.
 # libnats: in cluster mode ingress-onion reaches the routers over NATS (docs/cluster.md).
 $(BIN)/ingress-onion: LINK_EXTRA := -lmicrohttpd $(NATS_LIBS)
+$(BIN)/ingress-uwpx $(BIN)/ingress-xmpp: LINK_EXTRA := $(NATS_LIBS)
 $(BIN)/ingress-%: $(BUILD)/ingress/main_%.o $(INGRESS_LIB) $(COMMON_LIB)
 	$(call link,$(LIBS) $(LINK_EXTRA))

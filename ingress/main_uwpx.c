@@ -8,6 +8,7 @@
 #include "counters.h"
 #include "daemon.h"
 #include "log.h"
+#include "router_link_bus.h"
 #include "sandbox.h"
 #include "uwpx_server.h"
 #include <openssl/ssl.h>
@@ -35,8 +36,8 @@ int main(int argc, char **argv)
 	char path[256], err[512];
 
 	daemon_start("ingress-uwpx", argc, argv, &cfg, &opts);
-	if (config_cluster(&cfg)) /* docs/cluster.md, "Not yet in cluster mode" */
-		log_warn("cluster mode: ingress-uwpx is not on the bus yet; it needs a single-machine router's router.sock");
+	if (link_bus_config(&cfg) < 0) /* cluster mode: the routers are reached over NATS */
+		fatal("cluster: cannot start");
 	OPENSSL_init_ssl(0, NULL);
 	counters_init(config_socket(&cfg, "statsd.sock", path, sizeof path) ? path : "");
 	if ((srv = uwpx_server_new(&cfg, err, sizeof err)) == NULL)
@@ -48,6 +49,7 @@ int main(int argc, char **argv)
 	uwpx_server_run(srv);
 	log_info("stopping");
 	uwpx_server_free(srv);
+	link_bus_shutdown();
 	config_free(&cfg);
 	return 0;
 }

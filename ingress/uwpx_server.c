@@ -651,7 +651,7 @@ struct uwpx_server *uwpx_server_new(const struct config *c, char *err, size_t er
 		snprintf(err, errlen, "ingress_xmpp.domain: required (it is the push_bare_jid of every account reply)");
 		goto fail;
 	}
-	if (config_socket(c, "router.sock", path, sizeof path) == NULL || uwpx_link_init(&s->link, path) < 0) {
+	if (config_socket(c, "router.sock", path, sizeof path) == NULL || uwpx_link_init(&s->link, path, (uint32_t)u->router_timeout_ms) < 0) {
 		snprintf(err, errlen, "state_dir too long for a socket path");
 		goto fail;
 	}
@@ -730,10 +730,7 @@ void uwpx_server_free(struct uwpx_server *s)
 	for (size_t i = 0; s->conns && i < s->nslots; i++)
 		if (s->conns[i].st != C_FREE)
 			conn_close(s, i, "stopping");
-	if (s->link.rbuf) {
-		peer_close(&s->link.p);
-		free(s->link.rbuf);
-	}
+	uwpx_link_free(&s->link);
 	if (s->lfd >= 0)
 		close(s->lfd);
 	if (s->epfd >= 0)

@@ -1,0 +1,100 @@
+"""UWPX in cluster mode (docs/cluster.md "UWPX and XMPP"): three nats-server nodes, two routers
+(each its own LMDB) and ingress-uwpx on the bus. set_channel_uri and set_push_accounts are
+registry changes: the router that takes one draws the push nodes and secrets and carries their
+seed in the change, so every copy stores the same. A router is killed with SIGKILL in between:
+the other answers from its copy with the same node and secret; the killed one comes back and
+catches up; both routers' UWPX tables (devices, links, nodes, identities) dump identically."""
+import os, signal, socket, subprocess, sys, time
+from harness import Checks
+from cluster_env import Cluster
+from uwpx_client import uwpx as uwpx_raw
+
+DEV = "b5facd81c7ac2efc96d7bf09d33c7aff9e3bea9ebd236db28a074d55437f62cd"
+DEV2 = "c6" * 32
+ACC = "f9d4bb421963be0703134afcff4760790da19bbec398bdbb591014009074db2a"
+ACC2 = "0" * 63 + "1"
+TABLES = ("udev", "ulink", "xnodes", "xident")
+
+
+def dump(db):
+    """The UWPX tables of a router's LMDB (mdb_dump, lmdb-utils), or None."""
+    out = []
+    for tb in TABLES:
+        r = subprocess.run(["mdb_dump", "-p", "-s", tb, db], capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            return None
+        out.append(r.stdout)
+    return out
+
+
+t = Checks()
+c = Cluster(keep="-k" in sys.argv)
+try:
+    for i in range(3):
+        c.start_nats(i)
+    db1, db2 = os.path.join(c.dir, "db", "r1"), os.path.join(c.dir, "db", "r2")
+    r1 = c.conf("router-1", "router", router={"db_path": db1})
+    r2 = c.conf("router-2", "router", router={"db_path": db2})
+    iu = c.conf("ingress-uwpx", "ingress")
+    c.start_c("router-1", "router", r1)
+    c.start_c("router-2", "router", r2)
+    c.start_c("ingress-uwpx", "ingress-uwpx", iu)
+    c.wait_for(lambda: all("registry copy at change" in c.log(r) for r in ("router-1", "router-2")),
+               "both routers on the bus", timeout=30)
+
+    def up():
+        try:
+            socket.create_connection(("127.0.0.1", c.uwpx_port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+    c.wait_for(up, "ingress-uwpx listening")
+    ca = os.path.join(c.dir, "mock", "ca.pem")
+    uwpx = lambda m: uwpx_raw(c.uwpx_port, ca, m) or {}
+    chan = lambda tok: f"https://127.0.0.1:9/?token={tok}"
+
+    c.wait_for(lambda: uwpx({"version": 2, "action": "set_channel_uri", "device_id": DEV, "channel_uri": chan("ch1")})
+               .get("status") == 1, "set_channel_uri answered through the bus", timeout=20)
+    r = uwpx({"version": 2, "action": "set_push_accounts", "device_id": DEV,
+              "accounts": [{"account_id": ACC}, {"account_id": ACC2}]})
+    accs = r.get("accounts", [])
+    t.check(r.get("status") == 1 and [a["account_id"] for a in accs] == [ACC, ACC2] and all(a["success"] for a in accs)
+            and all(len(a["node"]) == 24 and a["node"].isalnum() and len(a["secret"]) == 24 for a in accs),
+            f"set_push_accounts in cluster mode: a node and secret for both accounts ({r.get('status')})")
+    node, secret = (accs[0]["node"], accs[0]["secret"]) if accs else ("", "")
+
+    c.kill("router-1", signal.SIGKILL)
+    r = uwpx({"version": 2, "action": "set_push_accounts", "device_id": DEV, "accounts": [{"account_id": ACC}]})
+    a = (r.get("accounts") or [{}])[0]
+    t.check(r.get("status") == 1 and a.get("node") == node and a.get("secret") == secret,
+            "with router-1 killed, the same account keeps its node and secret (the other copy agrees)")
+    r = uwpx({"version": 2, "action": "set_push_accounts", "device_id": DEV2, "accounts": [{"account_id": ACC2}]})
+    t.check(r.get("status") == 0, f"set_push_accounts for a device without a channel is refused ({r.get('status')})")
+    r = uwpx({"version": 2, "action": "set_channel_uri", "device_id": DEV2, "channel_uri": chan("ch2")})
+    t.check(r.get("status") == 1, "set_channel_uri of a second device while router-1 is down")
+    r = uwpx({"version": 2, "action": "set_push_accounts", "device_id": DEV2, "accounts": [{"account_id": ACC}]})
+    a2 = (r.get("accounts") or [{}])[0]
+    t.check(r.get("status") == 1 and a2.get("success") and a2.get("node") not in ("", None, node),
+            "the second device's account gets a node of its own")
+
+    c.start_c("router-1", "router", r1)
+    c.wait_for(lambda: c.log("router-1").count("registry copy at change") == 2, "router-1 back on the bus", timeout=30)
+    r = uwpx({"version": 2, "action": "set_channel_uri", "device_id": DEV, "channel_uri": chan("ch3")})
+    t.check(r.get("status") == 1, "set_channel_uri after router-1 came back")
+    time.sleep(2.0)  # an idle router checks the stream's last sequence every second
+    c.kill("router-1")
+    c.kill("router-2")
+    d1, d2 = dump(db1), dump(db2)
+    if d1 != d2:
+        print("router-1:", d1, "\nrouter-2:", d2)
+    t.check(d1 is not None and d1 == d2 and node in d1[2] and a2.get("node", "-") in d1[2] and "ch3" in d1[0],
+            "both routers' UWPX tables (devices, links, nodes) dump identically, with the nodes drawn")
+except Exception as e:
+    import traceback
+    traceback.print_exc()
+    t.check(False, f"unexpected error: {e!r}")
+finally:
+    if t.failed:
+        print(c.logs())
+    c.stop()
+sys.exit(t.done())
