@@ -2,7 +2,8 @@
  * ingress-xmpp: the XEP-0114 component and XEP-0357 app server (uwpx-xmpp.md §2, §5).
  * Connects to the user's XMPP server's component port, authenticates with the shared secret,
  * answers publishes and ad-hoc commands after asking the router, and reconnects with back-off.
- * Single-threaded: one poll loop owns the XMPP socket and the router socket. All protocol work
+ * Single-threaded: one poll loop owns the XMPP socket and the router socket (in cluster mode the
+ * bus side of router_link_bus.c instead, docs/cluster.md; libnats' threads only queue). All protocol work
  * is in xmpp_session.c and its neighbours; this file moves bytes and keeps time.
  * Holds the component secret; never logs it, nor any sender JID or message body.
  */
@@ -13,6 +14,7 @@
 #include "log.h"
 #include "sandbox.h"
 #include "peer.h"
+#include "router_link_bus.h"
 #include "sock.h"
 #include "xmpp_session.h"
 #include <errno.h>
@@ -24,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -48,11 +51,16 @@ struct app {
 	uint64_t router_next_try;
 	int router_warned;
 	uint8_t *rbuf;
+	/* cluster mode: the routers over NATS; bus_ep is an epoll set holding its queue's fd */
+	struct link_bus *bus;
+	int bus_ep;
 };
 
 static int submit(void *ctx, const uint8_t *frame, size_t len)
 {
 	struct app *a = ctx;
+	if (a->bus)
+		return link_bus_send(a->bus, frame, len);
 	if (a->rp.fd < 0 || a->router_broken)
 		return -1;
 	if (peer_send(&a->rp, frame, len) < 0) {
@@ -253,11 +261,31 @@ static void router_close(struct app *a, const char *why)
 	xs_expire(a->s, 1); /* everything waiting gets its failure answer now */
 }
 
+/* link_bus_read's callback: a router's answer, as if it came from router.sock. */
+static void bus_answer(void *arg, uint64_t id, uint32_t status, const struct frame *reply)
+{
+	(void)id;
+	(void)status;
+	if (reply != NULL)
+		xs_router_frame(((struct app *)arg)->s, reply->payload - FRAME_HEADER, FRAME_HEADER + reply->len);
+}
+
 static void router_try(struct app *a, uint64_t now)
 {
 	int fd;
+	if (a->bus) {
+		link_bus_tick(a->bus, now); /* sends again what the servers did not store */
+		return;
+	}
 	if (a->rp.fd >= 0 || now < a->router_next_try)
 		return;
+	if (link_bus_wanted(a->rpath)) {
+		if ((a->bus_ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+		    (a->bus = link_bus_new(a->bus_ep, a, (uint32_t)a->cfg->xmpp.router_timeout_ms)) == NULL)
+			fatal("cluster: cannot set up the link to the routers");
+		log_info("cluster mode: requests go to the routers over NATS");
+		return;
+	}
 	fd = sock_connect(a->rpath, SOCK_SEQPACKET);
 	if (fd >= 0 && sock_hello(fd, ROLE_INGRESS, 0, NULL) == 0) {
 		peer_init(&a->rp, fd);
@@ -338,7 +366,11 @@ static void run(struct app *a)
 			pfd[n].events = a->connecting ? POLLOUT : (short)(POLLIN | (a->s->out.len ? POLLOUT : 0));
 			nx = n++;
 		}
-		if (a->rp.fd >= 0) {
+		if (a->bus) {
+			pfd[n].fd = a->bus_ep;
+			pfd[n].events = POLLIN;
+			nr = n++;
+		} else if (a->rp.fd >= 0) {
 			pfd[n].fd = a->rp.fd;
 			pfd[n].events = (short)(POLLIN | (peer_has_queued(&a->rp) ? POLLOUT : 0));
 			nr = n++;
@@ -347,7 +379,9 @@ static void run(struct app *a)
 			fatal("poll: %s", strerror(errno));
 		now = mono_ms();
 		a->s->now = now;
-		if (nr >= 0 && pfd[nr].revents) {
+		if (nr >= 0 && a->bus && pfd[nr].revents) {
+			link_bus_read(a->bus, bus_answer, a);
+		} else if (nr >= 0 && pfd[nr].revents) {
 			if (pfd[nr].revents & POLLOUT && peer_flush(&a->rp) < 0)
 				router_close(a, "send failed");
 			else if (pfd[nr].revents & (POLLIN | POLLHUP | POLLERR))
@@ -380,8 +414,8 @@ int main(int argc, char **argv)
 	char *secret;
 
 	daemon_start("ingress-xmpp", argc, argv, &cfg, &opts);
-	if (config_cluster(&cfg)) /* docs/cluster.md, "Not yet in cluster mode" */
-		log_warn("cluster mode: ingress-xmpp is not on the bus yet; it needs a single-machine router's router.sock");
+	if (link_bus_config(&cfg) < 0) /* cluster mode: the routers are reached over NATS */
+		fatal("cluster: cannot start");
 	if (sodium_init() < 0)
 		fatal("libsodium initialisation failed");
 	/* libcrypto loads what SHA-1 needs on first use: do it now, before the sandbox. */
@@ -391,6 +425,7 @@ int main(int argc, char **argv)
 	a.cfg = &cfg;
 	a.fd = -1;
 	a.rp.fd = -1;
+	a.bus_ep = -1;
 	/* domain and secret_file were checked by daemon_start (config_check). */
 	secret = read_secret(cfg.xmpp.secret_file);
 	split_hostport(&a, cfg.xmpp.server);
@@ -434,6 +469,11 @@ int main(int argc, char **argv)
 	log_info("stopping");
 	if (a.rp.fd >= 0)
 		peer_close(&a.rp);
+	if (a.bus) {
+		link_bus_free(a.bus);
+		close(a.bus_ep);
+	}
+	link_bus_shutdown();
 	counters_flush();
 	xs_free(a.s);
 	sodium_memzero(secret, strlen(secret));

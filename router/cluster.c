@@ -17,6 +17,7 @@
 #include "frame.h"
 #include "log.h"
 #include "registry.h"
+#include "xreg.h"
 #include "router.h"
 #include <sodium.h>
 #include <stdio.h>
@@ -484,13 +485,73 @@ static void do_notifies(struct router *r, struct creq *q, size_t n)
 		settle(q[i].m, ok);
 }
 
+/* XEP-0357 publishes: checked against a copy that has caught up (node, secret, domain, a dead
+ * channel or token), each becomes one job on PP_JOBS (its id from the request's sequence, so a
+ * redelivered request makes no second job) and is answered once the job was acknowledged; a job
+ * not stored in time is answered busy (the XMPP server's `wait`), as a full outbox is. */
+static void do_publishes(struct router *r, struct creq *q, size_t n)
+{
+	struct xnode *xn = malloc(sizeof *xn);
+	struct xdevice *xd = malloc(sizeof *xd);
+	uint32_t *status = calloc(n, sizeof *status);
+	natsMsg **jobs = calloc(n, sizeof *jobs);
+	size_t nj = 0;
+	MDB_txn *txn = NULL;
+	int have, ok;
+	uint64_t target = registry_last_seq(&have);
+
+	ok = xn && xd && status && jobs && have && reg_catch_up(r, target, 5000) == 0 &&
+	     mdb_txn_begin(r->store.env, NULL, MDB_RDONLY, &txn) == 0;
+	for (size_t i = 0; ok && i < n; i++) {
+		static uint8_t buf[FRAME_MAX];
+		char subj[128], id[32];
+		struct frame_writer w;
+		struct xpublish x;
+		long len;
+
+		status[i] = xhandle_publish_check(r, txn, &q[i].f, xn, xd, &x);
+		if (status[i] != STATUS_OK)
+			continue;
+		frame_begin(&w, buf, FRAME_PUSH, 0);
+		frame_put_u32(&w, TAG_PLATFORM, x.platform);
+		frame_put_u32(&w, TAG_KIND, x.kind);
+		frame_put_bytes(&w, TAG_TOKEN, x.token, x.token_len);
+		frame_put_bytes(&w, TAG_DATA, x.body, (size_t)x.body_len);
+		frame_put_u32(&w, TAG_ATTEMPT, 0);
+		snprintf(id, sizeof id, "p%llu", (unsigned long long)q[i].seq);
+		bus_job_subject(&C.bus, x.platform, subj, sizeof subj);
+		if ((len = frame_end(&w)) < 0 || (jobs[nj] = bus_msg(subj, buf, (size_t)len, id)) == NULL) {
+			status[i] = STATUS_ERROR;
+			continue;
+		}
+		nj++;
+		counter_add(CTR_JOBS_QUEUED, 1);
+	}
+	if (txn)
+		mdb_txn_abort(txn);
+	if (ok && nj && bus_publish(&C.bus, jobs, nj, NULL, 4 * C.bus.wait_ms) != 0)
+		ok = 0;
+	if (!ok)
+		log_warn("cluster: %zu XMPP publishes not turned into jobs now; answered busy", n);
+	for (size_t i = 0; i < n; i++) {
+		answer_status(&q[i], ok ? status[i] : STATUS_BUSY);
+		natsMsg_Ack(q[i].m, NULL); /* answered: the XMPP server retries a busy one itself */
+	}
+	for (size_t i = 0; i < nj; i++)
+		natsMsg_Destroy(jobs[i]);
+	free(jobs);
+	free(status);
+	free(xd);
+	free(xn);
+}
+
 /* One round of requests: take up to batch of what PP_REQ has (waiting up to wait_ms), then
  * handle it. Returns how many messages the fetch brought. */
 static int requests_round(struct router *r, int batch, int64_t wait_ms)
 {
 	natsMsgList list = {0}, more = {0};
-	struct creq q[REQ_BATCH], changes[REQ_BATCH], notifies[REQ_BATCH];
-	size_t nq = 0, nc = 0, nn = 0;
+	struct creq q[REQ_BATCH], changes[REQ_BATCH], notifies[REQ_BATCH], publishes[REQ_BATCH];
+	size_t nq = 0, nc = 0, nn = 0, np = 0;
 	int total;
 
 	if (bus_fetch(C.req, &list, batch, wait_ms) != NATS_OK) {
@@ -531,6 +592,9 @@ static int requests_round(struct router *r, int batch, int64_t wait_ms)
 		case FRAME_NOTIFY:
 			notifies[nn++] = q[i];
 			break;
+		case FRAME_XMPP_PUBLISH:
+			publishes[np++] = q[i];
+			break;
 		case FRAME_COUNTS_QUERY:
 			answer_counts(r, &q[i]);
 			natsMsg_Ack(q[i].m, NULL);
@@ -547,6 +611,8 @@ static int requests_round(struct router *r, int batch, int64_t wait_ms)
 		do_changes(r, changes, nc);
 	if (nn)
 		do_notifies(r, notifies, nn);
+	if (np)
+		do_publishes(r, publishes, np);
 	natsMsgList_Destroy(&list);
 	natsMsgList_Destroy(&more);
 	return total;

@@ -94,6 +94,19 @@ int router_fresh_add(struct router *r, uint64_t id, uint32_t platform);
 /* xhandle.c: UWPX and XMPP frames, results of KIND_WNS / KIND_XMPP jobs, test-push answers and
  * the device expiry sweep. */
 uint32_t xhandle_request(struct router *r, MDB_txn *txn, const struct frame *f, uint64_t now, struct pending *p);
+/* What an XEP-0357 publish becomes once checked (xhandle_publish_check): its job's fields
+ * (token and ref point into the xnode/xdevice given), and whether the node binds its domain. */
+struct xpublish {
+	uint32_t platform, kind;
+	const char *token, *ref;
+	size_t token_len, ref_len;
+	char body[256];
+	int body_len, bind;
+};
+struct xnode;
+struct xdevice;
+uint32_t xhandle_publish_check(struct router *r, MDB_txn *txn, const struct frame *f, struct xnode *n,
+			       struct xdevice *d, struct xpublish *out);
 /* 0 handled (job finished), 1 to be retried by the caller, -1 store error. */
 int xhandle_result(struct router *r, MDB_txn *txn, const struct frame *f, const struct outbox_job *j, uint64_t now,
 		   struct pending *p);

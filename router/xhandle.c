@@ -210,14 +210,13 @@ static int domain_eq(const struct xnode *n, const struct frame_field *d)
 	return 1;
 }
 
-/* Checks 5–10 of §2.6, in order; queues the job. */
-static uint32_t publish(struct router *r, MDB_txn *txn, const struct frame *f, uint64_t now, struct xnode *n,
-			struct xdevice *d)
+/* Checks 5–10 of §2.6, in order, without writing (also the cluster's check, cluster_x.c): the
+ * job a publish becomes, or the status to answer. */
+uint32_t xhandle_publish_check(struct router *r, MDB_txn *txn, const struct frame *f, struct xnode *n,
+			       struct xdevice *d, struct xpublish *out)
 {
 	struct frame_field node, secret, domain;
-	char body[256];
-	uint64_t job;
-	int rc, len;
+	int rc;
 
 	frame_get(f, TAG_NODE, &node);
 	frame_get(f, TAG_SECRET, &secret);
@@ -228,28 +227,53 @@ static uint32_t publish(struct router *r, MDB_txn *txn, const struct frame *f, u
 		return STATUS_NOT_FOUND;
 	if (secret.len != n->secret_len || sodium_memcmp(secret.val, n->secret, secret.len) != 0)
 		return STATUS_FORBIDDEN;
+	out->bind = 0;
 	if (n->kind != XNODE_WNS) {
 		if (n->dead)
 			return STATUS_NOT_FOUND;
-		if (outbox_full(r))
-			return STATUS_BUSY;
-		if ((len = xmpp_body(body, sizeof body, n, (frame_u32(f, TAG_FLAGS, 0) & FRAME_F_HIGH) != 0)) < 0 ||
-		    queue_job(r, txn, n->kind == XNODE_APNS ? PLATFORM_IOS : PLATFORM_ANDROID, KIND_XMPP, n->token,
-			      n->token_len, (const char *)node.val, node.len, 0, body, (size_t)len, now, &job) < 0)
-			return STATUS_ERROR;
-		return STATUS_OK;
+		out->platform = n->kind == XNODE_APNS ? PLATFORM_IOS : PLATFORM_ANDROID;
+		out->kind = KIND_XMPP;
+		out->token = n->token;
+		out->token_len = n->token_len;
+		out->ref = (const char *)node.val;
+		out->ref_len = node.len;
+		out->body_len = xmpp_body(out->body, sizeof out->body, n, (frame_u32(f, TAG_FLAGS, 0) & FRAME_F_HIGH) != 0);
+		return out->body_len < 0 ? STATUS_ERROR : STATUS_OK;
 	}
 	if ((rc = xreg_device_get(txn, &r->store, n->device_id, d)) <= 0)
 		return rc < 0 ? STATUS_ERROR : STATUS_NOT_FOUND; /* expired under its node: cannot happen */
 	if (d->dead)
 		return STATUS_UNAVAILABLE;
+	out->platform = PLATFORM_WNS;
+	out->kind = KIND_WNS;
+	out->token = d->uri;
+	out->token_len = d->uri_len;
+	out->ref = n->device_id;
+	out->ref_len = XREG_DEVICE_LEN;
+	out->bind = n->domain_len == 0 && r->cfg->xmpp.bind_domain && domain.len > 0;
+	out->body_len = wns_body(out->body, sizeof out->body, n, f);
+	return out->body_len < 0 ? STATUS_ERROR : STATUS_OK;
+}
+
+/* Checks (above); queues the job. */
+static uint32_t publish(struct router *r, MDB_txn *txn, const struct frame *f, uint64_t now, struct xnode *n,
+			struct xdevice *d)
+{
+	struct frame_field node, domain;
+	struct xpublish x;
+	uint64_t job;
+	uint32_t status = xhandle_publish_check(r, txn, f, n, d, &x);
+
+	if (status != STATUS_OK)
+		return status;
 	if (outbox_full(r))
 		return STATUS_BUSY;
-	if ((len = wns_body(body, sizeof body, n, f)) < 0 ||
-	    queue_job(r, txn, PLATFORM_WNS, KIND_WNS, d->uri, d->uri_len, n->device_id, XREG_DEVICE_LEN, 0, body,
-		      (size_t)len, now, &job) < 0)
+	if (queue_job(r, txn, x.platform, x.kind, x.token, x.token_len, x.ref, x.ref_len, 0, x.body, (size_t)x.body_len,
+		      now, &job) < 0)
 		return STATUS_ERROR;
-	if (n->domain_len == 0 && r->cfg->xmpp.bind_domain && domain.len > 0 &&
+	frame_get(f, TAG_NODE, &node);
+	frame_get(f, TAG_DOMAIN, &domain);
+	if (x.bind &&
 	    xreg_node_bind(txn, &r->store, (const char *)node.val, node.len, (const char *)domain.val, domain.len) < 0)
 		return STATUS_ERROR;
 	return STATUS_OK;
