@@ -1,19 +1,34 @@
-"""UWPX in cluster mode (docs/cluster.md "UWPX and XMPP"): three nats-server nodes, two routers
-(each its own LMDB) and ingress-uwpx on the bus. set_channel_uri and set_push_accounts are
+"""UWPX and XMPP in cluster mode (docs/cluster.md "UWPX and XMPP"): three nats-server nodes, two
+routers (each its own LMDB), ingress-uwpx, ingress-xmpp (against a fake XMPP server) and
+wns-sender on the bus, the mock provider as WNS. set_channel_uri and set_push_accounts are
 registry changes: the router that takes one draws the push nodes and secrets and carries their
 seed in the change, so every copy stores the same. A router is killed with SIGKILL in between:
 the other answers from its copy with the same node and secret; the killed one comes back and
-catches up; both routers' UWPX tables (devices, links, nodes, identities) dump identically."""
+catches up; both routers' UWPX tables (devices, links, nodes, identities) dump identically.
+XEP-0357 publishes are checked by whichever router takes them and reach the mock WNS as the
+device's raw notification; a wrong secret is refused."""
 import os, signal, socket, subprocess, sys, time
 from harness import Checks
 from cluster_env import Cluster
 from uwpx_client import uwpx as uwpx_raw
+from xmpp_fakes import FakeXmppServer, error_of
 
 DEV = "b5facd81c7ac2efc96d7bf09d33c7aff9e3bea9ebd236db28a074d55437f62cd"
 DEV2 = "c6" * 32
 ACC = "f9d4bb421963be0703134afcff4760790da19bbec398bdbb591014009074db2a"
 ACC2 = "0" * 63 + "1"
 TABLES = ("udev", "ulink", "xnodes", "xident")
+
+
+def publish_iq(node, secret, iq_id):
+    return ("<iq id='%s' type='set' from='localhost' to='push.localhost'>"
+            "<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='%s'><item>"
+            "<notification xmlns='urn:xmpp:push:0'><x type='form' xmlns='jabber:x:data'>"
+            "<field var='FORM_TYPE' type='hidden'><value>urn:xmpp:push:summary</value></field>"
+            "<field var='message-count' type='text-single'><value>1</value></field>"
+            "</x></notification></item></publish><publish-options><x type='submit' xmlns='jabber:x:data'>"
+            "<field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>"
+            "<field var='secret'><value>%s</value></field></x></publish-options></pubsub></iq>" % (iq_id, node, secret))
 
 
 def dump(db):
@@ -29,16 +44,31 @@ def dump(db):
 
 t = Checks()
 c = Cluster(keep="-k" in sys.argv)
+fx = FakeXmppServer()
 try:
+    c.start_mock()
     for i in range(3):
         c.start_nats(i)
     db1, db2 = os.path.join(c.dir, "db", "r1"), os.path.join(c.dir, "db", "r2")
     r1 = c.conf("router-1", "router", router={"db_path": db1})
     r2 = c.conf("router-2", "router", router={"db_path": db2})
     iu = c.conf("ingress-uwpx", "ingress")
+    ix = c.conf("ingress-xmpp", "ingress", ingress_xmpp={"server": f"127.0.0.1:{fx.port}"})
+    ws = c.conf("wns-sender", "sender-wns-default")
     c.start_c("router-1", "router", r1)
     c.start_c("router-2", "router", r2)
     c.start_c("ingress-uwpx", "ingress-uwpx", iu)
+    c.start_c("ingress-xmpp", "ingress-xmpp", ix)
+    c.start_c("wns-sender", "wns-sender", ws)
+    conn = fx.accept()
+    ok, detail = conn.handshake(open(os.path.join(c.dir, "keys", "component.secret")).read().strip(), "push.localhost") \
+        if conn else (False, "ingress-xmpp did not connect")
+    t.check(ok, "ingress-xmpp authenticated with the fake XMPP server: " + detail)
+
+    def xpublish(node, secret, iq_id):
+        conn.send(publish_iq(node, secret, iq_id))
+        r = conn.recv(timeout=15)
+        return r is not None and r.get("id") == iq_id, r
     c.wait_for(lambda: all("registry copy at change" in c.log(r) for r in ("router-1", "router-2")),
                "both routers on the bus", timeout=30)
 
@@ -51,7 +81,8 @@ try:
     c.wait_for(up, "ingress-uwpx listening")
     ca = os.path.join(c.dir, "mock", "ca.pem")
     uwpx = lambda m: uwpx_raw(c.uwpx_port, ca, m) or {}
-    chan = lambda tok: f"https://127.0.0.1:9/?token={tok}"
+    chan = lambda tok: f"https://127.0.0.1:{c.mock_port}/?token={tok}"
+    wns = lambda tok: [r for r in c.requests() if r["provider"] == "wns" and r["path"].endswith("token=" + tok)]
 
     c.wait_for(lambda: uwpx({"version": 2, "action": "set_channel_uri", "device_id": DEV, "channel_uri": chan("ch1")})
                .get("status") == 1, "set_channel_uri answered through the bus", timeout=20)
@@ -62,6 +93,18 @@ try:
             and all(len(a["node"]) == 24 and a["node"].isalnum() and len(a["secret"]) == 24 for a in accs),
             f"set_push_accounts in cluster mode: a node and secret for both accounts ({r.get('status')})")
     node, secret = (accs[0]["node"], accs[0]["secret"]) if accs else ("", "")
+
+    got, r = xpublish(node, secret, "pub1")
+    t.check(got and r.get("type") == "result", "an XEP-0357 publish answered result in cluster mode")
+    try:
+        c.wait_for(lambda: any(ACC in q["body"] for q in wns("ch1")), "the publish at the mock WNS", timeout=20)
+    except RuntimeError as e:
+        print(e)
+    t.check(any('"action":"push"' in q["body"] and ACC in q["body"] for q in wns("ch1")),
+            "the publish reached the device's channel at the mock WNS (through PP_JOBS and wns-sender)")
+    got, r = xpublish(node, "X" * 24, "pub2")
+    t.check(got and r.get("type") == "error" and error_of(r) == ("auth", "forbidden"),
+            f"a publish with a wrong secret is refused (forbidden) ({error_of(r) if got else None})")
 
     c.kill("router-1", signal.SIGKILL)
     r = uwpx({"version": 2, "action": "set_push_accounts", "device_id": DEV, "accounts": [{"account_id": ACC}]})
@@ -77,6 +120,13 @@ try:
     t.check(r.get("status") == 1 and a2.get("success") and a2.get("node") not in ("", None, node),
             "the second device's account gets a node of its own")
 
+    got, r = xpublish(a2.get("node", "-"), a2.get("secret", "-"), "pub3")
+    t.check(got and r.get("type") == "result", "a publish for the second device's node, router-1 down")
+    try:
+        c.wait_for(lambda: wns("ch2"), "the second publish at the mock WNS", timeout=20)
+    except RuntimeError as e:
+        print(e)
+    t.check(len(wns("ch2")) == 1, f"the second device's publish reached its channel once ({len(wns('ch2'))})")
     c.start_c("router-1", "router", r1)
     c.wait_for(lambda: c.log("router-1").count("registry copy at change") == 2, "router-1 back on the bus", timeout=30)
     r = uwpx({"version": 2, "action": "set_channel_uri", "device_id": DEV, "channel_uri": chan("ch3")})
@@ -97,4 +147,5 @@ finally:
     if t.failed:
         print(c.logs())
     c.stop()
+    fx.close()
 sys.exit(t.done())
