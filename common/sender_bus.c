@@ -226,6 +226,13 @@ static int publish_result(struct sender *s, struct slot *sl, const struct guard_
 	snprintf(id, sizeof id, "x%llu", (unsigned long long)seq); /* a redelivered job's result is stored once */
 	if ((out = bus_msg(subj, msg, len, id)) == NULL)
 		return -1;
+	/* A UWPX/XMPP job's device or node, and a test push's waiting ingress (docs/cluster.md). */
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const keep[] = {"Pp-Ref", "Pp-Reply", "Pp-Req"};
+		const char *hv = NULL;
+		if (natsMsgHeader_Get(sl->m, keep[i], &hv) == NATS_OK && hv)
+			natsMsgHeader_Set(out, keep[i], hv);
+	}
 	return bus_publish(&b->bus, &out, 1, NULL, 4 * b->bus.wait_ms);
 }
 
@@ -239,6 +246,17 @@ void sender_bus_result(struct sender *s, uint64_t id, const struct guard_verdict
 	if (sl == NULL)
 		return;
 	histogram_observe(HIST_JOB_PROVIDER_ANSWER, now > sl->ts_ms ? (now - sl->ts_ms) * 1000 : 0);
+	if (natsMsgHeader_Get(sl->m, "Pp-Reply", &(const char *){NULL}) == NATS_OK &&
+	    (v->outcome == OUTCOME_DELIVERED || v->outcome == OUTCOME_MESSAGE_FAILED || v->outcome == OUTCOME_CREDENTIALS)) {
+		/* A test push (a user waits): its outcome goes to the router that answers him. */
+		count_outcome(pl, v->outcome == OUTCOME_DELIVERED);
+		if (publish_result(s, sl, v) == 0)
+			natsMsg_Ack(sl->m, NULL);
+		else
+			natsMsg_NakWithDelay(sl->m, 1000, NULL);
+		slot_free(b, sl);
+		return;
+	}
 	switch (v->outcome) {
 	case OUTCOME_DELIVERED:
 		count_outcome(pl, 1);

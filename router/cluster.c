@@ -94,7 +94,7 @@ static int reg_subscribe(void)
 }
 
 /* A provider's verdict that changes the registry: a batch of the job's PUSH and its RESULT. */
-static void apply_result(struct router *r, MDB_txn *txn, const struct frame *batch, uint64_t ts)
+static void apply_result(struct router *r, MDB_txn *txn, const struct frame *batch, uint64_t ts, natsMsg *m)
 {
 	struct frame_field item, tok;
 	struct frame push = {0}, res = {0}, inner;
@@ -112,6 +112,13 @@ static void apply_result(struct router *r, MDB_txn *txn, const struct frame *bat
 	}
 	if (k != 2 || push.type != FRAME_PUSH || res.type != FRAME_RESULT || frame_get(&push, TAG_TOKEN, &tok) < 0) {
 		log_warn("cluster: a registry result that is not a push and its result; skipped");
+		return;
+	}
+	if (frame_u32(&push, TAG_KIND, 0) == KIND_WNS || frame_u32(&push, TAG_KIND, 0) == KIND_XMPP) {
+		const char *ref = NULL;
+		if (natsMsgHeader_Get(m, "Pp-Ref", &ref) != NATS_OK)
+			ref = NULL;
+		cluster_x_apply_result(r, txn, &push, &res, ref, ts);
 		return;
 	}
 	switch (frame_u32(&res, TAG_OUTCOME, 0)) {
@@ -162,7 +169,7 @@ static void apply_change(struct router *r, MDB_txn *txn, natsMsg *m, uint64_t se
 			 why);
 	} else if (mdb_txn_begin(r->store.env, txn, 0, &child) == 0) {
 		if (f.type == FRAME_BATCH) {
-			apply_result(r, child, &f, ts);
+			apply_result(r, child, &f, ts, m);
 			status = STATUS_OK;
 		} else if (cluster_x_seed_begin(m, f.type) == 0) {
 			status = router_apply_request(r, child, &f, ts, &p);
@@ -485,6 +492,68 @@ static void do_notifies(struct router *r, struct creq *q, size_t n)
 		settle(q[i].m, ok);
 }
 
+static const char test_body[] = "{\"action\":\"test_push\",\"version\":2}";
+
+/* UWPX test pushes: the device is read from a caught-up copy; its test job carries the ingress's
+ * Pp-Reply and the request's id, so wns-sender's result comes back (pp.res.wns.<app>) and is
+ * relayed as the answer by whichever router takes it (relay_test_answer). Busy when the job
+ * was not stored; the request is acknowledged once its job is (or it was answered). */
+static void do_tests(struct router *r, struct creq *q, size_t n)
+{
+	struct xdevice *d = malloc(sizeof *d);
+	MDB_txn *txn = NULL;
+	int have, ok;
+	uint64_t target = registry_last_seq(&have);
+
+	ok = d && have && reg_catch_up(r, target, 5000) == 0 && mdb_txn_begin(r->store.env, NULL, MDB_RDONLY, &txn) == 0;
+	for (size_t i = 0; i < n; i++) {
+		static uint8_t buf[FRAME_MAX];
+		struct frame_field dev;
+		struct frame_writer w;
+		char subj[128], id[32], dv[XREG_DEVICE_LEN + 1], fid[24];
+		natsMsg *job = NULL;
+		uint32_t status = STATUS_BUSY;
+		long len;
+		int rc = -1;
+
+		if (ok && frame_get(&q[i].f, TAG_DEVICE_ID, &dev) == 0 && dev.len == XREG_DEVICE_LEN) {
+			memcpy(dv, dev.val, XREG_DEVICE_LEN);
+			dv[XREG_DEVICE_LEN] = '\0';
+			rc = xreg_device_get(txn, &r->store, dv, d);
+		} else if (ok) {
+			status = STATUS_ERROR;
+		}
+		if (rc == 0 || (rc == 1 && d->dead))
+			status = STATUS_NOT_FOUND;
+		if (rc == 1 && !d->dead) {
+			frame_begin(&w, buf, FRAME_PUSH, 0);
+			frame_put_u32(&w, TAG_PLATFORM, PLATFORM_WNS);
+			frame_put_u32(&w, TAG_KIND, KIND_WNS);
+			frame_put_bytes(&w, TAG_TOKEN, d->uri, d->uri_len);
+			frame_put_bytes(&w, TAG_DATA, test_body, sizeof test_body - 1);
+			frame_put_u32(&w, TAG_ATTEMPT, 0);
+			snprintf(id, sizeof id, "t%llu", (unsigned long long)q[i].seq);
+			snprintf(fid, sizeof fid, "%llu", (unsigned long long)q[i].f.id);
+			bus_job_subject(&C.bus, PLATFORM_WNS, subj, sizeof subj);
+			if ((len = frame_end(&w)) > 0 && q[i].reply && (job = bus_msg(subj, buf, (size_t)len, id)) != NULL &&
+			    natsMsgHeader_Set(job, "Pp-Ref", dv) == NATS_OK &&
+			    natsMsgHeader_Set(job, BUS_H_REPLY, q[i].reply) == NATS_OK &&
+			    natsMsgHeader_Set(job, "Pp-Req", fid) == NATS_OK &&
+			    bus_publish(&C.bus, &job, 1, NULL, 4 * C.bus.wait_ms) == 0) {
+				counter_add(CTR_JOBS_QUEUED, 1);
+				status = STATUS_DEFERRED; /* answered when WNS answered */
+			}
+			natsMsg_Destroy(job);
+		}
+		if (status != STATUS_DEFERRED)
+			answer_status(&q[i], status);
+		natsMsg_Ack(q[i].m, NULL);
+	}
+	if (txn)
+		mdb_txn_abort(txn);
+	free(d);
+}
+
 /* XEP-0357 publishes: checked against a copy that has caught up (node, secret, domain, a dead
  * channel or token), each becomes one job on PP_JOBS (its id from the request's sequence, so a
  * redelivered request makes no second job) and is answered once the job was acknowledged; a job
@@ -550,8 +619,8 @@ static void do_publishes(struct router *r, struct creq *q, size_t n)
 static int requests_round(struct router *r, int batch, int64_t wait_ms)
 {
 	natsMsgList list = {0}, more = {0};
-	struct creq q[REQ_BATCH], changes[REQ_BATCH], notifies[REQ_BATCH], publishes[REQ_BATCH];
-	size_t nq = 0, nc = 0, nn = 0, np = 0;
+	struct creq q[REQ_BATCH], changes[REQ_BATCH], notifies[REQ_BATCH], publishes[REQ_BATCH], tests[REQ_BATCH];
+	size_t nq = 0, nc = 0, nn = 0, np = 0, nt = 0;
 	int total;
 
 	if (bus_fetch(C.req, &list, batch, wait_ms) != NATS_OK) {
@@ -595,6 +664,9 @@ static int requests_round(struct router *r, int batch, int64_t wait_ms)
 		case FRAME_XMPP_PUBLISH:
 			publishes[np++] = q[i];
 			break;
+		case FRAME_UWPX_TEST:
+			tests[nt++] = q[i];
+			break;
 		case FRAME_COUNTS_QUERY:
 			answer_counts(r, &q[i]);
 			natsMsg_Ack(q[i].m, NULL);
@@ -613,9 +685,47 @@ static int requests_round(struct router *r, int batch, int64_t wait_ms)
 		do_notifies(r, notifies, nn);
 	if (np)
 		do_publishes(r, publishes, np);
+	if (nt)
+		do_tests(r, tests, nt);
 	natsMsgList_Destroy(&list);
 	natsMsgList_Destroy(&more);
 	return total;
+}
+
+/* A UWPX/XMPP job's device or node goes with its result into the registry change. 0, or -1. */
+static int relay_ref(natsMsg *m, natsMsg *out, const struct frame *batch)
+{
+	const char *ref = NULL;
+	(void)batch;
+	if (natsMsgHeader_Get(m, "Pp-Ref", &ref) != NATS_OK || ref == NULL)
+		return 0;
+	return natsMsgHeader_Set(out, "Pp-Ref", ref) == NATS_OK ? 0 : -1;
+}
+
+/* A test push's result: its answer to the ingress that waits (Pp-Reply, Pp-Req), delivered or
+ * failed, as on one machine. Sent again if the result comes again: the ingress takes one. */
+static void relay_test_answer(natsMsg *m)
+{
+	const char *reply = NULL, *req = NULL, *why = "";
+	struct frame batch, inner, res = {0};
+	struct frame_field item;
+	uint8_t buf[64];
+	struct frame_writer w;
+	size_t pos = 0;
+	long n;
+
+	if (natsMsgHeader_Get(m, BUS_H_REPLY, &reply) != NATS_OK || natsMsgHeader_Get(m, "Pp-Req", &req) != NATS_OK ||
+	    frame_parse((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &batch, NULL) < 0)
+		return;
+	while (frame_batch_next(&batch, &pos, &item, &inner, &why) == 1)
+		if (inner.type == FRAME_RESULT)
+			res = inner;
+	if (res.type != FRAME_RESULT)
+		return;
+	frame_begin(&w, buf, FRAME_REPLY, strtoull(req, NULL, 10));
+	frame_put_u32(&w, TAG_STATUS, frame_u32(&res, TAG_OUTCOME, 0) == OUTCOME_DELIVERED ? STATUS_OK : STATUS_FAILED);
+	if ((n = frame_end(&w)) > 0)
+		answer_frame(reply, buf, (size_t)n);
 }
 
 /* Results that change the registry become registry changes; the others were only counted. */
@@ -648,6 +758,10 @@ static void results_round(struct router *r, int64_t wait_ms)
 		}
 		snprintf(id, sizeof id, "r%llu", (unsigned long long)seq);
 		out[n] = bus_msg("pp.reg.result", natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), id);
+		if (out[n] && relay_ref(m, out[n], &f) < 0) {
+			natsMsg_Destroy(out[n]);
+			out[n] = NULL;
+		}
 		memset(&mine[n], 0, sizeof mine[n]);
 		src[n++] = m;
 	}
@@ -666,8 +780,11 @@ static void results_round(struct router *r, int64_t wait_ms)
 		C.mine = NULL;
 		C.nmine = 0;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (ok)
+			relay_test_answer(src[i]);
 		settle(src[i], ok);
+	}
 	natsMsgList_Destroy(&list);
 }
 

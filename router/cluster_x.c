@@ -9,8 +9,10 @@
  * nothing.
  */
 #include "cluster_x.h"
+#include "counters.h"
 #include "frame.h"
 #include "log.h"
+#include "router.h"
 #include "xreg.h"
 #include <sodium.h>
 #include <string.h>
@@ -60,4 +62,35 @@ int cluster_x_seed_begin(natsMsg *m, uint8_t type)
 void cluster_x_seed_end(void)
 {
 	xreg_random_seed(NULL);
+}
+
+/* A WNS or XMPP job's result, applied by every router as a registry change: the device's channel
+ * (WNS, ref = device id) or the node's token (XMPP, ref = node) marked dead, as on one machine;
+ * devices, accounts and nodes are kept (a new channel or registration revives them). */
+void cluster_x_apply_result(struct router *r, MDB_txn *txn, const struct frame *push, const struct frame *res,
+			    const char *ref, uint64_t ts)
+{
+	struct frame_field tok, rs = {0, 0, NULL};
+	uint32_t kind = frame_u32(push, TAG_KIND, 0);
+	size_t rl = ref ? strlen(ref) : 0;
+	char tbuf[32];
+	int rc;
+
+	if (frame_u32(res, TAG_OUTCOME, 0) != OUTCOME_TOKEN_DEAD || rl == 0 || frame_get(push, TAG_TOKEN, &tok) != 0)
+		return;
+	if (kind == KIND_WNS && rl == XREG_DEVICE_LEN) {
+		if (frame_get(res, TAG_REASON, &rs) != 0)
+			rs.len = 0;
+		rc = xreg_channel_dead(txn, &r->store, ref, (const char *)tok.val, tok.len, (const char *)rs.val, rs.len, ts);
+		if (rc == 1) {
+			counter_add(CTR_WNS_CHANNELS_DEAD, 1);
+			log_info("WNS channel %s marked dead (device, accounts and nodes kept)",
+				 log_redact((const char *)tok.val, tok.len, tbuf, sizeof tbuf));
+		}
+	} else if (kind == KIND_XMPP) {
+		rc = xreg_node_token_dead(txn, &r->store, ref, rl, (const char *)tok.val, tok.len);
+		if (rc == 1)
+			log_info("token %s of an XMPP registration is dead",
+				 log_redact((const char *)tok.val, tok.len, tbuf, sizeof tbuf));
+	}
 }

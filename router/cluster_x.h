@@ -5,6 +5,7 @@
  */
 #ifndef CLUSTER_X_H
 #define CLUSTER_X_H
+#include <lmdb.h>
 #include <nats/nats.h>
 #include <stdint.h>
 
@@ -20,4 +21,11 @@ int cluster_x_seed_change(natsMsg *m, uint8_t type);
  * change that should carry a seed and does not (or a bad one) is refused: -1. */
 int cluster_x_seed_begin(natsMsg *m, uint8_t type);
 void cluster_x_seed_end(void);
+
+struct router;
+struct frame;
+/* A WNS or XMPP job's result in PP_REGISTRY (header Pp-Ref: the job's device or node): a dead
+ * channel or token is marked, as on one machine. */
+void cluster_x_apply_result(struct router *r, MDB_txn *txn, const struct frame *push, const struct frame *res,
+			    const char *ref, uint64_t ts);
 #endif

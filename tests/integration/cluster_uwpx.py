@@ -127,6 +127,27 @@ try:
     except RuntimeError as e:
         print(e)
     t.check(len(wns("ch2")) == 1, f"the second device's publish reached its channel once ({len(wns('ch2'))})")
+    r = uwpx({"version": 2, "action": "request_test_push", "device_id": DEV2})
+    t.check(r == {"action": "response", "status": 1, "version": 2} and
+            any('"action":"test_push"' in q["body"] for q in wns("ch2")),
+            f"request_test_push answered success after WNS took the test push, router-1 down ({r})")
+    # A 410 marks the channel dead in every copy: the next publish is refused recipient-unavailable.
+    ctx = __import__("ssl").create_default_context(cafile=os.path.join(c.dir, "mock", "ca.pem"))
+    req = __import__("urllib.request").request.Request(
+        f"https://127.0.0.1:{c.mock_port}/_mock/faults", method="POST",
+        data=b'{"rules": [{"provider": "wns", "token": "/?token=ch2", "count": 1, "status": 410}]}')
+    __import__("urllib.request").request.urlopen(req, context=ctx, timeout=5).read()
+    r = uwpx({"version": 2, "action": "request_test_push", "device_id": DEV2})
+    t.check(r.get("status") == 0, f"a test push that WNS answers 410 is answered failed ({r})")
+
+    def unavailable():
+        got, el = xpublish(a2.get("node", "-"), a2.get("secret", "-"), "pub-dead-%f" % time.time())
+        return got and error_of(el) == ("wait", "recipient-unavailable")
+    try:
+        c.wait_for(unavailable, "the dead channel in the routers' copies", timeout=15)
+    except RuntimeError as e:
+        print(e)
+    t.check(unavailable(), "after the 410: a publish to that device is refused recipient-unavailable (wait)")
     c.start_c("router-1", "router", r1)
     c.wait_for(lambda: c.log("router-1").count("registry copy at change") == 2, "router-1 back on the bus", timeout=30)
     r = uwpx({"version": 2, "action": "set_channel_uri", "device_id": DEV, "channel_uri": chan("ch3")})
