@@ -29,6 +29,8 @@ const char *bus_platform_name(uint32_t platform)
 		return "fcm";
 	case PLATFORM_WNS:
 		return "wns";
+	case PLATFORM_HUAWEI:
+		return "hms"; /* hms-sender: pp.job.hms.<app>, jobs-hms-<app>, user sender-hms-<app> */
 	}
 	return NULL;
 }

@@ -44,7 +44,8 @@ for n in (1, 2):
     daemons.append(("router-%d" % n, "router", {
         "state_dir": os.path.join(run, "router-%d" % n),
         "router": {"db_path": os.path.join(d, "db", "router-%d" % n)}}))
-for plat in ("apns", "fcm", "wns"):
+# hms-sender (Huawei) runs when the base configuration has its section (docs/senders.md).
+for plat in ("apns", "fcm", "wns") + (("hms",) if "hms_sender" in base else ()):
     for n in (1, 2):
         daemons.append(("%s-sender-%d" % (plat, n), "sender-%s-default" % plat, {}))
 

@@ -16,7 +16,7 @@ Writes the configuration of a local three-node (or N-node) nats-server cluster f
 The users and their subject permissions come from PERMISSIONS_JSON (deploy/nats/permissions.json):
 one user per role (ingress, router, statsd, admin) and one per sender (platform, app), named
 sender-PLATFORM-APP, whose subjects have PLATFORM and APP replaced. PLATFORM-APP arguments default
-to apns-default fcm-default wns-default. Passwords are random (24 bytes of urandom, base64url);
+to apns-default fcm-default wns-default hms-default. Passwords are random (24 bytes of urandom, base64url);
 an existing credential file is kept, so re-running keeps the users' passwords. The ports are
 comma-separated lists, one port per node. Trusts its arguments (an operator's or a script's).
 
@@ -106,7 +106,7 @@ def main():
         die("ports: comma-separated integers expected")
     if not len(client) == len(route) == len(http) or len(client) < 1:
         die("as many client, cluster and monitoring ports as nodes")
-    senders = sys.argv[6:] or ["apns-default", "fcm-default", "wns-default"]
+    senders = sys.argv[6:] or ["apns-default", "fcm-default", "wns-default", "hms-default"]
     with open(perm_file) as f:
         perms = {k: v for k, v in json.load(f).items() if not k.startswith("_")}
     os.makedirs(d, exist_ok=True)

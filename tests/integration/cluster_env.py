@@ -12,7 +12,7 @@ mknats = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(mknats)
 
 NATS = shutil.which("nats-server") or "/usr/sbin/nats-server"
-SENDERS = ["apns-default", "fcm-default", "wns-default"]
+SENDERS = ["apns-default", "fcm-default", "wns-default", "hms-default"]
 
 
 def q(s):
