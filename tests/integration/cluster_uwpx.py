@@ -17,18 +17,19 @@ DEV = "b5facd81c7ac2efc96d7bf09d33c7aff9e3bea9ebd236db28a074d55437f62cd"
 DEV2 = "c6" * 32
 ACC = "f9d4bb421963be0703134afcff4760790da19bbec398bdbb591014009074db2a"
 ACC2 = "0" * 63 + "1"
+FCM_TOKEN = "fcmXmppClusterTok:APA91b-q"
 TABLES = ("udev", "ulink", "xnodes", "xident")
 
 
-def publish_iq(node, secret, iq_id):
-    return ("<iq id='%s' type='set' from='localhost' to='push.localhost'>"
+def publish_iq(node, secret, iq_id, frm="localhost"):
+    return ("<iq id='%s' type='set' from='%s' to='push.localhost'>"
             "<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='%s'><item>"
             "<notification xmlns='urn:xmpp:push:0'><x type='form' xmlns='jabber:x:data'>"
             "<field var='FORM_TYPE' type='hidden'><value>urn:xmpp:push:summary</value></field>"
             "<field var='message-count' type='text-single'><value>1</value></field>"
             "</x></notification></item></publish><publish-options><x type='submit' xmlns='jabber:x:data'>"
             "<field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>"
-            "<field var='secret'><value>%s</value></field></x></publish-options></pubsub></iq>" % (iq_id, node, secret))
+            "<field var='secret'><value>%s</value></field></x></publish-options></pubsub></iq>" % (iq_id, frm, node, secret))
 
 
 def dump(db):
@@ -55,18 +56,20 @@ try:
     iu = c.conf("ingress-uwpx", "ingress")
     ix = c.conf("ingress-xmpp", "ingress", ingress_xmpp={"server": f"127.0.0.1:{fx.port}"})
     ws = c.conf("wns-sender", "sender-wns-default")
+    fs = c.conf("fcm-sender", "sender-fcm-default")
     c.start_c("router-1", "router", r1)
     c.start_c("router-2", "router", r2)
     c.start_c("ingress-uwpx", "ingress-uwpx", iu)
     c.start_c("ingress-xmpp", "ingress-xmpp", ix)
     c.start_c("wns-sender", "wns-sender", ws)
+    c.start_c("fcm-sender", "fcm-sender", fs)
     conn = fx.accept()
     ok, detail = conn.handshake(open(os.path.join(c.dir, "keys", "component.secret")).read().strip(), "push.localhost") \
         if conn else (False, "ingress-xmpp did not connect")
     t.check(ok, "ingress-xmpp authenticated with the fake XMPP server: " + detail)
 
-    def xpublish(node, secret, iq_id):
-        conn.send(publish_iq(node, secret, iq_id))
+    def xpublish(node, secret, iq_id, frm="localhost"):
+        conn.send(publish_iq(node, secret, iq_id, frm))
         r = conn.recv(timeout=15)
         return r is not None and r.get("id") == iq_id, r
     c.wait_for(lambda: all("registry copy at change" in c.log(r) for r in ("router-1", "router-2")),
@@ -105,6 +108,33 @@ try:
     got, r = xpublish(node, "X" * 24, "pub2")
     t.check(got and r.get("type") == "error" and error_of(r) == ("auth", "forbidden"),
             f"a publish with a wrong secret is refused (forbidden) ({error_of(r) if got else None})")
+
+    # XEP-0050: an FCM registration is a registry change (its node and secret drawn from the
+    # change's seed); a publish to its node becomes an FCM job.
+    conn.send("<iq type='set' id='reg1' from='alice@example.org/conv' to='push.localhost'>"
+              "<command xmlns='http://jabber.org/protocol/commands' node='register-push-fcm' action='execute'>"
+              "<x xmlns='jabber:x:data' type='submit'><field var='token'><value>%s</value></field>"
+              "<field var='device-id'><value>92afd7a91cdba9a0</value></field></x></command></iq>" % FCM_TOKEN)
+    r = conn.recv(timeout=15)
+    vals = {}
+    if r is not None:
+        for fl in r.iter("{jabber:x:data}field"):
+            v = fl.find("{jabber:x:data}value")
+            vals[fl.get("var")] = v.text if v is not None else None
+    t.check(r is not None and r.get("type") == "result" and vals.get("node") and vals.get("secret"),
+            f"an XEP-0050 FCM registration answered with a node and secret in cluster mode ({sorted(vals)})")
+    got, r = xpublish(vals.get("node", "-"), vals.get("secret", "-"), "pub-fcm0")
+    t.check(got and error_of(r) == ("cancel", "item-not-found"),
+            f"a publish to that node from another domain than the registration's: item-not-found ({error_of(r) if got else None})")
+    got, r = xpublish(vals.get("node", "-"), vals.get("secret", "-"), "pub-fcm", "example.org")
+    t.check(got and r.get("type") == "result", "a publish to the registered FCM node answered result")
+    try:
+        c.wait_for(lambda: any(q["provider"] == "fcm" and FCM_TOKEN in q["body"] for q in c.requests()),
+                   "the FCM push at the mock", timeout=20)
+    except RuntimeError as e:
+        print(e)
+    t.check(any(q["provider"] == "fcm" and FCM_TOKEN in q["body"] for q in c.requests()),
+            "the publish reached the mock FCM with the registered token")
 
     c.kill("router-1", signal.SIGKILL)
     r = uwpx({"version": 2, "action": "set_push_accounts", "device_id": DEV, "accounts": [{"account_id": ACC}]})
@@ -158,8 +188,9 @@ try:
     d1, d2 = dump(db1), dump(db2)
     if d1 != d2:
         print("router-1:", d1, "\nrouter-2:", d2)
-    t.check(d1 is not None and d1 == d2 and node in d1[2] and a2.get("node", "-") in d1[2] and "ch3" in d1[0],
-            "both routers' UWPX tables (devices, links, nodes) dump identically, with the nodes drawn")
+    t.check(d1 is not None and d1 == d2 and node in d1[2] and a2.get("node", "-") in d1[2] and "ch3" in d1[0]
+            and vals.get("node", "-") in d1[2] and d1[3].count("\n") > 3,
+            "both routers' UWPX/XMPP tables (devices, links, nodes, identities) dump identically, with the nodes drawn")
 except Exception as e:
     import traceback
     traceback.print_exc()
