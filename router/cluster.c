@@ -693,10 +693,9 @@ static int requests_round(struct router *r, int batch, int64_t wait_ms)
 }
 
 /* A UWPX/XMPP job's device or node goes with its result into the registry change. 0, or -1. */
-static int relay_ref(natsMsg *m, natsMsg *out, const struct frame *batch)
+static int relay_ref(natsMsg *m, natsMsg *out)
 {
 	const char *ref = NULL;
-	(void)batch;
 	if (natsMsgHeader_Get(m, "Pp-Ref", &ref) != NATS_OK || ref == NULL)
 		return 0;
 	return natsMsgHeader_Set(out, "Pp-Ref", ref) == NATS_OK ? 0 : -1;
@@ -758,7 +757,7 @@ static void results_round(struct router *r, int64_t wait_ms)
 		}
 		snprintf(id, sizeof id, "r%llu", (unsigned long long)seq);
 		out[n] = bus_msg("pp.reg.result", natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), id);
-		if (out[n] && relay_ref(m, out[n], &f) < 0) {
+		if (out[n] && relay_ref(m, out[n]) < 0) {
 			natsMsg_Destroy(out[n]);
 			out[n] = NULL;
 		}
