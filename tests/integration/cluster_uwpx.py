@@ -183,8 +183,16 @@ try:
     r = uwpx({"version": 2, "action": "set_channel_uri", "device_id": DEV, "channel_uri": chan("ch3")})
     t.check(r.get("status") == 1, "set_channel_uri after router-1 came back")
     time.sleep(2.0)  # an idle router checks the stream's last sequence every second
-    c.kill("router-1")
-    c.kill("router-2")
+    # A stall: two of the three NATS servers gone, nothing can be stored; a publish is answered
+    # with a `wait` error (recipient-unavailable), not left without an answer.
+    c.kill_nats("nats-2")
+    c.kill_nats("nats-3")
+    t0 = time.time()
+    got, r = xpublish(node, secret, "pub-stall")
+    t.check(got and error_of(r) == ("wait", "recipient-unavailable"),
+            f"with the bus stalled a publish gets a wait error ({error_of(r) if got else None}, {time.time() - t0:.1f} s)")
+    c.kill("router-1", signal.SIGKILL)
+    c.kill("router-2", signal.SIGKILL)
     d1, d2 = dump(db1), dump(db2)
     if d1 != d2:
         print("router-1:", d1, "\nrouter-2:", d2)
