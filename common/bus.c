@@ -477,7 +477,7 @@ static int consumer_put(struct bus *b, const char *stream, const char *name, con
 int bus_setup_streams(struct bus *b, uint64_t job_max_age_ms, const int64_t *ack_wait_ms,
 		      const int64_t *max_ack_pending)
 {
-	static const uint32_t platforms[] = {PLATFORM_IOS, PLATFORM_ANDROID, PLATFORM_WNS};
+	static const uint32_t platforms[] = {PLATFORM_IOS, PLATFORM_ANDROID, PLATFORM_WNS, PLATFORM_HUAWEI};
 
 	if (stream_put(b, BUS_REQ, "pp.req.>", js_WorkQueuePolicy, 0) < 0 ||
 	    stream_put(b, BUS_REGISTRY, "pp.reg.>", js_LimitsPolicy, 0) < 0 ||

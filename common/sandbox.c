@@ -132,6 +132,7 @@ static int on_bus(const struct config *c, enum sandbox_role role)
 	case SANDBOX_APNS_SENDER:
 	case SANDBOX_FCM_SENDER:
 	case SANDBOX_WNS_SENDER:
+	case SANDBOX_HMS_SENDER:
 	case SANDBOX_STATSD:
 		return 1;
 	default:

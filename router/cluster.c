@@ -410,8 +410,8 @@ static int add_job(void *arg, const struct registry_token *t)
 	struct frame_writer w;
 	long len;
 
-	if (t->device == PLATFORM_HUAWEI) {
-		fo->huawei++; /* stored and counted, never delivered (as on one machine) */
+	if (t->device == PLATFORM_HUAWEI && fo->r->cfg->hms.app_id[0] == '\0') {
+		fo->huawei++; /* without an hms_sender section: stored and counted, never delivered (as on one machine) */
 		return 0;
 	}
 	if (bus_platform_name(t->device) == NULL)
@@ -831,6 +831,8 @@ void router_cluster_run(struct router *r)
 	map[PLATFORM_ANDROID] = 4 * cfg->fcm.connections * cfg->fcm.max_streams;
 	aw[PLATFORM_WNS] = ack_wait(cfg->wns.deadline_ms);
 	map[PLATFORM_WNS] = 4 * cfg->wns.connections * cfg->wns.max_streams;
+	aw[PLATFORM_HUAWEI] = ack_wait(cfg->hms.deadline_ms);
+	map[PLATFORM_HUAWEI] = 4 * cfg->hms.connections * cfg->hms.max_streams;
 	while (!daemon_stop && bus_setup_streams(&C.bus, (uint64_t)cfg->router.job_max_age_s * 1000, aw, map) < 0)
 		sleep(1);
 	while (!daemon_stop && (pull_bind(&C.req, BUS_REQ, BUS_REQ_CONSUMER, "pp.req.>") < 0 ||

@@ -6,7 +6,8 @@ seed in the change, so every copy stores the same. A router is killed with SIGKI
 the other answers from its copy with the same node and secret; the killed one comes back and
 catches up; both routers' UWPX tables (devices, links, nodes, identities) dump identically.
 XEP-0357 publishes are checked by whichever router takes them and reach the mock WNS as the
-device's raw notification; a wrong secret is refused."""
+device's raw notification; a wrong secret is refused. A Huawei registration through
+ingress-onion is delivered by hms-sender from its own jobs consumer (jobs-hms-default)."""
 import os, signal, socket, subprocess, sys, time
 from harness import Checks
 from cluster_env import Cluster
@@ -18,6 +19,8 @@ DEV2 = "c6" * 32
 ACC = "f9d4bb421963be0703134afcff4760790da19bbec398bdbb591014009074db2a"
 ACC2 = "0" * 63 + "1"
 FCM_TOKEN = "fcmXmppClusterTok:APA91b-q"
+HW = "IQAAAACy0clusterHuaweiToken" + "x" * 40
+BID = "bd" + "7" * 64
 TABLES = ("udev", "ulink", "xnodes", "xident")
 
 
@@ -57,12 +60,16 @@ try:
     ix = c.conf("ingress-xmpp", "ingress", ingress_xmpp={"server": f"127.0.0.1:{fx.port}"})
     ws = c.conf("wns-sender", "sender-wns-default")
     fs = c.conf("fcm-sender", "sender-fcm-default")
+    hs = c.conf("hms-sender", "sender-hms-default")
+    io = c.conf("ingress-onion", "ingress")
     c.start_c("router-1", "router", r1)
     c.start_c("router-2", "router", r2)
     c.start_c("ingress-uwpx", "ingress-uwpx", iu)
     c.start_c("ingress-xmpp", "ingress-xmpp", ix)
     c.start_c("wns-sender", "wns-sender", ws)
     c.start_c("fcm-sender", "fcm-sender", fs)
+    c.start_c("hms-sender", "hms-sender", hs)
+    c.start_c("ingress-onion", "ingress-onion", io)
     conn = fx.accept()
     ok, detail = conn.handshake(open(os.path.join(c.dir, "keys", "component.secret")).read().strip(), "push.localhost") \
         if conn else (False, "ingress-xmpp did not connect")
@@ -135,6 +142,19 @@ try:
         print(e)
     t.check(any(q["provider"] == "fcm" and FCM_TOKEN in q["body"] for q in c.requests()),
             "the publish reached the mock FCM with the registered token")
+
+    # hms-sender on the bus: a Huawei token's notify becomes a job on pp.job.hms.default.
+    c.wait_for(c.ingress_up, "ingress-onion listening")
+    rc, out = c.pushctl("register", f"token={HW}", f"pubKey={BID}", "device=huawei")
+    t.check(rc == 0 and '"message": "Success"' in out, "register a Huawei token through ingress-onion: " + out)
+    rc, out = c.pushctl("notify", f"send_to={BID}", "data=aHVhd2Vp")
+    t.check(rc == 0 and '"message": "Success"' in out, "notify to the Huawei token's id: " + out)
+    try:
+        c.wait_for(lambda: any(q["provider"] == "hms" and HW in q["body"] for q in c.requests()), "the HMS push", timeout=20)
+    except RuntimeError as e:
+        print(e)
+    t.check(any(q["provider"] == "hms" and HW in q["body"] and "aHVhd2Vp" in q["body"] for q in c.requests()),
+            "hms-sender delivered the Huawei notify from its jobs consumer (jobs-hms-default)")
 
     c.kill("router-1", signal.SIGKILL)
     r = uwpx({"version": 2, "action": "set_push_accounts", "device_id": DEV, "accounts": [{"account_id": ACC}]})
