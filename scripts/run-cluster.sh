@@ -95,7 +95,7 @@ pushpipe runs as a cluster under runit (service directories in $shown/service).
   UWPX:         TLS 127.0.0.1:$UWPX_PORT
   XMPP:         component push.localhost, connecting to an XMPP server at 127.0.0.1:$XMPP_PORT
   routers:      router-1, router-2 (databases $shown/db/router-1, $shown/db/router-2)
-  senders:      apns-sender-1/2, fcm-sender-1/2, wns-sender-1/2 -> mock provider https://127.0.0.1:$MOCK_PORT
+  senders:      apns-sender-1/2, fcm-sender-1/2, wns-sender-1/2, hms-sender-1/2 -> mock provider https://127.0.0.1:$MOCK_PORT
   metrics:      http://127.0.0.1:$STATS_PORT/metrics, status page http://127.0.0.1:$STATS_PORT/
   server key:   $(cat "$var/keys/server.pub")   ($shown/keys/server.pub)
   logs:         $shown/log/<name>/current   (mock provider requests: $shown/log/mock-requests.jsonl)
