@@ -86,10 +86,10 @@ static void take_lock(const struct config *c, const char *name, const char *inst
 	if (instance && (strchr(instance, '/') || instance[0] == '\0' || instance[0] == '.'))
 		fatal("-i %s: an instance name may not be empty, start with '.' or contain '/'", instance);
 	if ((lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0)
-		fatal("lock %s: %s", path, strerror(errno));
+		fatal_errno("lock %s", path);
 	if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno != EWOULDBLOCK)
-			fatal("lock %s: %s", path, strerror(errno));
+			fatal_errno("lock %s", path);
 		r = pread(lock_fd, pid, sizeof pid - 1, 0);
 		pid[r > 0 ? r : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
@@ -98,9 +98,9 @@ static void take_lock(const struct config *c, const char *name, const char *inst
 	}
 	n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
 	if (ftruncate(lock_fd, 0) < 0 || pwrite(lock_fd, pid, (size_t)n, 0) != n)
-		fatal("lock %s: %s", path, strerror(errno));
+		fatal_errno("lock %s", path);
 	if (pw && fchown(lock_fd, pw->pw_uid, pw->pw_gid) < 0)
-		fatal("lock %s: chown to %s: %s", path, pw->pw_name, strerror(errno));
+		fatal_errno("lock %s: chown to %s", path, pw->pw_name);
 }
 
 /* Started as root with `user` (after the lock): state_dir and every socket created from here on
@@ -112,10 +112,10 @@ static void give_state_dir(const struct config *c, const struct passwd *pw)
 	if (pw == NULL)
 		return;
 	if (stat(c->state_dir, &st) < 0)
-		fatal("state_dir %s: %s", c->state_dir, strerror(errno));
+		fatal_errno("state_dir %s", c->state_dir);
 	if (st.st_uid != pw->pw_uid && st.st_gid != pw->pw_gid) {
 		if (chown(c->state_dir, pw->pw_uid, pw->pw_gid) < 0)
-			fatal("state_dir %s: chown to %s: %s", c->state_dir, pw->pw_name, strerror(errno));
+			fatal_errno("state_dir %s: chown to %s", c->state_dir, pw->pw_name);
 		log_info("state_dir %s now belongs to %s", c->state_dir, pw->pw_name);
 	}
 	sock_set_owner(pw->pw_uid, pw->pw_gid);
@@ -191,7 +191,7 @@ void daemon_start(const char *name, int argc, char **argv, struct config *c, str
 	if (geteuid() == 0 && daemon_user(c)[0] != '\0' && (pw = getpwnam(daemon_user(c))) == NULL)
 		fatal("user %s: no such user", daemon_user(c));
 	if (mkdir(c->state_dir, 0750) < 0 && errno != EEXIST)
-		fatal("state_dir %s: %s", c->state_dir, strerror(errno));
+		fatal_errno("state_dir %s", c->state_dir);
 	take_lock(c, name, o->instance, pw);
 	give_state_dir(c, pw);
 
@@ -215,11 +215,11 @@ void daemon_give_dir(const struct config *c, const char *dir)
 	if (geteuid() != 0 || daemon_user(c)[0] == '\0' || (pw = getpwnam(daemon_user(c))) == NULL)
 		return;
 	if ((d = opendir(dir)) == NULL || (dfd = dirfd(d)) < 0 || fchown(dfd, pw->pw_uid, pw->pw_gid) < 0)
-		fatal("%s: chown to %s: %s", dir, pw->pw_name, strerror(errno));
+		fatal_errno("%s: chown to %s", dir, pw->pw_name);
 	while ((e = readdir(d)) != NULL)
 		if (e->d_name[0] != '.' &&
 		    fchownat(dfd, e->d_name, pw->pw_uid, pw->pw_gid, AT_SYMLINK_NOFOLLOW) < 0)
-			fatal("%s/%s: chown to %s: %s", dir, e->d_name, pw->pw_name, strerror(errno));
+			fatal_errno("%s/%s: chown to %s", dir, e->d_name, pw->pw_name);
 	closedir(d);
 }
 
@@ -247,10 +247,10 @@ void daemon_privdrop(const struct config *c)
 		if (pw == NULL)
 			fatal("user %s: no such user", user);
 		if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
-			fatal("dropping privileges to %s: %s", user, strerror(errno));
+			fatal_errno("dropping privileges to %s", user);
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		fatal("no_new_privs: %s", strerror(errno));
+		fatal_errno("no_new_privs");
 }
 
 void daemon_on_reload(daemon_reload_fn fn, void *arg)

@@ -92,7 +92,7 @@ struct h2c *h2c_new(const struct h2c_opts *o)
 	h->o.key_file = h->key_file;
 	h->o.push_origin = NULL;
 	if ((h->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
-		log_error("h2client: %s", strerror(errno));
+		log_error_errno("h2client");
 		h2c_free(h);
 		return NULL;
 	}

@@ -7,6 +7,7 @@
  * journal's stream (JOURNAL_STREAM names it) and the daemon leaves its stamp out.
  */
 #include "log.h"
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +53,8 @@ int log_level_parse(const char *s)
 	return -1;
 }
 
-static void log_vwrite(enum log_level lvl, const char *fmt, va_list ap)
+/* err: an errno value whose strerror() ends the line as ": text"; -1 for none. */
+static void log_vwrite(enum log_level lvl, int err, const char *fmt, va_list ap)
 {
 	char line[1024];
 	struct timespec ts;
@@ -77,6 +79,11 @@ static void log_vwrite(enum log_level lvl, const char *fmt, va_list ap)
 		if (r > 0)
 			n += (size_t)r;
 	}
+	if (err >= 0 && n < sizeof line) {
+		r = snprintf(line + n, sizeof line - n, ": %s", strerror(err));
+		if (r > 0)
+			n += (size_t)r;
+	}
 	if (n > sizeof line - 2)
 		n = sizeof line - 2;
 	/* Control characters from peers must not forge extra log lines. */
@@ -94,7 +101,7 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	if (lvl < log_min)
 		return;
 	va_start(ap, fmt);
-	log_vwrite(lvl, fmt, ap);
+	log_vwrite(lvl, -1, fmt, ap);
 	va_end(ap);
 }
 
@@ -102,7 +109,28 @@ void fatal(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	log_vwrite(LOG_ERROR, fmt, ap);
+	log_vwrite(LOG_ERROR, -1, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void log_msg_errno(enum log_level lvl, const char *fmt, ...)
+{
+	int err = errno;
+	va_list ap;
+	if (lvl < log_min)
+		return;
+	va_start(ap, fmt);
+	log_vwrite(lvl, err, fmt, ap);
+	va_end(ap);
+}
+
+void fatal_errno(const char *fmt, ...)
+{
+	int err = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	log_vwrite(LOG_ERROR, err, fmt, ap);
 	va_end(ap);
 	exit(1);
 }

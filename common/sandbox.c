@@ -174,12 +174,12 @@ static void set_limit(int res, rlim_t want, const char *what)
 {
 	struct rlimit rl;
 	if (getrlimit(res, &rl) < 0)
-		fatal("sandbox: getrlimit %s: %s", what, strerror(errno));
+		fatal_errno("sandbox: getrlimit %s", what);
 	if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
 		want = rl.rlim_max; /* only ever lower the hard limit */
 	rl.rlim_cur = rl.rlim_max = want;
 	if (setrlimit(res, &rl) < 0)
-		fatal("sandbox: setrlimit %s: %s", what, strerror(errno));
+		fatal_errno("sandbox: setrlimit %s", what);
 }
 
 static long apply_rlimits(const struct config *c, enum sandbox_role role)
@@ -470,14 +470,14 @@ static int apply_landlock(const struct config *c, enum sandbox_role role, char *
 		return 0;
 	}
 	if ((rfd = ll_ruleset(c, role, abi, what, wlen)) < 0)
-		fatal("sandbox: Landlock ruleset: %s", strerror(errno));
+		fatal_errno("sandbox: Landlock ruleset");
 	if ((others = ll_other_threads(rfd, &why)) < 0)
 		fatal("sandbox: Landlock for the other threads: %s", why);
 	n = strlen(what);
 	if (others > 0 && n < wlen)
 		snprintf(what + n, wlen - n, " (on %d more threads)", others);
 	if (syscall(SYS_landlock_restrict_self, rfd, 0) < 0)
-		fatal("sandbox: landlock_restrict_self: %s", strerror(errno));
+		fatal_errno("sandbox: landlock_restrict_self");
 	atomic_store(&ll_fd, -1);
 	close(rfd);
 	return abi;
@@ -731,7 +731,7 @@ void sandbox_enter(const struct config *c, enum sandbox_role role)
 		log_warn("sandbox: off (configuration key \"sandbox\" is false)");
 	} else {
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) /* normally set by daemon_privdrop */
-			fatal("no_new_privs: %s", strerror(errno));
+			fatal_errno("no_new_privs");
 		nofile = apply_rlimits(c, role);
 		apply_landlock(c, role, what, sizeof what);
 		apply_seccomp(c, role);

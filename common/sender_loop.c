@@ -95,11 +95,11 @@ void sender_start(struct sender *s, struct h2c_opts *ho, size_t extra_in_flight)
 		fatal("cluster: cannot start");
 	daemon_privdrop(s->cfg);
 	if ((s->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
-		fatal("epoll: %s", strerror(errno));
+		fatal_errno("epoll");
 	ev.events = EPOLLIN;
 	ev.data.u32 = SENDER_EV_H2;
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, http_of(s)->fd(s->http), &ev) < 0)
-		fatal("epoll: %s", strerror(errno));
+		fatal_errno("epoll");
 }
 
 void sender_run(struct sender *s)

@@ -76,7 +76,7 @@ static char *read_secret(const char *path)
 	char buf[1024];
 	size_t n;
 	if (f == NULL)
-		fatal("ingress_xmpp.secret_file %s: %s", path, strerror(errno));
+		fatal_errno("ingress_xmpp.secret_file %s", path);
 	n = fread(buf, 1, sizeof buf - 1, f);
 	fclose(f);
 	buf[n] = '\0';
@@ -129,7 +129,7 @@ static void xmpp_connect(struct app *a, uint64_t now)
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (connect(fd, res->ai_addr, res->ai_addrlen) < 0 && errno != EINPROGRESS) {
-		log_warn("xmpp server %s:%s: %s", a->host, a->port, strerror(errno));
+		log_warn_errno("xmpp server %s:%s", a->host, a->port);
 		close(fd);
 		goto fail;
 	}
@@ -376,7 +376,7 @@ static void run(struct app *a)
 			nr = n++;
 		}
 		if (poll(pfd, (nfds_t)n, 100) < 0 && errno != EINTR)
-			fatal("poll: %s", strerror(errno));
+			fatal_errno("poll");
 		now = mono_ms();
 		a->s->now = now;
 		if (nr >= 0 && a->bus && pfd[nr].revents) {

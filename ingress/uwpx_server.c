@@ -401,7 +401,7 @@ static void accept_all(struct uwpx_server *s)
 
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-				log_warn("accept: %s", strerror(errno));
+				log_warn_errno("accept");
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			return;

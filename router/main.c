@@ -496,14 +496,14 @@ int main(int argc, char **argv)
 		gid_t gid = own ? (gid_t)role_gid[LISTENERS[i].role] : (gid_t)-1;
 		if (config_socket(&cfg, LISTENERS[i].name, path, sizeof path) == NULL ||
 		    (lfds[i] = sock_listen_as(path, SOCK_SEQPACKET, 0600, uid, gid)) < 0)
-			fatal("listening on %s/%s: %s", cfg.state_dir, LISTENERS[i].name, strerror(errno));
+			fatal_errno("listening on %s/%s", cfg.state_dir, LISTENERS[i].name);
 	}
 	counters_init(config_socket(&cfg, "statsd.sock", path, sizeof path) ? path : "");
 	daemon_privdrop(&cfg);
 	role_uids_finish();
 	sandbox_enter(&cfg, SANDBOX_ROUTER);
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
-		fatal("epoll: %s", strerror(errno));
+		fatal_errno("epoll");
 	for (size_t i = 0; i < NLISTEN; i++)
 		ep_set(lfds[i], LISTEN_TAG + (uint32_t)i, EPOLLIN, EPOLL_CTL_ADD);
 	{

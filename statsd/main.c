@@ -215,12 +215,12 @@ int main(int argc, char **argv)
 	if ((http = statsd_http_start(cfg.statsd.listen, routes, &sd, err, sizeof err)) == NULL)
 		fatal("statsd.listen: %s", err);
 	if (config_socket(&cfg, "statsd.sock", path, sizeof path) == NULL || (dfd = sock_listen(path, SOCK_DGRAM)) < 0)
-		fatal("counter socket: %s", strerror(errno));
+		fatal_errno("counter socket");
 	/* The sender's pid (the socket passes credentials) tells apart the gauges of several
 	 * instances of one daemon. */
 	if (config_socket(&cfg, "statsd-query.sock", path, sizeof path) == NULL ||
 	    (qfd = sock_listen(path, SOCK_SEQPACKET)) < 0)
-		fatal("query socket: %s", strerror(errno));
+		fatal_errno("query socket");
 	if ((sd.cluster = statsd_cluster_prepare(&cfg, opts.instance, &cl_failed)) == NULL && cl_failed)
 		fatal("cluster: cannot start");
 	daemon_privdrop(&cfg);
@@ -233,7 +233,7 @@ int main(int argc, char **argv)
 	epoll_ctl(epfd, EPOLL_CTL_ADD, qfd, &ev);
 	ev.data.u32 = TAG_HTTP;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, statsd_http_fd(http), &ev) < 0)
-		fatal("epoll: %s", strerror(errno));
+		fatal_errno("epoll");
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		clients[i].fd = -1;
 	if (statsd_test_clock())

@@ -139,7 +139,7 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
 	ev.data.fd = fd;
 	if (epoll_ctl(h->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 &&
 	    (errno != ENOENT || epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)) {
-		log_error("WNS: epoll for a libcurl socket: %s", strerror(errno));
+		log_error_errno("WNS: epoll for a libcurl socket");
 		return -1;
 	}
 	return 0;
@@ -250,7 +250,7 @@ static void *ch_open(const struct h2c_opts *o)
 	h->max_in_flight = o->max_in_flight;
 	if ((o->ca_file && o->ca_file[0] && (h->ca_file = strdup(o->ca_file)) == NULL) ||
 	    (h->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 || (h->m = curl_multi_init()) == NULL) {
-		log_error("WNS: cannot set up libcurl: %s", strerror(errno));
+		log_error_errno("WNS: cannot set up libcurl");
 		if (h->epfd >= 0)
 			close(h->epfd);
 		free(h->ca_file);
