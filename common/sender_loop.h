@@ -1,9 +1,9 @@
 /*
- * sender_loop: what the provider senders (apns-sender, fcm-sender, wns-sender) share around their
- * provider-specific code. One struct sender per daemon holds the router link
- * (sender_link.h), the jobs from PUSH to RESULT (sender_job.h), the HTTP/2 client and the
- * mass-invalidation guard, and runs the one loop: one thread, one epoll set over the router
- * socket and the HTTP/2 client's sockets. A provider supplies a struct sender_ops — its
+ * sender_loop: what the provider senders (apns-sender, fcm-sender, hms-sender, wns-sender) share
+ * around their provider-specific code. One struct sender per daemon holds the router link
+ * (sender_link.h), the jobs from PUSH to RESULT (sender_job.h), the HTTP client (h2client, or
+ * the provider's own: struct sender_http) and the mass-invalidation guard, and runs the one loop:
+ * one thread, one epoll set over the router socket and the HTTP client's sockets. A provider supplies a struct sender_ops — its
  * payload, its request (URL, headers, credential), its classifier, its credential refresh —
  * and keeps its own state behind ctx.
  */

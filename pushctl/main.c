@@ -8,6 +8,8 @@
  *                                      reads the registry (LMDB read-only, safe while running)
  *   pushctl -c CONFIG stats [--start DATE] [--end DATE]
  *                                      statsd's statistics windows as a table
+ *   pushctl -c CONFIG import-legacy FILE
+ *                                      a legacy server's SQLite database → router and statsd
  * -c CONFIG, --help and --version may stand anywhere on the line; `send` with -c takes the
  * server's public key, URL and route from that configuration.
  * Holds nothing beyond one run; never prints a secret key.
@@ -358,7 +360,8 @@ static int send_cmd(int argc, char **argv, const char *config)
 	} else {
 		printf("%.*s\n", (int)rlen, reply);
 	}
-	/* Success means code != 0 inside the reply (what the apps test). */
+	/* Success means "code": 1 inside the reply (the apps accept any code != 0; the server
+	 * answers 1 on success and 0 otherwise, docs/protocol.md §6.5). */
 	rc = (strstr((char *)reply, "\"code\": 1") != NULL) ? 0 : 1;
 	if (rc != 0)
 		fprintf(stderr, "pushctl: the server refused the request (see the reply above)\n");

@@ -1,7 +1,8 @@
 /*
  * router: shared state of the router process — the store, the peers (ingresses and sender
  * instances) and the job cache. main.c runs the loop; handle.c applies frames inside one
- * write transaction per batch (group commit); dispatch.c hands jobs to senders.
+ * write transaction per batch (group commit), xhandle.c those of UWPX and XMPP; dispatch.c
+ * hands jobs to senders.
  */
 #ifndef ROUTER_H
 #define ROUTER_H
@@ -131,9 +132,11 @@ void router_sender_gone(struct router *r, int slot);
  * result is counted as ignored (logged once per connection) and 0. */
 int router_result_held(struct router *r, int slot, uint64_t id);
 int router_reply(struct router *r, int slot, uint64_t gen, uint64_t id, uint32_t status);
+/* main.c: the peers */
 /* Sends a whole reply frame to an ingress (if it is still the same connection). */
 int router_send_frame(struct router *r, int slot, uint64_t gen, const uint8_t *buf, size_t len);
 void router_drop_peer(struct router *r, int slot, const char *why);
+/* handle.c: the retry delay after the given number of attempts */
 uint64_t router_backoff(const struct router *r, uint32_t attempts);
 /* cluster.c: cluster mode (docs/cluster.md). Reads the credentials (before privileges drop);
  * then runs the router on the bus until daemon_stop, instead of the socket loop. */
