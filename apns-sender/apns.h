@@ -2,8 +2,8 @@
  * apns: the APNs sender's own part; the router link, the jobs, the guard and the loop are
  * common/sender_*.c, driven through apns_ops. main.c checks the configuration and starts the
  * loop; send.c turns a job into an APNs request (apns_ops); classify.c maps an answer to an
- * outcome (providers.md §1.4); payload.c builds the body (bchat-onion.md §9.2, §9.4); auth.c
- * holds the provider token (JWT ES256) and its refresh.
+ * outcome (docs/senders.md, "apns-sender"); payload.c builds the body (docs/protocol.md §6.6);
+ * auth.c holds the provider token (JWT ES256) and its refresh.
  */
 #ifndef APNS_H
 #define APNS_H
@@ -42,12 +42,12 @@ void apns_classify(long status, const char *body, size_t len, const char *retry_
 		   struct guard_verdict *v);
 
 /* payload.c */
-/* The notification body of §9.2, or the reduced one of §9.4 (*reduced = 1) when the full one
- * would pass APNS_PAYLOAD_MAX bytes or data is not UTF-8. malloc'd, NUL-terminated; NULL on
+/* The notification body of docs/protocol.md §6.6, or the reduced one (*reduced = 1) when the full
+ * one would pass APNS_PAYLOAD_MAX bytes or data is not UTF-8. malloc'd, NUL-terminated; NULL on
  * allocation failure. */
 char *apns_payload(const char *title, const char *text, const char *data, size_t data_len, size_t *out_len,
 		   int *reduced);
-/* The p2-style body for an XMPP ad-hoc registration (uwpx-xmpp.md §5.5): high →
+/* The p2-style body for an XMPP ad-hoc registration (docs/senders.md, "Job kinds"): high →
  * {"aps":{"alert":{"title":"New message"},"sound":"default"}} (alert, priority 10), else
  * {"aps":{"content-available":1}} (background, priority 5). malloc'd, NULL when out of memory. */
 char *apns_xmpp_payload(int high, size_t *out_len);

@@ -1,7 +1,7 @@
 /*
  * auth: APNs credentials. With token authentication, holds the team's EC P-256 key and the
  * one provider token (JWT ES256) shared by every request, replaced when jwt_refresh_s old
- * (providers.md §1.3: not more often than every 20 min, so no 429
+ * (docs/senders.md, "apns-sender": not more often than every 20 min, so no 429
  * TooManyProviderTokenUpdates), or at once after ExpiredProviderToken. With certificate
  * authentication there is nothing to hold here: the HTTP client presents the certificate.
  * Trusts the key file the configuration names. Never logs the key or a JWT.

@@ -1,7 +1,7 @@
 /*
  * classify: one APNs answer (status, JSON body, Retry-After) to one outcome, exactly as the
- * table of providers.md §1.4 says. Pure: no state, no I/O, so the table is unit-tested row by
- * row. Trusts nothing in the body: an unreadable body is an unknown reason.
+ * table of docs/senders.md ("apns-sender") says. Pure: no state, no I/O, so the table is
+ * unit-tested row by row. Trusts nothing in the body: an unreadable body is an unknown reason.
  */
 #include "apns.h"
 #include <jansson.h>

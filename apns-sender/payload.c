@@ -1,7 +1,7 @@
 /*
- * payload: the APNs request body for a Bchat notification (bchat-onion.md §9.2) and its
- * reduced form when too large (§9.4), the p2-style body for XMPP ad-hoc registrations
- * (uwpx-xmpp.md §5.5), and the request path. Trusts nothing in data or the
+ * payload: the APNs request body for a Bchat notification (docs/protocol.md §6.6) and its
+ * reduced form when too large (docs/protocol.md §6.6), the p2-style body for XMPP ad-hoc
+ * registrations (docs/senders.md, "Job kinds"), and the request path. Trusts nothing in data or the
  * token: jansson escapes the one, percent-encoding guards the other. Holds nothing.
  */
 #include "apns.h"

@@ -1,11 +1,11 @@
 /*
- * send: the APNs part of a job's life (bchat-onion.md §9.2, providers.md §1.2), as the
- * callbacks of the shared sender (common/sender_job.c does the rest: admission, the transport
- * resend, the guard, the result). Builds the body (Bchat, or XMPP ad-hoc of uwpx-xmpp.md §5.5,
- * with its own topic, push type and priority), the request URL and headers with the
- * current provider token, and drops that token after ExpiredProviderToken so the one resend
- * gets a new JWT. Trusts the job's token only through apns_url()'s percent-encoding; holds
- * nothing beyond what struct apns holds.
+ * send: the APNs part of a job's life (docs/protocol.md §6.6, docs/senders.md "apns-sender"), as
+ * the callbacks of the shared sender (common/sender_job.c does the rest: admission, the transport
+ * resend, the guard, the result). Builds the body (Bchat, or XMPP ad-hoc of docs/senders.md "Job
+ * kinds", with its own topic, push type and priority), the request URL and headers with the current
+ * provider token, and drops that token after ExpiredProviderToken so the one resend gets a new JWT.
+ * Trusts the job's token only through apns_url()'s percent-encoding; holds nothing beyond what
+ * struct apns holds.
  */
 #include "apns.h"
 #include "daemon.h"

@@ -308,7 +308,7 @@ static int is_section(const char *name)
 	return 0;
 }
 
-/* Flavour presets (spec: bchat-onion.md §11) fill what the file left empty. */
+/* Flavour presets (docs/protocol.md §6.8) fill what the file left empty. */
 static void apply_flavour(struct config *c)
 {
 	int session = strcmp(c->onion.flavour, "session") == 0;

@@ -46,7 +46,7 @@ struct conf_ingress_uwpx {
 	long max_accounts;
 	struct conf_list channel_suffixes; /* ".notify.windows.com" */
 	struct conf_list channel_paths;	   /* "/" */
-	int allow_loopback_channels;	   /* tests only (uwpx-xmpp.md §1.8) */
+	int allow_loopback_channels;	   /* tests only (docs/uwpx.md, "Channel URIs") */
 	long test_push_deadline_ms;
 	long router_timeout_ms;
 };

@@ -103,7 +103,7 @@ enum frame_platform { PLATFORM_IOS = 1, PLATFORM_ANDROID = 2, PLATFORM_HUAWEI = 
 /*
  * What a FRAME_PUSH carries in TAG_DATA, by kind:
  *   KIND_BCHAT      the notify's data (base64 text); the sender builds the Bchat payload.
- *   KIND_WNS        the exact WNS raw body (compact sorted JSON, uwpx-xmpp.md §3.1); token = URI.
+ *   KIND_WNS        the exact WNS raw body (compact sorted JSON, docs/senders.md); token = URI.
  *   KIND_XMPP       compact JSON {"account":"<40 hex>","channel":"<40 hex>"?,"high":true|false}
  *                   for an ad-hoc FCM/APNs registration; the sender builds the p2-style message.
  */

@@ -1,5 +1,5 @@
 /*
- * guard: the mass-invalidation guard of providers.md §0.1, shared by the APNs and FCM
+ * guard: the mass-invalidation guard of docs/senders.md, shared by the APNs and FCM
  * senders. A few answers (APNs BadDeviceToken, FCM SENDER_ID_MISMATCH, …) mean "this token
  * is dead" but are also what every send gets when our own configuration is wrong; this module
  * decides which it is from the provider's recent answers, and pauses the provider when it is

@@ -1,7 +1,8 @@
 /*
  * guard: what the senders make of provider answers once classified — the verdict every
  * classifier fills in, and the mass-invalidation guard with the provider pause
- * (providers.md §0.1). One struct guard per provider configuration of a sender.
+ * (docs/senders.md, "Mass-invalidation guard"). One struct guard per provider configuration of a
+ * sender.
  */
 #ifndef GUARD_H
 #define GUARD_H
@@ -18,8 +19,9 @@
 #define GUARD_REASON_MAX 128	  /* TAG_REASON bound */
 #define GUARD_LINES_PER_S 20	  /* outcome log lines per second, the rest counted */
 
-/* One provider answer reduced to what the router needs (providers.md §0.1). Classifiers are
- * pure functions filling this; the sender and the guard adjust it before it is reported. */
+/* One provider answer reduced to what the router needs (docs/senders.md, "Outcomes and retries").
+ * Classifiers are pure functions filling this; the sender and the guard adjust it before it is
+ * reported. */
 struct guard_verdict {
 	uint32_t outcome;	  /* enum frame_outcome */
 	uint64_t retry_after_ms;  /* 0 = the router's own back-off */

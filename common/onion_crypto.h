@@ -1,5 +1,5 @@
 /*
- * onion_crypto: the primitives of the Bchat/Session onion-request layer (spec/bchat-onion.md §4):
+ * onion_crypto: the primitives of the Bchat/Session onion-request layer (docs/protocol.md §6.2):
  * X25519 agreement, the AES-GCM and XChaCha20 key derivations, seal/open in the wire layout
  * IV ‖ ct ‖ tag, and the server key files. Shared by the onion ingress and pushctl.
  */

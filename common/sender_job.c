@@ -105,7 +105,7 @@ static void on_answer(void *ctx, const struct h2c_response *r)
 	}
 	guard_settle(&s->guard, &v, mono_ms());
 	if (v.outcome == OUTCOME_TOKEN_DEAD && v.timestamp_ms == 0)
-		v.timestamp_ms = j->started_ms; /* the provider gave no time: the send's start (§0.1) */
+		v.timestamp_ms = j->started_ms; /* no provider time: the send's start */
 	if (v.outcome == OUTCOME_MESSAGE_FAILED || (v.outcome == OUTCOME_RETRY && r->status != 429))
 		log_info("%s: job %llu answered HTTP %ld: %.200s", s->ops->provider, (unsigned long long)j->id,
 			 r->status, r->body);

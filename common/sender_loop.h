@@ -47,7 +47,7 @@ struct sender_ops {
 	uint32_t kinds;		   /* SENDER_KIND(KIND_…) of every job kind taken; 0 = KIND_BCHAT only */
 	/* Builds j->body (malloc'd, freed with the job) from the PUSH's data, j->token and j->kind
 	 * being set (may note something for submit in j->pflags);
-	 * v comes zeroed. 0; 1 when it is the reduced form of bchat-onion.md §9.4 (then counted
+	 * v comes zeroed. 0; 1 when it is the reduced form of docs/protocol.md §6.6 (then counted
 	 * and logged here); or -1 with v filled: the job is then answered with v. */
 	int (*prepare)(struct sender_job *j, const char *data, size_t data_len, struct guard_verdict *v);
 	/* Sends (or resends) j with sender_job_send(), or parks it with sender_job_park() and

@@ -1,7 +1,8 @@
 /*
  * sender_xmpp: what a PUSH of kind KIND_XMPP carries for the APNs and FCM senders (frame.h):
  * compact JSON {"account":"<40 hex>","channel":"<40 hex>"?,"high":true|false} from an ad-hoc
- * registration's node (uwpx-xmpp.md §5.5). Each sender builds its p2-style payload from it.
+ * registration's node (docs/xmpp.md, "Ad-hoc registration"). Each sender builds its p2-style
+ * payload from it.
  */
 #ifndef SENDER_XMPP_H
 #define SENDER_XMPP_H

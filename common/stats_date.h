@@ -1,5 +1,5 @@
 /* stats_date: the statistics date format of /get_statistics_data and pushctl stats,
- * "YYYY-mm-dd HH:MM:SS" in local time (bchat-onion.md §10.3). */
+ * "YYYY-mm-dd HH:MM:SS" in local time (docs/protocol.md §6.7). */
 #ifndef STATS_DATE_H
 #define STATS_DATE_H
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /*
- * uwpx_uri: channel URI validation, written out rule by rule from uwpx-xmpp.md §1.8:
+ * uwpx_uri: channel URI validation, written out rule by rule from docs/uwpx.md, "Channel URIs":
  *   1. 1..2048 bytes of printable ASCII;
  *   2. scheme https (case-insensitive), no userinfo, no port, no fragment;
  *   3. host = one DNS label + a configured suffix (case-insensitive);

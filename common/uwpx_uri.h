@@ -1,9 +1,9 @@
 /*
- * uwpx_uri: the WNS channel URI allowlist (uwpx-xmpp.md §1.8). A pure function over bytes, so
- * the unit tests and the fuzzer call it without TLS or a router. This check is what keeps the
- * registration protocol from making the WNS sender POST to arbitrary URLs. ingress-uwpx checks
- * each channel URI when it arrives; the router checks it again before storing it or handing a
- * job to a sender, and wns-sender before it sends the access token anywhere.
+ * uwpx_uri: the WNS channel URI allowlist (docs/uwpx.md, "Channel URIs"). A pure function over
+ * bytes, so the unit tests and the fuzzer call it without TLS or a router. This check is what keeps
+ * the registration protocol from making the WNS sender POST to arbitrary URLs. ingress-uwpx checks
+ * each channel URI when it arrives; the router checks it again before storing it or handing a job
+ * to a sender, and wns-sender before it sends the access token anywhere.
  */
 #ifndef UWPX_URI_H
 #define UWPX_URI_H

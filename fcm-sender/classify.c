@@ -1,6 +1,6 @@
 /*
  * classify: one FCM HTTP v1 answer (status, JSON error body, Retry-After) to one outcome,
- * exactly as the table of providers.md §2.4 says. The errorCode comes from the details
+ * exactly as the table of docs/senders.md ("fcm-sender") says. The errorCode comes from the details
  * element of type FcmError, never from the HTTP status alone. Pure: no state, no I/O, so the
  * table is unit-tested row by row. Trusts nothing in the body.
  */

@@ -2,8 +2,8 @@
  * fcm: the FCM sender's own part; the router link, the jobs, the guard and the loop are
  * common/sender_*.c, driven through fcm_ops. main.c checks the configuration and starts the
  * loop; send.c turns a job into an FCM HTTP v1 request (fcm_ops); classify.c maps an answer
- * to an outcome (providers.md §2.4); payload.c builds the message (bchat-onion.md §9.3,
- * §9.4); auth.c holds the service account and the OAuth access token.
+ * to an outcome (docs/senders.md, "fcm-sender"); payload.c builds the message (docs/protocol.md
+ * §6.6); auth.c holds the service account and the OAuth access token.
  */
 #ifndef FCM_H
 #define FCM_H
@@ -44,12 +44,12 @@ void fcm_classify(long status, const char *body, size_t len, const char *retry_a
 		  struct guard_verdict *v);
 
 /* payload.c */
-/* The message of §9.3, or with the data map {"ENCRYPTED_DATA_TOO_LARGE":"1"} (*reduced = 1)
- * when data would pass FCM_DATA_MAX or is not UTF-8. malloc'd; NULL when the token is not
- * UTF-8 or memory ran out. */
+/* The message of docs/protocol.md §6.6, or with the data map {"ENCRYPTED_DATA_TOO_LARGE":"1"}
+ * (*reduced = 1) when data would pass FCM_DATA_MAX or is not UTF-8. malloc'd; NULL when the token
+ * is not UTF-8 or memory ran out. */
 char *fcm_message(const char *token, size_t token_len, const char *data, size_t data_len, size_t *out_len,
 		  int *reduced);
-/* The data-only message for an XMPP ad-hoc registration (uwpx-xmpp.md §5.5):
+/* The data-only message for an XMPP ad-hoc registration (docs/senders.md, "Job kinds"):
  * {"message":{"token":…,"data":{"account":…,"channel"?:…},"android":{"priority":"HIGH"|"NORMAL",
  * "collapse_key":<first 6 characters of channel, else account>}}}. malloc'd; NULL when the
  * token is not UTF-8 or memory ran out. */

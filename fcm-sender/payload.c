@@ -1,8 +1,8 @@
 /*
- * payload: the FCM HTTP v1 message for a Bchat notification (bchat-onion.md §9.3): a data
- * message only, never a notification block, and the reduced data map of §9.4 when the data
- * is too large; and the p2-style data message for an XMPP ad-hoc registration
- * (uwpx-xmpp.md §5.5). Trusts nothing in the token or data: jansson escapes both. Holds
+ * payload: the FCM HTTP v1 message for a Bchat notification (docs/protocol.md §6.6): a data
+ * message only, never a notification block, and the reduced data map of docs/protocol.md §6.6 when
+ * the data is too large; and the p2-style data message for an XMPP ad-hoc registration
+ * (docs/senders.md, "Job kinds"). Trusts nothing in the token or data: jansson escapes both. Holds
  * nothing.
  */
 #include "fcm.h"

@@ -1,8 +1,8 @@
 /*
- * send: the FCM part of a job's life (bchat-onion.md §9.3, providers.md §2.1), as the
+ * send: the FCM part of a job's life (docs/protocol.md §6.6, docs/senders.md "fcm-sender"), as the
  * callbacks of the shared sender (common/sender_job.c does the rest: admission, the transport
- * resend, the guard, the result). Builds the message (Bchat, or XMPP ad-hoc of uwpx-xmpp.md
- * §5.5), sends it to the project's send URL with
+ * resend, the guard, the result). Builds the message (Bchat, or XMPP ad-hoc of docs/senders.md
+ * "Job kinds"), sends it to the project's send URL with
  * the OAuth access token, or parks the job while there is none (auth.c releases it, or fails
  * it when the token endpoint refuses us; the loop fails it past the request deadline); a 401
  * drops the access token so the one resend waits for a new one. Trusts nothing in the token

@@ -1,6 +1,6 @@
 /*
  * bchat_request: validates a decrypted Bchat/Session request (v2/v3 JSON, v4 bencode) into one
- * action with its arguments, and builds the exact inner reply bytes (spec/bchat-onion.md §5–§7).
+ * action with its arguments, and builds the exact inner reply bytes (docs/protocol.md §6.3–§6.5).
  * Trusts nothing: the plaintext came from an anonymous client. Every string is length-checked,
  * NUL-checked and copied; a request is either returned whole or not at all.
  *
@@ -9,9 +9,10 @@
  *   2. endpoint (one leading '/' stripped)                                     → Invalid endpoint
  *   3. body (v2: absent/null/"" = {}, a string must hold an object, or an object;
  *            v4: absent/empty element = {}, else an object)                     → Invalid request
- *   4. arguments, one field at a time in the order §6 lists them, each field deciding Missing
- *      (absent, null, "") before Invalid (wrong type, U+0000, length, format) — so a request with
- *      an invalid token and no pubKey answers Invalid parameter (token comes first).
+ *   4. arguments, one field at a time in the order docs/protocol.md §2 lists them, each field
+ *      deciding Missing (absent, null, "") before Invalid (wrong type, U+0000, length, format) —
+ *      so a request with an invalid token and no pubKey answers Invalid parameter (token comes
+ *      first).
  */
 #include "bchat_request.h"
 #include "bencode.h"
@@ -23,9 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A "\u0000" inside a string must be answered Invalid parameter (§5.4), not fail the whole
- * document. Numbers are never read, so a huge integer in an unused field does not sink the
- * request (only one too large for a double does, as it always has). */
+/* A "\u0000" inside a string must be answered Invalid parameter (docs/protocol.md §6.3), not fail
+ * the whole document. Numbers are never read, so a huge integer in an unused field does not sink
+ * the request (only one too large for a double does, as it always has). */
 #define BCHAT_JSON_FLAGS JSCAN_ALLOW_NUL
 
 static const struct bchat_config default_config = {1, "bd", BCHAT_MAX_GROUPS_DEFAULT};
@@ -90,7 +91,8 @@ enum bchat_device bchat_resolve_device(const char *device, size_t device_len, co
 			if (device_len == strlen(names[i].name) &&
 			    memcmp(device, names[i].name, device_len) == 0)
 				return names[i].dev;
-	/* APNs tokens are hex of no promised length; FCM tokens are never pure hex (§6.1). */
+	/* APNs tokens are hex of no promised length; FCM tokens are never pure hex
+	 * (docs/protocol.md §2). */
 	if (token_len < 64 || token_len > 200 || token_len % 2 != 0)
 		return BCHAT_DEV_ANDROID;
 	for (size_t i = 0; i < token_len; i++)
@@ -156,10 +158,10 @@ static enum bchat_error arg_token(struct jval args, struct bchat_request *r)
 	return keep(bchat_valid_token(s, n), s, n, &r->token, &r->token_len);
 }
 
-/* `device` is optional and only its three exact values mean anything: §6.1 sends every other
- * value — another string, "", a number, a string with U+0000 — to the token rule rather than to
- * an error, because the legacy error on unknown values was the bug (§13.3). A string of more
- * than 64 raw bytes unescapes to more than 10, so cannot be one of the three. */
+/* `device` is optional and only its three exact values mean anything: docs/protocol.md §2 sends
+ * every other value — another string, "", a number, a string with U+0000 — to the token rule rather
+ * than to an error, because the legacy error on unknown values was the bug. A string of more than
+ * 64 raw bytes unescapes to more than 10, so cannot be one of the three. */
 static void arg_device(struct jval args, struct bchat_request *r)
 {
 	struct jval v = jscan_get(args, "device");
@@ -230,7 +232,8 @@ static enum bchat_error parse_args(const struct bchat_config *c, enum bchat_acti
 			return e;
 		return arg_id(c, args, "pubKey", &r->pubkey, &r->pubkey_len);
 	case BCHAT_NOTIFY:
-		/* send_to is an id or a closed-group key; both have the id shape (§5.4). */
+		/* send_to is an id or a closed-group key; both have the id shape (docs/protocol.md
+		 * §6.3). */
 		if ((e = arg_id(c, args, "send_to", &r->send_to, &r->send_to_len)) != BCHAT_OK)
 			return e;
 		return get_str(args, "data", &r->data, &r->data_len);
@@ -238,7 +241,8 @@ static enum bchat_error parse_args(const struct bchat_config *c, enum bchat_acti
 	return BCHAT_INVALID_ENDPOINT;
 }
 
-/* Finds the action an endpoint string names, after stripping one leading '/' (§5.3). */
+/* Finds the action an endpoint string names, after stripping one leading '/'
+ * (docs/protocol.md §6.3). */
 static int find_action(struct jval v, enum bchat_action *a)
 {
 	char buf[256], *s = buf;
@@ -362,8 +366,8 @@ const char *bchat_error_str(enum bchat_error e)
 	return "Invalid request";
 }
 
-/* §6.8: the inner status, code and message of an outcome; *msg is malloc'd and already
- * JSON-escaped (the product name comes from configuration and may need it). */
+/* docs/protocol.md §6.5: the inner status, code and message of an outcome; *msg is malloc'd and
+ * already JSON-escaped (the product name comes from configuration and may need it). */
 static int reply_parts(enum bchat_error e, const char *product, int *status, int *code, char **msg)
 {
 	char raw[256];

@@ -1,5 +1,5 @@
 /*
- * bchat_request: the decrypted Bchat/Session push request (spec/bchat-onion.md §5–§7):
+ * bchat_request: the decrypted Bchat/Session push request (docs/protocol.md §6.3–§6.5):
  * v2/v3 JSON or v4 bencode → one validated action, and the exact inner reply bytes.
  */
 #ifndef BCHAT_REQUEST_H
@@ -17,8 +17,8 @@ enum bchat_action {
 
 enum bchat_device { BCHAT_DEV_IOS = 1, BCHAT_DEV_ANDROID = 2, BCHAT_DEV_HUAWEI = 3 };
 
-/* Outcomes, each with its fixed reply (§6.8). BCHAT_SERVER_BUSY is also what a parse that runs
- * out of memory returns: the client retries later, as for a full queue. */
+/* Outcomes, each with its fixed reply (docs/protocol.md §6.5). BCHAT_SERVER_BUSY is also what a
+ * parse that runs out of memory returns: the client retries later, as for a full queue. */
 enum bchat_error {
 	BCHAT_OK,
 	BCHAT_MISSING_PARAMETER,
@@ -57,31 +57,35 @@ struct bchat_request {
 	size_t send_to_len;
 	char *data; /* notify data, verbatim; the caller applies max_data_len */
 	size_t data_len;
-	enum bchat_device device; /* register*: resolved per §6.1; otherwise 0 */
+	enum bchat_device device; /* register*: resolved per docs/protocol.md §2; otherwise 0 */
 	char **groups;		  /* legacyGroupPublicKeys, in request order */
 	size_t *group_lens;
 	size_t ngroups;
 };
 
-/* v2/v3: pt is the JSON object of §5.1. out is zeroed first and left zeroed on error, so
- * bchat_request_free() is always safe. */
+/* v2/v3: pt is the JSON object of docs/protocol.md §6.3. out is zeroed first and left zeroed on
+ * error, so bchat_request_free() is always safe. */
 enum bchat_error bchat_parse_v2(const struct bchat_config *c, const unsigned char *pt, size_t len,
 				struct bchat_request *out);
-/* v4: pt is the bencoded list of §5.2; otherwise as bchat_parse_v2(). */
+/* v4: pt is the bencoded list of docs/protocol.md §6.3; otherwise as bchat_parse_v2(). */
 enum bchat_error bchat_parse_v4(const struct bchat_config *c, const unsigned char *pt, size_t len,
 				struct bchat_request *out);
 /* Frees every copy; the struct is left zeroed. */
 void bchat_request_free(struct bchat_request *r);
-/* §6.1 device resolution from the `device` value (NULL when absent or null) and the token. */
-/* §5.4: an id (or closed-group key) under c; a device token (1–1024 printable ASCII, no space). */
+/* docs/protocol.md §2 device resolution from the `device` value (NULL when absent or null) and the
+ * token. */
+/* docs/protocol.md §6.3: an id (or closed-group key) under c; a device token (1–1024 printable
+ * ASCII, no space). */
 int bchat_valid_id(const struct bchat_config *c, const char *s, size_t n);
 int bchat_valid_token(const char *s, size_t n);
 enum bchat_device bchat_resolve_device(const char *device, size_t device_len, const char *token,
 				       size_t token_len);
-/* Inner v2 reply JSON for the outcome, exact bytes of §7.1 (product "Bchat" or "Session"; NULL
- * means "Bchat"). malloc'd, NUL-terminated, *len excludes the NUL; NULL when out of memory. */
+/* Inner v2 reply JSON for the outcome, exact bytes of docs/protocol.md §6.5 (product "Bchat" or
+ * "Session"; NULL means "Bchat"). malloc'd, NUL-terminated, *len excludes the NUL; NULL when out of
+ * memory. */
 unsigned char *bchat_reply_v2(enum bchat_error e, const char *product, size_t *len);
-/* Inner v4 reply bencode for the outcome, exact bytes of §7.2; otherwise as bchat_reply_v2(). */
+/* Inner v4 reply bencode for the outcome, exact bytes of docs/protocol.md §6.5; otherwise as
+ * bchat_reply_v2(). */
 unsigned char *bchat_reply_v4(enum bchat_error e, const char *product, size_t *len);
 /* The HTTP body of a v2 reply, {"result":"<padded base64 of sealed>"}\n; malloc'd,
  * NUL-terminated, *out_len excludes the NUL; NULL when out of memory or too large. */

@@ -1,6 +1,6 @@
 /*
- * bencode: the small subset of bencode the onion v4 protocol uses (spec/bchat-onion.md §5.2,
- * §7.2): a list of one or two byte strings, "l<len>:<bytes>[<len>:<bytes>]e".
+ * bencode: the small subset of bencode the onion v4 protocol uses (docs/protocol.md §6.3,
+ * docs/protocol.md §6.5): a list of one or two byte strings, "l<len>:<bytes>[<len>:<bytes>]e".
  */
 #ifndef BENCODE_H
 #define BENCODE_H

@@ -1,5 +1,5 @@
 /*
- * ingress-onion: the Bchat onion-request endpoint (bchat-onion.md). Plain HTTP/1.1 from the
+ * ingress-onion: the Bchat onion-request endpoint (docs/protocol.md). Plain HTTP/1.1 from the
  * last onion relay; the body is decrypted with the server's X25519 key, the action parsed and
  * validated, and registry changes and notifies are forwarded to the router as frames. The
  * encrypted success reply is written only after the router has committed the change.

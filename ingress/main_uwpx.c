@@ -1,5 +1,5 @@
 /*
- * ingress-uwpx: the UWPX registration listener (uwpx-xmpp.md §1). TLS on port 1997; each
+ * ingress-uwpx: the UWPX registration listener (docs/uwpx.md). TLS on port 1997; each
  * NUL-terminated JSON message is validated here and turned into one router frame
  * (FRAME_UWPX_CHANNEL, _ACCOUNTS or _TEST); the reply is written once the router has answered.
  * Holds the TLS key. May not open LMDB or reach providers: the router and the WNS sender do.

@@ -1,5 +1,5 @@
 /*
- * ingress-xmpp: the XEP-0114 component and XEP-0357 app server (uwpx-xmpp.md §2, §5).
+ * ingress-xmpp: the XEP-0114 component and XEP-0357 app server (docs/xmpp.md).
  * Connects to the user's XMPP server's component port, authenticates with the shared secret,
  * answers publishes and ad-hoc commands after asking the router, and reconnects with back-off.
  * Single-threaded: one poll loop owns the XMPP socket and the router socket (in cluster mode the

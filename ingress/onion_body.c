@@ -1,6 +1,6 @@
 /*
  * onion_body: turns the bytes a relay POSTs (u32le N ‖ ciphertext ‖ JSON trailer) into the
- * key and plaintext of one onion request, following spec/bchat-onion.md §3–§4 step by step.
+ * key and plaintext of one onion request, following docs/protocol.md §6.1–§6.2 step by step.
  * Trusts nothing in the body: N is checked in 64 bits, the trailer is strictly validated
  * (json_scan.c), and decryption failures are reported, never half-used.
  */
@@ -55,9 +55,10 @@ static int decode_sodium(const char *s, size_t len, int b64_variant, unsigned ch
 	return rc == 0 && n == 32 ? 0 : -1;
 }
 
-/* §3 ephemeral_key encodings. Lengths do not overlap (64 hex, 43/44 base64, 52 z-base-32), so
- * the length picks the decoder. Base64 is accepted on v2 too (the spec allows it, it costs
- * nothing and cannot be mistaken for hex); z-base-32 only where allow_b32z (v4 routes). */
+/* docs/protocol.md §6.1 ephemeral_key encodings. Lengths do not overlap (64 hex, 43/44 base64, 52
+ * z-base-32), so the length picks the decoder. Base64 is accepted on v2 too (the protocol allows
+ * it, it costs nothing and cannot be mistaken for hex); z-base-32 only where allow_b32z (v4
+ * routes). */
 static int decode_ephemeral(const char *s, size_t len, int allow_b32z, unsigned char out[32])
 {
 	if (len == 64)
@@ -81,7 +82,7 @@ static enum onion_body_error parse_enc_type(struct jval v, enum onion_cipher *c)
 		*c = ONION_AES_GCM;
 		return ONION_OK;
 	}
-	/* aes-cbc/cbc are deliberately unsupported (no app uses them; §4.2). */
+	/* aes-cbc/cbc are deliberately unsupported (no app uses them; docs/protocol.md §6.2). */
 	if (jscan_str_is(v, "aes-gcm") || jscan_str_is(v, "gcm")) {
 		*c = ONION_AES_GCM;
 		return ONION_OK;

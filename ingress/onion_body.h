@@ -1,5 +1,5 @@
 /*
- * onion_body: the server side of an onion request body (spec/bchat-onion.md §3, §4, §7.3):
+ * onion_body: the server side of an onion request body (docs/protocol.md §6.1, §6.2, §6.5):
  * u32le N ‖ N bytes ciphertext ‖ JSON trailer → agreed key and decrypted plaintext.
  */
 #ifndef ONION_BODY_H

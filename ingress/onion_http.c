@@ -372,7 +372,7 @@ static void process(struct onion_conn *c)
 	memset(&salts, 0, sizeof salts);
 	for (size_t i = 0; i < sl->n && i < ONION_SALTS_MAX; i++)
 		salts.names[salts.n++] = sl->v[i];
-	/* z-base-32 ephemeral keys exist only on v4 (bchat-onion.md §3). */
+	/* z-base-32 ephemeral keys exist only on v4 (docs/protocol.md §1). */
 	oe = onion_body_open(srv->sk, srv->pk, &salts, c->route == ROUTE_V4, c->body, c->len, &c->req);
 	if (oe != ONION_OK) {
 		counter_add(oe == ONION_E_DECRYPT ? CTR_ONION_DECRYPT_FAILED : CTR_ONION_BAD_REQUESTS, 1);
@@ -395,7 +395,7 @@ static void process(struct onion_conn *c)
 	if (c->br.action == BCHAT_NOTIFY) {
 		counter_add(CTR_MESSAGES_TOTAL, 1);
 		if (c->br.data_len > (size_t)cfg->onion.max_data_len) {
-			/* Accepted and dropped, as the legacy server did (§6.7 step 1). */
+			/* Accepted and dropped, as the legacy server did (docs/protocol.md §6.4). */
 			counter_add(CTR_MESSAGES_OVERSIZED, 1);
 			log_info("notify dropped: data is %zu bytes, the limit is %ld", c->br.data_len, cfg->onion.max_data_len);
 			reply(c, BCHAT_OK);

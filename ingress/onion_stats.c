@@ -1,5 +1,5 @@
 /*
- * onion_stats: POST /get_statistics_data (bchat-onion.md §10.3). Checks HTTP Basic auth
+ * onion_stats: POST /get_statistics_data (docs/protocol.md §6.7). Checks HTTP Basic auth
  * (password only; the decision, its hash forms, the one-check-at-a-time rule and the
  * per-source failure limit are described in onion_stats.h), validates the filters, then asks
  * statsd for the window rows and the router for the device and id counts — both over the
@@ -392,7 +392,7 @@ int onion_stats_begin(struct onion_server *s, struct onion_conn *c, struct route
 		return 0;
 	}
 	if (len > 0) {
-		/* Parsed whatever the Content-Type says (§10.4 item 5). */
+		/* Parsed whatever the Content-Type says (docs/protocol.md §6.7). */
 		req = json_loadb((const char *)body, len, 0, NULL);
 		if (!json_is_object(req)) {
 			json_decref(req);

@@ -21,7 +21,7 @@
 
 enum uwpx_action { UWPX_SET_CHANNEL_URI = 1, UWPX_SET_PUSH_ACCOUNTS, UWPX_REQUEST_TEST_PUSH };
 
-/* Parse outcomes and reply kinds; UWPX_E_* are the §1.5 rows, in order. */
+/* Parse outcomes and reply kinds; UWPX_E_* are the docs/uwpx.md "Errors" rows, in order. */
 enum uwpx_result {
 	UWPX_OK = 0,
 	UWPX_EMPTY,		/* nothing but (a BOM and) the NUL: no reply */
@@ -75,7 +75,7 @@ long uwpx_frame_end(const uint8_t *buf, size_t len, size_t max);
  * anything else is the error to answer. */
 enum uwpx_result uwpx_parse(const struct uwpx_limits *lim, const uint8_t *msg, size_t len, struct uwpx_request *req);
 
-/* The exact §1.5 string for an error, or NULL for UWPX_OK/UWPX_EMPTY. */
+/* The exact docs/uwpx.md "Errors" string for an error, or NULL for UWPX_OK/UWPX_EMPTY. */
 const char *uwpx_error_string(enum uwpx_result r);
 
 /* Builds a plain reply: success for UWPX_OK, else the error. Returns a malloc'd buffer holding

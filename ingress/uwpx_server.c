@@ -545,7 +545,7 @@ static void answer(struct uwpx_server *s, size_t slot, const struct frame *f, in
 	if (f != NULL && f->type == FRAME_REPLY)
 		st = frame_u32(f, TAG_STATUS, STATUS_ERROR);
 	if (f == NULL && deadline && q->action == UWPX_REQUEST_TEST_PUSH)
-		r = UWPX_OK; /* outcome unknown at the deadline: the push stays queued (§1.6) */
+		r = UWPX_OK; /* unknown at the deadline: stays queued (docs/uwpx.md) */
 	else if (f != NULL && st == STATUS_OK && (q->action != UWPX_SET_PUSH_ACCOUNTS))
 		r = UWPX_OK;
 	else if (f != NULL && st == STATUS_NOT_FOUND && q->action != UWPX_SET_CHANNEL_URI)

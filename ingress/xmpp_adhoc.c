@@ -1,7 +1,8 @@
 /*
- * xmpp_adhoc: optional XEP-0050 registration of FCM / APNs tokens (uwpx-xmpp.md §5), p2
- * compatible: register-push-{fcm,apns} and unregister-push-{fcm,apns}, their disco entries, the
- * identity / account / channel hashes, and the reply forms with status='completed'.
+ * xmpp_adhoc: optional XEP-0050 registration of FCM / APNs tokens (docs/xmpp.md, "Ad-hoc
+ * registration"), p2 compatible: register-push-{fcm,apns} and unregister-push-{fcm,apns}, their
+ * disco entries, the identity / account / channel hashes, and the reply forms with
+ * status='completed'.
  */
 #include "xmpp_internal.h"
 #include "counters.h"

@@ -1,8 +1,8 @@
 /*
- * xmpp_dispatch: what the component does with each inbound stanza (uwpx-xmpp.md §2.4–§2.7):
- * disco, ping, XEP-0357 publishes (checks 1–4 here, the rest by the router), unknown IQs.
- * The sender's JID and the message body never leave this file: a publish becomes node, secret,
- * the lowercase domain of `from`, two counts and a high-priority flag.
+ * xmpp_dispatch: what the component does with each inbound stanza (docs/xmpp.md, "Stanza dispatch"
+ * and "Publish"): disco, ping, XEP-0357 publishes (checks 1–4 here, the rest by the router),
+ * unknown IQs. The sender's JID and the message body never leave this file: a publish becomes node,
+ * secret, the lowercase domain of `from`, two counts and a high-priority flag.
  */
 #include "xmpp_internal.h"
 #include "counters.h"

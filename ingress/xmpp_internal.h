@@ -35,7 +35,8 @@ struct xs_iq {
 /* Writes `<iq type='T' from=.. to=.. id=..` (no closing bracket). */
 void xs_iq_open(struct xsess *s, const char *type, const struct xs_iq *q);
 void xs_reply_empty(struct xsess *s, const struct xs_iq *q);
-/* <iq type='error'><error type=…><cond/></error></iq>; the type follows the condition (§2.4). */
+/* <iq type='error'><error type=…><cond/></error></iq>; the type follows the condition (docs/xmpp.md
+ * "Stanza dispatch"). */
 void xs_reply_error(struct xsess *s, const struct xs_iq *q, const char *cond);
 /* A free pending slot with its frame id set, holding copies of q; NULL when the table is full. */
 struct xs_pending *xs_pend_new(struct xsess *s, enum xp_kind kind, const struct xs_iq *q);
@@ -67,10 +68,12 @@ struct jid {
 /* Parses [local@]domain[/resource]; -1 when it is not a JID (empty parts, '@' in the domain,
  * parts over 1023 bytes, whitespace or control characters in local or domain). */
 int jid_parse(const char *s, struct jid *j);
-/* Summary count (§2.7): decimal integer clamped to 0..2^31-1; NULL, empty or invalid → 0. */
+/* Summary count (docs/xmpp.md "Publish"): decimal integer clamped to 0..2^31-1; NULL, empty or
+ * invalid → 0. */
 uint32_t xmpp_parse_count(const char *s);
-/* Ad-hoc identifiers (§5.5, docs/xmpp.md): identity = SHA-256(bare ‖ 0 ‖ device ‖ 0 ‖ room or ""),
- * account = hex SHA-1(bare ‖ 0 ‖ device), channel = hex SHA-1(room ‖ 0 ‖ device) (room != NULL). */
+/* Ad-hoc identifiers (docs/xmpp.md, "Ad-hoc registration"): identity = SHA-256(bare ‖ 0 ‖ device ‖
+ * 0 ‖ room or ""), account = hex SHA-1(bare ‖ 0 ‖ device), channel = hex SHA-1(room ‖ 0 ‖ device)
+ * (room != NULL). */
 void xmpp_adhoc_identity(const char *bare, const char *device, const char *room, uint8_t out[32]);
 void xmpp_adhoc_account(const char *bare, const char *device, char out[41]);
 void xmpp_adhoc_channel(const char *room, const char *device, char out[41]);

@@ -1,5 +1,5 @@
 /*
- * xmpp_session: one XEP-0114 component stream without the socket (uwpx-xmpp.md §2, §5).
+ * xmpp_session: one XEP-0114 component stream without the socket (docs/xmpp.md).
  * The caller starts a stream, feeds it the server's bytes, writes out whatever the session put
  * in its output buffer, and hands it the router's frames. The session does the handshake,
  * answers disco and ping, validates publishes and ad-hoc commands, turns them into router
@@ -88,8 +88,9 @@ void xmpp_handshake_hex(const char *stream_id, const char *secret, char out[41])
  * digits; 0, or -1 with out empty when libcrypto cannot compute it. */
 int xmpp_sha1_hex(const char *a, const char *b, int nul_between, char out[41]);
 
-/* Reconnect back-off (§2.1, §2.2): 1 s doubling to 60 s, ±20 % jitter, reset after a connection
- * stayed up 60 s; conflict → at least 30 s; not-authorized / host-unknown → maximum. */
+/* Reconnect back-off (docs/xmpp.md, "What it does"): 1 s doubling to 60 s, ±20 % jitter, reset
+ * after a connection stayed up 60 s; conflict → at least 30 s; not-authorized / host-unknown →
+ * maximum. */
 struct xmpp_backoff {
 	uint32_t base_ms; /* 0 = initial */
 };

@@ -1,5 +1,5 @@
 /*
- * xmpp_xml: the XML side of the XEP-0114 component (uwpx-xmpp.md §2.3). An incremental,
+ * xmpp_xml: the XML side of the XEP-0114 component (docs/xmpp.md, "XML handling"). An incremental,
  * namespace-aware expat stream reader that enforces XMPP's restricted XML and the caps (stanza
  * bytes, element depth, attributes per element) and hands every complete top-level element as a
  * small tree; and an output buffer that escapes text and attribute values.

@@ -1,14 +1,14 @@
 /*
  * import_legacy: `pushctl -c CONFIG import-legacy FILE` migrates a Bchat/Session legacy push
- * server's SQLite database (bchat-onion.md §12) into a running pushpipe.
+ * server's SQLite database (docs/protocol.md §6.9) into a running pushpipe.
  *
  * The router stays the registry's only writer: every row becomes the frame the onion ingress
  * would have sent for it (REGISTER, SUBSCRIBE), so rows go through the same durable commit and
  * the same rules (one id per token: a token seen under several ids ends with the last row's).
- * Rows are validated exactly as §5.4 validates requests under the configured id settings;
- * rejected rows are skipped and reported by table and rowid, never with a whole token.
- * statistics_table rows go to statsd (FRAME_STATS_IMPORT), which keeps their original bounds.
- * The database is opened read-only; the legacy server may still be running.
+ * Rows are validated exactly as docs/protocol.md §6.3 validates requests under the configured id
+ * settings; rejected rows are skipped and reported by table and rowid, never with a whole token.
+ * statistics_table rows go to statsd (FRAME_STATS_IMPORT), which keeps their original bounds. The
+ * database is opened read-only; the legacy server may still be running.
  */
 #include "../ingress/bchat_request.h"
 #include "stats_row.h"

@@ -34,7 +34,8 @@ static int pick_sender(struct router *r, uint32_t platform)
 enum wns_state { WNS_SEND, WNS_DROP, WNS_HOLD };
 
 /* A WNS job whose channel died (or whose device expired) since it was queued is not sent; nor
- * is one whose channel backs off after a 406 before the back-off ends (uwpx-xmpp.md §3.3). */
+ * is one whose channel backs off after a 406 before the back-off ends (docs/senders.md, "Throttled
+ * channels"). */
 static enum wns_state wns_state(struct router *r, MDB_txn *txn, const struct outbox_job *j, uint64_t now)
 {
 	static struct xdevice d;

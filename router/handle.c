@@ -219,7 +219,8 @@ uint64_t router_backoff(const struct router *r, uint32_t attempts)
 		d *= 2;
 	if (d > cap)
 		d = cap;
-	/* ±20 % jitter so retries of one burst do not arrive together (providers.md §0.1). */
+	/* ±20 % jitter so retries of one burst do not arrive together (docs/senders.md, "Outcomes
+	 * and retries"). */
 	return d * 80 / 100 + randombytes_uniform((uint32_t)(d * 40 / 100 + 1));
 }
 

@@ -223,7 +223,8 @@ int registry_register(MDB_txn *txn, const struct store *s, const char *id, size_
 	    mdb_get(txn, s->ids, &k, &v) == 0 && (uint64_t)rec_entries(v.mv_data, v.mv_size) >= s->max_tokens)
 		return REG_LIMIT; /* a new token for an id that has as many as it may */
 	if (rc == 1 && (hlen != elen || memcmp(holder, enc, elen) != 0)) {
-		/* One id per token: registering it elsewhere moves it (§6.2 step 2). */
+		/* One id per token: registering it elsewhere moves it (docs/protocol.md §6.4,
+		 * register). */
 		if (remove_entry(txn, s, holder, hlen, token, token_len) < 0)
 			return -1;
 		rc = 0;
@@ -250,7 +251,7 @@ int registry_register(MDB_txn *txn, const struct store *s, const char *id, size_
 	}
 	buf[0] = legacy_groups_only ? 1 : 0;
 	buf[off] = (unsigned char)device;
-	buf[off + 1] = 0; /* re-registration resets the failure count (§6.2 step 3) */
+	buf[off + 1] = 0; /* re-registering resets the failure count (docs/protocol.md §6.4) */
 	wr64le(buf + off + 2, now);
 	buf[off + 10] = (unsigned char)token_len;
 	buf[off + 11] = (unsigned char)(token_len >> 8);
@@ -347,7 +348,8 @@ int registry_unsubscribe(MDB_txn *txn, const struct store *s, const char *group,
 
 	if ((rc = mdb_get(txn, s->gmembers, &k, &any)) != 0)
 		return rc == MDB_NOTFOUND ? 0 : -1;
-	/* The last member's leaving deletes the key, and so the group, durably (§13 item 1). */
+	/* The last member's leaving deletes the key, and so the group, durably (the legacy server
+	 * lost this removal on restart). */
 	if ((rc = mdb_del(txn, s->gmembers, &k, &v)) != 0 && rc != MDB_NOTFOUND)
 		return -1;
 	if ((rc = mdb_del(txn, s->idgroups, &ik, &iv)) != 0 && rc != MDB_NOTFOUND)

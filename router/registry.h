@@ -1,6 +1,6 @@
 /*
  * registry: which device tokens belong to which Bchat id, and which ids are in which
- * closed group (bchat-onion.md §6). Every function works inside the caller's write or
+ * closed group (docs/protocol.md §6.4). Every function works inside the caller's write or
  * read transaction, so a request's changes commit (or not) as one.
  */
 #ifndef REGISTRY_H
@@ -41,7 +41,7 @@ int registry_subscribe(MDB_txn *txn, const struct store *s, const char *group, s
 /* 1 when the group existed, 0 when unknown, -1 on a store error. */
 int registry_unsubscribe(MDB_txn *txn, const struct store *s, const char *group, size_t group_len, const char *id,
 			 size_t id_len);
-/* Resolves a notify target to tokens (§6.7); -1 on a store error. */
+/* Resolves a notify target to tokens (docs/protocol.md §6.4); -1 on a store error. */
 int registry_resolve(MDB_txn *txn, const struct store *s, const char *send_to, size_t len, int skip_lgo,
 		     enum registry_target *target, registry_token_fn fn, void *arg);
 /* Provider feedback: removes the token unless it was registered after ts_ms. 1 = removed. */

@@ -119,7 +119,8 @@ void xtest_peer_gone(struct router *r, int slot);
 void xhandle_drop(struct router *r, const uint64_t *ids, size_t n);
 /* Jobs dispatch did not send because their WNS channel backs off after a 406: each waits for
  * the back-off to end as its channel's one pending job, or is superseded by a newer one
- * (uwpx-xmpp.md §3.3). One commit for them all; on failure they stay due and come back. */
+ * (docs/senders.md, "Throttled channels"). One commit for them all; on failure they stay due and
+ * come back. */
 void xhandle_hold(struct router *r, const uint64_t *ids, size_t n);
 #define HOLD_MAX 1024 /* such jobs per dispatch round */
 /* One bounded pass of the device expiry sweep at wall time now (ms); returns devices removed. */

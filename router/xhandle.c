@@ -1,10 +1,11 @@
 /*
- * xhandle: the router's side of UWPX and XMPP (uwpx-xmpp.md §1.6–1.9, §2.6, §3.3, §5).
- * Request handlers run inside handle.c's group-commit batch (one nested transaction each), so
- * whatever they answer is on disk before the answer leaves. Also: sender results for KIND_WNS
- * and KIND_XMPP jobs, the test pushes waiting for such a result, WNS channels backing off after
- * a 406 (one waiting job each, the newest; the older superseded), and the device expiry sweep.
- * Frames arrive parsed (frame_parse); lengths and alphabets are still checked here.
+ * xhandle: the router's side of UWPX and XMPP (docs/uwpx.md "Actions" to "What is stored",
+ * docs/xmpp.md "Publish" and "Ad-hoc registration", docs/senders.md "wns-sender"). Request handlers
+ * run inside handle.c's group-commit batch (one nested transaction each), so whatever they answer
+ * is on disk before the answer leaves. Also: sender results for KIND_WNS and KIND_XMPP jobs, the
+ * test pushes waiting for such a result, WNS channels backing off after a 406 (one waiting job
+ * each, the newest; the older superseded), and the device expiry sweep. Frames arrive parsed
+ * (frame_parse); lengths and alphabets are still checked here.
  */
 #include "counters.h"
 #include "daemon.h"
@@ -171,7 +172,7 @@ static uint32_t do_test(struct router *r, MDB_txn *txn, const struct frame *f, u
 	return status;
 }
 
-/* The WNS raw body of a publish (uwpx-xmpp.md §3.1): compact, keys sorted. */
+/* The WNS raw body of a publish (docs/senders.md, "wns-sender"): compact, keys sorted. */
 static int wns_body(char *out, size_t cap, const struct xnode *n, const struct frame *f)
 {
 	uint32_t msgs = frame_u32(f, TAG_MSG_COUNT, 0), pending = frame_u32(f, TAG_PENDING_COUNT, 0);
@@ -185,7 +186,8 @@ static int wns_body(char *out, size_t cap, const struct xnode *n, const struct f
 	return len > 0 && (size_t)len < cap ? len : -1;
 }
 
-/* What an fcm/apns node's sender needs to build the p2-style message (§5.5). */
+/* What an fcm/apns node's sender needs to build the p2-style message (docs/xmpp.md "Ad-hoc
+ * registration"). */
 static int xmpp_body(char *out, size_t cap, const struct xnode *n, int high)
 {
 	int len;
@@ -210,8 +212,8 @@ static int domain_eq(const struct xnode *n, const struct frame_field *d)
 	return 1;
 }
 
-/* Checks 5–10 of §2.6, in order, without writing (also the cluster's check, cluster_x.c): the
- * job a publish becomes, or the status to answer. */
+/* Checks 5–10 of docs/xmpp.md "Publish", in order, without writing (also the cluster's check,
+ * cluster_x.c): the job a publish becomes, or the status to answer. */
 uint32_t xhandle_publish_check(struct router *r, MDB_txn *txn, const struct frame *f, struct xnode *n,
 			       struct xdevice *d, struct xpublish *out)
 {
@@ -414,8 +416,9 @@ static int in_flight(const struct router *r, uint64_t id)
 }
 
 /* Ends a job that a newer one for the same channel replaces while the channel backs off
- * (uwpx-xmpp.md §3.3: newest wins). Not delivered, not retried, not a failure either: counted
- * wns_superseded and logged, so that no acknowledged notification disappears unseen. */
+ * (docs/senders.md, "Throttled channels": newest wins). Not delivered, not retried, not a failure
+ * either: counted wns_superseded and logged, so that no acknowledged notification disappears
+ * unseen. */
 static int supersede(struct router *r, MDB_txn *txn, const struct outbox_job *old, uint64_t by, uint64_t *test_job)
 {
 	char tb[32];
@@ -541,7 +544,8 @@ static int wns_result(struct router *r, MDB_txn *txn, const struct frame *f, con
 		return outbox_finish(txn, &r->store, j);
 	case OUTCOME_CREDENTIALS:
 		if (j->flags & OUTBOX_F_TEST) {
-			/* Only worth anything while the user waits: fails now (§3.4), not retried. */
+			/* Only worth anything while the user waits: fails now (docs/senders.md,
+			 * "Access token"), not retried. */
 			counter_add(CTR_WNS_FAILED, 1);
 			test_answer(j, p, STATUS_FAILED);
 			return outbox_finish(txn, &r->store, j);

@@ -1,10 +1,10 @@
 /*
  * xreg: the XMPP side of the registry in LMDB — UWPX devices and their WNS channels, the
  * (device, account) links, push nodes with their secrets, and XEP-0050 ad-hoc identities
- * (uwpx-xmpp.md §1.6–1.9, §5; layout in docs/registry.md). Every function works inside the
- * caller's transaction, so one request's changes commit (or not) as one.
- * Callers are the router's frame handlers: lengths are checked against the XREG_* limits here,
- * contents (hex, URI rules) were checked by the ingress.
+ * (docs/uwpx.md, docs/xmpp.md "Ad-hoc registration"; layout in docs/registry.md). Every function
+ * works inside the caller's transaction, so one request's changes commit (or not) as one. Callers
+ * are the router's frame handlers: lengths are checked against the XREG_* limits here, contents
+ * (hex, URI rules) were checked by the ingress.
  */
 #ifndef XREG_H
 #define XREG_H
@@ -22,7 +22,7 @@
 #define XREG_REASON_MAX 128
 #define XREG_IDENTITY_LEN 32
 #define XREG_THROTTLE_FIRST_MS 60000	 /* a WNS 406 without X-WNS-CONTINUE-AFTER backs off 60 s, */
-#define XREG_THROTTLE_CAP_MS 3600000	 /* doubling per repeat, at most 1 h (uwpx-xmpp.md §3.3) */
+#define XREG_THROTTLE_CAP_MS 3600000	 /* doubling per repeat, at most 1 h (docs/senders.md) */
 #define XREG_CONTINUE_MAX_MS 86400000ull /* X-WNS-CONTINUE-AFTER beyond this is taken as this */
 
 enum xnode_kind { XNODE_WNS = 1, XNODE_FCM = 2, XNODE_APNS = 3 };

@@ -215,7 +215,7 @@ int periods_query(struct periods *p, uint64_t from, uint64_t to, uint64_t now_s,
 			continue;
 		row_decode(&k, &v, &r);
 		if (r.end > now_s && r.start <= now_s)
-			r.end = now_s; /* the open window ends "now" (§10.3) */
+			r.end = now_s; /* the open window ends "now" (docs/protocol.md §6.7) */
 		if (r.start < from || (to != 0 && r.end > to))
 			continue;
 		if (*n == cap) {

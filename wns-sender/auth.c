@@ -1,14 +1,14 @@
 /*
- * auth: the WNS sender's OAuth access token (uwpx-xmpp.md §3.4). Reads the client secret once
- * at start-up and asks the token endpoint of the configured flow (`live`: login.live.com,
- * scope notify.windows.com; `entra`: login.microsoftonline.com/{tenant}, scope
- * https://wns.windows.com/.default; the URL overridable for mocks) for a client-credentials
- * token, through the same HTTP client as the sends and without ever blocking the loop. The
- * token is refreshed when less than max(300 s, 10 % of its life) remain, and dropped after a
- * 401 on a send. A failed request (any answer but a usable 200, or no answer) is tried again
- * after 10 s, doubling to 5 min; jobs waiting for a token are then answered credentials.
- * Trusts the secret file the configuration names, and nothing in the token endpoint's answer
- * beyond a printable token. Never logs the secret or a token.
+ * auth: the WNS sender's OAuth access token (docs/senders.md, "Access token"). Reads the client
+ * secret once at start-up and asks the token endpoint of the configured flow (`live`:
+ * login.live.com, scope notify.windows.com; `entra`: login.microsoftonline.com/{tenant}, scope
+ * https://wns.windows.com/.default; the URL overridable for mocks) for a client-credentials token,
+ * through the same HTTP client as the sends and without ever blocking the loop. The token is
+ * refreshed when less than max(300 s, 10 % of its life) remain, and dropped after a 401 on a send.
+ * A failed request (any answer but a usable 200, or no answer) is tried again after 10 s, doubling
+ * to 5 min; jobs waiting for a token are then answered credentials. Trusts the secret file the
+ * configuration names, and nothing in the token endpoint's answer beyond a printable token. Never
+ * logs the secret or a token.
  */
 #include "wns.h"
 #include "counters.h"

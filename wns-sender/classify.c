@@ -1,7 +1,7 @@
 /*
  * classify: one WNS answer (status and the X-WNS-* headers; WNS answers carry no body worth
- * reading) to one outcome, exactly as uwpx-xmpp.md §3.3 says. Pure: no state, no I/O, so the
- * table is unit-tested row by row. Trusts nothing in the headers: they only choose among the
+ * reading) to one outcome, exactly as docs/senders.md ("wns-sender") says. Pure: no state, no I/O,
+ * so the table is unit-tested row by row. Trusts nothing in the headers: they only choose among the
  * outcomes the status allows, and their text reaches the reason filtered to printable ASCII.
  */
 #include "wns.h"

@@ -1,5 +1,5 @@
 /*
- * wns-sender: delivers UWPX wake-ups through WNS as raw notifications (uwpx-xmpp.md §3). Takes
+ * wns-sender: delivers UWPX wake-ups through WNS as raw notifications (docs/senders.md). Takes
  * PUSH frames of kind KIND_WNS from the router, POSTs each to its channel URI (send.c) with an
  * OAuth access token (auth.c), and answers each with exactly one RESULT frame; the router link,
  * the jobs and the loop are the shared sender's (common/sender_loop.h); its HTTP client is

@@ -1,12 +1,12 @@
 /*
- * send: the WNS part of a job's life (uwpx-xmpp.md §3.2, §3.3), as the callbacks of the shared
- * sender (common/sender_job.c does the rest: admission, the transport resend, the resend after
- * a 401, the guard, the result). The router's data is the raw notification itself and goes out
- * byte for byte, POSTed to the job's channel URI with the access token; a job waits while a
- * token is being fetched and is answered credentials while none can be had. Each answer's
- * X-WNS-* diagnostic headers are logged (the channel URI only redacted) and 406s and dropped
- * notifications counted. Trusts no channel URI: each is checked against the allowlist again
- * (common/uwpx_uri.c) before the access token is sent; holds nothing beyond what struct wns holds.
+ * send: the WNS part of a job's life (docs/senders.md, "wns-sender"), as the callbacks of the
+ * shared sender (common/sender_job.c does the rest: admission, the transport resend, the resend
+ * after a 401, the guard, the result). The router's data is the raw notification itself and goes
+ * out byte for byte, POSTed to the job's channel URI with the access token; a job waits while a
+ * token is being fetched and is answered credentials while none can be had. Each answer's X-WNS-*
+ * diagnostic headers are logged (the channel URI only redacted) and 406s and dropped notifications
+ * counted. Trusts no channel URI: each is checked against the allowlist again (common/uwpx_uri.c)
+ * before the access token is sent; holds nothing beyond what struct wns holds.
  */
 #include "wns.h"
 #include "counters.h"

@@ -1,9 +1,10 @@
 /*
- * wns: the WNS sender's own part (uwpx-xmpp.md §3); the router link, the jobs, the guard and
- * the loop are common/sender_*.c, driven through wns_ops. main.c checks the configuration and
- * starts the loop; curl_http.c is its HTTP client (libcurl); send.c turns a job into a raw
- * notification POST to its channel URI (wns_ops); classify.c maps an answer to an outcome (§3.3); auth.c holds the OAuth access
- * token (§3.4) and its refresh.
+ * wns: the WNS sender's own part (docs/senders.md, "wns-sender"); the router link, the jobs, the
+ * guard and the loop are common/sender_*.c, driven through wns_ops. main.c checks the
+ * configuration and starts the loop; curl_http.c is its HTTP client (libcurl); send.c turns a job into a raw
+ * notification POST to its channel URI (wns_ops); classify.c maps an answer to an outcome
+ * (docs/senders.md, "wns-sender"); auth.c holds the OAuth access token (docs/senders.md,
+ * "Access token") and its refresh.
  */
 #ifndef WNS_H
 #define WNS_H
@@ -52,7 +53,7 @@ extern const struct sender_ops wns_ops;
 /* curl_http.c: the HTTP client of those callbacks, on libcurl's multi interface. */
 extern const struct sender_http wns_curl_http;
 
-/* classify.c: a pure function of the answer, the table of uwpx-xmpp.md §3.3 (docs/senders.md):
+/* classify.c: a pure function of the answer, the table of docs/senders.md ("wns-sender"):
  * 200 delivered (reason "dropped" when WNS dropped it); 401 credentials with refresh_auth;
  * 404/410 token_dead (the channel); 406 retry with X-WNS-CONTINUE-AFTER as retry_after (0 when
  * absent: the router's channel back-off then starts at 60 s and doubles);

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes the seed corpora tests/fuzz/corpus/<target>/ (small files): the spec §14 vector
+"""Writes the seed corpora tests/fuzz/corpus/<target>/ (small files): the test vectors' (docs/protocol.md §6.10)
 request bodies and plaintexts, the apps' request styles for every action, and one valid frame
 of each type. Built with the independent Python client (tests/interop/bchat_client.py); the
 onion bodies are encrypted for the vector server key, the one fuzz_onion_body uses.

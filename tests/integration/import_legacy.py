@@ -1,4 +1,4 @@
-"""pushctl import-legacy (bchat-onion.md §12): a legacy server's SQLite file with valid,
+"""pushctl import-legacy (docs/protocol.md §6.9): a legacy server's SQLite file with valid,
 odd and invalid rows is imported into a running router and statsd; the registry and
 /get_statistics_data then show exactly what the file meant, and bad rows are reported."""
 import base64, http.client, json, os, sqlite3, subprocess, sys, time

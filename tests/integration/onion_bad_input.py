@@ -1,7 +1,7 @@
 """The bad-input table (docs/protocol.md): every row is sent over real HTTP to a running
 ingress-onion (statsd + router + ingress only) and must get exactly its answer —
-plain HTTP 400 for transport errors (§7.3), HTTP 200 with an encrypted
-{"status": 400, "body": {"code": 0, "message": …}} for application errors (§6.8), 405/404/413
+plain HTTP 400 for transport errors (docs/protocol.md §6.5), HTTP 200 with an encrypted
+{"status": 400, "body": {"code": 0, "message": …}} for application errors (docs/protocol.md §6.5), 405/404/413
 for HTTP misuse, never 5xx — and the daemon must still be alive and serving at the end, with no
 secret key material in any log.
 
@@ -86,7 +86,7 @@ def args_row(row, what, endpoint, args, expect, route=V2):
     return app(row, f"{endpoint} {what}", pt, expect, route)
 
 
-# ---------------------------------------------------------------- transport rows (§3, §4, §7.3)
+# ---------------------------------------------------------------- transport rows (docs/protocol.md §6.1, §6.2, §6.5)
 
 def frame_rows():
     transport("frame.empty", "empty body", b"")
@@ -219,7 +219,7 @@ def cipher_rows():
         transport_fn("enc_type.unknown", f"enc_type {json.dumps(value)}", m)
 
 
-# ---------------------------------------------------------------- application rows (§5, §6.8)
+# ---------------------------------------------------------------- application rows (docs/protocol.md §6.3, §6.5)
 
 def plaintext_rows():
     for route in (V2, V4):
@@ -339,7 +339,7 @@ def field_rows():
         a["legacyGroupPublicKeys"] = value
         args_row("args.groups", f"legacyGroupPublicKeys {what}", "register_legacy_groups_only", a,
                  expect)
-    # order: fields in spec order, Missing before Invalid per field
+    # order: fields in the order of docs/protocol.md §2, Missing before Invalid per field
     args_row("order.fields", "invalid token, pubKey missing (token first)", "register", {"token": "a b"}, INVALID)
     args_row("order.fields", "token missing, invalid pubKey", "register", {"pubKey": "bd12"}, MISSING)
     args_row("order.fields", "invalid group key, pubKey missing", "subscribe_closed_group",
@@ -400,7 +400,7 @@ def v4_rows():
              {"token": ios_token(), "pubKey": rnd_id(), "legacyGroupPublicKeys": rnd_id()}, INVALID, V4)
 
 
-# ---------------------------------------------------------------- HTTP rows (§2.1)
+# ---------------------------------------------------------------- HTTP rows (docs/protocol.md §3)
 
 def raw(data, read=True, timeout=5.0):
     s = socket.create_connection(("127.0.0.1", env.port), timeout=timeout)

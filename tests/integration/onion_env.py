@@ -40,7 +40,7 @@ def inner_bytes(expect, v4):
 
 class OnionEnv:
     """statsd + router + ingress-onion. `edit(cfg_dict)` may change the generated JSON
-    configuration before start; vector_key installs the spec §14 server key pair."""
+    configuration before start; vector_key installs the test vectors' server key pair (docs/protocol.md §6.10)."""
 
     def __init__(self, edit=None, vector_key=False, keep=False):
         self.p = Pipeline(keep=keep)
@@ -51,7 +51,7 @@ class OnionEnv:
         if vector_key:
             v = load_vectors()
             with open(os.path.join(self.dir, "keys", "server.key"), "w") as f:
-                f.write(" \t" + v["server_x25519_priv"] + "\r\n")  # surrounding whitespace (§1)
+                f.write(" \t" + v["server_x25519_priv"] + "\r\n")  # surrounding whitespace (docs/protocol.md §1)
             with open(os.path.join(self.dir, "keys", "server.pub"), "w") as f:
                 f.write(v["server_x25519_pub"] + "\n")
         with open(os.path.join(self.dir, "keys", "server.key")) as f:

@@ -1,13 +1,13 @@
 """Interoperability: the independent Python client (tests/interop/bchat_client.py) and the C
 pushctl against a running statsd + router + ingress-onion (no senders needed).
 
-* spec §14 vectors POSTed as-is (the server runs with the vector key pair): decrypted replies
-  equal the vector plaintexts, fresh reply IVs, the §14.5 cross-route cases, and §14.3 with the
+* the test vectors (docs/protocol.md §6.10) POSTed as-is (the server runs with the vector key pair): decrypted replies
+  equal the vector plaintexts, fresh reply IVs, the cross-route cases, and the v4 BELDEX vector with the
   v4 salt list set to ["LOKI"];
 * every action (register, register_legacy_groups_only, unregister known/unknown,
   subscribe_closed_group, unsubscribe_closed_group known/unknown, notify) through v2, v3 and
   v4, each with AES-GCM and XChaCha20, in the apps' v2 styles, checking the exact reply bytes
-  (§7.1/§7.2), Content-Type, the exact {"result":…}\\n wrapper, and fresh reply IVs;
+  (docs/protocol.md §6.5), Content-Type, the exact {"result":…}\\n wrapper, and fresh reply IVs;
 * ephemeral-key encodings per route, endpoint normalisation, enc_type aliases;
 * the registry counts in /get_statistics_data match what the requests did;
 * the same actions through bin/pushctl send (v2, v4, with and without -x)."""
@@ -123,13 +123,13 @@ def vectors_part():
                 f"vector v4 {name} request → reply under its own key, exactly the v4 Success plaintext ({r.status}, {pt!r})")
         t.check(iv is not None and iv != bytes(range(0xc8, 0xe0)) and iv != b"defghijklmno",
                 f"vector v4 {name}: reply IV is fresh, not the vector's injected IV")
-    # §14.5 cross-route
+    # docs/protocol.md §6.10 cross-route
     r = env.post(V2, v4["LOKI"])
     t.check(r.status == 400 and (r.header("Content-Type") or "").startswith("text/plain"),
-            f"§14.5: v4 LOKI request on the v2 route (salts [BELDEX]) → plain HTTP 400 ({r.status})")
+            f"docs/protocol.md §6.10: v4 LOKI request on the v2 route (salts [BELDEX]) → plain HTTP 400 ({r.status})")
     r, pt, _ = post_open(V2, v4["BELDEX"], keys["BELDEX"], bc.AES_GCM, False)
     t.check(r.status == 200 and pt == bc.inner_v2(400, 0, "Invalid request"),
-            f"§14.5: v4 BELDEX request on the v2 route → 200, encrypted v2 'Invalid request' ({r.status}, {pt!r})")
+            f"docs/protocol.md §6.10: v4 BELDEX request on the v2 route → 200, encrypted v2 'Invalid request' ({r.status}, {pt!r})")
     r, pt, _ = post_open(V2, v4["X"], keys["X"], bc.XCHACHA20, False)
     t.check(r.status == 200 and pt == bc.inner_v2(400, 0, "Invalid request"),
             f"v4 XChaCha20 request on the v2 route → 200, v2 'Invalid request' under XChaCha20 ({r.status}, {pt!r})")
@@ -305,7 +305,7 @@ def registry_part():
 
 
 def verbatim_part():
-    """notify data reaches the router's job exactly as the unescaped string (§6.7)."""
+    """notify data reaches the router's job exactly as the unescaped string (docs/protocol.md §6.4)."""
     pid, tok = rnd_id(), ios_token()
     act("register an iOS token for the verbatim check", V2, "register", {"token": tok, "pubKey": pid}, SUCCESS)
     fs = FakeSender(env)
@@ -366,7 +366,7 @@ def pushctl_part():
 
 
 def salts_part():
-    """§14.3 with the v4 salt list ["LOKI"] (and a Session-like v2 list ["LOKI"])."""
+    """The v4 BELDEX vector (docs/protocol.md §6.10) with the v4 salt list ["LOKI"] (and a Session-like v2 list ["LOKI"])."""
     v = load_vectors()
     H = bytes.fromhex
     env.restart_ingress(lambda c: c["ingress_onion"].update(v4_salts=["LOKI"], v2_salts=["LOKI"]))

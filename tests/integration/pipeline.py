@@ -1,6 +1,6 @@
 """End to end: onion request → ingress → router (LMDB) → apns/fcm sender → mock provider.
 Registers an iOS token (register) and an Android token (register_legacy_groups_only),
-sends notify, and checks the APNs and FCM requests against bchat-onion.md §9.2 and §9.3."""
+sends notify, and checks the APNs and FCM requests against docs/protocol.md §6.6."""
 import json, sys
 from harness import Checks, Pipeline
 

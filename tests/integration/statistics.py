@@ -1,4 +1,4 @@
-"""POST /get_statistics_data (bchat-onion.md §10.3): auth, filters, flags and the exact
+"""POST /get_statistics_data (docs/protocol.md §6.7): auth, filters, flags and the exact
 response shape, with rows from statsd and device counts from the router. Then the password
 (ingress/onion_stats.h): an Argon2id hash from `pushctl hash-password`; requests without
 credentials are not failures; 5 wrong passwords a minute from one source, then 429 for that

@@ -1,6 +1,6 @@
 """ingress-uwpx end to end over real TLS (Python's ssl module as the client) with a scripted
 fake router (uwpx_fake.py) on the router's SEQPACKET socket: every action and every error
-string of uwpx-xmpp.md §1.5, NUL framing (split messages, two in one write, BOM, empty
+string of docs/uwpx.md ("Errors"), NUL framing (split messages, two in one write, BOM, empty
 message, the size cap), one TLS record per reply, the first-message and idle timeouts, the
 connection cap, the router being down or going away while a client waits, the test-push
 deadline, counters, IPv6, and no secret or channel token in the log."""

@@ -4,7 +4,7 @@ token flow (string expires_in, one new token and one resend after a 401, credent
 second 401 or when no token can be had), every row of the WNS answer table, a stuck HTTP/2
 connection recycled after two deadline expiries, WNS over HTTP/1.1, a token endpoint by host
 name (libcurl's resolver thread in the sandbox), and the p2-style FCM and
-APNs payloads of uwpx-xmpp.md §5.5."""
+APNs payloads of docs/senders.md ("Job kinds")."""
 import json, os, socket, ssl, subprocess, sys, time, urllib.request
 from harness import BIN, Checks, Pipeline, free_port
 from fake_router import FakeRouter, KIND_BCHAT, KIND_WNS, KIND_XMPP, PLATFORM_WNS
@@ -285,7 +285,7 @@ try:
         t.check(r["outcome"] == "delivered" and "access token obtained" in log.split(f"from https://{host}:")[-1]
                 and "sandbox: wns-sender" in log, f"a token endpoint by host name ({host}), resolved inside the sandbox {r}")
 
-    # 8. XMPP ad-hoc pushes through fcm-sender and apns-sender (uwpx-xmpp.md §5.5).
+    # 8. XMPP ad-hoc pushes through fcm-sender and apns-sender (docs/senders.md, "Job kinds").
     p.start("fcm-sender")
     p.start("apns-sender")
     router.accept(F.ANDROID)

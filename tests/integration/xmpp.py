@@ -88,7 +88,7 @@ def main():
         r = conn.recv()
         c.check(r is not None and r.get("type") == "result" and r.get("id") == "p1" and len(r) == 0, "ping answered")
 
-        # The exact publish of §2.6.
+        # The exact publish of docs/xmpp.md "Publish".
         while router.next_frame(0.1):
             pass
         mark = len(conn.reader.raw)
@@ -167,7 +167,7 @@ def main():
             import hashlib
             c.check(frames.field(f, frames.TAG_PLATFORM) == frames.ANDROID and frames.field(f, frames.TAG_TOKEN) == b"FCM-TOKEN:x_y-z",
                     "platform android, token")
-            c.check(frames.field(f, TAG_ACCOUNT) == b"575743d57bd2e395071f9f88adce7f8bba664ea2", "account hash (§5.5)")
+            c.check(frames.field(f, TAG_ACCOUNT) == b"575743d57bd2e395071f9f88adce7f8bba664ea2", "account hash (docs/xmpp.md, Ad-hoc registration)")
             c.check(frames.field(f, TAG_IDENTITY) == hashlib.sha256(b"alice@example.org\0" b"92afd7a91cdba9a0\0").digest(),
                     "identity hash")
             c.check(frames.field(f, TAG_DOMAIN) == b"example.org", "bound to example.org")

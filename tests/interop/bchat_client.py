@@ -1,5 +1,5 @@
 """bchat_client: an independent Python implementation of the *app* side of the Bchat / Session
-onion push protocol (spec bchat-onion.md §3-§7), for interoperability tests against the C
+onion push protocol (docs/protocol.md §6.1-§6.5), for interoperability tests against the C
 server. It shares no code with the C implementation: X25519 comes from python3-cryptography,
 AES-256-GCM from cryptography's AESGCM, XChaCha20-Poly1305 from python3-nacl (libsodium
 bindings), HMAC-SHA256 and BLAKE2b from the Python standard library.
@@ -248,12 +248,12 @@ def v2_http_body(sealed: bytes) -> bytes:
 
 
 def inner_v2(status, code, message) -> bytes:
-    """The exact inner v2 reply bytes of §7.1."""
+    """The exact inner v2 reply bytes of docs/protocol.md §6.5."""
     return ('{"status": %d, "body": {"code": %d, "message": %s}}' % (status, code, json.dumps(message))).encode()
 
 
 def inner_v4(status, code, message) -> bytes:
-    """The exact inner v4 reply bytes of §7.2."""
+    """The exact inner v4 reply bytes of docs/protocol.md §6.5."""
     meta = '{"code": %d, "headers": {"content-type": "application/json"}}' % status
     body = '{"code": %d, "message": %s}' % (code, json.dumps(message))
     return bencode_list([meta, body])

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Self-check of the independent Python client (bchat_client.py) against
-bchat-onion-vectors.json (spec §14): from the fixed secrets and IVs it must rebuild every
+bchat-onion-vectors.json (docs/protocol.md §6.10): from the fixed secrets and IVs it must rebuild every
 request body and every reply byte for byte, and read them back. No server involved.
 Vectors: $PUSHPIPE_VECTORS, else tests/vectors/bchat-onion-vectors.json."""
 import sys
@@ -149,7 +149,7 @@ def main():
         t.check(bc.seal(cipher, key, v4rp, REP_NONCE if xc else REP_IV_GCM) == resp, f"{name}: reply rebuilt byte for byte")
         t.check(req.open_reply(resp) == v4rp, f"{name}: reply decrypted by the client")
 
-    # 4. cross-route expectations (§14.5) at the crypto level: v2 tries only BELDEX
+    # 4. cross-route expectations (docs/protocol.md §6.10) at the crypto level: v2 tries only BELDEX
     loki = bc.split_body(H(v["v4_aesgcm_LOKI(stock pyonionreq)"]["request_body_hex"]))[0]
     bel = bc.split_body(H(v["v4_aesgcm_BELDEX(if server patched)"]["request_body_hex"]))[0]
     t.raises(lambda: bc.open_sealed(bc.AES_GCM, kb, loki), "v4 LOKI request under the v2 salt list [BELDEX]: no decryption")

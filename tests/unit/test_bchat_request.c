@@ -1,6 +1,6 @@
 /*
  * test_bchat_request: request parsing (v2 JSON, v4 bencode), argument validation, device
- * resolution and the exact reply bytes of spec/bchat-onion.md §5–§7.
+ * resolution and the exact reply bytes of docs/protocol.md §6.3–§6.5.
  */
 #include "../../ingress/bchat_request.h"
 #include "../../ingress/bencode.h"
@@ -184,7 +184,7 @@ static void test_actions(void)
 		CHECK(strcmp(bchat_action_name(all[i]), names[i]) == 0, "action name %s", names[i]);
 }
 
-/* The three app shapes of §5.1, byte for byte as the apps produce them. */
+/* The three app shapes of docs/protocol.md §6.3, byte for byte as the apps produce them. */
 static void test_app_forms(void)
 {
 	struct bchat_request q;

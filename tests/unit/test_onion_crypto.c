@@ -1,7 +1,8 @@
 /*
- * test_onion_crypto: onion_crypto and onion_body against spec/bchat-onion-vectors.json (§14):
- * derivations, the v2/v4 requests and byte-exact replies, cross-route and negative cases,
- * seal/open round trips and the key files. Trusts the vectors file and nothing else.
+ * test_onion_crypto: onion_crypto and onion_body against tests/vectors/bchat-onion-vectors.json
+ * (docs/protocol.md §6.10): derivations, the v2/v4 requests and byte-exact replies, cross-route and
+ * negative cases, seal/open round trips and the key files. Trusts the vectors file and nothing
+ * else.
  */
 #include "../../ingress/bchat_request.h"
 #include "../../ingress/onion_body.h"
@@ -282,7 +283,7 @@ static void test_v4(void)
 	free(body);
 }
 
-/* §14 item 5. */
+/* The cross-route cases of the test vectors (docs/protocol.md §6.10). */
 static void test_cross_route(void)
 {
 	size_t blen, rlen, hlen;

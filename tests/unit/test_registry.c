@@ -1,4 +1,4 @@
-/* Registry semantics (bchat-onion.md §6) and outbox bookkeeping on a real LMDB. */
+/* Registry semantics (docs/protocol.md §6.4) and outbox bookkeeping on a real LMDB. */
 #include "../../router/outbox.h"
 #include "../../router/registry.h"
 #include "frame.h"

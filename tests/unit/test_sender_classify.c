@@ -1,8 +1,9 @@
 /*
- * test_sender_classify: every row of providers.md §1.4 (APNs) and §2.4 (FCM) to its outcome,
- * Retry-After in seconds and as an HTTP date, the mass-invalidation guard of §0.1, and the
- * payloads of bchat-onion.md §9.2–§9.4 (exact bytes, reduced forms at the size limits), the
- * guard's limits from the configuration, and the XMPP ad-hoc payloads of uwpx-xmpp.md §5.5.
+ * test_sender_classify: every row of the APNs and FCM answer tables (docs/senders.md) to its
+ * outcome, Retry-After in seconds and as an HTTP date, the mass-invalidation guard of
+ * docs/senders.md "Outcomes and retries", and the payloads of docs/protocol.md §6.6 (exact bytes,
+ * reduced forms at the size limits), the guard's limits from the configuration, and the XMPP ad-hoc
+ * payloads of docs/senders.md.
  */
 #include "../../apns-sender/apns.h"
 #include "../../fcm-sender/fcm.h"
@@ -328,7 +329,7 @@ static void test_apns_payload(void)
 	char url[256];
 
 	p = apns_payload("Bchat", "You've got a new message", "QUJD+/=", 7, &len, &reduced);
-	CHECK(p && strcmp(p, want) == 0 && len == strlen(want) && !reduced, "§9.2 body: %s", nn(p));
+	CHECK(p && strcmp(p, want) == 0 && len == strlen(want) && !reduced, "APNs body: %s", nn(p));
 	free(p);
 	p = apns_payload("Bchat", "You've got a new message", "a\"b\\c\n", 6, &len, &reduced);
 	CHECK(p && strstr(p, "\"ENCRYPTED_DATA\":\"a\\\"b\\\\c\\n\"") != NULL, "JSON escaping: %s", nn(p));
@@ -392,7 +393,7 @@ static void test_fcm_payload(void)
 	p = fcm_message("tok:1", 5, "QUJD", 4, &len, &reduced);
 	CHECK(p && !reduced && strcmp(p, "{\"message\":{\"token\":\"tok:1\",\"data\":{\"ENCRYPTED_DATA\":\"QUJD\"},"
 					 "\"android\":{\"priority\":\"HIGH\"}}}") == 0,
-	      "§9.3 body: %s", nn(p));
+	      "FCM body: %s", nn(p));
 	CHECK(p && strstr(p, "notification") == NULL, "no notification block");
 	free(p);
 	memset(data, 'A', 5000);

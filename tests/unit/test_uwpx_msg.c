@@ -1,6 +1,6 @@
 /*
- * test_uwpx_msg: UWPX v2 messages (uwpx-xmpp.md §1.2–§1.5): NUL framing and the size cap,
- * BOM and empty messages, every row of the §1.5 error table and their precedence, versions 1
+ * test_uwpx_msg: UWPX v2 messages (docs/uwpx.md, "Framing" to "Errors"): NUL framing and the
+ * size cap, BOM and empty messages, every row of the error table and their precedence, versions 1
  * and 2, device_id lowercasing, account_id echo and de-duplication, the account cap, and the
  * exact bytes (compact, keys sorted, one NUL) of every reply; and the version-1 forms of
  * docs/uwpx.md: set_accounts with bare JIDs in both spellings (and mixed), the derived account
@@ -197,7 +197,7 @@ static void replies(void)
 	check_reply(UWPX_E_TEST_PUSH, "{\"action\":\"response\",\"error\":\"Failed to send test push. Something went wrong...\",\"status\":0,\"version\":2}");
 	check_reply(UWPX_E_INTERNAL, "{\"action\":\"response\",\"error\":\"Internal server error... Failed to process received JSON message.\",\"status\":0,\"version\":2}");
 
-	/* The §1.4 account reply, with a stored and an unstored account. */
+	/* The docs/uwpx.md "Replies" account reply, with a stored and an unstored account. */
 	memset(&req, 0, sizeof req);
 	memset(nodes, 0, sizeof nodes);
 	req.action = UWPX_SET_PUSH_ACCOUNTS;

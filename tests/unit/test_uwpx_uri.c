@@ -1,6 +1,6 @@
 /*
- * test_uwpx_uri: the channel URI allowlist (uwpx-xmpp.md §1.8): every §7 sample, each rule on
- * its own, configured suffixes and paths, and the loopback test switch.
+ * test_uwpx_uri: the channel URI allowlist (docs/uwpx.md, "Channel URIs"): every sample, each rule
+ * on its own, configured suffixes and paths, and the loopback test switch.
  */
 #include "uwpx_uri.h"
 #include "testlib.h"
@@ -29,7 +29,7 @@ int main(void)
 	const char *host;
 	size_t hl;
 
-	/* §7 samples, default configuration. */
+	/* docs/uwpx.md "Channel URIs" samples, default configuration. */
 	ACCEPT(&dflt, "https://db5p.notify.windows.com/?token=AwYAAAD%2bx9%3d");
 	ACCEPT(&dflt, "https://wns2-par02p.notify.windows.com/?token=BQYAAAAG_x");
 	REJECT(&dflt, "https://a.b.notify.windows.com/?token=x");

@@ -1,7 +1,8 @@
 /*
- * test_wns: the WNS sender's pure parts — every row of the answer table (uwpx-xmpp.md §3.3 and
- * the router contract), the token endpoint's answer (expires_in as a number, a decimal string,
- * missing or unreadable), the refresh margin of §3.4, and the percent-encoded token form.
+ * test_wns: the WNS sender's pure parts — every row of the answer table (docs/senders.md,
+ * "wns-sender", and the router contract), the token endpoint's answer (expires_in as a number, a
+ * decimal string, missing or unreadable), the refresh margin of docs/senders.md ("Access token"),
+ * and the percent-encoded token form.
  */
 #include "../../wns-sender/wns.h"
 #include "log.h"

@@ -306,7 +306,7 @@ static void test_publish(void)
 	struct frame f;
 	const char *o;
 
-	/* The exact Prosody publish (§2.6). */
+	/* The exact Prosody publish (docs/xmpp.md "Publish"). */
 	o = iq(s, PROSODY_PUBLISH);
 	f = last_frame();
 	CHECK(strcmp(o, "") == 0 && nsent == 1, "no reply before the router answers");
@@ -610,7 +610,8 @@ static void test_adhoc(void)
 		  "<query xmlns='http://jabber.org/protocol/disco#info' node='register-push-apns'/></iq>");
 	CHECK(strstr(o, "<item-not-found ") != NULL, "apns node not configured");
 
-	/* Register as §5.2 (domain written in mixed case: lowercased). */
+	/* Register as docs/xmpp.md "Ad-hoc registration" (domain written in mixed case:
+	 * lowercased). */
 	nsent = 0;
 	o = iq(s, CMD_HEAD("cXo5bNCF6wgD", "register-push-fcm", "action='execute'")
 		  FORM(FIELD("token", "FCM-TOKEN:abc_def-1") FIELD("device-id", "92afd7a91cdba9a0")) CMD_TAIL);
@@ -670,7 +671,7 @@ static void test_adhoc(void)
 	router_reply(s, last_frame().id, STATUS_NOT_FOUND);
 	CHECK(strstr(out(s), "<error type='cancel'><item-not-found ") != NULL, "unregister unknown: item-not-found");
 
-	/* Errors (§5.4) */
+	/* Errors (docs/xmpp.md "Ad-hoc registration") */
 	struct {
 		const char *stanza, *want, *what;
 	} errs[] = {

@@ -1,4 +1,5 @@
-/* UWPX / XMPP registry semantics (uwpx-xmpp.md §1.6–1.9, §3.3, §5.2–5.3) on a real LMDB. */
+/* UWPX / XMPP registry semantics (docs/uwpx.md, docs/senders.md "wns-sender", docs/xmpp.md "Ad-hoc
+ * registration") on a real LMDB. */
 #include "../../router/outbox.h"
 #include "../../router/xreg.h"
 #include "frame.h"
@@ -250,8 +251,8 @@ static int put_old_record(const char *uri, uint64_t until, size_t extra)
 	return mdb_put(t, S.udev, &k, &v, 0) == 0 && commit(t);
 }
 
-/* uwpx-xmpp.md §3.3: a 406 backs the channel off for X-WNS-CONTINUE-AFTER, or without it 60 s
- * doubling per repeat up to 1 h; the waiting job is kept with the device. */
+/* docs/senders.md, "Throttled channels": a 406 backs the channel off for X-WNS-CONTINUE-AFTER, or
+ * without it 60 s doubling per repeat up to 1 h; the waiting job is kept with the device. */
 static void test_throttle(void)
 {
 	static const uint64_t want_s[] = {60, 120, 240, 480, 960, 1920, 3600, 3600};
