@@ -84,6 +84,9 @@ INSERT INTO decoy VALUES ('x', 'y');
     t.check(ok, f"ingress-xmpp connects to the XMPP server as push.localhost ({why})")
     p.wait_for(lambda: "connected to " + os.path.join(p.dir, "run", "router.sock") in p.log("ingress-xmpp"),
                "ingress-xmpp at the router")
+    # Step 4 asks ingress-uwpx, whose first try may come before the router's socket exists.
+    p.wait_for(lambda: "connected to " + os.path.join(p.dir, "run", "router.sock") in p.log("ingress-uwpx"),
+               "ingress-uwpx at the router")
 
     # 1. The import: tables found by their columns, invalid rows reported by rowid.
     rc, out, err = import_uwpx(db)
