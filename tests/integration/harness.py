@@ -80,13 +80,16 @@ class Pipeline:
         for d in self.DAEMONS:
             self.start(d)
         self.wait_for(self.ingress_up, "ingress listening")
-        # Requests before the ingress reaches the router are answered "Server busy" (retryable);
-        # tests start once every HTTP worker (each has its own link) is connected.
+        self.wait_ingress_linked()
+
+    def wait_ingress_linked(self, timeout=15.0):
+        """Requests before the ingress reaches the router are answered "Server busy" (retryable):
+        waits until every HTTP worker of ingress-onion (each has its own link) is connected."""
         with open(self.config) as f:
             workers = json.load(f).get("ingress_onion", {}).get("threads", 2)
         line = "connected to " + os.path.join(self.dir, "run", "router.sock")
         self.wait_for(lambda: self.log("ingress-onion").count(line) >= workers,
-                      f"all {workers} ingress workers connected to the router")
+                      f"all {workers} ingress workers connected to the router", timeout)
 
     def log(self, name):
         try:

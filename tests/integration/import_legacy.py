@@ -49,8 +49,8 @@ try:
     p.wait_for(p.ingress_up, "ingress")
     # /get_statistics_data needs the ingress's links to the router and to statsd.
     run = os.path.join(p.dir, "run")
-    p.wait_for(lambda: "connected to " + os.path.join(run, "statsd-query.sock") in p.log("ingress-onion")
-               and "connected to " + os.path.join(run, "router.sock") in p.log("ingress-onion"), "ingress links", timeout=30)
+    p.wait_for(lambda: "connected to " + os.path.join(run, "statsd-query.sock") in p.log("ingress-onion"), "ingress links", timeout=30)
+    p.wait_ingress_linked(timeout=30)
     legacy = os.path.join(p.dir, "bchat_pn_server.db")
     make_db(legacy)
     os.chmod(legacy, 0o444)  # the import opens it read-only

@@ -71,7 +71,7 @@ try:
     p.start("router")
     p.start("ingress-onion")
     p.wait_for(p.ingress_up, "ingress listening")
-    p.wait_for(lambda: p.log("ingress-onion").count("connected to") >= 2, "ingress workers connected")
+    p.wait_ingress_linked()
     ing = Ingress()
 
     # --- caps ---
