@@ -86,11 +86,26 @@ class OnionEnv:
             try:
                 st, got = self.call(V2, "unregister", {"token": "probe-" + os.urandom(6).hex()}, salt=salts[0])
                 if st == 200 and got == inner_bytes(NOT_REGISTERED, False):
+                    self._wait_all_workers()
                     return
             except OSError:
                 pass
             time.sleep(0.1)
         raise RuntimeError("ingress never got an answer from the router")
+
+    def _wait_all_workers(self, timeout=5.0):
+        """The probe reached one HTTP worker; each worker has its own link and logs one
+        "connected to" line per (re)connection, so a whole round is a multiple of their number.
+        Gives up quietly: the probe already showed the router answers."""
+        with open(self.p.config) as f:
+            workers = json.load(f).get("ingress_onion", {}).get("threads", 2)
+        line = "connected to " + os.path.join(self.p.dir, "run", "router.sock")
+        end = time.time() + timeout
+        while time.time() < end:
+            n = self.p.log("ingress-onion").count(line)
+            if n >= workers and n % workers == 0:
+                return
+            time.sleep(0.05)
 
     def restart_ingress(self, edit=None):
         self.p.kill("ingress-onion")
