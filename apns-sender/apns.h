@@ -8,9 +8,9 @@
 #ifndef APNS_H
 #define APNS_H
 #include "config.h"
-#include "guard.h"
-#include "sender_loop.h"
-#include "sender_xmpp.h"
+#include "sender/guard.h"
+#include "sender/sender_loop.h"
+#include "sender/sender_xmpp.h"
 #include <openssl/evp.h>
 #include <stddef.h>
 #include <stdint.h>

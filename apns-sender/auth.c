@@ -8,7 +8,7 @@
  */
 #include "apns.h"
 #include "jwt.h"
-#include "sender_jwt.h"
+#include "sender/sender_jwt.h"
 #include "log.h"
 #include <jansson.h>
 #include <stdio.h>

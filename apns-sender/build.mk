@@ -5,5 +5,5 @@ $(APNS_SENDER_LIB): $(APNS_SENDER_LIB_SRCS:%.c=$(BUILD)/%.o)
 	@mkdir -p $(dir $@)
 	rm -f $@ && $(AR) rcs $@ $^
 DAEMONS += $(BIN)/apns-sender
-$(BIN)/apns-sender: $(BUILD)/apns-sender/main.o $(APNS_SENDER_LIB) $(COMMON_LIB)
+$(BIN)/apns-sender: $(BUILD)/apns-sender/main.o $(APNS_SENDER_LIB) $(SENDER_LIB) $(COMMON_LIB)
 	$(call link,$(LIBS) $(NATS_LIBS))

@@ -12,7 +12,7 @@ TOOLS += $(BIN)/sender_feed
 $(BIN)/sender_feed: $(BUILD)/bench/sender_feed.o $(COMMON_LIB)
 	$(call link,$(LIBS))
 TOOLS += $(BIN)/floor_server
-$(BIN)/floor_server: $(BUILD)/bench/floor_server.o $(INGRESS_LIB) $(COMMON_LIB)
+$(BIN)/floor_server: $(BUILD)/bench/floor_server.o $(INGRESS_onion_LIB) $(BCHAT_LIB) $(COMMON_LIB)
 	$(call link,$(LIBS))
 # The bus's own rate (cluster mode): libnats only here, and in the daemons that use the bus.
 TOOLS += $(BIN)/nats_bench

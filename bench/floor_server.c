@@ -9,8 +9,8 @@
  *
  *   floor_server -p PORT -k SECRET_KEY_FILE [-t THREADS]
  */
-#include "../ingress/bchat_request.h"
-#include "../ingress/onion_body.h"
+#include "bchat/bchat_request.h"
+#include "../ingress/onion/onion_body.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>

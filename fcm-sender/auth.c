@@ -10,7 +10,7 @@
 #include "fcm.h"
 #include "daemon.h"
 #include "jwt.h"
-#include "sender_jwt.h"
+#include "sender/sender_jwt.h"
 #include "log.h"
 #include <jansson.h>
 #include <stdio.h>

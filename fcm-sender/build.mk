@@ -5,5 +5,5 @@ $(FCM_SENDER_LIB): $(FCM_SENDER_LIB_SRCS:%.c=$(BUILD)/%.o)
 	@mkdir -p $(dir $@)
 	rm -f $@ && $(AR) rcs $@ $^
 DAEMONS += $(BIN)/fcm-sender
-$(BIN)/fcm-sender: $(BUILD)/fcm-sender/main.o $(FCM_SENDER_LIB) $(COMMON_LIB)
+$(BIN)/fcm-sender: $(BUILD)/fcm-sender/main.o $(FCM_SENDER_LIB) $(SENDER_LIB) $(COMMON_LIB)
 	$(call link,$(LIBS) $(NATS_LIBS))

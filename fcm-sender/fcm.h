@@ -8,10 +8,10 @@
 #ifndef FCM_H
 #define FCM_H
 #include "config.h"
-#include "guard.h"
-#include "oauth.h"
-#include "sender_loop.h"
-#include "sender_xmpp.h"
+#include "sender/guard.h"
+#include "sender/oauth.h"
+#include "sender/sender_loop.h"
+#include "sender/sender_xmpp.h"
 #include <openssl/evp.h>
 #include <stddef.h>
 #include <stdint.h>

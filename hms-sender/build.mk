@@ -5,5 +5,5 @@ $(HMS_SENDER_LIB): $(HMS_SENDER_LIB_SRCS:%.c=$(BUILD)/%.o)
 	@mkdir -p $(dir $@)
 	rm -f $@ && $(AR) rcs $@ $^
 DAEMONS += $(BIN)/hms-sender
-$(BIN)/hms-sender: $(BUILD)/hms-sender/main.o $(HMS_SENDER_LIB) $(COMMON_LIB)
+$(BIN)/hms-sender: $(BUILD)/hms-sender/main.o $(HMS_SENDER_LIB) $(SENDER_LIB) $(COMMON_LIB)
 	$(call link,$(LIBS) $(NATS_LIBS))

@@ -9,9 +9,9 @@
 #ifndef HMS_H
 #define HMS_H
 #include "config.h"
-#include "guard.h"
-#include "oauth.h"
-#include "sender_loop.h"
+#include "sender/guard.h"
+#include "sender/oauth.h"
+#include "sender/sender_loop.h"
 #include <stddef.h>
 #include <stdint.h>
 

@@ -14,7 +14,7 @@
  * Trusts the configuration and the databases it names (the router wrote them). Holds nothing.
  */
 #include "../router/registry.h"
-#include "../router/xreg.h"
+#include "../router/uwpx_xmpp_reg.h"
 #include "bus.h"
 #include "config.h"
 #include "frame.h"

@@ -10,7 +10,7 @@
  * statistics_table rows go to statsd (FRAME_STATS_IMPORT), which keeps their original bounds. The
  * database is opened read-only; the legacy server may still be running.
  */
-#include "../ingress/bchat_request.h"
+#include "bchat/bchat_request.h"
 #include "stats_row.h"
 #include "config.h"
 #include "frame.h"

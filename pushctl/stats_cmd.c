@@ -8,7 +8,7 @@
 #include "stats_row.h"
 #include "config.h"
 #include "frame.h"
-#include "stats_date.h"
+#include "bchat/stats_date.h"
 #include "pushctl.h"
 #include "sock.h"
 #include <errno.h>

@@ -11,13 +11,13 @@
  * cluster. Holds the bus connection, the subscriptions and the last applied registry sequence.
  */
 #include "bus.h"
-#include "cluster_x.h"
+#include "cluster_uwpx_xmpp.h"
 #include "counters.h"
 #include "daemon.h"
 #include "frame.h"
 #include "log.h"
 #include "registry.h"
-#include "xreg.h"
+#include "uwpx_xmpp_reg.h"
 #include "router.h"
 #include <sodium.h>
 #include <stdio.h>

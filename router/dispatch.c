@@ -10,7 +10,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "router.h"
-#include "xreg.h"
+#include "uwpx_xmpp_reg.h"
 #include <stdlib.h>
 #include <string.h>
 

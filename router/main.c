@@ -16,7 +16,7 @@
 #include "router.h"
 #include "sandbox.h"
 #include "sock.h"
-#include "xreg.h"
+#include "uwpx_xmpp_reg.h"
 #include <errno.h>
 #include <pwd.h>
 #include <stdlib.h>

@@ -6,6 +6,6 @@ $(WNS_SENDER_LIB): $(WNS_SENDER_LIB_SRCS:%.c=$(BUILD)/%.o)
 	@mkdir -p $(dir $@)
 	rm -f $@ && $(AR) rcs $@ $^
 DAEMONS += $(BIN)/wns-sender
-$(BIN)/wns-sender: $(BUILD)/wns-sender/main.o $(WNS_SENDER_LIB) $(COMMON_LIB)
+$(BIN)/wns-sender: $(BUILD)/wns-sender/main.o $(WNS_SENDER_LIB) $(SENDER_LIB) $(COMMON_LIB)
 	$(call link,-lcurl $(LIBS) $(NATS_LIBS))
 endif

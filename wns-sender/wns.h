@@ -10,9 +10,9 @@
 #define WNS_H
 #include "uwpx_uri.h"
 #include "config.h"
-#include "guard.h"
-#include "oauth.h"
-#include "sender_loop.h"
+#include "sender/guard.h"
+#include "sender/oauth.h"
+#include "sender/sender_loop.h"
 #include <stddef.h>
 #include <stdint.h>
 

@@ -4,7 +4,8 @@
 #   fuzz        libFuzzer binaries: -fsanitize=fuzzer,address,undefined   (scripts/fuzz.sh)
 #   standalone  the same targets with tests/fuzz/standalone_main.c instead of libFuzzer,
 #               -fsanitize=address,undefined                              (tests/fuzz/regress.sh)
-# The code under test is common/*.c and ingress/*.c except main_*.c, compiled with the same
+# The code under test is common/ (with common/sender/, common/bchat/) and ingress/ (with the
+# daemons' folders) except each daemon's main.c, compiled with the same
 # sanitizers into an archive, so a target links only what it uses. A source that does not
 # compile is reported and left out (it matters only if a target needs it). Prints one line per
 # target; exits non-zero when a target could not be built. Run from anywhere.
@@ -19,15 +20,15 @@ standalone) san="-fsanitize=address,undefined" link="-fsanitize=address,undefine
 *) echo "usage: $0 fuzz|standalone" >&2; exit 2 ;;
 esac
 out=build/fuzz/$mode
-flags="-g -O1 -std=c11 -D_GNU_SOURCE -fno-omit-frame-pointer -fno-sanitize-recover=all -Icommon -Iingress $san"
+flags="-g -O1 -std=c11 -D_GNU_SOURCE -fno-omit-frame-pointer -fno-sanitize-recover=all -Icommon $san"
 libs="-lsodium -ljansson -lcrypto -lssl -lnghttp2 -llmdb -lseccomp -lexpat -lnats -lm -lpthread"
 mkdir -p "$out/obj"
 rm -f "$out"/obj/*.o "$out/libunder-test.a" "$out"/obj/*.failed
 
 # Compile the code under test in parallel; a failure leaves a .failed marker with the errors.
 jobs=$(nproc 2>/dev/null || echo 4)
-for src in common/*.c ingress/*.c; do
-	case $src in ingress/main_*) continue ;; esac
+for src in common/*.c common/*/*.c ingress/*.c ingress/*/*.c; do
+	case $src in ingress/*/main.c) continue ;; esac
 	echo "$src"
 done | FUZZ_OUT=$out FUZZ_CC1=$CC FUZZ_FLAGS=$flags xargs -P "$jobs" -I{} sh -c '
 	src=$1

@@ -6,8 +6,8 @@
  * JSON object and v4 as a two-element bencoded list, and bchat_v2_http_body() must wrap the
  * input as {"result":"<base64>"}\n that decodes back to it.
  */
-#include "bchat_request.h"
-#include "bencode.h"
+#include "bchat/bchat_request.h"
+#include "bchat/bencode.h"
 #include <jansson.h>
 #include <sodium.h>
 #include <stdint.h>

@@ -4,8 +4,8 @@
  * one or two strings inside the buffer, and writing them back gives exactly the input.
  * bencode_write_pair() over any split of the input must parse back to the same two strings.
  */
-#include "bchat_request.h"
-#include "bencode.h"
+#include "bchat/bchat_request.h"
+#include "bchat/bencode.h"
 #include "fuzz_common.h"
 #include <sodium.h>
 #include <stdint.h>

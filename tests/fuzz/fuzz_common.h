@@ -4,7 +4,7 @@
  */
 #ifndef FUZZ_COMMON_H
 #define FUZZ_COMMON_H
-#include "bchat_request.h"
+#include "bchat/bchat_request.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

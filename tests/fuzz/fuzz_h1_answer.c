@@ -5,7 +5,7 @@
  * after a refused answer nothing more is fed, as the connection is closed.
  */
 #include "fuzz_common.h"
-#include "h2direct_int.h"
+#include "sender/provider_http_int.h"
 #include <stdint.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

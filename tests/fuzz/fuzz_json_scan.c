@@ -10,7 +10,7 @@
  * more"). json_scan refuses every document holding a raw NUL, which is what is checked there.
  */
 #include "fuzz_common.h"
-#include "json_scan.h"
+#include "bchat/json_scan.h"
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>

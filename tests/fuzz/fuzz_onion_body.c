@@ -8,9 +8,9 @@
  * does (vector client key, AES-GCM with each salt and XChaCha20, hex and base64 keys) and
  * opened again; it must open with the same cipher and key and give back exactly the input.
  */
-#include "bchat_request.h"
+#include "bchat/bchat_request.h"
 #include "fuzz_common.h"
-#include "onion_body.h"
+#include "../../ingress/onion/onion_body.h"
 #include "onion_crypto.h"
 #include <sodium.h>
 #include <stdint.h>

@@ -7,7 +7,7 @@
  * sorted keys and one NUL, and the URI validator is run on the raw input too: what it accepts
  * must look like a channel URI, and the looser rules must accept all the strict rules accept.
  */
-#include "uwpx_msg.h"
+#include "../../ingress/uwpx/uwpx_msg.h"
 #include "uwpx_uri.h"
 #include <jansson.h>
 #include <stdint.h>

@@ -9,8 +9,8 @@
  * successful parse promises is checked, and the accounts reply is built from it.
  */
 #include "frame.h"
-#include "uwpx_msg.h"
-#include "uwpx_server.h"
+#include "../../ingress/uwpx/uwpx_msg.h"
+#include "../../ingress/uwpx/uwpx_server.h"
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>

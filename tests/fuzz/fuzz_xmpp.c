@@ -7,7 +7,7 @@
  */
 #include "fuzz_common.h"
 #include "log.h"
-#include "xmpp_internal.h"
+#include "../../ingress/xmpp/xmpp_internal.h"
 #include <ctype.h>
 #include <expat.h>
 

@@ -10,7 +10,7 @@
 #include "../../router/outbox.h"
 #include "../../router/registry.h"
 #include "../../router/router.h"
-#include "../../router/xreg.h"
+#include "../../router/uwpx_xmpp_reg.h"
 #include "config.h"
 #include "frame.h"
 #include "testlib.h"

@@ -2,8 +2,8 @@
  * test_bchat_request: request parsing (v2 JSON, v4 bencode), argument validation, device
  * resolution and the exact reply bytes of docs/protocol.md §6.3–§6.5.
  */
-#include "../../ingress/bchat_request.h"
-#include "../../ingress/bencode.h"
+#include "bchat/bchat_request.h"
+#include "bchat/bencode.h"
 #include "testlib.h"
 #include "vectors_path.h"
 #include <jansson.h>

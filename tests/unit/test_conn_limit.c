@@ -1,7 +1,7 @@
 /* conn_limit: the total and per-source connection caps of ingress-onion, their bookkeeping
  * under many sources (the table's deletion keeps every other source findable), IPv4-mapped
  * IPv6 addresses counted as IPv4, and non-inet addresses refused. */
-#include "../../ingress/conn_limit.h"
+#include "../../ingress/onion/conn_limit.h"
 #include "testlib.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -5,7 +5,7 @@
  * and past the 2048 limit, numbers at a double's edge; and every byte value at every place of
  * strings read 8 bytes at a time.
  */
-#include "../../ingress/json_scan.h"
+#include "bchat/json_scan.h"
 #include "testlib.h"
 #include <jansson.h>
 #include <stdio.h>

@@ -4,8 +4,8 @@
  * negative cases, seal/open round trips and the key files. Trusts the vectors file and nothing
  * else.
  */
-#include "../../ingress/bchat_request.h"
-#include "../../ingress/onion_body.h"
+#include "bchat/bchat_request.h"
+#include "../../ingress/onion/onion_body.h"
 #include "onion_crypto.h"
 #include "testlib.h"
 #include "vectors_path.h"

@@ -5,8 +5,8 @@
  */
 #include "daemon.h"
 #include "frame.h"
-#include "sender_job.h"
-#include "sender_loop.h"
+#include "sender/sender_job.h"
+#include "sender/sender_loop.h"
 #include "testlib.h"
 #include <fcntl.h>
 #include <stdio.h>

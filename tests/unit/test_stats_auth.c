@@ -5,7 +5,7 @@
  * addresses and IPv6 /64s (IPv4-mapped = IPv4); malformed credentials count; the Argon2id and
  * sha256: forms; no hash configured.
  */
-#include "../../ingress/onion_stats.h"
+#include "../../ingress/onion/onion_stats.h"
 #include "testlib.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>

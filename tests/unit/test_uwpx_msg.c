@@ -6,7 +6,7 @@
  * docs/uwpx.md: set_accounts with bare JIDs in both spellings (and mixed), the derived account
  * ids equal to a v2 client's, the version-1 replies, set_channel_uri answered with version 1.
  */
-#include "../../ingress/uwpx_msg.h"
+#include "../../ingress/uwpx/uwpx_msg.h"
 #include "testlib.h"
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
  * untouched), at the project cap (64) and below it; exact answers, missing, reordered and
  * malformed ones are told apart.
  */
-#include "../../ingress/uwpx_server.h"
+#include "../../ingress/uwpx/uwpx_server.h"
 #include "testlib.h"
 #include <stdio.h>
 #include <stdlib.h>

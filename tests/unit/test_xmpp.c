@@ -1,7 +1,7 @@
 /* XMPP component helpers: SHA-1 and the handshake and ad-hoc hash vectors, JIDs, summary
  * counts, back-off, output escaping. */
 #include "testlib.h"
-#include "../../ingress/xmpp_internal.h"
+#include "../../ingress/xmpp/xmpp_internal.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* XMPP component session without sockets: handshake, stream errors, restricted XML and caps,
  * every dispatch row, every publish validation row and reply mapping, ad-hoc commands. */
-#include "../../ingress/xmpp_internal.h"
+#include "../../ingress/xmpp/xmpp_internal.h"
 #include "testlib.h"
 #include <stdio.h>
 #include <stdlib.h>

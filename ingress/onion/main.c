@@ -14,7 +14,7 @@
 #include "onion_crypto.h"
 #include "onion_http.h"
 #include "onion_stats.h"
-#include "router_link_bus.h"
+#include "../router_link_bus.h"
 #include "sandbox.h"
 #include <stdio.h>
 #include <string.h>

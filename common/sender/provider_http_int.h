@@ -5,7 +5,7 @@
  */
 #ifndef H2DIRECT_INT_H
 #define H2DIRECT_INT_H
-#include "h2direct.h"
+#include "provider_http.h"
 #include <nghttp2/nghttp2.h>
 #include <openssl/ssl.h>
 

@@ -4,7 +4,7 @@
  * interim 100, a body that ends with the connection, Connection: close, bodies past the cap,
  * and malformed answers, each of which must make the connection close.
  */
-#include "h2direct_int.h"
+#include "sender/provider_http_int.h"
 #include "testlib.h"
 #include <stdlib.h>
 #include <string.h>

@@ -10,7 +10,7 @@
  */
 #include "counters.h"
 #include "frame.h"
-#include "stats_date.h"
+#include "bchat/stats_date.h"
 #include "log.h"
 #include "onion_http.h"
 #include "onion_stats.h"

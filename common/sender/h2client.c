@@ -8,7 +8,7 @@
  */
 #include "h2client.h"
 #include "daemon.h"
-#include "h2direct.h"
+#include "provider_http.h"
 #include "log.h"
 #include <errno.h>
 #include <stdlib.h>

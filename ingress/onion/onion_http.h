@@ -7,7 +7,7 @@
 #ifndef ONION_HTTP_H
 #define ONION_HTTP_H
 #include "config.h"
-#include "router_link.h"
+#include "../router_link.h"
 #include <pthread.h>
 #include <sys/socket.h>
 #include <stddef.h>

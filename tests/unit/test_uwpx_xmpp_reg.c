@@ -1,7 +1,7 @@
 /* UWPX / XMPP registry semantics (docs/uwpx.md, docs/senders.md "wns-sender", docs/xmpp.md "Ad-hoc
  * registration") on a real LMDB. */
 #include "../../router/outbox.h"
-#include "../../router/xreg.h"
+#include "../../router/uwpx_xmpp_reg.h"
 #include "frame.h"
 #include "testlib.h"
 #include <stdio.h>

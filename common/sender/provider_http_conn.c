@@ -10,7 +10,7 @@
  * H2C_BODY_MAX and H2C_HEADERS_MAX). Holds the socket, the TLS state, the session, the
  * stream table and the output batch.
  */
-#include "h2direct_int.h"
+#include "provider_http_int.h"
 #include "buf.h"
 #include "daemon.h"
 #include "log.h"

@@ -14,7 +14,7 @@
  * verification; bounds what it keeps of every answer. Holds the connections (h2direct_conn.c,
  * h2direct_h1.c) and the requests.
  */
-#include "h2direct_int.h"
+#include "provider_http_int.h"
 #include "daemon.h"
 #include "log.h"
 #include <errno.h>

@@ -8,12 +8,12 @@
  * the permission table); a malformed one is refused, never replaced by a local draw. Holds
  * nothing.
  */
-#include "cluster_x.h"
+#include "cluster_uwpx_xmpp.h"
 #include "counters.h"
 #include "frame.h"
 #include "log.h"
 #include "router.h"
-#include "xreg.h"
+#include "uwpx_xmpp_reg.h"
 #include <sodium.h>
 #include <string.h>
 

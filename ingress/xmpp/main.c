@@ -14,7 +14,7 @@
 #include "log.h"
 #include "sandbox.h"
 #include "peer.h"
-#include "router_link_bus.h"
+#include "../router_link_bus.h"
 #include "sock.h"
 #include "xmpp_session.h"
 #include <errno.h>

@@ -7,7 +7,7 @@
  * sizes checked for overflow; anything malformed closes the connection. Holds the parse state
  * and unparsed bytes in struct h2d_conn.
  */
-#include "h2direct_int.h"
+#include "provider_http_int.h"
 #include "buf.h"
 #include "hex.h"
 #include <stdio.h>

@@ -1,8 +1,8 @@
 /* Cluster mode's seeded draws (router/cluster_x.c, docs/cluster.md "UWPX and XMPP"): the seed a
  * change carries makes every router draw the same nodes and secrets; without one, draws are
  * random; a change that should carry a seed and does not is refused. */
-#include "../../router/cluster_x.h"
-#include "../../router/xreg.h"
+#include "../../router/cluster_uwpx_xmpp.h"
+#include "../../router/uwpx_xmpp_reg.h"
 #include "frame.h"
 #include "testlib.h"
 #include <sodium.h>

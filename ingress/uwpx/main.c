@@ -8,7 +8,7 @@
 #include "counters.h"
 #include "daemon.h"
 #include "log.h"
-#include "router_link_bus.h"
+#include "../router_link_bus.h"
 #include "sandbox.h"
 #include "uwpx_server.h"
 #include <openssl/ssl.h>

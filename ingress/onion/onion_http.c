@@ -17,7 +17,7 @@
  * Trusts nothing from clients; every buffer is bounded. Holds, per connection, one request.
  */
 #include "onion_http.h"
-#include "bchat_request.h"
+#include "bchat/bchat_request.h"
 #include "conn_limit.h"
 #include "counters.h"
 #include "daemon.h"

@@ -12,7 +12,7 @@
 #include "hex.h"
 #include "log.h"
 #include "router.h"
-#include "xreg.h"
+#include "uwpx_xmpp_reg.h"
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
 #ifndef UWPX_LINK_H
 #define UWPX_LINK_H
 #include "frame.h"
-#include "router_link_bus.h"
+#include "../router_link_bus.h"
 #include "peer.h"
 #include <stddef.h>
 #include <stdint.h>

@@ -5,7 +5,7 @@
  * (json_scan.c), and decryption failures are reported, never half-used.
  */
 #include "onion_body.h"
-#include "json_scan.h"
+#include "bchat/json_scan.h"
 #include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>

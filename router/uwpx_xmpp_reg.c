@@ -14,7 +14,7 @@
  *
  * Integers are host order, as in the outbox. Every record read back is length-checked.
  */
-#include "xreg.h"
+#include "uwpx_xmpp_reg.h"
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
