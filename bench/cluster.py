@@ -20,9 +20,9 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
-import runcluster_env as cluster_env  # noqa: E402
-import nats_raw  # noqa: E402
-from harness import Pipeline  # noqa: E402
+from lib import runcluster_env as cluster_env  # noqa: E402
+from lib import nats_raw  # noqa: E402
+from lib.harness import Pipeline  # noqa: E402
 
 N = int(os.environ.get("BENCH_CLUSTER_N", "20000"))
 BUS_N = int(os.environ.get("BENCH_BUS_N", "100000"))

@@ -8,7 +8,7 @@ requests at the mock > N show the defect (docs/senders.md says why apns-sender a
 stay on nghttp2). Prints "name value" pairs on one line."""
 import json, os, ssl, subprocess, sys, urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
-from harness import BIN, Pipeline  # noqa: E402
+from lib.harness import BIN, Pipeline  # noqa: E402
 
 N = int(os.environ.get("BENCH_CURL_N", "5000"))
 

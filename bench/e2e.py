@@ -13,7 +13,7 @@ apns-sender → mock provider (HTTP/2 over TLS), on this machine.
 Prints "name value" pairs on one line."""
 import json, os, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
-from harness import BIN, Pipeline  # noqa: E402
+from lib.harness import BIN, Pipeline  # noqa: E402
 
 N = int(os.environ.get("BENCH_E2E_N", "30000"))
 RATE = float(os.environ.get("BENCH_E2E_RATE", "6000"))

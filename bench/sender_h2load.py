@@ -12,7 +12,7 @@ ratio. Also reports the sender's resident and anonymous memory after its last ro
 Prints "name value" pairs on one line."""
 import json, os, re, resource, statistics, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
-from harness import BIN, Pipeline  # noqa: E402
+from lib.harness import BIN, Pipeline  # noqa: E402
 
 N = int(os.environ.get("BENCH_SENDER_N", "150000"))
 ROUNDS = int(os.environ.get("BENCH_SENDER_ROUNDS", "5"))

@@ -6,7 +6,7 @@ cores the sender kept busy and its resident memory after the last round, and its
 and private memory before the first. Prints "name value" pairs on one line."""
 import json, os, re, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
-from harness import BIN, Pipeline  # noqa: E402
+from lib.harness import BIN, Pipeline  # noqa: E402
 
 N = int(os.environ.get("BENCH_WNS_N", "20000"))
 ROUNDS = int(os.environ.get("BENCH_WNS_ROUNDS", "3"))

@@ -5,7 +5,7 @@ app, instance); the router refuses a sender of an app its jobs do not belong to;
 that is no sender, or naming no app, is refused at start. The single-section configuration (app
 "default") is what every other test runs."""
 import json, os, subprocess, sys
-from harness import BIN, Checks, Pipeline
+from lib.harness import BIN, Checks, Pipeline
 
 ID = "bd" + "7" * 64
 IOS = "ab" * 32

@@ -24,7 +24,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import runcluster_env as cluster_env  # noqa: E402
+from lib import runcluster_env as cluster_env  # noqa: E402
 
 passed = failed = 0
 

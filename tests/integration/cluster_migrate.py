@@ -5,8 +5,8 @@ closed groups work in cluster mode (subscribe and unsubscribe through a cluster 
 to the group reaches exactly its members' tokens, migrated or not), and `pushctl cluster-export`
 gives back a single-machine registry with the cluster's tokens."""
 import json, os, subprocess, sys, time
-from harness import Checks, BIN, free_port
-from cluster_env import Cluster
+from lib.harness import Checks, BIN, free_port
+from lib.cluster_env import Cluster
 
 ID1, ID2, GROUP = "bd" + "a" * 64, "bd" + "b" * 64, "bd" + "c" * 64
 IOS, ANDROID = "c1" * 32, "fcmMigrate:APA91b-m"

@@ -13,7 +13,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import nats_raw  # noqa: E402
+from lib import nats_raw  # noqa: E402
 
 top = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 passed = failed = 0

@@ -5,8 +5,8 @@ across routers); notifies keep arriving while a router, then the PP_REQ stream l
 killed with SIGKILL; every notify answered Success reaches the mock; both routers' registries
 export identically afterwards; a dead token reported by APNs leaves both registries."""
 import base64, http.client, json, os, signal, ssl, subprocess, sys, time, urllib.request
-from harness import Checks, BIN
-from cluster_env import Cluster
+from lib.harness import Checks, BIN
+from lib.cluster_env import Cluster
 
 ID = "bd" + "3" * 64
 ID2 = "bd" + "4" * 64

@@ -9,10 +9,10 @@ XEP-0357 publishes are checked by whichever router takes them and reach the mock
 device's raw notification; a wrong secret is refused. A Huawei registration through
 ingress-onion is delivered by hms-sender from its own jobs consumer (jobs-hms-default)."""
 import os, signal, socket, subprocess, sys, time
-from harness import Checks
-from cluster_env import Cluster
-from uwpx_client import uwpx as uwpx_raw
-from xmpp_fakes import FakeXmppServer, error_of
+from lib.harness import Checks
+from lib.cluster_env import Cluster
+from lib.uwpx_client import uwpx as uwpx_raw
+from lib.xmpp_fakes import FakeXmppServer, error_of
 
 DEV = "b5facd81c7ac2efc96d7bf09d33c7aff9e3bea9ebd236db28a074d55437f62cd"
 DEV2 = "c6" * 32

@@ -5,8 +5,8 @@
 * runit: a run file given a broken configuration logs the error and takes its service down
   (sv down) instead of crash-looping; fixed and `sv up`, the daemon runs."""
 import configparser, glob, os, re, shutil, subprocess, sys, tempfile, time
-from harness import TOP, BIN, Checks
-from soak_env import RunitPipeline
+from lib.harness import TOP, BIN, Checks
+from lib.soak_env import RunitPipeline
 
 t = Checks()
 UNITS = os.path.join(TOP, "deploy", "systemd")

@@ -1,7 +1,7 @@
 """Keeps docs/config.md true: every key of common/config.c's table must have a row in the
 section of the same name, and every row must name a real key."""
 import os, re, sys
-from harness import TOP, Checks
+from lib.harness import TOP, Checks
 
 t = Checks()
 src = open(os.path.join(TOP, "common", "config.c")).read()

@@ -6,7 +6,7 @@ that holds test credentials of the right format (tests/mock-provider/mkcreds.sh)
 path of the example is one docs/operations.md creates, and the paths docs/config.md gives as
 defaults are the code's."""
 import glob, json, os, re, shutil, subprocess, sys, tempfile
-from harness import TOP, BIN, Checks
+from lib.harness import TOP, BIN, Checks
 
 t = Checks()
 EXAMPLE = os.path.join(TOP, "deploy", "pushpipe.json.example")

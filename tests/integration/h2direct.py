@@ -5,7 +5,7 @@ kept alive by PINGs and a provider that stops answering them is left for a new c
 dropped connection and reset streams lose nothing."""
 import json, os, signal, ssl, subprocess, sys, time, urllib.request
 from collections import defaultdict
-from harness import BIN, Checks, Pipeline
+from lib.harness import BIN, Checks, Pipeline
 
 TOKEN = "d7" * 32
 t = Checks()

@@ -5,7 +5,7 @@ illegal is removed and only that one; "all tokens invalid" on a fresh sender (a 
 makes every token look so) trips the mass-invalidation guard and deletes nothing; Huawei
 deliveries count with Android in the statistics."""
 import base64, json, os, ssl, subprocess, sys, time, urllib.error, urllib.request
-from harness import BIN, Checks, Pipeline
+from lib.harness import BIN, Checks, Pipeline
 
 ID, ID2 = "bd" + "7" * 64, "bd" + "8" * 64
 HW1, HW2 = "IQAAAACy0kYkAAD-hms-first_token", "IQAAAACy0kYkAAD-hms-doomed_token"

@@ -2,7 +2,7 @@
 odd and invalid rows is imported into a running router and statsd; the registry and
 /get_statistics_data then show exactly what the file meant, and bad rows are reported."""
 import base64, http.client, json, os, sqlite3, subprocess, sys, time
-from harness import BIN, Checks, Pipeline
+from lib.harness import BIN, Checks, Pipeline
 
 t = Checks()
 p = Pipeline(keep="-k" in sys.argv)

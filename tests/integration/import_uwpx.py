@@ -5,10 +5,10 @@ invalid rows reported by table and rowid without secrets; then a XEP-0357 publis
 imported node, sent by an XMPP server to ingress-xmpp, reaches WNS at the mock, and the device
 registering again in version 2 keeps its imported nodes."""
 import hashlib, json, os, subprocess, sys, time
-from harness import BIN, Checks, Pipeline
-from uwpx_client import pipeline_uwpx
+from lib.harness import BIN, Checks, Pipeline
+from lib.uwpx_client import pipeline_uwpx
 from xmpp import prosody_publish
-from xmpp_fakes import FakeXmppServer, error_of
+from lib.xmpp_fakes import FakeXmppServer, error_of
 
 t = Checks()
 p = Pipeline(keep="-k" in sys.argv)

@@ -2,8 +2,8 @@
 the test clock), restarts without loss (TERM and kill -9), every metric's name and value in
 /metrics, the Prometheus text format line by line, and a non-loopback listener refused."""
 import os, signal, socket, sys, time
-from harness import Checks, free_port, raw_exchange
-from metrics_util import (Statsd, counter_names, gauge_id, hist_id, http_id, parse_prometheus, value,
+from lib.harness import Checks, free_port, raw_exchange
+from lib.metrics_util import (Statsd, counter_names, gauge_id, hist_id, http_id, parse_prometheus, value,
                           HIST_BOUNDS, HIST_SUM)
 
 t = Checks()

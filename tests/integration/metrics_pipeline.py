@@ -3,8 +3,8 @@ unknown path) shows up in /metrics with the right names and values — counters,
 route and status, both latency histograms, the router's and the senders' live gauges — and in
 `pushctl stats`."""
 import http.client, os, re, subprocess, sys, time
-from harness import BIN, Checks, Pipeline
-from metrics_util import parse_prometheus, value
+from lib.harness import BIN, Checks, Pipeline
+from lib.metrics_util import parse_prometheus, value
 
 t = Checks()
 p = Pipeline(keep="-k" in sys.argv)

@@ -15,8 +15,8 @@ sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 import json, os, socket, sys, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import raw_exchange  # noqa: E402
-from onion_env import (BAD_ENDPOINT, BAD_REQUEST, BUSY, GROUP_UNKNOWN, INVALID, MISSING, NOT_REGISTERED,  # noqa: E402
+from lib.harness import raw_exchange  # noqa: E402
+from lib.onion_env import (BAD_ENDPOINT, BAD_REQUEST, BUSY, GROUP_UNKNOWN, INVALID, MISSING, NOT_REGISTERED,  # noqa: E402
                        SUCCESS, V2, V3, V4, Checks, FakeSender, OnionEnv, bc, inner_bytes)
 
 TIMEOUT_S = 2

@@ -16,7 +16,7 @@ sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 import json, os, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from onion_env import (BIN, GROUP_UNKNOWN, MISSING, NOT_REGISTERED, SUCCESS, V2, V3, V4,  # noqa: E402
+from lib.onion_env import (BIN, GROUP_UNKNOWN, MISSING, NOT_REGISTERED, SUCCESS, V2, V3, V4,  # noqa: E402
                        Checks, FakeSender, OnionEnv, bc, inner_bytes, load_vectors)
 
 t = Checks()

@@ -12,9 +12,9 @@ sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 import os, socket, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import raw_exchange  # noqa: E402
-from onion_env import V2, Checks, OnionEnv  # noqa: E402
-from onion_env import bc  # noqa: E402
+from lib.harness import raw_exchange  # noqa: E402
+from lib.onion_env import V2, Checks, OnionEnv  # noqa: E402
+from lib.onion_env import bc  # noqa: E402
 
 HEAD_S, BODY_S, RATE, MAXC = 3, 6, 200, 8
 TRICKLERS = 10  # more than max_connections: without the per-source cap they would hold every slot

@@ -4,7 +4,7 @@ instance (the lock in state_dir, and the router refusing a second sender of the 
 SIGHUP re-reading the log level, the statistics password and ingress-uwpx's certificate
 without stopping anything, and the log lines an operator reads (errno, sender names)."""
 import base64, copy, hashlib, http.client, json, os, signal, socket, ssl, subprocess, sys, time
-from harness import BIN, TOP, Checks, Pipeline
+from lib.harness import BIN, TOP, Checks, Pipeline
 import frames as F
 
 DAEMONS = ["router", "statsd", "ingress-onion", "ingress-uwpx", "ingress-xmpp", "apns-sender", "fcm-sender", "wns-sender"]

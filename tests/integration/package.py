@@ -8,7 +8,7 @@
   warning (docs/packaging.md lists what it says).
 * mkdeb.sh refuses a sanitizer build."""
 import glob, os, re, shutil, subprocess, sys, tempfile
-from harness import TOP, BIN, Checks
+from lib.harness import TOP, BIN, Checks
 
 t = Checks()
 

@@ -2,7 +2,7 @@
 Registers an iOS token (register) and an Android token (register_legacy_groups_only),
 sends notify, and checks the APNs and FCM requests against docs/protocol.md §6.6."""
 import json, sys
-from harness import Checks, Pipeline
+from lib.harness import Checks, Pipeline
 
 ID = "bd" + "1" * 64
 GROUP = "bd" + "2" * 64

@@ -6,10 +6,10 @@ which Prosody counts; while the component is away Prosody bounces with wait; it 
 import os, shutil, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import frames
-from harness import Checks
-from prosody_peer import ProsodyPeer, XmppClient, ensure_prosody
-from xmpp_fakes import *
+from lib import frames
+from lib.harness import Checks
+from lib.prosody_peer import ProsodyPeer, XmppClient, ensure_prosody
+from lib.xmpp_fakes import *
 
 NODE, SECRET = "NODE123abc", "SECRETxyz789"
 BAD_NODE = "NODEwrongSecret"

@@ -12,9 +12,9 @@ provider standing in for WNS and FCM.
    data message with the account hash."""
 import hashlib, json, os, socket, ssl, sys, time
 import xml.etree.ElementTree as ET
-from harness import Checks, Pipeline
-from uwpx_client import pipeline_uwpx
-from prosody_peer import ProsodyPeer, XmppClient, ensure_prosody
+from lib.harness import Checks, Pipeline
+from lib.uwpx_client import pipeline_uwpx
+from lib.prosody_peer import ProsodyPeer, XmppClient, ensure_prosody
 
 t = Checks()
 p = Pipeline(keep="-k" in sys.argv)

@@ -6,7 +6,7 @@ real router, statsd and ingress-onion with small settings:
     notifies and results go on; the map's use shows in /metrics."""
 import json, os, socket, sys, time, urllib.request
 import frames as F
-from harness import Checks, Pipeline
+from lib.harness import Checks, Pipeline
 
 LIMIT = 7
 MAP_MB = 2

@@ -5,7 +5,7 @@ vanished sender go to another instance; dead-token feedback removes exactly that
 back-pressure engages at the outbox bound and releases."""
 import json, os, signal, socket, subprocess, sys, time
 import frames as F
-from harness import BIN, Checks, Pipeline
+from lib.harness import BIN, Checks, Pipeline
 
 ID = "bd" + "4" * 64
 IOS_TOKEN = "c0" * 32

@@ -13,7 +13,7 @@ played with frames against the real router:
     URI the allowlist no longer takes is never handed to a sender."""
 import json, os, pwd, socket, subprocess, sys, time
 import frames as F
-from harness import Checks, Pipeline
+from lib.harness import Checks, Pipeline
 
 ID = "bd" + "7" * 64
 IOS_TOKEN = "a1" * 32

@@ -7,7 +7,7 @@ expiry, and WNS 406: a channel backing off keeps one pending job, the newest, se
 back-off ends, while other channels go on; the back-off and the waiting job survive kill -9."""
 import json, os, re, signal, socket, subprocess, sys, time
 import frames as F
-from harness import BIN, Checks, Pipeline
+from lib.harness import BIN, Checks, Pipeline
 
 # Frame numbers beyond frames.py (common/frame.h).
 UWPX_CHANNEL, UWPX_ACCOUNTS, UWPX_TEST, NODES = 40, 41, 42, 43

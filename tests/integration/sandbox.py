@@ -4,7 +4,7 @@ may not take fail once sandboxed and succeed with the sandbox off (PUSHPIPE_SAND
 the daemon tries the action right after entering its sandbox, logs the outcome and exits
 3 = denied, 4 = allowed). File checks need Landlock; without it they are reported, not run."""
 import json, os, shutil, socket, subprocess, sys, time
-from harness import BIN, Checks, Pipeline
+from lib.harness import BIN, Checks, Pipeline
 
 DENIED, ALLOWED = 3, 4
 ID = "bd" + "7" * 64

@@ -3,8 +3,8 @@
 shipped way. Then the runit tree itself runs the pipeline (two apns-sender instances) and a
 notify gets through. supervisord need not be installed: its file is checked with configparser."""
 import configparser, glob, os, re, shlex, stat, subprocess, sys
-from harness import TOP, BIN, Checks
-from soak_env import RUNIT_TREE, RunitPipeline
+from lib.harness import TOP, BIN, Checks
+from lib.soak_env import RUNIT_TREE, RunitPipeline
 
 t = Checks()
 

@@ -3,7 +3,7 @@ answer class ends with the right outcome at the router and nothing lost — 410 
 that token, a wrong-topic storm (BadDeviceToken for every token) deletes nothing, retryable
 answers and GOAWAY still deliver, an expired OAuth token is refreshed."""
 import json, os, ssl, subprocess, sys, time, urllib.request
-from harness import BIN, Checks, Pipeline
+from lib.harness import BIN, Checks, Pipeline
 
 ID = "bd" + "6" * 64
 t = Checks()

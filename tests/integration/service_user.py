@@ -5,7 +5,7 @@ end), with the documented layout — state and database directories owned by the
 Also: every daemon really runs as the user, its sockets belong to the user, and a HUP (which
 re-reads files as the user) keeps everything running."""
 import grp, json, os, pwd, signal, subprocess, sys, time
-from harness import BIN, Checks, Pipeline
+from lib.harness import BIN, Checks, Pipeline
 
 t = Checks()
 if os.geteuid() != 0:

@@ -8,8 +8,8 @@ and each daemon's RSS, sampled from /proc, is reported (and must stay flat with 
 last <= first x 1.5 + 2 MB for every incarnation that lived long enough).
     soak.py [--duration S] [--window S] [--gap S] [--rate N] [--rss-check] [-k]"""
 import argparse, base64, json, os, random, subprocess, sys, threading, time
-from harness import BIN, Checks
-from soak_env import RunitPipeline
+from lib.harness import BIN, Checks
+from lib.soak_env import RunitPipeline
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--duration", type=float, default=600, help="seconds of load")

@@ -6,7 +6,7 @@ source only (sources are 127.0.0.x loopback addresses); one hash check at a time
 of concurrent wrong passwords); the older sha256: form accepted with a start-up warning; a
 malformed hash refused by -n and at start."""
 import base64, concurrent.futures, http.client, json, os, subprocess, sys, time
-from harness import BIN, Checks, Pipeline
+from lib.harness import BIN, Checks, Pipeline
 
 t = Checks()
 p = Pipeline(keep="-k" in sys.argv)

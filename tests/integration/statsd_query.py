@@ -6,9 +6,9 @@ import sys
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 import socket, struct, time
 
-import frames
-from harness import Checks
-from metrics_util import STATS_QUERY, STATS_ROWS, TAG_START, Statsd
+from lib import frames
+from lib.harness import Checks
+from lib.metrics_util import STATS_QUERY, STATS_ROWS, TAG_START, Statsd
 
 t = Checks()
 sd = Statsd(keep="-k" in sys.argv)

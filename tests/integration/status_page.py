@@ -3,8 +3,8 @@ failures (the test clock moves it through them) and live gauges; headless Chromi
 http://127.0.0.1:<port>/ to a PNG (kept as build/artifacts/status_page.png) which must be the
 full size, far from blank and show the chart colours; its DOM must hold the SVG charts."""
 import os, shutil, struct, subprocess, sys, tempfile, time, zlib
-from harness import TOP, Checks
-from metrics_util import Statsd, gauge_id, http_id, hist_id
+from lib.harness import TOP, Checks
+from lib.metrics_util import Statsd, gauge_id, http_id, hist_id
 
 t = Checks()
 B = 1800000000 - 1800000000 % 43200

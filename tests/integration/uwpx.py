@@ -7,9 +7,9 @@ deadline, counters, IPv6, and no secret or channel token in the log."""
 import sys
 sys.dont_write_bytecode = True
 import json, os, shutil, signal, socket, ssl, subprocess, tempfile, time
-from harness import BIN, TOP, Checks, free_port
-import uwpx_fake as fk
-from uwpx_fake import dev
+from lib.harness import BIN, TOP, Checks, free_port
+from lib import uwpx_fake as fk
+from lib.uwpx_fake import dev
 
 t = Checks()
 keep = "-k" in sys.argv

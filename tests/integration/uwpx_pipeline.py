@@ -6,8 +6,8 @@ same node), a test push, durability across kill -9 of the router, a 406 that hol
 (only the newest notification is sent when the back-off ends), and the channel allowlist."""
 import json, os, signal, socket, ssl, sys, time, urllib.request
 import frames as F
-from harness import Checks, Pipeline
-from uwpx_client import pipeline_uwpx
+from lib.harness import Checks, Pipeline
+from lib.uwpx_client import pipeline_uwpx
 
 t = Checks()
 p = Pipeline(keep="-k" in sys.argv)

@@ -6,8 +6,8 @@ keeps its nodes and secrets; a version-2 set_accounts stays an error; a publish 
 out in version 1 reaches the mock WNS with the v2 account id."""
 import hashlib, json, os, socket, sys, time
 import frames as F
-from harness import Checks, Pipeline
-from uwpx_client import pipeline_uwpx
+from lib.harness import Checks, Pipeline
+from lib.uwpx_client import pipeline_uwpx
 
 t = Checks()
 p = Pipeline(keep="-k" in sys.argv)

@@ -4,8 +4,8 @@ ingress-uwpx and wns-sender — then a clean stop. Passes when each
 daemon delivered its part, exited 0, and valgrind reports no errors and nothing definitely or
 indirectly lost. (Still-reachable blocks of libraries' global state are not leaks.)"""
 import glob, json, os, re, sys, time
-from harness import Checks, Pipeline
-from uwpx_client import pipeline_uwpx
+from lib.harness import Checks, Pipeline
+from lib.uwpx_client import pipeline_uwpx
 
 ID, GROUP = "bd" + "3" * 64, "bd" + "4" * 64
 IOS, ANDROID = "b2" * 32, "fcmTok3n:APA91b-valgrind"

@@ -6,8 +6,8 @@ connection recycled after two deadline expiries, WNS over HTTP/1.1, a token endp
 name (libcurl's resolver thread in the sandbox), and the p2-style FCM and
 APNs payloads of docs/senders.md ("Job kinds")."""
 import json, os, socket, ssl, subprocess, sys, time, urllib.request
-from harness import BIN, Checks, Pipeline, free_port
-from fake_router import FakeRouter, KIND_BCHAT, KIND_WNS, KIND_XMPP, PLATFORM_WNS
+from lib.harness import BIN, Checks, Pipeline, free_port
+from lib.fake_router import FakeRouter, KIND_BCHAT, KIND_WNS, KIND_XMPP, PLATFORM_WNS
 import frames as F
 
 CLIENT_ID, SECRET = "ms-app://s-1-15-2-mock", "mock-secret"

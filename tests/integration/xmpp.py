@@ -4,9 +4,9 @@ registration, keepalive, restricted XML, reconnects, back-off after not-authoriz
 import os, shutil, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import frames
-from harness import Checks
-from xmpp_fakes import *
+from lib import frames
+from lib.harness import Checks
+from lib.xmpp_fakes import *
 
 PUB_ID = "882e50292ac8a575e12fe057ba06ba594f24297ea9e9dbd96507fe40c61b24af"
 

@@ -4,7 +4,7 @@ ports, one NATS user per role with the subjects of deploy/nats/permissions.json)
 of harness.Pipeline's configuration, one configuration file per daemon instance with a
 "cluster" section. Loopback only."""
 import base64, importlib.util, json, os, shutil, signal, subprocess, time
-from harness import TOP, BIN, Pipeline, free_port
+from lib.harness import TOP, BIN, Pipeline, free_port
 
 # The users and their subjects exactly as make run-cluster's generator makes them.
 _spec = importlib.util.spec_from_file_location("mknats", os.path.join(TOP, "scripts", "mknats.py"))

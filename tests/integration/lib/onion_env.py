@@ -7,10 +7,9 @@ jobs the router hands out), and a scan of the logs for secret key material. Loop
 import base64, json, os, socket, struct, sys, threading, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "interop"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "interop"))
 import bchat_client as bc  # noqa: E402
-from harness import BIN, TOP, Checks, Pipeline  # noqa: E402
+from lib.harness import BIN, TOP, Checks, Pipeline  # noqa: E402
 
 VECTORS = os.environ.get("PUSHPIPE_VECTORS") or os.path.join(TOP, "tests", "vectors", "bchat-onion-vectors.json")
 

@@ -3,7 +3,7 @@ socket, hello, FRAME_UWPX_* requests answered with FRAME_REPLY or FRAME_NODES), 
 datagram sink that sums counters. The answer for a request is chosen by its device_id (see
 BEHAVIOUR), so each test picks the router's behaviour by the device it registers."""
 import os, select, socket, struct, threading, time
-import frames
+from lib import frames
 
 CHANNEL, ACCOUNTS, TEST, NODES = 40, 41, 42, 43
 TAG_DEVICE_ID, TAG_URI, TAG_ACCOUNT, TAG_NODE, TAG_SECRET, TAG_VERSION = 50, 51, 52, 53, 54, 56

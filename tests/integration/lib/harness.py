@@ -2,7 +2,7 @@
 temporary directory for integration tests, and gives them small helpers. Loopback only."""
 import json, os, random, shutil, signal, socket, subprocess, sys, tempfile, time
 
-TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 BIN = os.path.join(TOP, "bin")
 
 

@@ -2,8 +2,8 @@
 clock), metric datagrams built here (the ids of common/counters.h), a strict parser of the
 Prometheus text format 0.0.4, and period rows read over the query socket."""
 import http.client, json, os, re, signal, socket, struct, subprocess, time
-import frames
-from harness import BIN, TOP, Pipeline
+from lib import frames
+from lib.harness import BIN, TOP, Pipeline
 
 COUNTER, STATS_QUERY, STATS_ROWS = 30, 31, 32
 TAG_COUNTER, TAG_DELTA, TAG_START, TAG_END = 40, 41, 42, 43

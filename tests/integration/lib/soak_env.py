@@ -3,7 +3,7 @@ as an operator would: runsvdir over copies of the service directories, a runit.c
 at this build, svlogd logs per service. runsv restarts a daemon that dies, so tests can
 kill -9 freely. Loopback only; the mock provider and configuration come from harness.Pipeline."""
 import json, os, shutil, signal, ssl, subprocess, time, http.client
-from harness import TOP, BIN, Pipeline
+from lib.harness import TOP, BIN, Pipeline
 
 RUNIT_TREE = os.path.join(TOP, "deploy", "runit")
 

@@ -10,9 +10,9 @@ import tempfile
 import time
 import urllib.request
 
-import nats_raw
+from lib import nats_raw
 
-TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 BIN = os.path.join(TOP, "bin")
 
 

@@ -9,7 +9,7 @@
 import hashlib, json, os, queue, select, socket, subprocess, threading, time, uuid
 import xml.etree.ElementTree as ET
 
-import frames
+from lib import frames
 
 # Frame types and tags of the XMPP and UWPX contract (common/frame.h), beyond frames.py's.
 NODES, XMPP_PUBLISH, XMPP_REGISTER, XMPP_UNREGISTER = 43, 44, 45, 46
@@ -22,7 +22,7 @@ frames.U32 |= {TAG_MSG_COUNT, TAG_PENDING_COUNT}
 NS_ACCEPT = "jabber:component:accept"
 NS_STREAM = "http://etherx.jabber.org/streams"
 NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
-TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 
 
 def handshake_hex(stream_id, secret):

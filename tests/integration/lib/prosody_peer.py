@@ -10,7 +10,7 @@ blocks for integration tests:
 """
 import base64, os, shutil, signal, socket, subprocess, time, uuid
 
-from xmpp_fakes import StanzaReader
+from lib.xmpp_fakes import StanzaReader
 
 NS_CLIENT = "jabber:client"
 NS_STREAM = "http://etherx.jabber.org/streams"
