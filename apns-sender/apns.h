@@ -1,6 +1,6 @@
 /*
  * apns: the APNs sender's own part; the router link, the jobs, the guard and the loop are
- * common/sender_*.c, driven through apns_ops. main.c checks the configuration and starts the
+ * common/sender/sender_*.c, driven through apns_ops. main.c checks the configuration and starts the
  * loop; send.c turns a job into an APNs request (apns_ops); classify.c maps an answer to an
  * outcome (docs/senders.md, "apns-sender"); payload.c builds the body (docs/protocol.md §6.6);
  * auth.c holds the provider token (JWT ES256) and its refresh.

@@ -1,7 +1,7 @@
 /*
  * apns-sender: delivers iOS jobs through APNs. Takes PUSH frames from the router, sends each
  * as one HTTP/2 request (send.c) and answers each with exactly one RESULT frame; the router
- * link, the jobs and the loop are the shared sender's (common/sender_loop.h). This file:
+ * link, the jobs and the loop are the shared sender's (common/sender/sender_loop.h). This file:
  * options, configuration, credentials, and the HTTP/2 client's settings (a TLS client
  * certificate with certificate authentication). Trusts the configuration; APNs answers count
  * only through classify.c. Holds the APNs credentials (key, or certificate paths) and,

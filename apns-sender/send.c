@@ -1,6 +1,6 @@
 /*
  * send: the APNs part of a job's life (docs/protocol.md §6.6, docs/senders.md "apns-sender"), as
- * the callbacks of the shared sender (common/sender_job.c does the rest: admission, the transport
+ * the callbacks of the shared sender (common/sender/sender_job.c does the rest: admission, the transport
  * resend, the guard, the result). Builds the body (Bchat, or XMPP ad-hoc of docs/senders.md "Job
  * kinds", with its own topic, push type and priority), the request URL and headers with the current
  * provider token, and drops that token after ExpiredProviderToken so the one resend gets a new JWT.

@@ -339,7 +339,7 @@ static void apply_flavour(struct config *c)
 		c->router.skip_legacy_groups_only = session;
 }
 
-/* ingress_onion.stats_password_hash (ingress/onion_stats.h): empty, "sha256:<64 hex>", or a
+/* ingress_onion.stats_password_hash (ingress/onion/onion_stats.h): empty, "sha256:<64 hex>", or a
  * libsodium Argon2id string whose memory (held by each check) is at most 256 MiB. */
 static int check_password_hash(const char *h)
 {

@@ -1,6 +1,6 @@
 /*
  * fcm: the FCM sender's own part; the router link, the jobs, the guard and the loop are
- * common/sender_*.c, driven through fcm_ops. main.c checks the configuration and starts the
+ * common/sender/sender_*.c, driven through fcm_ops. main.c checks the configuration and starts the
  * loop; send.c turns a job into an FCM HTTP v1 request (fcm_ops); classify.c maps an answer
  * to an outcome (docs/senders.md, "fcm-sender"); payload.c builds the message (docs/protocol.md
  * §6.6); auth.c holds the service account and the OAuth access token.
@@ -26,7 +26,7 @@
 struct fcm_auth {
 	EVP_PKEY *key;			/* the service account's RSA key */
 	char *key_id, *client_email, *token_uri, *project_id;
-	struct oauth tok;		/* the access token (common/oauth.h) */
+	struct oauth tok;		/* the access token (common/sender/oauth.h) */
 };
 
 struct fcm {

@@ -2,7 +2,7 @@
  * fcm-sender: delivers Android jobs through FCM HTTP v1. Takes PUSH frames from the router,
  * sends each as one HTTP/2 request (send.c) with an OAuth access token (auth.c), and answers
  * each with exactly one RESULT frame; the router link, the jobs and the loop are the shared
- * sender's (common/sender_loop.h), whose HTTP/2 client carries sends and token exchanges
+ * sender's (common/sender/sender_loop.h), whose HTTP/2 client carries sends and token exchanges
  * alike. This file: options, configuration, credentials, the send URL. Trusts the
  * configuration; FCM answers count only through classify.c. Holds, through struct fcm, the
  * service account's key, the access token and everything in flight.

@@ -1,6 +1,6 @@
 /*
  * send: the FCM part of a job's life (docs/protocol.md §6.6, docs/senders.md "fcm-sender"), as the
- * callbacks of the shared sender (common/sender_job.c does the rest: admission, the transport
+ * callbacks of the shared sender (common/sender/sender_job.c does the rest: admission, the transport
  * resend, the guard, the result). Builds the message (Bchat, or XMPP ad-hoc of docs/senders.md
  * "Job kinds"), sends it to the project's send URL with
  * the OAuth access token, or parks the job while there is none (auth.c releases it, or fails

@@ -1,6 +1,6 @@
 /*
  * hms: the Huawei Push Kit sender's own part (docs/senders.md, "HMS"); the router link, the
- * jobs, the guard and the loop are common/sender_*.c, driven through hms_ops. main.c checks
+ * jobs, the guard and the loop are common/sender/sender_*.c, driven through hms_ops. main.c checks
  * the configuration and starts the loop; send.c turns a job into a messages:send request
  * (hms_ops); classify.c maps an answer to an outcome from its `code` field; payload.c builds
  * the message (the FCM payload, its data map as a JSON string); auth.c holds the OAuth access
@@ -38,7 +38,7 @@
 
 struct hms_auth {
 	char *token_url, *app_id, *secret;
-	struct oauth tok;		/* the access token (common/oauth.h) */
+	struct oauth tok;		/* the access token (common/sender/oauth.h) */
 };
 
 struct hms {

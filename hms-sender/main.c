@@ -3,7 +3,7 @@
  * PUSH frames of platform PLATFORM_HUAWEI from the router, sends each as one messages:send
  * request (send.c) with an OAuth access token (auth.c), and answers each with exactly one
  * RESULT frame; the router link, the jobs and the loop are the shared sender's
- * (common/sender_loop.h), whose HTTP client carries sends and token requests alike. This file:
+ * (common/sender/sender_loop.h), whose HTTP client carries sends and token requests alike. This file:
  * options, configuration, credentials, the send URL. Trusts the configuration; Push Kit
  * answers count only through classify.c. Holds, through struct hms, the app secret, the
  * access token and everything in flight.

@@ -1,6 +1,6 @@
 /*
  * send: the HMS part of a job's life (docs/senders.md, "HMS"), as the callbacks of the shared
- * sender (common/sender_job.c does the rest: admission, the transport resend, the resend
+ * sender (common/sender/sender_job.c does the rest: admission, the transport resend, the resend
  * after a refused access token, the guard, the result). Builds the message (payload.c), POSTs
  * it to the app's messages:send URL with the access token, or parks the job while there is
  * none (auth.c releases it, or fails it when the token endpoint refuses us; the loop fails it

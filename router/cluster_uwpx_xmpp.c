@@ -1,5 +1,5 @@
 /*
- * cluster_x: UWPX and XMPP registry changes in cluster mode (see cluster_x.h and docs/cluster.md
+ * cluster_uwpx_xmpp: UWPX and XMPP registry changes in cluster mode (see cluster_uwpx_xmpp.h and docs/cluster.md
  * "UWPX and XMPP"). On one machine set_push_accounts and an XEP-0050 registration draw their
  * push nodes and secrets from the CSPRNG as they are applied; in cluster mode every router
  * applies every change, so the router that takes the request draws a 32-byte seed from the CSPRNG

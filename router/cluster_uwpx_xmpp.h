@@ -1,5 +1,5 @@
 /*
- * cluster_x: the UWPX and XMPP side of the router in cluster mode (docs/cluster.md "UWPX and
+ * cluster_uwpx_xmpp: the UWPX and XMPP side of the router in cluster mode (docs/cluster.md "UWPX and
  * XMPP"). Which of their requests are registry changes, and the seed that makes a change that
  * draws push nodes and secrets apply the same on every router.
  */

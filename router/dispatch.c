@@ -2,7 +2,7 @@
  * dispatch: hands ready jobs to sender instances (least loaded first, bounded in flight per
  * instance), puts the jobs of a vanished sender back in the queue, and rescans LMDB for jobs
  * that are due again or that did not fit the in-memory queue. Expired jobs end here; WNS jobs
- * for a dead channel are dropped and those for a channel backing off held back (xhandle.c).
+ * for a dead channel are dropped and those for a channel backing off held back (uwpx_xmpp_handle.c).
  */
 #include "counters.h"
 #include "daemon.h"

@@ -1,7 +1,7 @@
 /*
  * router: shared state of the router process — the store, the peers (ingresses and sender
  * instances) and the job cache. main.c runs the loop; handle.c applies frames inside one
- * write transaction per batch (group commit), xhandle.c those of UWPX and XMPP; dispatch.c
+ * write transaction per batch (group commit), uwpx_xmpp_handle.c those of UWPX and XMPP; dispatch.c
  * hands jobs to senders.
  */
 #ifndef ROUTER_H
@@ -92,7 +92,7 @@ uint32_t router_apply_request(struct router *r, MDB_txn *txn, const struct frame
 void router_commit_batch(struct router *r);
 /* Remembers a job committed by this batch, to queue once the batch is on disk. */
 int router_fresh_add(struct router *r, uint64_t id, uint32_t platform);
-/* xhandle.c: UWPX and XMPP frames, results of KIND_WNS / KIND_XMPP jobs, test-push answers and
+/* uwpx_xmpp_handle.c: UWPX and XMPP frames, results of KIND_WNS / KIND_XMPP jobs, test-push answers and
  * the device expiry sweep. */
 uint32_t xhandle_request(struct router *r, MDB_txn *txn, const struct frame *f, uint64_t now, struct pending *p);
 /* What an XEP-0357 publish becomes once checked (xhandle_publish_check): its job's fields

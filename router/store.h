@@ -13,7 +13,7 @@
 struct store {
 	MDB_env *env;
 	MDB_dbi meta, tokens, ids, groups, jobs, msgs, due;
-	/* UWPX / XMPP (xreg.h): devices, account links, push nodes, ad-hoc identities. Absent in a
+	/* UWPX / XMPP (uwpx_xmpp_reg.h): devices, account links, push nodes, ad-hoc identities. Absent in a
 	 * database no router of this version has written yet (read-only opens): has_xreg is 0. */
 	MDB_dbi udev, ulink, xnodes, xident;
 	int has_xreg;

@@ -1,5 +1,5 @@
 /*
- * xhandle: the router's side of UWPX and XMPP (docs/uwpx.md "Actions" to "What is stored",
+ * uwpx_xmpp_handle: the router's side of UWPX and XMPP (docs/uwpx.md "Actions" to "What is stored",
  * docs/xmpp.md "Publish" and "Ad-hoc registration", docs/senders.md "wns-sender"). Request handlers
  * run inside handle.c's group-commit batch (one nested transaction each), so whatever they answer
  * is on disk before the answer leaves. Also: sender results for KIND_WNS and KIND_XMPP jobs, the
@@ -213,7 +213,7 @@ static int domain_eq(const struct xnode *n, const struct frame_field *d)
 }
 
 /* Checks 5–10 of docs/xmpp.md "Publish", in order, without writing (also the cluster's check,
- * cluster_x.c): the job a publish becomes, or the status to answer. */
+ * cluster_uwpx_xmpp.c): the job a publish becomes, or the status to answer. */
 uint32_t xhandle_publish_check(struct router *r, MDB_txn *txn, const struct frame *f, struct xnode *n,
 			       struct xdevice *d, struct xpublish *out)
 {

@@ -1,5 +1,5 @@
 /*
- * xreg: UWPX devices, account links, push nodes and ad-hoc identities in LMDB (see xreg.h,
+ * uwpx_xmpp_reg (functions xreg_*): UWPX devices, account links, push nodes and ad-hoc identities in LMDB (see uwpx_xmpp_reg.h,
  * docs/registry.md). Values are little fixed headers followed by the variable fields:
  *
  *   udev    device id (64 hex) → dead u8, reason length u8, URI length u16, version u32,

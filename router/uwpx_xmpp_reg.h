@@ -1,5 +1,5 @@
 /*
- * xreg: the XMPP side of the registry in LMDB — UWPX devices and their WNS channels, the
+ * uwpx_xmpp_reg (functions xreg_*): the XMPP side of the registry in LMDB — UWPX devices and their WNS channels, the
  * (device, account) links, push nodes with their secrets, and XEP-0050 ad-hoc identities
  * (docs/uwpx.md, docs/xmpp.md "Ad-hoc registration"; layout in docs/registry.md). Every function
  * works inside the caller's transaction, so one request's changes commit (or not) as one. Callers

@@ -1,6 +1,6 @@
 /*
  * curl_http: wns-sender's HTTP client, libcurl's multi interface behind struct sender_http
- * (common/sender_loop.h), so the shared sender's jobs and the token requests go through it
+ * (common/sender/sender_loop.h), so the shared sender's jobs and the token requests go through it
  * exactly as they would through h2client. HTTPS only; HTTP/2 where the server offers it in
  * ALPN, else HTTP/1.1 with keep-alive (WNS front ends may choose either); at most
  * `connections` connections per host, `max_streams` streams per HTTP/2 connection, and new

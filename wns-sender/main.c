@@ -2,7 +2,7 @@
  * wns-sender: delivers UWPX wake-ups through WNS as raw notifications (docs/senders.md). Takes
  * PUSH frames of kind KIND_WNS from the router, POSTs each to its channel URI (send.c) with an
  * OAuth access token (auth.c), and answers each with exactly one RESULT frame; the router link,
- * the jobs and the loop are the shared sender's (common/sender_loop.h); its HTTP client is
+ * the jobs and the loop are the shared sender's (common/sender/sender_loop.h); its HTTP client is
  * libcurl's (curl_http.c: HTTP/2, or HTTP/1.1 when WNS offers only that) and carries sends and
  * token requests alike. This
  * file: options, configuration, credentials. Trusts the configuration; WNS answers count only

@@ -1,6 +1,6 @@
 /*
  * send: the WNS part of a job's life (docs/senders.md, "wns-sender"), as the callbacks of the
- * shared sender (common/sender_job.c does the rest: admission, the transport resend, the resend
+ * shared sender (common/sender/sender_job.c does the rest: admission, the transport resend, the resend
  * after a 401, the guard, the result). The router's data is the raw notification itself and goes
  * out byte for byte, POSTed to the job's channel URI with the access token; a job waits while a
  * token is being fetched and is answered credentials while none can be had. Each answer's X-WNS-*

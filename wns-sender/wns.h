@@ -1,6 +1,6 @@
 /*
  * wns: the WNS sender's own part (docs/senders.md, "wns-sender"); the router link, the jobs, the
- * guard and the loop are common/sender_*.c, driven through wns_ops. main.c checks the
+ * guard and the loop are common/sender/sender_*.c, driven through wns_ops. main.c checks the
  * configuration and starts the loop; curl_http.c is its HTTP client (libcurl); send.c turns a job into a raw
  * notification POST to its channel URI (wns_ops); classify.c maps an answer to an outcome
  * (docs/senders.md, "wns-sender"); auth.c holds the OAuth access token (docs/senders.md,
@@ -29,7 +29,7 @@
 
 struct wns_auth {
 	char *token_url, *scope, *client_id, *secret;
-	struct oauth tok;		/* the access token (common/oauth.h) */
+	struct oauth tok;		/* the access token (common/sender/oauth.h) */
 };
 
 struct wns {

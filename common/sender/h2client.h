@@ -5,7 +5,7 @@
  * one request at a time per connection, where the server chooses it and allow_http1 is set, as
  * Huawei Push Kit needs; wns-sender has libcurl's client instead); every request has a deadline; each submitted request gets exactly one
  * completion. A connection on which H2C_RECYCLE_EXPIRIES requests ran out of their deadline
- * takes no new requests. The connections: h2direct.h.
+ * takes no new requests. The connections: provider_http.h.
  */
 #ifndef H2CLIENT_H
 #define H2CLIENT_H

@@ -1,5 +1,6 @@
 /*
- * h2direct: the requests of one origin over a few connections of its own (HTTP/2 on nghttp2,
+ * provider_http: the provider HTTP client (its functions keep the h2direct_ prefix): the requests
+ * of one origin over a few connections of its own (HTTP/2 on nghttp2,
  * or HTTP/1.1 where the server chooses it and the client allows it; non-blocking sockets, TLS
  * by OpenSSL with the peer always verified). Requests queue in
  * submission order and go onto the ready connection with the fewest open streams, never past
@@ -11,8 +12,8 @@
  * for H2D_PING_IDLE_MS is PINGed and closed when the PING goes unanswered; one on which
  * H2C_RECYCLE_EXPIRIES requests ran out of their deadline takes no new streams. Every request
  * completes exactly once. Trusts its caller's URLs (h2client checks them) and the TLS
- * verification; bounds what it keeps of every answer. Holds the connections (h2direct_conn.c,
- * h2direct_h1.c) and the requests.
+ * verification; bounds what it keeps of every answer. Holds the connections (provider_http_conn.c,
+ * provider_http_h1.c) and the requests.
  */
 #include "provider_http_int.h"
 #include "daemon.h"

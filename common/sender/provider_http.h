@@ -1,5 +1,6 @@
 /*
- * h2direct: the requests of one origin over connections of their own: HTTP/2 on nghttp2, TLS
+ * provider_http: the provider HTTP client, HTTP/2 and HTTP/1.1 (functions h2direct_*): the requests
+ * of one origin over connections of their own: HTTP/2 on nghttp2, TLS
  * by OpenSSL, or HTTP/1.1 where the server chooses it (Push Kit may) and the client allows it. Part
  * of h2client (h2client.h is the API the senders use), which keeps one of these per origin.
  * Why not libcurl: docs/senders.md.

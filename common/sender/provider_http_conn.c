@@ -1,7 +1,7 @@
 /*
- * h2direct_conn: one connection of h2direct: a non-blocking TCP connect, the TLS handshake
+ * provider_http_conn: one connection of the provider HTTP client: a non-blocking TCP connect, the TLS handshake
  * (peer certificate and host name verified, ALPN "h2" required, or "http/1.1" accepted where
- * allowed, then h2direct_h1.c speaks; prior knowledge HTTP/2 over plain TCP in test mode), an
+ * allowed, then provider_http_h1.c speaks; prior knowledge HTTP/2 over plain TCP in test mode), an
  * nghttp2 client session fed from the socket and drained into it in batches, and the table of
  * its streams. A connection ends on a read or write
  * error, an HTTP/2 protocol error, an unanswered PING, a connect timeout, or, after a GOAWAY,

@@ -1,5 +1,5 @@
 /*
- * h2direct_h1: HTTP/1.1 on an h2direct connection whose server chose it in ALPN (Push Kit front ends
+ * provider_http_h1: HTTP/1.1 on a provider HTTP client connection whose server chose it in ALPN (Push Kit front ends
  * do). One request at a time, never pipelined: the request goes out with Content-Length (never
  * chunked, no Expect), the answer is read by Content-Length, chunked coding, or to the end of
  * the connection; interim 1xx answers are skipped. Trusts nothing it reads: the head is

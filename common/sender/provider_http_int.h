@@ -1,6 +1,6 @@
 /*
- * h2direct's insides, shared by h2direct.c (the requests), h2direct_conn.c (one connection:
- * socket, TLS, nghttp2 session) and h2direct_h1.c (HTTP/1.1 on a connection whose server chose
+ * provider_http_int: the provider HTTP client's insides, shared by provider_http.c (the requests), provider_http_conn.c (one connection:
+ * socket, TLS, nghttp2 session) and provider_http_h1.c (HTTP/1.1 on a connection whose server chose
  * it).
  */
 #ifndef H2DIRECT_INT_H
@@ -62,7 +62,7 @@ struct h2d_conn {
 	unsigned backoff_ms;
 	char *out;
 	size_t out_len, out_off, out_cap;
-	/* HTTP/1.1 (h2direct_h1.c): one request at a time. */
+	/* HTTP/1.1 (provider_http_h1.c): one request at a time. */
 	int h1;
 	struct h2d_req *cur;	     /* the request on it, or NULL */
 	int h1_phase, h1_keep_alive, h1_close;
@@ -86,14 +86,14 @@ struct h2d {
 	size_t in_flight, nfree;
 };
 
-/* h2direct.c */
+/* provider_http.c */
 void h2d_finish(struct h2d *d, struct h2d_req *r, int how, const char *why);
 
-/* h2direct_conn.c: appends n bytes at p to *buf, keeping at most max - 1 and a NUL; *cut (if
+/* provider_http_conn.c: appends n bytes at p to *buf, keeping at most max - 1 and a NUL; *cut (if
  * given) is set when bytes were dropped. */
 void h2d_keep(char **buf, size_t *len, size_t *cap, size_t max, const void *p, size_t n, int *cut);
 
-/* h2direct_h1.c */
+/* provider_http_h1.c */
 /* Writes r as an HTTP/1.1 request into c->out; -1 when memory ran out. */
 int h2d_h1_start(struct h2d_conn *c, struct h2d_req *r);
 /* Bytes from the server; -1 on a malformed answer (close the connection). A complete answer
@@ -103,7 +103,7 @@ int h2d_h1_input(struct h2d_conn *c, const uint8_t *p, size_t n);
  * connection), else 0. */
 int h2d_h1_eof(struct h2d_conn *c);
 
-/* h2direct_conn.c */
+/* provider_http_conn.c */
 void h2d_conn_open(struct h2d_conn *c, uint64_t now);
 /* Closes c; why non-NULL: a failure, its requests complete with it and a reconnect backs off. */
 void h2d_conn_close(struct h2d_conn *c, const char *why);

@@ -1,5 +1,5 @@
 /*
- * fuzz_bchat_v2: bchat_parse_v2() (ingress/bchat_request.c) on arbitrary decrypted plaintexts
+ * fuzz_bchat_v2: bchat_parse_v2() (common/bchat/bchat_request.c) on arbitrary decrypted plaintexts
  * under three configurations (Bchat ids, opaque ids with a small group cap, Session prefix with
  * no groups allowed), checking what a successful parse promises; then the reply builders: every
  * outcome with a product name taken from the input must give the exact reply shape, v2 as a

@@ -1,6 +1,6 @@
 /*
- * fuzz_bencode: bencode_parse_list() and bchat_parse_v4() (ingress/bencode.c,
- * ingress/bchat_request.c) on arbitrary v4 plaintexts. A list that parses must be canonical:
+ * fuzz_bencode: bencode_parse_list() and bchat_parse_v4() (common/bchat/bencode.c,
+ * common/bchat/bchat_request.c) on arbitrary v4 plaintexts. A list that parses must be canonical:
  * one or two strings inside the buffer, and writing them back gives exactly the input.
  * bencode_write_pair() over any split of the input must parse back to the same two strings.
  */

@@ -1,5 +1,5 @@
 /*
- * fuzz_h1_answer: the senders' HTTP/1.1 answer parser (common/h2direct_h1.c) on arbitrary bytes
+ * fuzz_h1_answer: the senders' HTTP/1.1 answer parser (common/sender/provider_http_h1.c) on arbitrary bytes
  * from a server, fed in pieces whose size the first byte picks, then the connection closed. The
  * request is answered at most once; an answer has a final status and a body within the cap;
  * after a refused answer nothing more is fed, as the connection is closed.

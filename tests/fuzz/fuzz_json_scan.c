@@ -1,5 +1,5 @@
 /*
- * fuzz_json_scan: ingress/json_scan.c against jansson, the parser it stands in for on the onion
+ * fuzz_json_scan: common/bchat/json_scan.c against jansson, the parser it stands in for on the onion
  * path. The first input byte picks the flags (JSCAN_ALLOW_NUL or not), the rest is the
  * document. Both must agree on whether it is a JSON object; when it is, every member jansson
  * sees must be found by jscan_get() with the same type and, for strings, the same bytes, and

@@ -1,5 +1,5 @@
 /*
- * fuzz_onion_body: onion_body_open() (ingress/onion_body.c) on arbitrary request bodies, with
+ * fuzz_onion_body: onion_body_open() (ingress/onion/onion_body.c) on arbitrary request bodies, with
  * the test vectors' server key (docs/protocol.md §6.10) (so the vectors in the seed corpus
  * decrypt), salts BELDEX then LOKI, z-base-32 keys refused and admitted (allow_b64 0 and 1).
  * Whatever decrypts is also parsed as v2 and v4 and answered, as the ingress would.

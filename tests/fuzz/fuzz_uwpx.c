@@ -1,5 +1,5 @@
 /*
- * fuzz_uwpx: the UWPX registration protocol without TLS (ingress/uwpx_msg.c, uwpx_uri.c).
+ * fuzz_uwpx: the UWPX registration protocol without TLS (ingress/uwpx/uwpx_msg.c, uwpx_uri.c).
  * The input is a byte stream as a client would send it: it is split at NULs with the same
  * uwpx_frame_end() the daemon uses, and every message is parsed under two configurations
  * (default allowlist and cap; loopback switch, an extra suffix and path, a cap of 3). What a

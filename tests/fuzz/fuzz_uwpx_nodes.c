@@ -1,6 +1,6 @@
 /*
  * fuzz_uwpx_nodes: the router's FRAME_NODES answer as ingress-uwpx reads it (uwpx_nodes_parse in
- * ingress/uwpx_server.c), the path of a nodes reply with more entries than accounts asked. The
+ * ingress/uwpx/uwpx_server.c), the path of a nodes reply with more entries than accounts asked. The
  * input is one byte, the number of accounts the request asked for (0..64), then the frame's
  * bytes. The request's accounts are the frame's own first ACCOUNT values that a request could
  * carry (64 hex digits), so

@@ -84,7 +84,7 @@ put("fuzz_frame", "batch", frame(2, [(5, frame(14, [(10, ID.encode()), (15, b"ZX
                                      (5, frame(16, [], 8)), (5, frame(11, [(11, TOKEN.encode())], 9))], 0))
 put("fuzz_frame", "batch_replies", frame(2, [(5, frame(15, [(20, u32(0))], 7)), (5, frame(15, [(20, u32(2))], 9))], 0))
 put("fuzz_frame", "uwpx_import", frame(47, [(50, b"b" * 64), (52, b"f" * 64), (53, b"ImpNode01"), (54, b"ImpSecret01")]))
-# fuzz_uwpx_nodes: one byte (accounts asked), then the router's NODES answer (ingress/uwpx_server.c)
+# fuzz_uwpx_nodes: one byte (accounts asked), then the router's NODES answer (ingress/uwpx/uwpx_server.c)
 def nodes_entries(n, status=0):
     acc = lambda i: ("%064x" % (i + 1)).encode()  # noqa: E731
     return [f for i in range(n) for f in ((52, acc(i)), (53, b"Node%d" % i), (54, b"Secret%d" % i), (20, u32(status)))]

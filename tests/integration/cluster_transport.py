@@ -39,7 +39,7 @@ try:
         c.start_nats(i)
     # Two statsd: statsd-1 takes this host's counters; statsd-2 (its own sockets and store, as on
     # another host) gets only what statsd-1 shares on the bus.
-    stats2 = __import__("harness").free_port()
+    stats2 = __import__("lib.harness", fromlist=["free_port"]).free_port()
     s1 = c.conf("statsd-1", "statsd")
     s2 = c.conf("statsd-2", "statsd", statsd={"db_path": os.path.join(c.dir, "db", "stats2"),
                                                "listen": f"127.0.0.1:{stats2}"})
@@ -58,7 +58,7 @@ try:
     quick = {"deadline_ms": 1000}
     r1 = c.conf("router-1", "router", router={"db_path": os.path.join(c.dir, "db", "r1")}, apns_sender=quick)
     r2 = c.conf("router-2", "router", router={"db_path": os.path.join(c.dir, "db", "r2")}, apns_sender=quick)
-    http2 = __import__("harness").free_port()
+    http2 = __import__("lib.harness", fromlist=["free_port"]).free_port()
     i1 = c.conf("ingress-onion-1", "ingress")
     i2 = c.conf("ingress-onion-2", "ingress", ingress_onion={"listen": f"127.0.0.1:{http2}"})
     second_host(i2)  # ingress-onion-2 counts to, and asks, statsd-2

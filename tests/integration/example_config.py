@@ -14,7 +14,7 @@ ROOTS = ("/etc/pushpipe", "/run/pushpipe", "/var/lib/pushpipe")
 
 
 def daemons_in_tree():
-    names = {"ingress-" + os.path.basename(f)[5:-2] for f in glob.glob(os.path.join(TOP, "ingress", "main_*.c"))}
+    names = {"ingress-" + os.path.basename(os.path.dirname(f)) for f in glob.glob(os.path.join(TOP, "ingress", "*", "main.c"))}
     for d in glob.glob(os.path.join(TOP, "*", "main.c")):
         n = os.path.basename(os.path.dirname(d))
         if n != "pushctl":

@@ -1,4 +1,4 @@
-"""The senders' own HTTP/2 connections (common/h2direct*.c), apns-sender against the mock with
+"""The senders' own HTTP/2 connections (common/sender/provider_http*.c), apns-sender against the mock with
 bench/sender_feed playing the router: the server's stream limit is respected; thousands of
 streams share one connection with no GOAWAY and no request sent twice; an idle connection is
 kept alive by PINGs and a provider that stops answering them is left for a new connection; a

@@ -10,8 +10,8 @@ t = Checks()
 
 
 def daemons_in_tree():
-    """Daemon names this tree builds: ingress/main_X.c -> ingress-X, D/main.c -> D."""
-    names = {"ingress-" + os.path.basename(f)[5:-2] for f in glob.glob(os.path.join(TOP, "ingress", "main_*.c"))}
+    """Daemon names this tree builds: ingress/X/main.c -> ingress-X, D/main.c -> D."""
+    names = {"ingress-" + os.path.basename(os.path.dirname(f)) for f in glob.glob(os.path.join(TOP, "ingress", "*", "main.c"))}
     for d in glob.glob(os.path.join(TOP, "*", "main.c")):
         n = os.path.basename(os.path.dirname(d))
         if n != "pushctl":

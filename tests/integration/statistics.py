@@ -1,6 +1,6 @@
 """POST /get_statistics_data (docs/protocol.md §6.7): auth, filters, flags and the exact
 response shape, with rows from statsd and device counts from the router. Then the password
-(ingress/onion_stats.h): an Argon2id hash from `pushctl hash-password`; requests without
+(ingress/onion/onion_stats.h): an Argon2id hash from `pushctl hash-password`; requests without
 credentials are not failures; 5 wrong passwords a minute from one source, then 429 for that
 source only (sources are 127.0.0.x loopback addresses); one hash check at a time (peak memory
 of concurrent wrong passwords); the older sha256: form accepted with a start-up warning; a

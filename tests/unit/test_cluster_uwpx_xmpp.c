@@ -1,4 +1,4 @@
-/* Cluster mode's seeded draws (router/cluster_x.c, docs/cluster.md "UWPX and XMPP"): the seed a
+/* Cluster mode's seeded draws (router/cluster_uwpx_xmpp.c, docs/cluster.md "UWPX and XMPP"): the seed a
  * change carries makes every router draw the same nodes and secrets; without one, draws are
  * random; a change that should carry a seed and does not is refused. */
 #include "../../router/cluster_uwpx_xmpp.h"

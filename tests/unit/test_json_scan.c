@@ -1,5 +1,5 @@
 /*
- * test_json_scan: ingress/json_scan.c. Every document in the table is judged by jansson too
+ * test_json_scan: common/bchat/json_scan.c. Every document in the table is judged by jansson too
  * (json_loadb with the flags the onion path used), so the verdicts are not only checked against
  * themselves; then the readers: escapes, surrogate pairs, duplicate names, arrays, nesting at
  * and past the 2048 limit, numbers at a double's edge; and every byte value at every place of

@@ -1,5 +1,5 @@
 /*
- * h2direct's HTTP/1.1 codec (common/h2direct_h1.c) on a connection without a socket: the request
+ * The provider HTTP client's HTTP/1.1 codec (common/sender/provider_http_h1.c) on a connection without a socket: the request
  * it writes, and answers fed in pieces: Content-Length, chunked with extensions and trailers, an
  * interim 100, a body that ends with the connection, Connection: close, bodies past the cap,
  * and malformed answers, each of which must make the connection close.

@@ -1,5 +1,5 @@
 /*
- * router/xhandle.c driven directly through handle.c's batch: UWPX channel, accounts and test
+ * router/uwpx_xmpp_handle.c driven directly through handle.c's batch: UWPX channel, accounts and test
  * push; XMPP publish with the right and the wrong secret, to a dead channel and to a channel
  * backing off after a 406 (the newest job waits, older ones are superseded); XEP-0050 ad-hoc
  * register and unregister. Fake ingress and WNS sender on socketpairs.

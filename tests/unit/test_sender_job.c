@@ -1,5 +1,5 @@
 /*
- * common/sender_job.c driven directly: a struct sender with a fake provider (its submit only
+ * common/sender/sender_job.c driven directly: a struct sender with a fake provider (its submit only
  * records the job, the test plays the provider's answers through sender_job_answer) and a
  * router link on a socketpair, from which the RESULT frames are read.
  */

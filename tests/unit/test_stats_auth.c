@@ -1,5 +1,5 @@
 /*
- * test_stats_auth: the access decision of /get_statistics_data (ingress/onion_stats.h) with
+ * test_stats_auth: the access decision of /get_statistics_data (ingress/onion/onion_stats.h) with
  * its clock given: no credentials are never counted; 5 wrong passwords in a minute from one
  * source, then 429 with Retry-After until the oldest leaves the window; sources are IPv4
  * addresses and IPv6 /64s (IPv4-mapped = IPv4); malformed credentials count; the Argon2id and
