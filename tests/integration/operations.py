@@ -5,7 +5,7 @@ SIGHUP re-reading the log level, the statistics password and ingress-uwpx's cert
 without stopping anything, and the log lines an operator reads (errno, sender names)."""
 import base64, copy, hashlib, http.client, json, os, signal, socket, ssl, subprocess, sys, time
 from lib.harness import BIN, TOP, Checks, Pipeline
-import frames as F
+from lib import frames as F
 
 DAEMONS = ["router", "statsd", "ingress-onion", "ingress-uwpx", "ingress-xmpp", "apns-sender", "fcm-sender", "wns-sender"]
 

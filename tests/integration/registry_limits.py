@@ -5,7 +5,7 @@ real router, statsd and ingress-onion with small settings:
   * registrations stop once the LMDB map passes router.map_full_percent, with a loud log line;
     notifies and results go on; the map's use shows in /metrics."""
 import json, os, socket, sys, time, urllib.request
-import frames as F
+from lib import frames as F
 from lib.harness import Checks, Pipeline
 
 LIMIT = 7

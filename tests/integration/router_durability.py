@@ -4,7 +4,7 @@ nothing; a batch's replies come back batched and in order, and a bad batch drops
 vanished sender go to another instance; dead-token feedback removes exactly that token;
 back-pressure engages at the outbox bound and releases."""
 import json, os, signal, socket, subprocess, sys, time
-import frames as F
+from lib import frames as F
 from lib.harness import BIN, Checks, Pipeline
 
 ID = "bd" + "4" * 64

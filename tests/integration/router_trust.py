@@ -12,7 +12,7 @@ played with frames against the real router:
   * a WNS channel URI outside the allowlist is refused by the router, and a queued WNS job whose
     URI the allowlist no longer takes is never handed to a sender."""
 import json, os, pwd, socket, subprocess, sys, time
-import frames as F
+from lib import frames as F
 from lib.harness import Checks, Pipeline
 
 ID = "bd" + "7" * 64

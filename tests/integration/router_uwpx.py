@@ -6,7 +6,7 @@ answers, ad-hoc registrations and their dead tokens, kill -9 after acknowledged 
 expiry, and WNS 406: a channel backing off keeps one pending job, the newest, sent when the
 back-off ends, while other channels go on; the back-off and the waiting job survive kill -9."""
 import json, os, re, signal, socket, subprocess, sys, time
-import frames as F
+from lib import frames as F
 from lib.harness import BIN, Checks, Pipeline
 
 # Frame numbers beyond frames.py (common/frame.h).

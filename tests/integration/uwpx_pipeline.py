@@ -5,7 +5,7 @@ endpoint. Then the dead-channel cycle (410 → recipient-unavailable → new cha
 same node), a test push, durability across kill -9 of the router, a 406 that holds the channel
 (only the newest notification is sent when the back-off ends), and the channel allowlist."""
 import json, os, signal, socket, ssl, sys, time, urllib.request
-import frames as F
+from lib import frames as F
 from lib.harness import Checks, Pipeline
 from lib.uwpx_client import pipeline_uwpx
 

@@ -5,7 +5,7 @@ account ids derived from the JIDs are the v2 client's, so a device moving betwee
 keeps its nodes and secrets; a version-2 set_accounts stays an error; a publish to a node handed
 out in version 1 reaches the mock WNS with the v2 account id."""
 import hashlib, json, os, socket, sys, time
-import frames as F
+from lib import frames as F
 from lib.harness import Checks, Pipeline
 from lib.uwpx_client import pipeline_uwpx
 

@@ -8,7 +8,7 @@ APNs payloads of docs/senders.md ("Job kinds")."""
 import json, os, socket, ssl, subprocess, sys, time, urllib.request
 from lib.harness import BIN, Checks, Pipeline, free_port
 from lib.fake_router import FakeRouter, KIND_BCHAT, KIND_WNS, KIND_XMPP, PLATFORM_WNS
-import frames as F
+from lib import frames as F
 
 CLIENT_ID, SECRET = "ms-app://s-1-15-2-mock", "mock-secret"
 BODY = (b'{"account_id":"f9d4bb421963be0703134afcff4760790da19bbec398bdbb591014009074db2a","action":"push",'

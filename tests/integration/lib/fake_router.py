@@ -2,7 +2,7 @@
 router-sender.sock path (SOCK_SEQPACKET), takes each sender's hello, sends it PUSH frames and reads
 its RESULT frames (frames.py encodes and decodes them independently of the C code)."""
 import os, select, socket, time
-import frames as F
+from lib import frames as F
 
 PLATFORM_WNS = 4
 KIND_BCHAT, KIND_WNS, KIND_XMPP = 1, 2, 3
