@@ -165,6 +165,8 @@ void link_flush(struct router_link *l)
 {
 	size_t nq = l->nq, sent;
 
+	if (l->bus)
+		link_bus_flush(l->bus); /* cluster mode: the turn's notifies, as one message */
 	if (nq == 0)
 		return;
 	sent = send_queue(l);

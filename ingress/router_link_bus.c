@@ -17,6 +17,14 @@
 
 enum { EV_ACKED = 1, EV_FAILED = 2, EV_ANSWER = 3 };
 
+/* Notifies are gathered while earlier ones wait for their PubAck (group commit): a link has at
+ * most NOTIFY_INFLIGHT notify messages unacknowledged, and what comes meanwhile leaves as one
+ * FRAME_BATCH message of up to NOTIFY_BATCH notifies when one of them is acknowledged. An idle
+ * link therefore sends a notify at once; a busy one stores many per replicated message. */
+#define NOTIFY_INFLIGHT 1
+#define NOTIFY_BATCH 128
+#define NOTIFY_BATCH_BYTES (64 * 1024)
+
 static struct bus G;
 static int G_on;
 
@@ -36,6 +44,12 @@ struct link_bus {
 	natsSubscription *inbox;
 	char inbox_subj[192];
 	uint64_t sent;
+	/* notifies not yet published (NOTIFY_BATCH at most), and notify messages in flight */
+	uint8_t *nbuf;
+	struct frame_batch nb;
+	uint8_t nfirst[64]; /* the first notify's Nats-Msg-Id, used when it goes alone */
+	uint64_t ndeadline;
+	size_t inflight;
 };
 
 int link_bus_config(const struct config *cfg)
@@ -66,17 +80,6 @@ int link_bus_wanted(const char *sock_path)
 	return G_on && strcmp(slash ? slash + 1 : sock_path, "router.sock") == 0;
 }
 
-static uint64_t frame_id_of(natsMsg *m)
-{
-	const uint8_t *d = (const uint8_t *)natsMsg_GetData(m);
-	uint64_t v = 0;
-	if (natsMsg_GetDataLength(m) < FRAME_HEADER)
-		return 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | d[8 + i];
-	return v;
-}
-
 /* libnats' thread: a PubAck or its failure. */
 static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
@@ -91,8 +94,10 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 		bus_queue_put(b->q, EV_FAILED, msg, 0); /* sent again from the link's thread */
 		return;
 	}
-	else if (!wants_answer)
-		bus_queue_put(b->q, EV_ACKED, NULL, frame_id_of(msg));
+	if (!wants_answer) {
+		bus_queue_put(b->q, EV_ACKED, msg, 0); /* a notify or a batch of them: completed by the link */
+		return;
+	}
 	natsMsg_Destroy(msg);
 }
 
@@ -110,7 +115,7 @@ struct link_bus *link_bus_new(int epfd, void *tag, uint32_t timeout_ms)
 	struct epoll_event ev = {.events = EPOLLIN};
 	jsOptions jo;
 
-	if (b == NULL || (b->q = bus_queue_new()) == NULL)
+	if (b == NULL || (b->q = bus_queue_new()) == NULL || (b->nbuf = malloc(FRAME_MAX)) == NULL)
 		goto fail;
 	b->timeout_ms = timeout_ms;
 	if (bus_new_inbox(&G, b->inbox_subj, sizeof b->inbox_subj) < 0)
@@ -134,13 +139,28 @@ fail:
 	return NULL;
 }
 
+/* A notify message (no Pp-Reply) is in flight from its first publish until acknowledged or
+ * given up. */
+static int is_notify_msg(natsMsg *m)
+{
+	const char *v = NULL;
+	return natsMsgHeader_Get(m, BUS_H_REPLY, &v) != NATS_OK;
+}
+
+static void give_up(struct link_bus *b, natsMsg *m)
+{
+	if (is_notify_msg(m) && b->inflight > 0)
+		b->inflight--;
+	natsMsg_Destroy(m); /* its requests are answered busy by the link's deadline */
+}
+
 static void resend_later(struct link_bus *b, natsMsg *m, uint64_t deadline)
 {
 	struct resend *r = malloc(sizeof *r);
 	uint64_t now = mono_ms();
 	if (r == NULL || now >= deadline) {
 		free(r);
-		natsMsg_Destroy(m); /* its request is answered busy by the link's deadline */
+		give_up(b, m);
 		return;
 	}
 	r->m = m;
@@ -164,44 +184,103 @@ static int publish(struct link_bus *b, natsMsg **m)
 	return s == NATS_OK ? 0 : -1;
 }
 
-int link_bus_send(struct link_bus *b, const uint8_t *frame, size_t len)
+/* Publishes m (with its Pp-Deadline); what is not taken now is sent again until then. */
+static int send_msg(struct link_bus *b, natsMsg *m, uint64_t deadline)
 {
 	char dl[24];
+	snprintf(dl, sizeof dl, "%llu", (unsigned long long)deadline);
+	if (natsMsgHeader_Set(m, "Pp-Deadline", dl) != NATS_OK) {
+		natsMsg_Destroy(m);
+		return -1;
+	}
+	if (publish(b, &m) < 0)
+		resend_later(b, m, deadline);
+	return 0;
+}
+
+/* A notify's Nats-Msg-Id: a hash of the recipient and the data, so that the same notify sent
+ * again is stored once (docs/cluster.md, "Ingress"). */
+static void notify_id(const struct frame *f, char *id, size_t len)
+{
+	struct frame_field to, data;
+	crypto_generichash_state st;
+	unsigned char h[16];
+
+	frame_get(f, TAG_ID, &to);
+	frame_get(f, TAG_DATA, &data);
+	crypto_generichash_init(&st, NULL, 0, sizeof h);
+	crypto_generichash_update(&st, to.val, to.len);
+	crypto_generichash_update(&st, (const unsigned char *)"", 1);
+	crypto_generichash_update(&st, data.val, data.len);
+	crypto_generichash_final(&st, h, sizeof h);
+	id[0] = 'n';
+	sodium_bin2hex(id + 1, len - 1, h, sizeof h);
+}
+
+/* The notifies gathered so far leave: alone as pp.req.notify with their own id, or several as
+ * one FRAME_BATCH on pp.req.batch with an id of the link's own (a resend of that message is
+ * stored once; each notify's own id is checked by the router, docs/cluster.md). */
+static void publish_notifies(struct link_bus *b)
+{
+	size_t n = b->nb.n, len;
+	const uint8_t *msg;
+	char id[64];
+	natsMsg *m;
+
+	if (n == 0)
+		return;
+	len = frame_batch_end(&b->nb, &msg);
+	if (n == 1)
+		m = bus_msg("pp.req.notify", msg, len, (const char *)b->nfirst);
+	else {
+		snprintf(id, sizeof id, "%s.b%llu", strrchr(b->inbox_subj, '.') + 1, (unsigned long long)++b->sent);
+		m = bus_msg("pp.req.batch", msg, len, id);
+	}
+	if (m == NULL) {
+		log_warn("cluster: %zu notifies not published (no memory); answered busy at their deadline", n);
+		return;
+	}
+	b->inflight++;
+	if (send_msg(b, m, b->ndeadline) < 0 && b->inflight > 0)
+		b->inflight--;
+}
+
+void link_bus_flush(struct link_bus *b)
+{
+	if (b != NULL && b->nb.n > 0 && b->inflight < NOTIFY_INFLIGHT)
+		publish_notifies(b);
+}
+
+static int queue_notify(struct link_bus *b, const struct frame *f, const uint8_t *frame, size_t len)
+{
+	if (b->nb.n > 0 && (b->nb.n >= NOTIFY_BATCH || frame_batch_size(&b->nb) + FRAME_FIELD_HEADER + len > NOTIFY_BATCH_BYTES))
+		publish_notifies(b);
+	if (b->nb.n == 0) {
+		notify_id(f, (char *)b->nfirst, sizeof b->nfirst);
+		b->ndeadline = mono_ms() + b->timeout_ms;
+	}
+	return frame_batch_add(&b->nb, b->nbuf, frame, len) != NULL ? 0 : -1;
+}
+
+int link_bus_send(struct link_bus *b, const uint8_t *frame, size_t len)
+{
 	struct frame f;
 	char subj[64], id[64];
 	natsMsg *m;
 
 	if (frame_parse(frame, len, &f, NULL) < 0)
 		return -1;
+	if (f.type == FRAME_NOTIFY)
+		return queue_notify(b, &f, frame, len);
 	snprintf(subj, sizeof subj, "pp.req.%s", frame_type_name(f.type));
-	if (f.type == FRAME_NOTIFY) {
-		/* The same notify sent again is stored once: its id is its content's hash. */
-		struct frame_field to, data;
-		crypto_generichash_state st;
-		unsigned char h[16];
-		frame_get(&f, TAG_ID, &to);
-		frame_get(&f, TAG_DATA, &data);
-		crypto_generichash_init(&st, NULL, 0, sizeof h);
-		crypto_generichash_update(&st, to.val, to.len);
-		crypto_generichash_update(&st, (const unsigned char *)"", 1);
-		crypto_generichash_update(&st, data.val, data.len);
-		crypto_generichash_final(&st, h, sizeof h);
-		id[0] = 'n';
-		sodium_bin2hex(id + 1, sizeof id - 1, h, sizeof h);
-	} else {
-		snprintf(id, sizeof id, "%s.%llu", strrchr(b->inbox_subj, '.') + 1, (unsigned long long)++b->sent);
-	}
+	snprintf(id, sizeof id, "%s.%llu", strrchr(b->inbox_subj, '.') + 1, (unsigned long long)++b->sent);
 	if ((m = bus_msg(subj, frame, len, id)) == NULL)
 		return -1;
-	snprintf(dl, sizeof dl, "%llu", (unsigned long long)(mono_ms() + b->timeout_ms));
-	if ((f.type != FRAME_NOTIFY && natsMsgHeader_Set(m, BUS_H_REPLY, b->inbox_subj) != NATS_OK) ||
-	    natsMsgHeader_Set(m, "Pp-Deadline", dl) != NATS_OK) {
+	if (natsMsgHeader_Set(m, BUS_H_REPLY, b->inbox_subj) != NATS_OK) {
 		natsMsg_Destroy(m);
 		return -1;
 	}
-	if (publish(b, &m) < 0)
-		resend_later(b, m, mono_ms() + b->timeout_ms);
-	return 0;
+	return send_msg(b, m, mono_ms() + b->timeout_ms);
 }
 
 static uint64_t deadline_of(natsMsg *m)
@@ -228,11 +307,31 @@ void link_bus_tick(struct link_bus *b, uint64_t now)
 		struct resend *r = due;
 		due = r->next;
 		if (now >= r->deadline)
-			natsMsg_Destroy(r->m);
+			give_up(b, r->m);
 		else if (publish(b, &r->m) < 0)
 			resend_later(b, r->m, r->deadline);
 		free(r);
 	}
+}
+
+/* A notify message was stored: each notify in it is complete. */
+static void notifies_stored(struct link_bus *b, natsMsg *m, link_bus_done_fn fn, void *arg)
+{
+	struct frame f, inner;
+	struct frame_field item;
+	const char *why = "";
+	size_t pos = 0;
+
+	if (b->inflight > 0)
+		b->inflight--;
+	if (frame_parse((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &f, &why) < 0)
+		return; /* cannot happen: the link made it */
+	if (f.type != FRAME_BATCH) {
+		fn(arg, f.id, STATUS_OK, NULL);
+		return;
+	}
+	while (frame_batch_next(&f, &pos, &item, &inner, &why) == 1)
+		fn(arg, inner.id, STATUS_OK, NULL);
 }
 
 void link_bus_read(struct link_bus *b, link_bus_done_fn fn, void *arg)
@@ -253,7 +352,7 @@ void link_bus_read(struct link_bus *b, link_bus_done_fn fn, void *arg)
 			resend_later(b, m, deadline_of(m));
 			continue;
 		} else {
-			fn(arg, id, STATUS_OK, NULL);
+			notifies_stored(b, m, fn, arg);
 		}
 		natsMsg_Destroy(m);
 	}
@@ -276,5 +375,6 @@ void link_bus_free(struct link_bus *b)
 	}
 	link_bus_tick(b, UINT64_MAX); /* frees the resends */
 	bus_queue_free(b->q);
+	free(b->nbuf); /* notifies not yet sent: their requests were answered busy by link_free */
 	free(b);
 }

@@ -391,39 +391,157 @@ static void do_changes(struct router *r, struct creq *q, size_t n)
 	free(seqs);
 }
 
+/* Notifies already turned into jobs by this router, for the window of PP_REQ's own dedupe (two
+ * minutes): a client's resend of a notify that an ingress put into a batch (whose Nats-Msg-Id
+ * is the batch's) is skipped here. Keyed by 64 bits of the ingress's notify hash; a slot is
+ * looked for among SEEN_PROBE neighbours, the oldest giving way when all are in use, so the
+ * memory is bounded and a very busy router may forget early (it then delivers again). */
+#define SEEN_SLOTS (1u << 20)
+#define SEEN_PROBE 16
+#define SEEN_TTL_S 120
+
+struct seen {
+	uint64_t key;
+	uint32_t at_s; /* mono seconds + 1 when stored; 0: free */
+	uint32_t round;
+};
+
+static struct seen *seen_tab;
+static uint32_t seen_round;
+
+static uint32_t seen_now(void)
+{
+	return (uint32_t)(mono_ms() / 1000) + 1;
+}
+
+/* 1 when key was stored within the window (a duplicate); otherwise stores it for this round. */
+static int seen_check_add(uint64_t key)
+{
+	uint32_t now = seen_now();
+	struct seen *use = NULL;
+	int use_live = 0;
+
+	if (seen_tab == NULL && (seen_tab = calloc(SEEN_SLOTS, sizeof *seen_tab)) == NULL)
+		return 0; /* no memory: no dedupe beyond JetStream's */
+	for (uint32_t i = 0; i < SEEN_PROBE; i++) {
+		struct seen *sl = &seen_tab[(key + i) & (SEEN_SLOTS - 1)];
+		int live = sl->at_s != 0 && now - sl->at_s < SEEN_TTL_S;
+		if (live && sl->key == key)
+			return 1;
+		/* a free or expired slot, else the oldest */
+		if (!live && (use == NULL || use_live))
+			use = sl, use_live = 0;
+		else if (live && (use == NULL || (use_live && sl->at_s < use->at_s)))
+			use = sl, use_live = 1;
+	}
+	use->key = key;
+	use->at_s = now;
+	use->round = seen_round;
+	return 0;
+}
+
+/* A round whose jobs were not stored: its notifies are forgotten, so that they come again. */
+static void seen_forget(const uint64_t *keys, size_t n)
+{
+	for (size_t k = 0; seen_tab && k < n; k++)
+		for (uint32_t i = 0; i < SEEN_PROBE; i++) {
+			struct seen *sl = &seen_tab[(keys[k] + i) & (SEEN_SLOTS - 1)];
+			if (sl->key == keys[k] && sl->round == seen_round)
+				sl->at_s = 0;
+		}
+}
+
+/* The ingress's notify id (router_link_bus.c): BLAKE2b-128 of the recipient, a 0 and the data;
+ * its first 64 bits. */
+static uint64_t notify_key(const struct frame_field *to, const struct frame_field *data)
+{
+	crypto_generichash_state st;
+	unsigned char h[16];
+	uint64_t k = 0;
+
+	crypto_generichash_init(&st, NULL, 0, sizeof h);
+	crypto_generichash_update(&st, to->val, to->len);
+	crypto_generichash_update(&st, (const unsigned char *)"", 1);
+	crypto_generichash_update(&st, data->val, data->len);
+	crypto_generichash_final(&st, h, sizeof h);
+	for (int i = 0; i < 8; i++)
+		k = (k << 8) | h[i];
+	return k ? k : 1;
+}
+
+/* Jobs of one request message go to each (platform, app) as FRAME_BATCH messages of up to
+ * JOB_BATCH pushes (one push alone is a FRAME_PUSH, as before). */
+#define JOB_BATCH 64
+#define JOB_BATCH_BYTES (64 * 1024)
+
 struct fanout {
 	struct router *r;
 	const struct creq *q;
 	const struct frame_field *data;
 	natsMsg **jobs;
 	size_t n, cap;
-	uint64_t huawei;
+	uint64_t huawei, pushes;
 	int failed;
+	struct frame_batch chunk[PLATFORMS];
+	uint8_t *cbuf[PLATFORMS];
 };
+
+/* The pushes gathered for platform leave as one message. Its Nats-Msg-Id is the request's
+ * sequence and a hash of its content: a redelivered request makes the same messages, stored
+ * once; one resolved differently (a changed registry) makes new ones rather than lose any. */
+static void chunk_close(struct fanout *fo, uint32_t platform)
+{
+	struct frame_batch *fb = &fo->chunk[platform];
+	size_t n = fb->n, len;
+	const uint8_t *msg;
+	unsigned char h[12];
+	char subj[128], id[64], hex[sizeof h * 2 + 1];
+
+	if (n == 0)
+		return;
+	len = frame_batch_end(fb, &msg);
+	if (fo->n == fo->cap) {
+		size_t nc = fo->cap ? fo->cap * 2 : 16;
+		natsMsg **a = realloc(fo->jobs, nc * sizeof *a);
+		if (a == NULL) {
+			fo->failed = 1;
+			return;
+		}
+		fo->jobs = a;
+		fo->cap = nc;
+	}
+	crypto_generichash(h, sizeof h, msg, len, NULL, 0);
+	sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+	snprintf(id, sizeof id, "j%llu.%s", (unsigned long long)fo->q->seq, hex);
+	bus_job_subject(&C.bus, platform, subj, sizeof subj);
+	if ((fo->jobs[fo->n] = bus_msg(subj, msg, len, id)) == NULL) {
+		fo->failed = 1;
+		return;
+	}
+	fo->n++;
+	fo->pushes += n;
+}
+
+static void chunks_close(struct fanout *fo)
+{
+	for (uint32_t p = 0; p < PLATFORMS; p++)
+		chunk_close(fo, p);
+}
 
 static int add_job(void *arg, const struct registry_token *t)
 {
 	struct fanout *fo = arg;
 	uint8_t buf[FRAME_MAX];
-	unsigned char h[8];
-	char subj[128], id[64];
 	struct frame_writer w;
+	struct frame_batch *fb;
 	long len;
 
 	if (t->device == PLATFORM_HUAWEI && fo->r->cfg->hms.app_id[0] == '\0') {
 		fo->huawei++; /* without an hms_sender section: stored and counted, never delivered (as on one machine) */
 		return 0;
 	}
-	if (bus_platform_name(t->device) == NULL)
+	if (bus_platform_name(t->device) == NULL || t->device >= PLATFORMS)
 		return 0;
-	if (fo->n == fo->cap) {
-		size_t nc = fo->cap ? fo->cap * 2 : 64;
-		natsMsg **a = realloc(fo->jobs, nc * sizeof *a);
-		if (a == NULL)
-			return fo->failed = 1;
-		fo->jobs = a;
-		fo->cap = nc;
-	}
 	frame_begin(&w, buf, FRAME_PUSH, 0);
 	frame_put_u32(&w, TAG_PLATFORM, t->device);
 	frame_put_u32(&w, TAG_KIND, KIND_BCHAT);
@@ -432,45 +550,90 @@ static int add_job(void *arg, const struct registry_token *t)
 	frame_put_u32(&w, TAG_ATTEMPT, 0);
 	if ((len = frame_end(&w)) < 0)
 		return fo->failed = 1;
-	/* The same request (however often delivered) makes the same job ids. */
-	crypto_generichash(h, sizeof h, (const unsigned char *)t->token, t->token_len, NULL, 0);
-	snprintf(id, sizeof id, "j%llu.%02x%02x%02x%02x%02x%02x%02x%02x", (unsigned long long)fo->q->seq, h[0], h[1], h[2],
-		 h[3], h[4], h[5], h[6], h[7]);
-	bus_job_subject(&C.bus, t->device, subj, sizeof subj);
-	if ((fo->jobs[fo->n] = bus_msg(subj, buf, (size_t)len, id)) == NULL)
+	fb = &fo->chunk[t->device];
+	if (fo->cbuf[t->device] == NULL && (fo->cbuf[t->device] = malloc(FRAME_MAX)) == NULL)
 		return fo->failed = 1;
-	fo->n++;
+	if (fb->n > 0 && (fb->n >= JOB_BATCH || frame_batch_size(fb) + FRAME_FIELD_HEADER + (size_t)len > JOB_BATCH_BYTES))
+		chunk_close(fo, t->device);
+	if (frame_batch_add(fb, fo->cbuf[t->device], buf, (size_t)len) == NULL)
+		return fo->failed = 1;
+	return fo->failed;
+}
+
+/* One notify of request q: resolved into fo's chunks, unless this router already did it. */
+static int one_notify(struct router *r, MDB_txn *txn, struct fanout *fo, const struct frame *f, uint64_t *keys,
+		      size_t *nkeys, uint64_t *cnt)
+{
+	struct frame_field to, data;
+	enum registry_target tg;
+	uint64_t key;
+
+	if (f->type != FRAME_NOTIFY || frame_get(f, TAG_ID, &to) < 0 || frame_get(f, TAG_DATA, &data) < 0) {
+		log_warn("cluster: a batch of notifies holds a %s frame; skipped", frame_type_name(f->type));
+		return 0;
+	}
+	key = notify_key(&to, &data);
+	if (seen_check_add(key)) {
+		cnt[3]++;
+		return 0;
+	}
+	keys[(*nkeys)++] = key;
+	fo->data = &data;
+	if (registry_resolve(txn, &r->store, (const char *)to.val, to.len, r->cfg->router.skip_legacy_groups_only, &tg,
+			     add_job, fo) < 0 ||
+	    fo->failed)
+		return -1;
+	cnt[tg == TARGET_ONE_TO_ONE ? 0 : tg == TARGET_CLOSED_GROUP ? 1 : 2]++;
 	return 0;
 }
 
-/* Notifies: resolved against a copy that has caught up with every acknowledged registration,
- * published as jobs, acknowledged once every job was. */
+static size_t notifies_in(const struct creq *q)
+{
+	struct frame_field item;
+	struct frame inner;
+	const char *why;
+	size_t pos = 0, n = 0;
+
+	if (q->f.type != FRAME_BATCH)
+		return 1;
+	while (frame_batch_next(&q->f, &pos, &item, &inner, &why) == 1)
+		n++;
+	return n;
+}
+
+/* Notifies (alone, or batches of them from an ingress): resolved against a copy that has
+ * caught up with every acknowledged registration, published as jobs (one message per request
+ * and (platform, app), up to JOB_BATCH pushes each), acknowledged once every job message was. */
 static void do_notifies(struct router *r, struct creq *q, size_t n)
 {
 	struct fanout fo;
-	uint64_t cnt[3] = {0, 0, 0};
+	uint64_t cnt[4] = {0, 0, 0, 0}, *keys = NULL;
+	size_t nkeys = 0, total = 0;
 	MDB_txn *txn = NULL;
 	int ok, have;
 	uint64_t target = registry_last_seq(&have);
 
 	memset(&fo, 0, sizeof fo);
 	fo.r = r;
-	ok = have && reg_catch_up(r, target, 5000) == 0 && mdb_txn_begin(r->store.env, NULL, MDB_RDONLY, &txn) == 0;
+	seen_round++;
+	for (size_t i = 0; i < n; i++)
+		total += notifies_in(&q[i]);
+	ok = (keys = malloc((total + 1) * sizeof *keys)) != NULL && have && reg_catch_up(r, target, 5000) == 0 &&
+	     mdb_txn_begin(r->store.env, NULL, MDB_RDONLY, &txn) == 0;
 	for (size_t i = 0; ok && i < n; i++) {
-		struct frame_field to, data;
-		enum registry_target tg;
-
-		frame_get(&q[i].f, TAG_ID, &to);
-		frame_get(&q[i].f, TAG_DATA, &data);
 		fo.q = &q[i];
-		fo.data = &data;
-		if (registry_resolve(txn, &r->store, (const char *)to.val, to.len, r->cfg->router.skip_legacy_groups_only,
-				     &tg, add_job, &fo) < 0 ||
-		    fo.failed) {
-			ok = 0;
-			break;
+		if (q[i].f.type == FRAME_BATCH) {
+			struct frame_field item;
+			struct frame inner;
+			const char *why;
+			size_t pos = 0;
+			while (ok && frame_batch_next(&q[i].f, &pos, &item, &inner, &why) == 1)
+				ok = one_notify(r, txn, &fo, &inner, keys, &nkeys, cnt) == 0;
+		} else {
+			ok = one_notify(r, txn, &fo, &q[i].f, keys, &nkeys, cnt) == 0;
 		}
-		cnt[tg == TARGET_ONE_TO_ONE ? 0 : tg == TARGET_CLOSED_GROUP ? 1 : 2]++;
+		chunks_close(&fo); /* a request's job messages carry its sequence in their ids */
+		ok = ok && !fo.failed;
 	}
 	if (txn)
 		mdb_txn_abort(txn);
@@ -480,14 +643,20 @@ static void do_notifies(struct router *r, struct creq *q, size_t n)
 		counter_add(CTR_MESSAGES_ONE_TO_ONE, cnt[0]);
 		counter_add(CTR_MESSAGES_CLOSED_GROUP, cnt[1]);
 		counter_add(CTR_MESSAGES_UNTRACKED, cnt[2]);
-		counter_add(CTR_JOBS_QUEUED, fo.n);
+		counter_add(CTR_JOBS_QUEUED, fo.pushes);
 		counter_add(CTR_HUAWEI_SKIPPED, fo.huawei);
+		if (cnt[3])
+			log_debug("cluster: %llu notifies sent again were skipped", (unsigned long long)cnt[3]);
 	} else {
-		log_warn("cluster: %zu notifies not turned into jobs now; they come again", n);
+		seen_forget(keys, nkeys);
+		log_warn("cluster: %zu notifies not turned into jobs now; they come again", total);
 	}
 	for (size_t i = 0; i < fo.n; i++)
 		natsMsg_Destroy(fo.jobs[i]);
 	free(fo.jobs);
+	for (size_t p = 0; p < PLATFORMS; p++)
+		free(fo.cbuf[p]);
+	free(keys);
 	for (size_t i = 0; i < n; i++)
 		settle(q[i].m, ok);
 }
@@ -659,6 +828,7 @@ static int requests_round(struct router *r, int batch, int64_t wait_ms)
 			changes[nc++] = q[i];
 			break;
 		case FRAME_NOTIFY:
+		case FRAME_BATCH: /* notifies an ingress gathered (router_link_bus.c) */
 			notifies[nn++] = q[i];
 			break;
 		case FRAME_XMPP_PUBLISH:

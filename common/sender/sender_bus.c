@@ -2,7 +2,8 @@
  * sender_bus: the jobs of a provider sender in cluster mode (see sender_bus.h and
  * docs/cluster.md). Trusts a job only after frame_parse(); the stream's own metadata gives
  * the job's age and delivery count. Holds the bus connection, the pull subscription, the
- * fetch thread, and the JetStream message of every job in flight until its verdict.
+ * fetch thread, and every job message (a push, or a batch of pushes) in flight until each of
+ * its jobs has its verdict; a retry of one job of a batch waits here, not on the server.
  */
 #include "sender_bus.h"
 #include "bus.h"
@@ -15,15 +16,40 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #define SLOTS 16384 /* > SENDER_JOBS_MAX */
+#define PROGRESS_MS 10000 /* a batch holding a retry tells the server it is in progress this often */
+
+/* One message of PP_JOBS: one push, or a batch of them (router/cluster.c). It is acknowledged
+ * (or nak'ed, or terminated) once every job in it has ended. */
+struct group {
+	struct group *next, *prev;  /* every group */
+	struct group *bnext;	    /* backlog: jobs not yet handed to the sender core */
+	natsMsg *m;
+	struct frame f;		    /* the message's frame (a batch, or the push) */
+	size_t pos;		    /* next item of a batch to hand on */
+	int batch, started;
+	uint32_t index;		    /* of the next job handed on */
+	uint64_t ts_ms;		    /* when the message was stored */
+	uint64_t delivered;	    /* its deliveries so far, this one included */
+	uint64_t progress_ms;
+	size_t left;		    /* jobs not ended, + 1 until every job was handed on */
+	size_t held;		    /* jobs waiting here for a retry */
+	int64_t nak_ms;		    /* a single push's retry: nak with this delay */
+	int term, redo;
+};
 
 struct slot {
 	uint64_t id;		/* 0 = free */
-	natsMsg *m;
-	uint64_t ts_ms;		/* when the job was stored */
-	uint64_t delivered;	/* deliveries so far, this one included */
+	struct group *g;
+	struct frame push;
+	const uint8_t *bytes;	/* the push frame, inside the group's message */
+	size_t blen;
+	uint32_t index;		/* its place in a batch */
+	uint32_t attempts;	/* retries already made here (a batch's job) */
+	uint64_t due_ms;	/* held for a retry until then; 0 = with the sender core */
 };
 
 struct sender_bus {
@@ -34,7 +60,9 @@ struct sender_bus {
 	volatile long room;
 	struct slot slots[SLOTS];
 	uint64_t seq;
-	int bound;
+	int bound, tfd, dispatching;
+	size_t active, held;
+	struct group *groups, *bhead, *btail;
 };
 
 int sender_bus_prepare(struct sender *s)
@@ -44,6 +72,7 @@ int sender_bus_prepare(struct sender *s)
 
 	if (b == NULL)
 		return -1;
+	b->tfd = -1;
 	if (bus_platform_name(s->ops->platform) == NULL) {
 		log_error("cluster: no job stream for the %s sender's platform in cluster mode (docs/cluster.md)",
 			  s->ops->platform_name);
@@ -53,7 +82,7 @@ int sender_bus_prepare(struct sender *s)
 	snprintf(name, sizeof name, "%s-sender%s%s", bus_platform_name(s->ops->platform), s->instance ? "-" : "",
 		 s->instance ? s->instance : "");
 	if (bus_prepare(&b->bus, s->cfg, name, err, sizeof err) < 0 || bus_connect(&b->bus, NULL) < 0 ||
-	    (b->q = bus_queue_new()) == NULL) {
+	    (b->q = bus_queue_new()) == NULL || (b->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0) {
 		log_error("%s", err);
 		free(b);
 		return -1;
@@ -90,7 +119,8 @@ int sender_bus_try(struct sender *s)
 	}
 	b->room = (long)s->max_jobs;
 	if ((b->puller = bus_puller_start(b->sub, b->q, 0, &b->room, 256)) == NULL ||
-	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, bus_queue_fd(b->q), &ev) < 0) {
+	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, bus_queue_fd(b->q), &ev) < 0 ||
+	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, b->tfd, &ev) < 0) {
 		log_error("cluster: cannot start fetching jobs");
 		return -1;
 	}
@@ -101,11 +131,199 @@ int sender_bus_try(struct sender *s)
 	return bus_queue_fd(b->q);
 }
 
+/* Every job of g ended: the message is settled. */
+static void group_end(struct sender_bus *b, struct group *g)
+{
+	if (g->term)
+		natsMsg_Term(g->m, NULL);
+	else if (g->nak_ms > 0)
+		natsMsg_NakWithDelay(g->m, g->nak_ms, NULL);
+	else if (g->redo)
+		natsMsg_NakWithDelay(g->m, 1000, NULL); /* comes again whole (a result not published) */
+	else
+		natsMsg_Ack(g->m, NULL);
+	if (g->prev)
+		g->prev->next = g->next;
+	else
+		b->groups = g->next;
+	if (g->next)
+		g->next->prev = g->prev;
+	natsMsg_Destroy(g->m);
+	free(g);
+}
+
+static void group_release(struct sender_bus *b, struct group *g)
+{
+	if (--g->left == 0)
+		group_end(b, g);
+}
+
+/* A job ended: its slot is free, and its message settled when it was the last. */
 static void slot_free(struct sender_bus *b, struct slot *sl)
 {
-	natsMsg_Destroy(sl->m);
+	struct group *g = sl->g;
+	if (sl->due_ms == 0 && b->active > 0)
+		b->active--;
 	memset(sl, 0, sizeof *sl);
 	__atomic_add_fetch(&b->room, 1, __ATOMIC_ACQ_REL);
+	group_release(b, g);
+}
+
+/* Hands the next jobs of the backlog to the sender core while it has room. Not re-entered:
+ * a verdict given at once (inside sender_push) only frees its slot. */
+static void dispatch(struct sender *s)
+{
+	struct sender_bus *b = s->link.bus;
+
+	if (b->dispatching)
+		return;
+	b->dispatching = 1;
+	while (b->bhead && b->active < s->max_jobs) {
+		struct group *g = b->bhead;
+		struct frame_field item;
+		struct frame push;
+		struct slot *sl = NULL;
+		const char *why = "";
+		uint64_t id = ++b->seq;
+		size_t i;
+		int r = 1;
+
+		if (g->batch)
+			r = frame_batch_next(&g->f, &g->pos, &item, &push, &why);
+		else if (!g->started) {
+			push = g->f;
+			item.val = (const uint8_t *)natsMsg_GetData(g->m);
+			item.len = (uint32_t)natsMsg_GetDataLength(g->m);
+		} else
+			r = 0;
+		g->started = 1;
+		if (r != 1) { /* every job handed on */
+			b->bhead = g->bnext;
+			if (b->bhead == NULL)
+				b->btail = NULL;
+			group_release(b, g);
+			continue;
+		}
+		for (i = 0; i < SLOTS; i++) {
+			sl = &b->slots[(id + i) % SLOTS];
+			if (sl->id == 0)
+				break;
+		}
+		if (i == SLOTS) { /* cannot happen: active < max_jobs < SLOTS */
+			g->redo = 1; /* the message comes again whole */
+			g->left--;   /* this job ends here (the dispatch reference keeps g) */
+			continue;
+		}
+		id = (id << 16) | (uint64_t)(sl - b->slots);
+		sl->id = id;
+		sl->g = g;
+		sl->push = push;
+		sl->push.id = id;
+		sl->bytes = item.val;
+		sl->blen = item.len;
+		sl->index = g->index++;
+		b->active++;
+		push.id = id;
+		sender_push(s, &push);
+	}
+	b->dispatching = 0;
+}
+
+static void arm_timer(struct sender_bus *b)
+{
+	struct itimerspec it;
+	uint64_t now = mono_ms(), next = 0;
+
+	memset(&it, 0, sizeof it);
+	if (b->held > 0) {
+		next = now + PROGRESS_MS;
+		for (size_t i = 0; i < SLOTS; i++)
+			if (b->slots[i].id && b->slots[i].due_ms && b->slots[i].due_ms < next)
+				next = b->slots[i].due_ms;
+		next = next > now ? next - now : 1;
+		it.it_value.tv_sec = (time_t)(next / 1000);
+		it.it_value.tv_nsec = (long)(next % 1000) * 1000000L;
+	}
+	timerfd_settime(b->tfd, 0, &it, NULL);
+}
+
+/* Jobs of a batch whose retry is due go back to the sender core; the messages that hold such
+ * jobs are kept from redelivery (in progress). */
+static void retries_due(struct sender *s)
+{
+	struct sender_bus *b = s->link.bus;
+	uint64_t now = mono_ms(), buf;
+
+	if (read(b->tfd, &buf, sizeof buf) < 0) {
+		/* not expired yet */
+	}
+	if (b->held == 0)
+		return;
+	for (struct group *g = b->groups; g; g = g->next)
+		if (g->held > 0 && now >= g->progress_ms + PROGRESS_MS) {
+			natsMsg_InProgress(g->m, NULL);
+			g->progress_ms = now;
+		}
+	b->dispatching = 1;
+	for (size_t i = 0; i < SLOTS && b->held > 0; i++) {
+		struct slot *sl = &b->slots[i];
+		if (sl->id == 0 || sl->due_ms == 0 || sl->due_ms > now)
+			continue;
+		sl->due_ms = 0;
+		sl->g->held--;
+		b->held--;
+		b->active++;
+		sender_push(s, &sl->push);
+	}
+	b->dispatching = 0;
+	arm_timer(b);
+}
+
+/* The time a job was stored: the header a retried job carries, or the stream's timestamp. */
+static int group_new(struct sender_bus *b, natsMsg *m, const struct frame *f, uint64_t ts, uint64_t delivered,
+		     size_t jobs)
+{
+	struct group *g = calloc(1, sizeof *g);
+	if (g == NULL)
+		return -1;
+	g->m = m;
+	g->f = *f;
+	g->batch = f->type == FRAME_BATCH;
+	g->ts_ms = ts;
+	g->delivered = delivered;
+	g->progress_ms = mono_ms();
+	g->left = jobs + 1;
+	g->next = b->groups;
+	if (b->groups)
+		b->groups->prev = g;
+	b->groups = g;
+	if (b->btail)
+		b->btail->bnext = g;
+	else
+		b->bhead = g;
+	b->btail = g;
+	return 0;
+}
+
+/* How many pushes a job message holds; 0 when it is not a push or a batch of pushes only. */
+static size_t jobs_in(const struct frame *f)
+{
+	struct frame_field item;
+	struct frame inner;
+	const char *why;
+	size_t pos = 0, n = 0;
+	int r;
+
+	if (f->type == FRAME_PUSH)
+		return 1;
+	if (f->type != FRAME_BATCH)
+		return 0;
+	while ((r = frame_batch_next(f, &pos, &item, &inner, &why)) == 1) {
+		if (inner.type != FRAME_PUSH)
+			return 0;
+		n++;
+	}
+	return r == 0 ? n : 0;
 }
 
 static void count_outcome(uint32_t platform, int delivered)
@@ -137,49 +355,40 @@ void sender_bus_read(struct sender *s)
 	natsMsg *m;
 	uint64_t arg;
 
+	retries_due(s);
 	for (int k = 0; k < 512 && bus_queue_get(b->q, &kind, &m, &arg) == 1; k++) {
 		struct frame f;
-		struct slot *sl = NULL;
 		const char *why = "";
-		uint64_t ts = 0, delivered = 1, id;
-		size_t i;
+		uint64_t ts = 0, delivered = 1;
+		size_t n = 0;
 
 		if (frame_parse((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &f, &why) < 0 ||
-		    f.type != FRAME_PUSH || bus_msg_meta(m, NULL, &ts, &delivered) < 0) {
-			log_warn("cluster: a bad job on %s (%s); dropped", natsMsg_GetSubject(m), why);
+		    (n = jobs_in(&f)) == 0 || bus_msg_meta(m, NULL, &ts, &delivered) < 0) {
+			log_warn("cluster: a bad job on %s (%s); dropped", natsMsg_GetSubject(m), n ? why : "not pushes");
 			natsMsg_Term(m, NULL);
 			natsMsg_Destroy(m);
 			__atomic_add_fetch(&b->room, 1, __ATOMIC_ACQ_REL);
 			continue;
 		}
 		if (now_ms() > ts + max_age) {
-			count_outcome(s->ops->platform, 0);
-			counter_add(CTR_JOBS_EXPIRED, 1);
+			for (size_t i = 0; i < n; i++)
+				count_outcome(s->ops->platform, 0);
+			counter_add(CTR_JOBS_EXPIRED, n);
 			natsMsg_Term(m, NULL);
 			natsMsg_Destroy(m);
 			__atomic_add_fetch(&b->room, 1, __ATOMIC_ACQ_REL);
 			continue;
 		}
-		id = ++b->seq;
-		for (i = 0; i < SLOTS; i++) {
-			sl = &b->slots[(id + i) % SLOTS];
-			if (sl->id == 0)
-				break;
-		}
-		if (i == SLOTS) { /* cannot happen: room bounds the jobs in flight */
+		/* room counts jobs: the fetch took one for the message */
+		__atomic_sub_fetch(&b->room, (long)n - 1, __ATOMIC_ACQ_REL);
+		if (group_new(b, m, &f, ts, delivered, n) < 0) {
 			natsMsg_Nak(m, NULL);
 			natsMsg_Destroy(m);
-			__atomic_add_fetch(&b->room, 1, __ATOMIC_ACQ_REL);
+			__atomic_add_fetch(&b->room, (long)n, __ATOMIC_ACQ_REL);
 			continue;
 		}
-		id = (id << 16) | (uint64_t)(sl - b->slots);
-		sl->id = id;
-		sl->m = m;
-		sl->ts_ms = ts;
-		sl->delivered = delivered;
-		f.id = id;
-		sender_push(s, &f);
 	}
+	dispatch(s);
 }
 
 static struct slot *slot_of(struct sender_bus *b, uint64_t id)
@@ -216,21 +425,24 @@ static int publish_result(struct sender *s, struct slot *sl, const struct guard_
 	if ((n = frame_end(&w)) < 0)
 		return -1;
 	memset(&fb, 0, sizeof fb);
-	if (frame_batch_add(&fb, batch_buf, (const uint8_t *)natsMsg_GetData(sl->m), (size_t)natsMsg_GetDataLength(sl->m)) ==
-		    NULL ||
+	if (frame_batch_add(&fb, batch_buf, sl->bytes, sl->blen) == NULL ||
 	    frame_batch_add(&fb, batch_buf, res, (size_t)n) == NULL)
 		return -1;
 	len = frame_batch_end(&fb, &msg);
-	bus_msg_meta(sl->m, &seq, NULL, NULL);
+	bus_msg_meta(sl->g->m, &seq, NULL, NULL);
 	snprintf(subj, sizeof subj, "pp.res.%s.%s", bus_platform_name(s->ops->platform), s->cfg->cluster.app);
-	snprintf(id, sizeof id, "x%llu", (unsigned long long)seq); /* a redelivered job's result is stored once */
+	/* a redelivered job's result is stored once */
+	if (sl->g->batch)
+		snprintf(id, sizeof id, "x%llu.%u", (unsigned long long)seq, sl->index);
+	else
+		snprintf(id, sizeof id, "x%llu", (unsigned long long)seq);
 	if ((out = bus_msg(subj, msg, len, id)) == NULL)
 		return -1;
 	/* A UWPX/XMPP job's device or node, and a test push's waiting ingress (docs/cluster.md). */
 	for (size_t i = 0; i < 3; i++) {
 		static const char *const keep[] = {"Pp-Ref", "Pp-Reply", "Pp-Req"};
 		const char *hv = NULL;
-		if (natsMsgHeader_Get(sl->m, keep[i], &hv) == NATS_OK && hv)
+		if (natsMsgHeader_Get(sl->g->m, keep[i], &hv) == NATS_OK && hv)
 			natsMsgHeader_Set(out, keep[i], hv);
 	}
 	return bus_publish(&b->bus, &out, 1, NULL, 4 * b->bus.wait_ms);
@@ -240,56 +452,70 @@ void sender_bus_result(struct sender *s, uint64_t id, const struct guard_verdict
 {
 	struct sender_bus *b = s->link.bus;
 	struct slot *sl = slot_of(b, id);
+	struct group *g;
 	uint32_t pl = s->ops->platform;
-	uint64_t now = now_ms(), max_age = (uint64_t)s->cfg->router.job_max_age_s * 1000, delay;
+	uint64_t now = now_ms(), max_age = (uint64_t)s->cfg->router.job_max_age_s * 1000, delay, tries;
 
 	if (sl == NULL)
 		return;
-	histogram_observe(HIST_JOB_PROVIDER_ANSWER, now > sl->ts_ms ? (now - sl->ts_ms) * 1000 : 0);
-	if (natsMsgHeader_Get(sl->m, "Pp-Reply", &(const char *){NULL}) == NATS_OK &&
+	g = sl->g;
+	histogram_observe(HIST_JOB_PROVIDER_ANSWER, now > g->ts_ms ? (now - g->ts_ms) * 1000 : 0);
+	if (natsMsgHeader_Get(g->m, "Pp-Reply", &(const char *){NULL}) == NATS_OK &&
 	    (v->outcome == OUTCOME_DELIVERED || v->outcome == OUTCOME_MESSAGE_FAILED || v->outcome == OUTCOME_CREDENTIALS)) {
 		/* A test push (a user waits): its outcome goes to the router that answers him. */
 		count_outcome(pl, v->outcome == OUTCOME_DELIVERED);
-		if (publish_result(s, sl, v) == 0)
-			natsMsg_Ack(sl->m, NULL);
-		else
-			natsMsg_NakWithDelay(sl->m, 1000, NULL);
+		if (publish_result(s, sl, v) != 0)
+			g->redo = 1;
 		slot_free(b, sl);
+		dispatch(s);
 		return;
 	}
 	switch (v->outcome) {
 	case OUTCOME_DELIVERED:
 		count_outcome(pl, 1);
-		natsMsg_Ack(sl->m, NULL);
 		break;
 	case OUTCOME_TOKEN_DEAD:
 	case OUTCOME_TOKEN_SUSPECT:
 		count_outcome(pl, 0);
-		if (publish_result(s, sl, v) == 0)
-			natsMsg_Ack(sl->m, NULL);
-		else
-			natsMsg_NakWithDelay(sl->m, 1000, NULL); /* the result is published when it comes again */
+		if (publish_result(s, sl, v) != 0)
+			g->redo = 1; /* the result is published when the message comes again */
 		break;
 	case OUTCOME_MESSAGE_FAILED:
 		count_outcome(pl, 0);
 		counter_add(CTR_JOBS_FAILED, 1);
-		natsMsg_Ack(sl->m, NULL);
 		break;
 	default: /* retry, credentials */
-		delay = backoff(s->cfg, sl->delivered ? sl->delivered - 1 : 0);
+		tries = (g->delivered ? g->delivered - 1 : 0) + sl->attempts;
+		delay = backoff(s->cfg, tries);
 		if (v->retry_after_ms > delay)
 			delay = v->retry_after_ms;
-		if (now + delay > sl->ts_ms + max_age) {
+		if (now + delay > g->ts_ms + max_age) {
 			count_outcome(pl, 0);
 			counter_add(CTR_JOBS_EXPIRED, 1);
-			log_info("job expired after %llu attempts", (unsigned long long)sl->delivered);
-			natsMsg_Term(sl->m, NULL);
-		} else {
-			counter_add(CTR_JOBS_RETRIED, 1);
-			natsMsg_NakWithDelay(sl->m, (int64_t)delay, NULL);
+			log_info("job expired after %llu attempts", (unsigned long long)tries + 1);
+			if (!g->batch)
+				g->term = 1;
+			break;
 		}
+		counter_add(CTR_JOBS_RETRIED, 1);
+		if (!g->batch) {
+			g->nak_ms = (int64_t)delay; /* the server delivers it again after the delay */
+			break;
+		}
+		/* One job of a batch: its siblings may be delivered already, so it waits here (the
+		 * message kept in progress) rather than the whole message coming again. */
+		sl->attempts++;
+		sl->due_ms = mono_ms() + delay;
+		g->held++;
+		b->held++;
+		if (b->active > 0)
+			b->active--;
+		arm_timer(b);
+		dispatch(s);
+		return;
 	}
 	slot_free(b, sl);
+	dispatch(s);
 }
 
 void sender_bus_free(struct sender *s)
@@ -298,13 +524,17 @@ void sender_bus_free(struct sender *s)
 	if (b == NULL)
 		return;
 	bus_puller_stop(b->puller);
-	for (size_t i = 0; i < SLOTS; i++)
-		if (b->slots[i].id) {
-			natsMsg_Nak(b->slots[i].m, NULL); /* handed back at once, not after AckWait */
-			natsMsg_Destroy(b->slots[i].m);
-		}
+	while (b->groups) {
+		struct group *g = b->groups;
+		b->groups = g->next;
+		natsMsg_Nak(g->m, NULL); /* handed back at once, not after AckWait */
+		natsMsg_Destroy(g->m);
+		free(g);
+	}
 	natsSubscription_Destroy(b->sub);
 	bus_queue_free(b->q);
+	if (b->tfd >= 0)
+		close(b->tfd);
 	bus_close(&b->bus);
 	free(b);
 	s->link.bus = NULL;
