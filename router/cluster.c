@@ -469,7 +469,7 @@ static uint64_t notify_key(const struct frame_field *to, const struct frame_fiel
 	return k ? k : 1;
 }
 
-/* Jobs of one request message go to each (platform, app) as FRAME_BATCH messages of up to
+/* The jobs of a round of notifies go to each (platform, app) as FRAME_BATCH messages of up to
  * JOB_BATCH pushes (one push alone is a FRAME_PUSH, as before). */
 #define JOB_BATCH 64
 #define JOB_BATCH_BYTES (64 * 1024)
@@ -484,11 +484,14 @@ struct fanout {
 	int failed;
 	struct frame_batch chunk[PLATFORMS];
 	uint8_t *cbuf[PLATFORMS];
+	uint64_t cseq[PLATFORMS]; /* PP_REQ sequence of the request that started each chunk */
 };
 
-/* The pushes gathered for platform leave as one message. Its Nats-Msg-Id is the request's
- * sequence and a hash of its content: a redelivered request makes the same messages, stored
- * once; one resolved differently (a changed registry) makes new ones rather than lose any. */
+/* The pushes gathered for platform leave as one message. Its Nats-Msg-Id is the sequence of
+ * the request that started it and a hash of its content: a round that is done again with the
+ * same requests (redelivered after a router died) makes the same messages, stored once; one
+ * made differently (other requests in the round, a changed registry) makes new ones, so a
+ * push may then be sent twice but none is lost. */
 static void chunk_close(struct fanout *fo, uint32_t platform)
 {
 	struct frame_batch *fb = &fo->chunk[platform];
@@ -512,7 +515,7 @@ static void chunk_close(struct fanout *fo, uint32_t platform)
 	}
 	crypto_generichash(h, sizeof h, msg, len, NULL, 0);
 	sodium_bin2hex(hex, sizeof hex, h, sizeof h);
-	snprintf(id, sizeof id, "j%llu.%s", (unsigned long long)fo->q->seq, hex);
+	snprintf(id, sizeof id, "j%llu.%s", (unsigned long long)fo->cseq[platform], hex);
 	bus_job_subject(&C.bus, platform, subj, sizeof subj);
 	if ((fo->jobs[fo->n] = bus_msg(subj, msg, len, id)) == NULL) {
 		fo->failed = 1;
@@ -555,6 +558,8 @@ static int add_job(void *arg, const struct registry_token *t)
 		return fo->failed = 1;
 	if (fb->n > 0 && (fb->n >= JOB_BATCH || frame_batch_size(fb) + FRAME_FIELD_HEADER + (size_t)len > JOB_BATCH_BYTES))
 		chunk_close(fo, t->device);
+	if (fb->n == 0)
+		fo->cseq[t->device] = fo->q->seq;
 	if (frame_batch_add(fb, fo->cbuf[t->device], buf, (size_t)len) == NULL)
 		return fo->failed = 1;
 	return fo->failed;
@@ -602,8 +607,9 @@ static size_t notifies_in(const struct creq *q)
 }
 
 /* Notifies (alone, or batches of them from an ingress): resolved against a copy that has
- * caught up with every acknowledged registration, published as jobs (one message per request
- * and (platform, app), up to JOB_BATCH pushes each), acknowledged once every job message was. */
+ * caught up with every acknowledged registration, published as jobs (one message per
+ * (platform, app) for the round, up to JOB_BATCH pushes each), acknowledged once every job
+ * message was. */
 static void do_notifies(struct router *r, struct creq *q, size_t n)
 {
 	struct fanout fo;
@@ -632,8 +638,11 @@ static void do_notifies(struct router *r, struct creq *q, size_t n)
 		} else {
 			ok = one_notify(r, txn, &fo, &q[i].f, keys, &nkeys, cnt) == 0;
 		}
-		chunks_close(&fo); /* a request's job messages carry its sequence in their ids */
 		ok = ok && !fo.failed;
+	}
+	if (ok) {
+		chunks_close(&fo);
+		ok = !fo.failed;
 	}
 	if (txn)
 		mdb_txn_abort(txn);
