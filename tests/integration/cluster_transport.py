@@ -170,6 +170,65 @@ try:
     fcm = [r["status"] for r in c.requests() if r["provider"] == "fcm" and "cmV0cnk=" in r["body"]]
     t.check(fcm[:1] == [503] and fcm[-1:] == [200], f"FCM 503 with Retry-After was retried and delivered ({fcm})")
 
+    # Batches (docs/cluster.md, "Batching"): a burst through one ingress leaves as fewer request
+    # messages than notifies; one job of a batch that FCM answers 503 is retried alone (its
+    # batch is not sent again), and every notify of the burst is delivered exactly once.
+    def req_last():
+        for i in range(len(c.client)):  # a server still up (one was killed above)
+            try:
+                info = c.jsz(i)
+            except OSError:
+                continue
+            for a in info.get("account_details", []):
+                for st in a.get("stream_detail", []):
+                    if st["name"] == "PP_REQ":
+                        return st["state"]["last_seq"]
+        return None
+
+    def burst(prefix, n, unique):
+        args = [os.path.join(BIN, "onion_load"), "-p", str(http1), "-k", c.pubkey_file, "-n", str(n), "-c", "16",
+                "-t", ID2, "-d", prefix]
+        if unique:
+            args += ["-o", os.path.join(c.dir, "acks-" + prefix)]
+        r = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        w = r.stdout.split()
+        return int(dict(zip(w[::2], w[1::2])).get("ok", 0))
+
+    def fcm_count(pat):
+        import re
+        out = {}
+        for r in c.requests():
+            if r["provider"] == "fcm" and r["status"] == 200:
+                for m in re.findall(pat, r["body"]):
+                    out[m] = out.get(m, 0) + 1
+        return out
+
+    mock(c, "/_mock/faults", {"rules": [{"provider": "fcm", "count": 1, "status": 503, "reason": "UNAVAILABLE",
+                                         "retry_after": "1"}]})
+    before = req_last()
+    got = burst("btch", 300, True)
+    after = req_last()
+    t.check(got == 300, f"a burst of 300 notifies through one ingress answered Success ({got})")
+    t.check(before is not None and after is not None and after - before < got,
+            f"… stored as fewer request messages than notifies ({after - before if after and before else '?'})")
+    try:
+        c.wait_for(lambda: len(fcm_count(r"btch-(\d+)")) >= 300, "the burst at the mock", timeout=60)
+    except RuntimeError as e:
+        print(e)
+    seen_b = fcm_count(r"btch-(\d+)")
+    fails = [r for r in c.requests() if r["provider"] == "fcm" and r["status"] == 503 and "btch-" in r["body"]]
+    t.check(len(seen_b) == 300 and len(fails) == 1,
+            f"every notify of the burst delivered, one after a 503 ({len(seen_b)} delivered, {len(fails)} 503)")
+    t.check(all(v == 1 for v in seen_b.values()),
+            f"… each once: the retried job's batch was not sent again ({sum(v - 1 for v in seen_b.values())} twice)")
+    # The same notify sent 200 times at once (a client's resends) goes out once, though the
+    # copies travel inside batches whose own ids differ.
+    got = burst("same", 200, False)
+    t.check(got == 200, f"the same notify sent 200 times answered Success each time ({got})")
+    time.sleep(3)
+    same = fcm_count(r"(ZXhhbXBsZSB3cmFwcGVkIGVudmVsb3BlIGJ5dGVz)").get("ZXhhbXBsZSB3cmFwcGVkIGVudmVsb3BlIGJ5dGVz", 0)
+    t.check(same == 1, f"… and reached FCM once ({same})")
+
     # Statistics: the counts of this host reach the other statsd through the bus; each /metrics
     # shows the cluster's streams and consumers.
     def metric(port, name):
