@@ -71,6 +71,19 @@ def nats_msgs(c):
     return n
 
 
+def stream_seqs(c):
+    """Last sequence of each stream (from the first server that answers): messages stored so far."""
+    for port in c.nats_http:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/jsz?streams=true" % port, timeout=5) as f:
+                d = json.load(f)
+        except (OSError, ValueError):
+            continue
+        return {st["name"]: st["state"]["last_seq"] for a in d.get("account_details", [])
+                for st in a.get("stream_detail", [])}
+    return {}
+
+
 def deliveries(records, prefixes):
     first = {}
     for r in records:
@@ -142,9 +155,12 @@ try:
     if c.demo_registered():
         rc, o = c.pushctl("register", "token=" + TOKEN, "pubKey=" + ID)
         time.sleep(1)
-        cpu0, t0, msgs0 = cluster_cpu(c), time.time(), nats_msgs(c)
+        cpu0, t0, msgs0, seq0 = cluster_cpu(c), time.time(), nats_msgs(c), stream_seqs(c)
         rate, ok, got = e2e(c.requests, [c.http, c.http2], c.pubkey_file, c.tmp, "c", 16)
-        cpu1, t1, msgs1 = cluster_cpu(c), time.time(), nats_msgs(c)
+        cpu1, t1, msgs1, seq1 = cluster_cpu(c), time.time(), nats_msgs(c), stream_seqs(c)
+        # Replicated messages stored per notify: requests (PP_REQ) and jobs (PP_JOBS).
+        for st, key in (("PP_REQ", "req"), ("PP_JOBS", "jobs")):
+            res["cluster_%s_msgs_per_notify" % key] = "%.3f" % ((seq1.get(st, 0) - seq0.get(st, 0)) / max(1, got))
         res["cluster_nats_msgs_per_notify"] = "%.1f" % ((msgs1 - msgs0) / max(1, got))
         res.update(cluster_e2e_per_s=rate, cluster_acked=ok, cluster_delivered=got)
         res["cluster_nats_cpu_us_per_notify"] = "%.0f" % ((cpu1["nats"] - cpu0["nats"]) * 1e6 / max(1, got))

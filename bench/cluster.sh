@@ -27,9 +27,10 @@ once. Cluster end to end: $(cv cluster_notifies) notifies sent by two \`bench/on
 once, one per ingress (16 connections each, a fresh X25519 key per request), counted when they
 reach the mock provider, from the first request to the last delivery. Single-machine end to
 end: the same, in the same run, through the single-machine pipeline (Unix sockets, one ingress,
-32 connections). A notify crosses the bus at least twice (request to a router, job to a
-sender) and each crossing is a replicated write, so on one machine the pipeline cannot reach
-the bus's rate; a cluster's machines each carry a share.
+32 connections). A notify crosses the bus twice (request to a router, job to a sender), but
+not in a message of its own: an ingress gathers the notifies that arrive while its previous
+request message waits for its PubAck into one message, and a router puts the jobs of a round
+into one message per (platform, app) (docs/cluster.md, "Batching").
 
 | measure | value |
 |---|---|
@@ -41,19 +42,20 @@ the bus's rate; a cluster's machines each carry a share.
 | CPU seconds during the cluster run of $(cv cluster_cpu_wall_s) s (delivery wait included): nats-server ×3 / ingress-onion ×2 / router ×2 / apns-sender ×2 / statsd / mock provider | $(cv cluster_cpu_nats) / $(cv cluster_cpu_ingress_onion) / $(cv cluster_cpu_router) / $(cv cluster_cpu_apns_sender) / $(cv cluster_cpu_statsd) / $(cv cluster_cpu_mock_provider) |
 | nats-server CPU (three servers summed) per message of the baseline / per notify of the cluster run (µs) | $(cv bus_nats_cpu_us_per_msg) / $(cv cluster_nats_cpu_us_per_notify) |
 | messages the servers received (clients and routes, \`/varz\` \`in_msgs\` of the three summed) per message of the baseline / per notify of the cluster run | $(cv bus_nats_msgs_per_msg) / $(cv cluster_nats_msgs_per_notify) |
+| replicated messages stored per notify: requests (\`PP_REQ\`) / jobs (\`PP_JOBS\`) | $(cv cluster_req_msgs_per_notify) / $(cv cluster_jobs_msgs_per_notify) |
 | **cluster / bus** (target ≥ 0.6) | **$(cv cluster_to_bus_ratio)** |
 | cluster / single machine | $(cv cluster_to_single_ratio) |
 | target ≥ 0.6 met | $(echo "$(cv cluster_to_bus_ratio)" | awk '{print ($1 != "n/a" && $1 >= 0.6) ? "yes" : "**no**"}') |
 
-Why the target is out of reach by design on one machine: the baseline counts one message
-stored (R3) and taken once; a notify is two such messages (its request on \`PP_REQ\`, its job on
-\`PP_JOBS\`, each with its PubAck, its pull and its ack), so at equal server cost per message the
-pipeline could reach at most about 0.5 × the bus's rate, before its own work (the ingress's X25519
-and HTTP, the router's registry lookup, the mock provider). The server messages per notify beside
-those per baseline message (the row above) show what remains besides the two crossings: the
-idle routers' pulls, once ~160 requests a second with their status replies, are now a few a
-second (an idle router waits in one pull); a round's read-your-writes \`STREAM.INFO\` and pull
-are shared by the round's notifies; the acks and PubAcks are one per message as in the baseline.
+How to read it: the baseline counts one message stored (R3) and taken once; a notify is stored
+twice, as its share of a request message and of a job message, so its server cost is the cost of
+those shares plus what each round adds (a router's pull and its read-your-writes
+\`STREAM.INFO\`, the acks, one per message). The stored messages per notify (the row above) show
+how much the batching shares: with 16 connections per ingress and two HTTP workers each, a
+request message carries about as many notifies as one worker has connections waiting. The
+rest of a notify's cost is the pipeline's own work on the same two cores (the ingress's X25519
+and HTTP, the load generators, the router's registry lookup, the mock provider) and each
+closed-loop connection waiting for its notify's PubAck before it sends the next.
 End-to-end rates on this shared 2-core machine vary by a factor of two between runs with the
 other work on it (\`bench/cluster.sh\` prints the load it ran under), so compare runs made back
 to back.
