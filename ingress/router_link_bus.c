@@ -2,13 +2,16 @@
  * router_link_bus: request frames to the routers over NATS JetStream (see router_link_bus.h
  * and docs/cluster.md). The connection is the process's; each link has its own JetStream
  * publish context and reply inbox, whose libnats callbacks only put completions on the link's
- * queue (bus.h): the link's thread takes them in link_bus_read(). Trusts the router's answers
- * only after frame_parse(); an answer for an unknown id is ignored by the caller.
+ * queue (bus.h): the link's thread takes them in link_bus_read(). Notifies of all the links of
+ * the process are gathered under one mutex into shared batch messages, whose PubAck callback
+ * puts each notify's completion on its own link's queue. Trusts the router's answers only after
+ * frame_parse(); an answer for an unknown id is ignored by the caller.
  */
 #include "router_link_bus.h"
 #include "bus.h"
 #include "daemon.h"
 #include "log.h"
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,10 +20,11 @@
 
 enum { EV_ACKED = 1, EV_FAILED = 2, EV_ANSWER = 3 };
 
-/* Notifies are gathered while earlier ones wait for their PubAck (group commit): a link has at
- * most NOTIFY_INFLIGHT notify messages unacknowledged, and what comes meanwhile leaves as one
- * FRAME_BATCH message of up to NOTIFY_BATCH notifies when one of them is acknowledged. An idle
- * link therefore sends a notify at once; a busy one stores many per replicated message. */
+/* Notifies are gathered while earlier ones wait for their PubAck (group commit): the process
+ * (all its links) has at most NOTIFY_INFLIGHT notify messages unacknowledged, and what comes
+ * meanwhile leaves as one FRAME_BATCH message of up to NOTIFY_BATCH notifies when one of them
+ * is acknowledged. An idle ingress therefore sends a notify at once; a busy one stores many per
+ * replicated message. */
 #define NOTIFY_INFLIGHT 1
 #define NOTIFY_BATCH 128
 #define NOTIFY_BATCH_BYTES (64 * 1024)
@@ -44,13 +48,60 @@ struct link_bus {
 	natsSubscription *inbox;
 	char inbox_subj[192];
 	uint64_t sent;
-	/* notifies not yet published (NOTIFY_BATCH at most), and notify messages in flight */
-	uint8_t *nbuf;
-	struct frame_batch nb;
-	uint8_t nfirst[64]; /* the first notify's Nats-Msg-Id, used when it goes alone */
-	uint64_t ndeadline;
-	size_t inflight;
 };
+
+/* A notify of the shared batch: the link that waits for it, and its request id there. */
+struct owner {
+	struct link_bus *l; /* NULL once that link is gone */
+	uint64_t id;
+};
+
+/* A notify message in flight, from its first publish until acknowledged or given up. Known
+ * by its natsMsg, which libnats hands back to the PubAck callback. */
+struct nmsg {
+	struct nmsg *next;
+	natsMsg *m;
+	struct owner *own;
+	size_t n;
+	uint64_t at, deadline; /* at: when to send it again (0: with libnats, waiting) */
+};
+
+/* The notifies of every link of the process. */
+static struct {
+	pthread_mutex_t mu;
+	jsCtx *js;
+	uint8_t *buf;
+	struct frame_batch fb;
+	struct owner own[NOTIFY_BATCH];
+	char first_id[64]; /* the first notify's Nats-Msg-Id, used when it goes alone */
+	char tok[64];	   /* the process's own token in batch ids */
+	uint64_t deadline, sent;
+	size_t inflight;
+	struct nmsg *msgs;
+} N = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void on_notify_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure);
+
+static int notify_init(void)
+{
+	jsOptions jo;
+	char inbox[192];
+	const char *tok;
+
+	jsOptions_Init(&jo);
+	jo.Wait = G.wait_ms;
+	jo.PublishAsync.AckHandler = on_notify_ack;
+	jo.PublishAsync.MaxPending = 8192;
+	jo.PublishAsync.StallWait = 50;
+	if ((N.buf = malloc(FRAME_MAX)) == NULL || bus_new_inbox(&G, inbox, sizeof inbox) < 0 ||
+	    natsConnection_JetStream(&N.js, G.nc, &jo) != NATS_OK) {
+		log_error("cluster: cannot set up the publisher of notifies");
+		return -1;
+	}
+	tok = strrchr(inbox, '.');
+	snprintf(N.tok, sizeof N.tok, "%.60s", tok ? tok + 1 : inbox);
+	return 0;
+}
 
 int link_bus_config(const struct config *cfg)
 {
@@ -64,11 +115,29 @@ int link_bus_config(const struct config *cfg)
 	if (bus_connect(&G, NULL) < 0)
 		return -1;
 	G_on = 1;
-	return 0;
+	return notify_init();
 }
 
 void link_bus_shutdown(void)
 {
+	if (N.js) {
+		jsPubOptions po;
+		jsPubOptions_Init(&po);
+		po.MaxWait = 1000;
+		js_PublishAsyncComplete(N.js, &po);
+		jsCtx_Destroy(N.js);
+		N.js = NULL;
+	}
+	while (N.msgs) {
+		struct nmsg *r = N.msgs;
+		N.msgs = r->next;
+		if (r->at)
+			natsMsg_Destroy(r->m); /* not with libnats */
+		free(r->own);
+		free(r);
+	}
+	free(N.buf);
+	N.buf = NULL;
 	if (G_on)
 		bus_close(&G);
 	G_on = 0;
@@ -80,12 +149,10 @@ int link_bus_wanted(const char *sock_path)
 	return G_on && strcmp(slash ? slash + 1 : sock_path, "router.sock") == 0;
 }
 
-/* libnats' thread: a PubAck or its failure. */
+/* libnats' thread: a PubAck of a request that the router answers, or its failure. */
 static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
 	struct link_bus *b = closure;
-	const char *reply = NULL;
-	int wants_answer = natsMsgHeader_Get(msg, BUS_H_REPLY, &reply) == NATS_OK;
 
 	(void)js;
 	if (pa == NULL) {
@@ -94,11 +161,7 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 		bus_queue_put(b->q, EV_FAILED, msg, 0); /* sent again from the link's thread */
 		return;
 	}
-	if (!wants_answer) {
-		bus_queue_put(b->q, EV_ACKED, msg, 0); /* a notify or a batch of them: completed by the link */
-		return;
-	}
-	natsMsg_Destroy(msg);
+	natsMsg_Destroy(msg); /* stored: the router's answer comes on the link's inbox */
 }
 
 /* libnats' thread: the router's answer. */
@@ -115,7 +178,7 @@ struct link_bus *link_bus_new(int epfd, void *tag, uint32_t timeout_ms)
 	struct epoll_event ev = {.events = EPOLLIN};
 	jsOptions jo;
 
-	if (b == NULL || (b->q = bus_queue_new()) == NULL || (b->nbuf = malloc(FRAME_MAX)) == NULL)
+	if (b == NULL || (b->q = bus_queue_new()) == NULL)
 		goto fail;
 	b->timeout_ms = timeout_ms;
 	if (bus_new_inbox(&G, b->inbox_subj, sizeof b->inbox_subj) < 0)
@@ -139,28 +202,13 @@ fail:
 	return NULL;
 }
 
-/* A notify message (no Pp-Reply) is in flight from its first publish until acknowledged or
- * given up. */
-static int is_notify_msg(natsMsg *m)
-{
-	const char *v = NULL;
-	return natsMsgHeader_Get(m, BUS_H_REPLY, &v) != NATS_OK;
-}
-
-static void give_up(struct link_bus *b, natsMsg *m)
-{
-	if (is_notify_msg(m) && b->inflight > 0)
-		b->inflight--;
-	natsMsg_Destroy(m); /* its requests are answered busy by the link's deadline */
-}
-
 static void resend_later(struct link_bus *b, natsMsg *m, uint64_t deadline)
 {
 	struct resend *r = malloc(sizeof *r);
 	uint64_t now = mono_ms();
 	if (r == NULL || now >= deadline) {
 		free(r);
-		give_up(b, m);
+		natsMsg_Destroy(m); /* its request is answered busy by the link's deadline */
 		return;
 	}
 	r->m = m;
@@ -217,49 +265,164 @@ static void notify_id(const struct frame *f, char *id, size_t len)
 	sodium_bin2hex(id + 1, len - 1, h, sizeof h);
 }
 
-/* The notifies gathered so far leave: alone as pp.req.notify with their own id, or several as
- * one FRAME_BATCH on pp.req.batch with an id of the link's own (a resend of that message is
- * stored once; each notify's own id is checked by the router, docs/cluster.md). */
-static void publish_notifies(struct link_bus *b)
+/* libnats' thread: the PubAck of a notify message, or its failure. */
+static void on_notify_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
-	size_t n = b->nb.n, len;
+	struct nmsg **pp, *r = NULL;
+
+	(void)js;
+	(void)closure;
+	pthread_mutex_lock(&N.mu);
+	for (pp = &N.msgs; *pp; pp = &(*pp)->next)
+		if ((*pp)->m == msg) {
+			r = *pp;
+			break;
+		}
+	if (r == NULL) {
+		pthread_mutex_unlock(&N.mu);
+		natsMsg_Destroy(msg);
+		return;
+	}
+	if (pa == NULL) {
+		log_debug("cluster: notifies not stored: %s", pae && pae->ErrText ? pae->ErrText
+						   : pae ? natsStatus_GetText(pae->Err) : "?");
+		r->at = mono_ms() + 100; /* sent again, same id, by a link's tick */
+		pthread_mutex_unlock(&N.mu);
+		return;
+	}
+	*pp = r->next;
+	N.inflight--;
+	for (size_t i = 0; i < r->n; i++)
+		if (r->own[i].l)
+			bus_queue_put(r->own[i].l->q, EV_ACKED, NULL, r->own[i].id);
+	pthread_mutex_unlock(&N.mu);
+	natsMsg_Destroy(msg);
+	free(r->own);
+	free(r);
+}
+
+/* Under N.mu: the notifies gathered so far become a message in flight. They leave alone as
+ * pp.req.notify with their own id, or several as one FRAME_BATCH on pp.req.batch with an id of
+ * the process's own (a resend of that message is stored once; each notify's own id is checked
+ * by the router, docs/cluster.md). NULL when nothing was gathered, or without memory (the
+ * requests are then answered busy at their deadline). */
+static struct nmsg *take_notifies(void)
+{
+	size_t n = N.fb.n, len;
 	const uint8_t *msg;
-	char id[64];
-	natsMsg *m;
+	char id[96], dl[24];
+	struct nmsg *r;
 
 	if (n == 0)
-		return;
-	len = frame_batch_end(&b->nb, &msg);
+		return NULL;
+	len = frame_batch_end(&N.fb, &msg);
+	if ((r = calloc(1, sizeof *r)) == NULL || (r->own = malloc(n * sizeof *r->own)) == NULL) {
+		free(r);
+		return NULL;
+	}
 	if (n == 1)
-		m = bus_msg("pp.req.notify", msg, len, (const char *)b->nfirst);
+		r->m = bus_msg("pp.req.notify", msg, len, N.first_id);
 	else {
-		snprintf(id, sizeof id, "%s.b%llu", strrchr(b->inbox_subj, '.') + 1, (unsigned long long)++b->sent);
-		m = bus_msg("pp.req.batch", msg, len, id);
+		snprintf(id, sizeof id, "%s.b%llu", N.tok, (unsigned long long)++N.sent);
+		r->m = bus_msg("pp.req.batch", msg, len, id);
 	}
-	if (m == NULL) {
+	snprintf(dl, sizeof dl, "%llu", (unsigned long long)N.deadline);
+	if (r->m == NULL || natsMsgHeader_Set(r->m, "Pp-Deadline", dl) != NATS_OK) {
 		log_warn("cluster: %zu notifies not published (no memory); answered busy at their deadline", n);
-		return;
+		natsMsg_Destroy(r->m);
+		free(r->own);
+		free(r);
+		return NULL;
 	}
-	b->inflight++;
-	if (send_msg(b, m, b->ndeadline) < 0 && b->inflight > 0)
-		b->inflight--;
+	memcpy(r->own, N.own, n * sizeof *r->own);
+	r->n = n;
+	r->deadline = N.deadline;
+	r->next = N.msgs;
+	N.msgs = r;
+	N.inflight++;
+	return r;
+}
+
+/* Outside N.mu: hands r's message to libnats (which may call back at once). */
+static void send_notifies(struct nmsg *r)
+{
+	natsMsg *m = r->m;
+	jsPubOptions po;
+
+	jsPubOptions_Init(&po);
+	po.MaxWait = G.wait_ms;
+	if (js_PublishMsgAsync(N.js, &m, &po) != NATS_OK) {
+		pthread_mutex_lock(&N.mu);
+		r->at = mono_ms() + 100;
+		pthread_mutex_unlock(&N.mu);
+	}
 }
 
 void link_bus_flush(struct link_bus *b)
 {
-	if (b != NULL && b->nb.n > 0 && b->inflight < NOTIFY_INFLIGHT)
-		publish_notifies(b);
+	struct nmsg *r = NULL;
+
+	if (b == NULL)
+		return;
+	pthread_mutex_lock(&N.mu);
+	if (N.fb.n > 0 && N.inflight < NOTIFY_INFLIGHT)
+		r = take_notifies();
+	pthread_mutex_unlock(&N.mu);
+	if (r)
+		send_notifies(r);
 }
 
 static int queue_notify(struct link_bus *b, const struct frame *f, const uint8_t *frame, size_t len)
 {
-	if (b->nb.n > 0 && (b->nb.n >= NOTIFY_BATCH || frame_batch_size(&b->nb) + FRAME_FIELD_HEADER + len > NOTIFY_BATCH_BYTES))
-		publish_notifies(b);
-	if (b->nb.n == 0) {
-		notify_id(f, (char *)b->nfirst, sizeof b->nfirst);
-		b->ndeadline = mono_ms() + b->timeout_ms;
+	struct nmsg *r = NULL;
+	int rc = -1;
+
+	pthread_mutex_lock(&N.mu);
+	if (N.fb.n > 0 && (N.fb.n >= NOTIFY_BATCH || frame_batch_size(&N.fb) + FRAME_FIELD_HEADER + len > NOTIFY_BATCH_BYTES))
+		r = take_notifies();
+	if (N.fb.n == 0) {
+		notify_id(f, N.first_id, sizeof N.first_id);
+		N.deadline = mono_ms() + b->timeout_ms;
 	}
-	return frame_batch_add(&b->nb, b->nbuf, frame, len) != NULL ? 0 : -1;
+	if (frame_batch_add(&N.fb, N.buf, frame, len) != NULL) {
+		N.own[N.fb.n - 1].l = b;
+		N.own[N.fb.n - 1].id = f->id;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&N.mu);
+	if (r)
+		send_notifies(r);
+	return rc;
+}
+
+/* Notify messages due to be sent again go; those past their deadline are given up. */
+static void notifies_tick(uint64_t now)
+{
+	struct nmsg *due[64], **pp;
+	size_t nd = 0;
+
+	pthread_mutex_lock(&N.mu);
+	for (pp = &N.msgs; *pp && nd < 64;) {
+		struct nmsg *r = *pp;
+		if (r->at == 0 || r->at > now) {
+			pp = &r->next;
+			continue;
+		}
+		if (now >= r->deadline) {
+			*pp = r->next;
+			N.inflight--;
+			natsMsg_Destroy(r->m); /* its requests are answered busy by their links' deadlines */
+			free(r->own);
+			free(r);
+			continue;
+		}
+		r->at = 0;
+		due[nd++] = r;
+		pp = &r->next;
+	}
+	pthread_mutex_unlock(&N.mu);
+	for (size_t i = 0; i < nd; i++)
+		send_notifies(due[i]);
 }
 
 int link_bus_send(struct link_bus *b, const uint8_t *frame, size_t len)
@@ -293,6 +456,8 @@ void link_bus_tick(struct link_bus *b, uint64_t now)
 {
 	struct resend **pp = &b->resends, *due = NULL;
 
+	if (now != UINT64_MAX)
+		notifies_tick(now);
 	while (*pp) {
 		struct resend *r = *pp;
 		if (r->at <= now) {
@@ -307,31 +472,11 @@ void link_bus_tick(struct link_bus *b, uint64_t now)
 		struct resend *r = due;
 		due = r->next;
 		if (now >= r->deadline)
-			give_up(b, r->m);
+			natsMsg_Destroy(r->m);
 		else if (publish(b, &r->m) < 0)
 			resend_later(b, r->m, r->deadline);
 		free(r);
 	}
-}
-
-/* A notify message was stored: each notify in it is complete. */
-static void notifies_stored(struct link_bus *b, natsMsg *m, link_bus_done_fn fn, void *arg)
-{
-	struct frame f, inner;
-	struct frame_field item;
-	const char *why = "";
-	size_t pos = 0;
-
-	if (b->inflight > 0)
-		b->inflight--;
-	if (frame_parse((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &f, &why) < 0)
-		return; /* cannot happen: the link made it */
-	if (f.type != FRAME_BATCH) {
-		fn(arg, f.id, STATUS_OK, NULL);
-		return;
-	}
-	while (frame_batch_next(&f, &pos, &item, &inner, &why) == 1)
-		fn(arg, inner.id, STATUS_OK, NULL);
 }
 
 void link_bus_read(struct link_bus *b, link_bus_done_fn fn, void *arg)
@@ -352,7 +497,7 @@ void link_bus_read(struct link_bus *b, link_bus_done_fn fn, void *arg)
 			resend_later(b, m, deadline_of(m));
 			continue;
 		} else {
-			notifies_stored(b, m, fn, arg);
+			fn(arg, id, STATUS_OK, NULL); /* a notify's message was stored */
 		}
 		natsMsg_Destroy(m);
 	}
@@ -374,7 +519,15 @@ void link_bus_free(struct link_bus *b)
 		jsCtx_Destroy(b->js);
 	}
 	link_bus_tick(b, UINT64_MAX); /* frees the resends */
+	pthread_mutex_lock(&N.mu); /* its notifies, gathered or in flight, have no one to tell */
+	for (size_t i = 0; i < N.fb.n; i++)
+		if (N.own[i].l == b)
+			N.own[i].l = NULL;
+	for (struct nmsg *r = N.msgs; r; r = r->next)
+		for (size_t i = 0; i < r->n; i++)
+			if (r->own[i].l == b)
+				r->own[i].l = NULL;
+	pthread_mutex_unlock(&N.mu);
 	bus_queue_free(b->q);
-	free(b->nbuf); /* notifies not yet sent: their requests were answered busy by link_free */
 	free(b);
 }

@@ -1,8 +1,8 @@
 /*
  * router_link_bus: the cluster transport behind router_link.h (docs/cluster.md). In cluster
  * mode a link to the router publishes each request frame to pp.req.<type> on stream PP_REQ
- * instead of writing it to router.sock: notifies gathered while an earlier one waits for its
- * PubAck go as one FRAME_BATCH message (group commit); a notify is complete (OK) once
+ * instead of writing it to router.sock: notifies (of all the process's links) gathered while
+ * an earlier one waits for its PubAck go as one FRAME_BATCH message (group commit); a notify is complete (OK) once
  * JetStream acknowledged its message, every other request when the router's answer arrives on
  * the link's own inbox; a publish that fails is sent again until the request's deadline,
  * which then completes it busy, as an absent router does.
@@ -29,8 +29,9 @@ int link_bus_wanted(const char *sock_path);
 struct link_bus *link_bus_new(int epfd, void *tag, uint32_t timeout_ms);
 /* Publishes a request frame whose id is set; its completion comes through link_bus_read(). */
 int link_bus_send(struct link_bus *b, const uint8_t *frame, size_t len);
-/* End of the worker's turn: the notifies gathered are published as one message, unless an
- * earlier notify message still waits for its PubAck (they then leave when it comes). */
+/* End of the worker's turn: the notifies gathered (by every link of the process) are published
+ * as one message, unless an earlier notify message still waits for its PubAck (they then leave
+ * when it comes). */
 void link_bus_flush(struct link_bus *b);
 /* Takes the completions waiting (PubAcks, failures, the router's answers). */
 void link_bus_read(struct link_bus *b, link_bus_done_fn fn, void *arg);
