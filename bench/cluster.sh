@@ -51,11 +51,14 @@ How to read it: the baseline counts one message stored (R3) and taken once; a no
 twice, as its share of a request message and of a job message, so its server cost is the cost of
 those shares plus what each round adds (a router's pull and its read-your-writes
 \`STREAM.INFO\`, the acks, one per message). The stored messages per notify (the row above) show
-how much the batching shares: with 16 connections per ingress and two HTTP workers each, a
-request message carries about as many notifies as one worker has connections waiting. The
-rest of a notify's cost is the pipeline's own work on the same two cores (the ingress's X25519
-and HTTP, the load generators, the router's registry lookup, the mock provider) and each
-closed-loop connection waiting for its notify's PubAck before it sends the next.
+how much the batching shares: with one request message in flight per ingress, about half of
+its 16 closed-loop connections wait in each batch, so a request message carries about 8
+notifies. The servers' CPU per notify falls less than their messages: on this virtual machine
+about half of nats-server's CPU is the kernel switching tasks, so a message of a
+latency-bound exchange (a PubAck, a pull, an ack, a Raft append) costs the servers several
+times a message of the baseline's bulk publishing. The rest of a notify's cost is the
+pipeline's own work on the same two cores (the ingress's X25519 and HTTP, the load generators,
+the router's registry lookup, the mock provider).
 End-to-end rates on this shared 2-core machine vary by a factor of two between runs with the
 other work on it (\`bench/cluster.sh\` prints the load it ran under), so compare runs made back
 to back.
