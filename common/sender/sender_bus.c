@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #define SLOTS 16384 /* > SENDER_JOBS_MAX */
-#define PROGRESS_MS 10000 /* a batch holding a retry tells the server it is in progress this often */
+#define PROGRESS_MS 2000 /* a batch holding a retry tells the server it is in progress this often (AckWait is 5 s at least) */
 
 /* One message of PP_JOBS: one push, or a batch of them (router/cluster.c). It is acknowledged
  * (or nak'ed, or terminated) once every job in it has ended. */
