@@ -6,6 +6,7 @@
  * (400/401) pauses the provider; a failed one (5xx, transport) is retried with back-off.
  * Trusts the service-account file the configuration names, and nothing in the token
  * endpoint's answer beyond a printable token. Never logs the key, the assertion or the token.
+ * The request, its answer and the back-off are common/oauth.c's.
  */
 #include "fcm.h"
 #include "daemon.h"
@@ -35,6 +36,15 @@ static int project_ok(const char *p)
 	return 1;
 }
 
+static const struct oauth_policy fcm_oauth = {
+	.provider = "FCM", .header = "authorization",
+	.max_s = 86400, .default_s = 3600, .margin_ms = FCM_REFRESH_MARGIN_MS,
+	.backoff_first_ms = FCM_OAUTH_RETRY_FIRST_MS, .backoff_cap_ms = FCM_OAUTH_RETRY_CAP_MS,
+	.refused_ms = FCM_OAUTH_REFUSED_MS, /* 400/401: the provider pauses, the waiting jobs fail */
+	.keep_waiting = 1, /* a 5xx or transport failure: the jobs wait for the next try */
+	.refresh_counter = -1,
+};
+
 int fcm_auth_load(struct fcm_auth *au, const struct conf_fcm *c, char *err, size_t errlen)
 {
 	json_error_t je;
@@ -43,7 +53,7 @@ int fcm_auth_load(struct fcm_auth *au, const struct conf_fcm *c, char *err, size
 	char *what = NULL;
 
 	memset(au, 0, sizeof *au);
-	oauth_init(&au->tok, "FCM", FCM_OAUTH_RETRY_FIRST_MS, FCM_OAUTH_RETRY_CAP_MS);
+	oauth_init(&au->tok, &fcm_oauth);
 	if (c->service_account_file[0] == '\0') {
 		snprintf(err, errlen, "fcm_sender.service_account_file is required");
 		return -1;
@@ -112,17 +122,9 @@ char *fcm_assertion_make(EVP_PKEY *key, const char *kid, const char *iss, const 
 
 int fcm_token_parse(const char *body, size_t len, char **access_token, long *expires_in)
 {
-	long exp;
+	int defaulted;
 
-	if (oauth_token_parse(body, len, 86400, access_token, &exp) < 0)
-		return -1;
-	if (exp < 0) { /* present but not a positive number: dead at birth */
-		free(*access_token);
-		*access_token = NULL;
-		return -1;
-	}
-	*expires_in = exp == 0 ? 3600 : exp;
-	return 0;
+	return oauth_token_read(body, len, &fcm_oauth, access_token, expires_in, &defaulted);
 }
 
 const char *fcm_auth_header(const struct fcm_auth *au, uint64_t now_mono_ms)
@@ -130,96 +132,38 @@ const char *fcm_auth_header(const struct fcm_auth *au, uint64_t now_mono_ms)
 	return oauth_header(&au->tok, now_mono_ms);
 }
 
-static void exchange_failed(struct fcm *f, const char *why, int refused)
+/* The assertion grant's form, or NULL with *why set. */
+static char *assertion_form(struct fcm_auth *au, const char **why)
 {
-	struct fcm_auth *au = &f->auth;
-	uint64_t now = mono_ms();
+	static const char grant[] = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=";
+	char *jwt, *form;
+	size_t n;
 
-	if (refused) {
-		struct guard_verdict v;
-		char reason[GUARD_REASON_MAX + 1];
-
-		snprintf(reason, sizeof reason, "OAuth token endpoint refused: %.90s", why);
-		log_error("FCM: access token refused by %s: %s", au->token_uri, why);
-		au->tok.next_try_mono = now + FCM_OAUTH_REFUSED_MS;
-		if (fcm_auth_header(au, now) != NULL)
-			return; /* an early refresh: the current token still works meanwhile */
-		guard_pause(&f->s.guard, reason, now);
-		memset(&v, 0, sizeof v);
-		v.outcome = OUTCOME_CREDENTIALS;
-		v.retry_after_ms = FCM_OAUTH_REFUSED_MS;
-		snprintf(v.reason, sizeof v.reason, "%s", reason);
-		sender_fail_waiting(&f->s, &v);
-		return;
+	jwt = fcm_assertion_make(au->key, au->key_id, au->client_email, au->token_uri, (long long)(now_ms() / 1000));
+	if (jwt == NULL) {
+		*why = "cannot sign the assertion";
+		return NULL;
 	}
-	log_warn("FCM: access token exchange failed: %s; next try in %llu ms", why, (unsigned long long)oauth_failed(&au->tok));
-}
-
-static void on_token(void *ctx, const struct h2c_response *r)
-{
-	struct fcm *f = ctx;
-	struct fcm_auth *au = &f->auth;
-	char *tok = NULL, why[200];
-	long expires_in = 0;
-	int stored;
-
-	au->tok.fetching = 0;
-	if (r->aborted)
-		return;
-	if (r->status != 200) {
-		oauth_answer_text(r, why, sizeof why);
-		exchange_failed(f, why, r->status == 400 || r->status == 401);
-		return;
+	n = sizeof grant - 1 + strlen(jwt);
+	if ((form = malloc(n + 1)) != NULL) {
+		memcpy(form, grant, sizeof grant - 1);
+		memcpy(form + sizeof grant - 1, jwt, strlen(jwt) + 1);
 	}
-	if (fcm_token_parse(r->body, r->body_len, &tok, &expires_in) < 0) {
-		exchange_failed(f, "HTTP 200 without a usable access_token", 0);
-		return;
-	}
-	/* Short-lived tokens (mocks) are refreshed at half their life, not constantly. */
-	stored = oauth_store(&au->tok, "authorization", tok, expires_in,
-			     (uint64_t)expires_in * 1000 / 2 < FCM_REFRESH_MARGIN_MS ? (uint64_t)expires_in * 1000 / 2
-										: FCM_REFRESH_MARGIN_MS);
-	memset(tok, 0, strlen(tok));
-	free(tok);
-	if (stored == 0)
-		sender_release_waiting(&f->s);
-	else
-		exchange_failed(f, "out of memory", 0);
+	*why = "out of memory";
+	oauth_wipe(jwt);
+	return form;
 }
 
 void fcm_auth_tick(struct fcm *f)
 {
 	struct fcm_auth *au = &f->auth;
-	uint64_t now = mono_ms();
-	const char *hdrs[] = {"content-type: application/x-www-form-urlencoded", "accept: application/json", NULL};
-	static const char grant[] = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=";
-	char *jwt, *form;
-	size_t n;
+	const char *why;
+	char *form;
 
-	if (!oauth_wanted(&au->tok, now))
+	if (!oauth_wanted(&au->tok, mono_ms()))
 		return;
-	jwt = fcm_assertion_make(au->key, au->key_id, au->client_email, au->token_uri, (long long)(now_ms() / 1000));
-	if (jwt == NULL) {
-		exchange_failed(f, "cannot sign the assertion", 0);
-		return;
-	}
-	n = sizeof grant - 1 + strlen(jwt);
-	if ((form = malloc(n + 1)) == NULL) {
-		free(jwt);
-		exchange_failed(f, "out of memory", 0);
-		return;
-	}
-	memcpy(form, grant, sizeof grant - 1);
-	memcpy(form + sizeof grant - 1, jwt, strlen(jwt) + 1);
-	if (h2c_submit(f->s.h2, au->token_uri, hdrs, form, n, on_token, f) == 0) {
-		au->tok.fetching = 1;
-		log_info("FCM: requesting an access token from %s", au->token_uri);
-	} else {
-		exchange_failed(f, "cannot submit the request", 0);
-	}
-	memset(form, 0, n);
-	free(form);
-	free(jwt);
+	form = assertion_form(au, &why);
+	oauth_request(&au->tok, &f->s, au->token_uri, form, why);
 }
 
 void fcm_auth_rejected(struct fcm *f, unsigned gen)

@@ -22,6 +22,7 @@
 #define HMS_OAUTH_RETRY_FIRST_MS 1000	/* token request back-off after 5xx/transport failures … */
 #define HMS_OAUTH_RETRY_CAP_MS 60000	/* … doubling to this */
 #define HMS_OAUTH_REFUSED_MS 60000	/* next request after the token endpoint refused us (400/401) */
+#define HMS_SECRET_MAX 1024		/* app secret bytes */
 #define HMS_PUSH_URL "https://push-api.cloud.huawei.com"
 #define HMS_TOKEN_URL "https://oauth-login.cloud.huawei.com/oauth2/v3/token"
 
@@ -73,9 +74,6 @@ char *hms_message(const char *token, size_t token_len, const char *data, size_t 
 /* Checks the token URL and the app id, reads the app secret file; -1 with a reason in err. */
 int hms_auth_load(struct hms_auth *au, const struct conf_hms *c, char *err, size_t errlen);
 void hms_auth_free(struct hms_auth *au);
-/* "grant_type=client_credentials&client_id=…&client_secret=…", values percent-encoded;
- * malloc'd, NULL when out of memory. */
-char *hms_token_form(const char *app_id, const char *secret);
 /* Reads {"access_token","expires_in"}: 0 (expires_in HMS_TOKEN_DEFAULT_S when missing), or
  * -1 when there is no usable token or expires_in is not a positive number. */
 int hms_token_parse(const char *body, size_t len, char **access_token, long *expires_in);

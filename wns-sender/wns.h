@@ -22,6 +22,7 @@
 #define WNS_REFRESH_MIN_MS 300000	     /* refresh when less than max(this, 10 % of the life) remain */
 #define WNS_TOKEN_RETRY_FIRST_MS 10000	     /* token request back-off: 10 s doubling … */
 #define WNS_TOKEN_RETRY_CAP_MS 300000	     /* … to 5 min */
+#define WNS_SECRET_MAX 4096		     /* client secret bytes */
 #define WNS_LIVE_TOKEN_URL "https://login.live.com/accesstoken.srf"
 #define WNS_LIVE_SCOPE "notify.windows.com"
 #define WNS_ENTRA_TOKEN_URL "https://login.microsoftonline.com/%s/oauth2/v2.0/token"
@@ -65,9 +66,6 @@ void wns_classify(const struct wns_answer *a, uint64_t now_wall_ms, struct guard
  * reason in err. */
 int wns_auth_load(struct wns_auth *au, const struct conf_wns *c, char *err, size_t errlen);
 void wns_auth_free(struct wns_auth *au);
-/* The form body "grant_type=client_credentials&client_id=…&client_secret=…&scope=…", every
- * value percent-encoded; malloc'd, NULL when out of memory. */
-char *wns_token_form(const char *client_id, const char *secret, const char *scope);
 /* Reads {"access_token", "expires_in"} (a number or a decimal string). 0, with *defaulted set
  * when expires_in was missing or unreadable (then WNS_TOKEN_DEFAULT_S); -1 when there is no
  * usable access token. */

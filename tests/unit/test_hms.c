@@ -209,7 +209,7 @@ static void test_auth(void)
 	      "a negative expires_in: unusable");
 	CHECK(hms_token_parse("{\"error\":1101}", strlen("{\"error\":1101}"), &tok, &exp) < 0, "no access_token: unusable");
 	CHECK(hms_token_parse("{\"access_token\":\"a b\"}", strlen("{\"access_token\":\"a b\"}"), &tok, &exp) < 0, "a token with a space: unusable");
-	form = hms_token_form("104523987", "s3cr+t/&=");
+	form = oauth_client_form("104523987", "s3cr+t/&=", NULL);
 	CHECK(form && strcmp(form, "grant_type=client_credentials&client_id=104523987&client_secret=s3cr%2Bt%2F%26%3D") == 0,
 	      "client-credentials form, values percent-encoded (%s)", form ? form : "NULL");
 	free(form);

@@ -143,12 +143,12 @@ static void test_margin_and_form(void)
 	CHECK(wns_refresh_margin_ms(2000) == 300000, "33 min: 300 s");
 	CHECK(wns_refresh_margin_ms(300) == 150000, "5 min: at most half the life");
 	CHECK(wns_refresh_margin_ms(4) == 2000, "4 s: half");
-	f = wns_token_form("ms-app://s-1-15-2-1", "a+b/c=d&e f~", "notify.windows.com");
+	f = oauth_client_form("ms-app://s-1-15-2-1", "a+b/c=d&e f~", "notify.windows.com");
 	CHECK(f && strcmp(f, "grant_type=client_credentials&client_id=ms-app%3A%2F%2Fs-1-15-2-1"
 			     "&client_secret=a%2Bb%2Fc%3Dd%26e%20f~&scope=notify.windows.com") == 0,
 	      "form: %s", f ? f : "(null)");
 	free(f);
-	f = wns_token_form("id", "s", "https://wns.windows.com/.default");
+	f = oauth_client_form("id", "s", "https://wns.windows.com/.default");
 	CHECK(f && strstr(f, "&scope=https%3A%2F%2Fwns.windows.com%2F.default") != NULL, "entra scope encoded");
 	free(f);
 }
