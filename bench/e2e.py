@@ -9,7 +9,7 @@ apns-sender → mock provider (HTTP/2 over TLS), on this machine.
    acknowledged; accept → provider is the difference, p50 and p99.
 3. Memory of the whole pipeline, idle after start-up (one registration made) and again idle
    after the load: resident set summed, and the pipeline's real footprint (private pages +
-   each shared mapping counted once).
+   each shared mapping counted once). BENCH_E2E_IDLE_ONLY=1 measures only the idle figure.
 Prints "name value" pairs on one line."""
 import json, os, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
@@ -17,6 +17,7 @@ from lib.harness import BIN, Pipeline  # noqa: E402
 
 N = int(os.environ.get("BENCH_E2E_N", "30000"))
 RATE = float(os.environ.get("BENCH_E2E_RATE", "6000"))
+IDLE_ONLY = os.environ.get("BENCH_E2E_IDLE_ONLY") == "1"  # only part 3's idle figure
 LAT_N = int(os.environ.get("BENCH_E2E_LAT_N", str(int(RATE * 5))))
 ID = "bd" + "5" * 64
 TOKEN = "c3" * 32
@@ -59,18 +60,8 @@ def footprint(pids):
     return rss, private + sum(shared.values())
 
 
-p = Pipeline()
-# Every daemon of the pipeline, so the idle figure is the whole pipeline's (ingress-xmpp waits
-# for an XMPP server that is not there, as it would between reconnects).
-p.DAEMONS = Pipeline.DAEMONS + ["ingress-uwpx", "ingress-xmpp", "wns-sender"]
-out = {}
-try:
-    p.start_all()
-    p.wait_for(lambda: p.pushctl("register", f"token={TOKEN}", f"pubKey={ID}")[0] == 0, "registration")
-    time.sleep(2)
-    pids = [pr.pid for n, pr in p.procs.items() if n != "mock-provider"]
-    out["idle_daemons"] = len(pids)
-    out["idle_rss_sum_kb"], out["idle_footprint_kb"] = footprint(pids)
+def under_load(pids):
+    """Throughput, latency, then the idle memory again (into out)."""
     ing = p.procs["ingress-onion"].pid
 
     def throughput(run):
@@ -130,6 +121,22 @@ try:
 
     time.sleep(2)
     out["after_rss_sum_kb"], out["after_footprint_kb"] = footprint(pids)
+
+
+p = Pipeline()
+# Every daemon of the pipeline, so the idle figure is the whole pipeline's (ingress-xmpp waits
+# for an XMPP server that is not there, as it would between reconnects).
+p.DAEMONS = Pipeline.DAEMONS + ["ingress-uwpx", "ingress-xmpp", "wns-sender", "hms-sender"]
+out = {}
+try:
+    p.start_all()
+    p.wait_for(lambda: p.pushctl("register", f"token={TOKEN}", f"pubKey={ID}")[0] == 0, "registration")
+    time.sleep(2)
+    pids = [pr.pid for n, pr in p.procs.items() if n != "mock-provider"]
+    out["idle_daemons"] = len(pids)
+    out["idle_rss_sum_kb"], out["idle_footprint_kb"] = footprint(pids)
+    if not IDLE_ONLY:
+        under_load(pids)
 finally:
     p.stop()
 print(" ".join(f"{k} {v}" for k, v in out.items()))
