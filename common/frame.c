@@ -28,7 +28,7 @@ static const struct tag_rule tag_rules[] = {
 	{TAG_ACCOUNT, K_BYTES, 64},    {TAG_NODE, K_BYTES, 64},		 {TAG_SECRET, K_BYTES, 64},
 	{TAG_DOMAIN, K_BYTES, 1023},   {TAG_VERSION, K_U32, 4},		 {TAG_MSG_COUNT, K_U32, 4},
 	{TAG_PENDING_COUNT, K_U32, 4}, {TAG_IDENTITY, K_BYTES, 32},	 {TAG_CHANNEL, K_BYTES, 40},
-	{TAG_APP, K_BYTES, 32},
+	{TAG_APP, K_BYTES, 32},	       {TAG_SENDER_UP, K_BYTES, 96},	 {TAG_SENDER_DOWN, K_BYTES, 96},
 };
 
 /* Per type: allowed tags; R = required (exactly once), O = optional (at most once), M = many,
@@ -55,6 +55,8 @@ static const struct type_rule type_rules[] = {
 	{FRAME_REPLY, "reply", {{TAG_STATUS, R}}},
 	{FRAME_COUNTS_QUERY, "counts-query", {{0, 0}}},
 	{FRAME_COUNTS, "counts", {{TAG_COUNT_IOS, R}, {TAG_COUNT_ANDROID, R}, {TAG_COUNT_IDS, R}}},
+	{FRAME_SENDERS_QUERY, "senders-query", {{0, 0}}},
+	{FRAME_SENDERS, "senders", {{TAG_SENDER_UP, M}, {TAG_SENDER_DOWN, M}}},
 	{FRAME_PUSH, "push",
 	 {{TAG_PLATFORM, R}, {TAG_KIND, R}, {TAG_TOKEN, R}, {TAG_DATA, R}, {TAG_ATTEMPT, O}}},
 	{FRAME_RESULT, "result",

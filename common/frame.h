@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define FRAME_MAGIC 0x5070u /* "pP" */
-#define FRAME_VERSION 6
+#define FRAME_VERSION 7
 #define FRAME_HEADER 16
 #define FRAME_FIELD_HEADER 6 /* a field's tag (u16) and length (u32) */
 /* Fits the default Unix socket send buffer (wmem_default 212992) with room to spare. */
@@ -31,6 +31,8 @@ enum frame_type {
 	FRAME_REPLY = 15,	 /* router → ingress: status (enum frame_status) */
 	FRAME_COUNTS_QUERY = 16, /* ingress → router */
 	FRAME_COUNTS = 17,	 /* router → ingress: ios, android, ids */
+	FRAME_SENDERS_QUERY = 18, /* ingress → router */
+	FRAME_SENDERS = 19,	 /* router → ingress: sender_up*, sender_down* (router_reply_senders) */
 	FRAME_PUSH = 20,	 /* router → sender: platform, kind, token, data, attempt */
 	FRAME_RESULT = 21,	 /* sender → router: outcome, retry_after, timestamp, reason */
 	FRAME_COUNTER = 30,	 /* any → statsd (datagram): (counter, delta)* */
@@ -96,6 +98,8 @@ enum frame_tag {
 	TAG_IDENTITY = 59,	/* bytes = 32: SHA-256(bare JID ‖ 0 ‖ device-id ‖ 0 ‖ room JID) */
 	TAG_CHANNEL = 60,	/* bytes ≤ 40: ad-hoc room channel hash */
 	TAG_APP = 61,		/* bytes ≤ 32: the app a sender serves (docs/config.md, section apps); absent = "default" */
+	TAG_SENDER_UP = 62,	/* bytes ≤ 96: a sender connected to the router, "apns-sender" or "apns-sender:NAME" */
+	TAG_SENDER_DOWN = 63,	/* bytes ≤ 96: a sender the router expects that is not connected */
 };
 
 enum frame_role { ROLE_INGRESS = 1, ROLE_ROUTER = 2, ROLE_SENDER = 3, ROLE_STATSD = 4, ROLE_TOOL = 5 };

@@ -163,6 +163,7 @@ void router_sender_gone(struct router *r, int slot)
 	if (held_del_where(&r->held, slot) > 0)
 		r->spilled = 1;
 	r->peers[slot].in_flight = 0;
+	router_senders_gone(r, slot);
 }
 
 struct scan_ctx {

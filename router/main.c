@@ -322,6 +322,9 @@ static int take_frame(int slot, const uint8_t *buf, size_t n, const struct frame
 	case FRAME_COUNTS_QUERY:
 		reply_counts(&R, slot, f->id);
 		return 0;
+	case FRAME_SENDERS_QUERY: /* an ingress's health answer (senders.c) */
+		router_reply_senders(&R, slot, f->id);
+		return 0;
 	default:
 		return *why = "frame type not allowed for this peer", -1;
 	}

@@ -16,6 +16,8 @@
 #include <stdint.h>
 
 #define ROUTER_PEERS 256
+#define SENDERS_SEEN_MAX 64  /* sender names remembered for health answers (senders.c) */
+#define SENDER_NAME_MAX 97   /* "apns-sender:NAME" and its NUL */
 #define PLATFORMS 5 /* indexed by enum frame_platform */
 
 struct router_peer {
@@ -84,6 +86,9 @@ struct router {
 	int map_warned;		/* past router.map_warn_percent: warned, until it drops below */
 	int map_full;		/* past router.map_full_percent: registrations refused */
 	uint64_t next_map_check_ms;
+	/* Senders that have been connected since the router started (senders.c). */
+	char seen[SENDERS_SEEN_MAX][SENDER_NAME_MAX];
+	size_t nseen;
 };
 
 /* handle.c: applies the batch in one transaction and answers each frame. */
@@ -137,6 +142,10 @@ int router_reply(struct router *r, int slot, uint64_t gen, uint64_t id, uint32_t
 /* Sends a whole reply frame to an ingress (if it is still the same connection). */
 int router_send_frame(struct router *r, int slot, uint64_t gen, const uint8_t *buf, size_t len);
 void router_drop_peer(struct router *r, int slot, const char *why);
+/* senders.c: a sender's connection is gone (remembered as expected); the answer to an
+ * ingress's FRAME_SENDERS_QUERY. */
+void router_senders_gone(struct router *r, int slot);
+void router_reply_senders(struct router *r, int slot, uint64_t id);
 /* handle.c: the retry delay after the given number of attempts */
 uint64_t router_backoff(const struct router *r, uint32_t attempts);
 /* cluster.c: cluster mode (docs/cluster.md). Reads the credentials (before privileges drop);

@@ -17,6 +17,7 @@
  * Trusts nothing from clients; every buffer is bounded. Holds, per connection, one request.
  */
 #include "onion_http.h"
+#include "onion_health.h"
 #include "bchat/bchat_request.h"
 #include "conn_limit.h"
 #include "counters.h"
@@ -464,6 +465,38 @@ static int refuse(struct onion_conn *c)
 	return 1;
 }
 
+static void on_health(void *ctx, uint32_t status, const struct frame *f)
+{
+	struct onion_conn *c = ctx;
+	char text[ONION_HEALTH_TEXT_MAX];
+
+	(void)status;
+	plain(c, onion_health_text(f, text, sizeof text) ? 200 : 503, text);
+}
+
+/* GET /healthz (docs/observability.md, "Health"): this worker's link to the router and, on one
+ * machine, the senders the router has (asked each time: it is cheap for the router). In
+ * cluster mode only the link to the bus. */
+static void health(struct onion_conn *c)
+{
+	struct onion_worker *w = c->w;
+	long n;
+
+	if (!link_connected(w->link)) {
+		plain(c, 503, "unhealthy: not connected to the router\n");
+		return;
+	}
+	if (config_cluster(w->srv->cfg)) {
+		plain(c, 200, "ok: connected to the router\n");
+		return;
+	}
+	if ((n = onion_health_query(w->fbuf)) < 0 || link_submit(w->link, w->fbuf, (size_t)n, on_health, c) < 0) {
+		plain(c, 503, "unhealthy: connected to the router, which is too busy to answer\n");
+		return;
+	}
+	c->ph = P_WAIT;
+}
+
 /* The whole request is here. */
 static void end_request(struct onion_conn *c)
 {
@@ -471,9 +504,7 @@ static void end_request(struct onion_conn *c)
 	if (refuse(c))
 		return;
 	if (c->route == ROUTE_HEALTH) {
-		/* GET /healthz: this worker's link to the router (docs/observability.md). */
-		plain(c, link_connected(w->link) ? 200 : 503,
-		      link_connected(w->link) ? "ok: connected to the router\n" : "unhealthy: not connected to the router\n");
+		health(c);
 	} else if (c->route == ROUTE_STATS) {
 		socklen_t peerlen = c->addr.ss_family == AF_INET6  ? sizeof(struct sockaddr_in6)
 				    : c->addr.ss_family == AF_INET ? sizeof(struct sockaddr_in)
