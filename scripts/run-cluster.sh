@@ -21,28 +21,17 @@ UWPX_PORT=${UWPX_PORT:-1997} XMPP_PORT=${XMPP_PORT:-5347}
 NATS_PORTS=${NATS_PORTS:-4311,4312,4313} NATS_CLUSTER_PORTS=${NATS_CLUSTER_PORTS:-6311,6312,6313}
 NATS_HTTP_PORTS=${NATS_HTTP_PORTS:-8311,8312,8313}
 
-if [ -f "$var/runsvdir.pid" ] && kill -0 "$(cat "$var/runsvdir.pid")" 2>/dev/null; then
-	echo "stopping the previous run"
-	kill -HUP "$(cat "$var/runsvdir.pid")" 2>/dev/null || true
-	sleep 2
-fi
+. "$top/scripts/runit-common.sh"
+stop_previous
 "$top/scripts/mkconfig.sh" "$var" "$HTTP_PORT" "$MOCK_PORT" "$STATS_PORT" "$UWPX_PORT" "$XMPP_PORT"
 "$top/scripts/mknats.py" "$var/nats" "$top/deploy/nats/permissions.json" "$NATS_PORTS" "$NATS_CLUSTER_PORTS" "$NATS_HTTP_PORTS"
 "$top/scripts/mkcluster.py" "$var" "$HTTP_PORT" "$HTTP2_PORT" "$NATS_PORTS" > /dev/null
 rm -rf "$var/service"
 mkdir -p "$var/service"
 
-service() {
-	name=$1; shift
-	d=$var/service/$name
-	mkdir -p "$d/log" "$var/log/$name"
-	printf '#!/bin/sh\nexec 2>&1\nexec %s\n' "$*" > "$d/run"
-	printf '#!/bin/sh\nexec svlogd -tt %s\n' "$var/log/$name" > "$d/log/run"
-	chmod +x "$d/run" "$d/log/run"
-}
+SVLOGD_OPTS="-tt "
 for n in 1 2 3; do service nats-$n "nats-server -c $var/nats/nats-$n.conf"; done
-m=$var/mock
-service mock-provider "$top/bin/mock-provider -l 127.0.0.1:$MOCK_PORT --cert $m/server.pem --key $m/server.key --record $var/log/mock-requests.jsonl --apns-key $m/apns_pub.pem --apns-kid MOCKKEY123 --apns-team MOCKTEAM12 --fcm-key $m/fcm_pub.pem --wns-client-id $(sed -n 's/.*"client_id" *: *"\([^"]*\)".*/\1/p' "$m/wns.json") --wns-client-secret $(cat "$m/wns.secret")"
+mock_service
 c=$var/conf
 service statsd "$top/bin/statsd -c $c/statsd.json"
 for n in 1 2; do
@@ -53,33 +42,14 @@ done
 service ingress-uwpx "$top/bin/ingress-uwpx -c $c/ingress-uwpx.json"
 service ingress-xmpp "$top/bin/ingress-xmpp -c $c/ingress-xmpp.json" # waits for an XMPP server on $XMPP_PORT
 
-setsid runsvdir -P "$var/service" 'log: ..........................................................' &
-echo $! > "$var/runsvdir.pid"
-stop() {
-	trap - INT TERM
-	echo
-	echo "stopping the pushpipe cluster"
-	kill -HUP "$(cat "$var/runsvdir.pid")" 2>/dev/null || true
-	wait 2>/dev/null || true
-	rm -f "$var/runsvdir.pid"
-	exit 0
-}
-trap stop INT TERM
+start_runit "the pushpipe cluster"
 
 # The bus first: every node answers and JetStream has elected its meta leader (up to 30 s).
 first_http=${NATS_HTTP_PORTS%%,*}
 i=0
 until curl -s "http://127.0.0.1:$first_http/jsz" 2>/dev/null | grep -q '"leader"' || [ $i -ge 300 ]; do sleep 0.1; i=$((i + 1)); done
 jsleader=$(curl -s "http://127.0.0.1:$first_http/jsz" 2>/dev/null | sed -n 's/.*"leader": *"\([^"]*\)".*/\1/p' | head -n 1)
-i=0
-while ! curl -s -o /dev/null "http://127.0.0.1:$HTTP_PORT/" && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
-id=bd$(printf '5%.0s' $(seq 64))
-token=$(printf 'a1%.0s' $(seq 32))
-i=0
-until demo=$("$top/bin/pushctl" send -u "http://127.0.0.1:$HTTP_PORT" -K "$var/keys/server.pub" register token=$token pubKey=$id 2>&1) || [ $i -ge 75 ]; do
-	sleep 0.2
-	i=$((i + 1))
-done
+register_demo 150 75
 if echo "$demo" | grep -q '"code": 1'; then
 	demo="registered through ingress-onion-1: $demo"
 else

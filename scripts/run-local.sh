@@ -11,28 +11,14 @@ shown=${var#"$top"/} # as printed: relative to the tree when inside it
 HTTP_PORT=${HTTP_PORT:-5000} MOCK_PORT=${MOCK_PORT:-5443} STATS_PORT=${STATS_PORT:-5080} UWPX_PORT=${UWPX_PORT:-1997}
 XMPP_PORT=${XMPP_PORT:-5347}
 
-# A previous run still going: stop it first.
-if [ -f "$var/runsvdir.pid" ] && kill -0 "$(cat "$var/runsvdir.pid")" 2>/dev/null; then
-	echo "stopping the previous run"
-	kill -HUP "$(cat "$var/runsvdir.pid")" 2>/dev/null || true
-	sleep 2
-fi
+. "$top/scripts/runit-common.sh"
+stop_previous
 "$top/scripts/mkconfig.sh" "$var" "$HTTP_PORT" "$MOCK_PORT" "$STATS_PORT" "$UWPX_PORT" "$XMPP_PORT"
 conf=$var/pushpipe.json
 rm -rf "$var/service"
 mkdir -p "$var/service"
 
-# service NAME COMMAND...: a runit service directory with its own svlogd log.
-service() {
-	name=$1; shift
-	d=$var/service/$name
-	mkdir -p "$d/log" "$var/log/$name"
-	printf '#!/bin/sh\nexec 2>&1\nexec %s\n' "$*" > "$d/run"
-	printf '#!/bin/sh\nexec svlogd %s\n' "$var/log/$name" > "$d/log/run"
-	chmod +x "$d/run" "$d/log/run"
-}
-m=$var/mock
-service mock-provider "$top/bin/mock-provider -l 127.0.0.1:$MOCK_PORT --cert $m/server.pem --key $m/server.key --record $var/log/mock-requests.jsonl --apns-key $m/apns_pub.pem --apns-kid MOCKKEY123 --apns-team MOCKTEAM12 --fcm-key $m/fcm_pub.pem --wns-client-id $(sed -n 's/.*"client_id" *: *"\([^"]*\)".*/\1/p' "$m/wns.json") --wns-client-secret $(cat "$m/wns.secret") --hms-app-id $(sed -n 's/.*"app_id" *: *"\([^"]*\)".*/\1/p' "$m/hms.json") --hms-app-secret $(cat "$m/hms.secret")"
+mock_service "--hms-app-id $(sed -n 's/.*"app_id" *: *"\([^"]*\)".*/\1/p' "$var/mock/hms.json") --hms-app-secret $(cat "$var/mock/hms.secret")"
 service statsd "$top/bin/statsd -c $conf"
 service router "$top/bin/router -c $conf"
 service ingress-onion "$top/bin/ingress-onion -c $conf"
@@ -43,31 +29,9 @@ service hms-sender-1 "$top/bin/hms-sender -c $conf -i 1"
 service ingress-uwpx "$top/bin/ingress-uwpx -c $conf"
 service ingress-xmpp "$top/bin/ingress-xmpp -c $conf" # waits for an XMPP server on $XMPP_PORT (docs/xmpp.md)
 
-# Its own session: Ctrl-C reaches only this script, which then stops runit in order.
-setsid runsvdir -P "$var/service" 'log: ..........................................................' &
-echo $! > "$var/runsvdir.pid"
-stop() {
-	trap - INT TERM
-	echo
-	echo "stopping pushpipe"
-	kill -HUP "$(cat "$var/runsvdir.pid")" 2>/dev/null || true
-	wait 2>/dev/null || true
-	rm -f "$var/runsvdir.pid"
-	exit 0
-}
-trap stop INT TERM
-
+start_runit pushpipe
 # Wait until the ingress answers (up to 10 s), then register a demo iOS device.
-i=0
-while ! curl -s -o /dev/null "http://127.0.0.1:$HTTP_PORT/" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-id=bd$(printf '5%.0s' $(seq 64))
-token=$(printf 'a1%.0s' $(seq 32))
-# Until the ingress has reached the router it answers "Server busy" (retryable): retry.
-i=0
-until demo=$("$top/bin/pushctl" send -u "http://127.0.0.1:$HTTP_PORT" -K "$var/keys/server.pub" register token=$token pubKey=$id 2>&1) || [ $i -ge 50 ]; do
-	sleep 0.2
-	i=$((i + 1))
-done
+register_demo 100 50
 cat <<MSG
 
 pushpipe is running under runit (service directories in $shown/service).
