@@ -11,6 +11,7 @@
  * password given on its command line (a test cluster's, never a production one).
  * usage: nats_bench -s URL[,URL...] -u USER -p PASSWORD [-n N] [-b SIZE]
  */
+#include "bench.h"
 #include <nats/nats.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,13 +24,6 @@
 #define STREAM "PP_BENCH"
 
 static atomic_long pub_failed;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void die_status(const char *what, natsStatus s, jsErrCode jerr)
 {

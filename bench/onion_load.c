@@ -13,6 +13,7 @@
  * clock) of the acknowledged ones, so bench/e2e.py can match each request with the provider
  * request it caused. -d replaces "load" in that data, so that several runs can be told apart.
  */
+#include "bench.h"
 #include "../pushctl/onion_client.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -50,13 +51,6 @@ struct conn {
 	char in[4096];
 	size_t inlen;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* CPU seconds of a process so far, user + system; *sys gets the system part. */
 static double cpu_of(long pid, double *sys)

@@ -9,6 +9,7 @@
  * commit rate with batching; registry_bench's single_commits_per_s is the same work with one
  * fsync per change. Prints "acked N seconds S acked_per_s R".
  */
+#include "bench.h"
 #include "frame.h"
 #include "sock.h"
 #include <errno.h>
@@ -18,13 +19,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 int main(int argc, char **argv)
 {

@@ -9,6 +9,7 @@
  * "results N delivered D seconds S per_s R" — deliveries per second through the sender into
  * whatever provider it is configured for (the mock, in make bench).
  */
+#include "bench.h"
 #include "frame.h"
 #include "sock.h"
 #include <errno.h>
@@ -19,13 +20,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 int main(int argc, char **argv)
 {
