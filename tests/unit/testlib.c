@@ -1,5 +1,6 @@
 /* testlib: assertion counting for the unit tests (see testlib.h). */
 #include "testlib.h"
+#include "hex.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,17 +28,6 @@ int test_memeq(const void *a, const void *b, size_t n)
 	return a != NULL && b != NULL && memcmp(a, b, n) == 0;
 }
 
-static int nib(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 uint8_t *test_unhex(const char *hex, size_t *len)
 {
 	size_t n = strlen(hex);
@@ -47,7 +37,7 @@ uint8_t *test_unhex(const char *hex, size_t *len)
 		exit(2);
 	}
 	for (size_t i = 0; i < n / 2; i++) {
-		int hi = nib(hex[2 * i]), lo = nib(hex[2 * i + 1]);
+		int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
 		if (hi < 0 || lo < 0) {
 			fprintf(stderr, "test_unhex: bad digit\n");
 			exit(2);
