@@ -83,26 +83,6 @@ static int import_token(void *arg, const char *id, size_t id_len, int lgo, const
 	return 0;
 }
 
-/* The encoding of ids in the registry (docs/registry.md): 0 then the bytes, or 1, the two
- * prefix characters and the 32 bytes of a 66-character lowercase hex id. */
-static size_t id_decode(const unsigned char *enc, size_t len, char *out)
-{
-	static const char hx[] = "0123456789abcdef";
-	if (len == 35 && enc[0] == 1) {
-		out[0] = (char)enc[1];
-		out[1] = (char)enc[2];
-		for (size_t i = 0; i < 32; i++) {
-			out[2 + 2 * i] = hx[enc[3 + i] >> 4];
-			out[3 + 2 * i] = hx[enc[3 + i] & 15];
-		}
-		return 66;
-	}
-	if (len == 0 || len - 1 > REG_ID_MAX || enc[0] != 0)
-		return 0;
-	memcpy(out, enc + 1, len - 1);
-	return len - 1;
-}
-
 /* Every closed group's members (gmembers: group key → member id, one duplicate each). */
 static int import_groups(struct importer *im, MDB_txn *txn, const struct store *s)
 {
@@ -114,7 +94,7 @@ static int import_groups(struct importer *im, MDB_txn *txn, const struct store *
 		return -1;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		char group[REG_ID_MAX + 1], id[REG_ID_MAX + 1];
-		size_t gl = id_decode(k.mv_data, k.mv_size, group), il = id_decode(v.mv_data, v.mv_size, id);
+		size_t gl = registry_id_decode(k.mv_data, k.mv_size, group), il = registry_id_decode(v.mv_data, v.mv_size, id);
 		uint8_t buf[1024];
 		struct frame_writer w;
 		long n;

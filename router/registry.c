@@ -47,8 +47,7 @@ static size_t id_encode(const char *id, size_t len, unsigned char *out)
 	return len + 1;
 }
 
-/* Decodes into out (REG_ID_MAX + 1 bytes, NUL-terminated); returns the id length. */
-static size_t id_decode(const unsigned char *enc, size_t len, char *out)
+size_t registry_id_decode(const unsigned char *enc, size_t len, char *out)
 {
 	static const char hx[] = "0123456789abcdef";
 	if (len == 35 && enc[0] == 1) {
@@ -61,7 +60,7 @@ static size_t id_decode(const unsigned char *enc, size_t len, char *out)
 		out[66] = '\0';
 		return 66;
 	}
-	if (len == 0 || len - 1 > REG_ID_MAX) {
+	if (len == 0 || len - 1 > REG_ID_MAX || enc[0] != 0) {
 		out[0] = '\0';
 		return 0;
 	}
@@ -495,7 +494,7 @@ int registry_lookup_token(MDB_txn *txn, const struct store *s, const char *token
 
 	if (rc <= 0)
 		return rc;
-	id_decode(holder, hlen, id);
+	registry_id_decode(holder, hlen, id);
 	entry_decode(v.mv_data, (size_t)off, out);
 	return 1;
 }
@@ -519,7 +518,7 @@ int registry_walk(MDB_txn *txn, const struct store *s,
 	if (mdb_cursor_open(txn, s->ids, &c) != 0)
 		return -1;
 	while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
-		size_t il = id_decode(k.mv_data, k.mv_size, id);
+		size_t il = registry_id_decode(k.mv_data, k.mv_size, id);
 		const unsigned char *r = v.mv_data;
 		for (size_t off = 1, el; off < v.mv_size; off += el) {
 			struct registry_token t;

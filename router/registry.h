@@ -48,6 +48,10 @@ int registry_resolve(MDB_txn *txn, const struct store *s, const char *send_to, s
 int registry_token_dead(MDB_txn *txn, const struct store *s, const char *token, size_t token_len, uint64_t ts_ms);
 /* Adds one consecutive failure (or resets with reset != 0); returns the new count, -1 on error. */
 int registry_token_failure(MDB_txn *txn, const struct store *s, const char *token, size_t token_len, int reset);
+/* Decodes an id as the registry stores it (docs/registry.md: 0 then the bytes, or 1, the two
+ * prefix characters and the 32 bytes of a 66-character lowercase hex id) into out (REG_ID_MAX + 1
+ * bytes, NUL-terminated); the id's length, 0 when enc is not such an encoding. */
+size_t registry_id_decode(const unsigned char *enc, size_t len, char *out);
 /* Looks a token up: fills the id (NUL-terminated, REG_ID_MAX + 1 bytes) and entry; 1 found, 0 not. */
 int registry_lookup_token(MDB_txn *txn, const struct store *s, const char *token, size_t token_len, char *id,
 			  struct registry_token *out);
