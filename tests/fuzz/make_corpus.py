@@ -80,6 +80,8 @@ put("fuzz_frame", "result", frame(21, [(21, u32(3)), (22, u64(1500)), (23, u64(1
 put("fuzz_frame", "counter", frame(30, [(40, u32(1)), (41, u64(3)), (40, u32(5)), (41, u64(1))], 0))
 put("fuzz_frame", "stats_query", frame(31, [(42, u64(0)), (43, u64(1800000000))]))
 put("fuzz_frame", "counts_query", frame(16, []))
+put("fuzz_frame", "senders_query", frame(18, []))
+put("fuzz_frame", "senders", frame(19, [(62, b"apns-sender"), (62, b"fcm-sender:2"), (63, b"hms-sender")]))
 put("fuzz_frame", "batch", frame(2, [(5, frame(14, [(10, ID.encode()), (15, b"ZXhh")], 7)),
                                      (5, frame(16, [], 8)), (5, frame(11, [(11, TOKEN.encode())], 9))], 0))
 put("fuzz_frame", "batch_replies", frame(2, [(5, frame(15, [(20, u32(0))], 7)), (5, frame(15, [(20, u32(2))], 9))], 0))
