@@ -37,10 +37,21 @@ static int is_up(const struct router *r, const char *name)
 	return 0;
 }
 
+/* Was this sender taken (main.c refuses one of another app than its platform's jobs)? */
+static int was_taken(const struct router *r, const struct router_peer *p)
+{
+	static const char *const conf_names[] = {"", "apns", "fcm", "hms", "wns"};
+
+	return p->p.platform < sizeof conf_names / sizeof conf_names[0] && p->p.platform > 0 &&
+	       strcmp(p->p.app, config_app_of(r->cfg, conf_names[p->p.platform])) == 0;
+}
+
 void router_senders_gone(struct router *r, int slot)
 {
 	char n[SENDER_NAME_MAX];
 
+	if (!was_taken(r, &r->peers[slot]))
+		return;
 	sender_name(&r->peers[slot], n);
 	for (size_t i = 0; i < r->nseen; i++)
 		if (strcmp(r->seen[i], n) == 0)
