@@ -6,20 +6,12 @@ that holds test credentials of the right format (tests/mock-provider/mkcreds.sh)
 path of the example is one docs/operations.md creates, and the paths docs/config.md gives as
 defaults are the code's."""
 import glob, json, os, re, shutil, subprocess, sys, tempfile
-from lib.harness import TOP, BIN, Checks
+from lib.harness import TOP, BIN, Checks, daemons_in_tree
 
 t = Checks()
 EXAMPLE = os.path.join(TOP, "deploy", "pushpipe.json.example")
 ROOTS = ("/etc/pushpipe", "/run/pushpipe", "/var/lib/pushpipe")
 
-
-def daemons_in_tree():
-    names = {"ingress-" + os.path.basename(os.path.dirname(f)) for f in glob.glob(os.path.join(TOP, "ingress", "*", "main.c"))}
-    for d in glob.glob(os.path.join(TOP, "*", "main.c")):
-        n = os.path.basename(os.path.dirname(d))
-        if n != "pushctl":
-            names.add(n)
-    return sorted(names)
 
 
 text = open(EXAMPLE).read()

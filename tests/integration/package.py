@@ -8,18 +8,10 @@
   warning (docs/packaging.md lists what it says).
 * mkdeb.sh refuses a sanitizer build."""
 import glob, os, re, shutil, subprocess, sys, tempfile
-from lib.harness import TOP, BIN, Checks
+from lib.harness import TOP, BIN, Checks, daemons_in_tree
 
 t = Checks()
 
-
-def daemons_in_tree():
-    names = {"ingress-" + os.path.basename(os.path.dirname(f)) for f in glob.glob(os.path.join(TOP, "ingress", "*", "main.c"))}
-    for d in glob.glob(os.path.join(TOP, "*", "main.c")):
-        n = os.path.basename(os.path.dirname(d))
-        if n != "pushctl":
-            names.add(n)
-    return sorted(names)
 
 
 DAEMONS = daemons_in_tree()

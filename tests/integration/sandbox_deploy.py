@@ -3,25 +3,16 @@
 shipped way. Then the runit tree itself runs the pipeline (two apns-sender instances) and a
 notify gets through. supervisord need not be installed: its file is checked with configparser."""
 import configparser, glob, os, re, shlex, stat, subprocess, sys
-from lib.harness import TOP, BIN, Checks
+from lib.harness import TOP, BIN, Checks, daemons_in_tree
 from lib.soak_env import RUNIT_TREE, RunitPipeline
 
 t = Checks()
 
 
-def daemons_in_tree():
-    """Daemon names this tree builds: ingress/X/main.c -> ingress-X, D/main.c -> D."""
-    names = {"ingress-" + os.path.basename(os.path.dirname(f)) for f in glob.glob(os.path.join(TOP, "ingress", "*", "main.c"))}
-    for d in glob.glob(os.path.join(TOP, "*", "main.c")):
-        n = os.path.basename(os.path.dirname(d))
-        if n != "pushctl":
-            names.add(n)
-    return names
-
 
 # The daemons of the design (docs/architecture.md); those not in this tree yet are reported.
 DESIGN = {"ingress-onion", "ingress-uwpx", "ingress-xmpp", "router", "apns-sender", "fcm-sender", "wns-sender", "hms-sender", "statsd"}
-built = daemons_in_tree()
+built = set(daemons_in_tree())
 t.check(built <= DESIGN, f"every daemon of the tree is a design daemon ({sorted(built - DESIGN)})")
 
 # ---- runit ----

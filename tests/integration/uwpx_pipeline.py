@@ -6,7 +6,7 @@ same node), a test push, durability across kill -9 of the router, a 406 that hol
 (only the newest notification is sent when the back-off ends), and the channel allowlist."""
 import json, os, signal, socket, ssl, sys, time, urllib.request
 from lib import frames as F
-from lib.harness import Checks, Pipeline
+from lib.harness import Checks, Pipeline, waited
 from lib.uwpx_client import pipeline_uwpx
 
 t = Checks()
@@ -31,23 +31,7 @@ def mock(path, body=None):
 
 
 def publish(node, secret, domain="example.org", count=1, pending=0):
-    s = F.connect(os.path.join(p.dir, "run", "router.sock"), F.ROLE_INGRESS, instance="test-xmpp")
-    s.settimeout(10)
-    s.send(F.encode(F.XMPP_PUBLISH, 7, [(F.TAG_NODE, node), (F.TAG_SECRET, secret), (F.TAG_DOMAIN, domain),
-                                         (F.TAG_MSG_COUNT, count), (F.TAG_PENDING_COUNT, pending)]))
-    _, _, fl = F.decode(s.recv(65536))
-    s.close()
-    return F.field(fl, F.TAG_STATUS)
-
-
-def waited(cond, timeout=15.0):
-    """True once cond() holds, False when timeout seconds pass first."""
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
+    return F.xmpp_publish(os.path.join(p.dir, "run", "router.sock"), node, secret, domain, count, pending)
 
 
 def wns_requests(token=None):

@@ -6,7 +6,7 @@ keeps its nodes and secrets; a version-2 set_accounts stays an error; a publish 
 out in version 1 reaches the mock WNS with the v2 account id."""
 import hashlib, json, os, socket, sys, time
 from lib import frames as F
-from lib.harness import Checks, Pipeline
+from lib.harness import Checks, Pipeline, waited
 from lib.uwpx_client import pipeline_uwpx
 
 t = Checks()
@@ -22,22 +22,7 @@ def acc(jid):
 
 
 def publish(node, secret, count=1):
-    s = F.connect(os.path.join(p.dir, "run", "router.sock"), F.ROLE_INGRESS, instance="test-xmpp")
-    s.settimeout(10)
-    s.send(F.encode(F.XMPP_PUBLISH, 7, [(F.TAG_NODE, node), (F.TAG_SECRET, secret), (F.TAG_DOMAIN, "example.org"),
-                                         (F.TAG_MSG_COUNT, count), (F.TAG_PENDING_COUNT, 0)]))
-    _, _, fl = F.decode(s.recv(65536))
-    s.close()
-    return F.field(fl, F.TAG_STATUS)
-
-
-def waited(cond, timeout=15.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
+    return F.xmpp_publish(os.path.join(p.dir, "run", "router.sock"), node, secret, count=count)
 
 
 try:

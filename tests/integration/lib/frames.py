@@ -84,3 +84,15 @@ def connect(path, role, platform=0, instance=""):
         f.append((TAG_INSTANCE, instance))
     s.send(encode(HELLO, 0, f))
     return s
+
+
+def xmpp_publish(path, node, secret, domain="example.org", count=1, pending=0):
+    """One FRAME_XMPP_PUBLISH to the router socket at path, as ingress-xmpp sends it; the
+    answer's status."""
+    s = connect(path, ROLE_INGRESS, instance="test-xmpp")
+    s.settimeout(10)
+    s.send(encode(XMPP_PUBLISH, 7, [(TAG_NODE, node), (TAG_SECRET, secret), (TAG_DOMAIN, domain),
+                                    (TAG_MSG_COUNT, count), (TAG_PENDING_COUNT, pending)]))
+    _, _, fl = decode(s.recv(65536))
+    s.close()
+    return field(fl, TAG_STATUS)

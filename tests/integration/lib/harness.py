@@ -1,9 +1,29 @@
 """harness: starts a whole pushpipe pipeline (mock provider and every daemon) in a
 temporary directory for integration tests, and gives them small helpers. Loopback only."""
-import json, os, random, shutil, signal, socket, subprocess, sys, tempfile, time
+import glob, json, os, random, shutil, signal, socket, subprocess, sys, tempfile, time
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 BIN = os.path.join(TOP, "bin")
+
+
+def daemons_in_tree():
+    """The daemon names this tree builds, sorted: ingress/X/main.c -> ingress-X, D/main.c -> D."""
+    names = {"ingress-" + os.path.basename(os.path.dirname(f)) for f in glob.glob(os.path.join(TOP, "ingress", "*", "main.c"))}
+    for d in glob.glob(os.path.join(TOP, "*", "main.c")):
+        n = os.path.basename(os.path.dirname(d))
+        if n != "pushctl":
+            names.add(n)
+    return sorted(names)
+
+
+def waited(cond, timeout=15.0):
+    """True once cond() holds, False when timeout seconds pass first."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def free_port():
