@@ -6,7 +6,7 @@
  * (400/401) pauses the provider; a failed one (5xx, transport) is retried with back-off.
  * Trusts the service-account file the configuration names, and nothing in the token
  * endpoint's answer beyond a printable token. Never logs the key, the assertion or the token.
- * The request, its answer and the back-off are common/oauth.c's.
+ * The request, its answer and the back-off are common/sender/oauth.c's.
  */
 #include "fcm.h"
 #include "daemon.h"

@@ -7,7 +7,7 @@
  * request (400/401) pauses the provider and is tried again after a minute; a failed one (5xx,
  * transport, an unusable 200) is tried again with back-off. Trusts the secret file the
  * configuration names, and nothing in the token endpoint's answer beyond a printable token.
- * Never logs the secret or a token. The request, its answer and the back-off are common/oauth.c's.
+ * Never logs the secret or a token. The request, its answer and the back-off are common/sender/oauth.c's.
  */
 #include "hms.h"
 #include "daemon.h"

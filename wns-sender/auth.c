@@ -8,7 +8,7 @@
  * A failed request (any answer but a usable 200, or no answer) is tried again after 10 s, doubling
  * to 5 min; jobs waiting for a token are then answered credentials. Trusts the secret file the
  * configuration names, and nothing in the token endpoint's answer beyond a printable token. Never
- * logs the secret or a token. The request, its answer and the back-off are common/oauth.c's.
+ * logs the secret or a token. The request, its answer and the back-off are common/sender/oauth.c's.
  */
 #include "wns.h"
 #include "counters.h"

@@ -5,7 +5,7 @@ statsd.health_senders that never connected -> 503 naming it from the start; with
 -> 503. Each worker asks the router over its own link, so every answer is checked on a fresh
 connection several times (both workers)."""
 import http.client, json, time
-from harness import Pipeline, Checks
+from lib.harness import Pipeline, Checks
 
 t = Checks()
 

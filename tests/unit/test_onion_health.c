@@ -1,10 +1,10 @@
 /*
  * test_onion_health: ingress-onion's health text from the router's FRAME_SENDERS answer
- * (ingress/onion_health.c): healthy only without sender_down, every missing sender named,
+ * (ingress/onion/onion_health.c): healthy only without sender_down, every missing sender named,
  * a long or odd list cut or masked rather than overflowing, no answer unhealthy.
  */
 #include "frame.h"
-#include "../../ingress/onion_health.h"
+#include "../../ingress/onion/onion_health.h"
 #include "testlib.h"
 #include <string.h>
 
