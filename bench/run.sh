@@ -225,16 +225,16 @@ read-only data (~390 KiB a process: every daemon maps OpenSSL, itself or through
 OpenSSL's start-up and TLS context allocations (~370 KiB in each TLS client or server), its
 own code (~150 KiB); wns-sender costs 3.7 MB, 2.1 MB of it libcurl and the 27 libraries it
 brings (Kerberos, LDAP, SSH, RTMP, …; docs/senders.md says why WNS is on libcurl); GnuTLS and
-its libraries (~2.8 MB together) are mapped because Debian's libmicrohttpd links them, although
-neither statsd nor ingress-onion serves TLS; libnats and protobuf-c ~0.4 MB. Allocator knobs
+its libraries (~2.8 MB together) are mapped because Debian's libmicrohttpd links them (and
+libcurl's LDAP and RTMP in wns-sender), although neither statsd nor ingress-onion serves TLS; libnats and protobuf-c ~0.4 MB. Allocator knobs
 change nothing worth having: \`malloc_trim(0)\` in every idle daemon gave back 64 KiB (the heaps
 are live OpenSSL state, not freed memory), one malloc arena (\`glibc.malloc.arena_max=1\`) saves
 ~120 KiB in ingress-onion, the only daemon with threads, at the cost of its workers contending
-for one arena. What would meet the target: wns-sender on h2direct's HTTP/1.1 and HTTP/2 instead
-of libcurl, a libmicrohttpd built without HTTPS, or libnats loaded only in cluster mode. Not
+for one arena. What would meet the target: wns-sender on the senders' own HTTP client
+(common/sender/provider_http*.c, HTTP/2 and HTTP/1.1) instead of libcurl, a libmicrohttpd built without HTTPS, or libnats loaded only in cluster mode. Not
 counted here (the bench gives every sender the mock's CA file): a sender on the system trust
 store loads the whole CA bundle at start (\`SSL_CTX_set_default_verify_paths\`, ~0.9 MB of heap
-in each h2direct sender).
+in each of apns-, fcm- and hms-sender).
 
 ## apns-sender vs h2load (issue target: ≥ 0.8)
 
