@@ -115,10 +115,7 @@ static void apply_result(struct router *r, MDB_txn *txn, const struct frame *bat
 		return;
 	}
 	if (frame_u32(&push, TAG_KIND, 0) == KIND_WNS || frame_u32(&push, TAG_KIND, 0) == KIND_XMPP) {
-		const char *ref = NULL;
-		if (natsMsgHeader_Get(m, "Pp-Ref", &ref) != NATS_OK)
-			ref = NULL;
-		cluster_x_apply_result(r, txn, &push, &res, ref, ts);
+		cluster_x_apply_result(r, txn, &push, &res, m, ts);
 		return;
 	}
 	switch (frame_u32(&res, TAG_OUTCOME, 0)) {
@@ -164,7 +161,9 @@ static void apply_change(struct router *r, MDB_txn *txn, natsMsg *m, uint64_t se
 
 	memset(&p, 0, sizeof p);
 	counters_mute(q == NULL); /* another router counted it when it made the change */
-	if (frame_parse(data, len, &f, &why) < 0 || !is_change(f.type)) {
+	if (cluster_x_owns(m)) {
+		status = cluster_x_apply(r, txn, m, seq, ts); /* UWPX/XMPP state: back-off, refresh, binding, expiry */
+	} else if (frame_parse(data, len, &f, &why) < 0 || !is_change(f.type)) {
 		log_warn("cluster: registry change %llu is not a change frame (%s); skipped", (unsigned long long)seq,
 			 why);
 	} else if (mdb_txn_begin(r->store.env, txn, 0, &child) == 0) {
@@ -389,6 +388,36 @@ static void do_changes(struct router *r, struct creq *q, size_t n)
 			natsMsg_Destroy(out[i]);
 	free(out);
 	free(seqs);
+}
+
+int router_cluster_changes(struct router *r, natsMsg **msgs, size_t n)
+{
+	struct creq *mine = calloc(n, sizeof *mine);
+	uint64_t *seqs = calloc(n, sizeof *seqs), target = 0;
+	int ok = mine != NULL && seqs != NULL;
+
+	if (ok)
+		ok = bus_publish(&C.bus, msgs, n, seqs, 4 * C.bus.wait_ms) == 0;
+	else
+		for (size_t i = 0; i < n; i++) {
+			natsMsg_Destroy(msgs[i]);
+			msgs[i] = NULL;
+		}
+	if (ok) {
+		for (size_t i = 0; i < n; i++) {
+			mine[i].reg_seq = seqs[i];
+			if (seqs[i] > target)
+				target = seqs[i];
+		}
+		C.mine = mine;
+		C.nmine = n;
+		ok = reg_catch_up(r, target, 5000) == 0;
+		C.mine = NULL;
+		C.nmine = 0;
+	}
+	free(mine);
+	free(seqs);
+	return ok ? 0 : -1;
 }
 
 /* Notifies already turned into jobs by this router, for the window of PP_REQ's own dedupe (two
@@ -674,91 +703,173 @@ static const char test_body[] = "{\"action\":\"test_push\",\"version\":2}";
 
 /* UWPX test pushes: the device is read from a caught-up copy; its test job carries the ingress's
  * Pp-Reply and the request's id, so wns-sender's result comes back (pp.res.wns.<app>) and is
- * relayed as the answer by whichever router takes it (relay_test_answer). Busy when the job
- * was not stored; the request is acknowledged once its job is (or it was answered). */
+ * relayed as the answer by whichever router takes it (relay_test_answer). While the device's
+ * channel backs off the test push is held like any WNS job (a hold change, cluster_uwpx_xmpp.c); a stale
+ * device is refreshed (a touch change). Busy when PP_JOBS is full, this router has too many
+ * test pushes waiting, or the job was not stored; the request is acknowledged once its job is
+ * (or it was answered). */
 static void do_tests(struct router *r, struct creq *q, size_t n)
 {
 	struct xdevice *d = malloc(sizeof *d);
+	uint32_t *status = calloc(n, sizeof *status);
+	int *held = calloc(n, sizeof *held);
+	natsMsg **jobs = calloc(n, sizeof *jobs), **changes = calloc(2 * n, sizeof *changes);
+	size_t nj = 0, nc = 0;
 	MDB_txn *txn = NULL;
-	int have, ok;
-	uint64_t target = registry_last_seq(&have);
+	int have, ok, jobs_ok, changes_ok;
+	uint64_t target = registry_last_seq(&have), now = now_ms();
 
-	ok = d && have && reg_catch_up(r, target, 5000) == 0 && mdb_txn_begin(r->store.env, NULL, MDB_RDONLY, &txn) == 0;
+	ok = d && status && held && jobs && changes && have && reg_catch_up(r, target, 5000) == 0 &&
+	     mdb_txn_begin(r->store.env, NULL, MDB_RDONLY, &txn) == 0;
 	for (size_t i = 0; i < n; i++) {
 		static uint8_t buf[FRAME_MAX];
 		struct frame_field dev;
 		struct frame_writer w;
 		char subj[128], id[32], dv[XREG_DEVICE_LEN + 1], fid[24];
-		natsMsg *job = NULL;
-		uint32_t status = STATUS_BUSY;
+		uint64_t acc = 0;
+		natsMsg *job, *touch;
 		long len;
-		int rc = -1;
+		int rc;
 
-		if (ok && frame_get(&q[i].f, TAG_DEVICE_ID, &dev) == 0 && dev.len == XREG_DEVICE_LEN) {
-			memcpy(dv, dev.val, XREG_DEVICE_LEN);
-			dv[XREG_DEVICE_LEN] = '\0';
-			rc = xreg_device_get(txn, &r->store, dv, d);
-		} else if (ok) {
-			status = STATUS_ERROR;
+		if (status)
+			status[i] = STATUS_BUSY;
+		if (!ok)
+			continue;
+		if (frame_get(&q[i].f, TAG_DEVICE_ID, &dev) != 0 || dev.len != XREG_DEVICE_LEN) {
+			status[i] = STATUS_ERROR;
+			continue;
 		}
-		if (rc == 0 || (rc == 1 && d->dead))
-			status = STATUS_NOT_FOUND;
-		if (rc == 1 && !d->dead) {
-			frame_begin(&w, buf, FRAME_PUSH, 0);
-			frame_put_u32(&w, TAG_PLATFORM, PLATFORM_WNS);
-			frame_put_u32(&w, TAG_KIND, KIND_WNS);
-			frame_put_bytes(&w, TAG_TOKEN, d->uri, d->uri_len);
-			frame_put_bytes(&w, TAG_DATA, test_body, sizeof test_body - 1);
-			frame_put_u32(&w, TAG_ATTEMPT, 0);
-			snprintf(id, sizeof id, "t%llu", (unsigned long long)q[i].seq);
-			snprintf(fid, sizeof fid, "%llu", (unsigned long long)q[i].f.id);
-			bus_job_subject(&C.bus, PLATFORM_WNS, subj, sizeof subj);
-			if ((len = frame_end(&w)) > 0 && q[i].reply && (job = bus_msg(subj, buf, (size_t)len, id)) != NULL &&
-			    natsMsgHeader_Set(job, "Pp-Ref", dv) == NATS_OK &&
-			    natsMsgHeader_Set(job, BUS_H_REPLY, q[i].reply) == NATS_OK &&
-			    natsMsgHeader_Set(job, "Pp-Req", fid) == NATS_OK &&
-			    bus_publish(&C.bus, &job, 1, NULL, 4 * C.bus.wait_ms) == 0) {
-				counter_add(CTR_JOBS_QUEUED, 1);
-				status = STATUS_DEFERRED; /* answered when WNS answered */
-			}
+		memcpy(dv, dev.val, XREG_DEVICE_LEN);
+		dv[XREG_DEVICE_LEN] = '\0';
+		if ((rc = xreg_device_get(txn, &r->store, dv, d)) < 0)
+			continue;
+		if (rc == 0 || d->dead) {
+			status[i] = STATUS_NOT_FOUND;
+			continue;
+		}
+		if (q[i].reply == NULL || !cluster_x_jobs_room(r, &C.bus) || cluster_x_test_add(q[i].reply, q[i].f.id) < 0)
+			continue;
+		frame_begin(&w, buf, FRAME_PUSH, 0);
+		frame_put_u32(&w, TAG_PLATFORM, PLATFORM_WNS);
+		frame_put_u32(&w, TAG_KIND, KIND_WNS);
+		frame_put_bytes(&w, TAG_TOKEN, d->uri, d->uri_len);
+		frame_put_bytes(&w, TAG_DATA, test_body, sizeof test_body - 1);
+		frame_put_u32(&w, TAG_ATTEMPT, 0);
+		snprintf(id, sizeof id, "t%llu", (unsigned long long)q[i].seq);
+		snprintf(fid, sizeof fid, "%llu", (unsigned long long)q[i].f.id);
+		bus_job_subject(&C.bus, PLATFORM_WNS, subj, sizeof subj);
+		bus_msg_meta(q[i].m, NULL, &acc, NULL);
+		job = (len = frame_end(&w)) > 0
+			      ? cluster_x_wns_msg(r, subj, id, buf, (size_t)len, dv, d, q[i].seq, acc, now, &held[i])
+			      : NULL;
+		if (job && !held[i] &&
+		    (natsMsgHeader_Set(job, BUS_H_REPLY, q[i].reply) != NATS_OK || natsMsgHeader_Set(job, "Pp-Req", fid) != NATS_OK)) {
 			natsMsg_Destroy(job);
+			job = NULL;
 		}
-		if (status != STATUS_DEFERRED)
-			answer_status(&q[i], status);
-		natsMsg_Ack(q[i].m, NULL);
+		if (job == NULL) {
+			cluster_x_test_done(q[i].reply, q[i].f.id);
+			continue;
+		}
+		if (held[i])
+			changes[nc++] = job;
+		else
+			jobs[nj++] = job;
+		status[i] = STATUS_DEFERRED; /* answered when WNS answered */
+		if ((touch = cluster_x_touch(r, dv, d, q[i].seq, now)) != NULL)
+			changes[nc++] = touch;
 	}
 	if (txn)
 		mdb_txn_abort(txn);
+	jobs_ok = nj == 0 || bus_publish(&C.bus, jobs, nj, NULL, 4 * C.bus.wait_ms) == 0;
+	changes_ok = nc == 0 || router_cluster_changes(r, changes, nc) == 0;
+	if (jobs_ok)
+		counter_add(CTR_JOBS_QUEUED, nj);
+	for (size_t i = 0; i < n; i++) {
+		if (status && status[i] == STATUS_DEFERRED && !(held[i] ? changes_ok : jobs_ok)) {
+			status[i] = STATUS_BUSY;
+			cluster_x_test_done(q[i].reply, q[i].f.id);
+		}
+		if (status == NULL || status[i] != STATUS_DEFERRED)
+			answer_status(&q[i], status ? status[i] : STATUS_BUSY);
+		natsMsg_Ack(q[i].m, NULL);
+	}
+	for (size_t i = 0; jobs && i < nj; i++)
+		natsMsg_Destroy(jobs[i]);
+	free(changes);
+	free(jobs);
+	free(held);
+	free(status);
 	free(d);
+}
+
+/* Domain bindings (ingress_xmpp.bind_domain): each publish that would bind its node becomes a
+ * change, applied before the publishes are checked, so the first domain in the stream binds, as
+ * the first commit does on one machine. *txn is reopened. 0, or -1. */
+static int publish_binds(struct router *r, MDB_txn **txn, struct creq *q, size_t n, struct xnode *xn,
+			 struct xdevice *xd)
+{
+	natsMsg **binds = calloc(n, sizeof *binds);
+	size_t nb = 0;
+	int rc = 0;
+
+	if (binds == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct xpublish x;
+		if (xhandle_publish_check(r, *txn, &q[i].f, xn, xd, &x) == STATUS_OK && x.bind &&
+		    (binds[nb] = cluster_x_bind_change(q[i].m, q[i].seq)) != NULL)
+			nb++;
+	}
+	if (nb) {
+		mdb_txn_abort(*txn);
+		*txn = NULL;
+		rc = router_cluster_changes(r, binds, nb) == 0 && mdb_txn_begin(r->store.env, NULL, MDB_RDONLY, txn) == 0
+			     ? 0
+			     : -1;
+	}
+	free(binds);
+	return rc;
 }
 
 /* XEP-0357 publishes: checked against a copy that has caught up (node, secret, domain, a dead
  * channel or token), each becomes one job on PP_JOBS (its id from the request's sequence, so a
- * redelivered request makes no second job) and is answered once the job was acknowledged; a job
- * not stored in time is answered busy (the XMPP server's `wait`), as a full outbox is. */
+ * redelivered request makes no second job; header Pp-Ref: the WNS device or XMPP node) and is
+ * answered once the job was acknowledged; a WNS job for a channel backing off becomes a hold
+ * change instead (cluster_uwpx_xmpp.c). Busy when PP_JOBS is full or the job was not stored in time
+ * (the XMPP server's `wait`), as a full outbox is on one machine. */
 static void do_publishes(struct router *r, struct creq *q, size_t n)
 {
 	struct xnode *xn = malloc(sizeof *xn);
 	struct xdevice *xd = malloc(sizeof *xd);
 	uint32_t *status = calloc(n, sizeof *status);
-	natsMsg **jobs = calloc(n, sizeof *jobs);
-	size_t nj = 0;
+	int *held = calloc(n, sizeof *held);
+	natsMsg **jobs = calloc(n, sizeof *jobs), **holds = calloc(n, sizeof *holds);
+	size_t nj = 0, nh = 0;
 	MDB_txn *txn = NULL;
-	int have, ok;
-	uint64_t target = registry_last_seq(&have);
+	int have, ok, jobs_ok, holds_ok;
+	uint64_t target = registry_last_seq(&have), now = now_ms();
 
-	ok = xn && xd && status && jobs && have && reg_catch_up(r, target, 5000) == 0 &&
+	ok = xn && xd && status && held && jobs && holds && have && reg_catch_up(r, target, 5000) == 0 &&
 	     mdb_txn_begin(r->store.env, NULL, MDB_RDONLY, &txn) == 0;
+	if (ok && r->cfg->xmpp.bind_domain)
+		ok = publish_binds(r, &txn, q, n, xn, xd) == 0;
 	for (size_t i = 0; ok && i < n; i++) {
 		static uint8_t buf[FRAME_MAX];
-		char subj[128], id[32];
+		char subj[128], id[32], ref[XREG_NODE_MAX + 1];
 		struct frame_writer w;
 		struct xpublish x;
+		uint64_t acc = 0;
+		natsMsg *m = NULL;
 		long len;
 
 		status[i] = xhandle_publish_check(r, txn, &q[i].f, xn, xd, &x);
 		if (status[i] != STATUS_OK)
 			continue;
+		if (!cluster_x_jobs_room(r, &C.bus)) {
+			status[i] = STATUS_BUSY;
+			continue;
+		}
 		frame_begin(&w, buf, FRAME_PUSH, 0);
 		frame_put_u32(&w, TAG_PLATFORM, x.platform);
 		frame_put_u32(&w, TAG_KIND, x.kind);
@@ -767,26 +878,43 @@ static void do_publishes(struct router *r, struct creq *q, size_t n)
 		frame_put_u32(&w, TAG_ATTEMPT, 0);
 		snprintf(id, sizeof id, "p%llu", (unsigned long long)q[i].seq);
 		bus_job_subject(&C.bus, x.platform, subj, sizeof subj);
-		if ((len = frame_end(&w)) < 0 || (jobs[nj] = bus_msg(subj, buf, (size_t)len, id)) == NULL) {
-			status[i] = STATUS_ERROR;
-			continue;
+		bus_msg_meta(q[i].m, NULL, &acc, NULL);
+		snprintf(ref, sizeof ref, "%.*s", (int)x.ref_len, x.ref);
+		if ((len = frame_end(&w)) < 0)
+			m = NULL;
+		else if (x.kind == KIND_WNS)
+			m = cluster_x_wns_msg(r, subj, id, buf, (size_t)len, ref, xd, q[i].seq, acc, now, &held[i]);
+		else if ((m = bus_msg(subj, buf, (size_t)len, id)) != NULL && natsMsgHeader_Set(m, "Pp-Ref", ref) != NATS_OK) {
+			natsMsg_Destroy(m);
+			m = NULL;
 		}
-		nj++;
-		counter_add(CTR_JOBS_QUEUED, 1);
+		if (m == NULL)
+			status[i] = STATUS_ERROR;
+		else if (held[i])
+			holds[nh++] = m;
+		else
+			jobs[nj++] = m;
 	}
 	if (txn)
 		mdb_txn_abort(txn);
-	if (ok && nj && bus_publish(&C.bus, jobs, nj, NULL, 4 * C.bus.wait_ms) != 0)
-		ok = 0;
-	if (!ok)
-		log_warn("cluster: %zu XMPP publishes not turned into jobs now; answered busy", n);
+	jobs_ok = ok && (nj == 0 || bus_publish(&C.bus, jobs, nj, NULL, 4 * C.bus.wait_ms) == 0);
+	holds_ok = ok && (nh == 0 || router_cluster_changes(r, holds, nh) == 0);
+	if (jobs_ok)
+		counter_add(CTR_JOBS_QUEUED, nj);
+	if (!jobs_ok || !holds_ok)
+		log_warn("cluster: XMPP publishes not turned into jobs now; answered busy");
 	for (size_t i = 0; i < n; i++) {
-		answer_status(&q[i], ok ? status[i] : STATUS_BUSY);
+		uint32_t st = status && ok ? status[i] : STATUS_BUSY;
+		if (st == STATUS_OK && !(held[i] ? holds_ok : jobs_ok))
+			st = STATUS_BUSY;
+		answer_status(&q[i], st);
 		natsMsg_Ack(q[i].m, NULL); /* answered: the XMPP server retries a busy one itself */
 	}
-	for (size_t i = 0; i < nj; i++)
+	for (size_t i = 0; jobs && i < nj; i++)
 		natsMsg_Destroy(jobs[i]);
+	free(holds);
 	free(jobs);
+	free(held);
 	free(status);
 	free(xd);
 	free(xn);
@@ -871,13 +999,17 @@ static int requests_round(struct router *r, int batch, int64_t wait_ms)
 	return total;
 }
 
-/* A UWPX/XMPP job's device or node goes with its result into the registry change. 0, or -1. */
+/* A UWPX/XMPP job's device or node, and which job it was, go with its result into the registry
+ * change. 0, or -1. */
 static int relay_ref(natsMsg *m, natsMsg *out)
 {
-	const char *ref = NULL;
-	if (natsMsgHeader_Get(m, "Pp-Ref", &ref) != NATS_OK || ref == NULL)
-		return 0;
-	return natsMsgHeader_Set(out, "Pp-Ref", ref) == NATS_OK ? 0 : -1;
+	static const char *const keep[] = {"Pp-Ref", CLUSTER_H_JOB};
+	for (size_t i = 0; i < 2; i++) {
+		const char *v = NULL;
+		if (natsMsgHeader_Get(m, keep[i], &v) == NATS_OK && v && natsMsgHeader_Set(out, keep[i], v) != NATS_OK)
+			return -1;
+	}
+	return 0;
 }
 
 /* A test push's result: its answer to the ingress that waits (Pp-Reply, Pp-Req), delivered or
@@ -900,6 +1032,7 @@ static void relay_test_answer(natsMsg *m)
 			res = inner;
 	if (res.type != FRAME_RESULT)
 		return;
+	cluster_x_test_done(reply, strtoull(req, NULL, 10));
 	frame_begin(&w, buf, FRAME_REPLY, strtoull(req, NULL, 10));
 	frame_put_u32(&w, TAG_STATUS, frame_u32(&res, TAG_OUTCOME, 0) == OUTCOME_DELIVERED ? STATUS_OK : STATUS_FAILED);
 	if ((n = frame_end(&w)) > 0)
@@ -1017,6 +1150,8 @@ void router_cluster_run(struct router *r)
 	while (!daemon_stop && (pull_bind(&C.req, BUS_REQ, BUS_REQ_CONSUMER, "pp.req.>") < 0 ||
 				pull_bind(&C.res, BUS_RES, BUS_RES_CONSUMER, "pp.res.>") < 0 || reg_subscribe() < 0))
 		sleep(1);
+	if (cluster_x_init(r) < 0)
+		return;
 	log_info("cluster: registry copy at change %llu of %s", (unsigned long long)C.applied, BUS_REGISTRY);
 	while (!daemon_stop) {
 		uint64_t now = mono_ms();
@@ -1034,6 +1169,7 @@ void router_cluster_run(struct router *r)
 			next_check = now + 1000;
 		}
 		reg_catch_up(r, 0, 0);
+		cluster_x_tick(r, &C.bus);
 		if (now >= next_results) {
 			/* Results are rare: a pull request for them on every busy round would cost the
 			 * servers more than the results themselves. */

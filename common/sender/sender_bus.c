@@ -439,13 +439,19 @@ static int publish_result(struct sender *s, struct slot *sl, const struct guard_
 	if ((out = bus_msg(subj, msg, len, id)) == NULL)
 		return -1;
 	/* A UWPX/XMPP job's device or node, and a test push's waiting ingress (docs/cluster.md). */
-	for (size_t i = 0; i < 3; i++) {
-		static const char *const keep[] = {"Pp-Ref", "Pp-Reply", "Pp-Req"};
+	for (size_t i = 0; i < 4; i++) {
+		static const char *const keep[] = {"Pp-Ref", "Pp-Reply", "Pp-Req", "Pp-Job"};
 		const char *hv = NULL;
 		if (natsMsgHeader_Get(sl->g->m, keep[i], &hv) == NATS_OK && hv)
 			natsMsgHeader_Set(out, keep[i], hv);
 	}
 	return bus_publish(&b->bus, &out, 1, NULL, 4 * b->bus.wait_ms);
+}
+
+static int has_header(natsMsg *m, const char *name)
+{
+	const char *v = NULL;
+	return natsMsgHeader_Get(m, name, &v) == NATS_OK && v != NULL;
 }
 
 void sender_bus_result(struct sender *s, uint64_t id, const struct guard_verdict *v)
@@ -470,9 +476,21 @@ void sender_bus_result(struct sender *s, uint64_t id, const struct guard_verdict
 		dispatch(s);
 		return;
 	}
+	if (v->outcome == OUTCOME_RETRY && v->status == 406 && has_header(g->m, "Pp-Ref") && has_header(g->m, "Pp-Job")) {
+		/* WNS throttles the channel: the routers back it off and hold the job (docs/cluster.md). */
+		if (publish_result(s, sl, v) != 0)
+			g->redo = 1; /* the result is published when the message comes again */
+		slot_free(b, sl);
+		dispatch(s);
+		return;
+	}
 	switch (v->outcome) {
 	case OUTCOME_DELIVERED:
 		count_outcome(pl, 1);
+		/* Pp-Ok: the routers want this success (a channel's run of 406s ends, an old refresh is
+		 * renewed); best effort, the job was delivered either way. */
+		if (has_header(g->m, "Pp-Ok") && publish_result(s, sl, v) < 0)
+			log_warn("cluster: a WNS delivery could not be reported to the routers");
 		break;
 	case OUTCOME_TOKEN_DEAD:
 	case OUTCOME_TOKEN_SUSPECT:

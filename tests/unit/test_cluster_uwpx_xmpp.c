@@ -2,6 +2,7 @@
  * change carries makes every router draw the same nodes and secrets; without one, draws are
  * random; a change that should carry a seed and does not is refused. */
 #include "../../router/cluster_uwpx_xmpp.h"
+#include "router_fixture.h"
 #include "../../router/uwpx_xmpp_reg.h"
 #include "frame.h"
 #include "testlib.h"
