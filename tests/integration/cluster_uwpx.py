@@ -8,11 +8,11 @@ catches up; both routers' UWPX tables (devices, links, nodes, identities) dump i
 XEP-0357 publishes are checked by whichever router takes them and reach the mock WNS as the
 device's raw notification; a wrong secret is refused. A Huawei registration through
 ingress-onion is delivered by hms-sender from its own jobs consumer (jobs-hms-default)."""
-import os, signal, socket, subprocess, sys, time
-from lib.harness import Checks
-from lib.cluster_env import Cluster
-from lib.uwpx_client import uwpx as uwpx_raw
-from lib.xmpp_fakes import FakeXmppServer, error_of
+import json, os, signal, socket, subprocess, sys, time
+from harness import Checks
+from cluster_env import Cluster
+from uwpx_client import uwpx as uwpx_raw
+from xmpp_fakes import FakeXmppServer, error_of
 
 DEV = "b5facd81c7ac2efc96d7bf09d33c7aff9e3bea9ebd236db28a074d55437f62cd"
 DEV2 = "c6" * 32
@@ -219,6 +219,133 @@ try:
     t.check(d1 is not None and d1 == d2 and node in d1[2] and a2.get("node", "-") in d1[2] and "ch3" in d1[0]
             and vals.get("node", "-") in d1[2] and d1[3].count("\n") > 3,
             "both routers' UWPX/XMPP tables (devices, links, nodes, identities) dump identically, with the nodes drawn")
+
+    # --- Part 2: the state of one machine in cluster mode (docs/cluster.md "UWPX and XMPP"),
+    # with two routers and two wns-senders: a WNS 406 backs the channel off in every copy and
+    # only the newest notification is sent when it ends (the others superseded), the 200 of that
+    # send ends the run of 406s, a node's domain is bound by its first publish whichever router
+    # takes it, and the device expiry sweep removes a device once, the same in every copy.
+    c.start_nats(1)
+    c.start_nats(2)
+    x_router = {"device_expiry_s": 60}
+    r1 = c.conf("router-1x", "router", router=dict(db_path=db1, **x_router), ingress_xmpp={"bind_domain": True})
+    r2 = c.conf("router-2x", "router", router=dict(db_path=db2, **x_router), ingress_xmpp={"bind_domain": True})
+    c.start_c("router-1", "router", r1)
+    c.start_c("router-2", "router", r2)
+    c.start_c("wns-sender-2", "wns-sender", ws)
+    c.wait_for(lambda: c.log("router-1").count("registry copy at change") == 3 and
+               c.log("router-2").count("registry copy at change") == 2, "both routers back on the bus", timeout=60)
+    DEV3, DEV4, DEV5 = "d3" * 32, "d4" * 32, "d5" * 32
+    t_expiry = time.time()
+    c.wait_for(lambda: uwpx({"version": 2, "action": "set_channel_uri", "device_id": DEV5, "channel_uri": chan("ch7")})
+               .get("status") == 1, "set_channel_uri after the restart", timeout=30)
+    r = uwpx({"version": 2, "action": "set_push_accounts", "device_id": DEV5, "accounts": [{"account_id": ACC}]})
+    a5 = (r.get("accounts") or [{}])[0]
+    t.check(r.get("status") == 1 and a5.get("node"), "a device that nothing refreshes (for the expiry sweep)")
+
+    # WNS 406 with X-WNS-CONTINUE-AFTER: 4 s.
+    uwpx({"version": 2, "action": "set_channel_uri", "device_id": DEV3, "channel_uri": chan("ch5")})
+    r = uwpx({"version": 2, "action": "set_push_accounts", "device_id": DEV3, "accounts": [{"account_id": ACC}]})
+    a3 = (r.get("accounts") or [{}])[0]
+    mock_rules = lambda rules: __import__("urllib.request").request.urlopen(__import__("urllib.request").request.Request(
+        f"https://127.0.0.1:{c.mock_port}/_mock/faults", method="POST", data=json.dumps({"rules": rules}).encode()),
+        context=ctx, timeout=5).read()
+    mock_rules([{"provider": "wns", "token": "/?token=ch5", "count": 1, "status": 406, "continue_after": "4"}])
+
+    def xpublish_n(node, secret, iq_id, count, frm="localhost"):
+        conn.send(publish_iq(node, secret, iq_id, frm).replace("<value>1</value></field></x></notification>",
+                                                               "<value>%d</value></field></x></notification>" % count))
+        r = conn.recv(timeout=15)
+        return r is not None and r.get("id") == iq_id and r.get("type") == "result"
+    t.check(xpublish_n(a3.get("node", "-"), a3.get("secret", "-"), "thr1", 1), "publish 1 accepted (WNS answers it 406)")
+    throttled = "throttled (406, 1 in a row): backing off for 4 s (X-WNS-CONTINUE-AFTER)"
+    try:
+        c.wait_for(lambda: throttled in c.log("router-1") and throttled in c.log("router-2"),
+                   "the 406 in both copies", timeout=20)
+    except RuntimeError as e:
+        print(e)
+    t.check(throttled in c.log("router-1") and throttled in c.log("router-2"),
+            "the 406 (from either wns-sender) backs the channel off for X-WNS-CONTINUE-AFTER in both routers' copies")
+    t406 = max([q["time_ms"] for q in wns("ch5") if q["status"] == 406] or [0])
+    oks = [xpublish_n(a3.get("node", "-"), a3.get("secret", "-"), "thr%d" % k, k) for k in (2, 3, 4)]
+    t.check(all(oks), "publishes 2, 3 and 4 during the back-off are accepted (whichever router takes them)")
+    time.sleep(1.0)
+    t.check(len(wns("ch5")) == 1, f"nothing reaches the channel while it backs off ({len(wns('ch5'))} requests)")
+    try:
+        c.wait_for(lambda: len(wns("ch5")) >= 2, "the newest job after the back-off", timeout=20)
+    except RuntimeError as e:
+        print(e)
+    time.sleep(2.0)
+    sent = wns("ch5")
+    after = [q for q in sent if q["time_ms"] > t406]
+    t.check(len(sent) == 2 and len(after) == 1 and '"message_count":4' in after[0]["body"] and after[0]["status"] == 200,
+            "after the back-off exactly one job reaches WNS, the newest (publish 4): "
+            f"{[(q['status'], q['body'][-60:]) for q in sent]}")
+    t.check(after and after[0]["time_ms"] - t406 >= 3500,
+            f"...not before X-WNS-CONTINUE-AFTER's 4 s ({(after[0]['time_ms'] - t406) / 1000 if after else None} s)")
+    sup = [[ln for ln in c.log(n).splitlines() if "superseded by job" in ln] for n in ("router-1", "router-2")]
+    t.check(all(len(s) == 3 for s in sup), f"both copies supersede the three older jobs ({[len(s) for s in sup]})")
+    # The send after the back-off was a 200, which ends the run of 406s in every copy: the next
+    # 406 (without X-WNS-CONTINUE-AFTER) is the first of a new run, 60 s, not the second (120 s).
+    mock_rules([{"provider": "wns", "token": "/?token=ch5", "count": 1, "status": 406}])
+    t.check(xpublish_n(a3.get("node", "-"), a3.get("secret", "-"), "thr5", 5), "publish 5 accepted (WNS answers it 406)")
+    try:
+        c.wait_for(lambda: len(wns("ch5")) >= 3, "the second 406", timeout=20)
+        c.wait_for(lambda: all("(406, 1 in a row): backing off for 60 s" in c.log(n) or
+                               "(406, 2 in a row)" in c.log(n) for n in ("router-1", "router-2")),
+                   "the second back-off in both copies", timeout=20)
+    except RuntimeError as e:
+        print(e)
+    t.check(all("(406, 1 in a row): backing off for 60 s" in c.log(n) for n in ("router-1", "router-2")) and
+            not any("(406, 2 in a row)" in c.log(n) for n in ("router-1", "router-2")),
+            "a 200 after a back-off ends the channel's run of 406s in both copies (the next 406 backs off 60 s)")
+
+    # Domain binding on first publish (ingress_xmpp.bind_domain): the first domain binds the
+    # node in every copy; publishes from another domain are refused whichever router takes them.
+    uwpx({"version": 2, "action": "set_channel_uri", "device_id": DEV4, "channel_uri": chan("ch6")})
+    r = uwpx({"version": 2, "action": "set_push_accounts", "device_id": DEV4, "accounts": [{"account_id": ACC2}]})
+    a4 = (r.get("accounts") or [{}])[0]
+    got, r = xpublish(a4.get("node", "-"), a4.get("secret", "-"), "bind1", "a.example")
+    t.check(got and r.get("type") == "result", "the node's first publish, from a.example, is accepted")
+    others = [xpublish(a4.get("node", "-"), a4.get("secret", "-"), "bind-b%d" % k, "b.example") for k in range(4)]
+    t.check(all(g and error_of(el) == ("cancel", "item-not-found") for g, el in others),
+            f"publishes from b.example are refused item-not-found by both routers ({[error_of(el) for g, el in others]})")
+    got, r = xpublish(a4.get("node", "-"), a4.get("secret", "-"), "bind2", "A.example")
+    t.check(got and r.get("type") == "result", "a.example (any case) still publishes")
+
+    # A test push refreshes its device (a touch change, as its device's refresh is older than a
+    # sixteenth of the expiry); the untouched device is removed by the sweep.
+    last_test = [0.0]
+
+    def gone():
+        d = dump(db1)
+        if d is not None and "d5d5d5d5" not in d[0]:
+            return True
+        if time.time() - last_test[0] >= 5:
+            last_test[0] = time.time()
+            uwpx({"version": 2, "action": "request_test_push", "device_id": DEV4})
+        time.sleep(0.5)
+        return False
+    try:
+        c.wait_for(gone, "the expiry sweep", timeout=150)
+    except RuntimeError as e:
+        print(e)
+    waited = time.time() - t_expiry
+    d1, d2 = dump(db1), dump(db2)
+    t.check(d1 is not None and "d5d5d5d5" not in d1[0] and a5.get("node", "-") not in d1[2] and waited >= 60,
+            f"the device not refreshed for device_expiry_s is removed with its nodes ({waited:.0f} s)")
+    t.check(d1 is not None and "d4d4d4d4" in d1[0], "the device whose test pushes refreshed it is kept")
+    exp = [c.log(n).count("UWPX devices expired") for n in ("router-1", "router-2")]
+    t.check(all(e >= 1 for e in exp), f"both routers applied the sweep ({exp})")
+    time.sleep(2.0)  # an idle router checks the stream's last sequence every second
+    c.kill("router-1", signal.SIGKILL)
+    c.kill("router-2", signal.SIGKILL)
+    d1 = [dump(db1)] + [subprocess.run(["mdb_dump", "-p", "-s", "cluster_x", db1], capture_output=True, text=True).stdout]
+    d2 = [dump(db2)] + [subprocess.run(["mdb_dump", "-p", "-s", "cluster_x", db2], capture_output=True, text=True).stdout]
+    if d1 != d2:
+        print("router-1:", d1, "\nrouter-2:", d2)
+    t.check(d1 == d2 and d1[0] is not None and "a.example" in d1[0][2],
+            "both routers' UWPX tables and cluster state (back-off, bound domain, sweep) dump identically")
 except Exception as e:
     import traceback
     traceback.print_exc()
