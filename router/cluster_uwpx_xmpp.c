@@ -354,19 +354,30 @@ static int apply_hold(struct router *r, MDB_txn *txn, natsMsg *m)
 	return hold(r, txn, dev, &w);
 }
 
-/* pp.reg.x-release: the waiting job went to PP_JOBS (or was dropped): no longer waiting. */
-static int apply_release(MDB_txn *txn, natsMsg *m)
+/* pp.reg.x-release: the waiting job went to PP_JOBS (or was dropped) when the back-off ending at
+ * Pp-Until was over: no longer waiting. Unless a new back-off began since (the released job's
+ * own 406, applied first): then it waits for that one. */
+static int apply_release(struct router *r, MDB_txn *txn, natsMsg *m)
 {
 	char dev[XREG_DEVICE_LEN + 1];
+	struct xdevice *d;
 	struct xwait w;
 	uint64_t job, acc;
-	int rc;
+	const char *until = NULL;
+	int rc, have;
 
-	if (device_header(m, dev) < 0 || job_header(m, &job, &acc) < 0)
+	if (device_header(m, dev) < 0 || job_header(m, &job, &acc) < 0 ||
+	    natsMsgHeader_Get(m, CLUSTER_H_UNTIL, &until) != NATS_OK || until == NULL)
 		return 0;
-	if ((rc = wait_get(txn, dev, &w)) < 0)
+	if ((rc = wait_get(txn, dev, &w)) <= 0 || w.job != job)
+		return rc < 0 ? -1 : 0;
+	if ((d = malloc(sizeof *d)) == NULL || (have = xreg_device_get(txn, &r->store, dev, d)) < 0) {
+		free(d);
 		return -1;
-	return rc == 1 && w.job == job ? wait_del(txn, dev) : 0;
+	}
+	rc = have == 1 && !d->dead && d->throttled_until_ms > strtoull(until, NULL, 10) ? 0 : wait_del(txn, dev);
+	free(d);
+	return rc;
 }
 
 /* pp.reg.x-touch: a test push's refresh of its device (last seen and refreshed), as on one
@@ -476,7 +487,7 @@ uint32_t cluster_x_apply(struct router *r, MDB_txn *txn, natsMsg *m, uint64_t se
 	if (strcmp(what, "hold") == 0)
 		rc = apply_hold(r, child, m);
 	else if (strcmp(what, "release") == 0)
-		rc = apply_release(child, m);
+		rc = apply_release(r, child, m);
 	else if (strcmp(what, "touch") == 0)
 		rc = apply_touch(r, child, m, ts);
 	else if (strcmp(what, "bind") == 0)
@@ -619,9 +630,10 @@ void cluster_x_test_done(const char *reply, uint64_t frame_id)
 
 /* ---- once a second: released waiting jobs, the expiry sweep ---- */
 
-/* Waiting jobs whose channel's back-off has ended go to PP_JOBS (id "xw<job>": every router may
- * send the same one, the stream stores it once) and a release change (id "xr<job>") takes them
- * off the copies; the job of a device that is gone or dead is only released. */
+/* Waiting jobs whose channel's back-off has ended go to PP_JOBS (id "xw<job>.<end of the
+ * back-off>": every router may send the same one, the stream stores it once) and a release change
+ * (id "xr<job>.<end>", header Pp-Until: the end) takes them off the copies; the job of a device
+ * that is gone or dead is only released. */
 static void release_due(struct router *r, struct bus *b, uint64_t now)
 {
 	natsMsg *jobs[RELEASE_MAX], *rel[RELEASE_MAX];
@@ -641,7 +653,7 @@ static void release_due(struct router *r, struct bus *b, uint64_t now)
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && nr < RELEASE_MAX;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		static uint8_t buf[FRAME_MAX];
-		char dev[XREG_DEVICE_LEN + 1], id[32], subj[128];
+		char dev[XREG_DEVICE_LEN + 1], id[64], subj[128], until[24];
 		struct frame_writer w;
 		struct xwait wt;
 		long len;
@@ -662,7 +674,8 @@ static void release_due(struct router *r, struct bus *b, uint64_t now)
 			frame_put_bytes(&w, TAG_TOKEN, d->uri, d->uri_len);
 			frame_put_bytes(&w, TAG_DATA, wt.body, wt.body_len);
 			frame_put_u32(&w, TAG_ATTEMPT, 0);
-			snprintf(id, sizeof id, "xw%llu", (unsigned long long)wt.job);
+			snprintf(id, sizeof id, "xw%llu.%llu", (unsigned long long)wt.job,
+				 (unsigned long long)d->throttled_until_ms);
 			bus_job_subject(b, PLATFORM_WNS, subj, sizeof subj);
 			if ((len = frame_end(&w)) < 0 || (jobs[nj] = bus_msg(subj, buf, (size_t)len, id)) == NULL)
 				continue;
@@ -674,9 +687,13 @@ static void release_due(struct router *r, struct bus *b, uint64_t now)
 			}
 			nj++;
 		}
-		snprintf(id, sizeof id, "xr%llu", (unsigned long long)wt.job);
+		/* The ids name the back-off that ended: a job held again (its own 406) and released
+		 * after the next one is a new job and a new release, not a duplicate of these. */
+		snprintf(until, sizeof until, "%llu", (unsigned long long)(have ? d->throttled_until_ms : 0));
+		snprintf(id, sizeof id, "xr%llu.%s", (unsigned long long)wt.job, until);
 		if ((rel[nr] = bus_msg("pp.reg.x-release", "", 0, id)) != NULL &&
-		    set_job_headers(rel[nr], dev, wt.job, wt.accepted_ms) == 0)
+		    set_job_headers(rel[nr], dev, wt.job, wt.accepted_ms) == 0 &&
+		    natsMsgHeader_Set(rel[nr], CLUSTER_H_UNTIL, until) == NATS_OK)
 			nr++;
 		else
 			natsMsg_Destroy(rel[nr]);
