@@ -7,12 +7,17 @@ the other answers from its copy with the same node and secret; the killed one co
 catches up; both routers' UWPX tables (devices, links, nodes, identities) dump identically.
 XEP-0357 publishes are checked by whichever router takes them and reach the mock WNS as the
 device's raw notification; a wrong secret is refused. A Huawei registration through
-ingress-onion is delivered by hms-sender from its own jobs consumer (jobs-hms-default)."""
+ingress-onion is delivered by hms-sender from its own jobs consumer (jobs-hms-default).
+Then, with two routers and two wns-senders: a WNS 406 backs the channel off in both copies and
+only the newest of the publishes made meanwhile reaches WNS after X-WNS-CONTINUE-AFTER (the
+others superseded in both copies); the 200 of that send ends the run of 406s; a node's domain
+is bound by its first publish; test pushes refresh their device while the expiry sweep removes
+a device nothing refreshed; both copies, the cluster_x table included, dump identically."""
 import json, os, signal, socket, subprocess, sys, time
-from harness import Checks
-from cluster_env import Cluster
-from uwpx_client import uwpx as uwpx_raw
-from xmpp_fakes import FakeXmppServer, error_of
+from lib.harness import Checks
+from lib.cluster_env import Cluster
+from lib.uwpx_client import uwpx as uwpx_raw
+from lib.xmpp_fakes import FakeXmppServer, error_of
 
 DEV = "b5facd81c7ac2efc96d7bf09d33c7aff9e3bea9ebd236db28a074d55437f62cd"
 DEV2 = "c6" * 32
