@@ -409,11 +409,9 @@ static int load_apps(struct config *c, json_t *v, char *err, size_t errlen)
 			return -1;
 		}
 		for (j = 0; j < c->napps; j++)
-			if (strcmp(c->apps[j].platform, platform) == 0) {
-				snprintf(err, errlen,
-					 "%s: apps[%zu] (\"%s\"): a second %s app: one app per platform in this version "
-					 "(registrations do not carry their app yet; docs/config.md, section apps)",
-					 c->path, i, name, platform);
+			if (strcmp(c->apps[j].platform, platform) == 0 && strcmp(c->apps[j].name, name) == 0) {
+				snprintf(err, errlen, "%s: apps[%zu] (\"%s\"): a second %s app of that name", c->path, i, name,
+					 platform);
 				return -1;
 			}
 		snprintf(section, sizeof section, "%s_sender", platform);
@@ -462,6 +460,18 @@ const char *config_app_of(const struct config *c, const char *platform)
 		if (strcmp(c->apps[i].platform, platform) == 0)
 			return c->apps[i].name;
 	return "default";
+}
+
+int config_app_has(const struct config *c, const char *platform, const char *app, size_t len)
+{
+	int any = 0;
+	for (size_t i = 0; i < c->napps; i++)
+		if (strcmp(c->apps[i].platform, platform) == 0) {
+			any = 1;
+			if (strlen(c->apps[i].name) == len && memcmp(c->apps[i].name, app, len) == 0)
+				return 1;
+		}
+	return !any && len == 7 && memcmp(app, "default", 7) == 0;
 }
 
 int config_app_select(struct config *c, const char *daemon, const char *app, char *err, size_t errlen)

@@ -205,8 +205,10 @@ int config_cluster(const struct config *c);
  * taken; "default" is the section alone (a platform without apps, or a single-section
  * configuration). -1 with a one-line reason: no such app, or -a missing where it is needed. */
 int config_app_select(struct config *c, const char *daemon, const char *app, char *err, size_t errlen);
-/* The app every job of a platform ("apns", ...) belongs to: its one entry in `apps`, else
- * "default". (Several apps of one platform are refused by config_load until registrations carry
- * their app: docs/config.md, section apps.) */
+/* A platform's ("apns", ...) default app: its first entry in `apps`, else "default". Registrations
+ * that name no app (and those stored before registrations carried their app) belong to it. */
 const char *config_app_of(const struct config *c, const char *platform);
+/* 1 when app (len bytes) is an app of the platform: one of its `apps` entries, or "default" when
+ * it has none. */
+int config_app_has(const struct config *c, const char *platform, const char *app, size_t len);
 #endif

@@ -29,6 +29,7 @@ static const struct tag_rule tag_rules[] = {
 	{TAG_DOMAIN, K_BYTES, 1023},   {TAG_VERSION, K_U32, 4},		 {TAG_MSG_COUNT, K_U32, 4},
 	{TAG_PENDING_COUNT, K_U32, 4}, {TAG_IDENTITY, K_BYTES, 32},	 {TAG_CHANNEL, K_BYTES, 40},
 	{TAG_APP, K_BYTES, 32},	       {TAG_SENDER_UP, K_BYTES, 96},	 {TAG_SENDER_DOWN, K_BYTES, 96},
+	{TAG_APP_IOS, K_BYTES, 32},    {TAG_APP_ANDROID, K_BYTES, 32},	 {TAG_APP_HUAWEI, K_BYTES, 32},
 };
 
 /* Per type: allowed tags; R = required (exactly once), O = optional (at most once), M = many,
@@ -47,11 +48,13 @@ static const struct type_rule type_rules[] = {
 	{FRAME_HELLO, "hello", {{TAG_ROLE, R}, {TAG_INSTANCE, O}, {TAG_PID, O}, {TAG_PLATFORM, O}, {TAG_APP, O}}},
 	{FRAME_BATCH, "batch", {{TAG_FRAME, P}}},
 	{FRAME_REGISTER, "register",
-	 {{TAG_ID, R}, {TAG_TOKEN, R}, {TAG_DEVICE, R}, {TAG_FLAGS, O}, {TAG_GROUP, M}}},
-	{FRAME_UNREGISTER, "unregister", {{TAG_TOKEN, R}}},
+	 {{TAG_ID, R}, {TAG_TOKEN, R}, {TAG_DEVICE, R}, {TAG_FLAGS, O}, {TAG_GROUP, M}, {TAG_APP_IOS, O},
+	  {TAG_APP_ANDROID, O}, {TAG_APP_HUAWEI, O}}},
+	{FRAME_UNREGISTER, "unregister", {{TAG_TOKEN, R}, {TAG_APP_IOS, O}, {TAG_APP_ANDROID, O}, {TAG_APP_HUAWEI, O}}},
 	{FRAME_SUBSCRIBE, "subscribe", {{TAG_GROUP, R}, {TAG_ID, R}}},
 	{FRAME_UNSUBSCRIBE, "unsubscribe", {{TAG_GROUP, R}, {TAG_ID, R}}},
-	{FRAME_NOTIFY, "notify", {{TAG_ID, R}, {TAG_DATA, R}, {TAG_FLAGS, O}}},
+	{FRAME_NOTIFY, "notify",
+	 {{TAG_ID, R}, {TAG_DATA, R}, {TAG_FLAGS, O}, {TAG_APP_IOS, O}, {TAG_APP_ANDROID, O}, {TAG_APP_HUAWEI, O}}},
 	{FRAME_REPLY, "reply", {{TAG_STATUS, R}}},
 	{FRAME_COUNTS_QUERY, "counts-query", {{0, 0}}},
 	{FRAME_COUNTS, "counts", {{TAG_COUNT_IOS, R}, {TAG_COUNT_ANDROID, R}, {TAG_COUNT_IDS, R}}},
@@ -77,7 +80,7 @@ static const struct type_rule type_rules[] = {
 	  {TAG_FLAGS, O}}},
 	{FRAME_XMPP_REGISTER, "xmpp-register",
 	 {{TAG_PLATFORM, R}, {TAG_IDENTITY, R}, {TAG_TOKEN, R}, {TAG_DOMAIN, R}, {TAG_ACCOUNT, R},
-	  {TAG_CHANNEL, O}}},
+	  {TAG_CHANNEL, O}, {TAG_APP, O}}},
 	{FRAME_XMPP_UNREGISTER, "xmpp-unregister", {{TAG_PLATFORM, R}, {TAG_IDENTITY, R}}},
 };
 

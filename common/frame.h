@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define FRAME_MAGIC 0x5070u /* "pP" */
-#define FRAME_VERSION 7
+#define FRAME_VERSION 8
 #define FRAME_HEADER 16
 #define FRAME_FIELD_HEADER 6 /* a field's tag (u16) and length (u32) */
 /* Fits the default Unix socket send buffer (wmem_default 212992) with room to spare. */
@@ -23,11 +23,11 @@ enum frame_type {
 	FRAME_HELLO = 1,	 /* any → peer: role, instance, pid, platform, app; first frame on a connection */
 	FRAME_BATCH = 2,	 /* ingress ⇄ router: frame+ (TAG_FRAME), several frames in one message;
 				    never nested. A peer that sends batches also reads them. */
-	FRAME_REGISTER = 10,	 /* ingress → router: id, token, device, flags, group* */
-	FRAME_UNREGISTER = 11,	 /* ingress → router: token */
+	FRAME_REGISTER = 10,	 /* ingress → router: id, token, device, flags, group*, app set */
+	FRAME_UNREGISTER = 11,	 /* ingress → router: token, app set */
 	FRAME_SUBSCRIBE = 12,	 /* ingress → router: group, id */
 	FRAME_UNSUBSCRIBE = 13,	 /* ingress → router: group, id */
-	FRAME_NOTIFY = 14,	 /* ingress → router: id (send_to), data */
+	FRAME_NOTIFY = 14,	 /* ingress → router: id (send_to), data, app set */
 	FRAME_REPLY = 15,	 /* router → ingress: status (enum frame_status) */
 	FRAME_COUNTS_QUERY = 16, /* ingress → router */
 	FRAME_COUNTS = 17,	 /* router → ingress: ios, android, ids */
@@ -50,7 +50,7 @@ enum frame_type {
 				     reply OK, NOT_FOUND (item-not-found), FORBIDDEN, UNAVAILABLE (wait),
 				     BUSY (wait) */
 	FRAME_XMPP_REGISTER = 45, /* platform (IOS=apns, ANDROID=fcm), identity, token, domain, account,
-				     channel? → FRAME_NODES with one entry (account, node, secret) */
+				     channel?, app? → FRAME_NODES with one entry (account, node, secret) */
 	FRAME_XMPP_UNREGISTER = 46, /* platform, identity → reply OK or NOT_FOUND */
 	/* pushctl import-uwpx → router (ROLE_TOOL only): one row of the UWPX push server's database.
 	   device_id, uri → OK (device created; an existing device is left as it is);
@@ -97,9 +97,16 @@ enum frame_tag {
 	TAG_PENDING_COUNT = 58, /* u32: summary pending-subscription-count */
 	TAG_IDENTITY = 59,	/* bytes = 32: SHA-256(bare JID ‖ 0 ‖ device-id ‖ 0 ‖ room JID) */
 	TAG_CHANNEL = 60,	/* bytes ≤ 40: ad-hoc room channel hash */
-	TAG_APP = 61,		/* bytes ≤ 32: the app a sender serves (docs/config.md, section apps); absent = "default" */
+	TAG_APP = 61,		/* bytes ≤ 32: the app a sender serves (docs/config.md, section apps); absent = "default";
+				   in an XMPP registration the app it names; absent = the platform's default app */
 	TAG_SENDER_UP = 62,	/* bytes ≤ 96: a sender connected to the router, "apns-sender" or "apns-sender:NAME" */
 	TAG_SENDER_DOWN = 63,	/* bytes ≤ 96: a sender the router expects that is not connected */
+	/* The app set of the onion service a Bchat request came in on (frame version 8): the app of
+	 * each device type, bytes ≤ 32; absent = that platform's default app. A register stores its
+	 * device's app, an unregister and a notify touch only tokens of the set's apps. */
+	TAG_APP_IOS = 64,
+	TAG_APP_ANDROID = 65,
+	TAG_APP_HUAWEI = 66,
 };
 
 enum frame_role { ROLE_INGRESS = 1, ROLE_ROUTER = 2, ROLE_SENDER = 3, ROLE_STATSD = 4, ROLE_TOOL = 5 };

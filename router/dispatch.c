@@ -14,12 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int pick_sender(struct router *r, uint32_t platform)
+/* The least loaded instance of the lane's (platform, app), or -1. */
+static int pick_sender(struct router *r, uint32_t lane)
 {
 	int best = -1;
 	for (int i = 0; i < ROUTER_PEERS; i++) {
 		struct router_peer *p = &r->peers[i];
-		if (!p->in_use || p->p.role != ROLE_SENDER || p->p.platform != platform)
+		if (!p->in_use || p->p.role != ROLE_SENDER || p->lane != (int)lane)
 			continue;
 		if (p->in_flight >= (uint32_t)r->cfg->router.max_in_flight || peer_has_queued(&p->p))
 			continue;
@@ -63,7 +64,7 @@ void router_dispatch(struct router *r)
 	uint64_t now = now_ms();
 	MDB_txn *txn = NULL;
 
-	for (uint32_t pl = PLATFORM_IOS; pl < PLATFORMS; pl++) {
+	for (uint32_t pl = PLATFORM_IOS; pl < LANES; pl++) {
 		uint64_t id;
 		int slot;
 		while (r->ready[pl].n > 0 && (slot = pick_sender(r, pl)) >= 0) {
@@ -180,6 +181,7 @@ static int scan_one(void *arg, uint64_t id, uint64_t due)
 	struct scan_ctx *sc = arg;
 	struct outbox_job j;
 	int32_t where;
+	int lane;
 
 	(void)due;
 	if (held_get(&sc->r->held, id, &where))
@@ -198,7 +200,10 @@ static int scan_one(void *arg, uint64_t id, uint64_t due)
 		sc->expired[sc->nexpired++] = id;
 		return sc->nexpired >= 4096;
 	}
-	if (j.platform >= PLATFORMS || ring_push(&sc->r->ready[j.platform], id) < 0) {
+	lane = router_lane(sc->r, j.platform, j.app, j.app_len);
+	if (lane < 0)
+		return 0; /* an app the configuration no longer has: it waits, and expires at its age */
+	if (ring_push(&sc->r->ready[lane], id) < 0) {
 		sc->full = 1;
 		return 1;
 	}

@@ -25,9 +25,11 @@ struct resolved {
 	uint64_t now;
 	size_t njobs;
 	int failed;
+	const struct appset *apps; /* the request's app set: other apps' tokens are not its recipients */
+	size_t ntok;		   /* count_token: the recipients */
 };
 
-int router_fresh_add(struct router *r, uint64_t id, uint32_t platform)
+int router_fresh_add(struct router *r, uint64_t id, uint32_t lane)
 {
 	if (r->nfresh == r->fresh_cap) {
 		size_t nc = r->fresh_cap ? r->fresh_cap * 2 : 256;
@@ -42,7 +44,7 @@ int router_fresh_add(struct router *r, uint64_t id, uint32_t platform)
 		r->fresh_cap = nc;
 	}
 	r->fresh[r->nfresh] = id;
-	r->fresh_platform[r->nfresh++] = platform;
+	r->fresh_platform[r->nfresh++] = lane;
 	return 0;
 }
 
@@ -51,12 +53,15 @@ int router_fresh_add(struct router *r, uint64_t id, uint32_t platform)
 static int huawei_sent;
 static size_t huawei_skipped;
 
-/* Counts the tokens a notify will reach (only platforms that have a sender role). */
+/* Counts the tokens a notify will reach (only platforms that have a sender role, only tokens of
+ * the request's apps). */
 static int count_token(void *arg, const struct registry_token *t)
 {
-	size_t *n = arg;
+	struct resolved *rs = arg;
+	if (!appset_has(rs->apps, t->device, t->app, t->app_len))
+		return 0;
 	if (t->device != PLATFORM_HUAWEI || huawei_sent)
-		(*n)++;
+		rs->ntok++;
 	else
 		huawei_skipped++;
 	return 0;
@@ -66,12 +71,17 @@ static int add_job(void *arg, const struct registry_token *t)
 {
 	struct resolved *rs = arg;
 	uint64_t id;
+	int lane;
 
+	if (!appset_has(rs->apps, t->device, t->app, t->app_len))
+		return 0; /* another app's registration (docs/config.md, section apps) */
 	if (t->device == PLATFORM_HUAWEI && !huawei_sent)
 		return 0; /* without an hms_sender section: stored and counted, never delivered */
-	if (outbox_add_job(rs->txn, &rs->r->store, rs->msg_id, t->device, KIND_BCHAT, t->token, t->token_len, rs->now,
-			   (uint64_t)rs->r->cfg->router.job_max_age_s * 1000, &id) < 0 ||
-	    router_fresh_add(rs->r, id, t->device) < 0) {
+	if ((lane = router_lane(rs->r, t->device, t->app, t->app_len)) < 0)
+		return 0; /* an app the configuration no longer has: nobody could deliver it */
+	if (outbox_add_job_app(rs->txn, &rs->r->store, rs->msg_id, t->device, KIND_BCHAT, t->token, t->token_len, NULL, 0,
+			       0, t->app, t->app_len, rs->now, (uint64_t)rs->r->cfg->router.job_max_age_s * 1000, &id) < 0 ||
+	    router_fresh_add(rs->r, id, (uint32_t)lane) < 0) {
 		rs->failed = 1;
 		return 1;
 	}
@@ -83,16 +93,22 @@ static uint32_t do_notify(struct router *r, MDB_txn *txn, const struct frame *f,
 {
 	struct frame_field to, data;
 	enum registry_target target;
-	size_t ntok = 0;
+	size_t ntok;
 	struct resolved rs;
+	struct appset apps;
 	int skip = r->cfg->router.skip_legacy_groups_only;
 
 	frame_get(f, TAG_ID, &to);
 	frame_get(f, TAG_DATA, &data);
+	if (router_appset(r, f, &apps) < 0)
+		return STATUS_ERROR;
 	huawei_sent = r->cfg->hms.app_id[0] != '\0';
 	huawei_skipped = 0;
-	if (registry_resolve(txn, &r->store, (const char *)to.val, to.len, skip, &target, count_token, &ntok) < 0)
+	memset(&rs, 0, sizeof rs);
+	rs.apps = &apps;
+	if (registry_resolve(txn, &r->store, (const char *)to.val, to.len, skip, &target, count_token, &rs) < 0)
 		return STATUS_ERROR;
+	ntok = rs.ntok;
 	if (r->outbox_jobs + ntok > (uint64_t)r->cfg->router.outbox_max) {
 		counter_add(CTR_BUSY_REJECTS, 1);
 		return STATUS_BUSY;
@@ -102,15 +118,13 @@ static uint32_t do_notify(struct router *r, MDB_txn *txn, const struct frame *f,
 		    : target == TARGET_CLOSED_GROUP ? CTR_MESSAGES_CLOSED_GROUP
 						    : CTR_MESSAGES_UNTRACKED,
 		    1);
-	memset(&rs, 0, sizeof rs);
 	rs.r = r;
 	rs.txn = txn;
 	rs.now = now;
 	if (ntok > 0 && outbox_add_msg(txn, &r->store, data.val, data.len, (uint32_t)ntok, &rs.msg_id) < 0)
 		return STATUS_ERROR;
-	if (registry_resolve(txn, &r->store, (const char *)to.val, to.len, skip, &target,
-			     ntok > 0 ? add_job : count_token, ntok > 0 ? (void *)&rs : (void *)&ntok) < 0 ||
-	    rs.failed)
+	if (ntok > 0 && (registry_resolve(txn, &r->store, (const char *)to.val, to.len, skip, &target, add_job, &rs) < 0 ||
+			 rs.failed))
 		return STATUS_ERROR;
 	counter_add(CTR_JOBS_QUEUED, rs.njobs);
 	return STATUS_OK;
@@ -139,6 +153,7 @@ static uint32_t do_register(struct router *r, MDB_txn *txn, const struct frame *
 	struct frame_field id, tok, fl;
 	size_t pos = 0;
 	uint32_t device = frame_u32(f, TAG_DEVICE, 0), flags = frame_u32(f, TAG_FLAGS, 0);
+	struct appset apps;
 
 	frame_get(f, TAG_ID, &id);
 	frame_get(f, TAG_TOKEN, &tok);
@@ -146,8 +161,14 @@ static uint32_t do_register(struct router *r, MDB_txn *txn, const struct frame *
 
 	if (device < PLATFORM_IOS || device > PLATFORM_HUAWEI || tok.len == 0 || id.len == 0)
 		return STATUS_ERROR;
-	if ((rc = registry_register(txn, &r->store, (const char *)id.val, id.len, (const char *)tok.val, tok.len, device,
-				    (flags & FRAME_F_LEGACY_GROUPS_ONLY) != 0, now)) < 0)
+	if (router_appset(r, f, &apps) < 0) {
+		log_warn("register: an app this router's configuration does not have; refused");
+		return STATUS_ERROR;
+	}
+	/* The registration belongs to its device's app in the set of the service it came in on. */
+	if ((rc = registry_register_app(txn, &r->store, (const char *)id.val, id.len, (const char *)tok.val, tok.len,
+					device, apps.app[device], apps.len[device], (flags & FRAME_F_LEGACY_GROUPS_ONLY) != 0,
+					now)) < 0)
 		return limit_status(rc, "tokens for one id", "router.max_tokens_per_id");
 	while (frame_next(f, &pos, &fl) == 0)
 		if (fl.tag == TAG_GROUP && fl.len > 0 &&
@@ -170,9 +191,20 @@ static uint32_t do_request(struct router *r, MDB_txn *txn, const struct frame *f
 		if (r->map_full)
 			return limit_status(REG_LIMIT, "bytes in the LMDB map", "router.map_size_mb");
 		return do_register(r, txn, f, now);
-	case FRAME_UNREGISTER:
+	case FRAME_UNREGISTER: {
+		struct appset apps;
+		struct registry_token t;
+		char holder[REG_ID_MAX + 1];
 		frame_get(f, TAG_TOKEN, &a);
-		rc = registry_unregister(txn, &r->store, (const char *)a.val, a.len);
+		if (router_appset(r, f, &apps) < 0)
+			return STATUS_ERROR;
+		/* Only a registration of the request's apps: another service's token is not its own. */
+		rc = registry_lookup_token(txn, &r->store, (const char *)a.val, a.len, holder, &t);
+		if (rc == 1 && !appset_has(&apps, t.device, t.app, t.app_len))
+			return STATUS_NOT_FOUND;
+		if (rc >= 0)
+			rc = registry_unregister(txn, &r->store, (const char *)a.val, a.len);
+	}
 		if (rc == 1)
 			counter_add(CTR_UNREGISTRATIONS, 1);
 		return rc < 0 ? STATUS_ERROR : rc == 1 ? STATUS_OK : STATUS_NOT_FOUND;
@@ -268,11 +300,11 @@ static int do_result(struct router *r, MDB_txn *txn, const struct frame *f, uint
 
 	if (rc <= 0)
 		return rc;
-	if (j.platform != p->platform) {
+	if (j.platform != p->platform || (p->lane != 0 && router_lane(r, j.platform, j.app, j.app_len) != p->lane)) {
 		/* main.c already took only results for jobs held by that connection, and jobs go only
 		 * to senders of their platform: this is a second lock on the same door. */
 		counter_add(CTR_RESULTS_IGNORED, 1);
-		log_warn("result for job %llu from a sender of another platform, ignored", (unsigned long long)j.id);
+		log_warn("result for job %llu from a sender of another platform or app, ignored", (unsigned long long)j.id);
 		return 0;
 	}
 	histogram_observe(HIST_JOB_PROVIDER_ANSWER, now > j.accepted_ms ? (now - j.accepted_ms) * 1000 : 0);
@@ -284,12 +316,13 @@ static int do_result(struct router *r, MDB_txn *txn, const struct frame *f, uint
 	switch (outcome) {
 	case OUTCOME_DELIVERED:
 		count_outcome(j.platform, 1);
-		if (registry_token_failure(txn, &r->store, j.token, j.token_len, 1) < 0)
+		if (registry_token_failure_app(txn, &r->store, j.token, j.token_len, j.app, j.app_len, 1) < 0)
 			return -1;
 		return outbox_finish(txn, &r->store, &j);
 	case OUTCOME_TOKEN_DEAD:
 		count_outcome(j.platform, 0);
-		rc = registry_token_dead(txn, &r->store, j.token, j.token_len, ts ? ts : j.accepted_ms);
+		/* Only the job's app's registration: another app's provider said nothing about it. */
+		rc = registry_token_dead_app(txn, &r->store, j.token, j.token_len, j.app, j.app_len, ts ? ts : j.accepted_ms);
 		if (rc == 1) {
 			counter_add(CTR_TOKENS_DELETED, 1);
 			log_info("token %s removed: provider says it is dead",
@@ -298,9 +331,9 @@ static int do_result(struct router *r, MDB_txn *txn, const struct frame *f, uint
 		return rc < 0 ? -1 : outbox_finish(txn, &r->store, &j);
 	case OUTCOME_TOKEN_SUSPECT:
 		count_outcome(j.platform, 0);
-		rc = registry_token_failure(txn, &r->store, j.token, j.token_len, 0);
+		rc = registry_token_failure_app(txn, &r->store, j.token, j.token_len, j.app, j.app_len, 0);
 		if (rc >= r->cfg->router.failure_threshold &&
-		    registry_token_dead(txn, &r->store, j.token, j.token_len, now) == 1)
+		    registry_token_dead_app(txn, &r->store, j.token, j.token_len, j.app, j.app_len, now) == 1)
 			counter_add(CTR_TOKENS_DELETED, 1);
 		return rc < 0 ? -1 : outbox_finish(txn, &r->store, &j);
 	case OUTCOME_MESSAGE_FAILED:
@@ -471,7 +504,7 @@ static void batch_answer(struct batch *b)
 static void batch_queue_fresh(struct router *r)
 {
 	for (size_t i = 0; i < r->nfresh; i++) {
-		uint32_t pl = r->fresh_platform[i] < PLATFORMS ? r->fresh_platform[i] : 0;
+		uint32_t pl = r->fresh_platform[i] < LANES ? r->fresh_platform[i] : 0;
 		if (ring_push(&r->ready[pl], r->fresh[i]) < 0 || held_put(&r->held, r->fresh[i], JOB_READY) < 0)
 			r->spilled = 1; /* stays in LMDB; the next scan finds it */
 	}

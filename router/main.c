@@ -279,6 +279,7 @@ static int batch_add(int slot, const uint8_t *buf, size_t len)
 	p->slot = slot;
 	p->gen = R.peers[slot].gen;
 	p->platform = R.peers[slot].p.platform;
+	p->lane = R.peers[slot].p.role == ROLE_SENDER ? R.peers[slot].lane : 0;
 	R.nbatch++;
 	return 0;
 }
@@ -352,23 +353,24 @@ static const char *provider_name(uint32_t platform)
 	return platform < sizeof names / sizeof names[0] ? names[platform] : "unknown";
 }
 
-/* A sender serves one app (its hello's TAG_APP, "default" when absent); every job of a platform
- * belongs to that platform's app (config_app_of: its one entry in `apps`, else "default"), so a
- * sender of another app is refused rather than handed jobs it has no credentials for. */
+/* A sender serves one app (its hello's TAG_APP, "default" when absent) and gets only that app's
+ * jobs (its lane, apps.c); a sender of an app this router's configuration does not have for its
+ * platform is refused rather than left waiting for jobs that never come. */
 static int sender_app_ok(int slot)
 {
-	static const char *const conf_names[] = {"", "apns", "fcm", "hms", "wns"};
 	struct router_peer *p = &R.peers[slot];
-	const char *want;
+	const char *conf = router_platform_conf(p->p.platform);
 
-	if (p->p.platform >= sizeof conf_names / sizeof conf_names[0])
+	p->lane = -1;
+	if (conf == NULL)
 		return 1; /* an unknown platform gets no jobs anyway */
-	want = config_app_of(R.cfg, conf_names[p->p.platform]);
-	if (strcmp(p->p.app, want) == 0)
+	p->lane = router_lane(&R, p->p.platform, p->p.app, strlen(p->p.app));
+	if (p->lane >= 0)
 		return 1;
-	log_error("sender %s instance \"%s\" (pid %u) refused: it serves app \"%s\", and this router's %s jobs "
-		  "are app \"%s\" (docs/config.md, section apps)",
-		  provider_name(p->p.platform), p->p.instance, p->p.cred_pid, p->p.app, provider_name(p->p.platform), want);
+	log_error("sender %s instance \"%s\" (pid %u) refused: it serves app \"%s\", which is no %s app of this "
+		  "router's configuration (its default %s app is \"%s\"; docs/config.md, section apps)",
+		  provider_name(p->p.platform), p->p.instance, p->p.cred_pid, p->p.app, conf, conf,
+		  config_app_of(R.cfg, conf));
 	router_drop_peer(&R, slot, "sender of another app");
 	return 0;
 }

@@ -2,7 +2,10 @@
  * outbox: jobs, messages and the due-time index in the router's LMDB (docs/registry.md).
  *   jobs  be64 job id → platform u8, kind u8, attempts u32, accepted u64, due u64,
  *                       max age u64, message id u64, token length u16, reference length u8,
- *                       flags u8, token, reference (device id or node; none for Bchat jobs)
+ *                       flags u8, token, reference (device id or node; none for Bchat jobs),
+ *                       app (the rest of the value, ≤ 32 bytes: the app whose sender instances
+ *                       deliver it; none = the platform's default app, as every job stored
+ *                       before jobs carried their app)
  *   msgs  be64 message id → references u32, data
  *   due   be64 due ‖ be64 job id → (empty)
  * Keys are big-endian so LMDB's byte order is time order.
@@ -50,6 +53,7 @@ static void job_encode(const struct outbox_job *j, unsigned char *b)
 	b[41] = (unsigned char)j->flags;
 	memcpy(b + JOB_HDR, j->token, j->token_len);
 	memcpy(b + JOB_HDR + j->token_len, j->ref, j->ref_len);
+	memcpy(b + JOB_HDR + j->token_len + j->ref_len, j->app, j->app_len);
 }
 
 static int due_put(MDB_txn *txn, const struct store *s, uint64_t due, uint64_t id, int del)
@@ -68,7 +72,7 @@ static int due_put(MDB_txn *txn, const struct store *s, uint64_t due, uint64_t i
 static int job_put(MDB_txn *txn, const struct store *s, const struct outbox_job *j)
 {
 	unsigned char key[8];
-	MDB_val k = {8, key}, v = {JOB_HDR + j->token_len + j->ref_len, NULL};
+	MDB_val k = {8, key}, v = {JOB_HDR + j->token_len + j->ref_len + j->app_len, NULL};
 	store_be64(key, j->id);
 	if (mdb_put(txn, s->jobs, &k, &v, MDB_RESERVE) != 0)
 		return -1;
@@ -86,9 +90,17 @@ int outbox_add_job_ref(MDB_txn *txn, const struct store *s, uint64_t msg_id, uin
 		       const char *token, size_t token_len, const char *ref, size_t ref_len, uint32_t flags,
 		       uint64_t now, uint64_t max_age_ms, uint64_t *job_id)
 {
+	return outbox_add_job_app(txn, s, msg_id, platform, kind, token, token_len, ref, ref_len, flags, "", 0, now,
+				  max_age_ms, job_id);
+}
+
+int outbox_add_job_app(MDB_txn *txn, const struct store *s, uint64_t msg_id, uint32_t platform, uint32_t kind,
+		       const char *token, size_t token_len, const char *ref, size_t ref_len, uint32_t flags,
+		       const char *app, size_t app_len, uint64_t now, uint64_t max_age_ms, uint64_t *job_id)
+{
 	struct outbox_job j;
 
-	if (token_len > 1024 || ref_len > OUTBOX_REF_MAX || flags > 0xff ||
+	if (token_len > 1024 || ref_len > OUTBOX_REF_MAX || flags > 0xff || app_len > OUTBOX_APP_MAX ||
 	    next_id(txn, s, "next_job", job_id) < 0)
 		return -1;
 	memset(&j, 0, sizeof j);
@@ -105,6 +117,9 @@ int outbox_add_job_ref(MDB_txn *txn, const struct store *s, uint64_t msg_id, uin
 	if (ref_len)
 		memcpy(j.ref, ref, ref_len);
 	j.flags = flags;
+	j.app_len = app_len;
+	if (app_len)
+		memcpy(j.app, app, app_len);
 	if (job_put(txn, s, &j) < 0 || due_put(txn, s, j.due_ms, j.id, 0) < 0)
 		return -1;
 	return store_meta_add(txn, s, "n_jobs", 1);
@@ -126,7 +141,8 @@ int outbox_get(MDB_txn *txn, const struct store *s, uint64_t job_id, struct outb
 	if (v.mv_size < JOB_HDR)
 		return -1;
 	memcpy(&tl, b + 38, 2);
-	if (v.mv_size != JOB_HDR + (size_t)tl + b[40] || tl > 1024 || b[40] > OUTBOX_REF_MAX)
+	if (v.mv_size < JOB_HDR + (size_t)tl + b[40] || v.mv_size > JOB_HDR + (size_t)tl + b[40] + OUTBOX_APP_MAX ||
+	    tl > 1024 || b[40] > OUTBOX_REF_MAX)
 		return -1;
 	j->id = job_id;
 	j->platform = b[0];
@@ -143,6 +159,9 @@ int outbox_get(MDB_txn *txn, const struct store *s, uint64_t job_id, struct outb
 	j->flags = b[41];
 	memcpy(j->ref, b + JOB_HDR + tl, j->ref_len);
 	j->ref[j->ref_len] = '\0';
+	j->app_len = v.mv_size - JOB_HDR - tl - j->ref_len;
+	memcpy(j->app, b + JOB_HDR + tl + j->ref_len, j->app_len);
+	j->app[j->app_len] = '\0';
 	if (data) {
 		store_be64(key, j->msg_id);
 		if (mdb_get(txn, s->msgs, &k, &v) != 0 || v.mv_size < 4)

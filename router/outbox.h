@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #define OUTBOX_REF_MAX 64
+#define OUTBOX_APP_MAX 32
 #define OUTBOX_F_TEST 0x1u /* a UWPX test push: someone waits for its outcome */
 
 struct outbox_job {
@@ -22,6 +23,10 @@ struct outbox_job {
 	char ref[OUTBOX_REF_MAX + 1];
 	size_t ref_len;
 	uint32_t flags; /* OUTBOX_F_* */
+	/* The app whose sender instances deliver it (docs/config.md, section apps); empty = the
+	 * platform's default app. */
+	char app[OUTBOX_APP_MAX + 1];
+	size_t app_len;
 };
 
 /* Stores the message data shared by refs jobs; its id in *msg_id. */
@@ -33,6 +38,10 @@ int outbox_add_job(MDB_txn *txn, const struct store *s, uint64_t msg_id, uint32_
 int outbox_add_job_ref(MDB_txn *txn, const struct store *s, uint64_t msg_id, uint32_t platform, uint32_t kind,
 		       const char *token, size_t token_len, const char *ref, size_t ref_len, uint32_t flags,
 		       uint64_t now, uint64_t max_age_ms, uint64_t *job_id);
+/* The same for an app (≤ OUTBOX_APP_MAX bytes; empty = the platform's default app). */
+int outbox_add_job_app(MDB_txn *txn, const struct store *s, uint64_t msg_id, uint32_t platform, uint32_t kind,
+		       const char *token, size_t token_len, const char *ref, size_t ref_len, uint32_t flags,
+		       const char *app, size_t app_len, uint64_t now, uint64_t max_age_ms, uint64_t *job_id);
 /* Reads a job and (when data is not NULL) its message data; 1 found, 0 gone, -1 error.
  * The data pointer is valid until the transaction ends. */
 int outbox_get(MDB_txn *txn, const struct store *s, uint64_t job_id, struct outbox_job *j, const void **data,

@@ -2,7 +2,10 @@
  * registry: the Bchat registry in LMDB (layout in docs/registry.md).
  *
  *   ids     id → record: flags byte, then entries (device u8, failures u8, registered u64,
- *           token length u16, token bytes). Most ids have one to three tokens.
+ *           token length u16, app length u8, token bytes, app bytes). Most ids have one to three
+ *           tokens. The app is the registration's app (docs/config.md, section apps); empty = the
+ *           platform's default app. (Entries without the app length and app are the first
+ *           layout: read as the default app, rewritten by registry_migrate_apps.)
  *   tokens  SipHash-64(token) → holder ids (dupsort). The hash keeps keys short (LMDB keys
  *           are limited to 511 bytes, tokens may have 1024); a collision only adds a
  *           candidate, which is checked against the holder's record.
@@ -17,12 +20,14 @@
  */
 #include "registry.h"
 #include "hex.h"
+#include <errno.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define ID_ENC_MAX (REG_ID_MAX + 1)
-#define ENTRY_HDR 12
+#define ENTRY_HDR 13	 /* device, failures, registered, token length, app length */
+#define ENTRY_HDR_V1 12 /* the first layout: no app */
 
 static size_t id_encode(const char *id, size_t len, unsigned char *out)
 {
@@ -86,22 +91,33 @@ static void wr64le(unsigned char *p, uint64_t v)
 	memcpy(p, &v, 8);
 }
 
+/* The record layout in use: the first (no apps) only in a read-only open of a file no router of
+ * this version has opened. */
+static int layout_v1;
+
+static size_t entry_tlen(const unsigned char *rec, size_t off)
+{
+	return (size_t)rec[off + 10] | (size_t)rec[off + 11] << 8;
+}
+
 static size_t entry_len(const unsigned char *rec, size_t off, size_t len)
 {
-	size_t tl;
-	if (off + ENTRY_HDR > len)
+	size_t tl, al, hdr = layout_v1 ? ENTRY_HDR_V1 : ENTRY_HDR;
+	if (off + hdr > len)
 		return 0;
-	tl = (size_t)rec[off + 10] | (size_t)rec[off + 11] << 8;
-	return off + ENTRY_HDR + tl > len ? 0 : ENTRY_HDR + tl;
+	tl = entry_tlen(rec, off);
+	al = layout_v1 ? 0 : rec[off + 12];
+	return off + hdr + tl + al > len ? 0 : hdr + tl + al;
 }
 
 /* Offset of the token's entry in the record, or -1. */
 static long rec_find(const unsigned char *rec, size_t len, const char *token, size_t tlen)
 {
+	size_t hdr = layout_v1 ? ENTRY_HDR_V1 : ENTRY_HDR;
 	for (size_t off = 1, el; off < len; off += el) {
 		if ((el = entry_len(rec, off, len)) == 0)
 			return -1;
-		if (el - ENTRY_HDR == tlen && memcmp(rec + off + ENTRY_HDR, token, tlen) == 0)
+		if (entry_tlen(rec, off) == tlen && memcmp(rec + off + hdr, token, tlen) == 0)
 			return (long)off;
 	}
 	return -1;
@@ -117,11 +133,73 @@ static size_t rec_entries(const unsigned char *rec, size_t len)
 
 static void entry_decode(const unsigned char *rec, size_t off, struct registry_token *t)
 {
+	size_t hdr = layout_v1 ? ENTRY_HDR_V1 : ENTRY_HDR;
 	t->device = rec[off];
 	t->failures = rec[off + 1];
 	t->registered_ms = rd64le(rec + off + 2);
-	t->token_len = (size_t)rec[off + 10] | (size_t)rec[off + 11] << 8;
-	t->token = (const char *)rec + off + ENTRY_HDR;
+	t->token_len = entry_tlen(rec, off);
+	t->token = (const char *)rec + off + hdr;
+	t->app_len = layout_v1 ? 0 : rec[off + 12];
+	t->app = (const char *)rec + off + hdr + t->token_len;
+}
+
+/* 1 when the entry at off belongs to app (NULL = any app). */
+static int entry_app_is(const unsigned char *rec, size_t off, const char *app, size_t app_len)
+{
+	struct registry_token t;
+	if (app == NULL)
+		return 1;
+	entry_decode(rec, off, &t);
+	return t.app_len == app_len && memcmp(t.app, app, app_len) == 0;
+}
+
+void registry_layout(const struct store *s)
+{
+	layout_v1 = s->registry_v1;
+}
+
+int registry_migrate_apps(MDB_txn *txn, const struct store *s, size_t *moved)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	*moved = 0;
+	if ((rc = mdb_cursor_open(txn, s->ids, &c)) != 0)
+		return rc;
+	while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
+		const unsigned char *r = v.mv_data;
+		size_t n = 0, off, el, o;
+		unsigned char *buf;
+		for (off = 1; off + ENTRY_HDR_V1 <= v.mv_size; off += el, n++) {
+			el = ENTRY_HDR_V1 + entry_tlen(r, off);
+			if (off + el > v.mv_size)
+				break;
+		}
+		if ((buf = malloc(v.mv_size + n)) == NULL) {
+			rc = ENOMEM;
+			break;
+		}
+		buf[0] = r[0];
+		for (off = 1, o = 1; n-- > 0; off += el) {
+			size_t tl = entry_tlen(r, off);
+			el = ENTRY_HDR_V1 + tl;
+			memcpy(buf + o, r + off, ENTRY_HDR_V1);
+			buf[o + 12] = 0; /* the platform's default app */
+			memcpy(buf + o + ENTRY_HDR, r + off + ENTRY_HDR_V1, tl);
+			o += ENTRY_HDR + tl;
+		}
+		{
+			MDB_val nv = {o, buf};
+			rc = mdb_cursor_put(c, &k, &nv, MDB_CURRENT);
+		}
+		free(buf);
+		if (rc != 0)
+			break;
+		(*moved)++;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 static const char *device_counter(uint32_t device)
@@ -207,15 +285,21 @@ static int remove_entry(MDB_txn *txn, const struct store *s, const unsigned char
 int registry_register(MDB_txn *txn, const struct store *s, const char *id, size_t id_len, const char *token,
 		      size_t token_len, uint32_t device, int legacy_groups_only, uint64_t now)
 {
+	return registry_register_app(txn, s, id, id_len, token, token_len, device, "", 0, legacy_groups_only, now);
+}
+
+int registry_register_app(MDB_txn *txn, const struct store *s, const char *id, size_t id_len, const char *token,
+			  size_t token_len, uint32_t device, const char *app, size_t app_len, int legacy_groups_only,
+			  uint64_t now)
+{
 	unsigned char enc[ID_ENC_MAX], holder[ID_ENC_MAX];
 	size_t elen = id_encode(id, id_len, enc), hlen;
 	MDB_val k = {elen, enc}, v;
 	unsigned char *buf;
 	size_t nlen, off;
-	long eoff;
 	int rc;
 
-	rc = find_holder(txn, s, token, token_len, holder, &hlen, &eoff);
+	rc = find_holder(txn, s, token, token_len, holder, &hlen, NULL);
 	if (rc < 0)
 		return -1;
 	if (s->max_tokens && !(rc == 1 && hlen == elen && memcmp(holder, enc, elen) == 0) &&
@@ -229,14 +313,25 @@ int registry_register(MDB_txn *txn, const struct store *s, const char *id, size_
 		rc = 0;
 	}
 	rc = rc == 1 ? 1 : 0;
+	if (app_len > REG_APP_MAX)
+		return -1;
 	if (mdb_get(txn, s->ids, &k, &v) == 0) {
-		nlen = v.mv_size + (rc ? 0 : ENTRY_HDR + token_len);
+		/* Re-registering may change the entry's size (its app): it is rewritten in place. */
+		size_t old_el = 0, new_el = ENTRY_HDR + token_len + app_len;
+		off = v.mv_size;
+		if (rc) {
+			off = (size_t)rec_find(v.mv_data, v.mv_size, token, token_len);
+			old_el = entry_len(v.mv_data, off, v.mv_size);
+		}
+		nlen = v.mv_size - old_el + new_el;
 		if ((buf = malloc(nlen)) == NULL)
 			return -1;
-		memcpy(buf, v.mv_data, v.mv_size);
-		off = rc ? (size_t)rec_find(buf, v.mv_size, token, token_len) : v.mv_size;
+		memcpy(buf, v.mv_data, off);
+		memcpy(buf + off + new_el, (unsigned char *)v.mv_data + off + old_el, v.mv_size - off - old_el);
+		if (rc)
+			buf[off] = ((unsigned char *)v.mv_data)[off]; /* the old device, for the counters */
 	} else {
-		nlen = 1 + ENTRY_HDR + token_len;
+		nlen = 1 + ENTRY_HDR + token_len + app_len;
 		if ((buf = malloc(nlen)) == NULL)
 			return -1;
 		off = 1;
@@ -254,7 +349,9 @@ int registry_register(MDB_txn *txn, const struct store *s, const char *id, size_
 	wr64le(buf + off + 2, now);
 	buf[off + 10] = (unsigned char)token_len;
 	buf[off + 11] = (unsigned char)(token_len >> 8);
+	buf[off + 12] = (unsigned char)app_len;
 	memcpy(buf + off + ENTRY_HDR, token, token_len);
+	memcpy(buf + off + ENTRY_HDR + token_len, app, app_len);
 	v.mv_size = nlen;
 	v.mv_data = buf;
 	if (mdb_put(txn, s->ids, &k, &v, 0) != 0)
@@ -443,6 +540,12 @@ static int holder_record(MDB_txn *txn, const struct store *s, const char *token,
 
 int registry_token_dead(MDB_txn *txn, const struct store *s, const char *token, size_t token_len, uint64_t ts_ms)
 {
+	return registry_token_dead_app(txn, s, token, token_len, NULL, 0, ts_ms);
+}
+
+int registry_token_dead_app(MDB_txn *txn, const struct store *s, const char *token, size_t token_len, const char *app,
+			    size_t app_len, uint64_t ts_ms)
+{
 	unsigned char holder[ID_ENC_MAX];
 	size_t hlen;
 	long off;
@@ -451,6 +554,8 @@ int registry_token_dead(MDB_txn *txn, const struct store *s, const char *token, 
 
 	if (rc <= 0)
 		return rc;
+	if (!entry_app_is(v.mv_data, (size_t)off, app, app_len))
+		return 0; /* another app's registration: that app's provider said nothing about it */
 	/* Registered again after the provider's verdict: the app has a fresh claim on it. */
 	if (rd64le((unsigned char *)v.mv_data + off + 2) > ts_ms)
 		return 0;
@@ -458,6 +563,12 @@ int registry_token_dead(MDB_txn *txn, const struct store *s, const char *token, 
 }
 
 int registry_token_failure(MDB_txn *txn, const struct store *s, const char *token, size_t token_len, int reset)
+{
+	return registry_token_failure_app(txn, s, token, token_len, NULL, 0, reset);
+}
+
+int registry_token_failure_app(MDB_txn *txn, const struct store *s, const char *token, size_t token_len,
+			       const char *app, size_t app_len, int reset)
 {
 	unsigned char holder[ID_ENC_MAX], *buf;
 	size_t hlen;
@@ -467,6 +578,8 @@ int registry_token_failure(MDB_txn *txn, const struct store *s, const char *toke
 
 	if (rc <= 0)
 		return rc;
+	if (!entry_app_is(v.mv_data, (size_t)off, app, app_len))
+		return 0;
 	k.mv_size = hlen;
 	k.mv_data = holder;
 	n = ((unsigned char *)v.mv_data)[off + 1];

@@ -19,6 +19,9 @@
 #define SENDERS_SEEN_MAX 64  /* sender names remembered for health answers (senders.c) */
 #define SENDER_NAME_MAX 97   /* "apns-sender:NAME" and its NUL */
 #define PLATFORMS 5 /* indexed by enum frame_platform */
+/* Ready queues, one per (platform, app): a platform's default app at its platform's index, the
+ * other apps after them (apps.c). */
+#define LANES (PLATFORMS + CONF_APPS_MAX)
 
 struct router_peer {
 	struct peer p;
@@ -28,6 +31,7 @@ struct router_peer {
 	uint32_t in_flight;
 	uint64_t accepted_ms;	/* monotonic: the hello deadline counts from here */
 	int forged_logged;	/* a result for a job it does not hold was logged once */
+	int lane;		/* a sender: the lane of its (platform, app); set at its hello */
 };
 
 /* Internal status: the request succeeded and is answered later (UWPX test push). */
@@ -45,6 +49,7 @@ struct pending {
 	size_t reply_len;
 	uint64_t job;		/* test push: the job whose outcome answers it; result: the job it ended */
 	uint32_t platform;	/* the peer's platform (results are applied only to jobs of it) */
+	int lane;		/* a sender's lane (results only for jobs of its app); 0 = not checked */
 	int answer;		/* result: the job was a test push; answer it with answer_status */
 	uint32_t answer_status;
 };
@@ -61,13 +66,13 @@ struct router {
 	struct router_peer peers[ROUTER_PEERS];
 	uint64_t next_gen;
 	struct jobs_held held;
-	struct jobs_ring ready[PLATFORMS];
+	struct jobs_ring ready[LANES];
 	int spilled;		/* jobs in LMDB not in the ready rings: rescan */
 	uint64_t next_scan_ms, last_scan_ms;
 	struct pending *batch;
 	size_t nbatch, batch_cap;
 	uint64_t *fresh;	/* jobs committed by this batch, to queue after commit */
-	uint32_t *fresh_platform;
+	uint32_t *fresh_platform; /* each one's lane */
 	size_t nfresh, fresh_cap;
 	uint64_t outbox_jobs;	/* mirror of the n_jobs meta counter */
 	struct xtest xtests[XTEST_MAX];
@@ -91,12 +96,31 @@ struct router {
 	size_t nseen;
 };
 
+/* apps.c (docs/config.md, section apps). An app is given by name and length; the empty name is
+ * the platform's default app (its first in `apps`, or "default"), as stored. */
+struct appset {
+	const char *app[PLATFORMS]; /* per device (enum frame_platform), normalised: "" = default */
+	size_t len[PLATFORMS];
+};
+/* The configuration's platform name of an enum frame_platform ("apns", ...), NULL for others. */
+const char *router_platform_conf(uint32_t platform);
+/* The lane of (platform, app), or -1 when app is no app of the platform. */
+int router_lane(const struct router *r, uint32_t platform, const char *app, size_t len);
+/* The app as stored: "" for the platform's default app, else app itself; -1 when app is no app
+ * of the platform. */
+int router_app_norm(const struct router *r, uint32_t platform, const char *app, size_t len, const char **out,
+		    size_t *out_len);
+/* A Bchat request's app set (TAG_APP_IOS, ...; absent = the default app); -1 when one names no
+ * app of its platform. */
+int router_appset(const struct router *r, const struct frame *f, struct appset *s);
+/* 1 when a token of device stored with app belongs to the set. */
+int appset_has(const struct appset *s, uint32_t device, const char *app, size_t len);
 /* handle.c: applies the batch in one transaction and answers each frame. */
 /* One request frame inside txn at time now (cluster mode applies registry changes with it). */
 uint32_t router_apply_request(struct router *r, MDB_txn *txn, const struct frame *f, uint64_t now, struct pending *p);
 void router_commit_batch(struct router *r);
-/* Remembers a job committed by this batch, to queue once the batch is on disk. */
-int router_fresh_add(struct router *r, uint64_t id, uint32_t platform);
+/* Remembers a job committed by this batch, to queue once the batch is on disk in its lane. */
+int router_fresh_add(struct router *r, uint64_t id, uint32_t lane);
 /* uwpx_xmpp_handle.c: UWPX and XMPP frames, results of KIND_WNS / KIND_XMPP jobs, test-push answers and
  * the device expiry sweep. */
 uint32_t xhandle_request(struct router *r, MDB_txn *txn, const struct frame *f, uint64_t now, struct pending *p);

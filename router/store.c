@@ -3,6 +3,7 @@
  * hash key, counters). The router is the only writer; pushctl opens it read-only.
  */
 #include "store.h"
+#include "registry.h"
 #include "log.h"
 #include <errno.h>
 #include <sodium.h>
@@ -159,15 +160,30 @@ int store_open(struct store *s, const char *path, size_t map_size_mb, int readon
 			}
 			ver = STORE_SCHEMA_VERSION;
 		}
-		if (ver != 0 && ver != STORE_SCHEMA_VERSION) {
+		if (ver != 0 && ver != 1 && ver != STORE_SCHEMA_VERSION) {
 			mdb_txn_abort(txn);
-			snprintf(err, errlen, "%s: schema version %llu, this build reads %d", path,
+			snprintf(err, errlen, "%s: schema version %llu, this build reads 1 and %d", path,
 				 (unsigned long long)ver, STORE_SCHEMA_VERSION);
 			mdb_env_close(s->env);
 			s->env = NULL;
 			return -1;
 		}
+		if (ver == 1 && readonly) {
+			s->registry_v1 = 1;
+		} else if (ver == 1) {
+			/* Registrations made before they carried their app belong to their platform's
+			 * default app (docs/registry.md): one pass, in this transaction. */
+			size_t moved;
+			if ((rc = registry_migrate_apps(txn, s, &moved)) != 0 ||
+			    (rc = store_meta_set(txn, s, "schema", STORE_SCHEMA_VERSION) < 0 ? EIO : 0) != 0) {
+				mdb_txn_abort(txn);
+				goto fail;
+			}
+			log_info("registry: %zu ids moved to the layout with apps (their tokens belong to their "
+				 "platform's default app)", moved);
+		}
 	}
+	registry_layout(s);
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		goto fail;
 	return 0;

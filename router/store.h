@@ -8,7 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 1
+/* 2: Bchat registry entries carry their app (registry.c); a writable open migrates version 1. */
+#define STORE_SCHEMA_VERSION 2
 
 struct store {
 	MDB_env *env;
@@ -22,6 +23,8 @@ struct store {
 	 * router of this version has opened (has_members 0: `groups` still has the old layout). */
 	MDB_dbi gmembers, idgroups;
 	int has_members;
+	/* Schema version 1 read-only: registry entries without their app (registry.c reads both). */
+	int registry_v1;
 	/* Registry caps (router.max_tokens_per_id, max_groups_per_id, max_group_members); 0 = none.
 	 * Set by the owner after store_open. */
 	uint64_t max_tokens, max_groups, max_members;

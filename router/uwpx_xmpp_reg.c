@@ -8,8 +8,10 @@
  *           last two fields have the 48-byte header and read as 0 for them)
  *   ulink   device id ‖ account id → node
  *   xnodes  node → kind u8, dead u8, secret length u8, account length u8, channel length u8,
- *           0 u8, domain length u16, token length u16, then the device id (64, wns) or the
- *           identity (32, fcm/apns), secret, account, channel, domain, token
+ *           app length u8, domain length u16, token length u16, then the device id (64, wns) or
+ *           the identity (32, fcm/apns), secret, account, channel, domain, token, app (fcm/apns:
+ *           the registration's app; none = the platform's default app, as every node written
+ *           before registrations named their app)
  *   xident  identity (32 bytes) → node
  *
  * Integers are host order, as in the outbox. Every record read back is length-checked.
@@ -351,11 +353,12 @@ static int node_decode(const MDB_val *v, struct xnode *n)
 	n->channel_len = b[4];
 	n->domain_len = dl;
 	n->token_len = tl;
+	n->app_len = b[5];
 	fixed = n->kind == XNODE_WNS ? XREG_DEVICE_LEN : XREG_IDENTITY_LEN;
 	if (n->kind < XNODE_WNS || n->kind > XNODE_APNS || n->secret_len > XREG_NODE_MAX ||
 	    n->account_len > XREG_ACCOUNT_MAX || n->channel_len > XREG_CHANNEL_MAX || dl > XREG_DOMAIN_MAX ||
-	    tl > XREG_TOKEN_MAX ||
-	    v->mv_size != NODE_HDR + fixed + n->secret_len + n->account_len + n->channel_len + dl + tl)
+	    tl > XREG_TOKEN_MAX || n->app_len > XREG_APP_MAX ||
+	    v->mv_size != NODE_HDR + fixed + n->secret_len + n->account_len + n->channel_len + dl + tl + n->app_len)
 		return -1;
 	pos = NODE_HDR;
 	if (n->kind == XNODE_WNS)
@@ -372,6 +375,8 @@ static int node_decode(const MDB_val *v, struct xnode *n)
 	memcpy(n->domain, b + pos, dl);
 	pos += dl;
 	memcpy(n->token, b + pos, tl);
+	pos += tl;
+	memcpy(n->app, b + pos, n->app_len);
 	return 0;
 }
 
@@ -379,14 +384,15 @@ static int node_put(MDB_txn *txn, const struct store *s, const char *node, size_
 {
 	size_t fixed = n->kind == XNODE_WNS ? XREG_DEVICE_LEN : XREG_IDENTITY_LEN;
 	MDB_val k = {node_len, (void *)node},
-		v = {NODE_HDR + fixed + n->secret_len + n->account_len + n->channel_len + n->domain_len + n->token_len,
+		v = {NODE_HDR + fixed + n->secret_len + n->account_len + n->channel_len + n->domain_len + n->token_len +
+			     n->app_len,
 		     NULL};
 	uint16_t dl = (uint16_t)n->domain_len, tl = (uint16_t)n->token_len;
 	unsigned char *b;
 
 	if (node_len == 0 || node_len > XREG_NODE_MAX || n->secret_len > XREG_NODE_MAX ||
 	    n->account_len > XREG_ACCOUNT_MAX || n->channel_len > XREG_CHANNEL_MAX ||
-	    n->domain_len > XREG_DOMAIN_MAX || n->token_len > XREG_TOKEN_MAX ||
+	    n->domain_len > XREG_DOMAIN_MAX || n->token_len > XREG_TOKEN_MAX || n->app_len > XREG_APP_MAX ||
 	    mdb_put(txn, s->xnodes, &k, &v, MDB_RESERVE) != 0)
 		return -1;
 	b = v.mv_data;
@@ -395,7 +401,7 @@ static int node_put(MDB_txn *txn, const struct store *s, const char *node, size_
 	b[2] = (unsigned char)n->secret_len;
 	b[3] = (unsigned char)n->account_len;
 	b[4] = (unsigned char)n->channel_len;
-	b[5] = 0;
+	b[5] = (unsigned char)n->app_len;
 	memcpy(b + 6, &dl, 2);
 	memcpy(b + 8, &tl, 2);
 	b += NODE_HDR;
@@ -410,6 +416,8 @@ static int node_put(MDB_txn *txn, const struct store *s, const char *node, size_
 	memcpy(b, n->domain, n->domain_len);
 	b += n->domain_len;
 	memcpy(b, n->token, n->token_len);
+	b += n->token_len;
+	memcpy(b, n->app, n->app_len);
 	return 0;
 }
 

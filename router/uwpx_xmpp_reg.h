@@ -21,6 +21,7 @@
 #define XREG_TOKEN_MAX 1024
 #define XREG_REASON_MAX 128
 #define XREG_IDENTITY_LEN 32
+#define XREG_APP_MAX 32
 #define XREG_THROTTLE_FIRST_MS 60000	 /* a WNS 406 without X-WNS-CONTINUE-AFTER backs off 60 s, */
 #define XREG_THROTTLE_CAP_MS 3600000	 /* doubling per repeat, at most 1 h (docs/senders.md) */
 #define XREG_CONTINUE_MAX_MS 86400000ull /* X-WNS-CONTINUE-AFTER beyond this is taken as this */
@@ -54,6 +55,8 @@ struct xnode {
 	char token[XREG_TOKEN_MAX + 1]; /* fcm/apns */
 	size_t token_len;
 	unsigned char identity[XREG_IDENTITY_LEN]; /* fcm/apns */
+	char app[XREG_APP_MAX + 1]; /* fcm/apns: the registration's app; empty = the platform's default */
+	size_t app_len;
 };
 
 /* One requested account of set_push_accounts, and what became of it. */

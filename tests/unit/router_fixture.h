@@ -123,6 +123,8 @@ static FX_UNUSED void fx_peer(int slot, uint32_t role, uint32_t platform)
 	p->p.role = role;
 	p->p.platform = platform;
 	p->p.hello_done = 1;
+	strcpy(p->p.app, "default");
+	p->lane = role == ROLE_SENDER ? (int)platform : 0; /* the platform's default app */
 	snprintf(p->p.instance, sizeof p->p.instance, "t%d", slot);
 	fx_fd[slot] = sv[1];
 }
@@ -186,6 +188,7 @@ static FX_UNUSED void fx_add(int slot, struct frame_writer *w)
 	p->slot = slot;
 	p->gen = R.peers[slot].gen;
 	p->platform = R.peers[slot].p.platform;
+	p->lane = R.peers[slot].p.role == ROLE_SENDER ? R.peers[slot].lane : 0;
 }
 
 static uint8_t fx_wbuf[FRAME_MAX];

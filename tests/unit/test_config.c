@@ -86,9 +86,26 @@ int main(void)
 	CHECK(load("{\"apps\": [{\"name\": \"a\", \"platform\": \"gcm\"}]}", &c, err, sizeof err) < 0 && strstr(err, "apps[0].platform"),
 	      "an unknown platform: %s", err);
 	config_free(&c);
-	CHECK(load("{\"apps\": [{\"name\": \"a\", \"platform\": \"apns\"}, {\"name\": \"b\", \"platform\": \"apns\"}]}", &c, err,
-		   sizeof err) < 0 && strstr(err, "a second apns app"),
-	      "two apps of one platform are refused in this version: %s", err);
+	CHECK(load("{\"apps\": [{\"name\": \"a\", \"platform\": \"apns\", \"topic\": \"t.a\"}, {\"name\": \"b\", \"platform\": "
+		   "\"apns\", \"topic\": \"t.b\", \"url\": \"https://api.sandbox.push.apple.com\"}]}",
+		   &c, err, sizeof err) == 0 &&
+		      strcmp(config_app_of(&c, "apns"), "a") == 0 && config_app_has(&c, "apns", "b", 1) &&
+		      !config_app_has(&c, "apns", "default", 7) && !config_app_has(&c, "fcm", "a", 1) &&
+		      config_app_has(&c, "fcm", "default", 7),
+	      "two apps of one platform: the first is its default app: %s", err);
+	CHECK(config_app_select(&c, "apns-sender", NULL, err, sizeof err) < 0 && strstr(err, "-a APP is required"),
+	      "several apps of a platform: -a is required: %s", err);
+	CHECK(config_app_select(&c, "apns-sender", "b", err, sizeof err) == 0 && strcmp(c.app, "b") == 0 &&
+		      strcmp(c.apns.topic, "t.b") == 0 && strcmp(c.apns.url, "https://api.sandbox.push.apple.com") == 0,
+	      "-a b takes b's keys (the sandbox beside the production app): %s", err);
+	config_free(&c);
+	CHECK(load("{\"apps\": [{\"name\": \"a\", \"platform\": \"apns\"}, {\"name\": \"a\", \"platform\": \"apns\"}]}", &c, err,
+		   sizeof err) < 0 && strstr(err, "a second apns app of that name"),
+	      "an app name twice for one platform is refused: %s", err);
+	config_free(&c);
+	CHECK(load("{\"apps\": [{\"name\": \"a\", \"platform\": \"apns\"}, {\"name\": \"a\", \"platform\": \"fcm\"}]}", &c, err,
+		   sizeof err) == 0,
+	      "one name on two platforms is two apps: %s", err);
 	config_free(&c);
 	CHECK(load("{\"apps\": {\"name\": \"a\"}}", &c, err, sizeof err) < 0 && strstr(err, "apps: wrong type"), "apps is an array: %s", err);
 	config_free(&c);
