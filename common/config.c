@@ -454,6 +454,129 @@ static int load_apps(struct config *c, json_t *v, char *err, size_t errlen)
 	return 0;
 }
 
+static const char *const svc_devices[SVC_DEVICES] = {"ios", "android", "huawei"};
+static const char *const svc_platforms[SVC_DEVICES] = {"apns", "fcm", "hms"};
+
+static int string_list(json_t *v, struct conf_list *l)
+{
+	size_t i;
+	json_t *e;
+	if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > CONF_LIST_MAX)
+		return -1;
+	json_array_foreach(v, i, e) if (!json_is_string(e) || json_string_length(e) == 0) return -1;
+	json_array_foreach(v, i, e) l->v[l->n++] = strdup(json_string_value(e));
+	return 0;
+}
+
+/* ingress_onion.services: [{"name", "routes": [prefix...], "key_file", "id_prefix"?,
+ * "apps": {"ios"?, "android"?, "huawei"?}}]. The app names are checked once `apps` is loaded
+ * (check_services). */
+static int load_services(struct config *c, json_t *v, char *err, size_t errlen)
+{
+	size_t i;
+	json_t *a;
+
+	if (!json_is_array(v) || json_array_size(v) > CONF_SERVICES_MAX) {
+		snprintf(err, errlen, "%s: ingress_onion.services: wrong type (expected an array of up to %d objects)", c->path,
+			 CONF_SERVICES_MAX);
+		return -1;
+	}
+	json_array_foreach(v, i, a) {
+		struct conf_onion_service *sv = &c->onion.services[c->onion.nservices];
+		const char *kn;
+		json_t *kv;
+
+		if (!json_is_object(a)) {
+			snprintf(err, errlen, "%s: ingress_onion.services[%zu]: expected an object", c->path, i);
+			return -1;
+		}
+		c->onion.nservices++;
+		sv->name = strdup("");
+		sv->key_file = strdup("");
+		sv->id_prefix = strdup("");
+		for (int d = 0; d < SVC_DEVICES; d++)
+			sv->app[d] = strdup("");
+		json_object_foreach(a, kn, kv) {
+			char **str = strcmp(kn, "name") == 0 ? &sv->name : strcmp(kn, "key_file") == 0 ? &sv->key_file
+								 : strcmp(kn, "id_prefix") == 0 ? &sv->id_prefix : NULL;
+			if (kn[0] == '_')
+				continue;
+			if (str != NULL) {
+				if (!json_is_string(kv))
+					goto type;
+				free(*str);
+				*str = strdup(json_string_value(kv));
+			} else if (strcmp(kn, "routes") == 0) {
+				if (string_list(kv, &sv->routes) < 0)
+					goto type;
+			} else if (strcmp(kn, "apps") == 0) {
+				const char *dn;
+				json_t *dv;
+				if (!json_is_object(kv))
+					goto type;
+				json_object_foreach(kv, dn, dv) {
+					int d;
+					for (d = 0; d < SVC_DEVICES && strcmp(dn, svc_devices[d]) != 0; d++)
+						;
+					if (d == SVC_DEVICES || !json_is_string(dv)) {
+						snprintf(err, errlen,
+							 "%s: ingress_onion.services[%zu].apps.%s: expected \"ios\", \"android\" or "
+							 "\"huawei\" naming an app",
+							 c->path, i, dn);
+						return -1;
+					}
+					free(sv->app[d]);
+					sv->app[d] = strdup(json_string_value(dv));
+				}
+			} else {
+				snprintf(err, errlen, "%s: ingress_onion.services[%zu].%s: unknown key", c->path, i, kn);
+				return -1;
+			}
+			continue;
+		type:
+			snprintf(err, errlen, "%s: ingress_onion.services[%zu].%s: wrong type", c->path, i, kn);
+			return -1;
+		}
+		if (sv->routes.n == 0 || sv->key_file[0] == '\0') {
+			snprintf(err, errlen, "%s: ingress_onion.services[%zu]: \"routes\" (URL prefixes) and \"key_file\" are required",
+				 c->path, i);
+			return -1;
+		}
+		for (size_t r = 0; r < sv->routes.n; r++)
+			if (sv->routes.v[r][0] != '/') {
+				snprintf(err, errlen, "%s: ingress_onion.services[%zu].routes: \"%s\" does not start with /", c->path,
+					 i, sv->routes.v[r]);
+				return -1;
+			}
+	}
+	return 0;
+}
+
+static int check_services(const struct config *c, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < c->onion.nservices; i++)
+		for (int d = 0; d < SVC_DEVICES; d++) {
+			const char *a = c->onion.services[i].app[d];
+			if (a[0] != '\0' && !config_app_has(c, svc_platforms[d], a, strlen(a))) {
+				snprintf(err, errlen, "%s: ingress_onion.services[%zu].apps.%s: \"%s\" is no %s app in apps", c->path,
+					 i, svc_devices[d], a, svc_platforms[d]);
+				return -1;
+			}
+		}
+	return 0;
+}
+
+int config_onion_service(const struct config *c, const char *url)
+{
+	for (size_t i = 0; i < c->onion.nservices; i++)
+		for (size_t r = 0; r < c->onion.services[i].routes.n; r++) {
+			const char *p = c->onion.services[i].routes.v[r];
+			if (strncmp(url, p, strlen(p)) == 0)
+				return (int)i;
+		}
+	return -1;
+}
+
 const char *config_app_of(const struct config *c, const char *platform)
 {
 	for (size_t i = 0; i < c->napps; i++)
@@ -557,6 +680,11 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 			json_object_foreach(v, kn, kv) {
 				if (kn[0] == '_')
 					continue;
+				if (strcmp(name, "ingress_onion") == 0 && strcmp(kn, "services") == 0) {
+					if (load_services(c, kv, err, errlen) < 0)
+						goto fail;
+					continue;
+				}
 				if ((k = find_key(name, kn)) == NULL) {
 					snprintf(err, errlen, "%s: %s.%s: unknown key", path, name, kn);
 					goto fail;
@@ -579,6 +707,8 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 			goto fail;
 	}
 	json_decref(root);
+	if (check_services(c, err, errlen) < 0)
+		return -1;
 	if (strcmp(c->onion.flavour, "bchat") != 0 && strcmp(c->onion.flavour, "session") != 0) {
 		snprintf(err, errlen, "%s: ingress_onion.flavour: must be \"bchat\" or \"session\"", path);
 		return -1;
@@ -623,6 +753,15 @@ void config_free(struct config *c)
 		free(c->apps[i].platform);
 	}
 	json_decref(c->apps_json);
+	for (size_t i = 0; i < c->onion.nservices; i++) {
+		struct conf_onion_service *sv = &c->onion.services[i];
+		free(sv->name);
+		free(sv->key_file);
+		free(sv->id_prefix);
+		list_free(&sv->routes);
+		for (int d = 0; d < SVC_DEVICES; d++)
+			free(sv->app[d]);
+	}
 	free(c->app);
 	free(c->path);
 	memset(c, 0, sizeof *c);
@@ -760,6 +899,15 @@ static int check_onion(const struct config *c, char *err, size_t errlen)
 	if (onion_key_load(c->onion.key_file, sk, pk, why, sizeof why) < 0)
 		return FAIL("%s: ingress_onion.key_file: %s", c->path, why);
 	sodium_memzero(sk, sizeof sk);
+	for (size_t i = 0; i < c->onion.nservices; i++) {
+		char key[64];
+		snprintf(key, sizeof key, "ingress_onion.services[%zu].key_file", i);
+		if (check_file(c, key, c->onion.services[i].key_file, 0, err, errlen) < 0)
+			return -1;
+		if (onion_key_load(c->onion.services[i].key_file, sk, pk, why, sizeof why) < 0)
+			return FAIL("%s: %s: %s", c->path, key, why);
+		sodium_memzero(sk, sizeof sk);
+	}
 	if (!config_password_hash_ok(c->onion.stats_password_hash))
 		return FAIL("%s: ingress_onion.stats_password_hash: expected \"sha256:\" and 64 hex digits "
 			    "(or an $argon2id$ hash), or \"\" to turn the statistics route off", c->path);

@@ -15,6 +15,18 @@ struct conf_list {
 	size_t n;
 };
 
+/* One entry of ingress_onion.services (docs/config.md): requests whose URL starts with one of
+ * its route prefixes are decrypted with its key and belong to its apps. */
+#define CONF_SERVICES_MAX 8
+enum { SVC_IOS, SVC_ANDROID, SVC_HUAWEI, SVC_DEVICES };
+struct conf_onion_service {
+	char *name;
+	struct conf_list routes; /* URL prefixes: "/beldex/", "/loki/" */
+	char *key_file;		 /* its server X25519 secret, 64 hex */
+	char *id_prefix;	 /* "" = ingress_onion.id_prefix */
+	char *app[SVC_DEVICES];	 /* the app of each device type (apns, fcm, hms); "" = the platform's default */
+};
+
 struct conf_ingress_onion {
 	char *listen;		/* "host:port" */
 	char *key_file;		/* server X25519 secret, 64 hex */
@@ -36,6 +48,8 @@ struct conf_ingress_onion {
 	long threads;
 	long max_pending;	/* requests waiting for the router */
 	long router_timeout_ms;
+	struct conf_onion_service services[CONF_SERVICES_MAX];
+	size_t nservices;
 };
 
 struct conf_ingress_uwpx {
@@ -211,4 +225,7 @@ const char *config_app_of(const struct config *c, const char *platform);
 /* 1 when app (len bytes) is an app of the platform: one of its `apps` entries, or "default" when
  * it has none. */
 int config_app_has(const struct config *c, const char *platform, const char *app, size_t len);
+/* The ingress_onion.services entry a request URL belongs to (its first route prefix the URL
+ * starts with), or -1: the section's own key and the default apps. */
+int config_onion_service(const struct config *c, const char *url);
 #endif

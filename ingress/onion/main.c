@@ -45,6 +45,9 @@ int main(int argc, char **argv)
 	/* key_file was checked by daemon_start (config_check); loaded here, before the drop. */
 	if (onion_key_load(cfg.onion.key_file, srv.sk, srv.pk, err, sizeof err) < 0)
 		fatal("server key: %s", err);
+	for (size_t i = 0; i < cfg.onion.nservices; i++)
+		if (onion_key_load(cfg.onion.services[i].key_file, srv.svc[i].sk, srv.svc[i].pk, err, sizeof err) < 0)
+			fatal("ingress_onion.services[%zu] key: %s", i, err);
 	if (config_socket(&cfg, "router.sock", srv.router_path, sizeof srv.router_path) == NULL ||
 	    config_socket(&cfg, "statsd-query.sock", srv.stats_path, sizeof srv.stats_path) == NULL)
 		fatal("state_dir too long for a socket path");

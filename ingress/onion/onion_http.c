@@ -78,6 +78,7 @@ struct onion_conn {
 	uint64_t body_bytes; /* body bytes received so far, kept or not */
 	/* the request */
 	enum route route;
+	int service; /* its ingress_onion.services entry; -1: the section's key and default apps */
 	unsigned refused; /* 404 or 405: the body is dropped, then this is the answer */
 	int too_large, suspended;
 	int close_after; /* the answer ends the connection: its body is not (all) read */
@@ -324,7 +325,20 @@ static void on_router(void *ctx, uint32_t status, const struct frame *f)
 }
 
 /* Builds the frame for a parsed action. */
-static long build_frame(const struct bchat_request *br, uint8_t *buf)
+/* The app set of the service a request came in on: the app of each device type it names. */
+static void put_apps(struct frame_writer *w, const struct config *cfg, int service)
+{
+	static const uint16_t tags[SVC_DEVICES] = {TAG_APP_IOS, TAG_APP_ANDROID, TAG_APP_HUAWEI};
+	if (service < 0)
+		return; /* the default apps */
+	for (int d = 0; d < SVC_DEVICES; d++) {
+		const char *a = cfg->onion.services[service].app[d];
+		if (a[0] != '\0')
+			frame_put_bytes(w, tags[d], a, strlen(a));
+	}
+}
+
+static long build_frame(const struct bchat_request *br, uint8_t *buf, const struct config *cfg, int service)
 {
 	struct frame_writer w;
 	switch (br->action) {
@@ -337,10 +351,12 @@ static long build_frame(const struct bchat_request *br, uint8_t *buf)
 		frame_put_u32(&w, TAG_FLAGS, br->action == BCHAT_REGISTER_LEGACY_GROUPS_ONLY ? FRAME_F_LEGACY_GROUPS_ONLY : 0);
 		for (size_t i = 0; i < br->ngroups; i++)
 			frame_put_bytes(&w, TAG_GROUP, br->groups[i], br->group_lens[i]);
+		put_apps(&w, cfg, service);
 		break;
 	case BCHAT_UNREGISTER:
 		frame_begin(&w, buf, FRAME_UNREGISTER, 0);
 		frame_put_bytes(&w, TAG_TOKEN, br->token, br->token_len);
+		put_apps(&w, cfg, service);
 		break;
 	case BCHAT_SUBSCRIBE_CLOSED_GROUP:
 	case BCHAT_UNSUBSCRIBE_CLOSED_GROUP:
@@ -352,6 +368,7 @@ static long build_frame(const struct bchat_request *br, uint8_t *buf)
 		frame_begin(&w, buf, FRAME_NOTIFY, 0);
 		frame_put_bytes(&w, TAG_ID, br->send_to, br->send_to_len);
 		frame_put_bytes(&w, TAG_DATA, br->data, br->data_len);
+		put_apps(&w, cfg, service);
 		break;
 	}
 	return frame_end(&w);
@@ -374,7 +391,10 @@ static void process(struct onion_conn *c)
 	for (size_t i = 0; i < sl->n && i < ONION_SALTS_MAX; i++)
 		salts.names[salts.n++] = sl->v[i];
 	/* z-base-32 ephemeral keys exist only on v4 (docs/protocol.md §1). */
-	oe = onion_body_open(srv->sk, srv->pk, &salts, c->route == ROUTE_V4, c->body, c->len, &c->req);
+	/* Each service has its own key (ingress_onion.services); the rest use the section's. */
+	oe = onion_body_open(c->service >= 0 ? srv->svc[c->service].sk : srv->sk,
+			     c->service >= 0 ? srv->svc[c->service].pk : srv->pk, &salts, c->route == ROUTE_V4, c->body, c->len,
+			     &c->req);
 	if (oe != ONION_OK) {
 		counter_add(oe == ONION_E_DECRYPT ? CTR_ONION_DECRYPT_FAILED : CTR_ONION_BAD_REQUESTS, 1);
 		log_debug("400: %s", onion_body_error_str(oe));
@@ -384,7 +404,9 @@ static void process(struct onion_conn *c)
 	c->have_req = 1;
 	memset(&bc, 0, sizeof bc);
 	bc.validate_ids = cfg->onion.validate_ids;
-	snprintf(bc.id_prefix, sizeof bc.id_prefix, "%s", cfg->onion.id_prefix);
+	snprintf(bc.id_prefix, sizeof bc.id_prefix, "%s",
+		 c->service >= 0 && cfg->onion.services[c->service].id_prefix[0] ? cfg->onion.services[c->service].id_prefix
+										   : cfg->onion.id_prefix);
 	bc.max_groups = (size_t)cfg->onion.max_groups;
 	be = c->route == ROUTE_V4 ? bchat_parse_v4(&bc, c->req.plaintext, c->req.plaintext_len, &c->br)
 				  : bchat_parse_v2(&bc, c->req.plaintext, c->req.plaintext_len, &c->br);
@@ -403,7 +425,7 @@ static void process(struct onion_conn *c)
 			return;
 		}
 	}
-	n = build_frame(&c->br, c->w->fbuf);
+	n = build_frame(&c->br, c->w->fbuf, cfg, c->service);
 	if (n < 0) {
 		reply(c, BCHAT_INVALID_PARAMETER);
 		return;
@@ -535,6 +557,7 @@ static void begin_request(struct onion_conn *c, const char *url, const char *met
 	c->since_ms = mono_ms();
 	c->received_us = counters_now_us();
 	c->route = match_route(cfg, url);
+	c->service = config_onion_service(cfg, url);
 	if (c->route == ROUTE_NONE)
 		c->refused = 404;
 	else if (strcmp(method, MHD_HTTP_METHOD_POST) != 0 &&

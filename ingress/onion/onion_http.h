@@ -20,6 +20,10 @@ struct onion_server {
 	const struct config *cfg;
 	unsigned char sk[32], pk[32];
 	char pk_hex[65];
+	/* ingress_onion.services (docs/config.md): each service's own key, by index */
+	struct {
+		unsigned char sk[32], pk[32];
+	} svc[CONF_SERVICES_MAX];
 	char router_path[108], stats_path[108]; /* router.sock, statsd-query.sock */
 	int lfd;				/* the listening socket, bound before the sandbox */
 	struct conn_limit *limit;		/* max_connections and the per-source cap */
