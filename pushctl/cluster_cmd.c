@@ -77,6 +77,11 @@ static int import_token(void *arg, const char *id, size_t id_len, int lgo, const
 	frame_put_bytes(&w, TAG_TOKEN, t->token, t->token_len);
 	frame_put_u32(&w, TAG_DEVICE, t->device);
 	frame_put_u32(&w, TAG_FLAGS, lgo ? FRAME_F_LEGACY_GROUPS_ONLY : 0);
+	/* The registration's app goes with it (none: the platform's default app). */
+	if (t->app_len > 0 && t->device >= PLATFORM_IOS && t->device <= PLATFORM_HUAWEI)
+		frame_put_bytes(&w, t->device == PLATFORM_IOS ? TAG_APP_IOS : t->device == PLATFORM_ANDROID ? TAG_APP_ANDROID
+													 : TAG_APP_HUAWEI,
+				t->app, t->app_len);
 	if ((n = frame_end(&w)) < 0 || add(im, "pp.reg.register", buf, (size_t)n) < 0)
 		return 1;
 	im->registrations++;

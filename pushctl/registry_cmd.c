@@ -15,8 +15,13 @@ static const char *device_name(uint32_t d)
 	return d == 1 ? "ios" : d == 2 ? "android" : d == 3 ? "huawei" : "unknown";
 }
 
+/* Each device type's default app (docs/config.md, section apps), as the configuration names it:
+ * the registry stores it as the empty name. */
+static char default_app[4][33];
+
 static int open_ro(const char *conf, struct store *s, MDB_txn **txn)
 {
+	static const char *const platforms[4] = {"", "apns", "fcm", "hms"};
 	struct config c;
 	char err[512];
 
@@ -24,6 +29,8 @@ static int open_ro(const char *conf, struct store *s, MDB_txn **txn)
 		fprintf(stderr, "pushctl: %s\n", err);
 		return -1;
 	}
+	for (int d = 1; d < 4; d++)
+		snprintf(default_app[d], sizeof default_app[d], "%s", config_app_of(&c, platforms[d]));
 	if (store_open(s, c.router.db_path, (size_t)c.router.map_size_mb, 1, err, sizeof err) < 0) {
 		fprintf(stderr, "pushctl: registry: %s\n", err);
 		config_free(&c);
@@ -39,9 +46,11 @@ static int open_ro(const char *conf, struct store *s, MDB_txn **txn)
 
 static json_t *token_json(const char *id, size_t id_len, int lgo, const struct registry_token *t)
 {
-	return json_pack("{s:s%,s:s%,s:s,s:b,s:i,s:I}", "id", id, id_len, "token", t->token, t->token_len, "device",
-			 device_name(t->device), "legacy_groups_only", lgo, "failures", (int)t->failures,
-			 "registered_ms", (json_int_t)t->registered_ms);
+	const char *app = t->app_len ? t->app : t->device < 4 ? default_app[t->device] : "";
+	size_t app_len = t->app_len ? t->app_len : strlen(app);
+	return json_pack("{s:s%,s:s%,s:s,s:s%,s:b,s:i,s:I}", "id", id, id_len, "token", t->token, t->token_len, "device",
+			 device_name(t->device), "app", app, app_len, "legacy_groups_only", lgo, "failures",
+			 (int)t->failures, "registered_ms", (json_int_t)t->registered_ms);
 }
 
 static int print_line(void *arg, const char *id, size_t id_len, int lgo, const struct registry_token *t)

@@ -34,6 +34,7 @@ static void usage(void)
 		"usage: mock-provider -l HOST:PORT --cert server.pem --key server.key --record FILE\n"
 		"       [--apns-key apns_pub.pem --apns-kid KEYID --apns-team TEAMID]\n"
 		"       [--fcm-key fcm_pub.pem] [--fcm-project PROJECT]\n"
+		"       [--apns-extra-key KEYID=apns_pub.pem]... [--fcm-extra-key fcm_pub.pem]... [--fcm-project P2]...\n"
 		"       [--wns-client-id ID --wns-client-secret SECRET] [--ready-file FILE]\n"
 		"       [--hms-app-id ID --hms-app-secret SECRET]\n"
 		"       [--http1-only]\n");
@@ -58,6 +59,8 @@ static void parse_args(int argc, char **argv)
 		{ "hms-app-secret", required_argument, NULL, 'X' },
 		{ "ready-file", required_argument, NULL, 'R' },
 		{ "http1-only", no_argument, NULL, '1' },
+		{ "apns-extra-key", required_argument, NULL, 'a' },
+		{ "fcm-extra-key", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -73,7 +76,28 @@ static void parse_args(int argc, char **argv)
 		case 'I': mock_cfg.apns_kid = optarg; break;
 		case 'T': mock_cfg.apns_team = optarg; break;
 		case 'F': mock_cfg.fcm_key_file = optarg; break;
-		case 'P': mock_cfg.fcm_project = optarg; break;
+		case 'P':
+			if (!mock_cfg.fcm_project)
+				mock_cfg.fcm_project = optarg;
+			else if (mock_cfg.nfcm_projects < MOCK_EXTRA_MAX)
+				mock_cfg.fcm_projects[mock_cfg.nfcm_projects++] = optarg;
+			else
+				usage();
+			break;
+		case 'a': {
+			char *eq = strchr(optarg, '=');
+			if (!eq || eq == optarg || mock_cfg.napns_extra == MOCK_EXTRA_MAX)
+				usage();
+			*eq = '\0';
+			mock_cfg.apns_extra_kid[mock_cfg.napns_extra] = optarg;
+			mock_cfg.apns_extra_file[mock_cfg.napns_extra++] = eq + 1;
+			break;
+		}
+		case 'f':
+			if (mock_cfg.nfcm_extra == MOCK_EXTRA_MAX)
+				usage();
+			mock_cfg.fcm_extra_file[mock_cfg.nfcm_extra++] = optarg;
+			break;
 		case 'W': mock_cfg.wns_client_id = optarg; break;
 		case 'S': mock_cfg.wns_client_secret = optarg; break;
 		case 'H': mock_cfg.hms_app_id = optarg; break;
@@ -178,6 +202,16 @@ static int load_keys(void)
 		mock_log("error", "cannot load FCM key %s", mock_cfg.fcm_key_file);
 		return -1;
 	}
+	for (size_t i = 0; i < mock_cfg.napns_extra; i++)
+		if (jwt_load_key(mock_cfg.apns_extra_file[i], &mock_cfg.apns_extra_key[i]) < 0) {
+			mock_log("error", "cannot load APNs key %s", mock_cfg.apns_extra_file[i]);
+			return -1;
+		}
+	for (size_t i = 0; i < mock_cfg.nfcm_extra; i++)
+		if (jwt_load_key(mock_cfg.fcm_extra_file[i], &mock_cfg.fcm_extra_key[i]) < 0) {
+			mock_log("error", "cannot load FCM key %s", mock_cfg.fcm_extra_file[i]);
+			return -1;
+		}
 	return 0;
 }
 
@@ -191,6 +225,10 @@ static void cleanup(int lfd, int sfd, int epfd)
 	conn_tls_free();
 	EVP_PKEY_free(mock_cfg.apns_key);
 	EVP_PKEY_free(mock_cfg.fcm_key);
+	for (size_t i = 0; i < MOCK_EXTRA_MAX; i++) {
+		EVP_PKEY_free(mock_cfg.apns_extra_key[i]);
+		EVP_PKEY_free(mock_cfg.fcm_extra_key[i]);
+	}
 	if (lfd >= 0)
 		close(lfd);
 	if (sfd >= 0)

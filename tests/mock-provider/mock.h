@@ -49,6 +49,17 @@ struct mock_config {
 	const char *ready_file;
 	int http1_only;                      /* ALPN offers http/1.1 only (WNS front ends do) */
 	EVP_PKEY *apns_key, *fcm_key;
+	/* Several apps (pushpipe's apps list): more APNs keys, each with its key id, more FCM
+	 * service-account keys, and the FCM projects accepted besides --fcm-project. */
+#define MOCK_EXTRA_MAX 4
+	const char *apns_extra_kid[MOCK_EXTRA_MAX], *apns_extra_file[MOCK_EXTRA_MAX];
+	EVP_PKEY *apns_extra_key[MOCK_EXTRA_MAX];
+	size_t napns_extra;
+	const char *fcm_extra_file[MOCK_EXTRA_MAX];
+	EVP_PKEY *fcm_extra_key[MOCK_EXTRA_MAX];
+	size_t nfcm_extra;
+	const char *fcm_projects[MOCK_EXTRA_MAX];
+	size_t nfcm_projects;
 };
 extern struct mock_config mock_cfg;
 
@@ -128,7 +139,7 @@ int jwt_verify(const char *token, const char *alg, EVP_PKEY *key, json_t **heade
 /* record.c */
 int record_open(const char *path);
 void record_request(const struct mock_req *r, int provider, int fault, const char *reason, int auth_ok,
-		    int64_t auth_iat);
+		    int64_t auth_iat, const char *auth_id);
 void record_flush(void);
 int record_dirty(void);
 void record_close(void);

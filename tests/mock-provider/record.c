@@ -47,7 +47,7 @@ static int put_authorization(struct mock_buf *b, const char *v)
 }
 
 void record_request(const struct mock_req *r, int provider, int fault, const char *reason, int auth_ok,
-		    int64_t auth_iat)
+		    int64_t auth_iat, const char *auth_id)
 {
 	struct mock_buf *b = &rec_line;
 	const char *status_reason = reason ? reason : "";
@@ -92,6 +92,10 @@ void record_request(const struct mock_req *r, int provider, int fault, const cha
 	rc |= mock_buf_printf(b, ",\"fault\":%s,\"auth_ok\":%s", fault ? "true" : "false", auth_ok ? "true" : "false");
 	if (auth_iat)
 		rc |= mock_buf_printf(b, ",\"auth_iat\":%lld", (long long)auth_iat);
+	if (auth_id && auth_id[0]) {
+		rc |= mock_buf_puts(b, ",\"auth_id\":");
+		rc |= mock_buf_json_str(b, auth_id, strlen(auth_id));
+	}
 	if (r->action != MOCK_ACT_REPLY) {
 		static const char *const names[] = { "reply", "goaway", "reset", "drop", "silent" };
 		rc |= mock_buf_printf(b, ",\"action\":\"%s\"", names[r->action]);

@@ -24,6 +24,7 @@ static const char WNS_ENTRA_SCOPE[] = "https://wns.windows.com/.default";
 struct token_slot {
 	char tok[64];
 	int64_t exp_ms;
+	char who[128]; /* FCM: the service account (assertion iss) it was issued to */
 };
 static struct token_slot fcm_tokens[TOKEN_SLOTS], wns_tokens[TOKEN_SLOTS], hms_tokens[TOKEN_SLOTS];
 static unsigned fcm_next, wns_next, hms_next;
@@ -33,6 +34,7 @@ struct jwt_slot {
 	char *jwt;
 	int valid;
 	int64_t iat;
+	char kid[64];
 };
 static struct jwt_slot jwt_cache[JWT_CACHE_SLOTS];
 static unsigned jwt_next;
@@ -43,6 +45,7 @@ struct route_ctx {
 	const char *reason;
 	int auth_ok;
 	int64_t auth_iat;
+	char auth_id[128]; /* whose credentials: the APNs key id, the FCM service account */
 	const struct mock_rule *rule;
 };
 
@@ -72,8 +75,8 @@ void routes_expire_tokens(void)
 	}
 }
 
-static void issue_token(struct token_slot *set, unsigned *next, const char *prefix, int64_t lifetime_s,
-			char *out, size_t outlen)
+static struct token_slot *issue_token(struct token_slot *set, unsigned *next, const char *prefix, int64_t lifetime_s,
+				      char *out, size_t outlen)
 {
 	char hex[33];
 	struct token_slot *s = &set[*next % TOKEN_SLOTS];
@@ -82,18 +85,25 @@ static void issue_token(struct token_slot *set, unsigned *next, const char *pref
 	snprintf(out, outlen, "%s%s", prefix, hex);
 	snprintf(s->tok, sizeof s->tok, "%s", out);
 	s->exp_ms = mock_now_ms() + lifetime_s * 1000;
+	s->who[0] = '\0';
 	(*next)++;
+	return s;
 }
 
-static int token_valid(const struct token_slot *set, const char *tok)
+static const struct token_slot *token_find(const struct token_slot *set, const char *tok)
 {
 	int64_t now = mock_now_ms();
 	size_t i;
 
 	for (i = 0; i < TOKEN_SLOTS; i++)
 		if (set[i].tok[0] && set[i].exp_ms > now && strcmp(set[i].tok, tok) == 0)
-			return 1;
-	return 0;
+			return &set[i];
+	return NULL;
+}
+
+static int token_valid(const struct token_slot *set, const char *tok)
+{
+	return token_find(set, tok) != NULL;
 }
 
 /* The credential of "Bearer <cred>" (scheme case-insensitive), or NULL. */
@@ -521,9 +531,20 @@ static int apns_auth(struct mock_req *r, struct route_ctx *c)
 		s->jwt = strdup(jwt);
 		s->valid = 0;
 		s->iat = 0;
-		if (jwt_verify(jwt, "ES256", mock_cfg.apns_key, &h, &cl, &err) == 0) {
+		s->kid[0] = '\0';
+		/* The key named by --apns-kid, or one of --apns-extra-key KID=FILE (several apps). */
+		const char *want_kid = mock_cfg.apns_kid;
+		int ok = jwt_verify(jwt, "ES256", mock_cfg.apns_key, &h, &cl, &err) == 0;
+		for (i = 0; !ok && i < mock_cfg.napns_extra; i++)
+			if (jwt_verify(jwt, "ES256", mock_cfg.apns_extra_key[i], &h, &cl, &err) == 0) {
+				ok = 1;
+				want_kid = mock_cfg.apns_extra_kid[i];
+			}
+		if (ok) {
 			x = json_object_get(h, "kid");
-			s->valid = json_is_string(x) && (!mock_cfg.apns_kid || strcmp(json_string_value(x), mock_cfg.apns_kid) == 0);
+			s->valid = json_is_string(x) && (!want_kid || strcmp(json_string_value(x), want_kid) == 0);
+			if (json_is_string(x))
+				snprintf(s->kid, sizeof s->kid, "%s", json_string_value(x));
 			x = json_object_get(cl, "iss");
 			s->valid &= json_is_string(x) && (!mock_cfg.apns_team || strcmp(json_string_value(x), mock_cfg.apns_team) == 0);
 			x = json_object_get(cl, "iat");
@@ -534,6 +555,7 @@ static int apns_auth(struct mock_req *r, struct route_ctx *c)
 		}
 	}
 	c->auth_iat = s->iat;
+	snprintf(c->auth_id, sizeof c->auth_id, "%s", s->kid);
 	if (!s->valid)
 		return AUTH_INVALID;
 	now = mock_now_ms() / 1000;
@@ -795,6 +817,15 @@ static int fcm_validate(json_t *root, char *msg, size_t msglen, char *field, siz
 	return 0;
 }
 
+/* One of the projects given after the first --fcm-project (several apps). */
+static int fcm_project_extra(const char *project)
+{
+	for (size_t i = 0; i < mock_cfg.nfcm_projects; i++)
+		if (strcmp(project, mock_cfg.fcm_projects[i]) == 0)
+			return 1;
+	return 0;
+}
+
 static void fcm_route(struct mock_req *r, struct route_ctx *c, const char *path)
 {
 	char project[256], msg[512], field[128];
@@ -806,7 +837,12 @@ static void fcm_route(struct mock_req *r, struct route_ctx *c, const char *path)
 	/* path = /v1/projects/<project>/messages:send */
 	snprintf(project, sizeof project, "%.*s", (int)(plen < sizeof project ? plen : sizeof project - 1), p);
 	tok = bearer(r);
-	c->auth_ok = tok && token_valid(fcm_tokens, tok);
+	{
+		const struct token_slot *ts = tok ? token_find(fcm_tokens, tok) : NULL;
+		c->auth_ok = ts != NULL;
+		if (ts)
+			snprintf(c->auth_id, sizeof c->auth_id, "%s", ts->who);
+	}
 	if (r->body.len && !r->body_overflow)
 		root = json_loadb(r->body.p, r->body.len, 0, NULL);
 	m = json_object_get(root, "message");
@@ -826,7 +862,7 @@ static void fcm_route(struct mock_req *r, struct route_ctx *c, const char *path)
 		c->reason = "UNAUTHENTICATED";
 		goto out;
 	}
-	if (mock_cfg.fcm_project && strcmp(project, mock_cfg.fcm_project) != 0) {
+	if (mock_cfg.fcm_project && strcmp(project, mock_cfg.fcm_project) != 0 && !fcm_project_extra(project)) {
 		fcm_error(r, 404, "NOT_FOUND", "Requested entity was not found.", NULL, NULL);
 		c->reason = "NOT_FOUND";
 		goto out;
@@ -918,16 +954,22 @@ static int scope_has(const char *scopes, const char *want)
 	return 0;
 }
 
-/* Checks an FCM service-account assertion; NULL when good, else the error description. */
-static const char *fcm_assertion_problem(const char *assertion)
+/* Checks an FCM service-account assertion (against --fcm-key or an --fcm-extra-key); NULL when
+ * good, else the error description. who (may be NULL) receives its iss. */
+static const char *fcm_assertion_problem(const char *assertion, char *who, size_t wholen)
 {
 	json_t *h = NULL, *cl = NULL, *iss, *scope, *aud, *iat, *exp;
 	const char *err = NULL, *problem = NULL;
 	int64_t now = mock_now_ms() / 1000, i, e;
+	int ok = jwt_verify(assertion, "RS256", mock_cfg.fcm_key, &h, &cl, &err) == 0;
 
-	if (jwt_verify(assertion, "RS256", mock_cfg.fcm_key, &h, &cl, &err) < 0)
+	for (size_t k = 0; !ok && k < mock_cfg.nfcm_extra; k++)
+		ok = jwt_verify(assertion, "RS256", mock_cfg.fcm_extra_key[k], &h, &cl, &err) == 0;
+	if (!ok)
 		return strcmp(err, "bad JWT signature") == 0 ? "Invalid JWT Signature." : "Invalid JWT: malformed assertion.";
 	iss = json_object_get(cl, "iss");
+	if (who && json_is_string(iss))
+		snprintf(who, wholen, "%s", json_string_value(iss));
 	scope = json_object_get(cl, "scope");
 	aud = json_object_get(cl, "aud");
 	iat = json_object_get(cl, "iat");
@@ -1016,7 +1058,7 @@ static void oauth_route(struct mock_req *r, struct route_ctx *c)
 	}
 	flow = jwt_flow ? "fcm" : cc_flow ? "wns" : f.grant_type.p ? f.grant_type.p : "";
 	if (jwt_flow)
-		c->auth_ok = f.assertion.p && fcm_assertion_problem(f.assertion.p) == NULL;
+		c->auth_ok = f.assertion.p && fcm_assertion_problem(f.assertion.p, c->auth_id, sizeof c->auth_id) == NULL;
 	else if (cc_flow)
 		c->auth_ok = !mock_cfg.wns_client_id ||
 			     (f.client_id.p && f.client_secret.p && strcmp(f.client_id.p, mock_cfg.wns_client_id) == 0 &&
@@ -1033,12 +1075,13 @@ static void oauth_route(struct mock_req *r, struct route_ctx *c)
 		goto out;
 	}
 	if (jwt_flow) {
-		problem = f.assertion.p ? fcm_assertion_problem(f.assertion.p) : "Missing required parameter: assertion";
+		problem = f.assertion.p ? fcm_assertion_problem(f.assertion.p, NULL, 0) : "Missing required parameter: assertion";
 		if (problem) {
 			oauth_error(r, 400, c->reason = "invalid_grant", problem);
 			goto out;
 		}
-		issue_token(fcm_tokens, &fcm_next, "ya29.mock-", 3599, tok, sizeof tok);
+		snprintf(issue_token(fcm_tokens, &fcm_next, "ya29.mock-", 3599, tok, sizeof tok)->who, sizeof fcm_tokens[0].who,
+			 "%s", c->auth_id);
 		mock_buf_printf(&b, "{\"access_token\":\"%s\",\"expires_in\":3599,\"token_type\":\"Bearer\"}", tok);
 		reply(r, 200, "application/json; charset=utf-8", b.p);
 	} else if (cc_flow) {
@@ -1297,8 +1340,8 @@ static int classify(const char *path)
 	static const char oauth_tail[] = "/oauth2/v2.0/token";
 	size_t tl = sizeof oauth_tail - 1;
 
-	if (strncmp(path, "/3/", 3) == 0)
-		return MOCK_P_APNS;
+	if (strncmp(path, "/3/", 3) == 0 || strncmp(path, "/sandbox/3/", 11) == 0)
+		return MOCK_P_APNS; /* /sandbox: the APNs development environment's stand-in */
 	if (strncmp(path, "/v1/projects/", 13) == 0)
 		return MOCK_P_FCM;
 	if (strncmp(path, "/v1/", 4) == 0)
@@ -1333,7 +1376,7 @@ int64_t routes_dispatch(struct mock_req *r)
 	c.provider = classify(r->path);
 	switch (c.provider) {
 	case MOCK_P_APNS:
-		apns_route(r, &c, r->path);
+		apns_route(r, &c, strncmp(r->path, "/sandbox/", 9) == 0 ? r->path + 8 : r->path);
 		break;
 	case MOCK_P_FCM:
 		fcm_route(r, &c, r->path);
@@ -1352,7 +1395,7 @@ int64_t routes_dispatch(struct mock_req *r)
 		c.reason = "not found";
 		break;
 	}
-	record_request(r, c.provider, c.fault, c.reason, c.auth_ok, c.auth_iat);
+	record_request(r, c.provider, c.fault, c.reason, c.auth_ok, c.auth_iat, c.auth_id);
 	faults_count(c.provider, r->status, r->action);
 	return c.rule ? c.rule->delay_ms : 0;
 }

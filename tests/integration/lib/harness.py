@@ -65,6 +65,7 @@ class Pipeline:
         self.uwpx_port = free_port()
         self.xmpp_port = free_port()  # where a test's XMPP server takes the component
         self.procs = {}
+        self.mock_args = []  # more mock-provider options (a test's extra keys and projects)
         subprocess.run([os.path.join(TOP, "scripts", "mkconfig.sh"), self.dir, str(self.http),
                         str(self.mock_port), str(self.stats_port), str(self.uwpx_port), str(self.xmpp_port)], check=True)
         self.config = os.path.join(self.dir, "pushpipe.json")
@@ -82,6 +83,7 @@ class Pipeline:
         cmd += ["--wns-client-id", wns["client_id"], "--wns-client-secret", wns["client_secret"]]
         hms = json.load(open(f"{m}/hms.json"))
         cmd += ["--hms-app-id", hms["app_id"], "--hms-app-secret", hms["app_secret"]]
+        cmd += self.mock_args
         self.procs["mock-provider"] = subprocess.Popen(cmd, stderr=open(os.path.join(self.dir, "mock.log"), "ab"))
         self.wait_for(lambda: os.path.exists(ready), "mock provider ready")
 
