@@ -1,7 +1,7 @@
 """Apps (docs/config.md, "Apps"): an `apps` entry's keys override its platform's section for the
 sender serving it (here the APNs topic, seen by the mock on the wire); -a picks the app (may be
 omitted where the platform has one); the lock and the router's duplicate check are per (platform,
-app, instance); the router refuses a sender of an app its jobs do not belong to; -a on a daemon
+app, instance); the router refuses a sender of an app its configuration does not have; -a on a daemon
 that is no sender, or naming no app, is refused at start. The single-section configuration (app
 "default") is what every other test runs."""
 import json, os, subprocess, sys
@@ -68,12 +68,12 @@ try:
     t.check(rc != 0 and "already running" in out, f"a second apns-sender -a one -i 2: {out.strip()[-120:]}")
     t.check(os.path.exists(os.path.join(p.dir, "run", "apns-sender-one-2.lock")), "the lock file names the app")
 
-    # A sender of another app (its own configuration file): the router's jobs are app "one".
+    # A sender of another app (its own configuration file): the router's configuration has no app "two".
     log = open(os.path.join(p.dir, "apns-sender-3.log"), "ab")
     p.procs["apns-sender#3"] = subprocess.Popen([os.path.join(BIN, "apns-sender"), "-c", other, "-i", "3"], stderr=log)
     p.wait_for(lambda: "serves app \"two\"" in p.log("router"), "the router refusing app two")
-    t.check("refused: it serves app \"two\", and this router's apns jobs are app \"one\"" in p.log("router"),
-            "a sender of another app is refused")
+    t.check("refused: it serves app \"two\", which is no apns app of this router's configuration" in p.log("router"),
+            "a sender of an app the configuration does not have is refused")
     before = len(delivered("apns", IOS))
     for i in range(4):
         p.pushctl("notify", f"send_to={ID}", f"data=bW9yZS{i}")
