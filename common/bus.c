@@ -35,16 +35,47 @@ const char *bus_platform_name(uint32_t platform)
 	return NULL;
 }
 
-void bus_job_subject(const struct bus *b, uint32_t platform, char *buf, size_t len)
+const char *bus_app_name(const struct config *c, uint32_t platform, const char *app, size_t len, char *buf,
+			 size_t buflen)
+{
+	const char *conf = platform == PLATFORM_HUAWEI ? "hms" : bus_platform_name(platform);
+	size_t n = 0;
+
+	for (size_t i = 0; conf && i < c->napps; i++)
+		n += strcmp(c->apps[i].platform, conf) == 0;
+	if (n == 0)
+		snprintf(buf, buflen, "%s", c->cluster.app); /* a platform without apps: cluster.app */
+	else if (len == 0)
+		snprintf(buf, buflen, "%s", config_app_of(c, conf));
+	else
+		snprintf(buf, buflen, "%.*s", (int)len, app);
+	return buf;
+}
+
+void bus_job_subject_app(const struct bus *b, uint32_t platform, const char *app, size_t app_len, char *buf, size_t len)
 {
 	const char *p = bus_platform_name(platform);
-	snprintf(buf, len, "pp.job.%s.%s", p ? p : "none", b->cfg->cluster.app);
+	char a[64];
+	snprintf(buf, len, "pp.job.%s.%s", p ? p : "none", bus_app_name(b->cfg, platform, app, app_len, a, sizeof a));
+}
+
+void bus_job_subject(const struct bus *b, uint32_t platform, char *buf, size_t len)
+{
+	/* A sender's own app (config_app_select; "default" = none). */
+	bus_job_subject_app(b, platform, b->cfg->app, strcmp(b->cfg->app, "default") ? strlen(b->cfg->app) : 0, buf, len);
+}
+
+static void job_consumer_app(const struct bus *b, uint32_t platform, const char *app, size_t app_len, char *buf,
+			     size_t len)
+{
+	const char *p = bus_platform_name(platform);
+	char a[64];
+	snprintf(buf, len, "jobs-%s-%s", p ? p : "none", bus_app_name(b->cfg, platform, app, app_len, a, sizeof a));
 }
 
 void bus_job_consumer(const struct bus *b, uint32_t platform, char *buf, size_t len)
 {
-	const char *p = bus_platform_name(platform);
-	snprintf(buf, len, "jobs-%s-%s", p ? p : "none", b->cfg->cluster.app);
+	job_consumer_app(b, platform, b->cfg->app, strcmp(b->cfg->app, "default") ? strlen(b->cfg->app) : 0, buf, len);
 }
 
 static int read_credentials(const char *path, char *user, size_t ulen, char *pass, size_t plen)
@@ -486,12 +517,19 @@ int bus_setup_streams(struct bus *b, uint64_t job_max_age_ms, const int64_t *ack
 	    consumer_put(b, BUS_REQ, BUS_REQ_CONSUMER, NULL, 30000, 20000) < 0 ||
 	    consumer_put(b, BUS_RES, BUS_RES_CONSUMER, NULL, 30000, 20000) < 0)
 		return -1;
+	/* One consumer per (platform, app): the platform's default app ("" below) and its other apps. */
 	for (size_t i = 0; i < sizeof platforms / sizeof platforms[0]; i++) {
-		char subj[128], name[128];
-		bus_job_subject(b, platforms[i], subj, sizeof subj);
-		bus_job_consumer(b, platforms[i], name, sizeof name);
-		if (consumer_put(b, BUS_JOBS, name, subj, ack_wait_ms[platforms[i]], max_ack_pending[platforms[i]]) < 0)
-			return -1;
+		const char *conf = platforms[i] == PLATFORM_HUAWEI ? "hms" : bus_platform_name(platforms[i]);
+		for (size_t k = 0; k <= b->cfg->napps; k++) {
+			const char *app = k == 0 ? "" : b->cfg->apps[k - 1].name;
+			char subj[128], name[128];
+			if (k > 0 && (strcmp(b->cfg->apps[k - 1].platform, conf) != 0 || strcmp(app, config_app_of(b->cfg, conf)) == 0))
+				continue; /* another platform's, or the default app (k == 0) */
+			bus_job_subject_app(b, platforms[i], app, strlen(app), subj, sizeof subj);
+			job_consumer_app(b, platforms[i], app, strlen(app), name, sizeof name);
+			if (consumer_put(b, BUS_JOBS, name, subj, ack_wait_ms[platforms[i]], max_ack_pending[platforms[i]]) < 0)
+				return -1;
+		}
 	}
 	return 0;
 }

@@ -50,7 +50,13 @@ void bus_close(struct bus *b);
 
 /* The platform's name in subjects and consumer names: apns, fcm, wns (NULL for others). */
 const char *bus_platform_name(uint32_t platform);
-/* Subject and durable consumer names of a (platform, app)'s jobs. */
+/* The <app> of a (platform, app)'s subjects and consumer names (docs/cluster.md): an app's own
+ * name (len 0 = the platform's default app), or cluster.app for a platform without apps. */
+const char *bus_app_name(const struct config *c, uint32_t platform, const char *app, size_t len, char *buf,
+			 size_t buflen);
+/* Subject of a (platform, app)'s jobs, pp.job.<platform>.<app>. */
+void bus_job_subject_app(const struct bus *b, uint32_t platform, const char *app, size_t app_len, char *buf, size_t len);
+/* Subject and durable consumer names of the jobs of a sender's own app (cfg->app). */
 void bus_job_subject(const struct bus *b, uint32_t platform, char *buf, size_t len);
 void bus_job_consumer(const struct bus *b, uint32_t platform, char *buf, size_t len);
 

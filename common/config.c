@@ -82,6 +82,7 @@ static const struct conf_key keys[] = {
 	{"ingress_uwpx", "channel_suffixes", C_LIST, S(uwpx, channel_suffixes), ".notify.windows.com", 0, 0, 0},
 	{"ingress_uwpx", "channel_paths", C_LIST, S(uwpx, channel_paths), "/", 0, 0, 0},
 	{"ingress_uwpx", "allow_loopback_channels", C_BOOL, S(uwpx, allow_loopback_channels), NULL, 0, 0, 1},
+	{"ingress_uwpx", "app", C_STR, S(uwpx, app), "", 0, 0, 0},
 	{"ingress_uwpx", "test_push_deadline_ms", C_INT, S(uwpx, test_push_deadline_ms), NULL, 2500, 100, 10000},
 	{"ingress_uwpx", "router_timeout_ms", C_INT, S(uwpx, router_timeout_ms), NULL, 2000, 10, 20000},
 
@@ -95,6 +96,8 @@ static const struct conf_key keys[] = {
 	{"ingress_xmpp", "adhoc", C_BOOL, S(xmpp, adhoc), NULL, 0, 0, 1},
 	{"ingress_xmpp", "adhoc_services", C_LIST, S(xmpp, adhoc_services), "fcm,apns", 0, 0, 0},
 	{"ingress_xmpp", "adhoc_domains", C_LIST, S(xmpp, adhoc_domains), "", 0, 0, 0},
+	{"ingress_xmpp", "applications", C_LIST, S(xmpp, applications), "", 0, 0, 0},
+	{"ingress_xmpp", "application", C_STR, S(xmpp, application), "", 0, 0, 0},
 	{"ingress_xmpp", "router_timeout_ms", C_INT, S(xmpp, router_timeout_ms), NULL, 5000, 10, 20000},
 
 	{"router", "db_path", C_STR, S(router, db_path), "/var/lib/pushpipe/registry", 0, 0, 0},
@@ -552,6 +555,29 @@ static int load_services(struct config *c, json_t *v, char *err, size_t errlen)
 	return 0;
 }
 
+/* ingress_uwpx.app names a wns app; ingress_xmpp.application and each of applications an apns or
+ * fcm app. */
+static int check_app_refs(const struct config *c, char *err, size_t errlen)
+{
+	const char *u = c->uwpx.app, *x = c->xmpp.application;
+	if (u[0] && !config_app_has(c, "wns", u, strlen(u))) {
+		snprintf(err, errlen, "%s: ingress_uwpx.app: \"%s\" is no wns app in apps", c->path, u);
+		return -1;
+	}
+	if (x[0] && !config_app_has(c, "apns", x, strlen(x)) && !config_app_has(c, "fcm", x, strlen(x))) {
+		snprintf(err, errlen, "%s: ingress_xmpp.application: \"%s\" is no apns or fcm app in apps", c->path, x);
+		return -1;
+	}
+	for (size_t i = 0; i < c->xmpp.applications.n; i++) {
+		const char *a = c->xmpp.applications.v[i];
+		if (!config_app_has(c, "apns", a, strlen(a)) && !config_app_has(c, "fcm", a, strlen(a))) {
+			snprintf(err, errlen, "%s: ingress_xmpp.applications: \"%s\" is no apns or fcm app in apps", c->path, a);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int check_services(const struct config *c, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < c->onion.nservices; i++)
@@ -707,7 +733,7 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 			goto fail;
 	}
 	json_decref(root);
-	if (check_services(c, err, errlen) < 0)
+	if (check_services(c, err, errlen) < 0 || check_app_refs(c, err, errlen) < 0)
 		return -1;
 	if (strcmp(c->onion.flavour, "bchat") != 0 && strcmp(c->onion.flavour, "session") != 0) {
 		snprintf(err, errlen, "%s: ingress_onion.flavour: must be \"bchat\" or \"session\"", path);

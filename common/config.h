@@ -61,6 +61,7 @@ struct conf_ingress_uwpx {
 	struct conf_list channel_suffixes; /* ".notify.windows.com" */
 	struct conf_list channel_paths;	   /* "/" */
 	int allow_loopback_channels;	   /* tests only (docs/uwpx.md, "Channel URIs") */
+	char *app;			   /* the WNS app of UWPX devices; "" = the wns default app */
 	long test_push_deadline_ms;
 	long router_timeout_ms;
 };
@@ -76,6 +77,8 @@ struct conf_ingress_xmpp {
 	int adhoc;		/* XEP-0050 registration */
 	struct conf_list adhoc_services; /* "fcm,apns" */
 	struct conf_list adhoc_domains;	 /* empty = any */
+	struct conf_list applications;	 /* apps an XEP-0050 form's `application` may name */
+	char *application;		 /* the app of a form without one; "" = the platform's default */
 	long router_timeout_ms;
 };
 

@@ -65,6 +65,15 @@ int router_app_norm(const struct router *r, uint32_t platform, const char *app, 
 	return 0;
 }
 
+void router_wns_app(const struct router *r, const char **app, size_t *len)
+{
+	const char *a = r->cfg->uwpx.app;
+	if (router_app_norm(r, PLATFORM_WNS, a, strlen(a), app, len) < 0) { /* checked at load */
+		*app = "";
+		*len = 0;
+	}
+}
+
 int router_appset(const struct router *r, const struct frame *f, struct appset *s)
 {
 	static const uint16_t tags[PLATFORMS] = {0, TAG_APP_IOS, TAG_APP_ANDROID, TAG_APP_HUAWEI, 0};

@@ -514,6 +514,7 @@ struct fanout {
 	struct frame_batch chunk[PLATFORMS];
 	uint8_t *cbuf[PLATFORMS];
 	uint64_t cseq[PLATFORMS]; /* PP_REQ sequence of the request that started each chunk */
+	struct appset apps;	  /* the notify's apps: other apps' tokens are not its recipients */
 };
 
 /* The pushes gathered for platform leave as one message. Its Nats-Msg-Id is the sequence of
@@ -568,6 +569,12 @@ static int add_job(void *arg, const struct registry_token *t)
 	struct frame_batch *fb;
 	long len;
 
+	if (!appset_has(&fo->apps, t->device, t->app, t->app_len))
+		return 0;
+	/* The chunks go to each platform's default app (docs/cluster.md): a platform's other apps
+	 * are not delivered in cluster mode yet. */
+	if (t->app_len != 0)
+		return 0;
 	if (t->device == PLATFORM_HUAWEI && fo->r->cfg->hms.app_id[0] == '\0') {
 		fo->huawei++; /* without an hms_sender section: stored and counted, never delivered (as on one machine) */
 		return 0;
@@ -613,6 +620,10 @@ static int one_notify(struct router *r, MDB_txn *txn, struct fanout *fo, const s
 	}
 	keys[(*nkeys)++] = key;
 	fo->data = &data;
+	if (router_appset(r, f, &fo->apps) < 0) {
+		log_warn("cluster: a notify for an app this router's configuration does not have; nobody notified");
+		return 0;
+	}
 	if (registry_resolve(txn, &r->store, (const char *)to.val, to.len, r->cfg->router.skip_legacy_groups_only, &tg,
 			     add_job, fo) < 0 ||
 	    fo->failed)
@@ -757,7 +768,12 @@ static void do_tests(struct router *r, struct creq *q, size_t n)
 		frame_put_u32(&w, TAG_ATTEMPT, 0);
 		snprintf(id, sizeof id, "t%llu", (unsigned long long)q[i].seq);
 		snprintf(fid, sizeof fid, "%llu", (unsigned long long)q[i].f.id);
-		bus_job_subject(&C.bus, PLATFORM_WNS, subj, sizeof subj);
+		{
+			const char *app;
+			size_t app_len;
+			router_wns_app(r, &app, &app_len); /* the WNS app of UWPX devices */
+			bus_job_subject_app(&C.bus, PLATFORM_WNS, app, app_len, subj, sizeof subj);
+		}
 		bus_msg_meta(q[i].m, NULL, &acc, NULL);
 		job = (len = frame_end(&w)) > 0
 			      ? cluster_x_wns_msg(r, subj, id, buf, (size_t)len, dv, d, q[i].seq, acc, now, &held[i])
@@ -877,7 +893,7 @@ static void do_publishes(struct router *r, struct creq *q, size_t n)
 		frame_put_bytes(&w, TAG_DATA, x.body, (size_t)x.body_len);
 		frame_put_u32(&w, TAG_ATTEMPT, 0);
 		snprintf(id, sizeof id, "p%llu", (unsigned long long)q[i].seq);
-		bus_job_subject(&C.bus, x.platform, subj, sizeof subj);
+		bus_job_subject_app(&C.bus, x.platform, x.app, x.app_len, subj, sizeof subj);
 		bus_msg_meta(q[i].m, NULL, &acc, NULL);
 		snprintf(ref, sizeof ref, "%.*s", (int)x.ref_len, x.ref);
 		if ((len = frame_end(&w)) < 0)

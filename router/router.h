@@ -110,6 +110,8 @@ int router_lane(const struct router *r, uint32_t platform, const char *app, size
  * of the platform. */
 int router_app_norm(const struct router *r, uint32_t platform, const char *app, size_t len, const char **out,
 		    size_t *out_len);
+/* The WNS app of UWPX devices (ingress_uwpx.app) as stored. */
+void router_wns_app(const struct router *r, const char **app, size_t *len);
 /* A Bchat request's app set (TAG_APP_IOS, ...; absent = the default app); -1 when one names no
  * app of its platform. */
 int router_appset(const struct router *r, const struct frame *f, struct appset *s);
@@ -128,8 +130,8 @@ uint32_t xhandle_request(struct router *r, MDB_txn *txn, const struct frame *f, 
  * (token and ref point into the xnode/xdevice given), and whether the node binds its domain. */
 struct xpublish {
 	uint32_t platform, kind;
-	const char *token, *ref;
-	size_t token_len, ref_len;
+	const char *token, *ref, *app; /* app: the job's app as stored ("" = the platform's default) */
+	size_t token_len, ref_len, app_len;
 	char body[256];
 	int body_len, bind;
 };

@@ -59,14 +59,15 @@ static int outbox_full(const struct router *r)
 
 /* Stores one wake-up job (message and job) due now and remembers it for the ready queue. */
 static int queue_job(struct router *r, MDB_txn *txn, uint32_t platform, uint32_t kind, const char *token,
-		     size_t token_len, const char *ref, size_t ref_len, uint32_t flags, const char *body,
-		     size_t body_len, uint64_t now, uint64_t *job)
+		     size_t token_len, const char *ref, size_t ref_len, uint32_t flags, const char *app, size_t app_len,
+		     const char *body, size_t body_len, uint64_t now, uint64_t *job)
 {
 	uint64_t msg;
-	if (outbox_add_msg(txn, &r->store, body, body_len, 1, &msg) < 0 ||
-	    outbox_add_job_ref(txn, &r->store, msg, platform, kind, token, token_len, ref, ref_len, flags, now,
-			       (uint64_t)r->cfg->router.wake_max_age_s * 1000, job) < 0 ||
-	    router_fresh_add(r, *job, platform) < 0)
+	int lane = router_lane(r, platform, app, app_len);
+	if (lane < 0 || outbox_add_msg(txn, &r->store, body, body_len, 1, &msg) < 0 ||
+	    outbox_add_job_app(txn, &r->store, msg, platform, kind, token, token_len, ref, ref_len, flags, app, app_len,
+			       now, (uint64_t)r->cfg->router.wake_max_age_s * 1000, job) < 0 ||
+	    router_fresh_add(r, *job, (uint32_t)lane) < 0)
 		return -1;
 	counter_add(CTR_JOBS_QUEUED, 1);
 	return 0;
@@ -154,10 +155,13 @@ static uint32_t do_test(struct router *r, MDB_txn *txn, const struct frame *f, u
 	char dev[XREG_DEVICE_LEN + 1];
 	struct xdevice *d;
 	uint32_t status = STATUS_ERROR;
+	const char *app;
+	size_t app_len;
 	int rc;
 
 	if (device_id(f, dev) == NULL || (d = malloc(sizeof *d)) == NULL)
 		return STATUS_ERROR;
+	router_wns_app(r, &app, &app_len);
 	rc = xreg_device_get(txn, &r->store, dev, d);
 	if (rc == 1 && xreg_device_touch(txn, &r->store, dev, now) < 0)
 		rc = -1;
@@ -166,7 +170,7 @@ static uint32_t do_test(struct router *r, MDB_txn *txn, const struct frame *f, u
 	else if (rc == 1 && (r->nxtests == XTEST_MAX || outbox_full(r)))
 		status = STATUS_BUSY;
 	else if (rc == 1 && queue_job(r, txn, PLATFORM_WNS, KIND_WNS, d->uri, d->uri_len, dev, XREG_DEVICE_LEN,
-				      OUTBOX_F_TEST, test_body, sizeof test_body - 1, now, &p->job) == 0)
+				      OUTBOX_F_TEST, app, app_len, test_body, sizeof test_body - 1, now, &p->job) == 0)
 		status = STATUS_DEFERRED;
 	free(d);
 	return status;
@@ -239,6 +243,8 @@ uint32_t xhandle_publish_check(struct router *r, MDB_txn *txn, const struct fram
 		out->token_len = n->token_len;
 		out->ref = (const char *)node.val;
 		out->ref_len = node.len;
+		out->app = n->app; /* the registration's app */
+		out->app_len = n->app_len;
 		out->body_len = xmpp_body(out->body, sizeof out->body, n, (frame_u32(f, TAG_FLAGS, 0) & FRAME_F_HIGH) != 0);
 		return out->body_len < 0 ? STATUS_ERROR : STATUS_OK;
 	}
@@ -252,6 +258,7 @@ uint32_t xhandle_publish_check(struct router *r, MDB_txn *txn, const struct fram
 	out->token_len = d->uri_len;
 	out->ref = n->device_id;
 	out->ref_len = XREG_DEVICE_LEN;
+	router_wns_app(r, &out->app, &out->app_len);
 	out->bind = n->domain_len == 0 && r->cfg->xmpp.bind_domain && domain.len > 0;
 	out->body_len = wns_body(out->body, sizeof out->body, n, f);
 	return out->body_len < 0 ? STATUS_ERROR : STATUS_OK;
@@ -270,8 +277,8 @@ static uint32_t publish(struct router *r, MDB_txn *txn, const struct frame *f, u
 		return status;
 	if (outbox_full(r))
 		return STATUS_BUSY;
-	if (queue_job(r, txn, x.platform, x.kind, x.token, x.token_len, x.ref, x.ref_len, 0, x.body, (size_t)x.body_len,
-		      now, &job) < 0)
+	if (queue_job(r, txn, x.platform, x.kind, x.token, x.token_len, x.ref, x.ref_len, 0, x.app, x.app_len, x.body,
+		      (size_t)x.body_len, now, &job) < 0)
 		return STATUS_ERROR;
 	frame_get(f, TAG_NODE, &node);
 	frame_get(f, TAG_DOMAIN, &domain);
@@ -299,8 +306,10 @@ static uint32_t adhoc_kind(const struct frame *f)
 
 static uint32_t do_xregister(struct router *r, MDB_txn *txn, const struct frame *f, struct pending *p)
 {
-	struct frame_field id, tok, dom, acct, ch = {0, 0, NULL};
+	struct frame_field id, tok, dom, acct, ch = {0, 0, NULL}, app = {0, 0, NULL};
 	struct xreg_lengths len = lengths(r);
+	const char *an = "";
+	size_t al = 0;
 	struct xreg_account out;
 	struct xnode *in;
 	uint32_t kind = adhoc_kind(f), status = STATUS_ERROR;
@@ -311,6 +320,14 @@ static uint32_t do_xregister(struct router *r, MDB_txn *txn, const struct frame 
 	frame_get(f, TAG_ACCOUNT, &acct);
 	if (frame_get(f, TAG_CHANNEL, &ch) != 0)
 		ch.len = 0; /* frame_get leaves the last field it looked at */
+	if (frame_get(f, TAG_APP, &app) != 0)
+		app.len = 0;
+	/* The app the registration names (the ingress checked its allowlist), as stored. */
+	if (kind != 0 && router_app_norm(r, kind == XNODE_APNS ? PLATFORM_IOS : PLATFORM_ANDROID, (const char *)app.val,
+					 app.len, &an, &al) < 0) {
+		log_warn("XMPP registration for an app this router's configuration does not have; refused");
+		return STATUS_ERROR;
+	}
 	if (kind == 0 || id.len != XREG_IDENTITY_LEN || tok.len == 0 || acct.len == 0 || !is_hex(acct.val, acct.len, 0) ||
 	    !is_hex(ch.val, ch.len, 0) || (in = calloc(1, sizeof *in)) == NULL)
 		return STATUS_ERROR;
@@ -323,6 +340,8 @@ static uint32_t do_xregister(struct router *r, MDB_txn *txn, const struct frame 
 	if (ch.len)
 		memcpy(in->channel, ch.val, ch.len);
 	in->channel_len = ch.len;
+	memcpy(in->app, an, al);
+	in->app_len = al;
 	memset(&out, 0, sizeof out);
 	if (xreg_adhoc_register(txn, &r->store, id.val, kind, in, &len, out.node, out.secret) == 0) {
 		out.id = (const char *)acct.val;

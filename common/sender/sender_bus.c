@@ -430,7 +430,12 @@ static int publish_result(struct sender *s, struct slot *sl, const struct guard_
 		return -1;
 	len = frame_batch_end(&fb, &msg);
 	bus_msg_meta(sl->g->m, &seq, NULL, NULL);
-	snprintf(subj, sizeof subj, "pp.res.%s.%s", bus_platform_name(s->ops->platform), s->cfg->cluster.app);
+	{
+		char app[64];
+		bus_app_name(s->cfg, s->ops->platform, s->cfg->app,
+			     strcmp(s->cfg->app, "default") ? strlen(s->cfg->app) : 0, app, sizeof app);
+		snprintf(subj, sizeof subj, "pp.res.%s.%s", bus_platform_name(s->ops->platform), app);
+	}
 	/* a redelivered job's result is stored once */
 	if (sl->g->batch)
 		snprintf(id, sizeof id, "x%llu.%u", (unsigned long long)seq, sl->index);

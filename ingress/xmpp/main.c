@@ -447,6 +447,9 @@ int main(int argc, char **argv)
 	}
 	xc.adhoc_domains = (const char *const *)cfg.xmpp.adhoc_domains.v;
 	xc.n_adhoc_domains = cfg.xmpp.adhoc_domains.n;
+	xc.applications = (const char *const *)cfg.xmpp.applications.v;
+	xc.n_applications = cfg.xmpp.applications.n;
+	xc.application = cfg.xmpp.application;
 	if (config_socket(&cfg, "router.sock", a.rpath, sizeof a.rpath) == NULL)
 		fatal("state_dir too long for a socket path");
 	counters_init(config_socket(&cfg, "statsd.sock", path, sizeof path) ? path : "");

@@ -146,6 +146,19 @@ static void lower_into(char *dst, const char *src, size_t n)
 	dst[n] = '\0';
 }
 
+/* The app a registration names: its form's `application` when the allowlist has it (NULL when
+ * not: refused), else the component's default ("" = the platform's default app). */
+static const char *form_app(const struct xsess *s, const struct xnode *x)
+{
+	const char *a = xs_form_value(x, "application");
+	if (a == NULL || a[0] == '\0')
+		return s->conf.application ? s->conf.application : "";
+	for (size_t i = 0; i < s->conf.n_applications; i++)
+		if (strcmp(a, s->conf.applications[i]) == 0)
+			return a;
+	return NULL;
+}
+
 static int domain_allowed(const struct xsess *s, const struct jid *j)
 {
 	if (s->conf.n_adhoc_domains == 0)
@@ -163,7 +176,7 @@ void xs_adhoc(struct xsess *s, const struct xs_iq *q, struct xnode *cmdn)
 	const char *action = xnode_attr(cmdn, "action");
 	const struct cmd *c;
 	struct xnode *x;
-	const char *token, *device, *muc;
+	const char *token, *device, *muc, *app;
 	struct jid j, rj;
 	char bare[2 * 1024 + 2], room[2 * 1024 + 2], bind[1024], account[41], channel[41], sid[32];
 	uint8_t identity[32];
@@ -196,8 +209,9 @@ void xs_adhoc(struct xsess *s, const struct xs_iq *q, struct xnode *cmdn)
 	muc = xs_form_value(x, "muc");
 	if (muc && muc[0] == '\0')
 		muc = NULL;
+	app = form_app(s, x);
 	if (x == NULL || device == NULL || device[0] == '\0' || strlen(device) > DEVICE_MAX ||
-	    (c->reg && (token == NULL || !token_ok(token))) ||
+	    (c->reg && (token == NULL || !token_ok(token) || app == NULL)) ||
 	    (muc && (jid_parse(muc, &rj) < 0 || rj.llen == 0 || rj.res != NULL))) {
 		xs_reply_error(s, q, "bad-request");
 		return;
@@ -234,6 +248,8 @@ void xs_adhoc(struct xsess *s, const struct xs_iq *q, struct xnode *cmdn)
 			xmpp_adhoc_channel(room, device, channel);
 			frame_put_bytes(&w, TAG_CHANNEL, channel, 40);
 		}
+		if (app[0] != '\0')
+			frame_put_bytes(&w, TAG_APP, app, strlen(app));
 	} else {
 		frame_begin(&w, s->fbuf, FRAME_XMPP_UNREGISTER, p->fid);
 		frame_put_u32(&w, TAG_PLATFORM, c->platform);

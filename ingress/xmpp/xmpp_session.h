@@ -24,6 +24,11 @@ struct xs_conf {
 	int fcm, apns;		/* ad-hoc services enabled */
 	const char *const *adhoc_domains; /* allowed user domains; n == 0: any */
 	size_t n_adhoc_domains;
+	/* XEP-0050 registrations' apps (docs/xmpp.md): a form's `application` must be one of these;
+	 * without one, application ("" = the platform's default app, decided by the router). */
+	const char *const *applications;
+	size_t n_applications;
+	const char *application;
 };
 
 /* Sends one request frame to the router: 0 when sent or queued, -1 when the router cannot
