@@ -29,6 +29,20 @@ static int collect(void *arg, const struct registry_token *t)
 	return 0;
 }
 
+/* The migrated schema-1 record (below): its two entries as written, in the default app. */
+static int walked;
+static int walk_entry(void *arg, const char *id, size_t id_len, int lgo, const struct registry_token *t)
+{
+	(void)arg;
+	(void)id;
+	(void)lgo;
+	if (id_len == 66 && t->app_len == 0 && t->registered_ms == 4242 &&
+	    ((t->token_len == 4 && memcmp(t->token, "old1", 4) == 0 && t->failures == 2) ||
+	     (t->token_len == 5 && memcmp(t->token, "old-2", 5) == 0 && t->failures == 0)))
+		walked++;
+	return 0;
+}
+
 static MDB_txn *begin(void)
 {
 	MDB_txn *t;
@@ -262,6 +276,94 @@ int main(void)
 			      registry_unsubscribe(t, &S, OG, 66, "bd3333333333333333333333333333333333333333333333333333333333333333", 66) == 0,
 		      "and its member can leave, deleting the group");
 		mdb_txn_commit(t);
+	}
+
+	/* Apps (docs/config.md, section apps): each entry keeps its registration's app. */
+	{
+		const char *AP = "bd9999999999999999999999999999999999999999999999999999999999999999";
+		struct registry_token rt;
+		char idb[REG_ID_MAX + 1];
+		t = begin();
+		CHECK(registry_register_app(t, &S, AP, 66, "app-tok-1", 9, PLATFORM_IOS, "sbx", 3, 0, 100) == 0 &&
+			      registry_register_app(t, &S, AP, 66, "app-tok-2", 9, PLATFORM_IOS, "", 0, 0, 100) == 0 &&
+			      registry_register_app(t, &S, AP, 66, "app-tok-3", 9, PLATFORM_ANDROID, "two", 3, 0, 100) == 0,
+		      "three tokens of one id in three apps");
+		CHECK(registry_lookup_token(t, &S, "app-tok-1", 9, idb, &rt) == 1 && rt.app_len == 3 && memcmp(rt.app, "sbx", 3) == 0 &&
+			      registry_lookup_token(t, &S, "app-tok-2", 9, idb, &rt) == 1 && rt.app_len == 0,
+		      "each with its app (empty: the default app)");
+		CHECK(registry_register_app(t, &S, AP, 66, "app-tok-1", 9, PLATFORM_IOS, "longer-app-name", 15, 0, 200) == 0 &&
+			      registry_lookup_token(t, &S, "app-tok-1", 9, idb, &rt) == 1 && rt.app_len == 15 &&
+			      registry_lookup_token(t, &S, "app-tok-3", 9, idb, &rt) == 1 && rt.app_len == 3 && memcmp(rt.app, "two", 3) == 0,
+		      "re-registering in another app rewrites the entry in place; the others are intact");
+		mdb_txn_commit(t);
+		g = resolve(AP, 0, &tg);
+		CHECK(g.n == 3 && strcmp(g.tokens[0], "app-tok-1") == 0 && strcmp(g.tokens[2], "app-tok-3") == 0,
+		      "the record keeps its order");
+		t = begin();
+		CHECK(registry_token_dead_app(t, &S, "app-tok-3", 9, "one", 3, 9999) == 0 &&
+			      registry_token_failure_app(t, &S, "app-tok-3", 9, "", 0, 0) == 0,
+		      "another app's verdict neither removes a token nor counts a failure");
+		CHECK(registry_token_dead_app(t, &S, "app-tok-3", 9, "two", 3, 9999) == 1, "its own app's verdict removes it");
+		mdb_txn_commit(t);
+	}
+
+	/* Schema 1 (entries without their app) is migrated on a writable open: every entry belongs to
+	 * its platform's default app; a read-only open reads the old layout. */
+	{
+		const char *OM = "bd5555555555555555555555555555555555555555555555555555555555555555";
+		unsigned char enc[35], rec[1 + 2 * 12 + 4 + 5];
+		MDB_val k = {35, enc}, v = {sizeof rec, rec};
+		uint64_t when = 4242;
+		static char dir2[] = "/tmp/pushpipe-test-registry1-XXXXXX";
+		char rm[128];
+		store_close(&S); /* a file of its own: every record of a schema-1 file is in the old layout */
+		CHECK(mkdtemp(dir2) != NULL && store_open(&S, dir2, 64, 0, err, sizeof err) == 0, "a second file");
+		enc[0] = 1;
+		enc[1] = 'b';
+		enc[2] = 'd';
+		memset(enc + 3, 0x55, 32);
+		rec[0] = 0;
+		rec[1] = PLATFORM_IOS; /* entry 1: device, failures, registered, length 4, "old1" */
+		rec[2] = 2;
+		memcpy(rec + 3, &when, 8);
+		rec[11] = 4;
+		rec[12] = 0;
+		memcpy(rec + 13, "old1", 4);
+		rec[17] = PLATFORM_ANDROID; /* entry 2: length 5, "old-2" */
+		rec[18] = 0;
+		memcpy(rec + 19, &when, 8);
+		rec[27] = 5;
+		rec[28] = 0;
+		memcpy(rec + 29, "old-2", 5);
+		t = begin();
+		mdb_del(t, S.ids, &k, NULL);
+		CHECK(mdb_put(t, S.ids, &k, &v, 0) == 0 && store_meta_set(t, &S, "schema", 1) == 0,
+		      "a schema-1 record written directly");
+		mdb_txn_commit(t);
+		store_close(&S);
+		CHECK(store_open(&S, dir2, 64, 1, err, sizeof err) == 0 && S.registry_v1, "read-only open of schema 1");
+		memset(&g, 0, sizeof g);
+		if (mdb_txn_begin(S.env, NULL, MDB_RDONLY, &t) == 0) {
+			registry_resolve(t, &S, OM, 66, 0, &tg, collect, &g);
+			mdb_txn_abort(t);
+		}
+		CHECK(g.n == 2 && strcmp(g.tokens[0], "old1") == 0 && strcmp(g.tokens[1], "old-2") == 0,
+		      "read-only: the old entries are read (%d)", g.n);
+		store_close(&S);
+		CHECK(store_open(&S, dir2, 64, 0, err, sizeof err) == 0 && !S.registry_v1, "writable reopen migrates");
+		g = resolve(OM, 0, &tg);
+		CHECK(g.n == 2 && strcmp(g.tokens[0], "old1") == 0 && strcmp(g.tokens[1], "old-2") == 0 &&
+			      g.device[0] == PLATFORM_IOS && g.device[1] == PLATFORM_ANDROID,
+		      "the migrated record has both tokens (%d)", g.n);
+		t = begin();
+		CHECK(registry_walk(t, &S, walk_entry, NULL) == 0 && walked == 2 && store_meta_get(t, &S, "schema") == STORE_SCHEMA_VERSION,
+		      "each entry belongs to its platform's default app, the rest kept; schema %d", STORE_SCHEMA_VERSION);
+		mdb_txn_abort(t);
+		store_close(&S);
+		snprintf(rm, sizeof rm, "rm -rf %s", dir2);
+		if (system(rm) != 0)
+			return 1;
+		CHECK(store_open(&S, dir, 64, 0, err, sizeof err) == 0, "back to the first file");
 	}
 
 	/* Subscribe cost does not grow with the group: time the last 200 of 20 000 members against
