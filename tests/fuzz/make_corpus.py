@@ -62,7 +62,7 @@ put("fuzz_bencode", "meta_only", bc.bencode_list([bc.v4_meta("register")]))
 # fuzz_frame: one valid frame of each kind (common/frame.h)
 def frame(ftype, fields, fid=1):
     payload = b"".join(struct.pack("<HI", t, len(v)) + v for t, v in fields)
-    return struct.pack("<HBBIQ", 0x5070, 7, ftype, len(payload), fid) + payload
+    return struct.pack("<HBBIQ", 0x5070, 8, ftype, len(payload), fid) + payload
 
 
 u32 = lambda v: struct.pack("<I", v)  # noqa: E731

@@ -9,7 +9,7 @@ service's apps; a dead token of one app leaves the other app's registrations alo
 mass-invalidation guard of one app trips while the other app keeps delivering."""
 import json, os, subprocess, sys, time
 import urllib.request
-from harness import BIN, Checks, Pipeline
+from lib.harness import BIN, Checks, Pipeline
 
 A = "bd" + "1" * 64          # registered on the default service
 B = "bd" + "2" * 64          # registered on the session service

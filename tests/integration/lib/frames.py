@@ -2,7 +2,7 @@
 in Python, for tests that play a sender or an ingress against the real router."""
 import socket, struct
 
-MAGIC, VERSION, HEADER = 0x5070, 7, 16
+MAGIC, VERSION, HEADER = 0x5070, 8, 16
 BATCH, TAG_FRAME = 2, 5
 HELLO, REGISTER, UNREGISTER, SUBSCRIBE, UNSUBSCRIBE, NOTIFY, REPLY, COUNTS_QUERY, COUNTS = 1, 10, 11, 12, 13, 14, 15, 16, 17
 PUSH, RESULT = 20, 21

@@ -199,7 +199,7 @@ class OnionEnv:
 
 
 # ---------------------------------------------------------------- frames (common/frame.h)
-FRAME_MAGIC, FRAME_VERSION = 0x5070, 7
+FRAME_MAGIC, FRAME_VERSION = 0x5070, 8
 FRAME_HELLO, FRAME_PUSH = 1, 20
 TAG_ROLE, TAG_INSTANCE, TAG_PID, TAG_PLATFORM = 1, 2, 3, 4
 TAG_TOKEN, TAG_DATA = 11, 15
