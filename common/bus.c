@@ -444,7 +444,8 @@ out:
 	return rc;
 }
 
-static int stream_put(struct bus *b, const char *name, const char *subject, jsRetentionPolicy ret, int64_t max_age_ms)
+static int stream_put(struct bus *b, const char *name, const char *subject, jsRetentionPolicy ret, int64_t max_age_ms,
+		      int64_t max_msgs)
 {
 	jsStreamConfig sc;
 	jsStreamInfo *si = NULL;
@@ -461,6 +462,10 @@ static int stream_put(struct bus *b, const char *name, const char *subject, jsRe
 	sc.Replicas = b->cfg->cluster.replicas;
 	sc.Duplicates = 120000 * NS_PER_MS;
 	sc.MaxAge = max_age_ms * NS_PER_MS;
+	if (max_msgs > 0) {
+		sc.MaxMsgs = max_msgs;
+		sc.Discard = js_DiscardNew; /* a full stream refuses the publish: the ingress answers busy */
+	}
 	s = js_AddStream(&si, b->js, &sc, NULL, &ec);
 	if (s != NATS_OK) {
 		jsStreamInfo_Destroy(si);
@@ -510,10 +515,10 @@ int bus_setup_streams(struct bus *b, uint64_t job_max_age_ms, const int64_t *ack
 {
 	static const uint32_t platforms[] = {PLATFORM_IOS, PLATFORM_ANDROID, PLATFORM_WNS, PLATFORM_HUAWEI};
 
-	if (stream_put(b, BUS_REQ, "pp.req.>", js_WorkQueuePolicy, 0) < 0 ||
-	    stream_put(b, BUS_REGISTRY, "pp.reg.>", js_LimitsPolicy, 0) < 0 ||
-	    stream_put(b, BUS_JOBS, "pp.job.>", js_WorkQueuePolicy, (int64_t)job_max_age_ms) < 0 ||
-	    stream_put(b, BUS_RES, "pp.res.>", js_WorkQueuePolicy, 0) < 0 ||
+	if (stream_put(b, BUS_REQ, "pp.req.>", js_WorkQueuePolicy, 0, b->queue_max) < 0 ||
+	    stream_put(b, BUS_REGISTRY, "pp.reg.>", js_LimitsPolicy, 0, 0) < 0 ||
+	    stream_put(b, BUS_JOBS, "pp.job.>", js_WorkQueuePolicy, (int64_t)job_max_age_ms, b->queue_max) < 0 ||
+	    stream_put(b, BUS_RES, "pp.res.>", js_WorkQueuePolicy, 0, 0) < 0 ||
 	    consumer_put(b, BUS_REQ, BUS_REQ_CONSUMER, NULL, 30000, 20000) < 0 ||
 	    consumer_put(b, BUS_RES, BUS_RES_CONSUMER, NULL, 30000, 20000) < 0)
 		return -1;

@@ -31,6 +31,7 @@ struct bus {
 	char name[64];		/* connection name, for the server's monitoring */
 	char inbox[160];	/* inbox prefix: _INBOX_<NATS user>, or _INBOX without credentials */
 	int64_t wait_ms;	/* cluster.publish_wait_ms */
+	int64_t queue_max;	/* routers: most messages in PP_REQ and in PP_JOBS, new ones refused past it (0: none) */
 	/* the waiting publisher (bus_publish) */
 	jsCtx *pjs;
 	void *pstate;

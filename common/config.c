@@ -200,6 +200,7 @@ static const struct conf_key keys[] = {
 	{"cluster", "tls_ca_file", C_STR, S(cluster, tls_ca_file), "", 0, 0, 0},
 	{"cluster", "app", C_STR, S(cluster, app), "default", 0, 0, 0},
 	{"cluster", "publish_wait_ms", C_INT, S(cluster, publish_wait_ms), NULL, 2000, 100, 60000},
+	{"cluster", "snapshot_changes", C_INT, S(cluster, snapshot_changes), NULL, 100000, 0, 1000000000},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 

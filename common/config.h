@@ -163,6 +163,7 @@ struct conf_cluster {
 	char *tls_ca_file;	/* empty = system trust store */
 	char *app;		/* the <app> of pp.job.<platform>.<app> */
 	long publish_wait_ms;	/* a publish without an acknowledgement this long is resent */
+	long snapshot_changes;	/* registry changes between two snapshots of the registry (0: none) */
 };
 
 /* One entry of `apps` (docs/config.md, section apps): a name and its platform; its keys are those of

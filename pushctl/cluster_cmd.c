@@ -6,7 +6,8 @@
  *                    that router runs) and publishes every registration and closed-group
  *                    membership as a registry change on PP_REGISTRY, with the configuration's
  *                    cluster section (the admin NATS user); every router of the cluster applies
- *                    them like any other change.
+ *                    them like any other change. A registration keeps its registration time and
+ *                    its consecutive failures (headers of its change).
  *   cluster-export DIR  writes a compact copy of a cluster router's registry (router.db_path,
  *                    which holds the whole registry) to DIR: the database of a single-machine
  *                    router.
@@ -48,18 +49,38 @@ static int flush(struct importer *im)
 	return im->failed ? -1 : 0;
 }
 
-/* One change; its id is the hash of the frame, so an import run twice within the stream's
- * dedupe window stores each change once (and applying one again changes nothing anyway). */
-static int add(struct importer *im, const char *subject, const uint8_t *frame, size_t len)
+/* One change; its id is the hash of the frame and of what its headers carry, so an import run
+ * twice within the stream's dedupe window stores each change once (and applying one again
+ * changes nothing anyway). A registration (t not NULL) carries its registration time and its
+ * consecutive failures in the headers Pp-Registered and Pp-Failures, which the routers apply
+ * with it (router/cluster.c, apply_register). */
+static int add(struct importer *im, const char *subject, const uint8_t *frame, size_t len,
+	       const struct registry_token *t)
 {
+	crypto_generichash_state st;
 	unsigned char h[16];
-	char id[40];
+	char id[40], when[24], fails[12];
+	natsMsg *m;
 
-	crypto_generichash(h, sizeof h, frame, len, NULL, 0);
+	snprintf(when, sizeof when, "%llu", t ? (unsigned long long)t->registered_ms : 0ULL);
+	snprintf(fails, sizeof fails, "%u", t ? (unsigned)t->failures : 0U);
+	crypto_generichash_init(&st, NULL, 0, sizeof h);
+	crypto_generichash_update(&st, frame, len);
+	if (t) {
+		crypto_generichash_update(&st, (const unsigned char *)when, strlen(when) + 1);
+		crypto_generichash_update(&st, (const unsigned char *)fails, strlen(fails) + 1);
+	}
+	crypto_generichash_final(&st, h, sizeof h);
 	id[0] = 'm';
 	sodium_bin2hex(id + 1, sizeof id - 1, h, sizeof h);
-	if ((im->msgs[im->n] = bus_msg(subject, frame, len, id)) == NULL)
+	if ((m = bus_msg(subject, frame, len, id)) == NULL)
 		return im->failed = 1, -1;
+	if (t && (natsMsgHeader_Set(m, "Pp-Registered", when) != NATS_OK ||
+		  natsMsgHeader_Set(m, "Pp-Failures", fails) != NATS_OK)) {
+		natsMsg_Destroy(m);
+		return im->failed = 1, -1;
+	}
+	im->msgs[im->n] = m;
 	if (++im->n == IMPORT_BATCH)
 		return flush(im);
 	return 0;
@@ -82,7 +103,7 @@ static int import_token(void *arg, const char *id, size_t id_len, int lgo, const
 		frame_put_bytes(&w, t->device == PLATFORM_IOS ? TAG_APP_IOS : t->device == PLATFORM_ANDROID ? TAG_APP_ANDROID
 													 : TAG_APP_HUAWEI,
 				t->app, t->app_len);
-	if ((n = frame_end(&w)) < 0 || add(im, "pp.reg.register", buf, (size_t)n) < 0)
+	if ((n = frame_end(&w)) < 0 || add(im, "pp.reg.register", buf, (size_t)n, t) < 0)
 		return 1;
 	im->registrations++;
 	return 0;
@@ -109,7 +130,7 @@ static int import_groups(struct importer *im, MDB_txn *txn, const struct store *
 		frame_begin(&w, buf, FRAME_SUBSCRIBE, 0);
 		frame_put_bytes(&w, TAG_GROUP, group, gl);
 		frame_put_bytes(&w, TAG_ID, id, il);
-		if ((n = frame_end(&w)) < 0 || add(im, "pp.reg.subscribe", buf, (size_t)n) < 0) {
+		if ((n = frame_end(&w)) < 0 || add(im, "pp.reg.subscribe", buf, (size_t)n, NULL) < 0) {
 			mdb_cursor_close(c);
 			return -1;
 		}

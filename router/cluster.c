@@ -11,6 +11,7 @@
  * cluster. Holds the bus connection, the subscriptions and the last applied registry sequence.
  */
 #include "bus.h"
+#include "cluster_snap.h"
 #include "cluster_uwpx_xmpp.h"
 #include "counters.h"
 #include "daemon.h"
@@ -27,7 +28,9 @@
 #define REQ_BATCH 256
 #define REQ_IDLE_WAIT_MS 250 /* an idle router's pull for the next request */
 #define RING 65536		/* statuses of recently applied registry changes */
-#define META_SEQ "cluster_reg_seq"
+#define META_SEQ SNAP_META_SEQ
+#define H_REGISTERED "Pp-Registered" /* an imported registration's time (ms since the epoch) */
+#define H_FAILURES "Pp-Failures"     /* and its consecutive failures */
 
 struct creq {
 	natsMsg *m;
@@ -139,6 +142,43 @@ static void apply_result(struct router *r, MDB_txn *txn, const struct frame *bat
 	}
 }
 
+/* A registration moved from one machine by pushctl cluster-import carries its registration time
+ * (header Pp-Registered, never later than the change itself) and its consecutive failures
+ * (Pp-Failures): it is registered with both, unless the token was registered at that time or
+ * later (a registration made in the cluster since, or the same import applied before), which
+ * stays. Any other registration is applied as on one machine. */
+static uint32_t apply_register(struct router *r, MDB_txn *txn, const struct frame *f, natsMsg *m, uint64_t ts,
+			       struct pending *p)
+{
+	const char *when_h = NULL, *fail_h = NULL;
+	char holder[REG_ID_MAX + 2];
+	struct registry_token cur;
+	struct frame_field tok;
+	uint64_t when;
+	unsigned long nfail = 0;
+	uint32_t status;
+
+	if (natsMsgHeader_Get(m, H_REGISTERED, &when_h) != NATS_OK || when_h == NULL)
+		return router_apply_request(r, txn, f, ts, p);
+	when = strtoull(when_h, NULL, 10);
+	if (when == 0 || when > ts)
+		when = ts;
+	if (natsMsgHeader_Get(m, H_FAILURES, &fail_h) == NATS_OK && fail_h != NULL)
+		nfail = strtoul(fail_h, NULL, 10);
+	if (nfail > 255)
+		nfail = 255;
+	if (frame_get(f, TAG_TOKEN, &tok) < 0)
+		return STATUS_ERROR;
+	if (registry_lookup_token(txn, &r->store, (const char *)tok.val, tok.len, holder, &cur) == 1 &&
+	    cur.registered_ms >= when)
+		return STATUS_OK;
+	status = router_apply_request(r, txn, f, when, p);
+	for (unsigned long i = 0; status == STATUS_OK && i < nfail; i++)
+		if (registry_token_failure(txn, &r->store, (const char *)tok.val, tok.len, 0) < 0)
+			status = STATUS_ERROR;
+	return status;
+}
+
 static struct creq *mine_find(uint64_t seq)
 {
 	for (size_t i = 0; i < C.nmine; i++)
@@ -171,7 +211,8 @@ static void apply_change(struct router *r, MDB_txn *txn, natsMsg *m, uint64_t se
 			apply_result(r, child, &f, ts, m);
 			status = STATUS_OK;
 		} else if (cluster_x_seed_begin(m, f.type) == 0) {
-			status = router_apply_request(r, child, &f, ts, &p);
+			status = f.type == FRAME_REGISTER ? apply_register(r, child, &f, m, ts, &p)
+							   : router_apply_request(r, child, &f, ts, &p);
 			cluster_x_seed_end();
 		}
 		if (status == STATUS_ERROR || status == STATUS_BUSY || mdb_txn_commit(child) != 0) {
@@ -194,13 +235,35 @@ static void apply_change(struct router *r, MDB_txn *txn, natsMsg *m, uint64_t se
 	}
 }
 
+/* The changes after the copy's last one are no longer all in PP_REGISTRY (compacted): the
+ * newest snapshot replaces the copy, and the replay goes on after it. This router's own changes
+ * that the snapshot already holds got no status here: they are answered busy (the client's retry
+ * changes nothing twice). 0, or -1 (the copy is as it was). */
+static int reg_restore(struct router *r)
+{
+	uint64_t seq, before = C.applied;
+
+	if (snap_load(&C.bus, &r->store, &seq) < 0)
+		return -1;
+	for (size_t i = 0; i < C.nmine; i++) {
+		uint64_t s = C.mine[i].reg_seq;
+		if (s > before && s <= seq) {
+			C.ring_seq[s % RING] = s;
+			C.ring_status[s % RING] = STATUS_BUSY;
+		}
+	}
+	C.applied = seq;
+	reg_subscribe();
+	return 0;
+}
+
 /* Applies registry changes in order until applied >= target (waiting at most wait_ms for
  * them), then whatever else is already here; one LMDB transaction for them all. 0, or -1. */
 static int reg_catch_up(struct router *r, uint64_t target, int64_t wait_ms)
 {
 	uint64_t end = mono_ms() + (uint64_t)wait_ms, before = C.applied, quiet_since = mono_ms();
 	MDB_txn *txn = NULL;
-	int rc;
+	int rc, gap = 0;
 
 	for (size_t n = 0; n < 4096;) {
 		natsMsg *m = NULL;
@@ -226,6 +289,10 @@ static int reg_catch_up(struct router *r, uint64_t target, int64_t wait_ms)
 						 "stream directly", (unsigned long long)C.applied, (unsigned long long)target);
 				C.reg_broken = 1;
 				if (js_GetMsg(&m, C.bus.js, BUS_REGISTRY, C.applied + 1, NULL, NULL) != NATS_OK) {
+					if (snap_needed(&C.bus, C.applied) == 1) {
+						gap = 1; /* compacted away: a snapshot holds it */
+						break;
+					}
 					usleep(50 * 1000);
 					continue;
 				}
@@ -259,6 +326,11 @@ got:
 			reg_subscribe(); /* it comes again */
 			return -1;
 		}
+		if (seq != C.applied + 1 && snap_needed(&C.bus, C.applied) == 1) {
+			natsMsg_Destroy(m); /* compacted away: a snapshot holds what came before it */
+			gap = 1;
+			break;
+		}
 		if (seq != C.applied + 1)
 			log_warn("cluster: registry changes %llu..%llu are missing from %s", (unsigned long long)C.applied + 1,
 				 (unsigned long long)seq - 1, BUS_REGISTRY);
@@ -280,6 +352,8 @@ got:
 			return -1;
 		}
 	}
+	if (gap && reg_restore(r) == 0 && C.applied < target && mono_ms() < end)
+		return reg_catch_up(r, target, (int64_t)(end - mono_ms()));
 	return C.applied >= target ? 0 : -1;
 }
 
@@ -1131,6 +1205,19 @@ static int pull_bind(natsSubscription **sub, const char *stream, const char *con
 	return s == NATS_OK ? 0 : -1;
 }
 
+/* At start: a copy whose next changes were compacted away (a new router, or one that was down
+ * through two snapshots) starts from the newest snapshot. */
+static void reg_start(struct router *r)
+{
+	int need;
+
+	while (!daemon_stop && (need = snap_needed(&C.bus, C.applied)) != 0) {
+		if (need == 1 && reg_restore(r) == 0)
+			break;
+		sleep(1);
+	}
+}
+
 /* AckWait of a platform's jobs: a job may take the deadline three times (a resend after a
  * transport failure and one after a refused credential), plus a margin. */
 static int64_t ack_wait(long deadline_ms)
@@ -1161,13 +1248,17 @@ void router_cluster_run(struct router *r)
 	map[PLATFORM_WNS] = 4 * cfg->wns.connections * cfg->wns.max_streams;
 	aw[PLATFORM_HUAWEI] = ack_wait(cfg->hms.deadline_ms);
 	map[PLATFORM_HUAWEI] = 4 * cfg->hms.connections * cfg->hms.max_streams;
-	while (!daemon_stop && bus_setup_streams(&C.bus, (uint64_t)cfg->router.job_max_age_s * 1000, aw, map) < 0)
+	/* PP_REQ and PP_JOBS hold at most router.outbox_max messages each (docs/cluster.md). */
+	C.bus.queue_max = cfg->router.outbox_max;
+	while (!daemon_stop && (bus_setup_streams(&C.bus, (uint64_t)cfg->router.job_max_age_s * 1000, aw, map) < 0 ||
+				snap_setup(&C.bus, &r->store) < 0))
 		sleep(1);
 	while (!daemon_stop && (pull_bind(&C.req, BUS_REQ, BUS_REQ_CONSUMER, "pp.req.>") < 0 ||
 				pull_bind(&C.res, BUS_RES, BUS_RES_CONSUMER, "pp.res.>") < 0 || reg_subscribe() < 0))
 		sleep(1);
 	if (cluster_x_init(r) < 0)
 		return;
+	reg_start(r);
 	log_info("cluster: registry copy at change %llu of %s", (unsigned long long)C.applied, BUS_REGISTRY);
 	while (!daemon_stop) {
 		uint64_t now = mono_ms();
@@ -1182,6 +1273,7 @@ void router_cluster_run(struct router *r)
 					 (unsigned long long)C.applied + 1);
 				reg_subscribe();
 			}
+			snap_tick(&C.bus, &r->store, C.applied, have && C.applied >= last, cfg->cluster.snapshot_changes);
 			next_check = now + 1000;
 		}
 		reg_catch_up(r, 0, 0);
@@ -1199,6 +1291,7 @@ void router_cluster_run(struct router *r)
 		counters_flush();
 	}
 	log_info("cluster: stopping at registry change %llu", (unsigned long long)C.applied);
+	snap_stop();
 	natsSubscription_Destroy(C.req);
 	natsSubscription_Destroy(C.res);
 	natsSubscription_Destroy(C.reg);
