@@ -426,13 +426,13 @@ void snap_tick(struct bus *b, struct store *s, uint64_t applied, int caught_up, 
 		SN.running = 0;
 		if (SN.ok && SN.wseq > SN.known)
 			SN.known = SN.wseq;
-		SN.next_try_ms = now + 5000;
+		SN.next_try_ms = now + 1000;
 		return;
 	}
 	if (every <= 0 || !caught_up || daemon_stop || SN.b == NULL || applied < SN.known + (uint64_t)every ||
 	    now < SN.next_try_ms)
 		return;
-	SN.next_try_ms = now + 5000;
+	SN.next_try_ms = now + 2000;
 	if (manifest_newest(SN.b, &mf) < 0)
 		return;
 	if (mf.seq > SN.known)
