@@ -53,6 +53,7 @@ static struct {
 	int ok;			/* the writer's outcome, read after done */
 	uint64_t wseq;		/* the sequence it wrote */
 	uint64_t known;		/* the newest snapshot's sequence this router knows of */
+	uint64_t my_claim;	/* PP_REGSNAP sequence of this router's last winning claim */
 	uint64_t next_try_ms;
 } SN;
 
@@ -385,7 +386,7 @@ static int claim(uint64_t applied, const struct manifest *newest)
 	jsErrCode ec = 0;
 	jsPubOptions po;
 	natsStatus s = js_GetLastMsg(&m, SN.b->js, SNAP_STREAM, SUBJ_CLAIM, NULL, &ec);
-	uint64_t last = 0;
+	uint64_t last = 0, cseq;
 	char text[64];
 	int won;
 
@@ -395,7 +396,7 @@ static int claim(uint64_t applied, const struct manifest *newest)
 		int64_t age_s = (int64_t)time(NULL) - natsMsg_GetTime(m) / 1000000000LL;
 		last = natsMsg_GetSequence(m);
 		natsMsg_Destroy(m);
-		if (last > newest->msg_seq && age_s < CLAIM_STALE_S)
+		if (last > newest->msg_seq && age_s < CLAIM_STALE_S && last != SN.my_claim)
 			return 0; /* claimed after the newest snapshot: its writer is at work */
 	}
 	jsPubOptions_Init(&po);
@@ -407,7 +408,9 @@ static int claim(uint64_t applied, const struct manifest *newest)
 	snprintf(text, sizeof text, "seq=%" PRIu64, applied);
 	if ((c = bus_msg(SUBJ_CLAIM, text, strlen(text), NULL)) == NULL)
 		return 0;
-	won = publish_sync(SN.b, c, &po) != 0;
+	cseq = publish_sync(SN.b, c, &po);
+	if ((won = cseq != 0))
+		SN.my_claim = cseq; /* should this writer fail, this router may claim again at once */
 	natsMsg_Destroy(c);
 	return won;
 }
