@@ -2,7 +2,8 @@
  * cluster: the router in cluster mode (docs/cluster.md "Design"). Instead of the socket loop,
  * one loop over the bus: requests come from the shared durable consumer on PP_REQ, registry
  * changes are published to PP_REGISTRY and applied, in the stream's order, by every router to
- * its own LMDB copy (the last applied sequence stored in the same transaction), notifies are
+ * its own LMDB copy (the last applied sequence stored in the same transaction; a copy whose next
+ * changes were compacted away starts from the newest snapshot, cluster_snap.c), notifies are
  * resolved against that copy once it caught up with the stream's last sequence, and become
  * jobs on PP_JOBS; results that change the registry come from PP_RES and go to PP_REGISTRY.
  * A request is acknowledged on PP_REQ only after everything it caused was acknowledged by its
