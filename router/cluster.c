@@ -1207,7 +1207,7 @@ static int pull_bind(natsSubscription **sub, const char *stream, const char *con
 }
 
 /* At start: a copy whose next changes were compacted away (a new router, or one that was down
- * through two snapshots) starts from the newest snapshot. */
+ * while the changes it missed were compacted) starts from the newest snapshot. */
 static void reg_start(struct router *r)
 {
 	int need;

@@ -54,6 +54,7 @@ static struct {
 	uint64_t wseq;		/* the sequence it wrote */
 	uint64_t known;		/* the newest snapshot's sequence this router knows of */
 	uint64_t my_claim;	/* PP_REGSNAP sequence of this router's last winning claim */
+	uint64_t every;		/* cluster.snapshot_changes, for the writer */
 	uint64_t next_try_ms;
 } SN;
 
@@ -304,14 +305,20 @@ static int dump_db(MDB_txn *txn, int i, struct chunker *ck)
 	return daemon_stop ? -1 : rc;
 }
 
-/* After a new snapshot: PP_REGISTRY keeps the changes after the older of the two newest
- * snapshots (prev), PP_REGSNAP the chunks from prev's on and the two newest manifests. */
-static void compact(const struct manifest *prev)
+/* After a new snapshot at seq: PP_REGISTRY keeps the changes after the snapshot before it (prev)
+ * or after seq - every, whichever is later (a router at least that far along replays; one further
+ * behind loads the new snapshot, which holds everything up to seq); PP_REGSNAP keeps the chunks
+ * from prev's on and the two newest manifests. */
+static void compact(const struct manifest *prev, uint64_t seq, uint64_t every)
 {
-	if (prev->seq == 0)
-		return;
-	purge(SN.b, BUS_REGISTRY, NULL, prev->seq + 1, 0);
-	purge(SN.b, SNAP_STREAM, SUBJ_DATA, prev->first, 0);
+	uint64_t keep_after = prev->seq;
+
+	if (every > 0 && seq > every && seq - every > keep_after)
+		keep_after = seq - every;
+	if (keep_after > 0)
+		purge(SN.b, BUS_REGISTRY, NULL, keep_after + 1, 0);
+	if (prev->seq > 0)
+		purge(SN.b, SNAP_STREAM, SUBJ_DATA, prev->first, 0);
 	purge(SN.b, SNAP_STREAM, SUBJ_DONE, 0, 2);
 	purge(SN.b, SNAP_STREAM, SUBJ_CLAIM, 0, 1);
 }
@@ -364,7 +371,7 @@ static void *writer_main(void *arg)
 	if (ok) {
 		log_info("cluster: registry snapshot at change %" PRIu64 " written (%" PRIu64 " chunks, %" PRIu64 " bytes)",
 			 seq, ck.n, ck.bytes);
-		compact(&prev);
+		compact(&prev, seq, SN.every);
 	}
 out:
 	if (txn)
@@ -443,6 +450,7 @@ void snap_tick(struct bus *b, struct store *s, uint64_t applied, int caught_up, 
 	if (applied < SN.known + (uint64_t)every || !claim(applied, &mf))
 		return;
 	__atomic_store_n(&SN.done, 0, __ATOMIC_RELEASE);
+	SN.every = (uint64_t)every;
 	if (pthread_create(&SN.th, NULL, writer_main, NULL) != 0) {
 		log_warn("cluster: cannot start the registry snapshot writer");
 		return;

@@ -2,8 +2,8 @@
  * cluster_snap: snapshots of the replicated registry in cluster mode (docs/cluster.md,
  * "Compacting the registry stream"). A router that has applied snapshot_changes changes past the
  * newest snapshot writes its LMDB copy, as it stood at one applied sequence S, to the stream
- * PP_REGSNAP, then drops from PP_REGISTRY the changes that the older of the two newest snapshots
- * already holds. A router whose next change is no longer in PP_REGISTRY loads the newest snapshot
+ * PP_REGSNAP, then drops from PP_REGISTRY the changes up to the snapshot before it, or up to
+ * S - snapshot_changes if that is later. A router whose next change is no longer in PP_REGISTRY loads the newest snapshot
  * (in one LMDB transaction, which also stores S) and replays the changes after S.
  */
 #ifndef CLUSTER_SNAP_H

@@ -2,13 +2,13 @@
 request and job streams"), on a three-node cluster:
 
   * with cluster.snapshot_changes N, after many registry changes the routers have written
-    snapshots and PP_REGISTRY's first changes were dropped: it keeps at most about 4 N (two
-    snapshots' worth, and what came while the next was due);
+    snapshots and PP_REGISTRY's first changes were dropped: it keeps at most about 2 N (the N
+    before the newest snapshot and those after it; checked against 4 N);
   * a router that joins with an empty copy starts from the newest snapshot (not from change 1),
     exports exactly what the first router exports (every database dumps identically), and serves: a notify to an id the snapshot
     holds reaches APNs, an unregister of a token it holds answers Success (the token index came
     with the snapshot's hash key);
-  * a router that was down while the others went through two snapshots loads the newest one on
+  * a router that was down while more than N changes were made and compacted loads the newest one on
     restart and exports identically again;
   * router.outbox_max M bounds PP_JOBS and PP_REQ: with no sender taking jobs, notifies are
     answered Success until both hold M messages, then "Server busy"; once a sender is back every
@@ -134,7 +134,7 @@ try:
     t.check(any(r["path"].endswith(token(1)) for r in c.requests()[before:]), "it reached APNs for its token")
     t.check(change("unregister", f"token={token(2)}"), "unregister of a token the snapshot holds answers Success")
 
-    # router-1 misses two snapshots' worth of changes, then catches up from a snapshot.
+    # router-1 misses more changes than the stream keeps, then catches up from a snapshot.
     good = 0
     for i in range(40, 40 + 4 * N):
         good += change("register", f"token={token(i)}", f"pubKey={ident(i)}")
