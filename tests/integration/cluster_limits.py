@@ -14,8 +14,8 @@ request and job streams"), on a three-node cluster:
     answered Success until both hold M messages, then "Server busy"; once a sender is back every
     notify answered Success reaches APNs."""
 import base64, json, os, subprocess, sys, time
-from harness import Checks, BIN
-from cluster_env import Cluster
+from lib.harness import Checks, BIN
+from lib.cluster_env import Cluster
 
 N = 15         # cluster.snapshot_changes
 M = 6          # router.outbox_max
