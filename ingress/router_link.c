@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "router_link_bus.h"
 #include "log.h"
+#include "reconnect.h"
 #include "sock.h"
 #include <errno.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 struct link_slot {
 	uint64_t id; /* 0 = free */
 	uint64_t deadline;
+	int own_deadline; /* the caller's (link_submit_within): its lateness is the caller's to tell */
 	link_done_fn done;
 	void *ctx;
 };
@@ -41,8 +43,8 @@ struct router_link {
 	uint32_t role, timeout_ms;
 	int fd, epfd, batches;
 	void *tag;
-	int warned;
-	uint64_t next_try, now_ms;
+	struct reconnect rc; /* every 200 ms while the peer is away */
+	uint64_t now_ms;
 	/* requests answered busy with no answer from the peer (its socket was full, or it did not
 	 * answer in time), not yet logged; logged at most once a second (busy_note) */
 	size_t unsent, late;
@@ -90,6 +92,7 @@ struct router_link *link_new(const char *sock_path, size_t max_pending, uint32_t
 	l->fd = -1;
 	l->epfd = epfd;
 	l->tag = tag;
+	reconnect_init(&l->rc, l->path, 200, 0);
 	if (link_bus_wanted(sock_path) && (l->bus = link_bus_new(epfd, tag, timeout_ms)) == NULL) {
 		link_free(l);
 		return NULL;
@@ -180,6 +183,12 @@ void link_flush(struct router_link *l)
 
 int link_submit(struct router_link *l, uint8_t *frame, size_t len, link_done_fn done, void *ctx)
 {
+	return link_submit_within(l, frame, len, l->timeout_ms, done, ctx);
+}
+
+int link_submit_within(struct router_link *l, uint8_t *frame, size_t len, uint32_t timeout_ms, link_done_fn done,
+		       void *ctx)
+{
 	struct link_slot *s = NULL;
 	size_t i;
 	uint64_t id;
@@ -216,7 +225,8 @@ int link_submit(struct router_link *l, uint8_t *frame, size_t len, link_done_fn 
 		l->nq++;
 	}
 	s->id = id;
-	s->deadline = mono_ms() + l->timeout_ms;
+	s->deadline = mono_ms() + timeout_ms;
+	s->own_deadline = timeout_ms != l->timeout_ms;
 	s->done = done;
 	s->ctx = ctx;
 	l->used++;
@@ -231,16 +241,16 @@ static void expire(struct router_link *l, int fail_all)
 		struct link_slot s = l->slots[i];
 		if (s.id == 0 || (!fail_all && s.deadline > l->now_ms))
 			continue;
-		l->late += !fail_all;
+		l->late += !fail_all && !s.own_deadline;
 		l->slots[i].id = 0;
 		l->used--;
 		s.done(s.ctx, STATUS_BUSY, NULL);
 	}
 }
 
-static void lose(struct router_link *l)
+static void lose(struct router_link *l, const char *why)
 {
-	log_warn("lost the connection to %s", l->path);
+	reconnect_lost(&l->rc, why);
 	close(l->fd);
 	l->fd = -1;
 	l->nq = l->out.n = 0; /* their slots are completed just below */
@@ -291,6 +301,7 @@ void link_read(struct router_link *l)
 
 	/* Bounded (1024 replies), so one busy link cannot starve the worker's connections. */
 	for (int k = 0; k < 1024 / LINK_RBATCH && l->fd >= 0; k++) {
+		const char *why = NULL;
 		int r;
 		memset(m, 0, sizeof m);
 		for (int i = 0; i < LINK_RBATCH; i++) {
@@ -305,6 +316,7 @@ void link_read(struct router_link *l)
 		for (int i = 0; i < r && l->fd >= 0; i++) {
 			/* An empty message is the peer closing; a truncated one a broken peer. */
 			if (m[i].msg_len == 0 || (m[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+				why = m[i].msg_len == 0 ? "closed by the peer" : "a message over the frame size";
 				r = -1;
 				break;
 			}
@@ -312,7 +324,7 @@ void link_read(struct router_link *l)
 		}
 		if (r <= 0) {
 			if (l->fd >= 0)
-				lose(l);
+				lose(l, why ? why : r == 0 ? "closed by the peer" : strerror(errno));
 			return;
 		}
 		if (r < LINK_RBATCH)
@@ -327,23 +339,20 @@ static void connect_peer(struct router_link *l)
 
 	ev.data.ptr = l->tag;
 	if (fd >= 0 && sock_hello(fd, l->role, 0, NULL) == 0 && epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) == 0) {
-		log_info("connected to %s", l->path);
-		l->warned = 0;
+		reconnect_ok(&l->rc, "");
 		l->fd = fd;
 		return;
 	}
 	int e = errno;
 	if (fd >= 0)
 		close(fd);
-	if (!l->warned++)
-		log_warn("%s not reachable (%s); retrying", l->path, strerror(e));
-	l->next_try = l->now_ms + 200;
+	reconnect_failed(&l->rc, l->now_ms, e);
 }
 
 void link_tick(struct router_link *l, uint64_t now_ms)
 {
 	l->now_ms = now_ms;
-	if (l->fd < 0 && l->bus == NULL && now_ms >= l->next_try)
+	if (l->fd < 0 && l->bus == NULL && reconnect_due(&l->rc, now_ms))
 		connect_peer(l);
 	if (l->bus)
 		link_bus_tick(l->bus, mono_ms());

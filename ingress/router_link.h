@@ -25,6 +25,9 @@ struct router_link *link_new(const char *sock_path, size_t max_pending, uint32_t
  * submitted (done runs later, never before this returns: busy too, if the socket will not take
  * the frame when it is sent), -1 when refused (done not called). */
 int link_submit(struct router_link *l, uint8_t *frame, size_t len, link_done_fn done, void *ctx);
+/* The same with a deadline of its own (timeout_ms from now) instead of the link's. */
+int link_submit_within(struct router_link *l, uint8_t *frame, size_t len, uint32_t timeout_ms, link_done_fn done,
+		       void *ctx);
 /* 1 while the link's socket is connected to its peer. */
 int link_connected(const struct router_link *l);
 /* Sends every queued frame; call before the thread waits for events again. */

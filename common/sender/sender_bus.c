@@ -110,10 +110,10 @@ int sender_bus_try(struct sender *s)
 	so.Consumer = consumer;
 	st = js_PullSubscribe(&b->sub, b->bus.js, subject, consumer, NULL, &so, &ec);
 	if (st != NATS_OK) {
-		if (!s->link.absent_logged)
+		if (!s->link.rc.warned)
 			log_info("cluster: jobs consumer %s not ready (%s, error %d); retrying every second", consumer,
 				 natsStatus_GetText(st), (int)ec);
-		s->link.absent_logged = 1;
+		s->link.rc.warned = 1;
 		b->sub = NULL;
 		return -1;
 	}
@@ -125,7 +125,7 @@ int sender_bus_try(struct sender *s)
 		return -1;
 	}
 	b->bound = 1;
-	s->link.absent_logged = 0;
+	s->link.rc.warned = 0;
 	log_info("cluster: %s sender %s takes jobs from %s", s->ops->platform_name, s->instance ? s->instance : "(unnamed)",
 		 consumer);
 	return bus_queue_fd(b->q);

@@ -1,7 +1,7 @@
 /*
  * sender_link: a provider sender's connection to the router (router-sender.sock). Connects and says
  * hello as a sender of the provider's platform, retrying every second with jitter while the
- * router is absent; reads PUSH frames only while there is room for more jobs (back-pressure);
+ * router is absent (reconnect.h, the policy and wording of every link to the router); reads PUSH frames only while there is room for more jobs (back-pressure);
  * sends RESULT frames through the peer's bounded queue. When the connection is lost, the jobs
  * that came on it are forgotten: the router re-queues them, so their late answers are dropped
  * here. Trusts the router's frames only after frame_parse(). Holds the socket and its queue
@@ -14,6 +14,7 @@
 #include "sender_loop.h"
 #include "sock.h"
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -26,18 +27,18 @@ void sender_link_drop(struct sender *s, const char *why)
 
 	if (l->peer.fd < 0 || l->bus)
 		return;
-	log_warn("router connection lost: %s; %zu jobs in flight forgotten (the router re-queues them)", why,
-		 s->njobs);
+	reconnect_lost(&l->rc, why);
+	if (s->njobs)
+		log_warn("%zu jobs in flight forgotten (the router re-queues them)", s->njobs);
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, l->peer.fd, NULL);
 	peer_close(&l->peer);
 	l->gen++; /* answers still in flight belong to the old connection */
-	l->reconnect_at = mono_ms() + 1000 + (uint64_t)(random() % 500);
 }
 
 void sender_link_try(struct sender *s)
 {
 	struct sender_link *l = &s->link;
-	char path[256] = "router-sender.sock";
+	char detail[160];
 	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = SENDER_EV_ROUTER};
 	int fd = -1;
 
@@ -45,31 +46,28 @@ void sender_link_try(struct sender *s)
 		/* Cluster mode: "connected" while bound to the jobs consumer; peer.fd is then a
 		 * copy of the job queue's eventfd. */
 		if ((fd = sender_bus_try(s)) < 0 || (fd = dup(fd)) < 0) {
-			l->reconnect_at = mono_ms() + 1000 + (uint64_t)(random() % 500);
+			l->rc.next_ms = mono_ms() + l->rc.interval_ms + (uint64_t)random() % l->rc.jitter_ms;
 			return;
 		}
 		peer_init(&l->peer, fd);
 		l->gen++;
 		return;
 	}
-	if (config_socket(s->cfg, "router-sender.sock", path, sizeof path) == NULL ||
-	    (fd = sock_connect(path, SOCK_SEQPACKET)) < 0 ||
+	if ((fd = sock_connect(l->path, SOCK_SEQPACKET)) < 0 ||
 	    sock_hello_app(fd, ROLE_SENDER, s->ops->platform, s->instance, s->cfg->app) < 0 ||
 	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		if (!l->absent_logged)
-			log_info("router not reachable at %s (%s); retrying every second", path, strerror(errno));
-		l->absent_logged = 1;
+		int e = errno;
 		if (fd >= 0)
 			close(fd);
-		l->reconnect_at = mono_ms() + 1000 + (uint64_t)(random() % 500);
+		reconnect_failed(&l->rc, mono_ms(), e);
 		return;
 	}
 	peer_init(&l->peer, fd);
 	l->gen++;
 	l->events = EPOLLIN;
-	l->absent_logged = 0;
-	log_info("connected to the router as %s sender %s of app %s", s->ops->platform_name,
+	snprintf(detail, sizeof detail, " as %s sender %s of app %s", s->ops->platform_name,
 		 s->instance ? s->instance : "(unnamed)", s->cfg->app);
+	reconnect_ok(&l->rc, detail);
 }
 
 void sender_link_result(struct sender *s, uint64_t link_gen, uint64_t id, const struct guard_verdict *v)

@@ -7,6 +7,7 @@
 #define SENDER_LINK_H
 #include "guard.h"
 #include "peer.h"
+#include "reconnect.h"
 #include <stdint.h>
 
 struct sender;
@@ -14,13 +15,13 @@ struct sender;
 struct sender_link {
 	struct peer peer;	/* fd -1 while disconnected */
 	uint64_t gen;		/* bumped on every connect and loss */
-	uint64_t reconnect_at;	/* monotonic */
+	struct reconnect rc;	/* when to try again; rc.warned: the router's absence was said */
+	char path[108];		/* router-sender.sock */
 	uint32_t events;	/* what the router fd is watched for */
-	int absent_logged;
 	struct sender_bus *bus;	/* cluster mode: jobs come from NATS (sender_bus.h) */
 };
 
-/* Connects to the router and says hello; on failure schedules the next try (reconnect_at). */
+/* Connects to the router and says hello; on failure schedules the next try (rc). */
 void sender_link_try(struct sender *s);
 /* Closes the router connection (jobs that came on it are forgotten) and schedules a reconnect. */
 void sender_link_drop(struct sender *s, const char *why);

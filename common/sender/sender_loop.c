@@ -28,6 +28,9 @@ void sender_init(struct sender *s, const struct sender_ops *ops, void *ctx, cons
 	s->instance = instance;
 	s->epfd = -1;
 	s->link.peer.fd = -1;
+	if (config_socket(cfg, "router-sender.sock", s->link.path, sizeof s->link.path) == NULL)
+		fatal("state_dir too long for a socket path");
+	reconnect_init(&s->link.rc, s->link.path, 1000, 500); /* every second, with jitter */
 	srandom((unsigned)(getpid() ^ mono_ms()));
 }
 
@@ -115,7 +118,7 @@ void sender_run(struct sender *s)
 		if (s->nwaiting > 0)
 			sender_fail_waiting(s, NULL);
 		now = mono_ms();
-		if (s->link.peer.fd < 0 && now >= s->link.reconnect_at) {
+		if (s->link.peer.fd < 0 && reconnect_due(&s->link.rc, now)) {
 			sender_link_try(s);
 			now = mono_ms();
 		}
@@ -125,8 +128,8 @@ void sender_run(struct sender *s)
 			timeout = t;
 		if (s->nwaiting > 0 && timeout > 100)
 			timeout = 100;
-		if (s->link.peer.fd < 0 && s->link.reconnect_at > now && s->link.reconnect_at - now < (uint64_t)timeout)
-			timeout = (int)(s->link.reconnect_at - now);
+		if (s->link.peer.fd < 0 && s->link.rc.next_ms > now && s->link.rc.next_ms - now < (uint64_t)timeout)
+			timeout = (int)(s->link.rc.next_ms - now);
 		n = epoll_wait(s->epfd, evs, 64, timeout);
 		for (int i = 0; i < n; i++)
 			if (evs[i].data.u32 == SENDER_EV_ROUTER)

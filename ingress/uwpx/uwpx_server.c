@@ -11,7 +11,7 @@
 #include "counters.h"
 #include "daemon.h"
 #include "log.h"
-#include "uwpx_link.h"
+#include "../router_link.h"
 #include "uwpx_msg.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -46,7 +46,8 @@ struct conn {
 	int close_after;	/* oversize: close once the reply is out */
 	int got_first;		/* first_timeout_s is over, idle_timeout_s applies */
 	uint64_t deadline;	/* first/idle deadline (READ and WRITE) */
-	uint64_t req_id, req_deadline;
+	uint64_t req_deadline;	/* WAIT: the request's deadline */
+	struct uwpx_server *srv;
 	struct uwpx_request *req;
 	char addr[64];
 };
@@ -56,18 +57,15 @@ struct uwpx_server {
 	struct uwpx_limits lim;
 	SSL_CTX *ctx;
 	int epfd, lfd;
-	struct uwpx_link link;
-	int link_up;		/* the link as this loop last saw it */
-	int link_out;		/* EPOLLOUT requested on the link */
+	struct router_link *link;
 	struct conn *conns;
 	size_t nslots, nactive;
 	size_t *free_slots, nfree;
-	uint64_t seq;
 	uint8_t *fbuf;		/* FRAME_MAX, for request frames */
 };
 
 static void pump(struct uwpx_server *s, size_t slot);
-static void link_lost(struct uwpx_server *s);
+static void on_router(void *ctx, uint32_t status, const struct frame *f);
 
 /* ---- listener and TLS ---- */
 
@@ -219,13 +217,14 @@ static void forward(struct uwpx_server *s, size_t slot)
 	struct conn *c = slot_conn(s, slot);
 	struct uwpx_request *q = c->req;
 	struct frame_writer w;
-	uint64_t id = (++s->seq << 32) | (uint64_t)slot;
+	uint32_t within = (uint32_t)(q->action == UWPX_REQUEST_TEST_PUSH ? s->cfg->uwpx.test_push_deadline_ms
+									  : s->cfg->uwpx.router_timeout_ms);
 	uint8_t type = q->action == UWPX_SET_CHANNEL_URI	 ? FRAME_UWPX_CHANNEL
 		       : q->action == UWPX_SET_PUSH_ACCOUNTS ? FRAME_UWPX_ACCOUNTS
 							     : FRAME_UWPX_TEST;
 	long n;
 
-	frame_begin(&w, s->fbuf, type, id);
+	frame_begin(&w, s->fbuf, type, 0);
 	frame_put_bytes(&w, TAG_DEVICE_ID, q->device_id, UWPX_ID_LEN);
 	if (q->action == UWPX_SET_CHANNEL_URI)
 		frame_put_bytes(&w, TAG_URI, q->channel_uri, q->channel_uri_len);
@@ -237,18 +236,14 @@ static void forward(struct uwpx_server *s, size_t slot)
 	if (q->action == UWPX_REQUEST_TEST_PUSH)
 		counter_add(CTR_UWPX_TEST_PUSHES, 1);
 	n = frame_end(&w);
-	if (n < 0 || uwpx_link_send(&s->link, s->fbuf, (size_t)n) < 0) {
-		int lost = uwpx_link_up(&s->link) == 0 && s->link_up;
+	/* Set before the request goes: the link's deadline for it is never earlier. */
+	c->req_deadline = mono_ms() + within;
+	if (n < 0 || link_submit_within(s->link, s->fbuf, (size_t)n, within, on_router, c) < 0) {
 		log_outcome(c, q, "router not reachable");
 		reply(s, slot, UWPX_E_INTERNAL);
-		if (lost)
-			link_lost(s); /* the send broke the link: answer everyone waiting on it */
 		return;
 	}
 	c->st = C_WAIT;
-	c->req_id = id;
-	c->req_deadline = mono_ms() + (uint64_t)(q->action == UWPX_REQUEST_TEST_PUSH ? s->cfg->uwpx.test_push_deadline_ms
-										  : s->cfg->uwpx.router_timeout_ms);
 }
 
 /* One whole message, the bytes before its NUL. */
@@ -415,6 +410,7 @@ static void accept_all(struct uwpx_server *s)
 		c = slot_conn(s, slot);
 		memset(c, 0, sizeof *c);
 		c->fd = fd;
+		c->srv = s;
 		if (getnameinfo((struct sockaddr *)&sa, sl, c->addr, sizeof c->addr, NULL, 0, NI_NUMERICHOST) != 0)
 			strcpy(c->addr, "?");
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -524,16 +520,17 @@ static void nodes_reply(struct uwpx_server *s, size_t slot, const struct frame *
 		set_reply(s, slot, buf, len, 0);
 }
 
-/* The router's answer (f) or its absence (f NULL: link lost or deadline passed). */
-static void answer(struct uwpx_server *s, size_t slot, const struct frame *f, int deadline)
+/* The router's answer (f) or its absence (f NULL: not sent, link lost, or deadline passed). */
+static void answer(struct uwpx_server *s, size_t slot, const struct frame *f)
 {
 	struct conn *c = slot_conn(s, slot);
 	struct uwpx_request *q = c->req;
 	uint32_t st = STATUS_ERROR;
 	enum uwpx_result r = UWPX_E_INTERNAL;
+	/* The link times a request out at its deadline, never before; earlier is a lost link. */
+	int deadline = f == NULL && mono_ms() >= c->req_deadline;
 
 	c->st = C_READ;
-	c->req_id = 0;
 	/* An empty account list may also be confirmed with a plain OK. */
 	if (f != NULL && q->action == UWPX_SET_PUSH_ACCOUNTS &&
 	    (f->type == FRAME_NODES || (f->type == FRAME_REPLY && q->naccounts == 0 &&
@@ -559,69 +556,25 @@ static void answer(struct uwpx_server *s, size_t slot, const struct frame *f, in
 	pump(s, slot);
 }
 
-static void link_lost(struct uwpx_server *s)
+/* The link's completion of a connection's request (router_link.h). */
+static void on_router(void *ctx, uint32_t status, const struct frame *f)
 {
-	s->link_up = 0;
-	s->link_out = 0;
-	for (size_t i = 0; i < s->nslots; i++)
-		if (s->conns[i].st == C_WAIT)
-			answer(s, i, NULL, 0);
-}
+	struct conn *c = ctx;
+	struct uwpx_server *s = c->srv;
 
-static void link_events(struct uwpx_server *s, uint32_t events)
-{
-	struct frame f;
-	int rc;
-
-	if ((events & EPOLLOUT) && uwpx_link_flush(&s->link) < 0) {
-		link_lost(s);
-		return;
-	}
-	for (int k = 0; k < 256 && (rc = uwpx_link_read(&s->link, &f)) != 0; k++) {
-		size_t slot = (size_t)(f.id & 0xffffffffu);
-		if (rc < 0) {
-			link_lost(s);
-			return;
-		}
-		if (slot < s->nslots && s->conns[slot].st == C_WAIT && s->conns[slot].req_id == f.id)
-			answer(s, slot, &f, 0);
-	}
-}
-
-/* Reconnects, keeps EPOLLOUT on the link only while frames are queued. */
-static void link_maintain(struct uwpx_server *s, uint64_t now)
-{
-	struct epoll_event ev;
-	int fd = uwpx_link_connect(&s->link, now);
-
-	if (fd >= 0) {
-		ev.events = EPOLLIN;
-		ev.data.u64 = EV_LINK;
-		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-			uwpx_link_close(&s->link, strerror(errno));
-			return;
-		}
-		s->link_out = 0;
-		s->link_up = 1;
-	}
-	if (uwpx_link_up(&s->link) && peer_has_queued(&s->link.p) != s->link_out) {
-		s->link_out = !s->link_out;
-		ev.events = EPOLLIN | (s->link_out ? EPOLLOUT : 0);
-		ev.data.u64 = EV_LINK;
-		(void)epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->link.p.fd, &ev);
-	}
+	(void)status; /* f carries it; without f the request had no answer */
+	if (c->st == C_WAIT) /* else the connection was closed while it waited */
+		answer(s, (size_t)(c - s->conns), f);
 }
 
 static void tick(struct uwpx_server *s, uint64_t now)
 {
 	for (size_t i = 0; i < s->nslots; i++) {
 		struct conn *c = &s->conns[i];
-		if (c->st == C_WAIT && c->req_deadline <= now)
-			answer(s, i, NULL, 1);
-		else if ((c->st == C_READ || c->st == C_WRITE) && c->deadline <= now)
+		if ((c->st == C_READ || c->st == C_WRITE) && c->deadline <= now)
 			conn_close(s, i, c->got_first ? "idle timeout" : "no message in time");
 	}
-	link_maintain(s, now);
+	link_tick(s->link, now);
 	counters_flush();
 }
 
@@ -651,7 +604,7 @@ struct uwpx_server *uwpx_server_new(const struct config *c, char *err, size_t er
 		snprintf(err, errlen, "ingress_xmpp.domain: required (it is the push_bare_jid of every account reply)");
 		goto fail;
 	}
-	if (config_socket(c, "router.sock", path, sizeof path) == NULL || uwpx_link_init(&s->link, path, (uint32_t)u->router_timeout_ms) < 0) {
+	if (config_socket(c, "router.sock", path, sizeof path) == NULL) {
 		snprintf(err, errlen, "state_dir too long for a socket path");
 		goto fail;
 	}
@@ -670,6 +623,12 @@ struct uwpx_server *uwpx_server_new(const struct config *c, char *err, size_t er
 		goto fail;
 	if ((s->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		snprintf(err, errlen, "epoll: %s", strerror(errno));
+		goto fail;
+	}
+	/* One request per connection at most: a pending slot for each. */
+	if ((s->link = link_new(path, s->nslots, (uint32_t)u->router_timeout_ms, ROLE_INGRESS, 1, s->epfd,
+				(void *)(uintptr_t)EV_LINK)) == NULL) {
+		snprintf(err, errlen, "cannot set up the link to the router");
 		goto fail;
 	}
 	ev.events = EPOLLIN;
@@ -703,11 +662,11 @@ void uwpx_server_run(struct uwpx_server *s)
 			if (d == EV_LISTEN)
 				accept_all(s);
 			else if (d == EV_LINK)
-				link_events(s, evs[i].events);
+				link_read(s->link);
 			else if (d - EV_CONN < s->nslots)
 				pump(s, (size_t)(d - EV_CONN));
 		}
-		link_maintain(s, mono_ms());
+		link_flush(s->link);
 		daemon_reload_check();
 	}
 }
@@ -730,7 +689,7 @@ void uwpx_server_free(struct uwpx_server *s)
 	for (size_t i = 0; s->conns && i < s->nslots; i++)
 		if (s->conns[i].st != C_FREE)
 			conn_close(s, i, "stopping");
-	uwpx_link_free(&s->link);
+	link_free(s->link); /* after the connections: nobody is left to answer */
 	if (s->lfd >= 0)
 		close(s->lfd);
 	if (s->epfd >= 0)

@@ -2,9 +2,10 @@
  * ingress-xmpp: the XEP-0114 component and XEP-0357 app server (docs/xmpp.md).
  * Connects to the user's XMPP server's component port, authenticates with the shared secret,
  * answers publishes and ad-hoc commands after asking the router, and reconnects with back-off.
- * Single-threaded: one poll loop owns the XMPP socket and the router socket (in cluster mode the
- * bus side of router_link_bus.c instead, docs/cluster.md; libnats' threads only queue). All protocol work
- * is in xmpp_session.c and its neighbours; this file moves bytes and keeps time.
+ * Single-threaded: one poll loop owns the XMPP socket and the link to the router (router_link.c,
+ * the ingresses' one router client: router.sock, or the routers over NATS in cluster mode,
+ * docs/cluster.md). All protocol work is in xmpp_session.c and its neighbours; this file moves
+ * bytes and keeps time.
  * Holds the component secret; never logs it, nor any sender JID or message body.
  */
 #include "config.h"
@@ -13,9 +14,8 @@
 #include "frame.h"
 #include "log.h"
 #include "sandbox.h"
-#include "peer.h"
+#include "../router_link.h"
 #include "../router_link_bus.h"
-#include "sock.h"
 #include "xmpp_session.h"
 #include <errno.h>
 #include <netdb.h>
@@ -44,30 +44,14 @@ struct app {
 	uint64_t connect_at, ready_at, last_in, last_out, ping_at, next_attempt;
 	struct xmpp_backoff backoff;
 	int was_ready;
-	/* router */
-	char rpath[256];
-	struct peer rp;
-	int router_broken;
-	uint64_t router_next_try;
-	int router_warned;
-	uint8_t *rbuf;
-	/* cluster mode: the routers over NATS; bus_ep is an epoll set holding its queue's fd */
-	struct link_bus *bus;
-	int bus_ep;
+	/* the router: link_ep is an epoll set of the link's own, readable when answers wait */
+	struct router_link *link;
+	int link_ep;
 };
 
-static int submit(void *ctx, const uint8_t *frame, size_t len)
+static int submit(void *ctx, uint8_t *frame, size_t len, link_done_fn done, void *done_ctx)
 {
-	struct app *a = ctx;
-	if (a->bus)
-		return link_bus_send(a->bus, frame, len);
-	if (a->rp.fd < 0 || a->router_broken)
-		return -1;
-	if (peer_send(&a->rp, frame, len) < 0) {
-		a->router_broken = 1; /* closed by the loop, not in the middle of a dispatch */
-		return -1;
-	}
-	return 0;
+	return link_submit(((struct app *)ctx)->link, frame, len, done, done_ctx);
 }
 
 static char *read_secret(const char *path)
@@ -249,72 +233,6 @@ static void xmpp_timers(struct app *a, uint64_t now)
 		xb_str(&s->out, " ");
 }
 
-/* ---------------------------------------------------------------- router socket */
-
-static void router_close(struct app *a, const char *why)
-{
-	log_warn("lost the connection to %s (%s)", a->rpath, why);
-	peer_close(&a->rp);
-	a->rp.fd = -1;
-	a->router_broken = 0;
-	a->router_next_try = mono_ms() + 200;
-	xs_expire(a->s, 1); /* everything waiting gets its failure answer now */
-}
-
-/* link_bus_read's callback: a router's answer, as if it came from router.sock. */
-static void bus_answer(void *arg, uint64_t id, uint32_t status, const struct frame *reply)
-{
-	(void)id;
-	(void)status;
-	if (reply != NULL)
-		xs_router_frame(((struct app *)arg)->s, reply->payload - FRAME_HEADER, FRAME_HEADER + reply->len);
-}
-
-static void router_try(struct app *a, uint64_t now)
-{
-	int fd;
-	if (a->bus) {
-		link_bus_tick(a->bus, now); /* sends again what the servers did not store */
-		return;
-	}
-	if (a->rp.fd >= 0 || now < a->router_next_try)
-		return;
-	if (link_bus_wanted(a->rpath)) {
-		if ((a->bus_ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
-		    (a->bus = link_bus_new(a->bus_ep, a, (uint32_t)a->cfg->xmpp.router_timeout_ms)) == NULL)
-			fatal("cluster: cannot set up the link to the routers");
-		log_info("cluster mode: requests go to the routers over NATS");
-		return;
-	}
-	fd = sock_connect(a->rpath, SOCK_SEQPACKET);
-	if (fd >= 0 && sock_hello(fd, ROLE_INGRESS, 0, NULL) == 0) {
-		peer_init(&a->rp, fd);
-		a->router_warned = 0;
-		log_info("connected to %s", a->rpath);
-		return;
-	}
-	int e = errno;
-	if (fd >= 0)
-		close(fd);
-	if (!a->router_warned++)
-		log_warn("%s not reachable (%s); retrying", a->rpath, strerror(e));
-	a->router_next_try = now + 200;
-}
-
-static void router_readable(struct app *a)
-{
-	for (int k = 0; k < 256; k++) {
-		ssize_t n = sock_recv(a->rp.fd, a->rbuf);
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		if (n <= 0) {
-			router_close(a, n == 0 ? "closed" : strerror(errno));
-			return;
-		}
-		xs_router_frame(a->s, a->rbuf, (size_t)n);
-	}
-}
-
 /* ---------------------------------------------------------------- main */
 
 static void run(struct app *a)
@@ -340,9 +258,7 @@ static void run(struct app *a)
 			xmpp_flush(a, now);
 			break;
 		}
-		router_try(a, now);
-		if (a->router_broken)
-			router_close(a, "send failed");
+		link_tick(a->link, now);
 		if (a->fd < 0 && !stop_at && now >= a->next_attempt)
 			xmpp_connect(a, now);
 		if (a->fd >= 0 && a->connecting && now - a->connect_at > HANDSHAKE_TIMEOUT_MS) {
@@ -360,33 +276,21 @@ static void run(struct app *a)
 				continue;
 			}
 		}
-		xs_expire(a->s, 0);
+		link_flush(a->link);
 		if (a->fd >= 0) {
 			pfd[n].fd = a->fd;
 			pfd[n].events = a->connecting ? POLLOUT : (short)(POLLIN | (a->s->out.len ? POLLOUT : 0));
 			nx = n++;
 		}
-		if (a->bus) {
-			pfd[n].fd = a->bus_ep;
-			pfd[n].events = POLLIN;
-			nr = n++;
-		} else if (a->rp.fd >= 0) {
-			pfd[n].fd = a->rp.fd;
-			pfd[n].events = (short)(POLLIN | (peer_has_queued(&a->rp) ? POLLOUT : 0));
-			nr = n++;
-		}
+		pfd[n].fd = a->link_ep;
+		pfd[n].events = POLLIN;
+		nr = n++;
 		if (poll(pfd, (nfds_t)n, 100) < 0 && errno != EINTR)
 			fatal_errno("poll");
 		now = mono_ms();
 		a->s->now = now;
-		if (nr >= 0 && a->bus && pfd[nr].revents) {
-			link_bus_read(a->bus, bus_answer, a);
-		} else if (nr >= 0 && pfd[nr].revents) {
-			if (pfd[nr].revents & POLLOUT && peer_flush(&a->rp) < 0)
-				router_close(a, "send failed");
-			else if (pfd[nr].revents & (POLLIN | POLLHUP | POLLERR))
-				router_readable(a);
-		}
+		if (pfd[nr].revents)
+			link_read(a->link);
 		if (nx >= 0 && a->fd >= 0 && pfd[nx].revents) {
 			if (a->connecting)
 				xmpp_connected(a, now);
@@ -424,8 +328,6 @@ int main(int argc, char **argv)
 	memset(&a, 0, sizeof a);
 	a.cfg = &cfg;
 	a.fd = -1;
-	a.rp.fd = -1;
-	a.bus_ep = -1;
 	/* domain and secret_file were checked by daemon_start (config_check). */
 	secret = read_secret(cfg.xmpp.secret_file);
 	split_hostport(&a, cfg.xmpp.server);
@@ -450,10 +352,14 @@ int main(int argc, char **argv)
 	xc.applications = (const char *const *)cfg.xmpp.applications.v;
 	xc.n_applications = cfg.xmpp.applications.n;
 	xc.application = cfg.xmpp.application;
-	if (config_socket(&cfg, "router.sock", a.rpath, sizeof a.rpath) == NULL)
-		fatal("state_dir too long for a socket path");
 	counters_init(config_socket(&cfg, "statsd.sock", path, sizeof path) ? path : "");
-	if ((a.s = xs_new(&xc, submit, &a)) == NULL || (a.rbuf = malloc(FRAME_MAX)) == NULL)
+	if (config_socket(&cfg, "router.sock", path, sizeof path) == NULL)
+		fatal("state_dir too long for a socket path");
+	if ((a.link_ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		fatal_errno("epoll");
+	if ((a.link = link_new(path, XS_MAX_PENDING, xc.router_timeout_ms, ROLE_INGRESS, 1, a.link_ep, NULL)) == NULL)
+		fatal("cannot set up the link to the router");
+	if ((a.s = xs_new(&xc, submit, &a)) == NULL)
 		fatal("out of memory");
 	daemon_privdrop(&cfg);
 	sandbox_enter(&cfg, SANDBOX_INGRESS_XMPP);
@@ -470,18 +376,13 @@ int main(int argc, char **argv)
 	}
 	run(&a);
 	log_info("stopping");
-	if (a.rp.fd >= 0)
-		peer_close(&a.rp);
-	if (a.bus) {
-		link_bus_free(a.bus);
-		close(a.bus_ep);
-	}
-	link_bus_shutdown();
 	counters_flush();
-	xs_free(a.s);
+	xs_free(a.s);	     /* its requests' answers, if any come, are dropped */
+	link_free(a.link);   /* ... by completing them now */
+	close(a.link_ep);
+	link_bus_shutdown();
 	sodium_memzero(secret, strlen(secret));
 	free(secret);
-	free(a.rbuf);
 	config_free(&cfg);
 	return 0;
 }

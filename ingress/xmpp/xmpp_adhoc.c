@@ -238,7 +238,7 @@ void xs_adhoc(struct xsess *s, const struct xs_iq *q, struct xnode *cmdn)
 	new_sid(s, xnode_attr(cmdn, "sessionid"), p->sid);
 	if (c->reg) {
 		xmpp_adhoc_account(bare, device, account);
-		frame_begin(&w, s->fbuf, FRAME_XMPP_REGISTER, p->fid);
+		frame_begin(&w, s->fbuf, FRAME_XMPP_REGISTER, 0);
 		frame_put_u32(&w, TAG_PLATFORM, c->platform);
 		frame_put_bytes(&w, TAG_IDENTITY, identity, sizeof identity);
 		frame_put_bytes(&w, TAG_TOKEN, token, strlen(token));
@@ -251,7 +251,7 @@ void xs_adhoc(struct xsess *s, const struct xs_iq *q, struct xnode *cmdn)
 		if (app[0] != '\0')
 			frame_put_bytes(&w, TAG_APP, app, strlen(app));
 	} else {
-		frame_begin(&w, s->fbuf, FRAME_XMPP_UNREGISTER, p->fid);
+		frame_begin(&w, s->fbuf, FRAME_XMPP_UNREGISTER, 0);
 		frame_put_u32(&w, TAG_PLATFORM, c->platform);
 		frame_put_bytes(&w, TAG_IDENTITY, identity, sizeof identity);
 	}

@@ -212,10 +212,10 @@ static void publish(struct xsess *s, const struct xs_iq *q, const char *type, st
 	domain[j.dlen] = '\0';
 
 	if ((p = xs_pend_new(s, XP_PUBLISH, q)) == NULL) {
-		reject(s, q, "recipient-unavailable", "too many requests waiting for the router");
+		reject(s, q, "recipient-unavailable", "out of memory");
 		return;
 	}
-	frame_begin(&w, s->fbuf, FRAME_XMPP_PUBLISH, p->fid);
+	frame_begin(&w, s->fbuf, FRAME_XMPP_PUBLISH, 0);
 	frame_put_bytes(&w, TAG_NODE, node, strlen(node));
 	frame_put_bytes(&w, TAG_SECRET, secret, strlen(secret));
 	frame_put_bytes(&w, TAG_DOMAIN, domain, j.dlen);
@@ -223,7 +223,7 @@ static void publish(struct xsess *s, const struct xs_iq *q, const char *type, st
 	frame_put_u32(&w, TAG_PENDING_COUNT, xmpp_parse_count(xs_form_value(summary, "pending-subscription-count")));
 	frame_put_u32(&w, TAG_FLAGS, flags);
 	if (xs_pend_submit(s, p, frame_end(&w)) < 0) {
-		reject(s, q, "recipient-unavailable", "router not reachable");
+		reject(s, q, "recipient-unavailable", "router not reachable, or too many requests waiting for it");
 		return;
 	}
 }

@@ -17,9 +17,10 @@
 
 enum xp_kind { XP_PUBLISH = 1, XP_REGISTER, XP_UNREGISTER };
 
+/* A request waiting for the router: the context of its link completion. */
 struct xs_pending {
-	uint64_t fid; /* 0 = free */
-	uint64_t deadline;
+	struct xs_pending *prev, *next;
+	struct xsess *s;	/* NULL once its stream is gone: the answer is then dropped */
 	enum xp_kind kind;
 	char *id, *peer, *self; /* the IQ's id, its from (our reply's to), our reply's from */
 	char cmd[32];		/* ad-hoc command node */
@@ -38,11 +39,11 @@ void xs_reply_empty(struct xsess *s, const struct xs_iq *q);
 /* <iq type='error'><error type=…><cond/></error></iq>; the type follows the condition (docs/xmpp.md
  * "Stanza dispatch"). */
 void xs_reply_error(struct xsess *s, const struct xs_iq *q, const char *cond);
-/* A free pending slot with its frame id set, holding copies of q; NULL when the table is full. */
+/* A request holding copies of q; NULL on out of memory. */
 struct xs_pending *xs_pend_new(struct xsess *s, enum xp_kind kind, const struct xs_iq *q);
-/* Submits the frame built in s->fbuf (len from frame_end); on failure frees p and returns -1. */
+/* Submits the frame built in s->fbuf (id 0, len from frame_end); the router's answer, or its
+ * absence, comes to xs_publish_done / xs_adhoc_done. On failure frees p and returns -1. */
 int xs_pend_submit(struct xsess *s, struct xs_pending *p, long len);
-void xs_pend_free(struct xsess *s, struct xs_pending *p);
 void xs_pend_iq(const struct xs_pending *p, struct xs_iq *q);
 
 /* ---- dispatch (xmpp_dispatch.c) ---- */

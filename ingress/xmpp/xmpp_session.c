@@ -1,9 +1,7 @@
 /*
  * xmpp_session: the component stream's life (header, handshake, stream errors, close), the
- * table of IQs waiting for the router, reply helpers, and the reconnect back-off. Stanza
- * dispatch is in xmpp_dispatch.c, ad-hoc commands in xmpp_adhoc.c. The table (112 KB) is
- * mapped rather than calloc'd: glibc clears a block of that size by hand, which makes all of
- * it resident at start-up; mapped pages stay the kernel's zero page until a slot is used.
+ * IQs waiting for the router, reply helpers, and the reconnect back-off. Stanza dispatch is in
+ * xmpp_dispatch.c, ad-hoc commands in xmpp_adhoc.c.
  */
 #include "xmpp_internal.h"
 #include "counters.h"
@@ -13,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define NS_ACCEPT "jabber:component:accept"
 
@@ -98,53 +95,89 @@ void xs_reply_error(struct xsess *s, const struct xs_iq *q, const char *cond)
 
 /* ---------------------------------------------------------------- pending requests */
 
+/* The router client (router_link.c) keeps ids and deadlines; a request here only remembers
+ * whom to answer, on which stream. */
+
 static char *dup_or_null(const char *v)
 {
 	return v ? strdup(v) : NULL;
 }
 
-struct xs_pending *xs_pend_new(struct xsess *s, enum xp_kind kind, const struct xs_iq *q)
+static void pend_release(struct xs_pending *p)
 {
-	size_t start = (size_t)(s->seq % XS_MAX_PENDING);
-	for (size_t k = 0; k < XS_MAX_PENDING; k++) {
-		size_t i = (start + k) % XS_MAX_PENDING;
-		struct xs_pending *p = &s->pend[i];
-		if (p->fid != 0)
-			continue;
-		memset(p, 0, sizeof *p);
-		p->kind = kind;
-		p->id = dup_or_null(q->id);
-		p->peer = dup_or_null(q->peer);
-		p->self = dup_or_null(q->self);
-		if (p->id == NULL || p->peer == NULL || p->self == NULL) {
-			xs_pend_free(s, p);
-			return NULL;
-		}
-		/* The low half names the slot, the high half a sequence: stale replies never match. */
-		p->fid = (++s->seq << 32) | (uint64_t)i;
-		p->deadline = s->now + s->conf.router_timeout_ms;
-		s->npend++;
-		return p;
-	}
-	return NULL;
-}
-
-void xs_pend_free(struct xsess *s, struct xs_pending *p)
-{
-	if (p->fid != 0)
-		s->npend--;
 	free(p->id);
 	free(p->peer);
 	free(p->self);
-	memset(p, 0, sizeof *p);
+	free(p);
+}
+
+struct xs_pending *xs_pend_new(struct xsess *s, enum xp_kind kind, const struct xs_iq *q)
+{
+	struct xs_pending *p = calloc(1, sizeof *p);
+
+	(void)s;
+	if (p == NULL)
+		return NULL;
+	p->kind = kind;
+	p->id = dup_or_null(q->id);
+	p->peer = dup_or_null(q->peer);
+	p->self = dup_or_null(q->self);
+	if (p->id == NULL || p->peer == NULL || p->self == NULL) {
+		pend_release(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* Takes p off its stream's list: its answer, if one still comes, is dropped. */
+static void pend_detach(struct xsess *s, struct xs_pending *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		s->pend = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	p->prev = p->next = NULL;
+	p->s = NULL;
+	s->npend--;
+}
+
+static void pend_done(struct xsess *s, struct xs_pending *p, const struct frame *f)
+{
+	if (p->kind == XP_PUBLISH)
+		xs_publish_done(s, p, f);
+	else
+		xs_adhoc_done(s, p, f);
+}
+
+/* The link's completion: the router's answer, or NULL (not sent in time, no answer by the
+ * deadline, link lost). */
+static void pend_answer(void *ctx, uint32_t status, const struct frame *f)
+{
+	struct xs_pending *p = ctx;
+	struct xsess *s = p->s;
+
+	(void)status; /* f carries it; XMPP requests are never complete without an answer */
+	if (s != NULL) {
+		pend_detach(s, p);
+		pend_done(s, p, f);
+	}
+	pend_release(p);
 }
 
 int xs_pend_submit(struct xsess *s, struct xs_pending *p, long len)
 {
-	if (len < 0 || s->submit(s->submit_ctx, s->fbuf, (size_t)len) < 0) {
-		xs_pend_free(s, p);
+	if (len < 0 || s->submit(s->submit_ctx, s->fbuf, (size_t)len, pend_answer, p) < 0) {
+		pend_release(p);
 		return -1;
 	}
+	p->s = s;
+	p->next = s->pend;
+	if (s->pend)
+		s->pend->prev = p;
+	s->pend = p;
+	s->npend++;
 	return 0;
 }
 
@@ -160,43 +193,16 @@ size_t xs_pending_count(const struct xsess *s)
 	return s->npend;
 }
 
-static void pend_done(struct xsess *s, struct xs_pending *p, const struct frame *f)
+/* Answers every waiting request as failed (answer != 0) or forgets it (its stream is gone);
+ * either way its completion, when it comes, only frees it. */
+static void drop_pending(struct xsess *s, int answer)
 {
-	if (p->kind == XP_PUBLISH)
-		xs_publish_done(s, p, f);
-	else
-		xs_adhoc_done(s, p, f);
-	xs_pend_free(s, p);
-}
-
-void xs_router_frame(struct xsess *s, const uint8_t *buf, size_t n)
-{
-	struct frame f;
-	const char *why;
-	size_t i;
-
-	if (frame_parse(buf, n, &f, &why) < 0) {
-		log_warn("bad frame from the router: %s", why);
-		return;
+	while (s->pend) {
+		struct xs_pending *p = s->pend;
+		pend_detach(s, p);
+		if (answer)
+			pend_done(s, p, NULL);
 	}
-	i = (size_t)(f.id & 0xffffffffu);
-	if (f.id == 0 || i >= XS_MAX_PENDING || s->pend[i].fid != f.id)
-		return; /* answered already (timed out) or from an earlier stream */
-	pend_done(s, &s->pend[i], &f);
-}
-
-void xs_expire(struct xsess *s, int all)
-{
-	for (size_t i = 0; i < XS_MAX_PENDING && s->npend > 0; i++)
-		if (s->pend[i].fid != 0 && (all || s->pend[i].deadline <= s->now))
-			pend_done(s, &s->pend[i], NULL);
-}
-
-static void drop_pending(struct xsess *s)
-{
-	for (size_t i = 0; i < XS_MAX_PENDING; i++)
-		if (s->pend[i].fid != 0)
-			xs_pend_free(s, &s->pend[i]);
 }
 
 /* ---------------------------------------------------------------- stream */
@@ -311,11 +317,8 @@ struct xsess *xs_new(const struct xs_conf *conf, xs_submit_fn submit, void *ctx)
 	s->conf = *conf;
 	s->submit = submit;
 	s->submit_ctx = ctx;
-	s->pend = mmap(NULL, XS_MAX_PENDING * sizeof *s->pend, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (s->pend == MAP_FAILED)
-		s->pend = NULL;
 	s->fbuf = malloc(FRAME_MAX);
-	if (s->pend == NULL || s->fbuf == NULL) {
+	if (s->fbuf == NULL) {
 		xs_free(s);
 		return NULL;
 	}
@@ -327,10 +330,7 @@ void xs_free(struct xsess *s)
 {
 	if (s == NULL)
 		return;
-	if (s->pend) {
-		drop_pending(s);
-		munmap(s->pend, XS_MAX_PENDING * sizeof *s->pend);
-	}
+	drop_pending(s, 0);
 	free(s->fbuf);
 	xml_reader_free(s->rd);
 	xb_free(&s->out);
@@ -340,7 +340,7 @@ void xs_free(struct xsess *s)
 int xs_start(struct xsess *s)
 {
 	struct xml_callbacks cb = {s, on_stream_start, on_element, on_stream_end};
-	drop_pending(s);
+	drop_pending(s, 0);
 	xml_reader_free(s->rd);
 	xb_free(&s->out);
 	xb_init(&s->out, XS_OUT_MAX);
@@ -396,7 +396,7 @@ void xs_shutdown(struct xsess *s)
 {
 	if (s->state == XS_CLOSED || s->state == XS_CLOSING)
 		return;
-	xs_expire(s, 1);
+	drop_pending(s, 1);
 	if (s->state == XS_IDLE) {
 		finish(s, "stopped", 0);
 		return;

@@ -3,16 +3,18 @@
  * The caller starts a stream, feeds it the server's bytes, writes out whatever the session put
  * in its output buffer, and hands it the router's frames. The session does the handshake,
  * answers disco and ping, validates publishes and ad-hoc commands, turns them into router
- * requests (through the submit callback) and turns the router's replies (or their absence by
- * the deadline) into IQ results and errors. Time comes from the caller, so tests control it.
+ * requests (through the submit callback: router_link.c in the daemon) and turns the router's
+ * replies (or their absence: the link's deadline, a lost link) into IQ results and errors.
+ * Time comes from the caller, so tests control it.
  */
 #ifndef XMPP_SESSION_H
 #define XMPP_SESSION_H
+#include "../router_link.h"
 #include "xmpp_xml.h"
 #include <stddef.h>
 #include <stdint.h>
 
-#define XS_MAX_PENDING 1024
+#define XS_MAX_PENDING 1024 /* requests waiting for the router: the daemon's link holds this many */
 #define XS_OUT_MAX (1u << 20)
 
 struct xs_conf {
@@ -31,9 +33,10 @@ struct xs_conf {
 	const char *application;
 };
 
-/* Sends one request frame to the router: 0 when sent or queued, -1 when the router cannot
- * take it now (then the session answers at once). */
-typedef int (*xs_submit_fn)(void *ctx, const uint8_t *frame, size_t len);
+/* Sends one request frame (its id is the transport's to set) to the router, as link_submit():
+ * 0 when taken, and done(done_ctx, ..) then runs exactly once, later; -1 when the router
+ * cannot take it now (done never runs; the session answers at once). */
+typedef int (*xs_submit_fn)(void *ctx, uint8_t *frame, size_t len, link_done_fn done, void *done_ctx);
 
 enum xs_state {
 	XS_IDLE,	   /* not started */
@@ -58,8 +61,7 @@ struct xsess {
 	const char *end_reason; /* why the stream ended, for logs */
 	int stream_error_sent;	/* we sent a stream error (end_reason says which) */
 	uint64_t now;		/* monotonic ms, set by the caller before each call */
-	uint64_t seq;
-	struct xs_pending *pend;
+	struct xs_pending *pend; /* this stream's requests waiting for the router, a list */
 	size_t npend;
 	uint8_t *fbuf;		/* FRAME_MAX, for building requests */
 	unsigned ping_seq;
@@ -70,17 +72,13 @@ struct xsess {
 /* NULL on out of memory. conf's strings must outlive the session. */
 struct xsess *xs_new(const struct xs_conf *conf, xs_submit_fn submit, void *ctx);
 void xs_free(struct xsess *s);
-/* A new stream: forgets any previous one (its pending requests are dropped unanswered: their
+/* A new stream: forgets any previous one (its pending requests will not be answered: their
  * IQs belonged to the old stream) and writes our stream header. -1 on out of memory. */
 int xs_start(struct xsess *s);
 /* Processes the server's bytes; returns the state afterwards. */
 enum xs_state xs_feed(struct xsess *s, const void *buf, size_t n);
 /* The server closed the connection (EOF or socket error). */
 void xs_peer_gone(struct xsess *s, const char *why);
-/* A frame from the router (any frame; unknown ids are ignored). */
-void xs_router_frame(struct xsess *s, const uint8_t *buf, size_t n);
-/* Answers every request whose deadline passed (all of them when all != 0: router gone). */
-void xs_expire(struct xsess *s, int all);
 /* Clean shutdown: answers pending requests as failed, writes </stream:stream>. */
 void xs_shutdown(struct xsess *s);
 /* Sends an XEP-0199 ping to jid (when ready); its id is kept in ping_id until answered. */

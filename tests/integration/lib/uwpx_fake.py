@@ -141,13 +141,14 @@ class FakeRouter:
                     hello_done.discard(s)
                     s.close()
                     continue
-                ftype, fid, fields = frames.decode(buf)
-                if s not in hello_done and ftype == frames.HELLO:
-                    hello_done.add(s)
-                    with self.lock:
-                        self.hellos += 1
-                    continue
-                self._answer(s, ftype, fid, fields)
+                # Requests come one per message or several in a FRAME_BATCH, as to the router.
+                for ftype, fid, fields in frames.decode_all(buf):
+                    if s not in hello_done and ftype == frames.HELLO:
+                        hello_done.add(s)
+                        with self.lock:
+                            self.hellos += 1
+                        continue
+                    self._answer(s, ftype, fid, fields)
 
     def last(self):
         with self.lock:

@@ -63,16 +63,17 @@ class FakeRouter:
                     self.conns.remove(s)
                     s.close()
                     continue
-                ftype, fid, fields = frames.decode(buf)
-                if ftype == frames.HELLO:
-                    self.hellos += 1
-                    continue
-                self.frames.put((ftype, fid, fields))
-                for out in self.answer(ftype, fid, fields):
-                    try:
-                        s.send(out)
-                    except OSError:
-                        pass
+                # Requests come one per message or several in a FRAME_BATCH, as to the router.
+                for ftype, fid, fields in frames.decode_all(buf):
+                    if ftype == frames.HELLO:
+                        self.hellos += 1
+                        continue
+                    self.frames.put((ftype, fid, fields))
+                    for out in self.answer(ftype, fid, fields):
+                        try:
+                            s.send(out)
+                        except OSError:
+                            pass
 
     def connected(self):
         return len(self.conns) > 0 and self.hellos > 0
