@@ -38,6 +38,7 @@ int main(int argc, char **argv)
 	struct config cfg;
 	struct daemon_opts opts;
 	struct h2c_opts ho;
+	struct sandbox_policy sp;
 
 	daemon_start("fcm-sender", argc, argv, &cfg, &opts);
 	sender_init(&A.s, &fcm_ops, &A, &cfg, opts.instance);
@@ -53,7 +54,10 @@ int main(int argc, char **argv)
 	A.s.guard_min_guarded = cfg.fcm.guard_min_answers;
 	A.s.guard_percent = cfg.fcm.guard_percent;
 	sender_start(&A.s, &ho, 1); /* and one token exchange */
-	sandbox_enter(&cfg, SANDBOX_FCM_SENDER);
+	sender_policy(&A.s, &sp, cfg.fcm.connections);
+	sandbox_allow_read(&sp, cfg.fcm.service_account_file);
+	sandbox_allow_read(&sp, cfg.fcm.ca_file);
+	sandbox_enter(&sp);
 	log_info("started: project %s at %s, service account %s, %ld connections of up to %ld streams, "
 		 "%zu jobs in flight at most",
 		 A.auth.project_id, cfg.fcm.url, A.auth.client_email, cfg.fcm.connections, cfg.fcm.max_streams,

@@ -41,6 +41,7 @@ int main(int argc, char **argv)
 	struct config cfg;
 	struct daemon_opts opts;
 	struct h2c_opts ho;
+	struct sandbox_policy sp;
 
 	daemon_start("hms-sender", argc, argv, &cfg, &opts);
 	sender_init(&A.s, &hms_ops, &A, &cfg, opts.instance);
@@ -56,7 +57,10 @@ int main(int argc, char **argv)
 	A.s.guard_min_guarded = cfg.hms.guard_min_answers;
 	A.s.guard_percent = cfg.hms.guard_percent;
 	sender_start(&A.s, &ho, 1); /* and one token request */
-	sandbox_enter(&cfg, SANDBOX_HMS_SENDER);
+	sender_policy(&A.s, &sp, cfg.hms.connections);
+	sandbox_allow_read(&sp, cfg.hms.app_secret_file);
+	sandbox_allow_read(&sp, cfg.hms.ca_file);
+	sandbox_enter(&sp);
 	log_info("started: app %s at %s, token URL %s, %ld connections of up to %ld streams, %zu jobs in flight at most",
 		 A.auth.app_id, cfg.hms.url, A.auth.token_url, cfg.hms.connections, cfg.hms.max_streams, A.s.max_jobs);
 	sender_run(&A.s);

@@ -22,6 +22,7 @@ int main(int argc, char **argv)
 	struct config cfg;
 	struct daemon_opts opts;
 	struct h2c_opts ho;
+	struct sandbox_policy sp;
 	char err[512];
 
 	daemon_start("wns-sender", argc, argv, &cfg, &opts);
@@ -36,7 +37,10 @@ int main(int argc, char **argv)
 	ho.deadline_ms = cfg.wns.deadline_ms;
 	ho.ca_file = cfg.wns.ca_file;
 	sender_start(&A.s, &ho, 1); /* and one token request */
-	sandbox_enter(&cfg, SANDBOX_WNS_SENDER);
+	sender_policy(&A.s, &sp, cfg.wns.connections);
+	sandbox_allow_read(&sp, cfg.wns.client_secret_file);
+	sandbox_allow_read(&sp, cfg.wns.ca_file);
+	sandbox_enter(&sp);
 	log_info("started: %s flow, token URL %s, scope %s, client %s, %ld connections of up to %ld streams, "
 		 "%zu jobs in flight at most",
 		 cfg.wns.auth_flow, A.auth.token_url, A.auth.scope, A.auth.client_id, cfg.wns.connections,

@@ -37,6 +37,7 @@ int main(int argc, char **argv)
 	struct config cfg;
 	struct daemon_opts opts;
 	struct onion_server srv;
+	struct sandbox_policy sp;
 	char err[256];
 
 	daemon_start("ingress-onion", argc, argv, &cfg, &opts);
@@ -58,9 +59,17 @@ int main(int argc, char **argv)
 	if (onion_http_start(&srv, err, sizeof err) < 0)
 		fatal("%s", err);
 	daemon_privdrop(&cfg);
-	sandbox_enter(&cfg, SANDBOX_INGRESS_ONION);
-	/* The HTTP workers (and their libmicrohttpd daemons) start inside the sandbox; they own
-	 * the connections to the router and statsd; this thread only sends the counters. */
+	/* Its policy: accept on the listener bound above; read the configuration and its key. */
+	daemon_policy(&sp, &cfg);
+	sp.may_listen = 1;
+	sp.nofile = 256 + cfg.onion.max_connections + 4 * cfg.onion.threads;
+	sandbox_allow_read(&sp, cfg.onion.key_file);
+	sandbox_enter(&sp);
+	/* Every thread starts inside the sandbox and inherits it: libnats' (cluster mode), then
+	 * the HTTP workers and their libmicrohttpd daemons, which own the connections to the
+	 * router and statsd; this thread only sends the counters. */
+	if (link_bus_start() < 0)
+		fatal("cluster: cannot start");
 	if (onion_http_run(&srv, err, sizeof err) < 0)
 		fatal("%s", err);
 	log_info("listening on http://%s (public key %s)", cfg.onion.listen, srv.pk_hex);

@@ -33,6 +33,7 @@ int main(int argc, char **argv)
 	struct config cfg;
 	struct daemon_opts opts;
 	struct uwpx_server *srv;
+	struct sandbox_policy sp;
 	char path[256], err[512];
 
 	daemon_start("ingress-uwpx", argc, argv, &cfg, &opts);
@@ -43,7 +44,16 @@ int main(int argc, char **argv)
 	if ((srv = uwpx_server_new(&cfg, err, sizeof err)) == NULL)
 		fatal("%s", err);
 	daemon_privdrop(&cfg);
-	sandbox_enter(&cfg, SANDBOX_INGRESS_UWPX);
+	/* Its policy: accept on the listener bound above; read the TLS certificate and key
+	 * (again on SIGHUP, same paths). */
+	daemon_policy(&sp, &cfg);
+	sp.may_listen = 1;
+	sp.nofile = 256 + cfg.uwpx.max_connections;
+	sandbox_allow_read(&sp, cfg.uwpx.cert_file);
+	sandbox_allow_read(&sp, cfg.uwpx.key_file);
+	sandbox_enter(&sp);
+	if (link_bus_start() < 0) /* libnats' threads start inside the sandbox */
+		fatal("cluster: cannot start");
 	daemon_on_reload(reload, srv);
 	log_info("listening on %s (TLS), push_bare_jid %s", cfg.uwpx.listen, cfg.xmpp.domain);
 	uwpx_server_run(srv);

@@ -410,6 +410,7 @@ int main(int argc, char **argv)
 	struct daemon_opts opts;
 	struct app a;
 	struct xs_conf xc;
+	struct sandbox_policy sp;
 	char path[256];
 	char *secret;
 
@@ -456,7 +457,16 @@ int main(int argc, char **argv)
 	if ((a.s = xs_new(&xc, submit, &a)) == NULL || (a.rbuf = malloc(FRAME_MAX)) == NULL)
 		fatal("out of memory");
 	daemon_privdrop(&cfg);
-	sandbox_enter(&cfg, SANDBOX_INGRESS_XMPP);
+	/* Its policy: connect out to the XMPP server's port only (and DNS over TCP), no listener;
+	 * read its component secret. */
+	daemon_policy(&sp, &cfg);
+	sp.inet_client = 1;
+	sandbox_allow_connect(&sp, sandbox_port_of(cfg.xmpp.server));
+	sandbox_allow_connect(&sp, 53);
+	sandbox_allow_read(&sp, cfg.xmpp.secret_file);
+	sandbox_enter(&sp);
+	if (link_bus_start() < 0) /* libnats' threads start inside the sandbox */
+		fatal("cluster: cannot start");
 	log_info("component %s for xmpp server %s:%s%s", xc.domain, a.host, a.port,
 		 xc.adhoc ? (xc.apns ? " (ad-hoc: fcm, apns)" : xc.fcm ? " (ad-hoc: fcm)" : " (ad-hoc: none)") : "");
 	if (xc.adhoc && (xc.fcm || xc.apns) && xc.n_adhoc_domains == 0)
