@@ -53,6 +53,8 @@ uint16_t sandbox_port_of(const char *hostport);
  * gives the heap's free pages back to the kernel (start-up is over), and when
  * PUSHPIPE_SANDBOX_SELFTEST is set runs that action and exits with one of the statuses above. */
 void sandbox_enter(const struct sandbox_policy *p);
+/* Tests only (common/sandbox_selftest.c): runs one action and exits with its outcome. */
+void sandbox_selftest(const char *action);
 /* The Landlock ABI version of the running kernel, 0 when absent or disabled. */
 int sandbox_landlock_abi(void);
 #endif
