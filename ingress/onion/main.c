@@ -32,12 +32,24 @@ static const char *reload(const struct config *fresh, void *arg)
 	return "statistics password hash re-read";
 }
 
+/* ingress-onion's policy: accept on the listener bound before (no inet socket of its own);
+ * read the configuration and its key. */
+static void enter_sandbox(const struct config *c)
+{
+	struct sandbox_policy p;
+
+	daemon_policy(&p, c);
+	p.may_listen = 1;
+	p.nofile = 256 + c->onion.max_connections + 4 * c->onion.threads;
+	sandbox_allow_read(&p, c->onion.key_file);
+	sandbox_enter(&p);
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
 	struct daemon_opts opts;
 	struct onion_server srv;
-	struct sandbox_policy sp;
 	char err[256];
 
 	daemon_start("ingress-onion", argc, argv, &cfg, &opts);
@@ -59,12 +71,7 @@ int main(int argc, char **argv)
 	if (onion_http_start(&srv, err, sizeof err) < 0)
 		fatal("%s", err);
 	daemon_privdrop(&cfg);
-	/* Its policy: accept on the listener bound above; read the configuration and its key. */
-	daemon_policy(&sp, &cfg);
-	sp.may_listen = 1;
-	sp.nofile = 256 + cfg.onion.max_connections + 4 * cfg.onion.threads;
-	sandbox_allow_read(&sp, cfg.onion.key_file);
-	sandbox_enter(&sp);
+	enter_sandbox(&cfg);
 	/* Every thread starts inside the sandbox and inherits it: libnats' (cluster mode), then
 	 * the HTTP workers and their libmicrohttpd daemons, which own the connections to the
 	 * router and statsd; this thread only sends the counters. */

@@ -404,13 +404,26 @@ static void run(struct app *a)
 	a->fd = -1;
 }
 
+/* ingress-xmpp's policy: connect out, to the XMPP server's port only (and DNS over TCP), no
+ * listener; read its component secret. */
+static void enter_sandbox(const struct config *c)
+{
+	struct sandbox_policy p;
+
+	daemon_policy(&p, c);
+	p.inet_client = 1;
+	sandbox_allow_connect(&p, sandbox_port_of(c->xmpp.server));
+	sandbox_allow_connect(&p, 53);
+	sandbox_allow_read(&p, c->xmpp.secret_file);
+	sandbox_enter(&p);
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
 	struct daemon_opts opts;
 	struct app a;
 	struct xs_conf xc;
-	struct sandbox_policy sp;
 	char path[256];
 	char *secret;
 
@@ -457,14 +470,7 @@ int main(int argc, char **argv)
 	if ((a.s = xs_new(&xc, submit, &a)) == NULL || (a.rbuf = malloc(FRAME_MAX)) == NULL)
 		fatal("out of memory");
 	daemon_privdrop(&cfg);
-	/* Its policy: connect out to the XMPP server's port only (and DNS over TCP), no listener;
-	 * read its component secret. */
-	daemon_policy(&sp, &cfg);
-	sp.inet_client = 1;
-	sandbox_allow_connect(&sp, sandbox_port_of(cfg.xmpp.server));
-	sandbox_allow_connect(&sp, 53);
-	sandbox_allow_read(&sp, cfg.xmpp.secret_file);
-	sandbox_enter(&sp);
+	enter_sandbox(&cfg);
 	if (link_bus_start() < 0) /* libnats' threads start inside the sandbox */
 		fatal("cluster: cannot start");
 	log_info("component %s for xmpp server %s:%s%s", xc.domain, a.host, a.port,
