@@ -266,7 +266,7 @@ static int ll_ruleset(const struct sandbox_policy *p, int abi, char *what, size_
 
 static void apply_landlock(const struct sandbox_policy *p, char *what, size_t wlen)
 {
-	int abi = sandbox_landlock_abi(), rfd, n;
+	int abi = sandbox_landlock_abi(), rfd;
 
 	if (abi <= 0) {
 		const char *why_not = errno == EOPNOTSUPP ? "disabled at boot" : "kernel without it";
@@ -278,14 +278,6 @@ static void apply_landlock(const struct sandbox_policy *p, char *what, size_t wl
 		log_warn("sandbox: Landlock not available in this kernel; file and TCP rules not applied");
 		return;
 	}
-#ifndef __SANITIZE_THREAD__ /* ThreadSanitizer runs a helper thread of its own */
-	if ((n = thread_count()) > 1)
-		fatal("sandbox: %d threads already run; Landlock would bind only this one (start threads "
-		      "after sandbox_enter)",
-		      n);
-#else
-	(void)n;
-#endif
 	if ((rfd = ll_ruleset(p, abi, what, wlen)) < 0)
 		fatal_errno("sandbox: Landlock ruleset");
 	if (syscall(SYS_landlock_restrict_self, rfd, 0) < 0)
@@ -411,6 +403,14 @@ void sandbox_enter(const struct sandbox_policy *p)
 	if (!p->enabled) {
 		log_warn("sandbox: off (configuration key \"sandbox\" is false)");
 	} else {
+		int n = thread_count();
+#ifndef __SANITIZE_THREAD__ /* ThreadSanitizer runs a helper thread of its own */
+		if (n > 1) /* whatever the kernel: a daemon that starts threads too early is caught */
+			fatal("sandbox: %d threads already run; Landlock would bind only this one (start threads "
+			      "after sandbox_enter)",
+			      n);
+#endif
+		(void)n;
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) /* normally set by daemon_privdrop */
 			fatal_errno("no_new_privs");
 		apply_rlimits(p);

@@ -16,7 +16,7 @@ struct sandbox_policy {
 	int landlock_required; /* refuse to start on a kernel without Landlock */
 	long nofile;	       /* RLIMIT_NOFILE */
 	int single_thread;     /* RLIMIT_NPROC 0: no new threads or processes */
-	int inet_client;       /* inet (and netlink, for the resolver) sockets; no inet bind, no listen */
+	int inet_client;       /* inet (and netlink, for the resolver) sockets, with no inet bind */
 	int may_listen;	       /* listen() allowed (listener roles: sockets are bound before) */
 	int connect_any;       /* TCP connect to any port; else only to connect_ports (Landlock ABI 4+) */
 	const char *read[SANDBOX_MAX_PATHS]; /* read-only, besides the system files */
@@ -46,8 +46,8 @@ uint16_t sandbox_port_of(const char *hostport);
 
 /* Call once start-up is over: configuration read, listeners open, secrets loaded, privileges
  * dropped (daemon_privdrop), and before any thread is started (Landlock binds the calling
- * thread and the threads it creates later; exits when other threads already run). With
- * p->enabled: lowers rlimits, applies the Landlock rules (when the kernel has Landlock) and a
+ * thread and the threads it creates later). With p->enabled: exits when other threads already
+ * run (whether or not the kernel has Landlock); lowers rlimits, applies the Landlock rules (when the kernel has Landlock) and a
  * seccomp allowlist; exits with one line when that fails, or when landlock_required is set and
  * the kernel has no Landlock. Disabled, it logs that and does nothing. Either way it then
  * gives the heap's free pages back to the kernel (start-up is over), and when
