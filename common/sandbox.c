@@ -169,19 +169,25 @@ static void apply_rlimits(const struct sandbox_policy *p)
 
 /* ---- Landlock ---- */
 
-/* The threads of this process, 0 when /proc cannot tell. */
-static int thread_count(void)
+/* Exits when this is not the process's only thread (whatever the kernel, so a daemon that
+ * starts a thread too early is caught everywhere). /proc unreadable: nothing to tell. */
+static void only_thread(void)
 {
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *de;
 	int n = 0;
 
 	if (d == NULL)
-		return 0;
+		return;
 	while ((de = readdir(d)) != NULL)
 		n += de->d_name[0] != '.';
 	closedir(d);
-	return n;
+#ifndef __SANITIZE_THREAD__ /* ThreadSanitizer runs a helper thread of its own */
+	if (n > 1)
+		fatal("sandbox: %d threads already run; Landlock would bind only this one (start threads "
+		      "after sandbox_enter)",
+		      n);
+#endif
 }
 
 static int ll_add_path(int rfd, const char *path, uint64_t rights, uint64_t handled)
@@ -403,14 +409,7 @@ void sandbox_enter(const struct sandbox_policy *p)
 	if (!p->enabled) {
 		log_warn("sandbox: off (configuration key \"sandbox\" is false)");
 	} else {
-		int n = thread_count();
-#ifndef __SANITIZE_THREAD__ /* ThreadSanitizer runs a helper thread of its own */
-		if (n > 1) /* whatever the kernel: a daemon that starts threads too early is caught */
-			fatal("sandbox: %d threads already run; Landlock would bind only this one (start threads "
-			      "after sandbox_enter)",
-			      n);
-#endif
-		(void)n;
+		only_thread();
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) /* normally set by daemon_privdrop */
 			fatal_errno("no_new_privs");
 		apply_rlimits(p);
