@@ -24,6 +24,20 @@ static void check_config(const struct conf_apns *c)
 		fatal("configuration: %s", err);
 }
 
+/* apns-sender's policy: the senders' shared shape, and this provider's credential and CA
+ * files. */
+static void enter_sandbox(const struct config *c)
+{
+	struct sandbox_policy p;
+
+	sender_policy(&A.s, &p, c->apns.connections);
+	sandbox_allow_read(&p, c->apns.key_file);
+	sandbox_allow_read(&p, c->apns.cert_file);
+	sandbox_allow_read(&p, c->apns.cert_key_file);
+	sandbox_allow_read(&p, c->apns.ca_file);
+	sandbox_enter(&p);
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -49,7 +63,7 @@ int main(int argc, char **argv)
 		ho.key_file = cfg.apns.cert_key_file;
 	}
 	sender_start(&A.s, &ho, 0);
-	sandbox_enter(&cfg, SANDBOX_APNS_SENDER);
+	enter_sandbox(&cfg);
 	log_info("started: %s, topic %s, %s authentication, %ld connections of up to %ld streams, "
 		 "%zu jobs in flight at most",
 		 cfg.apns.url, cfg.apns.topic, cfg.apns.auth, cfg.apns.connections, cfg.apns.max_streams,

@@ -147,15 +147,14 @@ int bus_new_inbox(const struct bus *b, char *buf, size_t len)
 
 int bus_prepare(struct bus *b, const struct config *cfg, const char *name, char *err, size_t errlen)
 {
-	char user[128] = "", pass[256] = "";
 	const struct conf_cluster *c = &cfg->cluster;
-	natsStatus s;
 
 	memset(b, 0, sizeof *b);
 	b->cfg = cfg;
 	b->wait_ms = c->publish_wait_ms;
 	snprintf(b->name, sizeof b->name, "%s", name);
-	if (c->credentials[0] && read_credentials(c->credentials, user, sizeof user, pass, sizeof pass) < 0) {
+	if (c->credentials[0] &&
+	    read_credentials(c->credentials, b->user, sizeof b->user, b->pass, sizeof b->pass) < 0) {
 		snprintf(err, errlen, "cluster.credentials %s: cannot read USER:PASSWORD from its first line",
 			 c->credentials);
 		return -1;
@@ -163,19 +162,27 @@ int bus_prepare(struct bus *b, const struct config *cfg, const char *name, char 
 	/* Every reply to this connection (requests, JetStream API answers, PubAcks, fetched
 	 * messages) goes to an inbox under the user's own prefix; the server lets each user
 	 * subscribe to its own prefix only (docs/cluster.md, "Credentials"). */
-	if (user[0] && !inbox_user_ok(user)) {
-		memset(pass, 0, sizeof pass);
+	if (b->user[0] && !inbox_user_ok(b->user)) {
+		memset(b->pass, 0, sizeof b->pass);
 		snprintf(err, errlen, "cluster.credentials %s: the user name may not hold a dot, wildcard or space",
 			 c->credentials);
 		return -1;
 	}
-	snprintf(b->inbox, sizeof b->inbox, user[0] ? "_INBOX_%s" : "_INBOX", user);
-	s = natsOptions_Create(&b->opts);
+	snprintf(b->inbox, sizeof b->inbox, b->user[0] ? "_INBOX_%s" : "_INBOX", b->user);
+	return 0;
+}
+
+/* The connection options (libnats starts its own threads here); the password is wiped from b. */
+static natsStatus make_options(struct bus *b)
+{
+	const struct conf_cluster *c = &b->cfg->cluster;
+	natsStatus s = natsOptions_Create(&b->opts);
+
 	if (s == NATS_OK)
 		s = natsOptions_SetServers(b->opts, (const char **)c->servers.v, (int)c->servers.n);
-	if (s == NATS_OK && user[0])
-		s = natsOptions_SetUserInfo(b->opts, user, pass);
-	if (s == NATS_OK && user[0])
+	if (s == NATS_OK && b->user[0])
+		s = natsOptions_SetUserInfo(b->opts, b->user, b->pass);
+	if (s == NATS_OK && b->user[0])
 		s = natsOptions_SetCustomInboxPrefix(b->opts, b->inbox);
 	if (s == NATS_OK)
 		s = natsOptions_SetName(b->opts, b->name);
@@ -199,12 +206,8 @@ int bus_prepare(struct bus *b, const struct config *cfg, const char *name, char 
 		s = natsOptions_SetSecure(b->opts, true);
 	if (s == NATS_OK && c->tls && c->tls_ca_file[0])
 		s = natsOptions_LoadCATrustedCertificates(b->opts, c->tls_ca_file);
-	memset(pass, 0, sizeof pass);
-	if (s != NATS_OK) {
-		snprintf(err, errlen, "cluster: connection options: %s", natsStatus_GetText(s));
-		return -1;
-	}
-	return 0;
+	memset(b->pass, 0, sizeof b->pass);
+	return s;
 }
 
 struct pubstate {
@@ -256,6 +259,10 @@ int bus_connect(struct bus *b, volatile int *stop)
 	struct pubstate *ps;
 
 	(void)stop;
+	if ((s = make_options(b)) != NATS_OK) {
+		log_error("cluster: connection options: %s", natsStatus_GetText(s));
+		return -1;
+	}
 	/* Returns at once while no server answers; libnats keeps trying (on_connected). */
 	s = natsConnection_Connect(&b->nc, b->opts);
 	if (s == NATS_NOT_YET_CONNECTED)

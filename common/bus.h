@@ -30,6 +30,7 @@ struct bus {
 	const struct config *cfg;
 	char name[64];		/* connection name, for the server's monitoring */
 	char inbox[160];	/* inbox prefix: _INBOX_<NATS user>, or _INBOX without credentials */
+	char user[128], pass[256]; /* cluster.credentials; pass is wiped once the options hold it */
 	int64_t wait_ms;	/* cluster.publish_wait_ms */
 	int64_t queue_max;	/* routers: most messages in PP_REQ and in PP_JOBS, new ones refused past it (0: none) */
 	/* the waiting publisher (bus_publish) */
@@ -37,11 +38,13 @@ struct bus {
 	void *pstate;
 };
 
-/* Reads the credentials file and prepares the connection options; call before privileges
- * drop. 0, or -1 with a reason in err. */
+/* Reads the credentials file; call before privileges drop. Starts nothing (libnats and its
+ * threads start in bus_connect, after the sandbox). 0, or -1 with a reason in err. */
 int bus_prepare(struct bus *b, const struct config *cfg, const char *name, char *err, size_t errlen);
-/* Connects, in the background while no server answers, and reconnects forever after; stop is
- * unused (kept for callers that may wait). 0, or -1 (bad options). b must not move after. */
+/* Makes the connection options (libnats starts its threads: call after sandbox_enter, whose
+ * Landlock rules they then inherit) and connects, in the background while no server answers,
+ * and reconnects forever after; stop is unused (kept for callers that may wait). 0, or -1
+ * (bad options). b must not move after. */
 int bus_connect(struct bus *b, volatile int *stop);
 /* A fresh inbox subject under the connection's own prefix (b->inbox + "." + a unique token),
  * the only inboxes the role's NATS user may subscribe to. 0, or -1. */

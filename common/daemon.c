@@ -253,6 +253,25 @@ void daemon_privdrop(const struct config *c)
 		fatal_errno("no_new_privs");
 }
 
+void daemon_policy(struct sandbox_policy *p, const struct config *c)
+{
+	sandbox_policy_init(p, daemon_name);
+	p->enabled = c->sandbox;
+	p->landlock_required = c->landlock_required;
+	sandbox_allow_read(p, c->path);
+	if (!config_cluster(c))
+		return;
+	/* docs/cluster.md: libnats connects out from its own threads, started after the sandbox. */
+	p->inet_client = 1;
+	for (size_t i = 0; i < c->cluster.servers.n; i++) {
+		uint16_t port = sandbox_port_of(c->cluster.servers.v[i]);
+		sandbox_allow_connect(p, port ? port : 4222);
+	}
+	sandbox_allow_connect(p, 53); /* DNS over TCP, for server names */
+	if (c->cluster.tls)
+		sandbox_allow_read(p, c->cluster.tls_ca_file);
+}
+
 void daemon_on_reload(daemon_reload_fn fn, void *arg)
 {
 	reload_fn = fn;

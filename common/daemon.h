@@ -2,6 +2,7 @@
 #ifndef DAEMON_H
 #define DAEMON_H
 #include "config.h"
+#include "sandbox.h"
 #include <signal.h>
 #include <stdint.h>
 
@@ -35,6 +36,11 @@ void daemon_give_dir(const struct config *c, const char *dir);
 /* Drops to the configured user of this daemon's role (users.<role>, else `user`) when root,
  * and sets no_new_privs. */
 void daemon_privdrop(const struct config *c);
+/* The part of every daemon's sandbox policy that the shared configuration decides, under the
+ * daemon's name: on or off ("sandbox"), "landlock_required", the configuration file (read again
+ * on SIGHUP), and in cluster mode inet client sockets with TCP connect to the NATS servers'
+ * ports and DNS, and the cluster's CA file. The daemon's main.c adds its own. */
+void daemon_policy(struct sandbox_policy *p, const struct config *c);
 /* "ingress" for ingress-*, "sender" for *-sender, else the name itself ("router", "statsd"). */
 const char *daemon_role_class(const char *name);
 /* The user this daemon runs as after daemon_privdrop(): users.<role>, else `user` ("" = none). */

@@ -1,56 +1,49 @@
 /*
- * sandbox: confines a daemon to what its role needs (design: "Processes"), in three layers
- * entered once start-up is over (configuration read, listeners open, privileges dropped):
- *   rlimits  - no core files, a file descriptor cap sized from the configuration, and no
- *              new processes for single-threaded roles;
- *   Landlock - read access to the configuration, the role's own key and CA files, system
- *              certificates and libraries; read-write access to the role's own LMDB
- *              directory; no other file, and (ABI 4+) no TCP bind/connect the role does not
- *              need. Applied to every thread: threads started before us (the onion workers)
- *              are restricted from a signal handler, as Landlock binds only the caller;
- *   seccomp  - an allowlist (libseccomp) shared by all roles, plus per-role socket rules:
- *              inet sockets only for roles that talk to the internet, no listen() and no
- *              inet bind() for roles that only connect; signals only to the daemon itself
- *              (kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo compared with its
- *              pid; no pidfd_send_signal). Denied calls fail with EPERM instead of killing
- *              the process, so a missing entry shows up as an error line in the log.
- *              Landlock ABI 6+ adds signal scoping (no signal leaves the daemon's domain).
- * Without Landlock in the kernel the file rules are skipped with a log line, unless the
- * configuration says `landlock_required` (then start-up stops there); seccomp and rlimits
- * still apply. The test clock file of statsd (PUSHPIPE_TEST_CLOCK_FILE, tests only) is
- * accepted only inside state_dir, so it never widens statsd's file access beyond it.
+ * sandbox: applies the confinement policy a daemon built for its own role (struct
+ * sandbox_policy, design: "Processes") in three layers, entered once start-up is over
+ * (configuration read, listeners open, secrets loaded, privileges dropped):
+ *   rlimits  - no core files, the policy's file descriptor cap, and no new processes or
+ *              threads when the policy says single-threaded;
+ *   Landlock - read access to the policy's files and to system certificates and libraries,
+ *              read-write access to its directories; no other file, and (ABI 4+) no TCP bind
+ *              and no TCP connect beyond the policy's ports (unless it allows any). Landlock
+ *              binds the calling thread and what it creates later, so no other thread may run
+ *              yet: daemons start their threads (HTTP workers, libnats) after this;
+ *   seccomp  - an allowlist (libseccomp) shared by all daemons, plus the policy's socket rules:
+ *              inet sockets only for inet clients, which get no listen() and no inet bind();
+ *              signals only to the daemon itself (kill, tkill, tgkill, rt_sigqueueinfo,
+ *              rt_tgsigqueueinfo compared with its pid; no pidfd_send_signal). Denied calls
+ *              fail with EPERM instead of killing the process, so a missing entry shows up as an
+ *              error line in the log. Landlock ABI 6+ adds signal scoping (no signal leaves the
+ *              daemon's domain).
+ * Without Landlock in the kernel the file rules are skipped with a log line, unless the policy
+ * says landlock_required (then start-up stops there); seccomp and rlimits still apply.
  * Start-up ends here, so this is also where the heap pages it left free (configuration parse,
  * filter build, library set-up) go back to the kernel: glibc returns only the heap's top by
- * itself. Trusts the configuration. Holds nothing after it returns.
+ * itself. Knows no role: each daemon's main.c builds its policy. Holds nothing after it returns.
  */
 #include "sandbox.h"
 #include "log.h"
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <linux/landlock.h>
 #include <linux/netlink.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <seccomp.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <termios.h>
-#include <time.h>
 #include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -86,27 +79,6 @@ struct ll_net_port_attr {
 #define R_W (R_ONLY | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_MAKE_REG | \
 	     LANDLOCK_ACCESS_FS_REMOVE_FILE | LL_FS_TRUNCATE)
 
-enum inet_use { INET_NONE, INET_CLIENT };
-
-struct role_def {
-	const char *name;
-	enum inet_use inet;
-	int may_listen;	   /* listen() allowed (listener roles, in case of a late listen) */
-	int single_thread; /* RLIMIT_NPROC 0 */
-};
-
-static const struct role_def roles[] = {
-	[SANDBOX_INGRESS_ONION] = {"ingress-onion", INET_NONE, 1, 0},
-	[SANDBOX_INGRESS_UWPX] = {"ingress-uwpx", INET_NONE, 1, 0},
-	[SANDBOX_INGRESS_XMPP] = {"ingress-xmpp", INET_CLIENT, 0, 0},
-	[SANDBOX_ROUTER] = {"router", INET_NONE, 1, 1},
-	[SANDBOX_APNS_SENDER] = {"apns-sender", INET_CLIENT, 0, 0},
-	[SANDBOX_FCM_SENDER] = {"fcm-sender", INET_CLIENT, 0, 0},
-	[SANDBOX_WNS_SENDER] = {"wns-sender", INET_CLIENT, 0, 0},
-	[SANDBOX_STATSD] = {"statsd", INET_NONE, 1, 0},
-	[SANDBOX_HMS_SENDER] = {"hms-sender", INET_CLIENT, 0, 0},
-};
-
 /* Read-only everywhere: what glibc and OpenSSL open after start-up. */
 static const char *const system_reads[] = {
 	"/etc/ssl", "/etc/pki", "/etc/ca-certificates", "/usr/share/ca-certificates",
@@ -117,27 +89,52 @@ static const char *const system_reads[] = {
 	"/proc/self", "/dev/urandom", "/dev/random",
 };
 
-/* Cluster mode (docs/cluster.md): the roles that talk to the NATS servers connect out over TCP
- * from libnats' own threads; their policy then allows inet client sockets, threads, and (with
- * Landlock) TCP connect to the configured servers' ports only. One machine is unchanged. */
-static int on_bus(const struct config *c, enum sandbox_role role)
+/* ---- the policy ---- */
+
+void sandbox_policy_init(struct sandbox_policy *p, const char *name)
 {
-	if (!config_cluster(c))
-		return 0;
-	switch (role) {
-	case SANDBOX_ROUTER:
-	case SANDBOX_INGRESS_ONION:
-	case SANDBOX_INGRESS_UWPX:
-	case SANDBOX_INGRESS_XMPP:
-	case SANDBOX_APNS_SENDER:
-	case SANDBOX_FCM_SENDER:
-	case SANDBOX_WNS_SENDER:
-	case SANDBOX_HMS_SENDER:
-	case SANDBOX_STATSD:
-		return 1;
-	default:
-		return 0;
-	}
+	memset(p, 0, sizeof *p);
+	p->name = name;
+	p->enabled = 1;
+	p->nofile = 256;
+}
+
+static void add_path(const char **v, size_t *n, const char *path, const char *what)
+{
+	if (path == NULL || path[0] == '\0')
+		return;
+	if (*n == SANDBOX_MAX_PATHS)
+		fatal("sandbox: too many %s paths (%s)", what, path);
+	v[(*n)++] = path;
+}
+
+void sandbox_allow_read(struct sandbox_policy *p, const char *path)
+{
+	add_path(p->read, &p->nread, path, "read-only");
+}
+
+void sandbox_allow_write(struct sandbox_policy *p, const char *path)
+{
+	add_path(p->write, &p->nwrite, path, "read-write");
+}
+
+void sandbox_allow_connect(struct sandbox_policy *p, uint16_t port)
+{
+	if (port == 0)
+		return;
+	for (size_t i = 0; i < p->nports; i++)
+		if (p->connect_ports[i] == port)
+			return;
+	if (p->nports == SANDBOX_MAX_PORTS)
+		fatal("sandbox: too many TCP ports to connect to");
+	p->connect_ports[p->nports++] = port;
+}
+
+uint16_t sandbox_port_of(const char *hostport)
+{
+	const char *p = hostport ? strrchr(hostport, ':') : NULL;
+	long v = p ? strtol(p + 1, NULL, 10) : 0;
+	return v > 0 && v < 65536 ? (uint16_t)v : 0;
 }
 
 int sandbox_landlock_abi(void)
@@ -147,28 +144,6 @@ int sandbox_landlock_abi(void)
 }
 
 /* ---- rlimits ---- */
-
-static long nofile_for(const struct config *c, enum sandbox_role role)
-{
-	switch (role) {
-	case SANDBOX_INGRESS_ONION:
-		return 256 + c->onion.max_connections + 4 * c->onion.threads;
-	case SANDBOX_INGRESS_UWPX:
-		return 256 + c->uwpx.max_connections;
-	case SANDBOX_ROUTER:
-		return 512; /* 256 peers, LMDB, epoll, listener */
-	case SANDBOX_APNS_SENDER:
-		return 256 + 2 * c->apns.connections;
-	case SANDBOX_FCM_SENDER:
-		return 256 + 2 * c->fcm.connections;
-	case SANDBOX_WNS_SENDER:
-		return 256 + 2 * c->wns.connections;
-	case SANDBOX_HMS_SENDER:
-		return 256 + 2 * c->hms.connections;
-	default:
-		return 256;
-	}
-}
 
 static void set_limit(int res, rlim_t want, const char *what)
 {
@@ -182,19 +157,38 @@ static void set_limit(int res, rlim_t want, const char *what)
 		fatal_errno("sandbox: setrlimit %s", what);
 }
 
-static long apply_rlimits(const struct config *c, enum sandbox_role role)
+static void apply_rlimits(const struct sandbox_policy *p)
 {
-	long nofile = nofile_for(c, role);
 	set_limit(RLIMIT_CORE, 0, "core");
-	set_limit(RLIMIT_NOFILE, (rlim_t)nofile, "nofile");
+	set_limit(RLIMIT_NOFILE, (rlim_t)p->nofile, "nofile");
 #ifndef SANITIZER_BUILD /* LeakSanitizer starts a tracer task at exit */
-	if (roles[role].single_thread && !on_bus(c, role))
+	if (p->single_thread)
 		set_limit(RLIMIT_NPROC, 0, "nproc");
 #endif
-	return nofile;
 }
 
 /* ---- Landlock ---- */
+
+/* Exits when this is not the process's only thread (whatever the kernel, so a daemon that
+ * starts a thread too early is caught everywhere). /proc unreadable: nothing to tell. */
+static void only_thread(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+#ifndef __SANITIZE_THREAD__ /* ThreadSanitizer runs a helper thread of its own */
+	if (n > 1)
+		fatal("sandbox: %d threads already run; Landlock would bind only this one (start threads "
+		      "after sandbox_enter)",
+		      n);
+#endif
+}
 
 static int ll_add_path(int rfd, const char *path, uint64_t rights, uint64_t handled)
 {
@@ -202,8 +196,6 @@ static int ll_add_path(int rfd, const char *path, uint64_t rights, uint64_t hand
 	struct stat st;
 	int fd;
 
-	if (path == NULL || path[0] == '\0')
-		return 0;
 	if ((fd = open(path, O_PATH | O_CLOEXEC)) < 0) {
 		log_debug("sandbox: %s: %s (no rule)", path, strerror(errno));
 		return 0;
@@ -228,48 +220,14 @@ static int ll_add_path(int rfd, const char *path, uint64_t rights, uint64_t hand
 	return 0;
 }
 
-static uint16_t port_of(const char *hostport)
-{
-	const char *p = hostport ? strrchr(hostport, ':') : NULL;
-	long v = p ? strtol(p + 1, NULL, 10) : 0;
-	return v > 0 && v < 65536 ? (uint16_t)v : 0;
-}
-
 static int ll_add_port(int rfd, uint64_t access, uint16_t port)
 {
 	struct ll_net_port_attr np = {.allowed_access = access, .port = port};
 	return (int)syscall(SYS_landlock_add_rule, rfd, LL_RULE_NET_PORT, &np, 0);
 }
 
-/* statsd's test clock (PUSHPIPE_TEST_CLOCK_FILE, docs/observability.md): 0 when unset; 1 with
- * the real path of the file's directory in dir (PATH_MAX) when that is state_dir or below it;
- * -1 otherwise (outside, or a directory that does not resolve). */
-static int clock_dir(const struct config *c, char *dir)
-{
-	const char *f = getenv("PUSHPIPE_TEST_CLOCK_FILE");
-	char want[PATH_MAX], sd[PATH_MAX];
-	const char *slash;
-	size_t n;
-
-	if (f == NULL || f[0] == '\0')
-		return 0;
-	slash = strrchr(f, '/');
-	if (slash == NULL)
-		snprintf(want, sizeof want, ".");
-	else if (slash == f)
-		snprintf(want, sizeof want, "/");
-	else
-		snprintf(want, sizeof want, "%.*s", (int)(slash - f), f);
-	if (realpath(want, dir) == NULL || realpath(c->state_dir, sd) == NULL)
-		return -1;
-	n = strlen(sd);
-	if (strncmp(dir, sd, n) != 0 || (dir[n] != '\0' && dir[n] != '/' && strcmp(sd, "/") != 0))
-		return -1;
-	return 1;
-}
-
-/* Builds the role's ruleset; returns its fd, or -1 (errno). */
-static int ll_ruleset(const struct config *c, enum sandbox_role role, int abi, char *what, size_t wlen)
+/* Builds the policy's ruleset; returns its fd, or -1 (errno). */
+static int ll_ruleset(const struct sandbox_policy *p, int abi, char *what, size_t wlen)
 {
 	struct ll_ruleset_attr a;
 	size_t asize = 8;
@@ -283,9 +241,7 @@ static int ll_ruleset(const struct config *c, enum sandbox_role role, int abi, c
 		fs |= LL_FS_TRUNCATE;
 	a.handled_access_fs = fs;
 	if (abi >= 4) {
-		a.handled_access_net = LL_NET_BIND_TCP;
-		if (roles[role].inet == INET_NONE || role == SANDBOX_INGRESS_XMPP)
-			a.handled_access_net |= LL_NET_CONNECT_TCP;
+		a.handled_access_net = LL_NET_BIND_TCP | (p->connect_any ? 0 : LL_NET_CONNECT_TCP);
 		asize = 16;
 	}
 	if (abi >= 6) { /* probed at run time: the scoped field exists from ABI 6 on */
@@ -296,64 +252,15 @@ static int ll_ruleset(const struct config *c, enum sandbox_role role, int abi, c
 		 abi >= 6 ? ", abstract unix sockets, signals" : "");
 	if ((rfd = (int)syscall(SYS_landlock_create_ruleset, &a, asize, 0)) < 0)
 		return -1;
-
 	for (size_t i = 0; i < sizeof system_reads / sizeof system_reads[0]; i++)
 		rc |= ll_add_path(rfd, system_reads[i], R_ONLY, fs);
 	rc |= ll_add_path(rfd, "/dev/null", LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE, fs);
-	rc |= ll_add_path(rfd, c->path, R_ONLY, fs);
-	switch (role) {
-	case SANDBOX_INGRESS_ONION:
-		rc |= ll_add_path(rfd, c->onion.key_file, R_ONLY, fs);
-		break;
-	case SANDBOX_INGRESS_UWPX:
-		rc |= ll_add_path(rfd, c->uwpx.cert_file, R_ONLY, fs);
-		rc |= ll_add_path(rfd, c->uwpx.key_file, R_ONLY, fs);
-		break;
-	case SANDBOX_INGRESS_XMPP:
-		rc |= ll_add_path(rfd, c->xmpp.secret_file, R_ONLY, fs);
-		if (abi >= 4) {
-			uint16_t p = port_of(c->xmpp.server);
-			if (p)
-				rc |= ll_add_port(rfd, LL_NET_CONNECT_TCP, p);
-			rc |= ll_add_port(rfd, LL_NET_CONNECT_TCP, 53); /* DNS over TCP */
-		}
-		break;
-	case SANDBOX_ROUTER:
-		rc |= ll_add_path(rfd, c->router.db_path, R_W, fs);
-		break;
-	case SANDBOX_APNS_SENDER:
-		rc |= ll_add_path(rfd, c->apns.key_file, R_ONLY, fs);
-		rc |= ll_add_path(rfd, c->apns.cert_file, R_ONLY, fs);
-		rc |= ll_add_path(rfd, c->apns.cert_key_file, R_ONLY, fs);
-		rc |= ll_add_path(rfd, c->apns.ca_file, R_ONLY, fs);
-		break;
-	case SANDBOX_FCM_SENDER:
-		rc |= ll_add_path(rfd, c->fcm.service_account_file, R_ONLY, fs);
-		rc |= ll_add_path(rfd, c->fcm.ca_file, R_ONLY, fs);
-		break;
-	case SANDBOX_WNS_SENDER:
-		rc |= ll_add_path(rfd, c->wns.client_secret_file, R_ONLY, fs);
-		rc |= ll_add_path(rfd, c->wns.ca_file, R_ONLY, fs);
-		break;
-	case SANDBOX_HMS_SENDER:
-		rc |= ll_add_path(rfd, c->hms.app_secret_file, R_ONLY, fs);
-		rc |= ll_add_path(rfd, c->hms.ca_file, R_ONLY, fs);
-		break;
-	case SANDBOX_STATSD: {
-		char dir[PATH_MAX];
-		rc |= ll_add_path(rfd, c->statsd.db_path, R_W, fs);
-		if (clock_dir(c, dir) == 1) /* tests only: a directory inside state_dir */
-			rc |= ll_add_path(rfd, dir, R_ONLY, fs);
-		break;
-	}
-	}
-	if (abi >= 4 && on_bus(c, role) && (a.handled_access_net & LL_NET_CONNECT_TCP)) {
-		for (size_t i = 0; i < c->cluster.servers.n; i++) {
-			uint16_t p = port_of(c->cluster.servers.v[i]);
-			rc |= ll_add_port(rfd, LL_NET_CONNECT_TCP, p ? p : 4222);
-		}
-		rc |= ll_add_port(rfd, LL_NET_CONNECT_TCP, 53); /* DNS over TCP, for server names */
-	}
+	for (size_t i = 0; i < p->nread; i++)
+		rc |= ll_add_path(rfd, p->read[i], R_ONLY, fs);
+	for (size_t i = 0; i < p->nwrite; i++)
+		rc |= ll_add_path(rfd, p->write[i], R_W, fs);
+	for (size_t i = 0; abi >= 4 && (a.handled_access_net & LL_NET_CONNECT_TCP) && i < p->nports; i++)
+		rc |= ll_add_port(rfd, LL_NET_CONNECT_TCP, p->connect_ports[i]);
 	if (rc != 0) {
 		int e = errno;
 		close(rfd);
@@ -363,124 +270,25 @@ static int ll_ruleset(const struct config *c, enum sandbox_role role, int abi, c
 	return rfd;
 }
 
-/* Landlock restricts only the calling thread: every other thread restricts itself from
- * this handler (a signal reaches the thread it is sent to), one at a time. */
-static atomic_int ll_fd = -1;
-static atomic_int ll_done, ll_failed;
-
-static void on_restrict(int sig)
-{
-	int e = errno, fd = atomic_load(&ll_fd);
-	(void)sig;
-	if (fd >= 0) {
-		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || syscall(SYS_landlock_restrict_self, fd, 0) < 0)
-			atomic_fetch_add(&ll_failed, 1);
-		atomic_fetch_add(&ll_done, 1);
-	}
-	errno = e;
-}
-
-static int tid_alive(pid_t tid)
-{
-	char p[64];
-	snprintf(p, sizeof p, "/proc/self/task/%d", (int)tid);
-	return access(p, F_OK) == 0;
-}
-
-/* Restricts every thread but this one; returns how many, or -1 with a reason. */
-static int ll_other_threads(int rfd, const char **why)
-{
-	pid_t self = (pid_t)syscall(SYS_gettid), done[1024];
-	size_t ndone = 0;
-	struct sigaction sa;
-	int sig = SIGRTMIN + 2, added;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_restrict;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(sig, &sa, NULL) < 0) {
-		*why = "sigaction";
-		return -1;
-	}
-	atomic_store(&ll_fd, rfd);
-	do { /* again until a pass finds no new thread */
-		DIR *d = opendir("/proc/self/task");
-		struct dirent *de;
-		added = 0;
-		if (d == NULL) {
-			*why = "cannot list /proc/self/task";
-			return -1;
-		}
-		while ((de = readdir(d)) != NULL) {
-			pid_t tid = (pid_t)atoi(de->d_name);
-			size_t k;
-			int before = atomic_load(&ll_done);
-			if (tid <= 0 || tid == self)
-				continue;
-			for (k = 0; k < ndone && done[k] != tid; k++)
-				;
-			if (k < ndone)
-				continue;
-			if (ndone == sizeof done / sizeof done[0]) {
-				closedir(d);
-				*why = "too many threads";
-				return -1;
-			}
-			done[ndone++] = tid;
-			added = 1;
-			if (syscall(SYS_tgkill, getpid(), tid, sig) < 0)
-				continue; /* it has exited */
-			for (int w = 0; atomic_load(&ll_done) == before; w++) {
-				struct timespec ts = {0, 1000000};
-				if (w >= 2000 && !tid_alive(tid))
-					break;
-				if (w >= 5000) {
-					closedir(d);
-					*why = "a thread did not answer (signal blocked?)";
-					return -1;
-				}
-				nanosleep(&ts, NULL);
-			}
-		}
-		closedir(d);
-	} while (added);
-	if (atomic_load(&ll_failed) > 0) {
-		*why = "landlock_restrict_self failed in a thread";
-		return -1;
-	}
-	return atomic_load(&ll_done);
-}
-
-static int apply_landlock(const struct config *c, enum sandbox_role role, char *what, size_t wlen)
+static void apply_landlock(const struct sandbox_policy *p, char *what, size_t wlen)
 {
 	int abi = sandbox_landlock_abi(), rfd;
-	const char *why = NULL;
-	int others;
-	size_t n;
 
 	if (abi <= 0) {
 		const char *why_not = errno == EOPNOTSUPP ? "disabled at boot" : "kernel without it";
-		if (c->landlock_required)
+		if (p->landlock_required)
 			fatal("sandbox: Landlock is required (configuration key \"landlock_required\") but not "
 			      "available: %s",
 			      why_not);
 		snprintf(what, wlen, "no Landlock (%s): file rules not applied", why_not);
 		log_warn("sandbox: Landlock not available in this kernel; file and TCP rules not applied");
-		return 0;
+		return;
 	}
-	if ((rfd = ll_ruleset(c, role, abi, what, wlen)) < 0)
+	if ((rfd = ll_ruleset(p, abi, what, wlen)) < 0)
 		fatal_errno("sandbox: Landlock ruleset");
-	if ((others = ll_other_threads(rfd, &why)) < 0)
-		fatal("sandbox: Landlock for the other threads: %s", why);
-	n = strlen(what);
-	if (others > 0 && n < wlen)
-		snprintf(what + n, wlen - n, " (on %d more threads)", others);
 	if (syscall(SYS_landlock_restrict_self, rfd, 0) < 0)
 		fatal_errno("sandbox: landlock_restrict_self");
-	atomic_store(&ll_fd, -1);
 	close(rfd);
-	return abi;
 }
 
 /* ---- seccomp ---- */
@@ -531,15 +339,12 @@ static void rule(scmp_filter_ctx ctx, const char *name, unsigned n, const struct
 		fatal("sandbox: seccomp rule for %s: %s", name, strerror(-rc));
 }
 
-/* Signals: to this process only (raise, abort, pthread_kill, the Landlock hand-off above all
- * name it). The pid is compared whole, so no value the kernel would read as another process
+/* Signals: to this process only (raise, abort, pthread_kill all name it). The pid is compared whole, so no value the kernel would read as another process
  * (0, -1, a negative group) passes. pidfd_send_signal is not allowed at all. */
 static const char *const signal_calls[] = {"kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"};
 
-static void apply_seccomp(const struct config *c, enum sandbox_role role)
+static void apply_seccomp(const struct sandbox_policy *p)
 {
-	const struct role_def *r = &roles[role];
-	int inet_client = r->inet == INET_CLIENT || on_bus(c, role);
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
 	static const unsigned long ioctls[] = {FIONREAD, FIONBIO, FIOCLEX, FIONCLEX, TCGETS, TIOCGWINSZ};
 	struct scmp_arg_cmp cmp[1];
@@ -569,14 +374,14 @@ static void apply_seccomp(const struct config *c, enum sandbox_role role)
 	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0)) < 0)
 		fatal("sandbox: seccomp rule for clone3: %s", strerror(-rc));
 
-	/* Sockets: Unix everywhere; inet (and netlink, for glibc's resolver) only for roles
-	 * that connect out, with no listen() and no inet bind(): bind() is allowed there only
+	/* Sockets: Unix everywhere; inet (and netlink, for glibc's resolver) only for inet
+	 * clients, with no listen() and no inet bind(): bind() is allowed there only
 	 * with a netlink-sized address (glibc binds its resolver's netlink socket), which the
 	 * kernel refuses for an inet socket (at least 16 bytes for AF_INET, 24 for AF_INET6). */
 	cmp[0] = arg_cmp(0, SCMP_CMP_EQ, AF_UNIX);
 	rule(ctx, "socket", 1, cmp);
 	rule(ctx, "socketpair", 1, cmp);
-	if (inet_client) {
+	if (p->inet_client) {
 		static const int fams[] = {AF_INET, AF_INET6, AF_NETLINK};
 		for (size_t i = 0; i < 3; i++) {
 			cmp[0] = arg_cmp(0, SCMP_CMP_EQ, (scmp_datum_t)fams[i]);
@@ -588,7 +393,7 @@ static void apply_seccomp(const struct config *c, enum sandbox_role role)
 	} else {
 		rule(ctx, "bind", 0, NULL);
 	}
-	if (r->may_listen)
+	if (p->may_listen)
 		rule(ctx, "listen", 0, NULL);
 
 	if ((rc = seccomp_load(ctx)) < 0)
@@ -596,149 +401,24 @@ static void apply_seccomp(const struct config *c, enum sandbox_role role)
 	seccomp_release(ctx);
 }
 
-/* ---- test hook ---- */
-
-static int parse_inet(const char *hp, struct sockaddr_in *sa)
-{
-	char host[64];
-	const char *colon = strrchr(hp, ':');
-	if (colon == NULL || (size_t)(colon - hp) >= sizeof host)
-		return -1;
-	memcpy(host, hp, (size_t)(colon - hp));
-	host[colon - hp] = '\0';
-	memset(sa, 0, sizeof *sa);
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)atoi(colon + 1));
-	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
-}
-
-/* A signal action's target: "self" or a pid. */
-static pid_t target_pid(const char *arg)
-{
-	return strcmp(arg, "self") == 0 ? getpid() : (pid_t)atoi(arg);
-}
-
-/* Sends SIGCONT (harmless to a running or sleeping process) to pid with one of the signal
- * calls; returns the call's result. */
-static int send_signal(const char *how, pid_t pid)
-{
-	char path[64];
-	int pfd, rc, e;
-	siginfo_t si;
-
-	memset(&si, 0, sizeof si);
-	si.si_signo = SIGCONT;
-	si.si_code = SI_QUEUE; /* what sigqueue() sends; the kernel refuses SI_USER from user space */
-	si.si_pid = getpid();
-	si.si_uid = getuid();
-	if (strcmp(how, "kill") == 0)
-		return kill(pid, SIGCONT);
-	if (strcmp(how, "tkill") == 0)
-		return (int)syscall(SYS_tkill, pid, SIGCONT);
-	if (strcmp(how, "tgkill") == 0)
-		return (int)syscall(SYS_tgkill, pid, pid, SIGCONT);
-	if (strcmp(how, "sigqueue") == 0)
-		return (int)syscall(SYS_rt_sigqueueinfo, pid, SIGCONT, &si);
-	if (strcmp(how, "tgsigqueue") == 0)
-		return (int)syscall(SYS_rt_tgsigqueueinfo, pid, pid, SIGCONT, &si);
-	/* pidfd: the descriptor comes from /proc/PID, as pidfd_open may be refused itself */
-	snprintf(path, sizeof path, "/proc/%d", (int)pid);
-	if ((pfd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0 && (pfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return -1;
-	rc = (int)syscall(SYS_pidfd_send_signal, pfd, SIGCONT, NULL, 0);
-	e = errno;
-	close(pfd);
-	errno = e;
-	return rc;
-}
-
-/* Runs one forbidden-for-some-role action and exits with its outcome. */
-static void selftest(const char *action)
-{
-	static const char *const signal_actions[] = {"kill", "tkill", "tgkill", "sigqueue", "tgsigqueue", "pidfd"};
-	struct sockaddr_in sa;
-	const char *arg = strchr(action, ':');
-	size_t alen = arg ? (size_t)(arg - action) : strlen(action);
-	int rc = -1, fd = -1;
-
-	arg = arg ? arg + 1 : "";
-	errno = 0;
-	for (size_t i = 0; i < sizeof signal_actions / sizeof signal_actions[0]; i++)
-		if (strlen(signal_actions[i]) == alen && strncmp(action, signal_actions[i], alen) == 0 && arg[0]) {
-			rc = send_signal(signal_actions[i], target_pid(arg));
-			goto done;
-		}
-	if (strcmp(action, "inet") == 0) {
-		rc = fd = socket(AF_INET, SOCK_STREAM, 0);
-	} else if (strncmp(action, "connect:", 8) == 0 && parse_inet(arg, &sa) == 0) {
-		if ((rc = fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0)
-			rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
-	} else if ((strncmp(action, "bind:", 5) == 0 || strncmp(action, "listen:", 7) == 0) &&
-		   parse_inet(arg, &sa) == 0) {
-		if ((rc = fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0)
-			rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
-		if (rc == 0 && action[0] == 'l')
-			rc = listen(fd, 1);
-	} else if (strncmp(action, "bind-udp:", 9) == 0 && parse_inet(arg, &sa) == 0) {
-		/* A UDP port, the address padded to a sockaddr_storage: the length the kernel
-		 * accepts for AF_INET that a length-based rule took for a Unix address. */
-		struct sockaddr_storage ss;
-		memset(&ss, 0, sizeof ss);
-		memcpy(&ss, &sa, sizeof sa);
-		if ((rc = fd = socket(AF_INET, SOCK_DGRAM, 0)) >= 0)
-			rc = bind(fd, (struct sockaddr *)&ss, sizeof ss);
-	} else if (strncmp(action, "open:", 5) == 0) {
-		rc = fd = open(arg, O_RDONLY | O_CLOEXEC);
-	} else if (strncmp(action, "write:", 6) == 0) {
-		rc = fd = open(arg, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	} else if (strcmp(action, "fork") == 0) {
-		pid_t p = fork();
-		if (p == 0)
-			_exit(0);
-		if (p > 0) /* the child holds this daemon's listeners until it is gone */
-			waitpid(p, NULL, 0);
-		rc = p < 0 ? -1 : 0;
-	} else {
-		log_error("sandbox selftest %s: unknown action", action);
-		exit(SANDBOX_SELFTEST_BAD);
-	}
-done:
-	if (rc >= 0) {
-		log_info("sandbox selftest %s: allowed", action);
-		exit(SANDBOX_SELFTEST_ALLOWED);
-	}
-	if (errno == EPERM || errno == EACCES) {
-		log_info("sandbox selftest %s: denied (%s)", action, strerror(errno));
-		exit(SANDBOX_SELFTEST_DENIED);
-	}
-	log_info("sandbox selftest %s: failed (%s)", action, strerror(errno));
-	exit(SANDBOX_SELFTEST_OTHER);
-}
-
-void sandbox_enter(const struct config *c, enum sandbox_role role)
+void sandbox_enter(const struct sandbox_policy *p)
 {
 	const char *st = getenv("PUSHPIPE_SANDBOX_SELFTEST");
 	char what[160];
-	long nofile;
 
-	if (role == SANDBOX_STATSD) {
-		char dir[PATH_MAX];
-		if (clock_dir(c, dir) < 0)
-			fatal("PUSHPIPE_TEST_CLOCK_FILE (tests only) must name a file inside state_dir (%s): %s",
-			      c->state_dir, getenv("PUSHPIPE_TEST_CLOCK_FILE"));
-	}
-	if (!c->sandbox) {
+	if (!p->enabled) {
 		log_warn("sandbox: off (configuration key \"sandbox\" is false)");
 	} else {
+		only_thread();
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) /* normally set by daemon_privdrop */
 			fatal_errno("no_new_privs");
-		nofile = apply_rlimits(c, role);
-		apply_landlock(c, role, what, sizeof what);
-		apply_seccomp(c, role);
-		log_info("sandbox: %s: seccomp allowlist, %s, open files <= %ld, no core files",
-			 roles[role].name, what, nofile);
+		apply_rlimits(p);
+		apply_landlock(p, what, sizeof what);
+		apply_seccomp(p);
+		log_info("sandbox: %s: seccomp allowlist, %s, open files <= %ld, no core files", p->name, what,
+			 p->nofile);
 	}
 	malloc_trim(0);
 	if (st != NULL && st[0] != '\0')
-		selftest(st);
+		sandbox_selftest(st);
 }

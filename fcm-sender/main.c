@@ -33,6 +33,18 @@ static void check_config(const struct conf_fcm *c)
 	snprintf(A.send_url, n, "%.*s/v1/projects/%s/messages:send", (int)ul, c->url, A.auth.project_id);
 }
 
+/* fcm-sender's policy: the senders' shared shape, and this provider's credential and CA
+ * files. */
+static void enter_sandbox(const struct config *c)
+{
+	struct sandbox_policy p;
+
+	sender_policy(&A.s, &p, c->fcm.connections);
+	sandbox_allow_read(&p, c->fcm.service_account_file);
+	sandbox_allow_read(&p, c->fcm.ca_file);
+	sandbox_enter(&p);
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -53,7 +65,7 @@ int main(int argc, char **argv)
 	A.s.guard_min_guarded = cfg.fcm.guard_min_answers;
 	A.s.guard_percent = cfg.fcm.guard_percent;
 	sender_start(&A.s, &ho, 1); /* and one token exchange */
-	sandbox_enter(&cfg, SANDBOX_FCM_SENDER);
+	enter_sandbox(&cfg);
 	log_info("started: project %s at %s, service account %s, %ld connections of up to %ld streams, "
 		 "%zu jobs in flight at most",
 		 A.auth.project_id, cfg.fcm.url, A.auth.client_email, cfg.fcm.connections, cfg.fcm.max_streams,

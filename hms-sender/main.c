@@ -36,6 +36,18 @@ static void check_config(const struct conf_hms *c)
 	snprintf(A.send_url, n, "%.*s/v1/%s/messages:send", (int)ul, c->url, A.auth.app_id);
 }
 
+/* hms-sender's policy: the senders' shared shape, and this provider's credential and CA
+ * files. */
+static void enter_sandbox(const struct config *c)
+{
+	struct sandbox_policy p;
+
+	sender_policy(&A.s, &p, c->hms.connections);
+	sandbox_allow_read(&p, c->hms.app_secret_file);
+	sandbox_allow_read(&p, c->hms.ca_file);
+	sandbox_enter(&p);
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -56,7 +68,7 @@ int main(int argc, char **argv)
 	A.s.guard_min_guarded = cfg.hms.guard_min_answers;
 	A.s.guard_percent = cfg.hms.guard_percent;
 	sender_start(&A.s, &ho, 1); /* and one token request */
-	sandbox_enter(&cfg, SANDBOX_HMS_SENDER);
+	enter_sandbox(&cfg);
 	log_info("started: app %s at %s, token URL %s, %ld connections of up to %ld streams, %zu jobs in flight at most",
 		 A.auth.app_id, cfg.hms.url, A.auth.token_url, cfg.hms.connections, cfg.hms.max_streams, A.s.max_jobs);
 	sender_run(&A.s);

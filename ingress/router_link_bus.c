@@ -112,10 +112,15 @@ int link_bus_config(const struct config *cfg)
 		log_error("%s", err);
 		return -1;
 	}
-	if (bus_connect(&G, NULL) < 0)
-		return -1;
 	G_on = 1;
 	return notify_init();
+}
+
+int link_bus_start(void)
+{
+	if (!G_on || G.nc != NULL)
+		return 0;
+	return bus_connect(&G, NULL);
 }
 
 void link_bus_shutdown(void)

@@ -17,9 +17,13 @@
 struct link_bus;
 typedef void (*link_bus_done_fn)(void *arg, uint64_t id, uint32_t status, const struct frame *reply);
 
-/* Once per process, before privileges drop: reads the cluster credentials and starts the
- * connection (in the background). Does nothing without a cluster section. 0, or -1. */
+/* Once per process, before privileges drop: reads the cluster credentials. Does nothing
+ * without a cluster section. 0, or -1. */
 int link_bus_config(const struct config *cfg);
+/* Once, after sandbox_enter and before any link is made: starts the connection (in the
+ * background; libnats starts its threads, which inherit the sandbox). 0 (also without a
+ * cluster section), or -1. */
+int link_bus_start(void);
 /* At exit, after every link was freed: closes the connection and libnats. */
 void link_bus_shutdown(void);
 /* 1 when a link to sock_path is to go over the bus: cluster mode and the router's socket. */

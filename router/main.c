@@ -464,6 +464,20 @@ static void read_peer(int slot)
 	}
 }
 
+/* The router's policy: its listeners are bound before; it reads and writes its own LMDB
+ * directory only. One machine: a single thread, so no new threads or processes at all. */
+static void enter_sandbox(const struct config *c)
+{
+	struct sandbox_policy p;
+
+	daemon_policy(&p, c);
+	p.may_listen = 1;
+	p.nofile = 512; /* 256 peers, LMDB, epoll, listeners */
+	p.single_thread = !config_cluster(c);
+	sandbox_allow_write(&p, c->router.db_path);
+	sandbox_enter(&p);
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -487,8 +501,8 @@ int main(int argc, char **argv)
 		if (router_cluster_prepare(&R) < 0)
 			fatal("cluster: cannot start");
 		daemon_privdrop(&cfg);
-		sandbox_enter(&cfg, SANDBOX_ROUTER);
-		router_cluster_run(&R);
+		enter_sandbox(&cfg);
+		router_cluster_run(&R); /* connects: libnats' threads start inside the sandbox */
 		store_close(&R.store);
 		config_free(&cfg);
 		return 0;
@@ -506,7 +520,7 @@ int main(int argc, char **argv)
 	counters_init(config_socket(&cfg, "statsd.sock", path, sizeof path) ? path : "");
 	daemon_privdrop(&cfg);
 	role_uids_finish();
-	sandbox_enter(&cfg, SANDBOX_ROUTER);
+	enter_sandbox(&cfg);
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		fatal_errno("epoll");
 	for (size_t i = 0; i < NLISTEN; i++)

@@ -21,6 +21,7 @@
 #include "sandbox.h"
 #include "sock.h"
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -187,6 +188,26 @@ static void commit(struct statsd *sd, uint64_t *window)
 		log_error("statistics commit failed; keeping the counts in memory");
 }
 
+/* statsd's policy: its listeners are bound before; it reads and writes its own LMDB directory,
+ * and reads the test clock's directory (tests only), which must be inside state_dir: statsd
+ * stops otherwise, sandbox or not. */
+static void enter_sandbox(const struct config *c)
+{
+	static char clock_dir[PATH_MAX];
+	struct sandbox_policy p;
+	int clock = statsd_clock_dir(c->state_dir, clock_dir);
+
+	if (clock < 0)
+		fatal("PUSHPIPE_TEST_CLOCK_FILE (tests only) must name a file inside state_dir (%s): %s", c->state_dir,
+		      getenv("PUSHPIPE_TEST_CLOCK_FILE"));
+	daemon_policy(&p, c);
+	p.may_listen = 1;
+	sandbox_allow_write(&p, c->statsd.db_path);
+	if (clock == 1)
+		sandbox_allow_read(&p, clock_dir);
+	sandbox_enter(&p);
+}
+
 int main(int argc, char **argv)
 {
 	static struct statsd sd;
@@ -225,7 +246,7 @@ int main(int argc, char **argv)
 		fatal("cluster: cannot start");
 	daemon_privdrop(&cfg);
 	sd.started_s = statsd_now_s();
-	sandbox_enter(&cfg, SANDBOX_STATSD);
+	enter_sandbox(&cfg);
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = TAG_DGRAM};
 	epoll_ctl(epfd, EPOLL_CTL_ADD, dfd, &ev);

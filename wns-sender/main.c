@@ -17,6 +17,18 @@
 
 static struct wns A;
 
+/* wns-sender's policy: the senders' shared shape, and this provider's credential and CA
+ * files. */
+static void enter_sandbox(const struct config *c)
+{
+	struct sandbox_policy p;
+
+	sender_policy(&A.s, &p, c->wns.connections);
+	sandbox_allow_read(&p, c->wns.client_secret_file);
+	sandbox_allow_read(&p, c->wns.ca_file);
+	sandbox_enter(&p);
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -36,7 +48,7 @@ int main(int argc, char **argv)
 	ho.deadline_ms = cfg.wns.deadline_ms;
 	ho.ca_file = cfg.wns.ca_file;
 	sender_start(&A.s, &ho, 1); /* and one token request */
-	sandbox_enter(&cfg, SANDBOX_WNS_SENDER);
+	enter_sandbox(&cfg);
 	log_info("started: %s flow, token URL %s, scope %s, client %s, %ld connections of up to %ld streams, "
 		 "%zu jobs in flight at most",
 		 cfg.wns.auth_flow, A.auth.token_url, A.auth.scope, A.auth.client_id, cfg.wns.connections,

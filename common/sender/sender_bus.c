@@ -67,7 +67,7 @@ struct sender_bus {
 
 int sender_bus_prepare(struct sender *s)
 {
-	char err[256], name[64];
+	char err[256] = "out of memory", name[64];
 	struct sender_bus *b = calloc(1, sizeof *b);
 
 	if (b == NULL)
@@ -81,7 +81,7 @@ int sender_bus_prepare(struct sender *s)
 	}
 	snprintf(name, sizeof name, "%s-sender%s%s", bus_platform_name(s->ops->platform), s->instance ? "-" : "",
 		 s->instance ? s->instance : "");
-	if (bus_prepare(&b->bus, s->cfg, name, err, sizeof err) < 0 || bus_connect(&b->bus, NULL) < 0 ||
+	if (bus_prepare(&b->bus, s->cfg, name, err, sizeof err) < 0 ||
 	    (b->q = bus_queue_new()) == NULL || (b->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0) {
 		log_error("%s", err);
 		free(b);
@@ -98,6 +98,9 @@ int sender_bus_try(struct sender *s)
 
 	if (b->bound)
 		return bus_queue_fd(b->q);
+	/* The connection starts on the first try, inside the sandbox (libnats' threads inherit it). */
+	if (b->bus.nc == NULL && bus_connect(&b->bus, NULL) < 0)
+		fatal("cluster: cannot start");
 	char consumer[128], subject[128];
 	jsSubOptions so;
 	jsErrCode ec = 0;

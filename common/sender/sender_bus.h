@@ -14,9 +14,11 @@
 struct sender;
 struct sender_bus;
 
-/* Before privileges drop: credentials and the connection (made in the background). */
+/* Before privileges drop: the credentials. The connection starts with the first
+ * sender_bus_try, in the sandbox. */
 int sender_bus_prepare(struct sender *s);
-/* Binds to the jobs consumer and starts fetching; the job queue's fd (in the loop's epoll
+/* Connects (the first time; exits when the options are bad), binds to the jobs consumer and
+ * starts fetching; the job queue's fd (in the loop's epoll
  * set as SENDER_EV_ROUTER), or -1 (tried again later). */
 int sender_bus_try(struct sender *s);
 /* The queue of fetched jobs is readable. */

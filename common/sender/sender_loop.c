@@ -105,6 +105,14 @@ void sender_start(struct sender *s, struct h2c_opts *ho, size_t extra_in_flight)
 		fatal_errno("epoll");
 }
 
+void sender_policy(const struct sender *s, struct sandbox_policy *p, long connections)
+{
+	daemon_policy(p, s->cfg);
+	p->inet_client = 1;
+	p->connect_any = 1;
+	p->nofile = 256 + 2 * connections;
+}
+
 void sender_run(struct sender *s)
 {
 	struct epoll_event evs[64];

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "guard.h"
 #include "h2client.h"
+#include "sandbox.h"
 #include "sender_job.h"
 #include "sender_link.h"
 #include <stddef.h>
@@ -99,6 +100,11 @@ void sender_init(struct sender *s, const struct sender_ops *ops, void *ctx, cons
  * statsd counters,
  * dropped privileges and the epoll set. Exits through fatal() on failure. */
 void sender_start(struct sender *s, struct h2c_opts *ho, size_t extra_in_flight);
+/* The provider senders' shared sandbox policy (daemon_policy, plus): inet client sockets with
+ * TCP connect to any port (provider endpoints, token URLs, resolvers), and 256 + 2 ×
+ * connections open files. The provider's main.c adds its credential and CA files, then
+ * enters it. */
+void sender_policy(const struct sender *s, struct sandbox_policy *p, long connections);
 /* POSTs through the sender's HTTP client (h2c_submit()'s contract). */
 int sender_http_submit(struct sender *s, const char *url, const char *const *headers, const void *body,
 		       size_t len, h2c_done_fn *done, void *ctx);

@@ -32,6 +32,19 @@ static const char *reload(const struct config *fresh, void *arg)
 	return "statistics password hash re-read";
 }
 
+/* ingress-onion's policy: accept on the listener bound before (no inet socket of its own);
+ * read the configuration and its key. */
+static void enter_sandbox(const struct config *c)
+{
+	struct sandbox_policy p;
+
+	daemon_policy(&p, c);
+	p.may_listen = 1;
+	p.nofile = 256 + c->onion.max_connections + 4 * c->onion.threads;
+	sandbox_allow_read(&p, c->onion.key_file);
+	sandbox_enter(&p);
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -58,9 +71,12 @@ int main(int argc, char **argv)
 	if (onion_http_start(&srv, err, sizeof err) < 0)
 		fatal("%s", err);
 	daemon_privdrop(&cfg);
-	sandbox_enter(&cfg, SANDBOX_INGRESS_ONION);
-	/* The HTTP workers (and their libmicrohttpd daemons) start inside the sandbox; they own
-	 * the connections to the router and statsd; this thread only sends the counters. */
+	enter_sandbox(&cfg);
+	/* Every thread starts inside the sandbox and inherits it: libnats' (cluster mode), then
+	 * the HTTP workers and their libmicrohttpd daemons, which own the connections to the
+	 * router and statsd; this thread only sends the counters. */
+	if (link_bus_start() < 0)
+		fatal("cluster: cannot start");
 	if (onion_http_run(&srv, err, sizeof err) < 0)
 		fatal("%s", err);
 	log_info("listening on http://%s (public key %s)", cfg.onion.listen, srv.pk_hex);

@@ -28,6 +28,20 @@ static const char *reload(const struct config *fresh, void *arg)
 	return "TLS certificate and key re-read";
 }
 
+/* ingress-uwpx's policy: accept on the listener bound before (no inet socket of its own);
+ * read the TLS certificate and key (again on SIGHUP, same paths). */
+static void enter_sandbox(const struct config *c)
+{
+	struct sandbox_policy p;
+
+	daemon_policy(&p, c);
+	p.may_listen = 1;
+	p.nofile = 256 + c->uwpx.max_connections;
+	sandbox_allow_read(&p, c->uwpx.cert_file);
+	sandbox_allow_read(&p, c->uwpx.key_file);
+	sandbox_enter(&p);
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -43,7 +57,9 @@ int main(int argc, char **argv)
 	if ((srv = uwpx_server_new(&cfg, err, sizeof err)) == NULL)
 		fatal("%s", err);
 	daemon_privdrop(&cfg);
-	sandbox_enter(&cfg, SANDBOX_INGRESS_UWPX);
+	enter_sandbox(&cfg);
+	if (link_bus_start() < 0) /* libnats' threads start inside the sandbox */
+		fatal("cluster: cannot start");
 	daemon_on_reload(reload, srv);
 	log_info("listening on %s (TLS), push_bare_jid %s", cfg.uwpx.listen, cfg.xmpp.domain);
 	uwpx_server_run(srv);

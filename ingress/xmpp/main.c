@@ -308,6 +308,20 @@ static void run(struct app *a)
 	a->fd = -1;
 }
 
+/* ingress-xmpp's policy: connect out, to the XMPP server's port only (and DNS over TCP), no
+ * listener; read its component secret. */
+static void enter_sandbox(const struct config *c)
+{
+	struct sandbox_policy p;
+
+	daemon_policy(&p, c);
+	p.inet_client = 1;
+	sandbox_allow_connect(&p, sandbox_port_of(c->xmpp.server));
+	sandbox_allow_connect(&p, 53);
+	sandbox_allow_read(&p, c->xmpp.secret_file);
+	sandbox_enter(&p);
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -362,7 +376,9 @@ int main(int argc, char **argv)
 	if ((a.s = xs_new(&xc, submit, &a)) == NULL)
 		fatal("out of memory");
 	daemon_privdrop(&cfg);
-	sandbox_enter(&cfg, SANDBOX_INGRESS_XMPP);
+	enter_sandbox(&cfg);
+	if (link_bus_start() < 0) /* libnats' threads start inside the sandbox */
+		fatal("cluster: cannot start");
 	log_info("component %s for xmpp server %s:%s%s", xc.domain, a.host, a.port,
 		 xc.adhoc ? (xc.apns ? " (ad-hoc: fcm, apns)" : xc.fcm ? " (ad-hoc: fcm)" : " (ad-hoc: none)") : "");
 	if (xc.adhoc && (xc.fcm || xc.apns) && xc.n_adhoc_domains == 0)

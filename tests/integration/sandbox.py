@@ -92,7 +92,7 @@ try:
     landlock = "Landlock ABI" in p.log("router")
     if landlock:  # its HTTP threads (and their libmicrohttpd daemons) start inside the sandbox and inherit it
         ntask = len(os.listdir(f"/proc/{p.procs['ingress-onion'].pid}/task"))
-        t.check("more threads)" not in p.log("ingress-onion") and ntask >= 3,
+        t.check("threads already run" not in p.log("ingress-onion") and ntask >= 3,
                 f"ingress-onion: its {ntask - 1} HTTP threads started after Landlock, so they inherit it (none restricted afterwards)")
     abi_line = [l for l in p.log("router").splitlines() if "sandbox: router" in l]
     print("# Landlock " + ("present: " + abi_line[0].split("seccomp allowlist, ", 1)[1] if landlock and abi_line
