@@ -97,6 +97,8 @@ static int reg_subscribe(void)
 	return 0;
 }
 
+static int result_app(const struct router *r, natsMsg *m, uint32_t platform, const char **app, size_t *len);
+
 /* A provider's verdict that changes the registry: a batch of the job's PUSH and its RESULT. */
 static void apply_result(struct router *r, MDB_txn *txn, const struct frame *batch, uint64_t ts, natsMsg *m)
 {
@@ -105,6 +107,8 @@ static void apply_result(struct router *r, MDB_txn *txn, const struct frame *bat
 	size_t pos = 0;
 	const char *why;
 	char tbuf[32];
+	const char *app = NULL;
+	size_t app_len = 0;
 	int k = 0, rc;
 
 	while (frame_batch_next(batch, &pos, &item, &inner, &why) == 1) {
@@ -122,11 +126,17 @@ static void apply_result(struct router *r, MDB_txn *txn, const struct frame *bat
 		cluster_x_apply_result(r, txn, &push, &res, m, ts);
 		return;
 	}
+	if (result_app(r, m, frame_u32(&push, TAG_PLATFORM, 0), &app, &app_len) < 0) {
+		log_warn("cluster: a result of an app this router's configuration does not have; skipped");
+		return;
+	}
 	switch (frame_u32(&res, TAG_OUTCOME, 0)) {
 	case OUTCOME_TOKEN_DEAD: {
 		uint64_t when = frame_u64(&res, TAG_TIMESTAMP, 0);
-		/* Removed unless registered again after the provider's timestamp (docs/registry.md). */
-		rc = registry_token_dead(txn, &r->store, (const char *)tok.val, tok.len, when ? when : ts);
+		/* Removed unless registered again after the provider's timestamp (docs/registry.md);
+		 * only the app's own registration (another app's provider said nothing about it). */
+		rc = registry_token_dead_app(txn, &r->store, (const char *)tok.val, tok.len, app, app_len,
+					     when ? when : ts);
 		if (rc == 1) {
 			counter_add(CTR_TOKENS_DELETED, 1);
 			log_info("token %s removed: provider says it is dead",
@@ -135,9 +145,9 @@ static void apply_result(struct router *r, MDB_txn *txn, const struct frame *bat
 		break;
 	}
 	case OUTCOME_TOKEN_SUSPECT:
-		rc = registry_token_failure(txn, &r->store, (const char *)tok.val, tok.len, 0);
+		rc = registry_token_failure_app(txn, &r->store, (const char *)tok.val, tok.len, app, app_len, 0);
 		if (rc >= r->cfg->router.failure_threshold &&
-		    registry_token_dead(txn, &r->store, (const char *)tok.val, tok.len, ts) == 1)
+		    registry_token_dead_app(txn, &r->store, (const char *)tok.val, tok.len, app, app_len, ts) == 1)
 			counter_add(CTR_TOKENS_DELETED, 1);
 		break;
 	}
@@ -577,6 +587,7 @@ static uint64_t notify_key(const struct frame_field *to, const struct frame_fiel
  * JOB_BATCH pushes (one push alone is a FRAME_PUSH, as before). */
 #define JOB_BATCH 64
 #define JOB_BATCH_BYTES (64 * 1024)
+#define LANE_APP_MAX 33 /* an app name (≤ 32) and its NUL */
 
 struct fanout {
 	struct router *r;
@@ -586,20 +597,23 @@ struct fanout {
 	size_t n, cap;
 	uint64_t huawei, pushes;
 	int failed;
-	struct frame_batch chunk[PLATFORMS];
-	uint8_t *cbuf[PLATFORMS];
-	uint64_t cseq[PLATFORMS]; /* PP_REQ sequence of the request that started each chunk */
+	/* one chunk per lane, the (platform, app) of router_lane */
+	struct frame_batch chunk[LANES];
+	uint8_t *cbuf[LANES];
+	uint64_t cseq[LANES];	/* PP_REQ sequence of the request that started each chunk */
+	uint32_t cplat[LANES];	/* each lane's platform and app (empty: the platform's default app) */
+	char capp[LANES][LANE_APP_MAX];
 	struct appset apps;	  /* the notify's apps: other apps' tokens are not its recipients */
 };
 
-/* The pushes gathered for platform leave as one message. Its Nats-Msg-Id is the sequence of
+/* The pushes gathered for a lane (platform, app) leave as one message, on that app's subject. Its Nats-Msg-Id is the sequence of
  * the request that started it and a hash of its content: a round that is done again with the
  * same requests (redelivered after a router died) makes the same messages, stored once; one
  * made differently (other requests in the round, a changed registry) makes new ones, so a
  * push may then be sent twice but none is lost. */
-static void chunk_close(struct fanout *fo, uint32_t platform)
+static void chunk_close(struct fanout *fo, int lane)
 {
-	struct frame_batch *fb = &fo->chunk[platform];
+	struct frame_batch *fb = &fo->chunk[lane];
 	size_t n = fb->n, len;
 	const uint8_t *msg;
 	unsigned char h[12];
@@ -620,8 +634,8 @@ static void chunk_close(struct fanout *fo, uint32_t platform)
 	}
 	crypto_generichash(h, sizeof h, msg, len, NULL, 0);
 	sodium_bin2hex(hex, sizeof hex, h, sizeof h);
-	snprintf(id, sizeof id, "j%llu.%s", (unsigned long long)fo->cseq[platform], hex);
-	bus_job_subject(&C.bus, platform, subj, sizeof subj);
+	snprintf(id, sizeof id, "j%llu.%s", (unsigned long long)fo->cseq[lane], hex);
+	bus_job_subject_app(&C.bus, fo->cplat[lane], fo->capp[lane], strlen(fo->capp[lane]), subj, sizeof subj);
 	if ((fo->jobs[fo->n] = bus_msg(subj, msg, len, id)) == NULL) {
 		fo->failed = 1;
 		return;
@@ -632,8 +646,8 @@ static void chunk_close(struct fanout *fo, uint32_t platform)
 
 static void chunks_close(struct fanout *fo)
 {
-	for (uint32_t p = 0; p < PLATFORMS; p++)
-		chunk_close(fo, p);
+	for (int l = 0; l < LANES; l++)
+		chunk_close(fo, l);
 }
 
 static int add_job(void *arg, const struct registry_token *t)
@@ -643,13 +657,14 @@ static int add_job(void *arg, const struct registry_token *t)
 	struct frame_writer w;
 	struct frame_batch *fb;
 	long len;
+	int lane;
 
 	if (!appset_has(&fo->apps, t->device, t->app, t->app_len))
 		return 0;
-	/* The chunks go to each platform's default app (docs/cluster.md): a platform's other apps
-	 * are not delivered in cluster mode yet. */
-	if (t->app_len != 0)
-		return 0;
+	/* Each (platform, app) has its own chunks, published to its own subject (docs/cluster.md). */
+	lane = router_lane(fo->r, t->device, t->app, t->app_len);
+	if (lane < 0 || lane >= LANES || t->app_len >= LANE_APP_MAX)
+		return 0; /* an app this router's configuration does not have */
 	if (t->device == PLATFORM_HUAWEI && fo->r->cfg->hms.app_id[0] == '\0') {
 		fo->huawei++; /* without an hms_sender section: stored and counted, never delivered (as on one machine) */
 		return 0;
@@ -664,14 +679,18 @@ static int add_job(void *arg, const struct registry_token *t)
 	frame_put_u32(&w, TAG_ATTEMPT, 0);
 	if ((len = frame_end(&w)) < 0)
 		return fo->failed = 1;
-	fb = &fo->chunk[t->device];
-	if (fo->cbuf[t->device] == NULL && (fo->cbuf[t->device] = malloc(FRAME_MAX)) == NULL)
+	fb = &fo->chunk[lane];
+	if (fo->cbuf[lane] == NULL && (fo->cbuf[lane] = malloc(FRAME_MAX)) == NULL)
 		return fo->failed = 1;
 	if (fb->n > 0 && (fb->n >= JOB_BATCH || frame_batch_size(fb) + FRAME_FIELD_HEADER + (size_t)len > JOB_BATCH_BYTES))
-		chunk_close(fo, t->device);
-	if (fb->n == 0)
-		fo->cseq[t->device] = fo->q->seq;
-	if (frame_batch_add(fb, fo->cbuf[t->device], buf, (size_t)len) == NULL)
+		chunk_close(fo, lane);
+	if (fb->n == 0) {
+		fo->cseq[lane] = fo->q->seq;
+		fo->cplat[lane] = t->device;
+		memcpy(fo->capp[lane], t->app, t->app_len);
+		fo->capp[lane][t->app_len] = '\0';
+	}
+	if (frame_batch_add(fb, fo->cbuf[lane], buf, (size_t)len) == NULL)
 		return fo->failed = 1;
 	return fo->failed;
 }
@@ -778,8 +797,8 @@ static void do_notifies(struct router *r, struct creq *q, size_t n)
 	for (size_t i = 0; i < fo.n; i++)
 		natsMsg_Destroy(fo.jobs[i]);
 	free(fo.jobs);
-	for (size_t p = 0; p < PLATFORMS; p++)
-		free(fo.cbuf[p]);
+	for (size_t l = 0; l < LANES; l++)
+		free(fo.cbuf[l]);
 	free(keys);
 	for (size_t i = 0; i < n; i++)
 		settle(q[i].m, ok);
@@ -1103,6 +1122,37 @@ static int relay_ref(natsMsg *m, natsMsg *out)
 	return 0;
 }
 
+/* The app of a result, from its subject pp.res.<platform>.<app> (a sender may publish only on
+ * its own app's subject), carried to the registry change as Pp-App: its verdict touches only a
+ * token registered for that app, as on one machine. */
+static int relay_app(natsMsg *m, natsMsg *out)
+{
+	const char *s = natsMsg_GetSubject(m), *app;
+
+	if (s == NULL || strncmp(s, "pp.res.", 7) != 0 || (app = strchr(s + 7, '.')) == NULL || app[1] == '\0')
+		return 0;
+	return natsMsgHeader_Set(out, CLUSTER_H_APP, app + 1) == NATS_OK ? 0 : -1;
+}
+
+/* The app (normalized: empty = the default app) a registry result's verdict is for: 1 with
+ * *app set, 0 when the change has no Pp-App (written before results carried it: any app), -1
+ * for an app this router does not know. */
+static int result_app(const struct router *r, natsMsg *m, uint32_t platform, const char **app, size_t *len)
+{
+	const char *v = NULL;
+	char def[64];
+
+	if (natsMsgHeader_Get(m, CLUSTER_H_APP, &v) != NATS_OK || v == NULL)
+		return 0;
+	bus_app_name(r->cfg, platform, "", 0, def, sizeof def);
+	if (strcmp(v, def) == 0) {
+		*app = "";
+		*len = 0;
+		return 1;
+	}
+	return router_app_norm(r, platform, v, strlen(v), app, len) == 0 ? 1 : -1;
+}
+
 /* A test push's result: its answer to the ingress that waits (Pp-Reply, Pp-Req), delivered or
  * failed, as on one machine. Sent again if the result comes again: the ingress takes one. */
 static void relay_test_answer(natsMsg *m)
@@ -1160,7 +1210,7 @@ static void results_round(struct router *r, int64_t wait_ms)
 		}
 		snprintf(id, sizeof id, "r%llu", (unsigned long long)seq);
 		out[n] = bus_msg("pp.reg.result", natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), id);
-		if (out[n] && relay_ref(m, out[n]) < 0) {
+		if (out[n] && (relay_ref(m, out[n]) < 0 || relay_app(m, out[n]) < 0)) {
 			natsMsg_Destroy(out[n]);
 			out[n] = NULL;
 		}

@@ -12,6 +12,7 @@
 
 #define CLUSTER_H_SEED "Pp-Seed" /* 64 hex: the seed of a change's nodes and secrets */
 #define CLUSTER_H_JOB "Pp-Job"	 /* a WNS job's "<acceptance sequence>.<accepted ms>" */
+#define CLUSTER_H_APP "Pp-App"	 /* a result's app, from its subject pp.res.<platform>.<app> */
 #define CLUSTER_H_OK "Pp-Ok"	 /* a WNS job whose delivery wns-sender reports (pp.res) */
 #define CLUSTER_H_UNTIL "Pp-Until" /* a release: the end of the back-off after which it was sent */
 
