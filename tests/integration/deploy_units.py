@@ -4,7 +4,7 @@
   issue of production operation asks for; tmpfiles.d creates the shared directories.
 * runit: a run file given a broken configuration logs the error and takes its service down
   (sv down) instead of crash-looping; fixed and `sv up`, the daemon runs."""
-import configparser, glob, os, re, shutil, subprocess, sys, tempfile, time
+import configparser, glob, os, re, shlex, shutil, subprocess, sys, tempfile, time
 from lib.harness import TOP, BIN, Checks
 from lib.soak_env import RunitPipeline
 
@@ -21,6 +21,17 @@ def unit_sections(path):
     return cp
 
 
+def template_argv(line, inst):
+    """The command a template's Exec line runs for instance inst: systemd's specifiers and $$
+    resolved, the /bin/sh wrapper run with its exec replaced by a printer of its arguments."""
+    words = shlex.split(line.replace("%i", inst).replace("%%", "%").replace("$$", "$"))
+    if words[:2] != ["/bin/sh", "-c"]:
+        return words
+    script = re.sub(r"\bexec (\S+)", r'exec printf "%s\\n" \1', words[2])
+    r = subprocess.run(["/bin/sh", "-c", script] + words[3:], capture_output=True, text=True, timeout=10)
+    return r.stdout.splitlines() if r.returncode == 0 else ["failed: " + r.stderr]
+
+
 # ---- systemd ----
 names = sorted(os.path.basename(f) for f in glob.glob(os.path.join(UNITS, "*.service")))
 want = sorted([f"pushpipe-{d}.service" for d in DAEMONS] + [f"pushpipe-{s}@.service" for s in SENDERS])
@@ -30,9 +41,17 @@ for n in names:
     d = re.sub(r"^pushpipe-|@?\.service$", "", n)
     svc = u["Service"] if u.has_section("Service") else {}
     exe = f"/usr/sbin/pushpipe-{d}"
-    inst = " -i %i" if n.endswith("@.service") else ""
-    t.check(svc.get("ExecStart") == f"{exe} -c /etc/pushpipe/pushpipe.json{inst}", f"systemd {n}: ExecStart runs {exe}{inst}")
-    t.check(svc.get("ExecStartPre") == f"{exe} -n -c /etc/pushpipe/pushpipe.json", f"systemd {n}: ExecStartPre checks the configuration")
+    if n.endswith("@.service"):
+        # A template: @N runs -i N, @APP-N runs -a APP -i N (the pre-start check: -a APP).
+        for inst, pre, run in (("2", [], ["-i", "2"]), ("sbx-3", ["-a", "sbx"], ["-a", "sbx", "-i", "3"]),
+                               ("prod2-10", ["-a", "prod2"], ["-a", "prod2", "-i", "10"])):
+            got_pre, got = template_argv(svc.get("ExecStartPre", ""), inst), template_argv(svc.get("ExecStart", ""), inst)
+            t.check(got_pre == [exe, "-n", "-c", "/etc/pushpipe/pushpipe.json"] + pre,
+                    f"systemd {n}@{inst}: ExecStartPre checks the configuration ({got_pre})")
+            t.check(got == [exe, "-c", "/etc/pushpipe/pushpipe.json"] + run, f"systemd {n}@{inst}: ExecStart runs {got}")
+    else:
+        t.check(svc.get("ExecStart") == f"{exe} -c /etc/pushpipe/pushpipe.json", f"systemd {n}: ExecStart runs {exe}")
+        t.check(svc.get("ExecStartPre") == f"{exe} -n -c /etc/pushpipe/pushpipe.json", f"systemd {n}: ExecStartPre checks the configuration")
     t.check(svc.get("Restart") == "on-failure", f"systemd {n}: Restart=on-failure")
     t.check("RuntimeDirectory" not in svc and "StateDirectory" not in svc, f"systemd {n}: no per-unit RuntimeDirectory/StateDirectory")
     t.check(u.get("Unit", "ConditionPathExists", fallback="") == "/etc/pushpipe/pushpipe.json",
