@@ -4,7 +4,7 @@ three nats-server nodes, a router, an ingress-onion with a second onion service 
 app's jobs). A notify's jobs go to each token's own app's subject, so each token is delivered by
 its app's sender with that app's key and topic (the mock records the key id as auth_id); a dead
 token reported through one app's sender removes that app's registration and leaves the other
-app's alone."""
+app's alone, also when the token moved to the other app while the job was at the provider."""
 import json, os, ssl, subprocess, sys, time, urllib.request
 from lib.harness import BIN, Checks
 from lib import cluster_env
@@ -118,6 +118,29 @@ try:
     except RuntimeError as e:
         print(e)
     t.check(len(apns_for(A_IOS)) > before, "the production app still delivers after the sandbox app's token died")
+
+    # The token moves to the other app while the sandbox app's job for it is at the provider; the
+    # sandbox app's verdict that it is dead (with a provider timestamp after the move) must leave
+    # the production app's registration alone: it is not that app's token any more.
+    T = "c7" * 32
+    mock("/_mock/reset", b"")
+    t.check(session("register", f"token={T}", f"pubKey={B}")[0] == 0, "a token registered for the sandbox app")
+    mock("/_mock/faults", json.dumps({"rules": [{"provider": "apns", "token": T, "count": 1, "status": 410, "delay_ms": 3000,
+                                                  "reason": "Unregistered", "timestamp": int(time.time() * 1000) + 60000}]}).encode())
+    session("notify", f"send_to={B}", "data=Zg==")
+    time.sleep(1.0)  # the job at the mock, its answer held
+    t.check(c.pushctl("register", f"token={T}", f"pubKey={B}")[0] == 0 and exported().get(T, {}).get("app") == "prod",
+            "the token registered again through the default service: now the production app's")
+    try:
+        c.wait_for(lambda: any(r["provider"] == "apns" and r["status"] == 410 and r["path"].endswith(T) for r in c.requests()),
+                   "the sandbox app's 410 for the moved token", timeout=20)
+    except RuntimeError as e:
+        print(e)
+    time.sleep(3.0)  # its result through PP_RES and PP_REGISTRY
+    t.check(any(r["provider"] == "apns" and r["status"] == 410 and r["path"].startswith("/sandbox/") and r["path"].endswith(T)
+                for r in c.requests()), "the sandbox app's sender was told the token is dead")
+    t.check(exported().get(T, {}).get("app") == "prod",
+            "the sandbox app's verdict left the production app's registration of the token")
 finally:
     c.stop()
 t.done()
