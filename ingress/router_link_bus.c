@@ -113,14 +113,16 @@ int link_bus_config(const struct config *cfg)
 		return -1;
 	}
 	G_on = 1;
-	return notify_init();
+	return 0;
 }
 
 int link_bus_start(void)
 {
 	if (!G_on || G.nc != NULL)
 		return 0;
-	return bus_connect(&G, NULL);
+	/* The notify publisher's JetStream context needs the connection (made here, inside the
+	 * sandbox). */
+	return bus_connect(&G, NULL) < 0 ? -1 : notify_init();
 }
 
 void link_bus_shutdown(void)
