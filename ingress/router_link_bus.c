@@ -116,13 +116,14 @@ int link_bus_config(const struct config *cfg)
 	return 0;
 }
 
+/* The notify publisher's JetStream context needs the connection: it is made once connected. */
 int link_bus_start(void)
 {
 	if (!G_on || G.nc != NULL)
 		return 0;
-	/* The notify publisher's JetStream context needs the connection (made here, inside the
-	 * sandbox). */
-	return bus_connect(&G, NULL) < 0 ? -1 : notify_init();
+	if (bus_connect(&G, NULL) < 0)
+		return -1;
+	return N.js != NULL ? 0 : notify_init();
 }
 
 void link_bus_shutdown(void)

@@ -533,7 +533,9 @@ static int load_chunks(const struct manifest *mf, MDB_txn *txn)
 		int bad = 0;
 
 		if (natsSubscription_NextMsg(&m, sub, 5000) != NATS_OK) {
-			log_error("cluster: snapshot chunk %" PRIu64 " of %" PRIu64 " did not come", n, mf->chunks);
+			log_error("cluster: snapshot chunk %" PRIu64 " of %" PRIu64 " did not come (may this router's "
+				  "NATS user publish to $JS.FC.%s.>? see docs/cluster.md, Credentials)",
+				  n, mf->chunks, SNAP_STREAM);
 			break;
 		}
 		if (bus_msg_meta(m, &seq, NULL, NULL) < 0 || (n == 0 && seq != mf->first)) {
