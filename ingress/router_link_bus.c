@@ -48,7 +48,13 @@ struct link_bus {
 	natsSubscription *inbox;
 	char inbox_subj[192];
 	uint64_t sent;
+	struct link_bus *waiting; /* next link made before the connection (link_bus_start) */
 };
+
+/* Links made before link_bus_start connected (ingress-uwpx and ingress-xmpp make theirs before
+ * the sandbox, libnats' threads start after it): attached to the connection once it exists. */
+static struct link_bus *G_waiting;
+static int attach(struct link_bus *b);
 
 /* A notify of the shared batch: the link that waits for it, and its request id there. */
 struct owner {
@@ -123,6 +129,13 @@ int link_bus_start(void)
 		return 0;
 	if (bus_connect(&G, NULL) < 0)
 		return -1;
+	while (G_waiting != NULL) {
+		struct link_bus *b = G_waiting;
+		G_waiting = b->waiting;
+		b->waiting = NULL;
+		if (attach(b) < 0)
+			return -1;
+	}
 	return N.js != NULL ? 0 : notify_init();
 }
 
@@ -180,15 +193,11 @@ static void on_answer(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
 	bus_queue_put(((struct link_bus *)closure)->q, EV_ANSWER, msg, 0);
 }
 
-struct link_bus *link_bus_new(int epfd, void *tag, uint32_t timeout_ms)
+/* The link's inbox, JetStream context and answer subscription on the connection. */
+static int attach(struct link_bus *b)
 {
-	struct link_bus *b = calloc(1, sizeof *b);
-	struct epoll_event ev = {.events = EPOLLIN};
 	jsOptions jo;
 
-	if (b == NULL || (b->q = bus_queue_new()) == NULL)
-		goto fail;
-	b->timeout_ms = timeout_ms;
 	if (bus_new_inbox(&G, b->inbox_subj, sizeof b->inbox_subj) < 0)
 		goto fail;
 	jsOptions_Init(&jo);
@@ -200,9 +209,32 @@ struct link_bus *link_bus_new(int epfd, void *tag, uint32_t timeout_ms)
 	if (natsConnection_JetStream(&b->js, G.nc, &jo) != NATS_OK ||
 	    natsConnection_Subscribe(&b->inbox, G.nc, b->inbox_subj, on_answer, b) != NATS_OK)
 		goto fail;
+	return 0;
+fail:
+	log_error("cluster: cannot set up a link to the routers");
+	return -1;
+}
+
+struct link_bus *link_bus_new(int epfd, void *tag, uint32_t timeout_ms)
+{
+	struct link_bus *b = calloc(1, sizeof *b);
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	if (b == NULL || (b->q = bus_queue_new()) == NULL)
+		goto fail;
+	b->timeout_ms = timeout_ms;
 	ev.data.ptr = tag;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, bus_queue_fd(b->q), &ev) < 0)
 		goto fail;
+	if (G.nc == NULL) { /* not connected yet: link_bus_start attaches it */
+		b->waiting = G_waiting;
+		G_waiting = b;
+		return b;
+	}
+	if (attach(b) < 0) {
+		link_bus_free(b);
+		return NULL;
+	}
 	return b;
 fail:
 	log_error("cluster: cannot set up a link to the routers");
@@ -515,6 +547,11 @@ void link_bus_free(struct link_bus *b)
 {
 	if (b == NULL)
 		return;
+	for (struct link_bus **w = &G_waiting; *w; w = &(*w)->waiting)
+		if (*w == b) {
+			*w = b->waiting;
+			break;
+		}
 	if (b->inbox) {
 		natsSubscription_Unsubscribe(b->inbox);
 		natsSubscription_Destroy(b->inbox);
