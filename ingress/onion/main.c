@@ -3,7 +3,8 @@
  * last onion relay; the body is decrypted with the server's X25519 key, the action parsed and
  * validated, and registry changes and notifies are forwarded to the router as frames. The
  * encrypted success reply is written only after the router has committed the change.
- * HTTP runs on `threads` worker threads, each driving a libmicrohttpd daemon (onion_http.c).
+ * HTTP runs on `threads` worker threads, each driving a libmicrohttpd daemon (onion_http.c);
+ * the main thread runs the event loop (loop.c): signals, the SIGHUP reload, the counters.
  * Holds the server secret key. Trusts nothing it receives: every failure to decrypt is a
  * plain 400, every bad request inside an encrypted reply. May not open LMDB or reach providers.
  */
@@ -11,6 +12,7 @@
 #include "counters.h"
 #include "daemon.h"
 #include "log.h"
+#include "loop.h"
 #include "onion_crypto.h"
 #include "onion_http.h"
 #include "onion_stats.h"
@@ -18,7 +20,6 @@
 #include "sandbox.h"
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 /* SIGHUP: the statistics password hash (a malformed one is refused, the old one kept). */
 static const char *reload(const struct config *fresh, void *arg)
@@ -45,14 +46,26 @@ static void enter_sandbox(const struct config *c)
 	sandbox_enter(&p);
 }
 
+/* The counters the workers summed go to statsd every 100 ms. */
+static void flush_tick(void *arg)
+{
+	(void)arg;
+	counters_flush();
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
 	struct daemon_opts opts;
 	struct onion_server srv;
+	struct loop *lp;
 	char err[256];
 
 	daemon_start("ingress-onion", argc, argv, &cfg, &opts);
+	/* Signals are blocked and read from the loop's signalfd before any thread starts (the
+	 * HTTP workers, libnats' in cluster mode), so none of them can receive one. */
+	if ((lp = loop_new()) == NULL || loop_daemon_signals(lp) < 0)
+		fatal("event loop: cannot set up");
 	memset(&srv, 0, sizeof srv);
 	srv.cfg = &cfg;
 	/* key_file was checked by daemon_start (config_check); loaded here, before the drop. */
@@ -81,15 +94,14 @@ int main(int argc, char **argv)
 		fatal("%s", err);
 	log_info("listening on http://%s (public key %s)", cfg.onion.listen, srv.pk_hex);
 	daemon_on_reload(reload, NULL);
-	while (!daemon_stop) {
-		usleep(100 * 1000);
-		daemon_reload_check();
-		counters_flush();
-	}
+	if (loop_timer(lp, 100, 100, flush_tick, NULL) == NULL)
+		fatal("event loop: out of memory");
+	loop_run(lp);
 	log_info("stopping");
 	onion_http_stop(&srv);
 	link_bus_shutdown();
 	counters_flush();
+	loop_free(lp);
 	config_free(&cfg);
 	return 0;
 }
