@@ -98,9 +98,9 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 		natsMsg_Destroy(msg);
 }
 
-int statsd_cluster_start(struct statsd_cluster *c, int epfd, uint32_t tag)
+int statsd_cluster_start(struct statsd_cluster *c, int epfd, void *tag)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = tag};
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = tag};
 	jsStreamConfig sc;
 	jsConsumerConfig cc;
 	jsStreamInfo *si = NULL;
@@ -385,7 +385,7 @@ static void *refresher_main(void *arg)
 	return NULL;
 }
 
-void statsd_cluster_tick(struct statsd_cluster *c, int epfd, uint32_t tag)
+void statsd_cluster_tick(struct statsd_cluster *c, int epfd, void *tag)
 {
 	uint64_t now = mono_ms();
 	if (c == NULL)

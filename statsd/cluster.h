@@ -17,14 +17,15 @@ struct statsd_cluster;
  * The statsd's name on the bus is its host name, with "-<instance>" when given. */
 struct statsd_cluster *statsd_cluster_prepare(const struct config *cfg, const char *instance, int *failed);
 /* After the sandbox: connects, sets up PP_STATS and this statsd's consumer, registers the
- * queue fd in epfd with tag. 0 or -1 (tried again by the tick). */
-int statsd_cluster_start(struct statsd_cluster *c, int epfd, uint32_t tag);
+ * queue fd in epfd with tag as its data.ptr (a loop_watch() handle). 0 or -1 (tried again by
+ * the tick). */
+int statsd_cluster_start(struct statsd_cluster *c, int epfd, void *tag);
 /* A datagram taken locally: its plain counters are summed for publishing. */
 void statsd_cluster_note(struct statsd_cluster *c, const uint8_t *buf, size_t n);
 /* The queue is readable: other statsd's sums go into m. */
 void statsd_cluster_read(struct statsd_cluster *c, struct metrics *m);
 /* Once a second: publishes the sums (and connects, until that succeeded). */
-void statsd_cluster_tick(struct statsd_cluster *c, int epfd, uint32_t tag);
+void statsd_cluster_tick(struct statsd_cluster *c, int epfd, void *tag);
 /* Prometheus lines about the cluster's streams and consumers, refreshed every 5 s by a thread
  * of their own: a copy to free, or NULL (none yet, or not in cluster mode). */
 char *statsd_cluster_metrics(struct statsd_cluster *c);

@@ -5,6 +5,7 @@
  * that second). Answers period queries on "statsd-query.sock", and serves Prometheus metrics
  * (/metrics) and the status page (/) on a loopback-only HTTP listener (statsd.listen).
  * Trusts no datagram: each is parsed as a frame, unknown ids are ignored.
+ * Everything runs on the event loop (loop.c): the sockets, the HTTP listener, a 1 s commit timer.
  * Holds no device data (no tokens, no ids).
  */
 #include "clock.h"
@@ -14,6 +15,7 @@
 #include "frame.h"
 #include "http.h"
 #include "log.h"
+#include "loop.h"
 #include "metrics.h"
 #include "page.h"
 #include "peer.h"
@@ -29,10 +31,14 @@
 #include <unistd.h>
 
 #define MAX_CLIENTS 64
-#define TAG_DGRAM 1000
-#define TAG_QUERY 1001
-#define TAG_HTTP 1002
-#define TAG_BUS 1003
+
+/* A connection on the query socket. */
+struct client {
+	struct peer p;		/* p.fd < 0: the slot is free */
+	struct loop_fd *h;
+	uint32_t watched;	/* the events its fd is registered for */
+	struct statsd *sd;
+};
 
 struct statsd {
 	struct periods per;
@@ -42,7 +48,15 @@ struct statsd {
 	char *const *health;	/* statsd.health_senders */
 	size_t nhealth;
 	struct statsd_cluster *cluster; /* cluster mode (cluster.h), else NULL */
+	struct loop *lp;
+	struct statsd_http *http;
+	struct loop_fd *bus_h;	/* the cluster queue's watcher */
+	int dfd, qfd;
+	uint64_t window;	/* the window the last commit was in */
+	struct client clients[MAX_CLIENTS];
 };
+
+static uint8_t rxbuf[FRAME_MAX]; /* one datagram or request at a time */
 
 /* One datagram with its sender's pid (SO_PASSCRED); -1 when none is waiting. */
 static ssize_t recv_dgram(int fd, uint8_t *buf, uint32_t *pid)
@@ -208,21 +222,132 @@ static void enter_sandbox(const struct config *c)
 	sandbox_enter(&p);
 }
 
+static void client_close(struct client *c)
+{
+	loop_del(c->sd->lp, c->h);
+	peer_close(&c->p);
+	c->p.fd = -1;
+}
+
+/* A query client: replies queued, requests answered, closed on EOF or error. */
+static void on_client(void *arg, uint32_t events)
+{
+	struct client *c = arg;
+	ssize_t r = 0;
+	uint32_t want;
+
+	if ((events & EPOLLOUT) && peer_flush(&c->p) < 0) {
+		client_close(c);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		r = sock_recv(c->p.fd, rxbuf);
+		if ((r < 0 && errno != EAGAIN) || r == 0) {
+			client_close(c);
+			return;
+		}
+	}
+	if (r > 0 && answer_query(&c->sd->per, &c->p, rxbuf, (size_t)r) < 0) {
+		log_warn("query client dropped: it does not read its replies");
+		client_close(c);
+		return;
+	}
+	/* Replies the socket did not take go out when it is writable again, not when the next
+	 * reply comes. */
+	want = peer_has_queued(&c->p) ? EPOLLIN | EPOLLOUT : EPOLLIN;
+	if (want != c->watched && loop_mod(c->sd->lp, c->h, want) == 0)
+		c->watched = want;
+}
+
+static void on_query_listen(void *arg, uint32_t events)
+{
+	struct statsd *sd = arg;
+	int fd;
+
+	(void)events;
+	while ((fd = sock_accept(sd->qfd)) >= 0) {
+		struct client *c = NULL;
+		for (int i = 0; i < MAX_CLIENTS && c == NULL; i++)
+			if (sd->clients[i].p.fd < 0)
+				c = &sd->clients[i];
+		if (c == NULL) {
+			close(fd);
+			continue;
+		}
+		peer_init(&c->p, fd);
+		c->watched = EPOLLIN;
+		if ((c->h = loop_add(sd->lp, fd, EPOLLIN, on_client, c)) == NULL) {
+			peer_close(&c->p);
+			c->p.fd = -1;
+		}
+	}
+}
+
+/* Takes what the datagrams hold, at most 4096 per turn (queries and HTTP get their turn). */
+static void on_dgram(void *arg, uint32_t events)
+{
+	struct statsd *sd = arg;
+
+	(void)events;
+	for (int k = 0; k < 4096; k++) {
+		uint32_t pid;
+		ssize_t r = recv_dgram(sd->dfd, rxbuf, &pid);
+		if (r <= 0)
+			break;
+		metrics_take(&sd->m, rxbuf, (size_t)r, pid, mono_ms());
+		statsd_cluster_note(sd->cluster, rxbuf, (size_t)r);
+	}
+}
+
+static void on_bus(void *arg, uint32_t events)
+{
+	struct statsd *sd = arg;
+
+	(void)events;
+	statsd_cluster_read(sd->cluster, &sd->m);
+}
+
+/* libmicrohttpd serves whatever is ready, on every turn (its fd only wakes the loop). */
+static void on_http(void *arg, uint32_t events)
+{
+	(void)arg;
+	(void)events;
+}
+
+static void http_turn(void *arg)
+{
+	struct statsd *sd = arg;
+	statsd_http_run(sd->http);
+}
+
+/* A turn at least every 200 ms: libmicrohttpd's own timeouts. */
+static void http_tick(void *arg)
+{
+	(void)arg;
+}
+
+/* Once a second: the commit, expired gauges, the cluster's sums. */
+static void flush_tick(void *arg)
+{
+	struct statsd *sd = arg;
+
+	commit(sd, &sd->window);
+	metrics_expire(&sd->m, mono_ms());
+	statsd_cluster_tick(sd->cluster, loop_epfd(sd->lp), sd->bus_h);
+}
+
 int main(int argc, char **argv)
 {
 	static struct statsd sd;
 	struct config cfg;
 	struct daemon_opts opts;
-	struct peer clients[MAX_CLIENTS];
-	uint32_t watched[MAX_CLIENTS]; /* the events each client's fd is registered for */
-	struct statsd_http *http;
 	char path[256], err[512];
-	static uint8_t buf[FRAME_MAX];
-	struct epoll_event evs[32];
-	int dfd, qfd, epfd, cl_failed;
-	uint64_t next_flush = 0, window = 0;
+	int cl_failed;
 
 	daemon_start("statsd", argc, argv, &cfg, &opts);
+	/* Signals are read from the loop's signalfd; set up before libnats starts its threads. */
+	if ((sd.lp = loop_new()) == NULL || loop_daemon_signals(sd.lp) < 0)
+		fatal("event loop: cannot set up");
 	sd.period_s = cfg.statsd.period_s;
 	sd.health = cfg.statsd.health_senders.v;
 	sd.nhealth = cfg.statsd.health_senders.n;
@@ -233,120 +358,52 @@ int main(int argc, char **argv)
 	daemon_give_dir(&cfg, cfg.statsd.db_path);
 	if (metrics_load(&sd.m, &sd.per) < 0)
 		fatal("statistics store: cannot read the totals");
-	if ((http = statsd_http_start(cfg.statsd.listen, routes, &sd, err, sizeof err)) == NULL)
+	if ((sd.http = statsd_http_start(cfg.statsd.listen, routes, &sd, err, sizeof err)) == NULL)
 		fatal("statsd.listen: %s", err);
-	if (config_socket(&cfg, "statsd.sock", path, sizeof path) == NULL || (dfd = sock_listen(path, SOCK_DGRAM)) < 0)
+	if (config_socket(&cfg, "statsd.sock", path, sizeof path) == NULL || (sd.dfd = sock_listen(path, SOCK_DGRAM)) < 0)
 		fatal_errno("counter socket");
 	/* The sender's pid (the socket passes credentials) tells apart the gauges of several
 	 * instances of one daemon. */
 	if (config_socket(&cfg, "statsd-query.sock", path, sizeof path) == NULL ||
-	    (qfd = sock_listen(path, SOCK_SEQPACKET)) < 0)
+	    (sd.qfd = sock_listen(path, SOCK_SEQPACKET)) < 0)
 		fatal_errno("query socket");
 	if ((sd.cluster = statsd_cluster_prepare(&cfg, opts.instance, &cl_failed)) == NULL && cl_failed)
 		fatal("cluster: cannot start");
 	daemon_privdrop(&cfg);
 	sd.started_s = statsd_now_s();
 	enter_sandbox(&cfg);
-	epfd = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = TAG_DGRAM};
-	epoll_ctl(epfd, EPOLL_CTL_ADD, dfd, &ev);
-	ev.data.u32 = TAG_QUERY;
-	epoll_ctl(epfd, EPOLL_CTL_ADD, qfd, &ev);
-	ev.data.u32 = TAG_HTTP;
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, statsd_http_fd(http), &ev) < 0)
-		fatal_errno("epoll");
-	for (int i = 0; i < MAX_CLIENTS; i++)
-		clients[i].fd = -1;
+	for (int i = 0; i < MAX_CLIENTS; i++) {
+		sd.clients[i].p.fd = -1;
+		sd.clients[i].sd = &sd;
+	}
+	if (loop_add(sd.lp, sd.dfd, EPOLLIN, on_dgram, &sd) == NULL ||
+	    loop_add(sd.lp, sd.qfd, EPOLLIN, on_query_listen, &sd) == NULL ||
+	    loop_add(sd.lp, statsd_http_fd(sd.http), EPOLLIN, on_http, &sd) == NULL ||
+	    (sd.bus_h = loop_watch(sd.lp, on_bus, &sd)) == NULL || loop_on_turn(sd.lp, http_turn, &sd) < 0 ||
+	    loop_timer(sd.lp, 200, 200, http_tick, &sd) == NULL || loop_timer(sd.lp, 0, 1000, flush_tick, &sd) == NULL)
+		fatal_errno("event loop");
 	if (statsd_test_clock())
 		log_warn("PUSHPIPE_TEST_CLOCK_FILE is set: windows follow the test clock, not the real one");
 	log_info("started: windows of %ld s, http on %s", cfg.statsd.period_s, cfg.statsd.listen);
 
-	while (!daemon_stop) {
-		int n = epoll_wait(epfd, evs, 32, 200);
-		for (int i = 0; i < n; i++) {
-			uint32_t tag = evs[i].data.u32;
-			if (tag == TAG_DGRAM) {
-				for (int k = 0; k < 4096; k++) {
-					uint32_t pid;
-					ssize_t r = recv_dgram(dfd, buf, &pid);
-					if (r <= 0)
-						break;
-					metrics_take(&sd.m, buf, (size_t)r, pid, mono_ms());
-					statsd_cluster_note(sd.cluster, buf, (size_t)r);
-				}
-			} else if (tag == TAG_BUS) {
-				statsd_cluster_read(sd.cluster, &sd.m);
-			} else if (tag == TAG_QUERY) {
-				int fd;
-				while ((fd = sock_accept(qfd)) >= 0) {
-					int slot;
-					for (slot = 0; slot < MAX_CLIENTS && clients[slot].fd >= 0; slot++)
-						;
-					if (slot == MAX_CLIENTS) {
-						close(fd);
-						continue;
-					}
-					peer_init(&clients[slot], fd);
-					ev.data.u32 = (uint32_t)slot;
-					watched[slot] = EPOLLIN;
-					epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
-				}
-			} else if (tag < MAX_CLIENTS && clients[tag].fd >= 0) {
-				struct peer *c = &clients[tag];
-				ssize_t r = 0;
-				if ((evs[i].events & EPOLLOUT) && peer_flush(c) < 0) {
-					peer_close(c);
-					continue;
-				}
-				if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-					r = sock_recv(c->fd, buf);
-				if (r < 0 && errno != EAGAIN) {
-					peer_close(c);
-					continue;
-				}
-				if (r == 0 && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
-					peer_close(c);
-					continue;
-				}
-				if (r > 0 && answer_query(&sd.per, c, buf, (size_t)r) < 0) {
-					log_warn("query client dropped: it does not read its replies");
-					peer_close(c);
-					continue;
-				}
-				/* Replies the socket did not take go out when it is writable again,
-				 * not when the next reply comes. */
-				ev.events = peer_has_queued(c) ? EPOLLIN | EPOLLOUT : EPOLLIN;
-				ev.data.u32 = tag;
-				if (ev.events != watched[tag] && epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
-					watched[tag] = ev.events;
-				ev.events = EPOLLIN;
-			}
-		}
-		statsd_http_run(http);
-		if (mono_ms() >= next_flush) {
-			commit(&sd, &window);
-			metrics_expire(&sd.m, mono_ms());
-			statsd_cluster_tick(sd.cluster, epfd, TAG_BUS);
-			next_flush = mono_ms() + 1000;
-		}
-		daemon_reload_check();
-	}
+	loop_run(sd.lp);
 	/* Datagrams already in the socket when the stop came are counted too. */
 	for (int k = 0; k < 65536; k++) {
 		uint32_t pid;
-		ssize_t r = recv_dgram(dfd, buf, &pid);
+		ssize_t r = recv_dgram(sd.dfd, rxbuf, &pid);
 		if (r <= 0)
 			break;
-		metrics_take(&sd.m, buf, (size_t)r, pid, mono_ms());
+		metrics_take(&sd.m, rxbuf, (size_t)r, pid, mono_ms());
 	}
 	if (metrics_dirty(&sd.m) && metrics_commit(&sd.m, &sd.per, statsd_now_s()) < 0)
 		log_error("final statistics commit failed");
 	log_info("stopping");
-	statsd_http_stop(http);
+	statsd_http_stop(sd.http);
 	for (int i = 0; i < MAX_CLIENTS; i++)
-		if (clients[i].fd >= 0)
-			peer_close(&clients[i]);
+		if (sd.clients[i].p.fd >= 0)
+			peer_close(&sd.clients[i].p);
 	statsd_cluster_free(sd.cluster);
+	loop_free(sd.lp);
 	periods_close(&sd.per);
 	metrics_free(&sd.m);
 	config_free(&cfg);
