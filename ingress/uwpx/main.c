@@ -8,6 +8,7 @@
 #include "counters.h"
 #include "daemon.h"
 #include "log.h"
+#include "loop.h"
 #include "../router_link_bus.h"
 #include "sandbox.h"
 #include "uwpx_server.h"
@@ -47,14 +48,18 @@ int main(int argc, char **argv)
 	struct config cfg;
 	struct daemon_opts opts;
 	struct uwpx_server *srv;
+	struct loop *lp;
 	char path[256], err[512];
 
 	daemon_start("ingress-uwpx", argc, argv, &cfg, &opts);
+	/* Signals are read from the loop's signalfd; set up before libnats starts its threads. */
+	if ((lp = loop_new()) == NULL || loop_daemon_signals(lp) < 0)
+		fatal("event loop: cannot set up");
 	if (link_bus_config(&cfg) < 0) /* cluster mode: the routers are reached over NATS */
 		fatal("cluster: cannot start");
 	OPENSSL_init_ssl(0, NULL);
 	counters_init(config_socket(&cfg, "statsd.sock", path, sizeof path) ? path : "");
-	if ((srv = uwpx_server_new(&cfg, err, sizeof err)) == NULL)
+	if ((srv = uwpx_server_new(&cfg, lp, err, sizeof err)) == NULL)
 		fatal("%s", err);
 	daemon_privdrop(&cfg);
 	enter_sandbox(&cfg);
@@ -62,9 +67,10 @@ int main(int argc, char **argv)
 		fatal("cluster: cannot start");
 	daemon_on_reload(reload, srv);
 	log_info("listening on %s (TLS), push_bare_jid %s", cfg.uwpx.listen, cfg.xmpp.domain);
-	uwpx_server_run(srv);
+	loop_run(lp);
 	log_info("stopping");
 	uwpx_server_free(srv);
+	loop_free(lp);
 	link_bus_shutdown();
 	config_free(&cfg);
 	return 0;

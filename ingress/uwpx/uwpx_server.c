@@ -6,11 +6,14 @@
  * pump() always runs a connection until OpenSSL wants more I/O, and it is called again
  * whenever the connection leaves WAIT. A reply buffer stays where it is until SSL_write has
  * taken it whole (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER is off).
+ * Everything is a callback of the daemon's event loop (loop.c): the listener, each connection
+ * (a handle of its own), the router link (a loop_watch handle), and a 50 ms timer for deadlines.
  */
 #include "uwpx_server.h"
 #include "counters.h"
 #include "daemon.h"
 #include "log.h"
+#include "loop.h"
 #include "../router_link.h"
 #include "uwpx_msg.h"
 #include <arpa/inet.h>
@@ -27,9 +30,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define EV_LISTEN 0
-#define EV_LINK 1
-#define EV_CONN 2 /* + slot */
 #define IN_FIRST 4096
 #define TICK_MS 50
 
@@ -38,6 +38,7 @@ enum cstate { C_FREE = 0, C_READ, C_WAIT, C_WRITE };
 struct conn {
 	enum cstate st;
 	int fd;
+	struct loop_fd *h;	/* its handle in the loop */
 	SSL *ssl;
 	uint8_t *in;
 	size_t inlen, incap;
@@ -56,7 +57,8 @@ struct uwpx_server {
 	const struct config *cfg;
 	struct uwpx_limits lim;
 	SSL_CTX *ctx;
-	int epfd, lfd;
+	struct loop *lp;
+	int lfd;
 	struct router_link *link;
 	struct conn *conns;
 	size_t nslots, nactive;
@@ -168,7 +170,8 @@ static void conn_close(struct uwpx_server *s, size_t slot, const char *why)
 			(void)SSL_shutdown(c->ssl); /* best effort: the socket is non-blocking */
 		SSL_free(c->ssl);
 	}
-	close(c->fd); /* also leaves the epoll set */
+	loop_del(s->lp, c->h);
+	close(c->fd);
 	free(c->in);
 	free(c->out);
 	free(c->req);
@@ -383,12 +386,22 @@ static void pump(struct uwpx_server *s, size_t slot)
 	}
 }
 
-static void accept_all(struct uwpx_server *s)
+static void on_conn(void *arg, uint32_t events)
 {
+	struct conn *c = arg;
+
+	(void)events;
+	pump(c->srv, (size_t)(c - c->srv->conns));
+}
+
+static void accept_all(void *arg, uint32_t events)
+{
+	struct uwpx_server *s = arg;
+
+	(void)events;
 	for (;;) {
 		struct sockaddr_storage sa;
 		socklen_t sl = sizeof sa;
-		struct epoll_event ev;
 		struct conn *c;
 		size_t slot;
 		int one = 1;
@@ -414,10 +427,8 @@ static void accept_all(struct uwpx_server *s)
 		if (getnameinfo((struct sockaddr *)&sa, sl, c->addr, sizeof c->addr, NULL, 0, NI_NUMERICHOST) != 0)
 			strcpy(c->addr, "?");
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-		ev.data.u64 = EV_CONN + slot;
 		if ((c->ssl = SSL_new(s->ctx)) == NULL || SSL_set_fd(c->ssl, fd) != 1 ||
-		    epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		    (c->h = loop_add(s->lp, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, on_conn, c)) == NULL) {
 			if (c->ssl)
 				SSL_free(c->ssl);
 			close(fd);
@@ -567,8 +578,12 @@ static void on_router(void *ctx, uint32_t status, const struct frame *f)
 		answer(s, (size_t)(c - s->conns), f);
 }
 
-static void tick(struct uwpx_server *s, uint64_t now)
+/* Every 50 ms: the first/idle deadlines, the router link's deadlines, the counters. */
+static void tick(void *arg)
 {
+	struct uwpx_server *s = arg;
+	uint64_t now = mono_ms();
+
 	for (size_t i = 0; i < s->nslots; i++) {
 		struct conn *c = &s->conns[i];
 		if ((c->st == C_READ || c->st == C_WRITE) && c->deadline <= now)
@@ -580,11 +595,25 @@ static void tick(struct uwpx_server *s, uint64_t now)
 
 /* ---- set-up and loop ---- */
 
-struct uwpx_server *uwpx_server_new(const struct config *c, char *err, size_t errlen)
+static void on_link(void *arg, uint32_t events)
+{
+	struct uwpx_server *s = arg;
+
+	(void)events;
+	link_read(s->link);
+}
+
+static void flush_link(void *arg)
+{
+	struct uwpx_server *s = arg;
+	link_flush(s->link);
+}
+
+struct uwpx_server *uwpx_server_new(const struct config *c, struct loop *lp, char *err, size_t errlen)
 {
 	struct uwpx_server *s = calloc(1, sizeof *s);
 	const struct conf_ingress_uwpx *u = &c->uwpx;
-	struct epoll_event ev;
+	struct loop_fd *link_h;
 	char path[256];
 
 	if (s == NULL) {
@@ -592,7 +621,8 @@ struct uwpx_server *uwpx_server_new(const struct config *c, char *err, size_t er
 		return NULL;
 	}
 	s->cfg = c;
-	s->lfd = s->epfd = -1;
+	s->lp = lp;
+	s->lfd = -1;
 	s->lim.max_accounts = (size_t)u->max_accounts;
 	s->lim.uri.suffixes = (const char *const *)u->channel_suffixes.v;
 	s->lim.uri.nsuffixes = u->channel_suffixes.n;
@@ -621,54 +651,22 @@ struct uwpx_server *uwpx_server_new(const struct config *c, char *err, size_t er
 	}
 	if ((s->ctx = tls_context(u, err, errlen)) == NULL || (s->lfd = listen_on(u->listen, err, errlen)) < 0)
 		goto fail;
-	if ((s->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
-		snprintf(err, errlen, "epoll: %s", strerror(errno));
-		goto fail;
-	}
 	/* One request per connection at most: a pending slot for each. */
-	if ((s->link = link_new(path, s->nslots, (uint32_t)u->router_timeout_ms, ROLE_INGRESS, 1, s->epfd,
-				(void *)(uintptr_t)EV_LINK)) == NULL) {
+	if ((link_h = loop_watch(lp, on_link, s)) == NULL ||
+	    (s->link = link_new(path, s->nslots, (uint32_t)u->router_timeout_ms, ROLE_INGRESS, 1, loop_epfd(lp),
+				link_h)) == NULL) {
 		snprintf(err, errlen, "cannot set up the link to the router");
 		goto fail;
 	}
-	ev.events = EPOLLIN;
-	ev.data.u64 = EV_LISTEN;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev) < 0) {
-		snprintf(err, errlen, "epoll: %s", strerror(errno));
+	if (loop_add(lp, s->lfd, EPOLLIN, accept_all, s) == NULL || loop_timer(lp, 0, TICK_MS, tick, s) == NULL ||
+	    loop_on_turn(lp, flush_link, s) < 0) {
+		snprintf(err, errlen, "event loop: %s", strerror(errno));
 		goto fail;
 	}
 	return s;
 fail:
 	uwpx_server_free(s);
 	return NULL;
-}
-
-void uwpx_server_run(struct uwpx_server *s)
-{
-	struct epoll_event evs[64];
-	uint64_t next_tick = 0;
-
-	while (!daemon_stop) {
-		uint64_t now = mono_ms();
-		int n;
-
-		if (now >= next_tick) {
-			tick(s, now);
-			next_tick = now + TICK_MS;
-		}
-		n = epoll_wait(s->epfd, evs, 64, TICK_MS);
-		for (int i = 0; i < n; i++) {
-			uint64_t d = evs[i].data.u64;
-			if (d == EV_LISTEN)
-				accept_all(s);
-			else if (d == EV_LINK)
-				link_read(s->link);
-			else if (d - EV_CONN < s->nslots)
-				pump(s, (size_t)(d - EV_CONN));
-		}
-		link_flush(s->link);
-		daemon_reload_check();
-	}
 }
 
 int uwpx_server_reload_tls(struct uwpx_server *s, const struct conf_ingress_uwpx *u, char *err, size_t errlen)
@@ -692,8 +690,6 @@ void uwpx_server_free(struct uwpx_server *s)
 	link_free(s->link); /* after the connections: nobody is left to answer */
 	if (s->lfd >= 0)
 		close(s->lfd);
-	if (s->epfd >= 0)
-		close(s->epfd);
 	SSL_CTX_free(s->ctx);
 	free(s->conns);
 	free(s->free_slots);

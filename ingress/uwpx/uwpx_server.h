@@ -1,5 +1,6 @@
 /*
- * uwpx_server: the ingress-uwpx event loop. One thread, one epoll set: the TLS listener(s),
+ * uwpx_server: ingress-uwpx's connections, on the daemon's event loop (loop.c), one thread:
+ * the TLS listener(s),
  * every client connection (non-blocking OpenSSL, NUL-framed messages handled strictly in
  * order, one SSL_write per reply) and the router link. Each message waits for at most one
  * router answer; the connection reads nothing more until its reply is written.
@@ -8,12 +9,12 @@
 #define UWPX_SERVER_H
 #include "config.h"
 #include "frame.h"
+#include "loop.h"
 #include "uwpx_msg.h"
 
-/* Sets up TLS and the listening socket; NULL with a one-line reason in err on failure. */
-struct uwpx_server *uwpx_server_new(const struct config *c, char *err, size_t errlen);
-/* Runs until daemon_stop. */
-void uwpx_server_run(struct uwpx_server *s);
+/* Sets up TLS and the listening socket and registers them, the router link and the deadline
+ * timer with lp (the caller runs it); NULL with a one-line reason in err on failure. */
+struct uwpx_server *uwpx_server_new(const struct config *c, struct loop *lp, char *err, size_t errlen);
 void uwpx_server_free(struct uwpx_server *s);
 /* The router's FRAME_NODES answer to the set_push_accounts request q, into nodes[0 ..
  * q->naccounts) (the caller's array holds at least q->naccounts entries; nothing past them is

@@ -2,7 +2,7 @@
  * ingress-xmpp: the XEP-0114 component and XEP-0357 app server (docs/xmpp.md).
  * Connects to the user's XMPP server's component port, authenticates with the shared secret,
  * answers publishes and ad-hoc commands after asking the router, and reconnects with back-off.
- * Single-threaded: one poll loop owns the XMPP socket and the link to the router (router_link.c,
+ * Single-threaded: the event loop (loop.c) owns the XMPP socket and the link to the router (router_link.c,
  * the ingresses' one router client: router.sock, or the routers over NATS in cluster mode,
  * docs/cluster.md). All protocol work is in xmpp_session.c and its neighbours; this file moves
  * bytes and keeps time.
@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "frame.h"
 #include "log.h"
+#include "loop.h"
 #include "sandbox.h"
 #include "../router_link.h"
 #include "../router_link_bus.h"
@@ -21,7 +22,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,9 +44,10 @@ struct app {
 	uint64_t connect_at, ready_at, last_in, last_out, ping_at, next_attempt;
 	struct xmpp_backoff backoff;
 	int was_ready;
-	/* the router: link_ep is an epoll set of the link's own, readable when answers wait */
-	struct router_link *link;
-	int link_ep;
+	struct loop *lp;
+	struct loop_fd *xh;	/* the XMPP socket's handle, while fd >= 0 */
+	uint32_t xwatched;	/* the events it is registered for */
+	struct router_link *link; /* in the loop's epoll set, with a loop_watch handle */
 };
 
 static int submit(void *ctx, uint8_t *frame, size_t len, link_done_fn done, void *done_ctx)
@@ -91,6 +92,19 @@ static void split_hostport(struct app *a, const char *hp)
 
 /* ---------------------------------------------------------------- XMPP socket */
 
+static void on_xmpp(void *arg, uint32_t events);
+
+/* Closes the XMPP socket (and leaves the loop). */
+static void xmpp_close(struct app *a)
+{
+	if (a->fd < 0)
+		return;
+	loop_del(a->lp, a->xh);
+	a->xh = NULL;
+	close(a->fd);
+	a->fd = -1;
+}
+
 static void xmpp_connect(struct app *a, uint64_t now)
 {
 	struct addrinfo hints, *res = NULL;
@@ -118,7 +132,14 @@ static void xmpp_connect(struct app *a, uint64_t now)
 		goto fail;
 	}
 	freeaddrinfo(res);
+	res = NULL;
+	if ((a->xh = loop_add(a->lp, fd, EPOLLOUT, on_xmpp, a)) == NULL) {
+		log_warn_errno("event loop");
+		close(fd);
+		goto fail;
+	}
 	a->fd = fd;
+	a->xwatched = EPOLLOUT;
 	a->connecting = 1;
 	return;
 fail:
@@ -150,9 +171,7 @@ static void xmpp_down(struct app *a, uint64_t now)
 	uint32_t delay;
 
 	xmpp_flush(a, now);
-	if (a->fd >= 0)
-		close(a->fd);
-	a->fd = -1;
+	xmpp_close(a);
 	a->connecting = 0;
 	a->ping_at = 0;
 	delay = xmpp_backoff_next(&a->backoff, cond, up, randombytes_random());
@@ -193,8 +212,7 @@ static void xmpp_connected(struct app *a, uint64_t now)
 	a->connecting = 0;
 	if (getsockopt(a->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
 		log_warn("xmpp server %s:%s: %s", a->host, a->port, strerror(err ? err : errno));
-		close(a->fd);
-		a->fd = -1;
+		xmpp_close(a);
 		a->next_attempt = now + xmpp_backoff_next(&a->backoff, "", 0, randombytes_random());
 		return;
 	}
@@ -235,77 +253,94 @@ static void xmpp_timers(struct app *a, uint64_t now)
 
 /* ---------------------------------------------------------------- main */
 
+/* The XMPP socket is ready: the connect completed, or bytes came. */
+static void on_xmpp(void *arg, uint32_t events)
+{
+	struct app *a = arg;
+	uint64_t now = mono_ms();
+
+	(void)events;
+	a->s->now = now;
+	if (a->fd < 0)
+		return;
+	if (a->connecting)
+		xmpp_connected(a, now);
+	else
+		xmpp_readable(a, now);
+}
+
+static void on_link(void *arg, uint32_t events)
+{
+	struct app *a = arg;
+
+	(void)events;
+	link_read(a->link);
+}
+
+/* The end of every turn: deadlines, (re)connecting, what the turn queued goes out, and the
+ * XMPP socket watched for what it waits for. While stopping, only the queued bytes go out. */
+static void step(void *arg)
+{
+	struct app *a = arg;
+	uint64_t now = mono_ms();
+	uint32_t want;
+
+	a->s->now = now;
+	link_tick(a->link, now);
+	if (a->fd < 0 && !daemon_stop && now >= a->next_attempt)
+		xmpp_connect(a, now);
+	if (a->fd >= 0 && a->connecting && now - a->connect_at > HANDSHAKE_TIMEOUT_MS) {
+		log_warn("xmpp server %s:%s: connect timed out", a->host, a->port);
+		xmpp_close(a);
+		a->connecting = 0;
+		a->next_attempt = now + xmpp_backoff_next(&a->backoff, "", 0, randombytes_random());
+	}
+	if (a->fd >= 0 && !a->connecting) {
+		if (!daemon_stop)
+			xmpp_timers(a, now);
+		xmpp_flush(a, now);
+		if (a->s->state == XS_CLOSED && !daemon_stop)
+			xmpp_down(a, now);
+	}
+	link_flush(a->link);
+	if (a->fd < 0)
+		return;
+	want = a->connecting ? EPOLLOUT : EPOLLIN | (a->s->out.len ? EPOLLOUT : 0);
+	if (want != a->xwatched && loop_mod(a->lp, a->xh, want) == 0)
+		a->xwatched = want;
+}
+
+/* A turn at least every 100 ms (the deadlines of step()). */
+static void tick(void *arg)
+{
+	(void)arg;
+}
+
+static void flush_counters(void *arg)
+{
+	(void)arg;
+	counters_flush();
+}
+
+/* Runs until a stop signal, then closes the stream and waits for the server's close (at most
+ * SHUTDOWN_WAIT_MS). */
 static void run(struct app *a)
 {
-	uint64_t stop_at = 0, next_flush = 0;
+	uint64_t stop_at;
 
-	for (;;) {
-		struct pollfd pfd[2];
-		int nx = -1, nr = -1, n = 0;
-		uint64_t now = mono_ms();
-		a->s->now = now;
-
-		if (daemon_stop && stop_at == 0) {
-			stop_at = now + SHUTDOWN_WAIT_MS;
-			if (a->fd >= 0 && !a->connecting && a->s->state != XS_CLOSED) {
-				log_info("stopping: closing the stream");
-				xs_shutdown(a->s);
-			} else {
-				break;
-			}
-		}
-		if (stop_at && (a->fd < 0 || a->s->state == XS_CLOSED || now >= stop_at)) {
-			xmpp_flush(a, now);
-			break;
-		}
-		link_tick(a->link, now);
-		if (a->fd < 0 && !stop_at && now >= a->next_attempt)
-			xmpp_connect(a, now);
-		if (a->fd >= 0 && a->connecting && now - a->connect_at > HANDSHAKE_TIMEOUT_MS) {
-			log_warn("xmpp server %s:%s: connect timed out", a->host, a->port);
-			close(a->fd);
-			a->fd = -1;
-			a->connecting = 0;
-			a->next_attempt = now + xmpp_backoff_next(&a->backoff, "", 0, randombytes_random());
-		}
-		if (a->fd >= 0 && !a->connecting) {
-			xmpp_timers(a, now);
-			xmpp_flush(a, now);
-			if (a->s->state == XS_CLOSED) {
-				xmpp_down(a, now);
-				continue;
-			}
-		}
-		link_flush(a->link);
-		if (a->fd >= 0) {
-			pfd[n].fd = a->fd;
-			pfd[n].events = a->connecting ? POLLOUT : (short)(POLLIN | (a->s->out.len ? POLLOUT : 0));
-			nx = n++;
-		}
-		pfd[n].fd = a->link_ep;
-		pfd[n].events = POLLIN;
-		nr = n++;
-		if (poll(pfd, (nfds_t)n, 100) < 0 && errno != EINTR)
-			fatal_errno("poll");
-		now = mono_ms();
-		a->s->now = now;
-		if (pfd[nr].revents)
-			link_read(a->link);
-		if (nx >= 0 && a->fd >= 0 && pfd[nx].revents) {
-			if (a->connecting)
-				xmpp_connected(a, now);
-			else
-				xmpp_readable(a, now);
-		}
-		if (now >= next_flush) {
-			counters_flush();
-			next_flush = now + 1000;
-		}
-		daemon_reload_check();
+	if (loop_on_turn(a->lp, step, a) < 0 || loop_timer(a->lp, 0, 100, tick, a) == NULL ||
+	    loop_timer(a->lp, 1000, 1000, flush_counters, a) == NULL)
+		fatal("event loop: out of memory");
+	loop_run(a->lp);
+	if (a->fd >= 0 && !a->connecting && a->s->state != XS_CLOSED) {
+		log_info("stopping: closing the stream");
+		xs_shutdown(a->s);
+		stop_at = mono_ms() + SHUTDOWN_WAIT_MS;
+		while (a->fd >= 0 && a->s->state != XS_CLOSED && mono_ms() < stop_at)
+			loop_once(a->lp, 100);
+		xmpp_flush(a, mono_ms());
 	}
-	if (a->fd >= 0)
-		close(a->fd);
-	a->fd = -1;
+	xmpp_close(a);
 }
 
 /* ingress-xmpp's policy: connect out, to the XMPP server's port only (and DNS over TCP), no
@@ -328,10 +363,15 @@ int main(int argc, char **argv)
 	struct daemon_opts opts;
 	struct app a;
 	struct xs_conf xc;
+	struct loop_fd *link_h;
 	char path[256];
 	char *secret;
 
 	daemon_start("ingress-xmpp", argc, argv, &cfg, &opts);
+	memset(&a, 0, sizeof a);
+	/* Signals are read from the loop's signalfd; set up before libnats starts its threads. */
+	if ((a.lp = loop_new()) == NULL || loop_daemon_signals(a.lp) < 0)
+		fatal("event loop: cannot set up");
 	if (link_bus_config(&cfg) < 0) /* cluster mode: the routers are reached over NATS */
 		fatal("cluster: cannot start");
 	if (sodium_init() < 0)
@@ -339,7 +379,6 @@ int main(int argc, char **argv)
 	/* libcrypto loads what SHA-1 needs on first use: do it now, before the sandbox. */
 	if (xmpp_sha1_hex("", "", 0, path) < 0)
 		fatal("libcrypto: SHA-1 unavailable");
-	memset(&a, 0, sizeof a);
 	a.cfg = &cfg;
 	a.fd = -1;
 	/* domain and secret_file were checked by daemon_start (config_check). */
@@ -369,9 +408,8 @@ int main(int argc, char **argv)
 	counters_init(config_socket(&cfg, "statsd.sock", path, sizeof path) ? path : "");
 	if (config_socket(&cfg, "router.sock", path, sizeof path) == NULL)
 		fatal("state_dir too long for a socket path");
-	if ((a.link_ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
-		fatal_errno("epoll");
-	if ((a.link = link_new(path, XS_MAX_PENDING, xc.router_timeout_ms, ROLE_INGRESS, 1, a.link_ep, NULL)) == NULL)
+	if ((link_h = loop_watch(a.lp, on_link, &a)) == NULL ||
+	    (a.link = link_new(path, XS_MAX_PENDING, xc.router_timeout_ms, ROLE_INGRESS, 1, loop_epfd(a.lp), link_h)) == NULL)
 		fatal("cannot set up the link to the router");
 	if ((a.s = xs_new(&xc, submit, &a)) == NULL)
 		fatal("out of memory");
@@ -395,7 +433,7 @@ int main(int argc, char **argv)
 	counters_flush();
 	xs_free(a.s);	     /* its requests' answers, if any come, are dropped */
 	link_free(a.link);   /* ... by completing them now */
-	close(a.link_ep);
+	loop_free(a.lp);
 	link_bus_shutdown();
 	sodium_memzero(secret, strlen(secret));
 	free(secret);
