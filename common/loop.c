@@ -26,6 +26,7 @@ struct loop_fd {
 	int fd; /* -1 for a watcher */
 	int dead;
 	struct loop_fd *next_dead;
+	struct loop_fd *prev, *next; /* the live handles, freed by loop_free */
 };
 
 struct loop_timer {
@@ -40,6 +41,7 @@ struct loop {
 	int epfd, sigfd;
 	int stop;
 	struct loop_fd *dead;	   /* deleted handles, freed at the end of the turn */
+	struct loop_fd *live;	   /* the others */
 	struct loop_timer *timers; /* sorted by at */
 	struct loop_fd *sig_h;
 	sigset_t sigmask;
@@ -91,8 +93,8 @@ void loop_free(struct loop *lp)
 		lp->timers = t->next;
 		free(t);
 	}
-	if (lp->sig_h)
-		loop_del(lp, lp->sig_h);
+	while (lp->live)
+		loop_del(lp, lp->live);
 	free_dead(lp);
 	if (lp->sigfd >= 0)
 		close(lp->sigfd);
@@ -102,7 +104,7 @@ void loop_free(struct loop *lp)
 
 /* ---- descriptors ---- */
 
-static struct loop_fd *handle(loop_fd_fn fn, void *arg, int fd)
+static struct loop_fd *handle(struct loop *lp, loop_fd_fn fn, void *arg, int fd)
 {
 	struct loop_fd *h = calloc(1, sizeof *h);
 	if (h == NULL)
@@ -110,19 +112,34 @@ static struct loop_fd *handle(loop_fd_fn fn, void *arg, int fd)
 	h->fn = fn;
 	h->arg = arg;
 	h->fd = fd;
+	if ((h->next = lp->live) != NULL)
+		h->next->prev = h;
+	lp->live = h;
 	return h;
+}
+
+static void unlink_live(struct loop *lp, struct loop_fd *h)
+{
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		lp->live = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	h->prev = h->next = NULL;
 }
 
 struct loop_fd *loop_add(struct loop *lp, int fd, uint32_t events, loop_fd_fn fn, void *arg)
 {
 	struct epoll_event ev = {.events = events};
-	struct loop_fd *h = handle(fn, arg, fd);
+	struct loop_fd *h = handle(lp, fn, arg, fd);
 
 	if (h == NULL)
 		return NULL;
 	ev.data.ptr = h;
 	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		int e = errno;
+		unlink_live(lp, h);
 		free(h);
 		errno = e;
 		return NULL;
@@ -132,8 +149,7 @@ struct loop_fd *loop_add(struct loop *lp, int fd, uint32_t events, loop_fd_fn fn
 
 struct loop_fd *loop_watch(struct loop *lp, loop_fd_fn fn, void *arg)
 {
-	(void)lp;
-	return handle(fn, arg, -1);
+	return handle(lp, fn, arg, -1);
 }
 
 int loop_mod(struct loop *lp, struct loop_fd *h, uint32_t events)
@@ -149,6 +165,7 @@ void loop_del(struct loop *lp, struct loop_fd *h)
 		return;
 	if (h->fd >= 0)
 		(void)epoll_ctl(lp->epfd, EPOLL_CTL_DEL, h->fd, NULL); /* gone already if it was closed */
+	unlink_live(lp, h);
 	h->dead = 1;
 	h->next_dead = lp->dead;
 	lp->dead = h;
