@@ -17,12 +17,14 @@ def get(port, method="GET"):
     return r.status, r.read().decode(errors="replace")
 
 
-def settled(p, want, timeout=15.0):
-    """Asks until four answers in a row have status want; the last answer."""
+def settled(p, want, timeout=15.0, naming=()):
+    """Asks until four answers in a row have status want and name every sender in naming (a
+    sender the router has not seen yet is not listed); the last answer."""
     end, streak, last = time.time() + timeout, 0, None
     while time.time() < end:
         last = get(p.http)
-        streak = streak + 1 if last[0] == want else 0
+        ok = last[0] == want and all(n in last[1] for n in naming)
+        streak = streak + 1 if ok else 0
         if streak >= 4:
             break
         time.sleep(0.1)
@@ -32,7 +34,7 @@ def settled(p, want, timeout=15.0):
 p = Pipeline()
 try:
     p.start_all()
-    st, b = settled(p, 200)
+    st, b = settled(p, 200, naming=("apns-sender", "fcm-sender"))
     t.check(st == 200 and b.startswith("ok: connected to the router") and "apns-sender" in b and "fcm-sender" in b,
             f"all connected: 200 naming the senders ({st} {b!r})")
     st, _ = get(p.http, "HEAD")
