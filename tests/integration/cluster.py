@@ -260,6 +260,14 @@ try:
     lost = sorted(acked - set(got))
     check(not lost, "every acknowledged notify reached the mock provider: %d acknowledged, %d lost %s"
           % (len(acked), len(lost), lost[:5]))
+    # Each server's own view of the work-queue streams once the load is over: replicas that agree
+    # have the same last sequence (nats-server 2.9 replicas can diverge, docs/cluster.md).
+    for sname in ("PP_REQ", "PP_JOBS"):
+        views = []
+        for n in (1, 2, 3):
+            st = (c.streams((n,)).get(sname) or {}).get("state") or {}
+            views.append("nats-%d last %s msgs %s" % (n, st.get("last_seq", "?"), st.get("messages", "?")))
+        log("%s as each server sees it: %s" % (sname, "; ".join(views)))
     if lost:
         # What became of them: which ingress, when, and what the daemons said around then.
         sent_at = dict(loads[0].sent_at, **loads[1].sent_at)
