@@ -220,6 +220,11 @@ struct pubstate {
 	natsMsg **failed;
 };
 
+int bus_stored(const jsPubAck *pa)
+{
+	return pa != NULL && pa->Sequence > 0;
+}
+
 static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
 	struct pubstate *ps = closure;
@@ -240,7 +245,7 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 		return;
 	}
 	ps->outstanding--;
-	if (pa != NULL) {
+	if (bus_stored(pa)) {
 		ps->acked[i] = 1;
 		if (ps->seqs)
 			ps->seqs[i] = pa->Sequence;

@@ -69,6 +69,13 @@ void bus_job_consumer(const struct bus *b, uint32_t platform, char *buf, size_t 
 int bus_setup_streams(struct bus *b, uint64_t job_max_age_ms, const int64_t *ack_wait_ms,
 		      const int64_t *max_ack_pending);
 
+/* 1 when a PubAck says the message is in its stream: a PubAck with a stream sequence. A
+ * server can answer a resend whose first copy it has proposed but not yet committed with
+ * "duplicate" and sequence 0 (nats-server 2.10.14 to 2.10.x); if that proposal is then lost (the
+ * leader stalled or deposed: no quorum), nothing was stored, so such an answer is a failure
+ * and the message is sent again with the same id (docs/cluster.md, "Durability"). */
+int bus_stored(const jsPubAck *pa);
+
 /* A message with frame bytes as its data, to subject, with Nats-Msg-Id msg_id (NULL: none). */
 natsMsg *bus_msg(const char *subject, const void *data, size_t len, const char *msg_id);
 /* Publishes msgs[0..n) (taking them: every slot is NULL afterwards) and waits until every one

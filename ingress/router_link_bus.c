@@ -176,9 +176,9 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 	struct link_bus *b = closure;
 
 	(void)js;
-	if (pa == NULL) {
+	if (!bus_stored(pa)) {
 		log_debug("cluster: a request was not stored: %s", pae && pae->ErrText ? pae->ErrText
-							  : pae ? natsStatus_GetText(pae->Err) : "?");
+							  : pae ? natsStatus_GetText(pae->Err) : "a duplicate without a sequence");
 		bus_queue_put(b->q, EV_FAILED, msg, 0); /* sent again from the link's thread */
 		return;
 	}
@@ -323,9 +323,11 @@ static void on_notify_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pa
 		natsMsg_Destroy(msg);
 		return;
 	}
-	if (pa == NULL) {
+	if (!bus_stored(pa)) {
+		/* pa without a sequence: a "duplicate" of a copy the stream has not committed, which
+		 * may never be (bus_stored); the client hears Success only once it is stored. */
 		log_debug("cluster: notifies not stored: %s", pae && pae->ErrText ? pae->ErrText
-						   : pae ? natsStatus_GetText(pae->Err) : "?");
+						   : pae ? natsStatus_GetText(pae->Err) : "a duplicate without a sequence");
 		r->at = mono_ms() + 100; /* sent again, same id, by a link's tick */
 		pthread_mutex_unlock(&N.mu);
 		return;

@@ -193,7 +193,10 @@ static uint64_t publish_sync(struct bus *b, natsMsg *m, jsPubOptions *po)
 		if (s == NATS_OK) {
 			uint64_t seq = pa->Sequence;
 			jsPubAck_Destroy(pa);
-			return seq;
+			if (seq > 0)
+				return seq;
+			usleep(250 * 1000); /* "duplicate" of an uncommitted proposal: not stored (bus_stored) */
+			continue;
 		}
 		if (ec == JSStreamWrongLastSequenceErr)
 			return 0; /* an expectation failed: no retry can change that */

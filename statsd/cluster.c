@@ -92,7 +92,7 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 {
 	(void)js;
 	(void)pae;
-	if (pa == NULL)
+	if (!bus_stored(pa))
 		bus_queue_put(((struct statsd_cluster *)closure)->q, 1, msg, 0);
 	else
 		natsMsg_Destroy(msg);

@@ -93,6 +93,7 @@ class Load(threading.Thread):
         self.c, self.name, self.port, self.n = c, name, port, n
         self.stop_flag = threading.Event()
         self.acked = set()   # "<prefix>-<index>" of acknowledged notifies
+        self.sent_at = {}    # "<prefix>-<index>" -> when it was sent (seconds since T0)
         self.sent = 0
         self.segments = 0
 
@@ -111,7 +112,10 @@ class Load(threading.Thread):
             try:
                 with open(acks) as f:
                     for line in f:
-                        self.acked.add("%s-%s" % (prefix, line.split()[0]))
+                        w = line.split()
+                        self.acked.add("%s-%s" % (prefix, w[0]))
+                        if len(w) > 1:
+                            self.sent_at["%s-%s" % (prefix, w[0])] = float(w[1]) / 1000 - T0
             except FileNotFoundError:
                 pass
 
@@ -256,6 +260,24 @@ try:
     lost = sorted(acked - set(got))
     check(not lost, "every acknowledged notify reached the mock provider: %d acknowledged, %d lost %s"
           % (len(acked), len(lost), lost[:5]))
+    # Each server's own view of the work-queue streams once the load is over: replicas that agree
+    # have the same last sequence (nats-server 2.9 replicas can diverge, docs/cluster.md).
+    for sname in ("PP_REQ", "PP_JOBS"):
+        views = []
+        for n in (1, 2, 3):
+            st = (c.streams((n,)).get(sname) or {}).get("state") or {}
+            views.append("nats-%d last %s msgs %s" % (n, st.get("last_seq", "?"), st.get("messages", "?")))
+        log("%s as each server sees it: %s" % (sname, "; ".join(views)))
+    if lost:
+        # What became of them: which ingress, when, and what the daemons said around then.
+        sent_at = dict(loads[0].sent_at, **loads[1].sent_at)
+        for k in lost[:10]:
+            print("     lost %s: through ingress-onion-%d, sent at %.1f s" % (k, 1 if k.startswith("a") else 2,
+                                                                          sent_at.get(k, -1)))
+        keep = "/tmp/pp-cluster-lost-%d" % os.getpid()
+        shutil.copytree(os.path.join(c.dir, "log"), keep, dirs_exist_ok=True)
+        print("     the daemons' logs are kept in %s (time 0 s of this test is %s UTC)"
+              % (keep, time.strftime("%H:%M:%S", time.gmtime(T0))))
     dups = sum(v - 1 for k, v in got.items() if k in acked)
     check(dups <= len(acked) / 100, "duplicates at the mock: %d (%.2f %% of %d; at most 1 %%)"
           % (dups, 100.0 * dups / max(1, len(acked)), len(acked)))
