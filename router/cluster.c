@@ -428,12 +428,42 @@ static void settle(natsMsg *m, int ok)
 		natsMsg_NakWithDelay(m, 500, NULL); /* comes again; its ids make the retry idempotent */
 }
 
+/* Publishes n registry changes made here and applies the registry up to the last of them, mine[i]
+ * standing for msgs[i] (its reg_seq is set), so a read after the answer sees the change.
+ * 0, or -1 when a publish or the catch-up failed. The messages are taken (every slot NULL). */
+static int publish_and_catch_up(struct router *r, natsMsg **msgs, size_t n, struct creq *mine)
+{
+	uint64_t *seqs = calloc(n, sizeof *seqs), target = 0;
+	int ok;
+
+	if (seqs == NULL)
+		for (size_t i = 0; i < n; i++) {
+			natsMsg_Destroy(msgs[i]);
+			msgs[i] = NULL;
+		}
+	ok = seqs != NULL && bus_publish(&C.bus, msgs, n, seqs, 4 * C.bus.wait_ms) == 0;
+
+	if (ok) {
+		for (size_t i = 0; i < n; i++) {
+			mine[i].reg_seq = seqs[i];
+			if (seqs[i] > target)
+				target = seqs[i];
+		}
+		C.mine = mine;
+		C.nmine = n;
+		ok = reg_catch_up(r, target, 5000) == 0;
+		C.mine = NULL;
+		C.nmine = 0;
+	}
+	free(seqs);
+	return ok ? 0 : -1;
+}
+
 /* Registry changes: published to PP_REGISTRY, applied here, then answered and acknowledged. */
 static void do_changes(struct router *r, struct creq *q, size_t n)
 {
 	natsMsg **out = calloc(n, sizeof *out);
-	uint64_t *seqs = calloc(n, sizeof *seqs), target = 0;
-	int ok = out != NULL && seqs != NULL;
+	int ok = out != NULL;
 
 	for (size_t i = 0; ok && i < n; i++) {
 		char subj[64], id[32];
@@ -443,19 +473,7 @@ static void do_changes(struct router *r, struct creq *q, size_t n)
 		ok = out[i] != NULL && cluster_x_seed_change(out[i], q[i].f.type) == 0;
 	}
 	if (ok)
-		ok = bus_publish(&C.bus, out, n, seqs, 4 * C.bus.wait_ms) == 0;
-	if (ok) {
-		for (size_t i = 0; i < n; i++) {
-			q[i].reg_seq = seqs[i];
-			if (seqs[i] > target)
-				target = seqs[i];
-		}
-		C.mine = q;
-		C.nmine = n;
-		ok = reg_catch_up(r, target, 5000) == 0;
-		C.mine = NULL;
-		C.nmine = 0;
-	}
+		ok = publish_and_catch_up(r, out, n, q) == 0;
 	for (size_t i = 0; i < n; i++) {
 		if (ok) {
 			uint64_t s = q[i].reg_seq;
@@ -472,36 +490,22 @@ static void do_changes(struct router *r, struct creq *q, size_t n)
 		for (size_t i = 0; i < n; i++)
 			natsMsg_Destroy(out[i]);
 	free(out);
-	free(seqs);
 }
 
 int router_cluster_changes(struct router *r, natsMsg **msgs, size_t n)
 {
 	struct creq *mine = calloc(n, sizeof *mine);
-	uint64_t *seqs = calloc(n, sizeof *seqs), target = 0;
-	int ok = mine != NULL && seqs != NULL;
+	int ok;
 
-	if (ok)
-		ok = bus_publish(&C.bus, msgs, n, seqs, 4 * C.bus.wait_ms) == 0;
-	else
+	if (mine == NULL) {
 		for (size_t i = 0; i < n; i++) {
 			natsMsg_Destroy(msgs[i]);
 			msgs[i] = NULL;
 		}
-	if (ok) {
-		for (size_t i = 0; i < n; i++) {
-			mine[i].reg_seq = seqs[i];
-			if (seqs[i] > target)
-				target = seqs[i];
-		}
-		C.mine = mine;
-		C.nmine = n;
-		ok = reg_catch_up(r, target, 5000) == 0;
-		C.mine = NULL;
-		C.nmine = 0;
+		return -1;
 	}
+	ok = publish_and_catch_up(r, msgs, n, mine) == 0;
 	free(mine);
-	free(seqs);
 	return ok ? 0 : -1;
 }
 

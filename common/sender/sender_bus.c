@@ -407,7 +407,6 @@ static int publish_result(struct sender *s, struct slot *sl, const struct guard_
 	static uint8_t batch_buf[FRAME_MAX];
 	uint8_t res[512];
 	struct frame_batch fb;
-	struct frame_writer w;
 	const uint8_t *msg;
 	char subj[128], id[48];
 	uint64_t seq = 0;
@@ -415,17 +414,7 @@ static int publish_result(struct sender *s, struct slot *sl, const struct guard_
 	long n;
 	size_t len;
 
-	frame_begin(&w, res, FRAME_RESULT, 0);
-	frame_put_u32(&w, TAG_OUTCOME, v->outcome);
-	if (v->retry_after_ms)
-		frame_put_u64(&w, TAG_RETRY_AFTER, v->retry_after_ms);
-	if (v->timestamp_ms)
-		frame_put_u64(&w, TAG_TIMESTAMP, v->timestamp_ms);
-	if (v->reason[0])
-		frame_put_bytes(&w, TAG_REASON, v->reason, strnlen(v->reason, GUARD_REASON_MAX));
-	if (v->status > 0)
-		frame_put_u32(&w, TAG_STATUS, (uint32_t)v->status);
-	if ((n = frame_end(&w)) < 0)
+	if ((n = sender_result_frame(res, 0, v)) < 0)
 		return -1;
 	memset(&fb, 0, sizeof fb);
 	if (frame_batch_add(&fb, batch_buf, sl->bytes, sl->blen) == NULL ||

@@ -70,18 +70,10 @@ void sender_link_try(struct sender *s)
 	reconnect_ok(&l->rc, detail);
 }
 
-void sender_link_result(struct sender *s, uint64_t link_gen, uint64_t id, const struct guard_verdict *v)
+long sender_result_frame(uint8_t *buf, uint64_t id, const struct guard_verdict *v)
 {
-	uint8_t buf[512];
 	struct frame_writer w;
-	long n;
 
-	if (s->link.bus) {
-		sender_bus_result(s, id, v);
-		return;
-	}
-	if (s->link.peer.fd < 0 || link_gen != s->link.gen)
-		return;
 	frame_begin(&w, buf, FRAME_RESULT, id);
 	frame_put_u32(&w, TAG_OUTCOME, v->outcome);
 	if (v->retry_after_ms)
@@ -92,7 +84,21 @@ void sender_link_result(struct sender *s, uint64_t link_gen, uint64_t id, const 
 		frame_put_bytes(&w, TAG_REASON, v->reason, strnlen(v->reason, GUARD_REASON_MAX));
 	if (v->status > 0)
 		frame_put_u32(&w, TAG_STATUS, (uint32_t)v->status);
-	if ((n = frame_end(&w)) < 0 || peer_send(&s->link.peer, buf, (size_t)n) < 0)
+	return frame_end(&w);
+}
+
+void sender_link_result(struct sender *s, uint64_t link_gen, uint64_t id, const struct guard_verdict *v)
+{
+	uint8_t buf[512];
+	long n;
+
+	if (s->link.bus) {
+		sender_bus_result(s, id, v);
+		return;
+	}
+	if (s->link.peer.fd < 0 || link_gen != s->link.gen)
+		return;
+	if ((n = sender_result_frame(buf, id, v)) < 0 || peer_send(&s->link.peer, buf, (size_t)n) < 0)
 		sender_link_drop(s, "cannot send a result");
 }
 

@@ -32,5 +32,8 @@ void sender_link_event(struct sender *s, uint32_t events);
 void sender_link_watch(struct sender *s);
 /* Sends a job's result to the router, unless the connection it came on (link_gen) is gone:
  * then the router has re-queued the job already. */
+/* The result frame of job id with verdict v, written into buf (512 bytes are enough); its
+ * length, or -1. One encoding for both transports (the router socket and pp.res). */
+long sender_result_frame(uint8_t *buf, uint64_t id, const struct guard_verdict *v);
 void sender_link_result(struct sender *s, uint64_t link_gen, uint64_t id, const struct guard_verdict *v);
 #endif
