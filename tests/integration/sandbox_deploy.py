@@ -36,7 +36,8 @@ for s in services:
     if not m or not e:
         continue
     binary, rest = m.group(1), e.group(1)
-    chk = re.search(r'^if ! err=\$\("\$daemon" -n -c "\$CONFIG" 2>&1\); then$', text, re.M)
+    # a sender's check also names its app when the directory does (apns-sender-APP-N)
+    chk = re.search(r'^if ! err=\$\("\$daemon" -n -c "\$CONFIG"( \$\{app:\+-a "\$app"\})? 2>&1\); then$', text, re.M)
     t.check(chk is not None and chk.start() < e.start() and 'sv down "$PWD"' in text[chk.start():e.start()],
             f"runit {s}: checks the configuration (-n) before exec, takes the service down when broken")
     seen.add(binary)
