@@ -2,7 +2,8 @@
 (production with the section's key, sandbox with its own key, key id and topic at the mock's
 /sandbox URL) and two FCM projects (two service accounts). ingress-onion serves the default apps
 on /beldex/ with its section key and a second service on /loki/ and /oxen/ with its own key, id
-and apps. Each registration belongs to the app of the service it came in on; each token is
+and apps; a third service on /session/ takes Session's ids ("05…") by its own id_prefix, which
+neither of the others accepts. Each registration belongs to the app of the service it came in on; each token is
 delivered by its own app's sender with that app's credentials (the topic, the JWT key id, the
 project path and the service account the mock saw); a notify or an unregister touches only its
 service's apps; a dead token of one app leaves the other app's registrations alone; the
@@ -17,6 +18,7 @@ C = "bd" + "3" * 64          # one id with a token in each service
 A_IOS, B_IOS, C_IOS1, C_IOS2 = "a1" * 32, "b1" * 32, "c1" * 32, "c2" * 32
 G_IOS = ["e%d" % i * 32 for i in range(1, 7)]  # guard test tokens (sandbox app)
 A_FCM, B_FCM = "fcm:app-a", "fcm:app-b"
+S, S_IOS, X_IOS, S_ROUTE = "05" + "5" * 64, "d1" * 32, "d2" * 32, "/session/v2/lsrpc"  # id_prefix "05" service
 SBX_KID = "SBXKEY4567"
 
 t = Checks()
@@ -32,9 +34,9 @@ def ctl(*args):
     return r.returncode, r.stdout
 
 
-def session(*args, v4=False):
-    """A request through the session service: its route and its own server key."""
-    route = "/oxen/v4/lsrpc" if v4 else "/loki/v2/lsrpc"
+def session(*args, v4=False, route=None):
+    """A request through the session service (or another service's route): its own server key."""
+    route = route or ("/oxen/v4/lsrpc" if v4 else "/loki/v2/lsrpc")
     cmd = [os.path.join(BIN, "pushctl"), "send", "-u", f"http://127.0.0.1:{p.http}", "-K", key2_pub, "-r", route]
     if v4:
         cmd.append("-4")
@@ -98,10 +100,13 @@ try:
         {"name": "two", "platform": "fcm", "service_account_file": f"{m}/fcm2.json"},
     ]
     o = conf["ingress_onion"]
-    o["v2_routes"] = ["/beldex/v2/lsrpc", "/loki/v2/lsrpc"]
+    o["v2_routes"] = ["/beldex/v2/lsrpc", "/loki/v2/lsrpc", "/session/v2/lsrpc"]
     o["v4_routes"] = ["/beldex/v4/lsrpc", "/oxen/v4/lsrpc"]
     o["services"] = [{"name": "session", "routes": ["/loki/", "/oxen/"], "key_file": os.path.join(keys2, "server.key"),
-                      "apps": {"ios": "sbx", "android": "two"}}]
+                      "apps": {"ios": "sbx", "android": "two"}},
+                     # Same key and apps, but Session's ids ("05" + 64 hex digits) instead of the section's "bd".
+                     {"name": "session05", "routes": ["/session/"], "key_file": os.path.join(keys2, "server.key"),
+                      "id_prefix": "05", "apps": {"ios": "sbx"}}]
     with open(p.config, "w") as f:
         json.dump(conf, f, indent=1)
 
@@ -124,7 +129,16 @@ try:
             "B's FCM token registered (session service, v4 on /oxen/)")
     t.check(p.pushctl("register", f"token={C_IOS1}", f"pubKey={C}")[0] == 0 and
             session("register", f"token={C_IOS2}", f"pubKey={C}")[0] == 0, "C has a token in each service")
+    # A service's id_prefix: its ids are "05…" there, and only there.
+    t.check(session("register", f"token={S_IOS}", f"pubKey={S}", route=S_ROUTE)[0] == 0,
+            "a 05 id registered through the service whose id_prefix is 05")
+    t.check(session("register", f"token={X_IOS}", f"pubKey={A}", route=S_ROUTE)[0] != 0,
+            "a bd id refused by the service whose id_prefix is 05")
+    t.check(p.pushctl("register", f"token={X_IOS}", f"pubKey={S}")[0] != 0,
+            "a 05 id refused by the default service (the section's id_prefix, bd)")
     reg = exported()
+    t.check(S_IOS in reg and reg[S_IOS]["app"] == "sbx" and X_IOS not in reg,
+            "the 05 id stored with its service's app, the refused registrations not at all")
     t.check(reg[A_IOS]["app"] == "prod" and reg[B_IOS]["app"] == "sbx" and reg[A_FCM]["app"] == "one" and
             reg[B_FCM]["app"] == "two" and reg[C_IOS1]["app"] == "prod" and reg[C_IOS2]["app"] == "sbx",
             "each registration stored with its service's app: " + str({k: v["app"] for k, v in reg.items()}))
