@@ -16,6 +16,9 @@ LDFLAGS ?=
 # Relative relocations packed (DT_RELR, glibc 2.36): the loader reads a few hundred bytes per
 # program instead of 14 KB of RELA entries, pages that each daemon otherwise keeps resident.
 LDFLAGS += -Wl,-z,pack-relative-relocs
+# A program records only the libraries it calls (LIBS below lists every library any program
+# may need): each library mapped costs every process that maps it its relocated data pages.
+LDFLAGS += -Wl,--as-needed
 ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZE)

@@ -9,6 +9,7 @@
 #include "daemon.h"
 #include "frame.h"
 #include "log.h"
+#include "nats_lib.h"
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -150,6 +151,9 @@ int bus_prepare(struct bus *b, const struct config *cfg, const char *name, char 
 	const struct conf_cluster *c = &cfg->cluster;
 
 	memset(b, 0, sizeof *b);
+	/* libnats is loaded here, in cluster mode only (common/nats_lib.h). */
+	if (nats_lib_load(err, errlen) < 0)
+		return -1;
 	b->cfg = cfg;
 	b->wait_ms = c->publish_wait_ms;
 	snprintf(b->name, sizeof b->name, "%s", name);

@@ -92,6 +92,16 @@ EVP_PKEY *jwt_key_read_file(const char *path, enum jwt_alg alg, char *err, size_
 	return key;
 }
 
+int jwt_key_check_file(const char *path, enum jwt_alg alg, char *err, size_t errlen)
+{
+	EVP_PKEY *key = jwt_key_read_file(path, alg, err, errlen);
+
+	if (key == NULL)
+		return -1;
+	EVP_PKEY_free(key);
+	return 0;
+}
+
 int jwt_ecdsa_der_to_raw(const unsigned char *der, size_t len, unsigned char out[64])
 {
 	const unsigned char *p = der;

@@ -12,6 +12,9 @@ enum jwt_alg { JWT_ES256, JWT_RS256 };
 /* Reads a PEM private key (PKCS#8 "PRIVATE KEY" or a traditional form) from a file and checks
  * it fits alg (EC P-256 for ES256, RSA of ≥ 2048 bits for RS256); NULL with a reason in err. */
 EVP_PKEY *jwt_key_read_file(const char *path, enum jwt_alg alg, char *err, size_t errlen);
+/* Reads and checks such a key file, then frees the key (config_check); 0, or -1 with a reason
+ * in err. */
+int jwt_key_check_file(const char *path, enum jwt_alg alg, char *err, size_t errlen);
 /* The same from PEM text in memory (a service account's private_key). */
 EVP_PKEY *jwt_key_read_pem(const char *pem, size_t len, enum jwt_alg alg, char *err, size_t errlen);
 /* Returns a malloc'd "b64(header).b64(claims).b64(signature)" over the JSON texts as given,

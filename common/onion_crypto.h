@@ -1,10 +1,12 @@
 /*
  * onion_crypto: the primitives of the Bchat/Session onion-request layer (docs/protocol.md §6.2):
  * X25519 agreement, the AES-GCM and XChaCha20 key derivations, seal/open in the wire layout
- * IV ‖ ct ‖ tag, and the server key files. Shared by the onion ingress and pushctl.
+ * IV ‖ ct ‖ tag; and, through onion_key.h, the server key files. Shared by the onion ingress and
+ * pushctl.
  */
 #ifndef ONION_CRYPTO_H
 #define ONION_CRYPTO_H
+#include "onion_key.h" /* the server key files */
 #include <stddef.h>
 
 enum onion_cipher { ONION_AES_GCM, ONION_XCHACHA20 };
@@ -39,12 +41,4 @@ int onion_open(const struct onion_key *k, const unsigned char *in, size_t len, u
 void onion_test_inject_iv(const unsigned char *iv, size_t len);
 /* Frees this thread's cached cipher context (also done automatically at thread exit). */
 void onion_thread_cleanup(void);
-/* Reads a secret key file (64 hex digits, surrounding ASCII whitespace allowed) and derives pk.
- * 0, or -1 with a reason naming the path in err. */
-int onion_key_load(const char *path, unsigned char sk[32], unsigned char pk[32], char *err,
-		   size_t errlen);
-/* Generates a key pair; writes secret_path (0600, "64hex\n", never overwrites: -1/EEXIST) then
- * public_path (0644, "64hex\n", replaced atomically). 0, or -1 with errno and no secret left. */
-int onion_key_write_pair(const char *secret_path, const char *public_path, unsigned char sk[32],
-			 unsigned char pk[32]);
 #endif
