@@ -8,9 +8,9 @@
  * On the sender's loop: libcurl's sockets are the loop's descriptors (the socket callback),
  * each handed to curl_multi_socket_action() when ready; at the end of every turn a due
  * libcurl timer (the timer callback) is handed on too, the finished transfers complete, and
- * the loop's wake-up timer is set to libcurl's timer or the first deadline. Every submitted request completes exactly once, with
- * the whole request (connecting and waiting for a connection included) bounded by the
- * deadline; a connection on which H2C_RECYCLE_EXPIRIES requests ran out of it is closed, as
+ * the loop's wake-up timer is set to libcurl's timer or the first deadline. Every submitted
+ * request completes exactly once, with the whole request (connecting and waiting for a
+ * connection included) bounded by the deadline; a connection on which H2C_RECYCLE_EXPIRIES requests ran out of it is closed, as
  * h2client recycles one. The peer is always verified (the configured CA file, or the system store); no
  * redirect is followed. Trusts nothing in an answer: the kept header lines are capped at
  * H2C_HEADERS_MAX and the body at H2C_BODY_MAX (the rest read and dropped). Holds the multi
@@ -156,18 +156,19 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
 		}
 		return 0;
 	}
-	if (w == NULL && (w = calloc(1, sizeof *w)) != NULL && (w->lh = loop_add(h->lp, fd, events, on_ready, w)) == NULL) {
+	if (w) {
+		if (loop_mod(h->lp, w->lh, events) == 0)
+			return 0;
+	} else if ((w = calloc(1, sizeof *w)) != NULL && (w->lh = loop_add(h->lp, fd, events, on_ready, w)) != NULL) {
+		w->h = h;
+		w->fd = fd;
+		curl_multi_assign(h->m, fd, w);
+		return 0;
+	} else {
 		free(w);
-		w = NULL;
 	}
-	if (w == NULL || loop_mod(h->lp, w->lh, events) < 0) {
-		log_error_errno("WNS: watching a libcurl socket");
-		return -1;
-	}
-	w->h = h;
-	w->fd = fd;
-	curl_multi_assign(h->m, fd, w);
-	return 0;
+	log_error_errno("WNS: watching a libcurl socket");
+	return -1;
 }
 
 static int on_timer(CURLM *m, long timeout_ms, void *ud)
