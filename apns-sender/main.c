@@ -1,7 +1,7 @@
 /*
  * apns-sender: delivers iOS jobs through APNs. Takes PUSH frames from the router, sends each
  * as one HTTP/2 request (send.c) and answers each with exactly one RESULT frame; the router
- * link, the jobs and the loop are the shared sender's (common/sender/sender_loop.h). This file:
+ * link, the jobs and the loop's work are the shared sender's (common/sender/sender_loop.h). This file:
  * options, configuration, credentials, and the HTTP/2 client's settings (a TLS client
  * certificate with certificate authentication). Trusts the configuration; APNs answers count
  * only through classify.c. Holds the APNs credentials (key, or certificate paths) and,
@@ -30,7 +30,7 @@ static void enter_sandbox(const struct config *c)
 {
 	struct sandbox_policy p;
 
-	sender_policy(&A.s, &p, c->apns.connections);
+	sender_policy(&A.s, &p);
 	sandbox_allow_read(&p, c->apns.key_file);
 	sandbox_allow_read(&p, c->apns.cert_file);
 	sandbox_allow_read(&p, c->apns.cert_key_file);
@@ -49,26 +49,20 @@ int main(int argc, char **argv)
 	A.c = &cfg.apns;
 	check_config(&cfg.apns);
 	memset(&ho, 0, sizeof ho);
-	ho.connections = cfg.apns.connections;
-	ho.max_streams = cfg.apns.max_streams;
-	ho.deadline_ms = cfg.apns.deadline_ms;
-	ho.ping_idle_ms = cfg.apns.ping_idle_ms;
 	ho.ca_file = cfg.apns.ca_file;
 	ho.push_origin = cfg.apns.url;
-	A.s.guard_window = cfg.apns.guard_window;
-	A.s.guard_min_guarded = cfg.apns.guard_min_answers;
-	A.s.guard_percent = cfg.apns.guard_percent;
 	if (strcmp(cfg.apns.auth, "certificate") == 0) {
 		ho.cert_file = cfg.apns.cert_file;
 		ho.key_file = cfg.apns.cert_key_file;
 	}
-	sender_start(&A.s, &ho, 0);
+	sender_start(&A.s, &cfg.apns.common, &ho, 0);
 	enter_sandbox(&cfg);
 	log_info("started: %s, topic %s, %s authentication, %ld connections of up to %ld streams, "
 		 "%zu jobs in flight at most",
-		 cfg.apns.url, cfg.apns.topic, cfg.apns.auth, cfg.apns.connections, cfg.apns.max_streams,
+		 cfg.apns.url, cfg.apns.topic, cfg.apns.auth, cfg.apns.common.connections, cfg.apns.common.max_streams,
 		 A.s.max_jobs);
-	sender_run(&A.s);
+	loop_run(A.s.lp);
+	sender_stop(&A.s);
 	apns_auth_free(&A.auth);
 	config_free(&cfg);
 	return 0;

@@ -46,6 +46,19 @@ struct conf_key {
 #define S(sec, field) offsetof(struct config, sec.field)
 #define T(field) offsetof(struct config, field)
 
+/* The keys of struct sender_settings, the same in every provider sender's section: one set of
+ * ranges and defaults, a sender's own defaults for its connections and streams. */
+#define SENDER_HTTP_KEYS(sec, member, conns, streams)                                                       \
+	{sec, "connections", C_INT, S(member, common.connections), NULL, conns, 1, 64},                      \
+	{sec, "max_streams", C_INT, S(member, common.max_streams), NULL, streams, 1, 10000},                 \
+	{sec, "deadline_ms", C_INT, S(member, common.deadline_ms), NULL, 10000, 100, 120000}
+#define SENDER_KEYS(sec, member, conns, streams)                                                            \
+	SENDER_HTTP_KEYS(sec, member, conns, streams),                                                       \
+	{sec, "ping_idle_ms", C_INT, S(member, common.ping_idle_ms), NULL, 30000, 1000, 600000},             \
+	{sec, "guard_window", C_INT, S(member, common.guard_window), NULL, 100, 5, 100000},                  \
+	{sec, "guard_min_answers", C_INT, S(member, common.guard_min_answers), NULL, 10, 1, 100000},         \
+	{sec, "guard_percent", C_INT, S(member, common.guard_percent), NULL, 50, 1, 100}
+
 static const struct conf_key keys[] = {
 	{NULL, "state_dir", C_STR, T(state_dir), "/run/pushpipe", 0, 0, 0},
 	{NULL, "user", C_STR, T(user), "", 0, 0, 0},
@@ -139,28 +152,16 @@ static const struct conf_key keys[] = {
 	{"apns_sender", "alert_title", C_STR, S(apns, alert_title), "", 0, 0, 0},
 	{"apns_sender", "alert_body", C_STR, S(apns, alert_body), "You've got a new message", 0, 0, 0},
 	{"apns_sender", "expiration_s", C_INT, S(apns, expiration_s), NULL, -1, -1, 30 * 86400},
-	{"apns_sender", "connections", C_INT, S(apns, connections), NULL, 2, 1, 64},
-	{"apns_sender", "max_streams", C_INT, S(apns, max_streams), NULL, 500, 1, 10000},
-	{"apns_sender", "deadline_ms", C_INT, S(apns, deadline_ms), NULL, 10000, 100, 120000},
-	{"apns_sender", "ping_idle_ms", C_INT, S(apns, ping_idle_ms), NULL, 30000, 1000, 600000},
+	SENDER_KEYS("apns_sender", apns, 2, 500),
 	{"apns_sender", "jwt_refresh_s", C_INT, S(apns, jwt_refresh_s), NULL, 3000, 1200, 3300},
 	{"apns_sender", "xmpp_topic", C_STR, S(apns, xmpp_topic), "", 0, 0, 0},
-	{"apns_sender", "guard_window", C_INT, S(apns, guard_window), NULL, 100, 5, 100000},
-	{"apns_sender", "guard_min_answers", C_INT, S(apns, guard_min_answers), NULL, 10, 1, 100000},
-	{"apns_sender", "guard_percent", C_INT, S(apns, guard_percent), NULL, 50, 1, 100},
 
 	{"fcm_sender", "url", C_STR, S(fcm, url), "https://fcm.googleapis.com", 0, 0, 0},
 	{"fcm_sender", "ca_file", C_STR, S(fcm, ca_file), "", 0, 0, 0},
 	{"fcm_sender", "service_account_file", C_STR, S(fcm, service_account_file), "", 0, 0, 0},
 	{"fcm_sender", "token_uri", C_STR, S(fcm, token_uri), "", 0, 0, 0},
 	{"fcm_sender", "project_id", C_STR, S(fcm, project_id), "", 0, 0, 0},
-	{"fcm_sender", "connections", C_INT, S(fcm, connections), NULL, 1, 1, 64},
-	{"fcm_sender", "max_streams", C_INT, S(fcm, max_streams), NULL, 100, 1, 10000},
-	{"fcm_sender", "deadline_ms", C_INT, S(fcm, deadline_ms), NULL, 10000, 100, 120000},
-	{"fcm_sender", "ping_idle_ms", C_INT, S(fcm, ping_idle_ms), NULL, 30000, 1000, 600000},
-	{"fcm_sender", "guard_window", C_INT, S(fcm, guard_window), NULL, 100, 5, 100000},
-	{"fcm_sender", "guard_min_answers", C_INT, S(fcm, guard_min_answers), NULL, 10, 1, 100000},
-	{"fcm_sender", "guard_percent", C_INT, S(fcm, guard_percent), NULL, 50, 1, 100},
+	SENDER_KEYS("fcm_sender", fcm, 1, 100),
 
 	{"wns_sender", "auth_flow", C_STR, S(wns, auth_flow), "live", 0, 0, 0},
 	{"wns_sender", "token_url", C_STR, S(wns, token_url), "", 0, 0, 0},
@@ -169,9 +170,7 @@ static const struct conf_key keys[] = {
 	{"wns_sender", "ca_file", C_STR, S(wns, ca_file), "", 0, 0, 0},
 	{"wns_sender", "client_id", C_STR, S(wns, client_id), "", 0, 0, 0},
 	{"wns_sender", "client_secret_file", C_STR, S(wns, client_secret_file), "", 0, 0, 0},
-	{"wns_sender", "connections", C_INT, S(wns, connections), NULL, 2, 1, 64},
-	{"wns_sender", "max_streams", C_INT, S(wns, max_streams), NULL, 100, 1, 10000},
-	{"wns_sender", "deadline_ms", C_INT, S(wns, deadline_ms), NULL, 10000, 100, 120000},
+	SENDER_HTTP_KEYS("wns_sender", wns, 2, 100),
 	{"wns_sender", "cache_policy", C_BOOL, S(wns, cache_policy), NULL, 0, 0, 1},
 	{"wns_sender", "ttl_s", C_INT, S(wns, ttl_s), NULL, 0, 0, 30 * 86400},
 
@@ -186,13 +185,7 @@ static const struct conf_key keys[] = {
 	{"hms_sender", "ca_file", C_STR, S(hms, ca_file), "", 0, 0, 0},
 	{"hms_sender", "app_id", C_STR, S(hms, app_id), "", 0, 0, 0},
 	{"hms_sender", "app_secret_file", C_STR, S(hms, app_secret_file), "", 0, 0, 0},
-	{"hms_sender", "connections", C_INT, S(hms, connections), NULL, 1, 1, 64},
-	{"hms_sender", "max_streams", C_INT, S(hms, max_streams), NULL, 100, 1, 10000},
-	{"hms_sender", "deadline_ms", C_INT, S(hms, deadline_ms), NULL, 10000, 100, 120000},
-	{"hms_sender", "ping_idle_ms", C_INT, S(hms, ping_idle_ms), NULL, 30000, 1000, 600000},
-	{"hms_sender", "guard_window", C_INT, S(hms, guard_window), NULL, 100, 5, 100000},
-	{"hms_sender", "guard_min_answers", C_INT, S(hms, guard_min_answers), NULL, 10, 1, 100000},
-	{"hms_sender", "guard_percent", C_INT, S(hms, guard_percent), NULL, 50, 1, 100},
+	SENDER_KEYS("hms_sender", hms, 1, 100),
 
 	{"statsd", "db_path", C_STR, S(statsd, db_path), "/var/lib/pushpipe/stats", 0, 0, 0},
 	{"statsd", "period_s", C_INT, S(statsd, period_s), NULL, 43200, 1, 30 * 86400},

@@ -107,6 +107,15 @@ struct conf_users {
 	char *ingress, *sender, *router, *statsd, *tool;
 };
 
+/* What every provider sender's section has (docs/config.md), with one set of ranges and
+ * defaults: its HTTP client and its mass-invalidation guard. wns_sender has connections,
+ * max_streams and deadline_ms only (its other fields stay 0: the client's and the guard's own
+ * defaults). */
+struct sender_settings {
+	long connections, max_streams, deadline_ms, ping_idle_ms;
+	long guard_window, guard_min_answers, guard_percent;
+};
+
 struct conf_apns {
 	char *url;		/* https://api.push.apple.com */
 	char *ca_file;		/* empty = system trust store */
@@ -116,9 +125,9 @@ struct conf_apns {
 	char *topic;
 	char *alert_title, *alert_body;
 	long expiration_s;	/* -1 = header not sent */
-	long connections, max_streams, deadline_ms, ping_idle_ms, jwt_refresh_s;
+	long jwt_refresh_s;
 	char *xmpp_topic;	/* bundle id for XEP-0050 APNs registrations */
-	long guard_window, guard_min_answers, guard_percent; /* mass-invalidation guard */
+	struct sender_settings common;
 };
 
 struct conf_fcm {
@@ -127,14 +136,13 @@ struct conf_fcm {
 	char *service_account_file;
 	char *token_uri;	/* empty = from the service account */
 	char *project_id;	/* empty = from the service account */
-	long connections, max_streams, deadline_ms, ping_idle_ms;
-	long guard_window, guard_min_answers, guard_percent;
+	struct sender_settings common;
 };
 
 struct conf_wns {
 	char *auth_flow;	/* "live" or "entra" */
 	char *token_url, *ca_file, *client_id, *client_secret_file, *scope, *tenant;
-	long connections, max_streams, deadline_ms;
+	struct sender_settings common;
 	int cache_policy;	/* send X-WNS-Cache-Policy: cache */
 	long ttl_s;		/* X-WNS-TTL; 0 = not sent */
 };
@@ -143,8 +151,7 @@ struct conf_hms {
 	char *url;		/* https://push-api.cloud.huawei.com */
 	char *token_url;	/* the OAuth token endpoint */
 	char *ca_file, *app_id, *app_secret_file;
-	long connections, max_streams, deadline_ms, ping_idle_ms;
-	long guard_window, guard_min_answers, guard_percent;
+	struct sender_settings common;
 };
 
 struct conf_statsd {

@@ -212,6 +212,19 @@ void loop_timer_cancel(struct loop *lp, struct loop_timer *t)
 	free(t);
 }
 
+int loop_wake(struct loop *lp, struct loop_timer **t, int after_ms, loop_timer_fn fn, void *arg)
+{
+	uint64_t at = mono_ms() + (uint64_t)(after_ms < 0 ? 0 : after_ms);
+
+	if (*t && after_ms >= 0 && (*t)->at <= at)
+		return 0;
+	loop_timer_cancel(lp, *t);
+	*t = NULL;
+	if (after_ms < 0)
+		return 0;
+	return (*t = loop_timer(lp, (uint64_t)after_ms, 0, fn, arg)) ? 0 : -1;
+}
+
 /* Runs the timers due at now, earliest first; a timer a callback starts for now runs in the
  * next turn. */
 static int run_timers(struct loop *lp, uint64_t now)

@@ -48,6 +48,12 @@ struct loop_fd *loop_watch(struct loop *lp, loop_fd_fn fn, void *arg);
 struct loop_timer *loop_timer(struct loop *lp, uint64_t after_ms, uint64_t every_ms, loop_timer_fn fn, void *arg);
 /* Cancels (and frees) a timer that has not run out; safe inside any callback. */
 void loop_timer_cancel(struct loop *lp, struct loop_timer *t);
+/* For code that works out again on every turn when it next needs to run (a client's
+ * deadlines, libcurl's timer): keeps *t, a one-shot timer calling fn(arg), due after_ms from
+ * now (-1: none). A timer due no later is left alone (waking early costs one turn); a later
+ * one is cancelled and started anew. fn must set *t to NULL (the timer is freed once it ran).
+ * 0, or -1 on out of memory. */
+int loop_wake(struct loop *lp, struct loop_timer **t, int after_ms, loop_timer_fn fn, void *arg);
 
 /* fn(arg, signo) when signo arrives: the signal is blocked in the calling thread (threads
  * created later inherit that) and read from the loop's signalfd. 0, or -1. */

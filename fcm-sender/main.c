@@ -1,7 +1,7 @@
 /*
  * fcm-sender: delivers Android jobs through FCM HTTP v1. Takes PUSH frames from the router,
  * sends each as one HTTP/2 request (send.c) with an OAuth access token (auth.c), and answers
- * each with exactly one RESULT frame; the router link, the jobs and the loop are the shared
+ * each with exactly one RESULT frame; the router link, the jobs and the loop's work are the shared
  * sender's (common/sender/sender_loop.h), whose HTTP/2 client carries sends and token exchanges
  * alike. This file: options, configuration, credentials, the send URL. Trusts the
  * configuration; FCM answers count only through classify.c. Holds, through struct fcm, the
@@ -39,7 +39,7 @@ static void enter_sandbox(const struct config *c)
 {
 	struct sandbox_policy p;
 
-	sender_policy(&A.s, &p, c->fcm.connections);
+	sender_policy(&A.s, &p);
 	sandbox_allow_read(&p, c->fcm.service_account_file);
 	sandbox_allow_read(&p, c->fcm.ca_file);
 	sandbox_enter(&p);
@@ -55,22 +55,16 @@ int main(int argc, char **argv)
 	sender_init(&A.s, &fcm_ops, &A, &cfg, opts.instance);
 	check_config(&cfg.fcm);
 	memset(&ho, 0, sizeof ho);
-	ho.connections = cfg.fcm.connections;
-	ho.max_streams = cfg.fcm.max_streams;
-	ho.deadline_ms = cfg.fcm.deadline_ms;
-	ho.ping_idle_ms = cfg.fcm.ping_idle_ms;
 	ho.ca_file = cfg.fcm.ca_file;
 	ho.push_origin = cfg.fcm.url;
-	A.s.guard_window = cfg.fcm.guard_window;
-	A.s.guard_min_guarded = cfg.fcm.guard_min_answers;
-	A.s.guard_percent = cfg.fcm.guard_percent;
-	sender_start(&A.s, &ho, 1); /* and one token exchange */
+	sender_start(&A.s, &cfg.fcm.common, &ho, 1); /* and one token exchange */
 	enter_sandbox(&cfg);
 	log_info("started: project %s at %s, service account %s, %ld connections of up to %ld streams, "
 		 "%zu jobs in flight at most",
-		 A.auth.project_id, cfg.fcm.url, A.auth.client_email, cfg.fcm.connections, cfg.fcm.max_streams,
+		 A.auth.project_id, cfg.fcm.url, A.auth.client_email, cfg.fcm.common.connections, cfg.fcm.common.max_streams,
 		 A.s.max_jobs);
-	sender_run(&A.s);
+	loop_run(A.s.lp);
+	sender_stop(&A.s);
 	fcm_auth_free(&A.auth);
 	free(A.send_url);
 	config_free(&cfg);

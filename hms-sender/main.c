@@ -2,7 +2,7 @@
  * hms-sender: delivers the Bchat jobs of Huawei registrations through Huawei Push Kit. Takes
  * PUSH frames of platform PLATFORM_HUAWEI from the router, sends each as one messages:send
  * request (send.c) with an OAuth access token (auth.c), and answers each with exactly one
- * RESULT frame; the router link, the jobs and the loop are the shared sender's
+ * RESULT frame; the router link, the jobs and the loop's work are the shared sender's
  * (common/sender/sender_loop.h), whose HTTP client carries sends and token requests alike. This file:
  * options, configuration, credentials, the send URL. Trusts the configuration; Push Kit
  * answers count only through classify.c. Holds, through struct hms, the app secret, the
@@ -42,7 +42,7 @@ static void enter_sandbox(const struct config *c)
 {
 	struct sandbox_policy p;
 
-	sender_policy(&A.s, &p, c->hms.connections);
+	sender_policy(&A.s, &p);
 	sandbox_allow_read(&p, c->hms.app_secret_file);
 	sandbox_allow_read(&p, c->hms.ca_file);
 	sandbox_enter(&p);
@@ -58,20 +58,14 @@ int main(int argc, char **argv)
 	sender_init(&A.s, &hms_ops, &A, &cfg, opts.instance);
 	check_config(&cfg.hms);
 	memset(&ho, 0, sizeof ho);
-	ho.connections = cfg.hms.connections;
-	ho.max_streams = cfg.hms.max_streams;
-	ho.deadline_ms = cfg.hms.deadline_ms;
-	ho.ping_idle_ms = cfg.hms.ping_idle_ms;
 	ho.ca_file = cfg.hms.ca_file;
 	ho.allow_http1 = 1; /* Push Kit front ends may answer HTTP/1.1 */
-	A.s.guard_window = cfg.hms.guard_window;
-	A.s.guard_min_guarded = cfg.hms.guard_min_answers;
-	A.s.guard_percent = cfg.hms.guard_percent;
-	sender_start(&A.s, &ho, 1); /* and one token request */
+	sender_start(&A.s, &cfg.hms.common, &ho, 1); /* and one token request */
 	enter_sandbox(&cfg);
 	log_info("started: app %s at %s, token URL %s, %ld connections of up to %ld streams, %zu jobs in flight at most",
-		 A.auth.app_id, cfg.hms.url, A.auth.token_url, cfg.hms.connections, cfg.hms.max_streams, A.s.max_jobs);
-	sender_run(&A.s);
+		 A.auth.app_id, cfg.hms.url, A.auth.token_url, cfg.hms.common.connections, cfg.hms.common.max_streams, A.s.max_jobs);
+	loop_run(A.s.lp);
+	sender_stop(&A.s);
 	hms_auth_free(&A.auth);
 	free(A.send_url);
 	config_free(&cfg);

@@ -1295,14 +1295,14 @@ void router_cluster_run(struct router *r)
 		mdb_txn_abort(txn);
 	}
 	/* MaxAckPending: four instances' worth of each sender's concurrency (docs/cluster.md). */
-	aw[PLATFORM_IOS] = ack_wait(cfg->apns.deadline_ms);
-	map[PLATFORM_IOS] = 4 * cfg->apns.connections * cfg->apns.max_streams;
-	aw[PLATFORM_ANDROID] = ack_wait(cfg->fcm.deadline_ms);
-	map[PLATFORM_ANDROID] = 4 * cfg->fcm.connections * cfg->fcm.max_streams;
-	aw[PLATFORM_WNS] = ack_wait(cfg->wns.deadline_ms);
-	map[PLATFORM_WNS] = 4 * cfg->wns.connections * cfg->wns.max_streams;
-	aw[PLATFORM_HUAWEI] = ack_wait(cfg->hms.deadline_ms);
-	map[PLATFORM_HUAWEI] = 4 * cfg->hms.connections * cfg->hms.max_streams;
+	aw[PLATFORM_IOS] = ack_wait(cfg->apns.common.deadline_ms);
+	map[PLATFORM_IOS] = 4 * cfg->apns.common.connections * cfg->apns.common.max_streams;
+	aw[PLATFORM_ANDROID] = ack_wait(cfg->fcm.common.deadline_ms);
+	map[PLATFORM_ANDROID] = 4 * cfg->fcm.common.connections * cfg->fcm.common.max_streams;
+	aw[PLATFORM_WNS] = ack_wait(cfg->wns.common.deadline_ms);
+	map[PLATFORM_WNS] = 4 * cfg->wns.common.connections * cfg->wns.common.max_streams;
+	aw[PLATFORM_HUAWEI] = ack_wait(cfg->hms.common.deadline_ms);
+	map[PLATFORM_HUAWEI] = 4 * cfg->hms.common.connections * cfg->hms.common.max_streams;
 	/* PP_REQ and PP_JOBS hold at most router.outbox_max messages each (docs/cluster.md). */
 	C.bus.queue_max = cfg->router.outbox_max;
 	while (!daemon_stop && (bus_setup_streams(&C.bus, (uint64_t)cfg->router.job_max_age_s * 1000, aw, map) < 0 ||

@@ -5,16 +5,16 @@
  * ALPN, else HTTP/1.1 with keep-alive (WNS front ends may choose either); at most
  * `connections` connections per host, `max_streams` streams per HTTP/2 connection, and new
  * transfers wait for a stream on an existing connection (CURLOPT_PIPEWAIT) rather than open one.
- * Driven by the sender's loop: libcurl's sockets go into a private epoll set (the socket
- * callback) whose fd the loop watches, libcurl's one timer (the timer callback) bounds the
- * loop's wait, and each turn hands ready sockets and a due timer to curl_multi_socket_action()
- * and completes the finished transfers. Every submitted request completes exactly once, with
- * the whole request (connecting and waiting for a connection included) bounded by the
- * deadline; a connection on which H2C_RECYCLE_EXPIRIES requests ran out of it is closed, as
+ * On the sender's loop: libcurl's sockets are the loop's descriptors (the socket callback),
+ * each handed to curl_multi_socket_action() when ready; at the end of every turn a due
+ * libcurl timer (the timer callback) is handed on too, the finished transfers complete, and
+ * the loop's wake-up timer is set to libcurl's timer or the first deadline. Every submitted
+ * request completes exactly once, with the whole request (connecting and waiting for a
+ * connection included) bounded by the deadline; a connection on which H2C_RECYCLE_EXPIRIES requests ran out of it is closed, as
  * h2client recycles one. The peer is always verified (the configured CA file, or the system store); no
  * redirect is followed. Trusts nothing in an answer: the kept header lines are capped at
  * H2C_HEADERS_MAX and the body at H2C_BODY_MAX (the rest read and dropped). Holds the multi
- * handle, its epoll set and the requests in flight.
+ * handle, its sockets' loop handles, its wake-up timer and the requests in flight.
  */
 #include "wns.h"
 #include "daemon.h"
@@ -51,9 +51,17 @@ struct ch_sock {
 	unsigned expiries;	    /* requests that ran out of their deadline on it */
 };
 
+/* One of libcurl's sockets in the loop (libcurl keeps it with curl_multi_assign()). */
+struct ch_watch {
+	struct ch *h;
+	curl_socket_t fd;
+	struct loop_fd *lh;
+};
+
 struct ch {
 	CURLM *m;
-	int epfd;
+	struct loop *lp;
+	struct loop_timer *wake;    /* ch_run() due again */
 	int closing;		    /* close() is completing what is left */
 	uint64_t timer_at;	    /* libcurl's timer (monotonic ms), UINT64_MAX: none */
 	long deadline_ms;
@@ -122,27 +130,45 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	return len;
 }
 
+/* One of libcurl's sockets is ready. */
+static void on_ready(void *arg, uint32_t events)
+{
+	struct ch_watch *w = arg;
+	int running, flags = (events & (EPOLLIN | EPOLLHUP) ? CURL_CSELECT_IN : 0) |
+			     (events & EPOLLOUT ? CURL_CSELECT_OUT : 0) | (events & EPOLLERR ? CURL_CSELECT_ERR : 0);
+
+	curl_multi_socket_action(w->h->m, w->fd, flags, &running); /* may free w */
+}
+
 /* libcurl says which events one of its sockets waits for. */
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
 {
 	struct ch *h = ud;
-	struct epoll_event ev;
+	struct ch_watch *w = sockp;
+	uint32_t events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
 
 	(void)e;
-	(void)sockp;
 	if (what == CURL_POLL_REMOVE) {
-		epoll_ctl(h->epfd, EPOLL_CTL_DEL, fd, NULL); /* may be closed already */
+		if (w) {
+			loop_del(h->lp, w->lh);
+			curl_multi_assign(h->m, fd, NULL);
+			free(w);
+		}
 		return 0;
 	}
-	memset(&ev, 0, sizeof ev);
-	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-	ev.data.fd = fd;
-	if (epoll_ctl(h->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 &&
-	    (errno != ENOENT || epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)) {
-		log_error_errno("WNS: epoll for a libcurl socket");
-		return -1;
+	if (w) {
+		if (loop_mod(h->lp, w->lh, events) == 0)
+			return 0;
+	} else if ((w = calloc(1, sizeof *w)) != NULL && (w->lh = loop_add(h->lp, fd, events, on_ready, w)) != NULL) {
+		w->h = h;
+		w->fd = fd;
+		curl_multi_assign(h->m, fd, w);
+		return 0;
+	} else {
+		free(w);
 	}
-	return 0;
+	log_error_errno("WNS: watching a libcurl socket");
+	return -1;
 }
 
 static int on_timer(CURLM *m, long timeout_ms, void *ud)
@@ -237,22 +263,20 @@ static void req_finish(struct ch *h, struct ch_req *r, int result)
 	req_free(r);
 }
 
-static void *ch_open(const struct h2c_opts *o)
+static void *ch_open(const struct h2c_opts *o, struct loop *lp)
 {
 	struct ch *h;
 	long conns = o->connections > 0 ? o->connections : 1;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (h = calloc(1, sizeof *h)) == NULL)
 		return NULL;
-	h->epfd = -1;
+	h->lp = lp;
 	h->timer_at = UINT64_MAX;
 	h->deadline_ms = o->deadline_ms > 0 ? o->deadline_ms : 10000;
 	h->max_in_flight = o->max_in_flight;
 	if ((o->ca_file && o->ca_file[0] && (h->ca_file = strdup(o->ca_file)) == NULL) ||
-	    (h->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 || (h->m = curl_multi_init()) == NULL) {
+	    (h->m = curl_multi_init()) == NULL) {
 		log_error_errno("WNS: cannot set up libcurl");
-		if (h->epfd >= 0)
-			close(h->epfd);
 		free(h->ca_file);
 		free(h);
 		return NULL;
@@ -269,19 +293,14 @@ static void *ch_open(const struct h2c_opts *o)
 	return h;
 }
 
-static int ch_fd(const void *hv)
-{
-	return ((const struct ch *)hv)->epfd;
-}
-
 static size_t ch_in_flight(const void *hv)
 {
 	return ((const struct ch *)hv)->in_flight;
 }
 
-static int ch_timeout_ms(const void *hv)
+/* Milliseconds until ch_run() must run again, or -1. */
+static int ch_timeout_ms(const struct ch *h)
 {
-	const struct ch *h = hv;
 	uint64_t now = mono_ms(), due = h->timer_at;
 
 	if (h->head && h->head->deadline < due)
@@ -420,19 +439,18 @@ static void expire(struct ch *h, uint64_t now)
 	}
 }
 
+static void on_wake(void *arg)
+{
+	struct ch *h = arg;
+	h->wake = NULL; /* ch_run() follows, at the end of the turn */
+}
+
 static void ch_run(void *hv)
 {
 	struct ch *h = hv;
-	struct epoll_event evs[64];
-	int n = epoll_wait(h->epfd, evs, 64, 0), running, left;
+	int running, left;
 	CURLMsg *msg;
 
-	for (int i = 0; i < n; i++) {
-		int flags = (evs[i].events & (EPOLLIN | EPOLLHUP) ? CURL_CSELECT_IN : 0) |
-			    (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
-			    (evs[i].events & EPOLLERR ? CURL_CSELECT_ERR : 0);
-		curl_multi_socket_action(h->m, evs[i].data.fd, flags, &running);
-	}
 	if (h->timer_at <= mono_ms()) {
 		h->timer_at = UINT64_MAX;
 		curl_multi_socket_action(h->m, CURL_SOCKET_TIMEOUT, 0, &running);
@@ -446,6 +464,8 @@ static void ch_run(void *hv)
 			req_finish(h, r, (int)msg->data.result);
 	}
 	expire(h, mono_ms());
+	if (loop_wake(h->lp, &h->wake, ch_timeout_ms(h), on_wake, h) < 0)
+		log_warn("WNS: out of memory for a timer");
 }
 
 static void ch_close(void *hv)
@@ -458,11 +478,11 @@ static void ch_close(void *hv)
 	while (h->head)
 		req_finish(h, h->head, -1);
 	curl_multi_cleanup(h->m);
-	close(h->epfd);
+	loop_timer_cancel(h->lp, h->wake);
 	free(h->ca_file);
 	free(h->socks);
 	free(h);
 	curl_global_cleanup();
 }
 
-const struct sender_http wns_curl_http = {ch_open, ch_close, ch_fd, ch_timeout_ms, ch_run, ch_submit, ch_in_flight};
+const struct sender_http wns_curl_http = {ch_open, ch_close, ch_run, ch_submit, ch_in_flight};

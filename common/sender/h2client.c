@@ -1,10 +1,11 @@
 /*
  * h2client: the senders' HTTP client: one h2direct per origin (created at its first request,
  * at most H2C_ORIGINS_MAX at once; one without requests in flight is given up when a new one
- * needs its place), one TLS context shared by all of them, their sockets in a private epoll set
- * whose fd the caller's loop watches, so a sender stays one thread and one loop. Checks every
+ * needs its place), one TLS context shared by all of them, their sockets watched by the
+ * sender's loop (loop.h) and their timers behind one wake-up timer of it, so a sender stays one
+ * thread and one loop. Checks every
  * URL (https, or http:// to this host in test mode only); trusts the URLs' paths. Holds the
- * origins and the TLS context.
+ * origins, the TLS context and the wake-up timer.
  */
 #include "h2client.h"
 #include "daemon.h"
@@ -14,14 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
 #include <time.h>
-#include <unistd.h>
 
 struct h2c {
 	struct h2c_opts o;
 	char *ca_file, *cert_file, *key_file;
-	int epfd;
+	struct loop *lp;
+	struct loop_timer *wake; /* when h2c_run() must run again */
 	int closing;		/* h2c_free() is completing what is left */
 	SSL_CTX *tls;		/* made at the first https origin */
 	struct h2d *origin[H2C_ORIGINS_MAX];
@@ -71,13 +71,13 @@ static struct h2d *origin_for(struct h2c *h, const char *url)
 	}
 	if (strncasecmp(url, "https://", 8) == 0 && h->tls == NULL && (h->tls = h2d_tls_ctx(&h->o)) == NULL)
 		return errno = ENOMEM, NULL;
-	if ((h->origin[free_i] = h2d_new(&h->o, url, h->epfd, (uint32_t)free_i, h->tls)) == NULL)
+	if ((h->origin[free_i] = h2d_new(&h->o, url, h->lp, h->tls)) == NULL)
 		return errno = EPROTONOSUPPORT, NULL;
 	h->used[free_i] = mono_ms();
 	return h->origin[free_i];
 }
 
-struct h2c *h2c_new(const struct h2c_opts *o)
+struct h2c *h2c_new(const struct h2c_opts *o, struct loop *lp)
 {
 	struct h2c *h = calloc(1, sizeof *h);
 
@@ -91,11 +91,7 @@ struct h2c *h2c_new(const struct h2c_opts *o)
 	h->o.cert_file = h->cert_file;
 	h->o.key_file = h->key_file;
 	h->o.push_origin = NULL;
-	if ((h->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
-		log_error_errno("h2client");
-		h2c_free(h);
-		return NULL;
-	}
+	h->lp = lp;
 	if (o->push_origin && o->push_origin[0] &&
 	    (!url_allowed(h, o->push_origin) || origin_for(h, o->push_origin) == NULL)) {
 		log_error("h2client: cannot send to %s", o->push_origin);
@@ -103,11 +99,6 @@ struct h2c *h2c_new(const struct h2c_opts *o)
 		return NULL;
 	}
 	return h;
-}
-
-int h2c_fd(const struct h2c *h)
-{
-	return h->epfd;
 }
 
 size_t h2c_in_flight(const struct h2c *h)
@@ -120,7 +111,8 @@ size_t h2c_in_flight(const struct h2c *h)
 	return n;
 }
 
-int h2c_timeout_ms(const struct h2c *h)
+/* Milliseconds until h2c_run() must run again, or -1 for no timer. */
+static int timeout_ms(const struct h2c *h)
 {
 	int t = -1;
 
@@ -150,19 +142,19 @@ int h2c_submit(struct h2c *h, const char *url, const char *const *headers, const
 	return h2d_submit(d, url, headers, body, len, done, ctx);
 }
 
+static void on_wake(void *arg)
+{
+	struct h2c *h = arg;
+	h->wake = NULL; /* h2c_run() follows, at the end of the turn */
+}
+
 void h2c_run(struct h2c *h)
 {
-	struct epoll_event evs[64];
-	int n = epoll_wait(h->epfd, evs, 64, 0);
-
-	for (int i = 0; i < n; i++) {
-		uint32_t id = (uint32_t)(evs[i].data.u64 >> 16) & 0xffff;
-		if (id < H2C_ORIGINS_MAX && h->origin[id])
-			h2d_event(h->origin[id], (uint32_t)evs[i].data.u64 & 0xffff, evs[i].events);
-	}
 	for (int i = 0; i < H2C_ORIGINS_MAX; i++)
 		if (h->origin[i])
 			h2d_run(h->origin[i]);
+	if (loop_wake(h->lp, &h->wake, timeout_ms(h), on_wake, h) < 0)
+		log_warn("h2client: out of memory for a timer");
 }
 
 void h2c_free(struct h2c *h)
@@ -176,8 +168,7 @@ void h2c_free(struct h2c *h)
 	}
 	if (h->tls)
 		SSL_CTX_free(h->tls);
-	if (h->epfd >= 0)
-		close(h->epfd);
+	loop_timer_cancel(h->lp, h->wake);
 	free(h->ca_file);
 	free(h->cert_file);
 	free(h->key_file);

@@ -1,7 +1,7 @@
 /*
- * h2client: the senders' HTTP client, single-threaded, driven by the caller's epoll loop: add
- * h2c_fd() to it for EPOLLIN, bound epoll_wait by h2c_timeout_ms(), and call h2c_run() on
- * every turn. Requests multiplex over a few long-lived HTTP/2 connections per origin (HTTP/1.1,
+ * h2client: the senders' HTTP client, single-threaded, on the caller's loop (loop.h): its
+ * sockets and its timer are the loop's, and h2c_run() is called at the end of every turn (it
+ * starts what the turn queued and sets the next wake-up). Requests multiplex over a few long-lived HTTP/2 connections per origin (HTTP/1.1,
  * one request at a time per connection, where the server chooses it and allow_http1 is set, as
  * Huawei Push Kit needs; wns-sender has libcurl's client instead); every request has a deadline; each submitted request gets exactly one
  * completion. A connection on which H2C_RECYCLE_EXPIRIES requests ran out of their deadline
@@ -9,6 +9,7 @@
  */
 #ifndef H2CLIENT_H
 #define H2CLIENT_H
+#include "loop.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,15 +55,13 @@ struct h2c_response {
  * The callback may submit new requests. */
 typedef void h2c_done_fn(void *ctx, const struct h2c_response *r);
 
-/* NULL on failure (logged). */
-struct h2c *h2c_new(const struct h2c_opts *o);
+/* A client whose sockets and timer are lp's. NULL on failure (logged). */
+struct h2c *h2c_new(const struct h2c_opts *o, struct loop *lp);
 /* Completes every request still in flight as aborted, then frees everything. */
 void h2c_free(struct h2c *h);
-/* The fd to watch for EPOLLIN in the caller's loop. */
-int h2c_fd(const struct h2c *h);
-/* Milliseconds until h2c_run() must be called again, or -1 for no timer. */
-int h2c_timeout_ms(const struct h2c *h);
-/* Handles ready sockets, due timers and finished requests (never blocks). */
+/* At the end of every turn of the loop: deadlines and connection timers that are due, queued
+ * requests onto connections, pending writes; then arms the loop's timer for the next (never
+ * blocks). */
 void h2c_run(struct h2c *h);
 /* POSTs body to url with extra headers ("Name: value", NULL-terminated list); the body and
  * headers are copied. 0, or -1 with errno (EAGAIN at max_in_flight or with H2C_ORIGINS_MAX

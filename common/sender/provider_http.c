@@ -69,7 +69,7 @@ static int parse_origin(struct h2d *d, const char *url)
 	return d->host[0] ? 0 : -1;
 }
 
-struct h2d *h2d_new(const struct h2c_opts *o, const char *url, int epfd, uint32_t id, SSL_CTX *tls)
+struct h2d *h2d_new(const struct h2c_opts *o, const char *url, struct loop *lp, SSL_CTX *tls)
 {
 	struct h2d *d = calloc(1, sizeof *d);
 	long n = o->connections > 0 ? o->connections : 1;
@@ -81,8 +81,7 @@ struct h2d *h2d_new(const struct h2c_opts *o, const char *url, int epfd, uint32_
 		return NULL;
 	}
 	d->o = *o;
-	d->epfd = epfd;
-	d->id = id;
+	d->lp = lp;
 	d->tls = tls;
 	d->max_conns = n > H2D_CONNS_MAX ? H2D_CONNS_MAX : (unsigned)n;
 	d->nslots = 2 * d->max_conns; /* draining connections keep a slot until their streams end */
@@ -366,12 +365,6 @@ void h2d_run(struct h2d *d)
 	dispatch(d, now);
 	for (unsigned i = 0; i < d->nslots; i++)
 		h2d_conn_flush(&d->slot[i]);
-}
-
-void h2d_event(struct h2d *d, uint32_t slot, uint32_t events)
-{
-	if (slot < d->nslots)
-		h2d_conn_event(&d->slot[slot], events);
 }
 
 /* When grow() would open a connection for the queued requests (UINT64_MAX: not by itself). */

@@ -9,9 +9,9 @@
 #define H2DIRECT_H
 #include "h2client.h"
 #include <openssl/ssl.h>
+#include "loop.h"
 #include <stdint.h>
 
-#define H2D_EV_TAG (1ULL << 63) /* epoll data of h2direct's sockets: tag | id << 16 | slot */
 #define H2D_PING_IDLE_MS 30000	    /* a connection silent this long is PINGed (h2c_opts) */
 #define H2D_PING_TIMEOUT_MS 10000   /* and closed when the PING is not answered within this or
 				       the idle time, whichever is shorter */
@@ -25,9 +25,9 @@ struct h2d;
  * o->ca_file (or the system store), o's client certificate. NULL on failure (logged). */
 SSL_CTX *h2d_tls_ctx(const struct h2c_opts *o);
 /* url's origin: "https://host[:port]" (or "http://" when o->allow_plain_http: HTTP/2 with
- * prior knowledge, loopback only, checked by the caller). Sockets go into epfd with id in
- * their epoll data; tls (not owned) is used for https. NULL on failure. */
-struct h2d *h2d_new(const struct h2c_opts *o, const char *url, int epfd, uint32_t id, SSL_CTX *tls);
+ * prior knowledge, loopback only, checked by the caller). Its sockets are watched by lp, each
+ * connection calling back on its own; tls (not owned) is used for https. NULL on failure. */
+struct h2d *h2d_new(const struct h2c_opts *o, const char *url, struct loop *lp, SSL_CTX *tls);
 /* Completes everything in flight as aborted and frees. */
 void h2d_free(struct h2d *d);
 /* Does url belong to this origin? */
@@ -35,9 +35,7 @@ int h2d_owns(const struct h2d *d, const char *url);
 /* Queues a POST; 0, or -1 with errno (ENOMEM, E2BIG). Never calls done itself. */
 int h2d_submit(struct h2d *d, const char *url, const char *const *headers, const void *body, size_t len,
 	       h2c_done_fn *done, void *ctx);
-/* An epoll event on one of its sockets. */
-void h2d_event(struct h2d *d, uint32_t slot, uint32_t events);
-/* Timers, new requests onto connections, pending writes. */
+/* Timers, new requests onto connections, pending writes: at the end of every turn. */
 void h2d_run(struct h2d *d);
 int h2d_timeout_ms(const struct h2d *d);
 size_t h2d_in_flight(const struct h2d *d);

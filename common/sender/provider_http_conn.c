@@ -151,16 +151,21 @@ fail: {
 }
 }
 
+static void on_socket(void *arg, uint32_t events)
+{
+	h2d_conn_event(arg, events);
+}
+
+/* Watches c's socket for events in the loop (added at the first call). */
 static void watch(struct h2d_conn *c, unsigned events)
 {
-	struct epoll_event ev;
-
 	if (events == c->epoll_events)
 		return;
-	memset(&ev, 0, sizeof ev);
-	ev.events = events;
-	ev.data.u64 = H2D_EV_TAG | (uint64_t)c->d->id << 16 | c->slot;
-	if (epoll_ctl(c->d->epfd, c->epoll_events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &ev) == 0)
+	if (c->lh == NULL)
+		c->lh = loop_add(c->d->lp, c->fd, events, on_socket, c);
+	else if (loop_mod(c->d->lp, c->lh, events) < 0)
+		return;
+	if (c->lh)
 		c->epoll_events = events;
 }
 
@@ -172,10 +177,10 @@ void h2d_conn_close(struct h2d_conn *c, const char *why)
 
 	if (c->state == H2D_IDLE)
 		return;
-	if (c->fd >= 0) {
-		epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	loop_del(d->lp, c->lh);
+	c->lh = NULL;
+	if (c->fd >= 0)
 		close(c->fd);
-	}
 	if (c->ng)
 		nghttp2_session_del(c->ng);
 	if (c->ssl)

@@ -56,6 +56,7 @@ struct h2d_conn {
 	unsigned remote_max;	     /* the server's SETTINGS_MAX_CONCURRENT_STREAMS */
 	unsigned expiries;	     /* requests that ran out of their deadline on it */
 	unsigned epoll_events;	     /* as registered */
+	struct loop_fd *lh;	     /* its socket in the loop, or NULL */
 	uint64_t started;	     /* connect began */
 	uint64_t last_read, ping_sent;
 	uint64_t retry_at;	     /* IDLE: not before */
@@ -73,8 +74,7 @@ struct h2d_conn {
 
 struct h2d {
 	struct h2c_opts o;
-	int epfd;
-	uint32_t id;		     /* in the epoll data of its sockets */
+	struct loop *lp;	     /* the sender's loop, which watches its sockets */
 	int plain;
 	char origin[300], authority[280], host[256], port[8];
 	size_t origin_len;

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #define SLOTS 16384 /* > SENDER_JOBS_MAX */
@@ -60,7 +59,10 @@ struct sender_bus {
 	volatile long room;
 	struct slot slots[SLOTS];
 	uint64_t seq;
-	int bound, tfd, dispatching;
+	int bound, dispatching;
+	struct sender *s;
+	struct loop_fd *qh;	/* the job queue's eventfd in the sender's loop */
+	struct loop_timer *retry_t; /* the next retry of a batch's job, or progress report */
 	size_t active, held;
 	struct group *groups, *bhead, *btail;
 };
@@ -72,7 +74,7 @@ int sender_bus_prepare(struct sender *s)
 
 	if (b == NULL)
 		return -1;
-	b->tfd = -1;
+	b->s = s;
 	if (bus_platform_name(s->ops->platform) == NULL) {
 		log_error("cluster: no job stream for the %s sender's platform in cluster mode (docs/cluster.md)",
 			  s->ops->platform_name);
@@ -82,7 +84,7 @@ int sender_bus_prepare(struct sender *s)
 	snprintf(name, sizeof name, "%s-sender%s%s", bus_platform_name(s->ops->platform), s->instance ? "-" : "",
 		 s->instance ? s->instance : "");
 	if (bus_prepare(&b->bus, s->cfg, name, err, sizeof err) < 0 ||
-	    (b->q = bus_queue_new()) == NULL || (b->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0) {
+	    (b->q = bus_queue_new()) == NULL) {
 		log_error("%s", err);
 		free(b);
 		return -1;
@@ -91,10 +93,23 @@ int sender_bus_prepare(struct sender *s)
 	return 0;
 }
 
+static void on_jobs(void *arg, uint32_t events)
+{
+	(void)events;
+	sender_bus_read(arg);
+}
+
+static void on_retry(void *arg)
+{
+	struct sender *s = arg;
+
+	s->link.bus->retry_t = NULL;
+	sender_bus_read(s);
+}
+
 int sender_bus_try(struct sender *s)
 {
 	struct sender_bus *b = s->link.bus;
-	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = SENDER_EV_ROUTER};
 
 	if (b->bound)
 		return bus_queue_fd(b->q);
@@ -122,8 +137,7 @@ int sender_bus_try(struct sender *s)
 	}
 	b->room = (long)s->max_jobs;
 	if ((b->puller = bus_puller_start(b->sub, b->q, 0, &b->room, 256)) == NULL ||
-	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, bus_queue_fd(b->q), &ev) < 0 ||
-	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, b->tfd, &ev) < 0) {
+	    (b->qh = loop_add(s->lp, bus_queue_fd(b->q), EPOLLIN, on_jobs, s)) == NULL) {
 		log_error("cluster: cannot start fetching jobs");
 		return -1;
 	}
@@ -234,20 +248,17 @@ static void dispatch(struct sender *s)
 
 static void arm_timer(struct sender_bus *b)
 {
-	struct itimerspec it;
 	uint64_t now = mono_ms(), next = 0;
 
-	memset(&it, 0, sizeof it);
 	if (b->held > 0) {
 		next = now + PROGRESS_MS;
 		for (size_t i = 0; i < SLOTS; i++)
 			if (b->slots[i].id && b->slots[i].due_ms && b->slots[i].due_ms < next)
 				next = b->slots[i].due_ms;
 		next = next > now ? next - now : 1;
-		it.it_value.tv_sec = (time_t)(next / 1000);
-		it.it_value.tv_nsec = (long)(next % 1000) * 1000000L;
 	}
-	timerfd_settime(b->tfd, 0, &it, NULL);
+	if (loop_wake(b->s->lp, &b->retry_t, b->held > 0 ? (int)next : -1, on_retry, b->s) < 0)
+		log_warn("cluster: out of memory for a timer");
 }
 
 /* Jobs of a batch whose retry is due go back to the sender core; the messages that hold such
@@ -255,11 +266,8 @@ static void arm_timer(struct sender_bus *b)
 static void retries_due(struct sender *s)
 {
 	struct sender_bus *b = s->link.bus;
-	uint64_t now = mono_ms(), buf;
+	uint64_t now = mono_ms();
 
-	if (read(b->tfd, &buf, sizeof buf) < 0) {
-		/* not expired yet */
-	}
 	if (b->held == 0)
 		return;
 	for (struct group *g = b->groups; g; g = g->next)
@@ -547,9 +555,9 @@ void sender_bus_free(struct sender *s)
 		free(g);
 	}
 	natsSubscription_Destroy(b->sub);
+	loop_del(s->lp, b->qh);
+	loop_timer_cancel(s->lp, b->retry_t);
 	bus_queue_free(b->q);
-	if (b->tfd >= 0)
-		close(b->tfd);
 	bus_close(&b->bus);
 	free(b);
 	s->link.bus = NULL;

@@ -18,10 +18,10 @@ struct sender_bus;
  * sender_bus_try, in the sandbox. */
 int sender_bus_prepare(struct sender *s);
 /* Connects (the first time; exits when the options are bad), binds to the jobs consumer and
- * starts fetching; the job queue's fd (in the loop's epoll
- * set as SENDER_EV_ROUTER), or -1 (tried again later). */
+ * starts fetching, with the job queue's fd and the retry timer on the sender's loop; that fd,
+ * or -1 (tried again later). */
 int sender_bus_try(struct sender *s);
-/* The queue of fetched jobs is readable. */
+/* The queue of fetched jobs is readable, or a retry is due. */
 void sender_bus_read(struct sender *s);
 /* A job's verdict. */
 void sender_bus_result(struct sender *s, uint64_t id, const struct guard_verdict *v);

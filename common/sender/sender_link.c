@@ -1,7 +1,9 @@
 /*
  * sender_link: a provider sender's connection to the router (router-sender.sock). Connects and says
  * hello as a sender of the provider's platform, retrying every second with jitter while the
- * router is absent (reconnect.h, the policy and wording of every link to the router); reads PUSH frames only while there is room for more jobs (back-pressure);
+ * router is absent (reconnect.h, the policy and wording of every link to the router; the try
+ * is a timer of the sender's loop, the socket one of its descriptors); reads PUSH frames only
+ * while there is room for more jobs (back-pressure);
  * sends RESULT frames through the peer's bounded queue. When the connection is lost, the jobs
  * that came on it are forgotten: the router re-queues them, so their late answers are dropped
  * here. Trusts the router's frames only after frame_parse(). Holds the socket and its queue
@@ -21,6 +23,45 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+static void on_retry(void *arg)
+{
+	struct sender *s = arg;
+
+	s->link.retry = NULL;
+	if (s->link.peer.fd < 0)
+		sender_link_try(s);
+}
+
+/* The next try, when rc says. */
+static int arm_retry(struct sender *s)
+{
+	uint64_t now = mono_ms(), next = s->link.rc.next_ms;
+
+	if (loop_wake(s->lp, &s->link.retry, next > now ? (int)(next - now) : 0, on_retry, s) == 0)
+		return 0;
+	log_warn("out of memory for a timer");
+	return -1;
+}
+
+int sender_link_start(struct sender *s)
+{
+	return arm_retry(s);
+}
+
+void sender_link_stop(struct sender *s)
+{
+	struct sender_link *l = &s->link;
+
+	loop_timer_cancel(s->lp, l->retry);
+	l->retry = NULL;
+	loop_del(s->lp, l->h);
+	l->h = NULL;
+	if (l->peer.fd >= 0)
+		peer_close(&l->peer);
+}
+
+static void on_router(void *arg, uint32_t events);
+
 void sender_link_drop(struct sender *s, const char *why)
 {
 	struct sender_link *l = &s->link;
@@ -30,16 +71,17 @@ void sender_link_drop(struct sender *s, const char *why)
 	reconnect_lost(&l->rc, why);
 	if (s->njobs)
 		log_warn("%zu jobs in flight forgotten (the router re-queues them)", s->njobs);
-	epoll_ctl(s->epfd, EPOLL_CTL_DEL, l->peer.fd, NULL);
+	loop_del(s->lp, l->h);
+	l->h = NULL;
 	peer_close(&l->peer);
 	l->gen++; /* answers still in flight belong to the old connection */
+	arm_retry(s);
 }
 
 void sender_link_try(struct sender *s)
 {
 	struct sender_link *l = &s->link;
 	char detail[160];
-	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = SENDER_EV_ROUTER};
 	int fd = -1;
 
 	if (l->bus) {
@@ -47,6 +89,7 @@ void sender_link_try(struct sender *s)
 		 * copy of the job queue's eventfd. */
 		if ((fd = sender_bus_try(s)) < 0 || (fd = dup(fd)) < 0) {
 			l->rc.next_ms = mono_ms() + l->rc.interval_ms + (uint64_t)random() % l->rc.jitter_ms;
+			arm_retry(s);
 			return;
 		}
 		peer_init(&l->peer, fd);
@@ -55,11 +98,12 @@ void sender_link_try(struct sender *s)
 	}
 	if ((fd = sock_connect(l->path, SOCK_SEQPACKET)) < 0 ||
 	    sock_hello_app(fd, ROLE_SENDER, s->ops->platform, s->instance, s->cfg->app) < 0 ||
-	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+	    (l->h = loop_add(s->lp, fd, EPOLLIN, on_router, s)) == NULL) {
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
 		reconnect_failed(&l->rc, mono_ms(), e);
+		arm_retry(s);
 		return;
 	}
 	peer_init(&l->peer, fd);
@@ -133,27 +177,21 @@ void sender_link_watch(struct sender *s)
 {
 	struct sender_link *l = &s->link;
 	uint32_t want;
-	struct epoll_event ev;
 
 	if (l->peer.fd < 0 || l->bus)
 		return;
 	want = (s->njobs < s->max_jobs ? EPOLLIN : 0u) | (peer_has_queued(&l->peer) ? EPOLLOUT : 0u);
-	if (want == l->events)
-		return;
-	ev.events = want;
-	ev.data.u32 = SENDER_EV_ROUTER;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, l->peer.fd, &ev) == 0)
+	if (want != l->events && loop_mod(s->lp, l->h, want) == 0)
 		l->events = want;
 }
 
-void sender_link_event(struct sender *s, uint32_t events)
+/* The router socket is ready. */
+static void on_router(void *arg, uint32_t events)
 {
+	struct sender *s = arg;
+
 	if (s->link.peer.fd < 0)
 		return;
-	if (s->link.bus) {
-		sender_bus_read(s);
-		return;
-	}
 	if (events & (EPOLLHUP | EPOLLERR)) {
 		sender_link_drop(s, "hung up");
 		return;

@@ -6,6 +6,17 @@ from lib.harness import TOP, Checks
 t = Checks()
 src = open(os.path.join(TOP, "common", "config.c")).read()
 keys = re.findall(r'\{(NULL|"[a-z_]+"), "([a-z0-9_]+)", C_', src)
+# Rows a macro writes for each section it is given (the keys every provider sender shares):
+# #define NAME(sec, ...) with rows {sec, "key", C_...} and other such macros, then NAME("section", ...).
+macros = {}
+for name, body in re.findall(r'#define ([A-Z_]+)\(sec,[^)]*\)((?:[^\n]*\\\n)*[^\n]*)', src):
+    macros[name] = (re.findall(r'\{sec, "([a-z0-9_]+)", C_', body), re.findall(r'\b([A-Z_]+)\(sec,', body))
+def macro_keys(name):
+    own, nested = macros[name]
+    return own + [k for n in nested for k in macro_keys(n)]
+for name, sec in re.findall(r'^\s*([A-Z_]+)\(("[a-z_]+"),', src, re.M):
+    if name in macros:
+        keys += [(sec, k) for k in macro_keys(name)]
 doc = open(os.path.join(TOP, "docs", "config.md")).read()
 sections, cur = {}, None
 for line in doc.splitlines():

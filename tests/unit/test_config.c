@@ -59,7 +59,7 @@ int main(void)
 	CHECK(strcmp(c.apns.topic, "com.beldex.bchat") == 0, "the section untouched before a sender selects its app");
 	CHECK(config_app_select(&c, "apns-sender", NULL, err, sizeof err) == 0 && strcmp(c.app, "bchat") == 0 &&
 		      strcmp(c.apns.topic, "com.example.one") == 0 && strcmp(c.apns.team_id, "TEAM1") == 0 &&
-		      c.apns.connections == 3,
+		      c.apns.common.connections == 3,
 	      "apns-sender without -a takes its platform's one app over the section: %s", err);
 	config_free(&c);
 	CHECK(load("{\"apps\": [{\"name\": \"bchat\", \"platform\": \"apns\"}]}", &c, err, sizeof err) == 0 &&

@@ -1,7 +1,7 @@
 /* loop.c, the daemons' event loop: fd callbacks with their user data, changing and deleting
  * handles (also one whose event is pending in the same turn), watchers for code that registers
  * its own fds, one-shot and periodic timers in deadline order, cancelling (also from inside
- * the timer itself), the wait bounded by the next timer, signals through signalfd, turn hooks
+ * the timer itself), the wait bounded by the next timer, loop_wake's one moving timer, signals through signalfd, turn hooks
  * and loop_daemon_signals' SIGTERM. */
 #include "daemon.h"
 #include "loop.h"
@@ -50,6 +50,16 @@ static void on_self_cancel(void *arg)
 {
 	(*(int *)arg)++;
 	loop_timer_cancel(L, self_t);
+}
+
+/* A wake-up timer (loop_wake): clears its pointer, counts. */
+static struct loop_timer *wake_t;
+static int wake_calls;
+static void on_wake(void *arg)
+{
+	(void)arg;
+	wake_t = NULL;
+	wake_calls++;
 }
 
 static int got_signo;
@@ -143,6 +153,22 @@ int main(void)
 	for (int i = 0; i < 5; i++)
 		loop_once(L, 5);
 	CHECK(self_calls == 1, "a periodic timer cancelling itself in its callback runs once");
+
+	/* loop_wake: one timer kept, moved earlier, never later, cancelled with -1. */
+	CHECK(loop_wake(L, &wake_t, 200, on_wake, NULL) == 0 && wake_t != NULL, "loop_wake starts a timer");
+	t = wake_t;
+	CHECK(loop_wake(L, &wake_t, 500, on_wake, NULL) == 0 && wake_t == t, "a later wake-up leaves the earlier one");
+	CHECK(loop_wake(L, &wake_t, 20, on_wake, NULL) == 0 && wake_t != NULL, "an earlier wake-up replaces it");
+	t0 = mono_ms();
+	loop_once(L, -1);
+	CHECK(wake_calls == 1 && wake_t == NULL && mono_ms() < t0 + 150, "it ran once, at the earlier time (%llu ms)",
+	      (unsigned long long)(mono_ms() - t0));
+	CHECK(loop_wake(L, &wake_t, 10, on_wake, NULL) == 0 && loop_wake(L, &wake_t, -1, on_wake, NULL) == 0 &&
+		      wake_t == NULL,
+	      "-1 cancels it");
+	usleep(20000);
+	loop_once(L, 0);
+	CHECK(wake_calls == 1, "a cancelled wake-up does not run");
 
 	/* Signals through signalfd, and turn hooks. */
 	CHECK(loop_signal(L, SIGUSR1, on_signal, NULL) == 0, "loop_signal");

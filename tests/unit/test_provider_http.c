@@ -184,7 +184,7 @@ int main(void)
 	o.max_in_flight = 100;
 	o.allow_plain_http = 1;
 	o.allow_http1 = 1;
-	D = h2d_new(&o, "http://127.0.0.1:9", -1, 0, NULL);
+	D = h2d_new(&o, "http://127.0.0.1:9", loop_new(), NULL);
 	CHECK(D != NULL, "an origin");
 	if (D == NULL)
 		return test_done();
