@@ -1281,12 +1281,13 @@ static int64_t ack_wait(long deadline_ms)
 	return 3 * (int64_t)deadline_ms + 5000;
 }
 
-/* Every second: idle or not, the copy never lags the stream by much more than a second. */
+/* Idle or not, the copy never lags the stream by much more than a second: a check a second after
+ * the last one began (at once when that one took longer). */
 static void check_tick(void *arg)
 {
 	struct router *r = arg;
 	int have;
-	uint64_t last = registry_last_seq(&have);
+	uint64_t next = mono_ms() + 1000, last = registry_last_seq(&have), now;
 
 	if (have && last > C.applied)
 		reg_catch_up(r, last, 2000);
@@ -1296,6 +1297,9 @@ static void check_tick(void *arg)
 		reg_subscribe();
 	}
 	snap_tick(&C.bus, &r->store, C.applied, have && C.applied >= last, r->cfg->cluster.snapshot_changes);
+	now = mono_ms();
+	if (loop_timer(r->lp, next > now ? next - now : 0, 0, check_tick, r) == NULL)
+		fatal("cluster: out of memory");
 }
 
 /* Every 100 ms: results are rare, so a pull request for them on every busy round would cost the
@@ -1355,7 +1359,7 @@ int router_cluster_start(struct router *r)
 		return -1;
 	reg_start(r);
 	log_info("cluster: registry copy at change %llu of %s", (unsigned long long)C.applied, BUS_REGISTRY);
-	if (loop_timer(r->lp, 0, 1000, check_tick, r) == NULL || loop_timer(r->lp, 0, 100, results_tick, r) == NULL ||
+	if (loop_timer(r->lp, 0, 0, check_tick, r) == NULL || loop_timer(r->lp, 0, 100, results_tick, r) == NULL ||
 	    loop_timer(r->lp, 0, 0, round_tick, r) == NULL) {
 		log_error("cluster: out of memory");
 		return -1;
