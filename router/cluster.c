@@ -1,6 +1,6 @@
 /*
- * cluster: the router in cluster mode (docs/cluster.md "Design"). Instead of the socket loop,
- * one loop over the bus: requests come from the shared durable consumer on PP_REQ, registry
+ * cluster: the router in cluster mode (docs/cluster.md "Design"). Instead of the sockets,
+ * timers on the router's loop work the bus: requests come from the shared durable consumer on PP_REQ, registry
  * changes are published to PP_REGISTRY and applied, in the stream's order, by every router to
  * its own LMDB copy (the last applied sequence stored in the same transaction; a copy whose next
  * changes were compacted away starts from the newest snapshot, cluster_snap.c), notifies are
@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "frame.h"
 #include "log.h"
+#include "loop.h"
 #include "registry.h"
 #include "uwpx_xmpp_reg.h"
 #include "router.h"
@@ -1269,7 +1270,7 @@ static void reg_start(struct router *r)
 	while (!daemon_stop && (need = snap_needed(&C.bus, C.applied)) != 0) {
 		if (need == 1 && reg_restore(r) == 0)
 			break;
-		sleep(1);
+		loop_once(r->lp, 1000); /* a second, in which a stop is seen */
 	}
 }
 
@@ -1280,16 +1281,59 @@ static int64_t ack_wait(long deadline_ms)
 	return 3 * (int64_t)deadline_ms + 5000;
 }
 
-void router_cluster_run(struct router *r)
+/* Idle or not, the copy never lags the stream by much more than a second: a check a second after
+ * the last one began (at once when that one took longer). */
+static void check_tick(void *arg)
+{
+	struct router *r = arg;
+	int have;
+	uint64_t next = mono_ms() + 1000, last = registry_last_seq(&have), now;
+
+	if (have && last > C.applied)
+		reg_catch_up(r, last, 2000);
+	if (C.reg_broken && have && C.applied >= last) {
+		log_info("cluster: replaying %s with a new consumer from change %llu", BUS_REGISTRY,
+			 (unsigned long long)C.applied + 1);
+		reg_subscribe();
+	}
+	snap_tick(&C.bus, &r->store, C.applied, have && C.applied >= last, r->cfg->cluster.snapshot_changes);
+	now = mono_ms();
+	if (loop_timer(r->lp, next > now ? next - now : 0, 0, check_tick, r) == NULL)
+		fatal("cluster: out of memory");
+}
+
+/* Every 100 ms: results are rare, so a pull request for them on every busy round would cost the
+ * servers more than the results themselves. */
+static void results_tick(void *arg)
+{
+	results_round(arg, 1);
+}
+
+/* One round of requests, due again at once after each: busy, take what is there (a no-wait pull,
+ * up to REQ_BATCH); idle, one waiting pull for a single request, which the server answers the
+ * moment one arrives, instead of fifty empty pulls a second (each with its status reply) per
+ * router. That waiting pull is where the loop waits in cluster mode. */
+static void round_tick(void *arg)
+{
+	static int busy = 1;
+	struct router *r = arg;
+
+	reg_catch_up(r, 0, 0);
+	cluster_x_tick(r, &C.bus);
+	busy = requests_round(r, busy ? REQ_BATCH : 1, busy ? 20 : REQ_IDLE_WAIT_MS) > 0;
+	counters_flush();
+	if (loop_timer(r->lp, 0, 0, round_tick, r) == NULL)
+		fatal("cluster: out of memory");
+}
+
+int router_cluster_start(struct router *r)
 {
 	const struct config *cfg = r->cfg;
 	int64_t aw[PLATFORMS] = {0}, map[PLATFORMS] = {0};
 	MDB_txn *txn;
-	uint64_t next_check = 0, next_results = 0;
-	int busy = 1;
 
 	if (bus_connect(&C.bus, &daemon_stop) < 0)
-		return;
+		return -1;
 	if (mdb_txn_begin(r->store.env, NULL, MDB_RDONLY, &txn) == 0) {
 		C.applied = store_meta_get(txn, &r->store, META_SEQ);
 		mdb_txn_abort(txn);
@@ -1307,44 +1351,25 @@ void router_cluster_run(struct router *r)
 	C.bus.queue_max = cfg->router.outbox_max;
 	while (!daemon_stop && (bus_setup_streams(&C.bus, (uint64_t)cfg->router.job_max_age_s * 1000, aw, map) < 0 ||
 				snap_setup(&C.bus, &r->store) < 0))
-		sleep(1);
+		loop_once(r->lp, 1000);
 	while (!daemon_stop && (pull_bind(&C.req, BUS_REQ, BUS_REQ_CONSUMER, "pp.req.>") < 0 ||
 				pull_bind(&C.res, BUS_RES, BUS_RES_CONSUMER, "pp.res.>") < 0 || reg_subscribe() < 0))
-		sleep(1);
+		loop_once(r->lp, 1000);
 	if (cluster_x_init(r) < 0)
-		return;
+		return -1;
 	reg_start(r);
 	log_info("cluster: registry copy at change %llu of %s", (unsigned long long)C.applied, BUS_REGISTRY);
-	while (!daemon_stop) {
-		uint64_t now = mono_ms();
-		if (now >= next_check) {
-			/* Idle or not, the copy never lags the stream by much more than a second. */
-			int have;
-			uint64_t last = registry_last_seq(&have);
-			if (have && last > C.applied)
-				reg_catch_up(r, last, 2000);
-			if (C.reg_broken && have && C.applied >= last) {
-				log_info("cluster: replaying %s with a new consumer from change %llu", BUS_REGISTRY,
-					 (unsigned long long)C.applied + 1);
-				reg_subscribe();
-			}
-			snap_tick(&C.bus, &r->store, C.applied, have && C.applied >= last, cfg->cluster.snapshot_changes);
-			next_check = now + 1000;
-		}
-		reg_catch_up(r, 0, 0);
-		cluster_x_tick(r, &C.bus);
-		if (now >= next_results) {
-			/* Results are rare: a pull request for them on every busy round would cost the
-			 * servers more than the results themselves. */
-			results_round(r, 1);
-			next_results = mono_ms() + 100;
-		}
-		/* Busy: take what is there (a no-wait pull, up to REQ_BATCH). Idle: one waiting pull
-		 * for a single request, which the server answers the moment one arrives, instead of
-		 * fifty empty pulls a second (each with its status reply) per router. */
-		busy = requests_round(r, busy ? REQ_BATCH : 1, busy ? 20 : REQ_IDLE_WAIT_MS) > 0;
-		counters_flush();
+	if (loop_timer(r->lp, 0, 0, check_tick, r) == NULL || loop_timer(r->lp, 0, 100, results_tick, r) == NULL ||
+	    loop_timer(r->lp, 0, 0, round_tick, r) == NULL) {
+		log_error("cluster: out of memory");
+		return -1;
 	}
+	return 0;
+}
+
+void router_cluster_stop(struct router *r)
+{
+	(void)r;
 	log_info("cluster: stopping at registry change %llu", (unsigned long long)C.applied);
 	snap_stop();
 	natsSubscription_Destroy(C.req);

@@ -2,8 +2,10 @@
  * router: the only process that opens the registry. Ingresses send requests, senders
  * connect for jobs, over SEQPACKET sockets in the state directory, one per role class
  * ("router.sock" for ingresses, "router-sender.sock", "router-tool.sock"); the first frame of a
- * connection says who it is, and must name its socket's role. The loop reads everything that is
- * available, commits it as one batch (group commit), answers, then dispatches jobs.
+ * connection says who it is, and must name its socket's role. On the event loop (common/loop.c):
+ * the listeners and the peers, whose frames a turn gathers; at the end of the turn they are
+ * committed as one batch (group commit) and answered, and jobs are dispatched; timers for the
+ * outbox rescan, the hello deadlines, the map and the device expiry sweep.
  * Trusts no peer: every frame is parsed before use, and a peer that sends a bad frame is
  * dropped with a log line. Holds no network sockets, no provider credentials.
  */
@@ -11,6 +13,7 @@
 #include "daemon.h"
 #include "frame.h"
 #include "log.h"
+#include "loop.h"
 #include "outbox.h"
 #include "registry.h"
 #include "router.h"
@@ -26,7 +29,6 @@
 #include <unistd.h>
 
 #define BATCH_MAX 4096
-#define LISTEN_TAG (UINT32_MAX - 3) /* + the index into LISTENERS */
 
 /* One socket per role class (docs/operations.md, "Security model"): each belongs to its class's
  * user (users.<class>, else `user`) with mode 0600, so no other user can connect, and a hello
@@ -38,12 +40,13 @@ static const struct {
 #define NLISTEN (sizeof LISTENERS / sizeof LISTENERS[0])
 
 static struct router R;
-static int epfd;
+static int lfds[NLISTEN];
 
-static void ep_set(int fd, uint32_t tag, uint32_t events, int op)
+/* Watches a peer for writes too while it has frames queued. */
+static void want_write(struct router_peer *p)
 {
-	struct epoll_event ev = {.events = events, .data.u32 = tag};
-	epoll_ctl(epfd, op, fd, &ev);
+	if (peer_has_queued(&p->p))
+		loop_mod(R.lp, p->h, EPOLLIN | EPOLLOUT);
 }
 
 static const char *role_name(uint32_t role)
@@ -63,7 +66,8 @@ static void drop_quiet(struct router *r, int slot)
 	xtest_peer_gone(r, slot);
 	if (!p->p.hello_done && r->nunauth > 0)
 		r->nunauth--;
-	epoll_ctl(epfd, EPOLL_CTL_DEL, p->p.fd, NULL);
+	loop_del(r->lp, p->h);
+	p->h = NULL;
 	peer_close(&p->p);
 	p->in_use = 0;
 }
@@ -88,8 +92,7 @@ int router_send_frame(struct router *r, int slot, uint64_t gen, const uint8_t *b
 		router_drop_peer(r, slot, "reply queue full");
 		return -1;
 	}
-	if (peer_has_queued(&p->p))
-		ep_set(p->p.fd, (uint32_t)slot, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+	want_write(p);
 	return 0;
 }
 
@@ -114,6 +117,7 @@ static void reply_counts(struct router *r, int slot, uint64_t id)
 		router_drop_peer(r, slot, "reply queue full");
 }
 
+static void on_peer(void *arg, uint32_t events);
 static void read_peer(int slot);
 
 /* The oldest connection that has not said hello yet, or -1. */
@@ -159,29 +163,60 @@ static void accept_peers(int lfd, uint32_t sock_role)
 		R.peers[slot].forged_logged = 0;
 		R.peers[slot].accepted_ms = mono_ms();
 		R.nunauth++;
-		ep_set(fd, (uint32_t)slot, EPOLLIN, EPOLL_CTL_ADD);
+		if ((R.peers[slot].h = loop_add(R.lp, fd, EPOLLIN, on_peer, &R.peers[slot])) == NULL) {
+			log_warn_errno("a peer cannot be watched; connection refused");
+			drop_quiet(&R, slot);
+			continue;
+		}
 		read_peer(slot);
 	}
 }
 
-/* Every second, every 100 ms once within 10 points of the warning: the map's use as gauges; a loud line past router.map_warn_percent and past
+static void on_listen(void *arg, uint32_t events)
+{
+	int i = (int)((int *)arg - lfds);
+
+	(void)events;
+	accept_peers(lfds[i], LISTENERS[i].role);
+}
+
+/* A peer's socket: queued frames go out once it takes them, then what it sent is read. */
+static void on_peer(void *arg, uint32_t events)
+{
+	struct router_peer *p = arg;
+	int slot = (int)(p - R.peers);
+
+	if (events & EPOLLOUT) {
+		if (peer_flush(&p->p) < 0) {
+			router_drop_peer(&R, slot, "send failed");
+			return;
+		}
+		if (!peer_has_queued(&p->p))
+			loop_mod(R.lp, p->h, EPOLLIN);
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		read_peer(slot);
+}
+
+/* On every tenth tick (every second), on every tick (100 ms) once within 10 points of the warning:
+ * the map's use as gauges; a loud line past router.map_warn_percent and past
  * router.map_full_percent, where registrations stop (handle.c) so that the rest stays for the
  * outbox. The lines come again only after the use has dropped below. */
-static void check_map(uint64_t now)
+static void check_map(void)
 {
 	uint64_t used, size;
 	unsigned pct;
 
-	if (now < R.next_map_check_ms)
+	if (R.map_skip > 0) {
+		R.map_skip--;
 		return;
-	R.next_map_check_ms = now + 100;
+	}
 	if (store_map_use(&R.store, &used, &size) < 0 || size == 0)
 		return;
 	gauge_set(GAUGE_MAP_USED_BYTES, used);
 	gauge_set(GAUGE_MAP_SIZE_BYTES, size);
 	pct = (unsigned)(used * 100 / size);
-	if (pct + 10 < (unsigned)R.cfg->router.map_warn_percent)
-		R.next_map_check_ms = now + 1000;
+	R.map_skip = pct + 10 < (unsigned)R.cfg->router.map_warn_percent ? 9 : 0;
 	if (pct >= (unsigned)R.cfg->router.map_warn_percent && !R.map_warned)
 		log_error("REGISTRY MAP %u%% FULL (%llu of %llu bytes): raise router.map_size_mb; at %ld%% new "
 			  "registrations are refused",
@@ -196,12 +231,10 @@ static void check_map(uint64_t now)
 	R.map_full = pct >= (unsigned)R.cfg->router.map_full_percent;
 }
 
-/* Closes connections past their hello deadline; one summary line at most every 10 s. */
+/* On every tick: closes connections past their hello deadline; one summary line at most every
+ * 10 s. */
 static void check_hello_deadlines(uint64_t now)
 {
-	if (now < R.next_hello_check_ms)
-		return;
-	R.next_hello_check_ms = now + 100;
 	for (int i = 0; R.nunauth > 0 && i < ROUTER_PEERS; i++)
 		if (R.peers[i].in_use && !R.peers[i].p.hello_done &&
 		    now - R.peers[i].accepted_ms >= (uint64_t)R.cfg->router.hello_timeout_ms) {
@@ -464,6 +497,59 @@ static void read_peer(int slot)
 	}
 }
 
+/* Rescans the outbox for jobs the ready rings do not hold: those whose retry time came, and
+ * those a full ring spilled (handle.c, dispatch.c). */
+static void rescan(void)
+{
+	router_rescan(&R);
+	R.last_scan_ms = mono_ms();
+}
+
+/* Every second: the outbox, for jobs whose retry time came. */
+static void outbox_tick(void *arg)
+{
+	(void)arg;
+	rescan();
+}
+
+/* Every 100 ms: the hello deadlines, the map, the UWPX test pushes nobody answered. */
+static void tick(void *arg)
+{
+	uint64_t now = mono_ms();
+
+	(void)arg;
+	check_hello_deadlines(now);
+	check_map();
+	xtest_expire(&R, now);
+}
+
+/* Every minute (the first after 5 s): device expiry, bounded work per pass. */
+static void sweep_tick(void *arg)
+{
+	(void)arg;
+	router_sweep_devices(&R, now_ms());
+}
+
+/* The end of every turn: what the turn read is committed as one batch and answered, jobs go to
+ * the senders, and what each peer was sent during the turn leaves as one batch. */
+static void end_turn(void *arg)
+{
+	(void)arg;
+	router_commit_batch(&R);
+	/* A spilled queue is refilled soon, but not on every turn. */
+	if (R.spilled && mono_ms() >= R.last_scan_ms + 50)
+		rescan();
+	router_dispatch(&R);
+	for (int i = 0; i < ROUTER_PEERS; i++) {
+		if (R.peers[i].in_use && peer_batch_flush(&R.peers[i].p) < 0)
+			router_drop_peer(&R, i, "reply queue full");
+		if (R.peers[i].in_use)
+			want_write(&R.peers[i]);
+	}
+	gauge_set(GAUGE_OUTBOX_JOBS, R.outbox_jobs);
+	counters_flush();
+}
+
 /* The router's policy: its listeners are bound before; it reads and writes its own LMDB
  * directory only. One machine: a single thread, so no new threads or processes at all. */
 static void enter_sandbox(const struct config *c)
@@ -472,22 +558,97 @@ static void enter_sandbox(const struct config *c)
 
 	daemon_policy(&p, c);
 	p.may_listen = 1;
-	p.nofile = 512; /* 256 peers, LMDB, epoll, listeners */
+	p.nofile = 512; /* 256 peers, LMDB, epoll, signalfd, listeners */
 	p.single_thread = !config_cluster(c);
 	sandbox_allow_write(&p, c->router.db_path);
 	sandbox_enter(&p);
+}
+
+/* Cluster mode: the bus instead of the sockets (docs/cluster.md). */
+static void run_cluster(struct config *cfg)
+{
+	char path[256];
+
+	counters_init(config_socket(cfg, "statsd.sock", path, sizeof path) ? path : "");
+	if (router_cluster_prepare(&R) < 0)
+		fatal("cluster: cannot start");
+	daemon_privdrop(cfg);
+	enter_sandbox(cfg);
+	if (router_cluster_start(&R) < 0) /* connects: libnats' threads start inside the sandbox */
+		return;
+	loop_run(R.lp);
+	router_cluster_stop(&R);
+}
+
+/* Binds the three sockets; as root, each goes to its class's user, otherwise to the router's. */
+static void listen_all(struct config *cfg)
+{
+	char path[256];
+
+	for (size_t i = 0; i < NLISTEN; i++) {
+		int own = geteuid() == 0 && role_users[LISTENERS[i].role];
+		uid_t uid = own ? (uid_t)R.role_uid[LISTENERS[i].role] : (uid_t)-1;
+		gid_t gid = own ? (gid_t)role_gid[LISTENERS[i].role] : (gid_t)-1;
+		if (config_socket(cfg, LISTENERS[i].name, path, sizeof path) == NULL ||
+		    (lfds[i] = sock_listen_as(path, SOCK_SEQPACKET, 0600, uid, gid)) < 0)
+			fatal_errno("listening on %s/%s", cfg->state_dir, LISTENERS[i].name);
+	}
+}
+
+static void log_started(void)
+{
+	MDB_txn *txn;
+	uint64_t ios, android, ids, ndev, nlink, nnode, nident;
+
+	if (mdb_txn_begin(R.store.env, NULL, MDB_RDONLY, &txn) != 0)
+		return;
+	R.outbox_jobs = outbox_count(txn, &R.store);
+	registry_counts(txn, &R.store, &ios, &android, &ids);
+	log_info("started: %llu ids, %llu ios and %llu android tokens, %llu jobs in the outbox", (unsigned long long)ids,
+		 (unsigned long long)ios, (unsigned long long)android, (unsigned long long)R.outbox_jobs);
+	xreg_counts(txn, &R.store, &ndev, &nlink, &nnode, &nident);
+	log_info("XMPP: %llu UWPX devices with %llu accounts, %llu push nodes, %llu ad-hoc registrations",
+		 (unsigned long long)ndev, (unsigned long long)nlink, (unsigned long long)nnode,
+		 (unsigned long long)nident);
+	mdb_txn_abort(txn);
+}
+
+/* One machine: the sockets, their peers and the timers on the loop. */
+static void run_sockets(struct config *cfg)
+{
+	char path[256];
+
+	role_uids_resolve(cfg);
+	listen_all(cfg);
+	counters_init(config_socket(cfg, "statsd.sock", path, sizeof path) ? path : "");
+	daemon_privdrop(cfg);
+	role_uids_finish();
+	for (size_t i = 0; i < NLISTEN; i++)
+		if (loop_add(R.lp, lfds[i], EPOLLIN, on_listen, &lfds[i]) == NULL)
+			fatal_errno("event loop");
+	if (loop_timer(R.lp, 0, 1000, outbox_tick, NULL) == NULL || loop_timer(R.lp, 0, 100, tick, NULL) == NULL ||
+	    loop_timer(R.lp, 5000, 60000, sweep_tick, NULL) == NULL || loop_on_turn(R.lp, end_turn, NULL) < 0)
+		fatal_errno("event loop");
+	enter_sandbox(cfg);
+	log_started();
+	loop_run(R.lp);
+	log_info("stopping");
+	for (int i = 0; i < ROUTER_PEERS; i++)
+		if (R.peers[i].in_use)
+			peer_close(&R.peers[i].p);
 }
 
 int main(int argc, char **argv)
 {
 	struct config cfg;
 	struct daemon_opts opts;
-	char path[256], err[512];
-	struct epoll_event evs[64];
-	int lfds[NLISTEN];
+	char err[512];
 
 	daemon_start("router", argc, argv, &cfg, &opts);
 	R.cfg = &cfg;
+	/* Signals are read from the loop's signalfd; set up before libnats starts its threads. */
+	if ((R.lp = loop_new()) == NULL || loop_daemon_signals(R.lp) < 0)
+		fatal("event loop: cannot set up");
 	uwpx_uri_rules_from_config(&R.uri_rules, &cfg);
 	if (store_open(&R.store, cfg.router.db_path, (size_t)cfg.router.map_size_mb, 0, err, sizeof err) < 0)
 		fatal("registry: %s", err);
@@ -495,111 +656,11 @@ int main(int argc, char **argv)
 	R.store.max_groups = (uint64_t)cfg.router.max_groups_per_id;
 	R.store.max_members = (uint64_t)cfg.router.max_group_members;
 	daemon_give_dir(&cfg, cfg.router.db_path);
-	if (config_cluster(&cfg)) {
-		/* Cluster mode: the bus instead of router.sock (docs/cluster.md). */
-		counters_init(config_socket(&cfg, "statsd.sock", path, sizeof path) ? path : "");
-		if (router_cluster_prepare(&R) < 0)
-			fatal("cluster: cannot start");
-		daemon_privdrop(&cfg);
-		enter_sandbox(&cfg);
-		router_cluster_run(&R); /* connects: libnats' threads start inside the sandbox */
-		store_close(&R.store);
-		config_free(&cfg);
-		return 0;
-	}
-	role_uids_resolve(&cfg);
-	for (size_t i = 0; i < NLISTEN; i++) {
-		/* As root, each socket goes to its class's user; otherwise to the router's. */
-		int own = geteuid() == 0 && role_users[LISTENERS[i].role];
-		uid_t uid = own ? (uid_t)R.role_uid[LISTENERS[i].role] : (uid_t)-1;
-		gid_t gid = own ? (gid_t)role_gid[LISTENERS[i].role] : (gid_t)-1;
-		if (config_socket(&cfg, LISTENERS[i].name, path, sizeof path) == NULL ||
-		    (lfds[i] = sock_listen_as(path, SOCK_SEQPACKET, 0600, uid, gid)) < 0)
-			fatal_errno("listening on %s/%s", cfg.state_dir, LISTENERS[i].name);
-	}
-	counters_init(config_socket(&cfg, "statsd.sock", path, sizeof path) ? path : "");
-	daemon_privdrop(&cfg);
-	role_uids_finish();
-	enter_sandbox(&cfg);
-	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
-		fatal_errno("epoll");
-	for (size_t i = 0; i < NLISTEN; i++)
-		ep_set(lfds[i], LISTEN_TAG + (uint32_t)i, EPOLLIN, EPOLL_CTL_ADD);
-	{
-		MDB_txn *txn;
-		if (mdb_txn_begin(R.store.env, NULL, MDB_RDONLY, &txn) == 0) {
-			uint64_t ios, android, ids, ndev, nlink, nnode, nident;
-			R.outbox_jobs = outbox_count(txn, &R.store);
-			registry_counts(txn, &R.store, &ios, &android, &ids);
-			log_info("started: %llu ids, %llu ios and %llu android tokens, %llu jobs in the outbox",
-				 (unsigned long long)ids, (unsigned long long)ios, (unsigned long long)android,
-				 (unsigned long long)R.outbox_jobs);
-			xreg_counts(txn, &R.store, &ndev, &nlink, &nnode, &nident);
-			log_info("XMPP: %llu UWPX devices with %llu accounts, %llu push nodes, %llu ad-hoc registrations",
-				 (unsigned long long)ndev, (unsigned long long)nlink, (unsigned long long)nnode,
-				 (unsigned long long)nident);
-			mdb_txn_abort(txn);
-		}
-	}
-	R.spilled = 1;
-	R.next_sweep_ms = mono_ms() + 5000;
-
-	while (!daemon_stop) {
-		uint64_t now = mono_ms();
-		int timeout = R.next_scan_ms > now ? (int)(R.next_scan_ms - now) : 0;
-		int cap = R.nunauth > 0 ? 100 : 1000; /* hello deadlines are checked every 100 ms */
-		int n = epoll_wait(epfd, evs, 64, timeout > cap ? cap : timeout);
-
-		for (int i = 0; i < n; i++) {
-			uint32_t tag = evs[i].data.u32;
-			if (tag >= LISTEN_TAG) {
-				accept_peers(lfds[tag - LISTEN_TAG], LISTENERS[tag - LISTEN_TAG].role);
-				continue;
-			}
-			if (!R.peers[tag].in_use)
-				continue;
-			if (evs[i].events & EPOLLOUT) {
-				if (peer_flush(&R.peers[tag].p) < 0) {
-					router_drop_peer(&R, (int)tag, "send failed");
-					continue;
-				}
-				if (!peer_has_queued(&R.peers[tag].p))
-					ep_set(R.peers[tag].p.fd, tag, EPOLLIN, EPOLL_CTL_MOD);
-			}
-			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-				read_peer((int)tag);
-		}
-		router_commit_batch(&R);
-		now = mono_ms();
-		/* A spilled queue is refilled soon, but not on every turn of the loop. */
-		if ((R.spilled && now >= R.last_scan_ms + 50) || now >= R.next_scan_ms) {
-			router_rescan(&R);
-			R.last_scan_ms = now;
-			R.next_scan_ms = now + 1000;
-		}
-		router_dispatch(&R);
-		xtest_expire(&R, now);
-		check_hello_deadlines(now);
-		check_map(now);
-		if (now >= R.next_sweep_ms) {
-			/* Device expiry: bounded work per pass, a pass a minute. */
-			router_sweep_devices(&R, now_ms());
-			R.next_sweep_ms = now + 60000;
-		}
-		for (int i = 0; i < ROUTER_PEERS; i++) {
-			if (R.peers[i].in_use && peer_batch_flush(&R.peers[i].p) < 0)
-				router_drop_peer(&R, i, "reply queue full");
-			if (R.peers[i].in_use && peer_has_queued(&R.peers[i].p))
-				ep_set(R.peers[i].p.fd, (uint32_t)i, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
-		}
-		gauge_set(GAUGE_OUTBOX_JOBS, R.outbox_jobs);
-		counters_flush();
-		daemon_reload_check();
-	}
-	log_info("stopping");
-	for (int i = 0; i < ROUTER_PEERS; i++)
-		if (R.peers[i].in_use)
-			peer_close(&R.peers[i].p);
+	if (config_cluster(&cfg))
+		run_cluster(&cfg);
+	else
+		run_sockets(&cfg);
+	loop_free(R.lp);
 	store_close(&R.store);
 	held_free(&R.held);
 	free(R.batch);

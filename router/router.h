@@ -1,8 +1,8 @@
 /*
  * router: shared state of the router process — the store, the peers (ingresses and sender
- * instances) and the job cache. main.c runs the loop; handle.c applies frames inside one
- * write transaction per batch (group commit), uwpx_xmpp_handle.c those of UWPX and XMPP; dispatch.c
- * hands jobs to senders.
+ * instances) and the job cache. main.c puts the peers and timers on the event loop
+ * (common/loop.c); handle.c applies frames inside one write transaction per batch (group
+ * commit), uwpx_xmpp_handle.c those of UWPX and XMPP; dispatch.c hands jobs to senders.
  */
 #ifndef ROUTER_H
 #define ROUTER_H
@@ -14,6 +14,8 @@
 #include "store.h"
 #include "uwpx_uri.h"
 #include <stdint.h>
+
+struct loop;
 
 #define ROUTER_PEERS 256
 #define SENDERS_SEEN_MAX 64  /* sender names remembered for health answers (senders.c) */
@@ -32,6 +34,7 @@ struct router_peer {
 	uint64_t accepted_ms;	/* monotonic: the hello deadline counts from here */
 	int forged_logged;	/* a result for a job it does not hold was logged once */
 	int lane;		/* a sender: the lane of its (platform, app); set at its hello */
+	struct loop_fd *h;	/* its socket on the loop */
 };
 
 /* Internal status: the request succeeded and is answered later (UWPX test push). */
@@ -62,13 +65,14 @@ struct xtest {
 
 struct router {
 	const struct config *cfg;
+	struct loop *lp;	/* the process's event loop (main.c; cluster.c in cluster mode) */
 	struct store store;
 	struct router_peer peers[ROUTER_PEERS];
 	uint64_t next_gen;
 	struct jobs_held held;
 	struct jobs_ring ready[LANES];
 	int spilled;		/* jobs in LMDB not in the ready rings: rescan */
-	uint64_t next_scan_ms, last_scan_ms;
+	uint64_t last_scan_ms;	/* monotonic: the last rescan (main.c) */
 	struct pending *batch;
 	size_t nbatch, batch_cap;
 	uint64_t *fresh;	/* jobs committed by this batch, to queue after commit */
@@ -77,7 +81,6 @@ struct router {
 	uint64_t outbox_jobs;	/* mirror of the n_jobs meta counter */
 	struct xtest xtests[XTEST_MAX];
 	size_t nxtests;
-	uint64_t next_sweep_ms;	/* monotonic: next device expiry pass */
 	char sweep_cursor[65];	/* device id the expiry sweep continues after */
 	/* Peer trust (docs/operations.md, "Security model"): the uid that may take each role
 	 * (indexed by enum frame_role; root always may), connections without a hello yet, and
@@ -85,12 +88,12 @@ struct router {
 	uint32_t role_uid[ROLE_TOOL + 1];
 	struct uwpx_uri_rules uri_rules; /* WNS channel URIs, checked again here (uwpx_uri.h) */
 	uint32_t nunauth;
-	uint64_t unauth_closed, next_unauth_log_ms, next_hello_check_ms;
+	uint64_t unauth_closed, next_unauth_log_ms;
 	uint64_t results_ignored;
 	/* LMDB map use (registry.c): last reading, and whether the warning is in force. */
 	int map_warned;		/* past router.map_warn_percent: warned, until it drops below */
 	int map_full;		/* past router.map_full_percent: registrations refused */
-	uint64_t next_map_check_ms;
+	int map_skip;		/* ticks to skip before the next reading (main.c check_map) */
 	/* Senders that have been connected since the router started (senders.c). */
 	char seen[SENDERS_SEEN_MAX][SENDER_NAME_MAX];
 	size_t nseen;
@@ -174,8 +177,10 @@ void router_senders_gone(struct router *r, int slot);
 void router_reply_senders(struct router *r, int slot, uint64_t id);
 /* handle.c: the retry delay after the given number of attempts */
 uint64_t router_backoff(const struct router *r, uint32_t attempts);
-/* cluster.c: cluster mode (docs/cluster.md). Reads the credentials (before privileges drop);
- * then runs the router on the bus until daemon_stop, instead of the socket loop. */
+/* cluster.c: cluster mode (docs/cluster.md), on the bus instead of the sockets. Prepare reads the
+ * credentials (before privileges drop); start connects (inside the sandbox) and puts the
+ * router's rounds on r->lp as timers, -1 when it cannot run; stop, after the loop, closes. */
 int router_cluster_prepare(struct router *r);
-void router_cluster_run(struct router *r);
+int router_cluster_start(struct router *r);
+void router_cluster_stop(struct router *r);
 #endif
