@@ -24,6 +24,7 @@
 #include "daemon.h"
 #include "frame.h"
 #include "log.h"
+#include "loop.h"
 #include "mhd_log.h"
 #include "onion_body.h"
 #include "onion_crypto.h"
@@ -36,8 +37,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #define BODY_KEEP 16384	      /* a larger body buffer is freed between requests */
@@ -53,9 +54,9 @@ enum phase { P_HEAD, P_BODY, P_WAIT, P_ANSWER };
 struct onion_worker {
 	struct onion_server *srv;
 	pthread_t tid;
-	int epfd;
+	struct loop *lp; /* the worker's own loop (common/loop.c), run on its thread */
+	struct loop_timer *mhd_timer; /* libmicrohttpd's next timeout (loop_wake) */
 	struct MHD_Daemon *mhd;
-	char tag_mhd, tag_router, tag_statsd; /* epoll tags: only their addresses matter */
 	struct router_link *link, *stats_link;
 	struct onion_conn *conns; /* every open connection (for the deadlines) */
 	uint8_t *fbuf;		  /* FRAME_MAX */
@@ -725,42 +726,71 @@ static void check_deadlines(struct onion_worker *w)
 
 /* ---- workers ---- */
 
+/* Each worker runs its own loop: the router's and statsd's answers as they come, a tenth of a
+ * second tick for the links and the request deadlines, and libmicrohttpd at the end of every turn
+ * (a resumed request is answered in the turn its router answer came in). */
+static void on_router_ready(void *arg, uint32_t events)
+{
+	struct onion_worker *w = arg;
+	(void)events;
+	w->now_ms = mono_ms();
+	link_read(w->link);
+}
+
+static void on_statsd_ready(void *arg, uint32_t events)
+{
+	struct onion_worker *w = arg;
+	(void)events;
+	w->now_ms = mono_ms();
+	link_read(w->stats_link);
+}
+
+/* libmicrohttpd's epoll set is ready: it runs at the end of this turn (on_turn). */
+static void on_mhd_ready(void *arg, uint32_t events)
+{
+	(void)arg;
+	(void)events;
+}
+
+static void on_mhd_timeout(void *arg)
+{
+	((struct onion_worker *)arg)->mhd_timer = NULL;
+}
+
+/* Deadlines need no finer grain than a tenth of a second. */
+static void on_tick(void *arg)
+{
+	struct onion_worker *w = arg;
+	w->now_ms = mono_ms();
+	link_tick(w->link, w->now_ms);
+	link_tick(w->stats_link, w->now_ms);
+	check_deadlines(w);
+}
+
+static void on_turn(void *arg)
+{
+	struct onion_worker *w = arg;
+	MHD_UNSIGNED_LONG_LONG mt;
+
+	w->now_ms = mono_ms();
+	MHD_run(w->mhd);
+	/* The frames this turn produced go to the router and statsd together. */
+	link_flush(w->link);
+	link_flush(w->stats_link);
+	if (MHD_get_timeout(w->mhd, &mt) == MHD_YES &&
+	    loop_wake(w->lp, &w->mhd_timer, mt < 100 ? (int)mt : 100, on_mhd_timeout, w) < 0)
+		log_warn("HTTP worker: out of memory for a timer");
+}
+
 static void *worker_main(void *arg)
 {
 	struct onion_worker *w = arg;
-	struct epoll_event ev[16];
-	uint64_t next_tick = 0;
 
 	w->now_ms = mono_ms();
 	/* Connected before the first request is read, so none finds its worker without a router. */
 	link_tick(w->link, w->now_ms);
 	link_tick(w->stats_link, w->now_ms);
-	while (!daemon_stop) {
-		MHD_UNSIGNED_LONG_LONG mt;
-		int n, wait = 100;
-		/* Deadlines need no finer grain than a tenth of a second. */
-		if ((w->now_ms = mono_ms()) >= next_tick) {
-			link_tick(w->link, w->now_ms);
-			link_tick(w->stats_link, w->now_ms);
-			check_deadlines(w);
-			next_tick = w->now_ms + 100;
-		}
-		MHD_run(w->mhd);
-		/* The frames this turn produced go to the router and statsd together. */
-		link_flush(w->link);
-		link_flush(w->stats_link);
-		if (MHD_get_timeout(w->mhd, &mt) == MHD_YES && mt < (MHD_UNSIGNED_LONG_LONG)wait)
-			wait = (int)mt;
-		n = epoll_wait(w->epfd, ev, 16, wait);
-		for (int i = 0; i < n; i++) {
-			void *tag = ev[i].data.ptr;
-			if (tag == &w->tag_router)
-				link_read(w->link);
-			else if (tag == &w->tag_statsd)
-				link_read(w->stats_link);
-			/* tag_mhd: MHD_run at the top of the loop */
-		}
-	}
+	loop_run(w->lp);
 	/* Pending requests are answered Server busy (and resumed), then every connection closes. */
 	link_free(w->link);
 	link_free(w->stats_link);
@@ -805,16 +835,16 @@ static int worker_init(struct onion_server *s, struct onion_worker *w)
 	const struct conf_ingress_onion *o = &s->cfg->onion;
 	/* The pending limit is the daemon's; each worker has its share. */
 	size_t pending = ((size_t)o->max_pending + s->nworkers - 1) / s->nworkers;
-	struct epoll_event ev = {.events = EPOLLIN};
 	const union MHD_DaemonInfo *di;
 	int lfd;
 
 	w->srv = s;
-	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 || (w->fbuf = malloc(FRAME_MAX)) == NULL ||
-	    (w->link = link_new(s->router_path, pending, (uint32_t)o->router_timeout_ms, ROLE_INGRESS, 1, w->epfd,
-				&w->tag_router)) == NULL ||
-	    (w->stats_link = link_new(s->stats_path, 64, (uint32_t)o->router_timeout_ms, ROLE_INGRESS, 0, w->epfd,
-				      &w->tag_statsd)) == NULL)
+	if ((w->lp = loop_new()) == NULL || (w->fbuf = malloc(FRAME_MAX)) == NULL ||
+	    (w->link = link_new(s->router_path, pending, (uint32_t)o->router_timeout_ms, ROLE_INGRESS, 1,
+				loop_epfd(w->lp), loop_watch(w->lp, on_router_ready, w))) == NULL ||
+	    (w->stats_link = link_new(s->stats_path, 64, (uint32_t)o->router_timeout_ms, ROLE_INGRESS, 0,
+				      loop_epfd(w->lp), loop_watch(w->lp, on_statsd_ready, w))) == NULL ||
+	    loop_timer(w->lp, 100, 100, on_tick, w) == NULL || loop_on_turn(w->lp, on_turn, w) < 0)
 		return -1;
 	/* Each daemon gets its own descriptor of the one listening socket (it closes it). Its
 	 * own limits sit above the shared ones (conn_limit.c), which close what is over them;
@@ -837,8 +867,7 @@ static int worker_init(struct onion_server *s, struct onion_worker *w)
 	}
 	if ((di = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD)) == NULL)
 		return -1;
-	ev.data.ptr = &w->tag_mhd;
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, di->epoll_fd, &ev) < 0)
+	if (loop_add(w->lp, di->epoll_fd, EPOLLIN, on_mhd_ready, w) == NULL)
 		return -1;
 	return pthread_create(&w->tid, NULL, worker_main, w) == 0 ? 0 : -1;
 }
@@ -885,7 +914,6 @@ int onion_http_run(struct onion_server *s, char *err, size_t errlen)
 		return -1;
 	}
 	for (size_t i = 0; i < s->nworkers; i++) {
-		s->workers[i].epfd = -1;
 		if (worker_init(s, &s->workers[i]) < 0) {
 			snprintf(err, errlen, "cannot start HTTP worker %zu: %s", i, strerror(errno));
 			return -1;
@@ -902,10 +930,10 @@ void onion_http_stop(struct onion_server *s)
 			pthread_join(w->tid, NULL);
 		if (w->mhd)
 			MHD_stop_daemon(w->mhd);
-		if (w->epfd >= 0)
-			close(w->epfd);
 		link_free(w->link);
 		link_free(w->stats_link);
+		if (w->lp)
+			loop_free(w->lp);
 		free(w->fbuf);
 		for (int v4 = 0; v4 < 2; v4++)
 			for (int e = 0; e <= BCHAT_GROUP_NOT_FOUND; e++)
