@@ -6,6 +6,7 @@
  */
 #include "fuzz_common.h"
 #include "sender/provider_http_int.h"
+#include "loop.h"
 #include <stdint.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -39,7 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		o.max_in_flight = 4;
 		o.allow_plain_http = 1;
 		o.allow_http1 = 1;
-		CHECK((d = h2d_new(&o, "http://127.0.0.1:9", -1, 0, NULL)) != NULL);
+		struct loop *lp = loop_new(); /* never run: the input is fed by hand */
+		CHECK(lp != NULL && (d = h2d_new(&o, "http://127.0.0.1:9", lp, NULL)) != NULL);
 	}
 	if (size == 0)
 		return 0;
