@@ -22,7 +22,7 @@ $(BCHAT_LIB): $(BCHAT_SRCS:%.c=$(BUILD)/%.o)
 	@mkdir -p $(dir $@)
 	rm -f $@ && $(AR) rcs $@ $^
 # Libraries every program may pull in (static archives drop what is unused).
-LIBS := -lsodium -llmdb -lnghttp2 -ljansson -lssl -lcrypto -lseccomp -lexpat -lnettle -lm
+LIBS := -lsodium -llmdb -lnghttp2 -ljansson -lssl -lcrypto -lseccomp -lexpat -lm
 # libnats, for the programs that speak to the cluster bus (common/bus.c; docs/cluster.md), is
 # not linked: common/nats_lib.c loads it with dlopen in cluster mode only, by the soname of the
 # libnats.so found here (a single-machine daemon never maps libnats nor protobuf-c).

@@ -8,7 +8,6 @@ libexpat1-dev runit curl python3 python3-cryptography python3-nacl clang libclan
 PKGS="$PKGS libsqlite3-dev" # pushctl import-legacy
 PKGS="$PKGS valgrind" # tests/integration/valgrind.sh
 PKGS="$PKGS libmicrohttpd-dev" # the HTTP front doors: ingress-onion, statsd
-PKGS="$PKGS nettle-dev" # ingress-xmpp's SHA-1 (docs/dependencies.md)
 PKGS="$PKGS nats-server libnats-dev" # cluster mode (docs/cluster.md)
 PKGS="$PKGS sqlite3" # tests build SQLite databases to import
 PKGS="$PKGS dpkg-dev debhelper lintian fakeroot" # make deb

@@ -376,6 +376,9 @@ int main(int argc, char **argv)
 		fatal("cluster: cannot start");
 	if (sodium_init() < 0)
 		fatal("libsodium initialisation failed");
+	/* libcrypto loads what SHA-1 needs on first use: do it now, before the sandbox. */
+	if (xmpp_sha1_hex("", "", 0, path) < 0)
+		fatal("libcrypto: SHA-1 unavailable");
 	a.cfg = &cfg;
 	a.fd = -1;
 	/* domain and secret_file were checked by daemon_start (config_check). */

@@ -6,7 +6,7 @@
 #include "xmpp_internal.h"
 #include "counters.h"
 #include "log.h"
-#include <nettle/sha1.h>
+#include <openssl/evp.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,24 +18,25 @@
 
 int xmpp_sha1_hex(const char *a, const char *b, int nul_between, char out[41])
 {
-	struct sha1_ctx c;
-	uint8_t md[SHA1_DIGEST_SIZE];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int ok = c && EVP_DigestInit_ex(c, EVP_sha1(), NULL) == 1 && EVP_DigestUpdate(c, a, strlen(a)) == 1 &&
+		 (!nul_between || EVP_DigestUpdate(c, "", 1) == 1) && EVP_DigestUpdate(c, b, strlen(b)) == 1 &&
+		 EVP_DigestFinal_ex(c, md, &mdlen) == 1 && mdlen == 20;
 
-	sha1_init(&c);
-	sha1_update(&c, strlen(a), (const uint8_t *)a);
-	if (nul_between)
-		sha1_update(&c, 1, (const uint8_t *)"");
-	sha1_update(&c, strlen(b), (const uint8_t *)b);
-	sha1_digest(&c, sizeof md, md);
-	sodium_bin2hex(out, 41, md, sizeof md);
+	EVP_MD_CTX_free(c);
+	out[0] = '\0';
+	if (ok)
+		sodium_bin2hex(out, 41, md, 20);
 	explicit_bzero(md, sizeof md);
-	explicit_bzero(&c, sizeof c);
-	return 0;
+	return ok ? 0 : -1;
 }
 
 void xmpp_handshake_hex(const char *stream_id, const char *secret, char out[41])
 {
-	xmpp_sha1_hex(stream_id, secret, 0, out);
+	if (xmpp_sha1_hex(stream_id, secret, 0, out) < 0)
+		log_error("SHA-1 unavailable from libcrypto; the handshake will be refused");
 }
 
 uint32_t xmpp_backoff_next(struct xmpp_backoff *b, const char *cond, uint64_t up_ms, uint32_t rnd)

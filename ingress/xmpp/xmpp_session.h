@@ -87,8 +87,8 @@ size_t xs_pending_count(const struct xsess *s);
 
 /* Lowercase hex SHA-1(stream id ‖ secret): the XEP-0114 handshake. */
 void xmpp_handshake_hex(const char *stream_id, const char *secret, char out[41]);
-/* SHA-1 (libnettle) of a, then one NUL byte when nul_between, then b, as 40 lowercase hex
- * digits; 0 (kept an int for the callers' checks: it cannot fail). */
+/* SHA-1 (libcrypto) of a, then one NUL byte when nul_between, then b, as 40 lowercase hex
+ * digits; 0, or -1 with out empty when libcrypto cannot compute it. */
 int xmpp_sha1_hex(const char *a, const char *b, int nul_between, char out[41]);
 
 /* Reconnect back-off (docs/xmpp.md, "What it does"): 1 s doubling to 60 s, ±20 % jitter, reset

@@ -21,7 +21,7 @@ standalone) san="-fsanitize=address,undefined" link="-fsanitize=address,undefine
 esac
 out=build/fuzz/$mode
 flags="-g -O1 -std=c11 -D_GNU_SOURCE -fno-omit-frame-pointer -fno-sanitize-recover=all -Icommon $san"
-libs="-lsodium -ljansson -lcrypto -lssl -lnghttp2 -llmdb -lseccomp -lexpat -lnettle -lnats -lm -lpthread"
+libs="-lsodium -ljansson -lcrypto -lssl -lnghttp2 -llmdb -lseccomp -lexpat -lnats -lm -lpthread"
 mkdir -p "$out/obj"
 rm -f "$out"/obj/*.o "$out/libunder-test.a" "$out"/obj/*.failed
 

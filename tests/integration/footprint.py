@@ -1,9 +1,8 @@
 """The libraries the idle-footprint work keeps out of the daemons (docs/benchmarks.md, "Idle
 memory"): all nine daemons started in the single-machine configuration, one registration made;
-then no daemon maps libnats or protobuf-c (loaded with dlopen in cluster mode only), the router,
-statsd and ingress-xmpp map no libcrypto, and only the daemons that make TLS connections map
-libssl. Then one notify still reaches the mock provider (ingress-xmpp's SHA-1, now from libnettle,
-is held to its vectors by tests/unit/test_xmpp.c)."""
+then no daemon maps libnats or protobuf-c (loaded with dlopen in cluster mode only), the router
+and statsd map no libcrypto, and only the daemons that make TLS connections map libssl. Then one
+notify still reaches the mock provider."""
 import os, sys
 from lib.harness import Checks, Pipeline
 
@@ -35,7 +34,7 @@ try:
         libs = mapped(pr.pid)
         t.check(not has(libs, "libnats") and not has(libs, "libprotobuf-c"),
                 f"{name} maps neither libnats nor protobuf-c")
-        if name in ("router", "statsd", "ingress-xmpp"):
+        if name in ("router", "statsd"):
             t.check(not has(libs, "libcrypto"), f"{name} maps no libcrypto")
         t.check(has(libs, "libssl") == (name in TLS), f"{name} maps libssl only if it makes TLS connections ({name in TLS})")
     rc, out = p.pushctl("notify", f"send_to={ID}", "data=Zm9vdHByaW50")

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* FIPS 180 examples through the one SHA-1 the component uses (libnettle), with and without
+/* FIPS 180 examples through the one SHA-1 the component uses (libcrypto), with and without
  * the NUL byte between the parts. */
 static void test_sha1(void)
 {
