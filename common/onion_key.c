@@ -141,10 +141,34 @@ static int sync_dir_of(const char *path)
 	return rc;
 }
 
+/* Writes line to path through path.tmp: with link(), which refuses to replace (an existing
+ * server key is never overwritten), or with rename(). 0, or -1 with errno set. */
+static int place(const char *path, const char *line, mode_t mode, int no_replace)
+{
+	char tmp[PATH_MAX];
+	int saved;
+
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (write_tmp(tmp, line, mode) < 0)
+		return -1;
+	if ((no_replace ? link(tmp, path) : rename(tmp, path)) < 0) {
+		saved = errno;
+		unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	if (no_replace)
+		unlink(tmp);
+	return 0;
+}
+
 int onion_key_write_pair(const char *secret_path, const char *public_path, unsigned char sk[32],
 			 unsigned char pk[32])
 {
-	char line[65], tmp[PATH_MAX];
+	char line[65];
 	int saved;
 
 	if (sodium_init() < 0) {
@@ -157,33 +181,11 @@ int onion_key_write_pair(const char *secret_path, const char *public_path, unsig
 		return -1;
 	}
 	to_hex(line, sk);
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", secret_path) >= sizeof tmp) {
-		errno = ENAMETOOLONG;
+	if (place(secret_path, line, 0600, 1) < 0)
 		goto fail;
-	}
-	if (write_tmp(tmp, line, 0600) < 0)
-		goto fail;
-	/* link() refuses to replace: an existing server key is never overwritten. */
-	if (link(tmp, secret_path) < 0) {
-		saved = errno;
-		unlink(tmp);
-		errno = saved;
-		goto fail;
-	}
-	unlink(tmp);
 	to_hex(line, pk);
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", public_path) >= sizeof tmp) {
-		errno = ENAMETOOLONG;
+	if (place(public_path, line, 0644, 0) < 0)
 		goto fail_secret;
-	}
-	if (write_tmp(tmp, line, 0644) < 0)
-		goto fail_secret;
-	if (rename(tmp, public_path) < 0) {
-		saved = errno;
-		unlink(tmp);
-		errno = saved;
-		goto fail_secret;
-	}
 	if (sync_dir_of(secret_path) < 0 || sync_dir_of(public_path) < 0)
 		goto fail_secret;
 	sodium_memzero(line, sizeof line);
