@@ -12,6 +12,7 @@
  * cluster. Holds the bus connection, the subscriptions and the last applied registry sequence.
  */
 #include "bus.h"
+#include "bus_feed.h"
 #include "cluster_snap.h"
 #include "cluster_uwpx_xmpp.h"
 #include "counters.h"
@@ -23,12 +24,15 @@
 #include "uwpx_xmpp_reg.h"
 #include "router.h"
 #include <sodium.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define REQ_BATCH 256
-#define REQ_IDLE_WAIT_MS 250 /* an idle router's pull for the next request */
+#define REQ_FEED 64	     /* requests asked for at once (docs/cluster.md, "Pulling") */
+#define REQ_QUEUED 512	     /* requests this router holds at most, taken and not yet handled */
+#define REQ_IDLE_WAIT_MS 100 /* an idle router waits this long for a request between its other duties */
 #define RING 65536		/* statuses of recently applied registry changes */
 #define META_SEQ SNAP_META_SEQ
 #define H_REGISTERED "Pp-Registered" /* an imported registration's time (ms since the epoch) */
@@ -47,6 +51,11 @@ struct creq {
 static struct {
 	struct bus bus;
 	natsSubscription *req, *res, *reg;
+	struct bus_queue *reqq;	/* requests as they arrive (bus_feed), taken a round at a time */
+	struct bus_feed *reqf;
+	volatile long req_room;
+	struct loop_fd *reqh;	/* the requests queue's eventfd on the router's loop */
+	struct loop_timer *round; /* the next round of requests */
 	uint64_t applied;
 	int reg_broken;		/* the replaying consumer failed or went silent: replace it when idle */
 	uint64_t ring_seq[RING];
@@ -424,9 +433,9 @@ static void answer_counts(struct router *r, const struct creq *q)
 static void settle(natsMsg *m, int ok)
 {
 	if (ok)
-		natsMsg_Ack(m, NULL);
+		bus_settle(&C.bus, m, BUS_ACK, 0);
 	else
-		natsMsg_NakWithDelay(m, 500, NULL); /* comes again; its ids make the retry idempotent */
+		bus_settle(&C.bus, m, BUS_NAK, 500); /* comes again; its ids make the retry idempotent */
 }
 
 /* Publishes n registry changes made here and applies the registry up to the last of them, mine[i]
@@ -907,7 +916,7 @@ static void do_tests(struct router *r, struct creq *q, size_t n)
 		}
 		if (status == NULL || status[i] != STATUS_DEFERRED)
 			answer_status(&q[i], status ? status[i] : STATUS_BUSY);
-		natsMsg_Ack(q[i].m, NULL);
+		bus_settle(&C.bus, q[i].m, BUS_ACK, 0);
 	}
 	for (size_t i = 0; jobs && i < nj; i++)
 		natsMsg_Destroy(jobs[i]);
@@ -1023,7 +1032,7 @@ static void do_publishes(struct router *r, struct creq *q, size_t n)
 		if (st == STATUS_OK && !(held[i] ? holds_ok : jobs_ok))
 			st = STATUS_BUSY;
 		answer_status(&q[i], st);
-		natsMsg_Ack(q[i].m, NULL); /* answered: the XMPP server retries a busy one itself */
+		bus_settle(&C.bus, q[i].m, BUS_ACK, 0); /* answered: the XMPP server retries a busy one itself */
 	}
 	for (size_t i = 0; jobs && i < nj; i++)
 		natsMsg_Destroy(jobs[i]);
@@ -1035,32 +1044,29 @@ static void do_publishes(struct router *r, struct creq *q, size_t n)
 	free(xn);
 }
 
-/* One round of requests: take up to batch of what PP_REQ has (waiting up to wait_ms), then
- * handle it. Returns how many messages the fetch brought. */
-static int requests_round(struct router *r, int batch, int64_t wait_ms)
+/* One round of requests: what the feed brought, up to REQ_BATCH, handled. Returns how many
+ * messages it took. */
+static int requests_round(struct router *r)
 {
-	natsMsgList list = {0}, more = {0};
+	natsMsg *msgs[REQ_BATCH];
 	struct creq q[REQ_BATCH], changes[REQ_BATCH], notifies[REQ_BATCH], publishes[REQ_BATCH], tests[REQ_BATCH];
 	size_t nq = 0, nc = 0, nn = 0, np = 0, nt = 0;
-	int total;
+	int total = 0, kind;
+	uint64_t arg;
 
-	if (bus_fetch(C.req, &list, batch, wait_ms) != NATS_OK) {
-		natsMsgList_Destroy(&list);
-		return 0;
+	while (total < REQ_BATCH && bus_queue_get(C.reqq, &kind, &msgs[total], &arg) == 1) {
+		__atomic_add_fetch(&C.req_room, 1, __ATOMIC_ACQ_REL);
+		total++;
 	}
-	/* Woken by one request: the others that came with it join this round. */
-	if (batch < REQ_BATCH && list.Count == batch && bus_fetch(C.req, &more, REQ_BATCH - batch, 1) != NATS_OK)
-		natsMsgList_Destroy(&more);
-	total = list.Count + more.Count;
 	for (int i = 0; i < total && nq < REQ_BATCH; i++) {
 		struct creq *c = &q[nq];
 		const char *why = "";
 		memset(c, 0, sizeof *c);
-		c->m = i < list.Count ? list.Msgs[i] : more.Msgs[i - list.Count];
+		c->m = msgs[i];
 		if (bus_msg_meta(c->m, &c->seq, NULL, NULL) < 0 ||
 		    frame_parse((const uint8_t *)natsMsg_GetData(c->m), (size_t)natsMsg_GetDataLength(c->m), &c->f, &why) < 0) {
 			log_warn("cluster: a bad request on %s (%s); dropped", natsMsg_GetSubject(c->m), why);
-			natsMsg_Term(c->m, NULL);
+			bus_settle(&C.bus, c->m, BUS_TERM, 0);
 			continue;
 		}
 		if (natsMsgHeader_Get(c->m, BUS_H_REPLY, &c->reply) != NATS_OK)
@@ -1091,13 +1097,13 @@ static int requests_round(struct router *r, int batch, int64_t wait_ms)
 			break;
 		case FRAME_COUNTS_QUERY:
 			answer_counts(r, &q[i]);
-			natsMsg_Ack(q[i].m, NULL);
+			bus_settle(&C.bus, q[i].m, BUS_ACK, 0);
 			break;
 		default:
 			log_warn("cluster: %s requests are not handled in cluster mode; answered with an error",
 				 frame_type_name(q[i].f.type));
 			answer_status(&q[i], STATUS_ERROR);
-			natsMsg_Term(q[i].m, NULL);
+			bus_settle(&C.bus, q[i].m, BUS_TERM, 0);
 		}
 	}
 	/* Changes first: a notify of the same round then sees them. */
@@ -1109,8 +1115,8 @@ static int requests_round(struct router *r, int batch, int64_t wait_ms)
 		do_publishes(r, publishes, np);
 	if (nt)
 		do_tests(r, tests, nt);
-	natsMsgList_Destroy(&list);
-	natsMsgList_Destroy(&more);
+	for (int i = 0; i < total; i++)
+		natsMsg_Destroy(msgs[i]);
 	return total;
 }
 
@@ -1210,7 +1216,7 @@ static void results_round(struct router *r, int64_t wait_ms)
 		    frame_parse((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &f, NULL) < 0 ||
 		    f.type != FRAME_BATCH) {
 			log_warn("cluster: a bad result on %s; dropped", natsMsg_GetSubject(m));
-			natsMsg_Term(m, NULL);
+			bus_settle(&C.bus, m, BUS_TERM, 0);
 			continue;
 		}
 		snprintf(id, sizeof id, "r%llu", (unsigned long long)seq);
@@ -1309,20 +1315,29 @@ static void results_tick(void *arg)
 	results_round(arg, 1);
 }
 
-/* One round of requests, due again at once after each: busy, take what is there (a no-wait pull,
- * up to REQ_BATCH); idle, one waiting pull for a single request, which the server answers the
- * moment one arrives, instead of fifty empty pulls a second (each with its status reply) per
- * router. That waiting pull is where the loop waits in cluster mode. */
+/* One round of requests: what the feed brought (a loop descriptor wakes it, on_requests), then
+ * due again at once while requests wait; idle, every REQ_IDLE_WAIT_MS for the registry's
+ * catch-up and cluster_x_tick. The loop itself waits in epoll for the feed's eventfd. */
 static void round_tick(void *arg)
 {
-	static int busy = 1;
 	struct router *r = arg;
 
+	C.round = NULL;
 	reg_catch_up(r, 0, 0);
 	cluster_x_tick(r, &C.bus);
-	busy = requests_round(r, busy ? REQ_BATCH : 1, busy ? 20 : REQ_IDLE_WAIT_MS) > 0;
+	requests_round(r);
 	counters_flush();
-	if (loop_timer(r->lp, 0, 0, round_tick, r) == NULL)
+	if (loop_wake(r->lp, &C.round, bus_queue_len(C.reqq) > 0 ? 0 : REQ_IDLE_WAIT_MS, round_tick, r) < 0)
+		fatal("cluster: out of memory");
+}
+
+/* The requests feed put messages in the queue (edge-triggered: once per message it hands on). */
+static void on_requests(void *arg, uint32_t events)
+{
+	struct router *r = arg;
+
+	(void)events;
+	if (loop_wake(r->lp, &C.round, 0, round_tick, r) < 0)
 		fatal("cluster: out of memory");
 }
 
@@ -1355,12 +1370,19 @@ int router_cluster_start(struct router *r)
 	while (!daemon_stop && (pull_bind(&C.req, BUS_REQ, BUS_REQ_CONSUMER, "pp.req.>") < 0 ||
 				pull_bind(&C.res, BUS_RES, BUS_RES_CONSUMER, "pp.res.>") < 0 || reg_subscribe() < 0))
 		loop_once(r->lp, 1000);
+	C.req_room = REQ_QUEUED;
+	while (!daemon_stop && C.reqq == NULL && (C.reqq = bus_queue_new()) == NULL)
+		loop_once(r->lp, 1000);
+	while (!daemon_stop && C.reqf == NULL &&
+	       (C.reqf = bus_feed_start(&C.bus, BUS_REQ, BUS_REQ_CONSUMER, C.reqq, 0, &C.req_room, REQ_FEED)) == NULL)
+		loop_once(r->lp, 1000);
 	if (cluster_x_init(r) < 0)
 		return -1;
 	reg_start(r);
 	log_info("cluster: registry copy at change %llu of %s", (unsigned long long)C.applied, BUS_REGISTRY);
 	if (loop_timer(r->lp, 0, 0, check_tick, r) == NULL || loop_timer(r->lp, 0, 100, results_tick, r) == NULL ||
-	    loop_timer(r->lp, 0, 0, round_tick, r) == NULL) {
+	    loop_wake(r->lp, &C.round, 0, round_tick, r) < 0 ||
+	    (C.reqh = loop_add(r->lp, bus_queue_fd(C.reqq), EPOLLIN | EPOLLET, on_requests, r)) == NULL) {
 		log_error("cluster: out of memory");
 		return -1;
 	}
@@ -1369,9 +1391,25 @@ int router_cluster_start(struct router *r)
 
 void router_cluster_stop(struct router *r)
 {
-	(void)r;
 	log_info("cluster: stopping at registry change %llu", (unsigned long long)C.applied);
 	snap_stop();
+	if (C.reqh)
+		loop_del(r->lp, C.reqh);
+	if (C.round)
+		loop_timer_cancel(r->lp, C.round);
+	C.reqh = NULL;
+	C.round = NULL;
+	bus_feed_stop(C.reqf);
+	if (C.reqq) {
+		int kind;
+		natsMsg *m;
+		uint64_t arg;
+		while (bus_queue_get(C.reqq, &kind, &m, &arg) == 1) {
+			bus_settle(&C.bus, m, BUS_NAK, 0); /* taken, not handled: the other routers take it now */
+			natsMsg_Destroy(m);
+		}
+		bus_queue_free(C.reqq);
+	}
 	natsSubscription_Destroy(C.req);
 	natsSubscription_Destroy(C.res);
 	natsSubscription_Destroy(C.reg);
