@@ -54,7 +54,10 @@ static struct {
 	struct bus_queue *reqq;	/* requests as they arrive (bus_feed), taken a round at a time */
 	struct bus_feed *reqf;
 	volatile long req_room;
-	struct loop_fd *reqh;	/* the requests queue's eventfd on the router's loop */
+	struct bus_queue *resq;	/* results (PP_RES) as they arrive */
+	struct bus_feed *resf;
+	volatile long res_room;
+	struct loop_fd *reqh, *resh; /* the queues' eventfds on the router's loop */
 	struct loop_timer *round; /* the next round of requests */
 	uint64_t applied;
 	int reg_broken;		/* the replaying consumer failed or went silent: replace it when idle */
@@ -1192,22 +1195,24 @@ static void relay_test_answer(natsMsg *m)
 }
 
 /* Results that change the registry become registry changes; the others were only counted. */
-static void results_round(struct router *r, int64_t wait_ms)
+static void results_round(struct router *r)
 {
-	natsMsgList list = {0};
 	struct creq mine[REQ_BATCH];
-	uint64_t seqs[REQ_BATCH];
+	uint64_t seqs[REQ_BATCH], arg;
 	natsMsg *out[REQ_BATCH];
 	natsMsg *src[REQ_BATCH];
+	natsMsg *got[REQ_BATCH];
 	size_t n = 0;
-	int ok;
+	int ok, ng = 0, kind;
 
-	if (bus_fetch(C.res, &list, REQ_BATCH, wait_ms) != NATS_OK) {
-		natsMsgList_Destroy(&list);
-		return;
+	while (ng < REQ_BATCH && bus_queue_get(C.resq, &kind, &got[ng], &arg) == 1) {
+		__atomic_add_fetch(&C.res_room, 1, __ATOMIC_ACQ_REL);
+		ng++;
 	}
-	for (int i = 0; i < list.Count && n < REQ_BATCH; i++) {
-		natsMsg *m = list.Msgs[i];
+	if (ng == 0)
+		return;
+	for (int i = 0; i < ng && n < REQ_BATCH; i++) {
+		natsMsg *m = got[i];
 		struct frame f;
 		uint64_t seq = 0;
 		char id[32];
@@ -1248,7 +1253,8 @@ static void results_round(struct router *r, int64_t wait_ms)
 			relay_test_answer(src[i]);
 		settle(src[i], ok);
 	}
-	natsMsgList_Destroy(&list);
+	for (int i = 0; i < ng; i++)
+		natsMsg_Destroy(got[i]);
 }
 
 static int pull_bind(natsSubscription **sub, const char *stream, const char *consumer, const char *subject)
@@ -1265,6 +1271,20 @@ static int pull_bind(natsSubscription **sub, const char *stream, const char *con
 		log_error("cluster: cannot bind to consumer %s on %s: %s (error %d)", consumer, stream,
 			  natsStatus_GetText(s), (int)ec);
 	return s == NATS_OK ? 0 : -1;
+}
+
+/* At stop: what a feed took and was not handled goes back at once (the other routers take it). */
+static void queue_hand_back(struct bus_queue *q)
+{
+	int kind;
+	natsMsg *m;
+	uint64_t arg;
+
+	while (q && bus_queue_get(q, &kind, &m, &arg) == 1) {
+		bus_settle(&C.bus, m, BUS_NAK, 0);
+		natsMsg_Destroy(m);
+	}
+	bus_queue_free(q);
 }
 
 /* At start: a copy whose next changes were compacted away (a new router, or one that was down
@@ -1308,11 +1328,12 @@ static void check_tick(void *arg)
 		fatal("cluster: out of memory");
 }
 
-/* Every 100 ms: results are rare, so a pull request for them on every busy round would cost the
- * servers more than the results themselves. */
-static void results_tick(void *arg)
+/* The results feed put messages in the queue: up to REQ_BATCH of them handled per turn (the
+ * eventfd stays readable while more wait). */
+static void on_results(void *arg, uint32_t events)
 {
-	results_round(arg, 1);
+	(void)events;
+	results_round(arg);
 }
 
 /* One round of requests: what the feed brought (a loop descriptor wakes it, on_requests), then
@@ -1371,18 +1392,23 @@ int router_cluster_start(struct router *r)
 				pull_bind(&C.res, BUS_RES, BUS_RES_CONSUMER, "pp.res.>") < 0 || reg_subscribe() < 0))
 		loop_once(r->lp, 1000);
 	C.req_room = REQ_QUEUED;
-	while (!daemon_stop && C.reqq == NULL && (C.reqq = bus_queue_new()) == NULL)
+	C.res_room = REQ_BATCH;
+	while (!daemon_stop && ((C.reqq == NULL && (C.reqq = bus_queue_new()) == NULL) ||
+				(C.resq == NULL && (C.resq = bus_queue_new()) == NULL)))
 		loop_once(r->lp, 1000);
 	while (!daemon_stop && C.reqf == NULL &&
 	       (C.reqf = bus_feed_start(&C.bus, BUS_REQ, BUS_REQ_CONSUMER, C.reqq, 0, &C.req_room, REQ_FEED)) == NULL)
+		loop_once(r->lp, 1000);
+	while (!daemon_stop && C.resf == NULL &&
+	       (C.resf = bus_feed_start(&C.bus, BUS_RES, BUS_RES_CONSUMER, C.resq, 0, &C.res_room, REQ_FEED)) == NULL)
 		loop_once(r->lp, 1000);
 	if (cluster_x_init(r) < 0)
 		return -1;
 	reg_start(r);
 	log_info("cluster: registry copy at change %llu of %s", (unsigned long long)C.applied, BUS_REGISTRY);
-	if (loop_timer(r->lp, 0, 0, check_tick, r) == NULL || loop_timer(r->lp, 0, 100, results_tick, r) == NULL ||
-	    loop_wake(r->lp, &C.round, 0, round_tick, r) < 0 ||
-	    (C.reqh = loop_add(r->lp, bus_queue_fd(C.reqq), EPOLLIN | EPOLLET, on_requests, r)) == NULL) {
+	if (loop_timer(r->lp, 0, 0, check_tick, r) == NULL || loop_wake(r->lp, &C.round, 0, round_tick, r) < 0 ||
+	    (C.reqh = loop_add(r->lp, bus_queue_fd(C.reqq), EPOLLIN | EPOLLET, on_requests, r)) == NULL ||
+	    (C.resh = loop_add(r->lp, bus_queue_fd(C.resq), EPOLLIN, on_results, r)) == NULL) {
 		log_error("cluster: out of memory");
 		return -1;
 	}
@@ -1395,21 +1421,16 @@ void router_cluster_stop(struct router *r)
 	snap_stop();
 	if (C.reqh)
 		loop_del(r->lp, C.reqh);
+	if (C.resh)
+		loop_del(r->lp, C.resh);
 	if (C.round)
 		loop_timer_cancel(r->lp, C.round);
-	C.reqh = NULL;
+	C.reqh = C.resh = NULL;
 	C.round = NULL;
 	bus_feed_stop(C.reqf);
-	if (C.reqq) {
-		int kind;
-		natsMsg *m;
-		uint64_t arg;
-		while (bus_queue_get(C.reqq, &kind, &m, &arg) == 1) {
-			bus_settle(&C.bus, m, BUS_NAK, 0); /* taken, not handled: the other routers take it now */
-			natsMsg_Destroy(m);
-		}
-		bus_queue_free(C.reqq);
-	}
+	bus_feed_stop(C.resf);
+	queue_hand_back(C.reqq);
+	queue_hand_back(C.resq);
 	natsSubscription_Destroy(C.req);
 	natsSubscription_Destroy(C.res);
 	natsSubscription_Destroy(C.reg);
