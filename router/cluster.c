@@ -32,7 +32,8 @@
 #define REQ_BATCH 256
 #define REQ_FEED 64	     /* requests asked for at once (docs/cluster.md, "Pulling") */
 #define REQ_QUEUED 512	     /* requests this router holds at most, taken and not yet handled */
-#define REQ_IDLE_WAIT_MS 100 /* an idle router waits this long for a request between its other duties */
+#define ROUND_SPACING_MS 20 /* a busy router begins a round at most this often (docs/cluster.md, "Batching") */
+#define REQ_IDLE_WAIT_MS 100 /* an idle router's round (registry catch-up, cluster_x_tick) comes this often */
 #define RING 65536		/* statuses of recently applied registry changes */
 #define META_SEQ SNAP_META_SEQ
 #define H_REGISTERED "Pp-Registered" /* an imported registration's time (ms since the epoch) */
@@ -59,6 +60,7 @@ static struct {
 	volatile long res_room;
 	struct loop_fd *reqh, *resh; /* the queues' eventfds on the router's loop */
 	struct loop_timer *round; /* the next round of requests */
+	uint64_t round_at;	/* when the last round that had requests began */
 	uint64_t applied;
 	int reg_broken;		/* the replaying consumer failed or went silent: replace it when idle */
 	uint64_t ring_seq[RING];
@@ -1061,6 +1063,8 @@ static int requests_round(struct router *r)
 		__atomic_add_fetch(&C.req_room, 1, __ATOMIC_ACQ_REL);
 		total++;
 	}
+	if (total > 0)
+		C.round_at = mono_ms();
 	for (int i = 0; i < total && nq < REQ_BATCH; i++) {
 		struct creq *c = &q[nq];
 		const char *why = "";
@@ -1336,9 +1340,22 @@ static void on_results(void *arg, uint32_t events)
 	results_round(arg);
 }
 
-/* One round of requests: what the feed brought (a loop descriptor wakes it, on_requests), then
- * due again at once while requests wait; idle, every REQ_IDLE_WAIT_MS for the registry's
- * catch-up and cluster_x_tick. The loop itself waits in epoll for the feed's eventfd. */
+/* Group commit: while requests keep coming, a round begins at most every ROUND_SPACING_MS
+ * (at once when a full round waits), so the requests that arrive meanwhile share its registry
+ * check, its job messages and their PubAcks. How long until the next round may begin. */
+static int round_delay(void)
+{
+	uint64_t now = mono_ms();
+
+	if (bus_queue_len(C.reqq) >= REQ_BATCH || now >= C.round_at + ROUND_SPACING_MS)
+		return 0;
+	return (int)(C.round_at + ROUND_SPACING_MS - now);
+}
+
+/* One round of requests: what the feed brought (its eventfd on the loop wakes it, on_requests),
+ * then due again while requests wait (ROUND_SPACING_MS after this one began); idle, every
+ * REQ_IDLE_WAIT_MS for the registry's catch-up and cluster_x_tick. The loop itself waits in epoll,
+ * for the feed's eventfd among the rest. */
 static void round_tick(void *arg)
 {
 	struct router *r = arg;
@@ -1348,17 +1365,18 @@ static void round_tick(void *arg)
 	cluster_x_tick(r, &C.bus);
 	requests_round(r);
 	counters_flush();
-	if (loop_wake(r->lp, &C.round, bus_queue_len(C.reqq) > 0 ? 0 : REQ_IDLE_WAIT_MS, round_tick, r) < 0)
+	if (loop_wake(r->lp, &C.round, bus_queue_len(C.reqq) > 0 ? round_delay() : REQ_IDLE_WAIT_MS, round_tick, r) < 0)
 		fatal("cluster: out of memory");
 }
 
-/* The requests feed put messages in the queue (edge-triggered: once per message it hands on). */
+/* The requests feed put messages in the queue (edge-triggered: once per message it hands on): the
+ * next round is due at once, or when the spacing since the last one allows. */
 static void on_requests(void *arg, uint32_t events)
 {
 	struct router *r = arg;
 
 	(void)events;
-	if (loop_wake(r->lp, &C.round, 0, round_tick, r) < 0)
+	if (loop_wake(r->lp, &C.round, round_delay(), round_tick, r) < 0)
 		fatal("cluster: out of memory");
 }
 
