@@ -98,16 +98,17 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *
 	pthread_mutex_lock(&f->mu);
 	if (f->outstanding > 0)
 		f->outstanding--;
-	if (f->outstanding <= f->batch / 2)
-		pthread_cond_signal(&f->cv);
+	if (f->outstanding == f->batch / 2 || f->outstanding == 0)
+		pthread_cond_signal(&f->cv); /* time to ask again */
 	pthread_mutex_unlock(&f->mu);
 	bus_queue_put(f->q, f->kind, m, 0);
 }
 
-/* Under mu: asks for more when at most half a batch is outstanding and the daemon has room. */
-static void refill(struct bus_feed *f)
+/* Under mu: asks for more when at most half a batch is outstanding and the daemon has room.
+ * Returns how long to wait before looking again (unless woken earlier). */
+static int64_t refill(struct bus_feed *f)
 {
-	uint64_t now = mono_ms();
+	uint64_t now = mono_ms(), next = now + FEED_EXPIRES_MS;
 	long room = __atomic_load_n(f->room, __ATOMIC_ACQUIRE), want;
 	char body[96];
 
@@ -116,27 +117,31 @@ static void refill(struct bus_feed *f)
 			drop(f, i); /* its expiry passed long ago without an answer: gone with a server */
 		else
 			i++;
+	for (int i = 0; i < f->nreq; i++)
+		if (f->req[i].ends < next)
+			next = f->req[i].ends;
 	if (f->outstanding > f->batch / 2)
-		return;
-	if (f->nreq == FEED_REQS) { /* the oldest was filled long ago, most likely */
-		memmove(&f->req[0], &f->req[1], (FEED_REQS - 1) * sizeof f->req[0]);
-		f->nreq--;
-	}
+		return (int64_t)(next - now);
 	want = f->batch - f->outstanding;
 	if (room - f->outstanding < want)
 		want = room - f->outstanding;
 	if (want <= 0 || (want < f->batch / 4 && f->outstanding > 0))
-		return; /* little room: wait until more is free (fewer, larger requests) */
+		return 10; /* little room: look again soon (fewer, larger requests) */
 	if (natsConnection_Status(f->b->nc) != NATS_CONN_STATUS_CONNECTED)
-		return;
-	snprintf(body, sizeof body, "{\"batch\":%ld,\"expires\":%lld}", want,
-		 (long long)FEED_EXPIRES_MS * 1000000LL);
+		return 100;
+	if (f->nreq == FEED_REQS) { /* the oldest was filled long ago, most likely */
+		memmove(&f->req[0], &f->req[1], (FEED_REQS - 1) * sizeof f->req[0]);
+		f->nreq--;
+	}
+	snprintf(body, sizeof body, "{\"batch\":%ld,\"expires\":%lld}", want, (long long)FEED_EXPIRES_MS * 1000000LL);
 	if (natsConnection_PublishRequestString(f->b->nc, f->next_subj, f->inbox, body) != NATS_OK)
-		return;
+		return 100;
 	f->req[f->nreq].asked = want;
 	f->req[f->nreq].ends = now + FEED_EXPIRES_MS + FEED_GRACE_MS;
 	f->nreq++;
 	f->outstanding += want;
+	/* the next look: when this request (or an older one) has ended, unless woken */
+	return (int64_t)((next < f->req[f->nreq - 1].ends ? next : f->req[f->nreq - 1].ends) - now);
 }
 
 static void *feed_main(void *arg)
@@ -146,9 +151,10 @@ static void *feed_main(void *arg)
 	pthread_mutex_lock(&f->mu);
 	while (!f->stop) {
 		struct timespec ts;
-		refill(f);
-		/* woken when a request ends or half a batch came; otherwise soon, for the daemon's room */
-		deadline_in(&ts, 10);
+		int64_t wait = refill(f);
+		/* woken when a request ends or half a batch came; otherwise when one is due to end,
+		 * or soon while the daemon has no room */
+		deadline_in(&ts, wait > 1 ? wait : 1);
 		pthread_cond_timedwait(&f->cv, &f->mu, &ts);
 	}
 	pthread_mutex_unlock(&f->mu);
