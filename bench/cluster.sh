@@ -49,8 +49,9 @@ into one message per (platform, app) (docs/cluster.md, "Batching").
 
 How to read it: the baseline counts one message stored (R3) and taken once; a notify is stored
 twice, as its share of a request message and of a job message, so its server cost is the cost of
-those shares plus what each round adds (a router's pull and its read-your-writes
-\`STREAM.INFO\`, the acks, one per message). The stored messages per notify (the row above) show
+those shares plus what each round adds (a router's read-your-writes \`STREAM.INFO\`, its job
+messages' PubAcks, the acks, one per message; a pull request serves many rounds, docs/cluster.md
+"Pulling"). The stored messages per notify (the row above) show
 how much the batching shares: with one request message in flight per ingress, about half of
 its 16 closed-loop connections wait in each batch, so a request message carries about 8
 notifies. The servers' CPU per notify falls less than their messages: on this virtual machine

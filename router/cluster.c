@@ -12,6 +12,7 @@
  * cluster. Holds the bus connection, the subscriptions and the last applied registry sequence.
  */
 #include "bus.h"
+#include "bus_feed.h"
 #include "cluster_snap.h"
 #include "cluster_uwpx_xmpp.h"
 #include "counters.h"
@@ -23,12 +24,16 @@
 #include "uwpx_xmpp_reg.h"
 #include "router.h"
 #include <sodium.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define REQ_BATCH 256
-#define REQ_IDLE_WAIT_MS 250 /* an idle router's pull for the next request */
+#define REQ_FEED 64	     /* requests asked for at once (docs/cluster.md, "Pulling") */
+#define REQ_QUEUED 512	     /* requests this router holds at most, taken and not yet handled */
+#define ROUND_SPACING_MS 20 /* a busy router begins a round at most this often (docs/cluster.md, "Batching") */
+#define REQ_IDLE_WAIT_MS 100 /* an idle router's round (registry catch-up, cluster_x_tick) comes this often */
 #define RING 65536		/* statuses of recently applied registry changes */
 #define META_SEQ SNAP_META_SEQ
 #define H_REGISTERED "Pp-Registered" /* an imported registration's time (ms since the epoch) */
@@ -47,6 +52,15 @@ struct creq {
 static struct {
 	struct bus bus;
 	natsSubscription *req, *res, *reg;
+	struct bus_queue *reqq;	/* requests as they arrive (bus_feed), taken a round at a time */
+	struct bus_feed *reqf;
+	volatile long req_room;
+	struct bus_queue *resq;	/* results (PP_RES) as they arrive */
+	struct bus_feed *resf;
+	volatile long res_room;
+	struct loop_fd *reqh, *resh; /* the queues' eventfds on the router's loop */
+	struct loop_timer *round; /* the next round of requests */
+	uint64_t round_at;	/* when the last round that had requests began */
 	uint64_t applied;
 	int reg_broken;		/* the replaying consumer failed or went silent: replace it when idle */
 	uint64_t ring_seq[RING];
@@ -424,9 +438,9 @@ static void answer_counts(struct router *r, const struct creq *q)
 static void settle(natsMsg *m, int ok)
 {
 	if (ok)
-		natsMsg_Ack(m, NULL);
+		bus_settle(&C.bus, m, BUS_ACK, 0);
 	else
-		natsMsg_NakWithDelay(m, 500, NULL); /* comes again; its ids make the retry idempotent */
+		bus_settle(&C.bus, m, BUS_NAK, 500); /* comes again; its ids make the retry idempotent */
 }
 
 /* Publishes n registry changes made here and applies the registry up to the last of them, mine[i]
@@ -907,7 +921,7 @@ static void do_tests(struct router *r, struct creq *q, size_t n)
 		}
 		if (status == NULL || status[i] != STATUS_DEFERRED)
 			answer_status(&q[i], status ? status[i] : STATUS_BUSY);
-		natsMsg_Ack(q[i].m, NULL);
+		bus_settle(&C.bus, q[i].m, BUS_ACK, 0);
 	}
 	for (size_t i = 0; jobs && i < nj; i++)
 		natsMsg_Destroy(jobs[i]);
@@ -1023,7 +1037,7 @@ static void do_publishes(struct router *r, struct creq *q, size_t n)
 		if (st == STATUS_OK && !(held[i] ? holds_ok : jobs_ok))
 			st = STATUS_BUSY;
 		answer_status(&q[i], st);
-		natsMsg_Ack(q[i].m, NULL); /* answered: the XMPP server retries a busy one itself */
+		bus_settle(&C.bus, q[i].m, BUS_ACK, 0); /* answered: the XMPP server retries a busy one itself */
 	}
 	for (size_t i = 0; jobs && i < nj; i++)
 		natsMsg_Destroy(jobs[i]);
@@ -1035,32 +1049,31 @@ static void do_publishes(struct router *r, struct creq *q, size_t n)
 	free(xn);
 }
 
-/* One round of requests: take up to batch of what PP_REQ has (waiting up to wait_ms), then
- * handle it. Returns how many messages the fetch brought. */
-static int requests_round(struct router *r, int batch, int64_t wait_ms)
+/* One round of requests: what the feed brought, up to REQ_BATCH, handled. Returns how many
+ * messages it took. */
+static int requests_round(struct router *r)
 {
-	natsMsgList list = {0}, more = {0};
+	natsMsg *msgs[REQ_BATCH];
 	struct creq q[REQ_BATCH], changes[REQ_BATCH], notifies[REQ_BATCH], publishes[REQ_BATCH], tests[REQ_BATCH];
 	size_t nq = 0, nc = 0, nn = 0, np = 0, nt = 0;
-	int total;
+	int total = 0, kind;
+	uint64_t arg;
 
-	if (bus_fetch(C.req, &list, batch, wait_ms) != NATS_OK) {
-		natsMsgList_Destroy(&list);
-		return 0;
+	while (total < REQ_BATCH && bus_queue_get(C.reqq, &kind, &msgs[total], &arg) == 1) {
+		__atomic_add_fetch(&C.req_room, 1, __ATOMIC_ACQ_REL);
+		total++;
 	}
-	/* Woken by one request: the others that came with it join this round. */
-	if (batch < REQ_BATCH && list.Count == batch && bus_fetch(C.req, &more, REQ_BATCH - batch, 1) != NATS_OK)
-		natsMsgList_Destroy(&more);
-	total = list.Count + more.Count;
+	if (total > 0)
+		C.round_at = mono_ms();
 	for (int i = 0; i < total && nq < REQ_BATCH; i++) {
 		struct creq *c = &q[nq];
 		const char *why = "";
 		memset(c, 0, sizeof *c);
-		c->m = i < list.Count ? list.Msgs[i] : more.Msgs[i - list.Count];
+		c->m = msgs[i];
 		if (bus_msg_meta(c->m, &c->seq, NULL, NULL) < 0 ||
 		    frame_parse((const uint8_t *)natsMsg_GetData(c->m), (size_t)natsMsg_GetDataLength(c->m), &c->f, &why) < 0) {
 			log_warn("cluster: a bad request on %s (%s); dropped", natsMsg_GetSubject(c->m), why);
-			natsMsg_Term(c->m, NULL);
+			bus_settle(&C.bus, c->m, BUS_TERM, 0);
 			continue;
 		}
 		if (natsMsgHeader_Get(c->m, BUS_H_REPLY, &c->reply) != NATS_OK)
@@ -1091,13 +1104,13 @@ static int requests_round(struct router *r, int batch, int64_t wait_ms)
 			break;
 		case FRAME_COUNTS_QUERY:
 			answer_counts(r, &q[i]);
-			natsMsg_Ack(q[i].m, NULL);
+			bus_settle(&C.bus, q[i].m, BUS_ACK, 0);
 			break;
 		default:
 			log_warn("cluster: %s requests are not handled in cluster mode; answered with an error",
 				 frame_type_name(q[i].f.type));
 			answer_status(&q[i], STATUS_ERROR);
-			natsMsg_Term(q[i].m, NULL);
+			bus_settle(&C.bus, q[i].m, BUS_TERM, 0);
 		}
 	}
 	/* Changes first: a notify of the same round then sees them. */
@@ -1109,8 +1122,8 @@ static int requests_round(struct router *r, int batch, int64_t wait_ms)
 		do_publishes(r, publishes, np);
 	if (nt)
 		do_tests(r, tests, nt);
-	natsMsgList_Destroy(&list);
-	natsMsgList_Destroy(&more);
+	for (int i = 0; i < total; i++)
+		natsMsg_Destroy(msgs[i]);
 	return total;
 }
 
@@ -1186,22 +1199,24 @@ static void relay_test_answer(natsMsg *m)
 }
 
 /* Results that change the registry become registry changes; the others were only counted. */
-static void results_round(struct router *r, int64_t wait_ms)
+static void results_round(struct router *r)
 {
-	natsMsgList list = {0};
 	struct creq mine[REQ_BATCH];
-	uint64_t seqs[REQ_BATCH];
+	uint64_t seqs[REQ_BATCH], arg;
 	natsMsg *out[REQ_BATCH];
 	natsMsg *src[REQ_BATCH];
+	natsMsg *got[REQ_BATCH];
 	size_t n = 0;
-	int ok;
+	int ok, ng = 0, kind;
 
-	if (bus_fetch(C.res, &list, REQ_BATCH, wait_ms) != NATS_OK) {
-		natsMsgList_Destroy(&list);
-		return;
+	while (ng < REQ_BATCH && bus_queue_get(C.resq, &kind, &got[ng], &arg) == 1) {
+		__atomic_add_fetch(&C.res_room, 1, __ATOMIC_ACQ_REL);
+		ng++;
 	}
-	for (int i = 0; i < list.Count && n < REQ_BATCH; i++) {
-		natsMsg *m = list.Msgs[i];
+	if (ng == 0)
+		return;
+	for (int i = 0; i < ng && n < REQ_BATCH; i++) {
+		natsMsg *m = got[i];
 		struct frame f;
 		uint64_t seq = 0;
 		char id[32];
@@ -1210,7 +1225,7 @@ static void results_round(struct router *r, int64_t wait_ms)
 		    frame_parse((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &f, NULL) < 0 ||
 		    f.type != FRAME_BATCH) {
 			log_warn("cluster: a bad result on %s; dropped", natsMsg_GetSubject(m));
-			natsMsg_Term(m, NULL);
+			bus_settle(&C.bus, m, BUS_TERM, 0);
 			continue;
 		}
 		snprintf(id, sizeof id, "r%llu", (unsigned long long)seq);
@@ -1242,7 +1257,8 @@ static void results_round(struct router *r, int64_t wait_ms)
 			relay_test_answer(src[i]);
 		settle(src[i], ok);
 	}
-	natsMsgList_Destroy(&list);
+	for (int i = 0; i < ng; i++)
+		natsMsg_Destroy(got[i]);
 }
 
 static int pull_bind(natsSubscription **sub, const char *stream, const char *consumer, const char *subject)
@@ -1259,6 +1275,20 @@ static int pull_bind(natsSubscription **sub, const char *stream, const char *con
 		log_error("cluster: cannot bind to consumer %s on %s: %s (error %d)", consumer, stream,
 			  natsStatus_GetText(s), (int)ec);
 	return s == NATS_OK ? 0 : -1;
+}
+
+/* At stop: what a feed took and was not handled goes back at once (the other routers take it). */
+static void queue_hand_back(struct bus_queue *q)
+{
+	int kind;
+	natsMsg *m;
+	uint64_t arg;
+
+	while (q && bus_queue_get(q, &kind, &m, &arg) == 1) {
+		bus_settle(&C.bus, m, BUS_NAK, 0);
+		natsMsg_Destroy(m);
+	}
+	bus_queue_free(q);
 }
 
 /* At start: a copy whose next changes were compacted away (a new router, or one that was down
@@ -1302,27 +1332,51 @@ static void check_tick(void *arg)
 		fatal("cluster: out of memory");
 }
 
-/* Every 100 ms: results are rare, so a pull request for them on every busy round would cost the
- * servers more than the results themselves. */
-static void results_tick(void *arg)
+/* The results feed put messages in the queue: up to REQ_BATCH of them handled per turn (the
+ * eventfd stays readable while more wait). */
+static void on_results(void *arg, uint32_t events)
 {
-	results_round(arg, 1);
+	(void)events;
+	results_round(arg);
 }
 
-/* One round of requests, due again at once after each: busy, take what is there (a no-wait pull,
- * up to REQ_BATCH); idle, one waiting pull for a single request, which the server answers the
- * moment one arrives, instead of fifty empty pulls a second (each with its status reply) per
- * router. That waiting pull is where the loop waits in cluster mode. */
+/* Group commit: while requests keep coming, a round begins at most every ROUND_SPACING_MS
+ * (at once when a full round waits), so the requests that arrive meanwhile share its registry
+ * check, its job messages and their PubAcks. How long until the next round may begin. */
+static int round_delay(void)
+{
+	uint64_t now = mono_ms();
+
+	if (bus_queue_len(C.reqq) >= REQ_BATCH || now >= C.round_at + ROUND_SPACING_MS)
+		return 0;
+	return (int)(C.round_at + ROUND_SPACING_MS - now);
+}
+
+/* One round of requests: what the feed brought (its eventfd on the loop wakes it, on_requests),
+ * then due again while requests wait (ROUND_SPACING_MS after this one began); idle, every
+ * REQ_IDLE_WAIT_MS for the registry's catch-up and cluster_x_tick. The loop itself waits in epoll,
+ * for the feed's eventfd among the rest. */
 static void round_tick(void *arg)
 {
-	static int busy = 1;
 	struct router *r = arg;
 
+	C.round = NULL;
 	reg_catch_up(r, 0, 0);
 	cluster_x_tick(r, &C.bus);
-	busy = requests_round(r, busy ? REQ_BATCH : 1, busy ? 20 : REQ_IDLE_WAIT_MS) > 0;
+	requests_round(r);
 	counters_flush();
-	if (loop_timer(r->lp, 0, 0, round_tick, r) == NULL)
+	if (loop_wake(r->lp, &C.round, bus_queue_len(C.reqq) > 0 ? round_delay() : REQ_IDLE_WAIT_MS, round_tick, r) < 0)
+		fatal("cluster: out of memory");
+}
+
+/* The requests feed put messages in the queue (edge-triggered: once per message it hands on): the
+ * next round is due at once, or when the spacing since the last one allows. */
+static void on_requests(void *arg, uint32_t events)
+{
+	struct router *r = arg;
+
+	(void)events;
+	if (loop_wake(r->lp, &C.round, round_delay(), round_tick, r) < 0)
 		fatal("cluster: out of memory");
 }
 
@@ -1355,12 +1409,24 @@ int router_cluster_start(struct router *r)
 	while (!daemon_stop && (pull_bind(&C.req, BUS_REQ, BUS_REQ_CONSUMER, "pp.req.>") < 0 ||
 				pull_bind(&C.res, BUS_RES, BUS_RES_CONSUMER, "pp.res.>") < 0 || reg_subscribe() < 0))
 		loop_once(r->lp, 1000);
+	C.req_room = REQ_QUEUED;
+	C.res_room = REQ_BATCH;
+	while (!daemon_stop && ((C.reqq == NULL && (C.reqq = bus_queue_new()) == NULL) ||
+				(C.resq == NULL && (C.resq = bus_queue_new()) == NULL)))
+		loop_once(r->lp, 1000);
+	while (!daemon_stop && C.reqf == NULL &&
+	       (C.reqf = bus_feed_start(&C.bus, BUS_REQ, BUS_REQ_CONSUMER, C.reqq, 0, &C.req_room, REQ_FEED)) == NULL)
+		loop_once(r->lp, 1000);
+	while (!daemon_stop && C.resf == NULL &&
+	       (C.resf = bus_feed_start(&C.bus, BUS_RES, BUS_RES_CONSUMER, C.resq, 0, &C.res_room, REQ_FEED)) == NULL)
+		loop_once(r->lp, 1000);
 	if (cluster_x_init(r) < 0)
 		return -1;
 	reg_start(r);
 	log_info("cluster: registry copy at change %llu of %s", (unsigned long long)C.applied, BUS_REGISTRY);
-	if (loop_timer(r->lp, 0, 0, check_tick, r) == NULL || loop_timer(r->lp, 0, 100, results_tick, r) == NULL ||
-	    loop_timer(r->lp, 0, 0, round_tick, r) == NULL) {
+	if (loop_timer(r->lp, 0, 0, check_tick, r) == NULL || loop_wake(r->lp, &C.round, 0, round_tick, r) < 0 ||
+	    (C.reqh = loop_add(r->lp, bus_queue_fd(C.reqq), EPOLLIN | EPOLLET, on_requests, r)) == NULL ||
+	    (C.resh = loop_add(r->lp, bus_queue_fd(C.resq), EPOLLIN, on_results, r)) == NULL) {
 		log_error("cluster: out of memory");
 		return -1;
 	}
@@ -1369,9 +1435,20 @@ int router_cluster_start(struct router *r)
 
 void router_cluster_stop(struct router *r)
 {
-	(void)r;
 	log_info("cluster: stopping at registry change %llu", (unsigned long long)C.applied);
 	snap_stop();
+	if (C.reqh)
+		loop_del(r->lp, C.reqh);
+	if (C.resh)
+		loop_del(r->lp, C.resh);
+	if (C.round)
+		loop_timer_cancel(r->lp, C.round);
+	C.reqh = C.resh = NULL;
+	C.round = NULL;
+	bus_feed_stop(C.reqf);
+	bus_feed_stop(C.resf);
+	queue_hand_back(C.reqq);
+	queue_hand_back(C.resq);
 	natsSubscription_Destroy(C.req);
 	natsSubscription_Destroy(C.res);
 	natsSubscription_Destroy(C.reg);

@@ -7,6 +7,7 @@
  */
 #include "sender_bus.h"
 #include "bus.h"
+#include "bus_feed.h"
 #include "counters.h"
 #include "daemon.h"
 #include "log.h"
@@ -55,7 +56,7 @@ struct sender_bus {
 	struct bus bus;
 	natsSubscription *sub;
 	struct bus_queue *q;
-	struct bus_puller *puller;
+	struct bus_feed *feed;
 	volatile long room;
 	struct slot slots[SLOTS];
 	uint64_t seq;
@@ -136,7 +137,7 @@ int sender_bus_try(struct sender *s)
 		return -1;
 	}
 	b->room = (long)s->max_jobs;
-	if ((b->puller = bus_puller_start(b->sub, b->q, 0, &b->room, 256)) == NULL ||
+	if ((b->feed = bus_feed_start(&b->bus, BUS_JOBS, consumer, b->q, 0, &b->room, 256)) == NULL ||
 	    (b->qh = loop_add(s->lp, bus_queue_fd(b->q), EPOLLIN, on_jobs, s)) == NULL) {
 		log_error("cluster: cannot start fetching jobs");
 		return -1;
@@ -152,13 +153,13 @@ int sender_bus_try(struct sender *s)
 static void group_end(struct sender_bus *b, struct group *g)
 {
 	if (g->term)
-		natsMsg_Term(g->m, NULL);
+		bus_settle(&b->bus, g->m, BUS_TERM, 0);
 	else if (g->nak_ms > 0)
-		natsMsg_NakWithDelay(g->m, g->nak_ms, NULL);
+		bus_settle(&b->bus, g->m, BUS_NAK, g->nak_ms);
 	else if (g->redo)
-		natsMsg_NakWithDelay(g->m, 1000, NULL); /* comes again whole (a result not published) */
+		bus_settle(&b->bus, g->m, BUS_NAK, 1000); /* comes again whole (a result not published) */
 	else
-		natsMsg_Ack(g->m, NULL);
+		bus_settle(&b->bus, g->m, BUS_ACK, 0);
 	if (g->prev)
 		g->prev->next = g->next;
 	else
@@ -272,7 +273,7 @@ static void retries_due(struct sender *s)
 		return;
 	for (struct group *g = b->groups; g; g = g->next)
 		if (g->held > 0 && now >= g->progress_ms + PROGRESS_MS) {
-			natsMsg_InProgress(g->m, NULL);
+			bus_settle(&b->bus, g->m, BUS_IN_PROGRESS, 0);
 			g->progress_ms = now;
 		}
 	b->dispatching = 1;
@@ -376,7 +377,7 @@ void sender_bus_read(struct sender *s)
 		if (frame_parse((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &f, &why) < 0 ||
 		    (n = jobs_in(&f)) == 0 || bus_msg_meta(m, NULL, &ts, &delivered) < 0) {
 			log_warn("cluster: a bad job on %s (%s); dropped", natsMsg_GetSubject(m), n ? why : "not pushes");
-			natsMsg_Term(m, NULL);
+			bus_settle(&b->bus, m, BUS_TERM, 0);
 			natsMsg_Destroy(m);
 			__atomic_add_fetch(&b->room, 1, __ATOMIC_ACQ_REL);
 			continue;
@@ -385,7 +386,7 @@ void sender_bus_read(struct sender *s)
 			for (size_t i = 0; i < n; i++)
 				count_outcome(s->ops->platform, 0);
 			counter_add(CTR_JOBS_EXPIRED, n);
-			natsMsg_Term(m, NULL);
+			bus_settle(&b->bus, m, BUS_TERM, 0);
 			natsMsg_Destroy(m);
 			__atomic_add_fetch(&b->room, 1, __ATOMIC_ACQ_REL);
 			continue;
@@ -393,7 +394,7 @@ void sender_bus_read(struct sender *s)
 		/* room counts jobs: the fetch took one for the message */
 		__atomic_sub_fetch(&b->room, (long)n - 1, __ATOMIC_ACQ_REL);
 		if (group_new(b, m, &f, ts, delivered, n) < 0) {
-			natsMsg_Nak(m, NULL);
+			bus_settle(&b->bus, m, BUS_NAK, 0);
 			natsMsg_Destroy(m);
 			__atomic_add_fetch(&b->room, (long)n, __ATOMIC_ACQ_REL);
 			continue;
@@ -546,11 +547,11 @@ void sender_bus_free(struct sender *s)
 	struct sender_bus *b = s->link.bus;
 	if (b == NULL)
 		return;
-	bus_puller_stop(b->puller);
+	bus_feed_stop(b->feed);
 	while (b->groups) {
 		struct group *g = b->groups;
 		b->groups = g->next;
-		natsMsg_Nak(g->m, NULL); /* handed back at once, not after AckWait */
+		bus_settle(&b->bus, g->m, BUS_NAK, 0); /* handed back at once, not after AckWait */
 		natsMsg_Destroy(g->m);
 		free(g);
 	}
