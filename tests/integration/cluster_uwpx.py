@@ -17,7 +17,7 @@ import json, os, signal, socket, subprocess, sys, time
 from lib.harness import Checks
 from lib.cluster_env import Cluster
 from lib.uwpx_client import uwpx as uwpx_raw
-from lib.xmpp_fakes import FakeXmppServer, error_of
+from lib.xmpp_fakes import FakeXmppServer, error_of, form_values
 
 DEV = "b5facd81c7ac2efc96d7bf09d33c7aff9e3bea9ebd236db28a074d55437f62cd"
 DEV2 = "c6" * 32
@@ -128,11 +128,7 @@ try:
               "<x xmlns='jabber:x:data' type='submit'><field var='token'><value>%s</value></field>"
               "<field var='device-id'><value>92afd7a91cdba9a0</value></field></x></command></iq>" % FCM_TOKEN)
     r = conn.recv(timeout=15)
-    vals = {}
-    if r is not None:
-        for fl in r.iter("{jabber:x:data}field"):
-            v = fl.find("{jabber:x:data}value")
-            vals[fl.get("var")] = v.text if v is not None else None
+    vals = form_values(r) if r is not None else {}
     t.check(r is not None and r.get("type") == "result" and vals.get("node") and vals.get("secret"),
             f"an XEP-0050 FCM registration answered with a node and secret in cluster mode ({sorted(vals)})")
     got, r = xpublish(vals.get("node", "-"), vals.get("secret", "-"), "pub-fcm0")

@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from lib.harness import Checks, Pipeline
 from lib.uwpx_client import pipeline_uwpx
 from lib.prosody_peer import ProsodyPeer, XmppClient, ensure_prosody
+from lib.xmpp_fakes import form_values
 
 t = Checks()
 p = Pipeline(keep="-k" in sys.argv)
@@ -46,13 +47,6 @@ def wns():
 def fcm():
     return [r for r in p.requests() if r["provider"] == "fcm"]
 
-
-def form_values(el):
-    out = {}
-    for f in el.iter("{jabber:x:data}field"):
-        v = f.find("{jabber:x:data}value")
-        out[f.get("var")] = v.text if v is not None else None
-    return out
 
 
 peer = None

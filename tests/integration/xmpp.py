@@ -173,11 +173,7 @@ def main():
             c.check(frames.field(f, TAG_DOMAIN) == b"example.org", "bound to example.org")
         r = conn.recv()
         cmd = r.find("{http://jabber.org/protocol/commands}command") if r is not None else None
-        vals = {}
-        if cmd is not None:
-            for fl in cmd.iter("{jabber:x:data}field"):
-                v = fl.find("{jabber:x:data}value")
-                vals[fl.get("var")] = v.text if v is not None else None
+        vals = form_values(cmd) if cmd is not None else {}
         c.check(r is not None and r.get("type") == "result" and cmd is not None and cmd.get("status") == "completed"
                 and cmd.get("sessionid"), "register: status='completed'")
         c.check(vals == {"jid": "push.localhost", "node": "AdhocNode1", "secret": "AdhocSecret1"}, "form: jid, node, secret")

@@ -7,7 +7,7 @@ belongs to the default app; a form naming an app not in the list is refused (bad
 registers nothing."""
 import json, os, subprocess, sys, time
 from lib.harness import Checks, Pipeline
-from lib.xmpp_fakes import FakeXmppServer, error_of
+from lib.xmpp_fakes import FakeXmppServer, error_of, form_values
 from xmpp import prosody_publish
 
 CMDS = "http://jabber.org/protocol/commands"
@@ -35,12 +35,7 @@ def register(conn, iq, jid, token, app=None):
               f"<field var='token'><value>{token}</value></field>"
               f"<field var='device-id'><value>dev{iq}</value></field>{field}</x></command></iq>")
     r = conn.recv(timeout=10)
-    vals = {}
-    if r is not None:
-        for f in r.iter("{jabber:x:data}field"):
-            v = f.find("{jabber:x:data}value")
-            vals[f.get("var")] = v.text if v is not None else None
-    return r, vals
+    return r, (form_values(r) if r is not None else {})
 
 
 conn = None

@@ -11,6 +11,15 @@ import xml.etree.ElementTree as ET
 
 from lib import frames
 
+def form_values(el):
+    """The fields of the XEP-0004 data forms under el, as {var: value text or None}."""
+    out = {}
+    for f in el.iter("{jabber:x:data}field"):
+        v = f.find("{jabber:x:data}value")
+        out[f.get("var")] = v.text if v is not None else None
+    return out
+
+
 # Frame types and tags of the XMPP and UWPX contract (common/frame.h), beyond frames.py's.
 NODES, XMPP_PUBLISH, XMPP_REGISTER, XMPP_UNREGISTER = 43, 44, 45, 46
 TAG_ACCOUNT, TAG_NODE, TAG_SECRET, TAG_DOMAIN = 52, 53, 54, 55
